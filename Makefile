@@ -1,0 +1,162 @@
+# simlog: build, install, test, demo and benchmark.
+#
+#   make                      build libsimlog and the tools
+#   make check                unit tests and bats suites (real redis-server)
+#   make check SANITIZE=address,undefined
+#   make check VALGRIND=1     run every tool under valgrind
+#   make demo                 a sample simulation through push and drain
+#   make bench                speed and memory beside their peers
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION    := 0.1.0
+SOVERSION  := 0
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
+DEPS       := hiredis sqlite3 jansson liblz4 zlib
+
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
+              -Wpointer-arith -Wformat=2
+ifneq ($(WERROR),)
+WARN       += -Werror
+endif
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
+DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS)
+LIBS       := $(DEP_LIBS) -lm
+
+# Sanitizer builds live in their own tree so objects never mix.
+ifneq ($(SANITIZE),)
+O          := build/san
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+else
+O          := build/std
+endif
+
+TOOLS      := simlog-push simlog-drain
+LIB_SRC    := $(wildcard lib/*.c)
+LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
+CMD_COMMON := $(O)/cmd/common.o
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+BINS       := $(TOOLS:%=$(O)/bin/%)
+STATIC_LIB := $(O)/libsimlog.a
+SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
+MAN1       := $(wildcard man/*.1)
+MAN5       := $(wildcard man/*.5)
+MAN7       := $(wildcard man/*.7)
+
+.PHONY: all deps check unit demo bench install uninstall clean checkusage \
+        checkman checkcompletion fuzz
+
+all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) $(O)/simlog.pc bench/simgen
+
+$(O)/lib/%.o: lib/%.c lib/simlog.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/cmd/%.o: cmd/%.c cmd/common.h lib/simlog.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(STATIC_LIB): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libsimlog.so.$(SOVERSION) $(ALL_LDFLAGS) \
+		-o $@ $^ $(LIBS)
+
+$(O)/simlog.pc: simlog.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    simlog.pc.in > $@
+
+$(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMD_COMMON) $(STATIC_LIB) $(LIBS)
+
+$(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS)
+
+bench/simgen: bench/simgen.c
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+# Missing Debian packages are installed when run as root; otherwise the
+# exact apt-get line is printed.
+deps:
+	@sh scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@O=$(O) VALGRIND=$(VALGRIND) sh tests/run.sh
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+checkusage: $(BINS)
+	@O=$(O) bats tests/usage.bats
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@O=$(O) sh scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/run.sh $(O)/bin
+
+# libFuzzer target for the JSON scanner, with jansson as the oracle.
+fuzz:
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-Ilib $(DEP_CFLAGS) -o build/fuzz/fuzz_json tests/unit/fuzz_json.c \
+		lib/json.c lib/util.c $(DEP_LIBS)
+	build/fuzz/fuzz_json -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
+	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
+	ln -sf libsimlog.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so
+	$(INSTALL) -m 644 lib/simlog.h $(DESTDIR)$(INCLUDEDIR)
+	$(INSTALL) -m 644 $(O)/simlog.pc $(DESTDIR)$(PKGCONFIGDIR)
+	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
+	$(if $(MAN7),$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+	for t in $(TOOLS); do \
+		$(INSTALL) -m 644 completions/$$t.bash $(DESTDIR)$(BASHCOMPDIR)/$$t; \
+		$(INSTALL) -m 644 completions/_$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
+	done
+
+uninstall:
+	for t in $(TOOLS); do \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1 \
+		      $(DESTDIR)$(BASHCOMPDIR)/$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
+	done
+	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
+	      $(DESTDIR)$(INCLUDEDIR)/simlog.h $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
+	      $(DESTDIR)$(MANDIR)/man7/simlog.7
+
+clean:
+	rm -rf build bench/simgen

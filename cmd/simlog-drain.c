@@ -1,0 +1,540 @@
+/*
+ * simlog-drain: move buffered records from Redis into SQLite tables,
+ * exactly once.  Each SQLite transaction records the batch ids it inserted;
+ * stream entries are deleted from Redis only after the commit, so a drain
+ * killed anywhere either redoes a batch (rolled back) or finds its id
+ * already present and only deletes it.  See simlog(7).
+ */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <sqlite3.h>
+
+#include "common.h"
+
+#define DEFAULT_BATCH 20000
+#define PAGE 16			/* stream entries per XRANGE */
+
+enum {
+	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,
+};
+
+static const struct option longopts[] = {
+	CLI_CONN_LONGOPTS,
+	{ "sim", required_argument, NULL, 's' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "busy-timeout", required_argument, NULL, OPT_BUSY_TIMEOUT },
+	{ "keep-batches", required_argument, NULL, OPT_KEEP_BATCHES },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(void)
+{
+	fputs(
+"Usage: simlog-drain [options]\n"
+"\n"
+"Move buffered records from Redis into SQLite tables, exactly once.\n"
+"\n"
+"Options:\n"
+"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
+"                           redis://127.0.0.1:6379/0)\n"
+"      --password-file FILE read the Redis password from FILE\n"
+"      --timeout SECONDS    connect and command timeout (default 2)\n"
+"  -s, --sim SIM            drain only this simulation (default: all)\n"
+"  -d, --db PATH            SQLite database (default $SIMLOG_DB, else ./simlog.db)\n"
+"      --batch N            records per SQLite transaction (default 20000)\n"
+"      --busy-timeout SECS  wait this long for a locked database (default 30)\n"
+"      --keep-batches DAYS  remember drained batch ids this long (default 30)\n"
+"  -q, --quiet              no progress on stderr\n"
+"      --progress           show progress even when stderr is not a terminal\n"
+"  -h, --help               show this help and exit\n"
+"  -V, --version            show the version and exit\n"
+"\n"
+"Exit status: 0 drained, 65 undecodable entries set aside, 69 Redis\n"
+"unreachable, 74 database error, 75 Redis or the database failed part-way,\n"
+"77 authentication refused; see simlog-drain(1).\n",
+	    stdout);
+}
+
+struct table {
+	char name[64];
+	sqlite3_stmt *ins;
+	unsigned long long rows;	/* this simulation */
+};
+
+struct drain {
+	const char *dbpath;
+	size_t batch;
+	double busy_timeout;
+	double keep_days;
+	int progress;
+
+	struct simlog_conn conn;
+	sqlite3 *db;
+	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
+	struct table *tables;
+	size_t ntables, tcap, last;
+	struct simlog_chunk ch;
+
+	unsigned long long rows, batches, dups, dup_rows, corrupt;
+	unsigned long long expect;	/* records buffered at start */
+	double t0, shown;
+	int status;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int
+dberr(struct drain *d, struct simlog_err *e, const char *what)
+{
+	int code = sqlite3_errcode(d->db);
+
+	return simlog_seterr(e, (code == SQLITE_BUSY || code == SQLITE_LOCKED) ?
+	    SIMLOG_EX_TEMPFAIL : SIMLOG_EX_IOERR, "%s: %s: %s", d->dbpath,
+	    what, sqlite3_errmsg(d->db));
+}
+
+/* The insert statement for a type's table, creating the table first. */
+static sqlite3_stmt *
+table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
+{
+	char ident[160], sql[512];
+	const char *why;
+	struct table *t;
+	size_t i;
+
+	if (d->last < d->ntables) {
+		t = &d->tables[d->last];
+		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0')
+			return t->ins;
+	}
+	for (i = 0; i < d->ntables; i++) {
+		t = &d->tables[i];
+		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
+			d->last = i;
+			return t->ins;
+		}
+	}
+	/* Only a validated type ever becomes an identifier. */
+	if (simlog_valid_type(type, tlen, &why) < 0 ||
+	    simlog_db_ident(type, tlen, ident, sizeof(ident)) < 0) {
+		simlog_seterr(e, SIMLOG_EX_DATAERR, "record type '%.*s': %s",
+		    (int)(tlen > 64 ? 64 : tlen), type, why);
+		return NULL;
+	}
+	if (d->ntables == d->tcap) {
+		size_t n = d->tcap ? d->tcap * 2 : 16;
+		struct table *q = realloc(d->tables, n * sizeof(*q));
+
+		if (q == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+		d->tables = q;
+		d->tcap = n;
+	}
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
+	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
+	    "data TEXT NOT NULL)", ident);
+	if (simlog_db_exec(d->db, sql, e) < 0)
+		return NULL;
+	t = &d->tables[d->ntables];
+	memset(t, 0, sizeof(*t));
+	memcpy(t->name, type, tlen);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
+	if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &t->ins, NULL) != SQLITE_OK) {
+		dberr(d, e, ident);
+		return NULL;
+	}
+	d->last = d->ntables++;
+	return t->ins;
+}
+
+static void
+tables_reset_counts(struct drain *d)
+{
+	for (size_t i = 0; i < d->ntables; i++)
+		d->tables[i].rows = 0;
+}
+
+static void
+show_progress(struct drain *d, const char *sim, int final)
+{
+	double now = simlog_now_mono(), el = now - d->t0;
+
+	if (!d->progress || (!final && now - d->shown < 0.5))
+		return;
+	d->shown = now;
+	fprintf(stderr, "\rsimlog-drain: %s: %llu of %llu rows, %.0f rows/s   ",
+	    sim, d->rows, d->expect, el > 0 ? (double)d->rows / el : 0.0);
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* Insert one decoded chunk's records; *dup set if it was drained before. */
+static int
+insert_chunk(struct drain *d, const char *sim, int *dup, struct simlog_err *e)
+{
+	const char *type, *json;
+	size_t tlen, jlen, pos = 0;
+	int r;
+
+	sqlite3_bind_blob(d->mark, 1, d->ch.id, SIMLOG_BATCH_ID_LEN,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(d->mark, 2, sim, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(d->mark, 3, d->ch.records);
+	sqlite3_bind_double(d->mark, 4, simlog_now_wall());
+	r = sqlite3_step(d->mark);
+	sqlite3_reset(d->mark);
+	if (r != SQLITE_DONE)
+		return dberr(d, e, "recording a batch");
+	*dup = sqlite3_changes(d->db) == 0;
+	if (*dup)
+		return 0;
+	while ((r = simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
+	    &jlen)) > 0) {
+		sqlite3_stmt *st = table_for(d, type, tlen, e);
+
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, sim, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, json, (int)jlen, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r != SQLITE_DONE)
+			return dberr(d, e, d->tables[d->last].name);
+		d->tables[d->last].rows++;
+	}
+	return 0;
+}
+
+struct acklist {
+	struct simlog_ack *a;
+	size_t n, cap;
+};
+
+static void
+acks_clear(struct acklist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free((void *)l->a[i].types);
+	l->n = 0;
+}
+
+static void
+acks_add(struct acklist *l, const struct simlog_sid *id,
+	 const struct simlog_chunk *ch)
+{
+	struct simlog_typecount *t;
+
+	if (l->n == l->cap) {
+		size_t n = l->cap ? l->cap * 2 : 64;
+		struct simlog_ack *q = realloc(l->a, n * sizeof(*q));
+
+		if (q == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+		l->a = q;
+		l->cap = n;
+	}
+	t = malloc((ch->ntypes ? ch->ntypes : 1) * sizeof(*t));
+	if (t == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	memcpy(t, ch->types, ch->ntypes * sizeof(*t));
+	l->a[l->n].id = *id;
+	l->a[l->n].types = t;
+	l->a[l->n].ntypes = ch->ntypes;
+	l->n++;
+}
+
+/*
+ * One transaction: read entries after *after (up to upto) until the batch
+ * is full, insert them, commit, then delete them from Redis.  Returns the
+ * number of entries handled, or -1.
+ */
+static long
+drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
+	  int *started, const struct simlog_sid *upto, struct acklist *acks,
+	  struct simlog_err *e)
+{
+	size_t records = 0, handled = 0;
+	int rc;
+
+	acks_clear(acks);
+	if (simlog_db_exec(d->db, "BEGIN IMMEDIATE", e) < 0)
+		return -1;
+	while (records < d->batch) {
+		struct simlog_entry *ent;
+		size_t n, i;
+
+		if (simlog_queue_read(&d->conn, sim, *started ? after : NULL,
+		    upto, PAGE, &ent, &n, e) < 0)
+			goto rollback;
+		for (i = 0; i < n; i++) {
+			struct simlog_err de;
+			int dup;
+
+			*after = ent[i].id;
+			*started = 1;
+			handled++;
+			if (ent[i].data == NULL || simlog_chunk_decode(&d->ch,
+			    ent[i].data, ent[i].len, &de) < 0) {
+				char id[48];
+
+				if (ent[i].data == NULL)
+					snprintf(de.msg, sizeof(de.msg),
+					    "entry has no chunk field");
+				simlog_sid_format(&ent[i].id, id);
+				warnx("%s: entry %s: %s; moved to "
+				    "simlog:{%s}:corrupt", sim, id, de.msg, sim);
+				if (simlog_queue_quarantine(&d->conn, sim,
+				    &ent[i], de.msg, e) < 0) {
+					simlog_entries_free(ent, n);
+					goto rollback;
+				}
+				d->corrupt++;
+				d->status = SIMLOG_EX_DATAERR;
+				continue;
+			}
+			if (insert_chunk(d, sim, &dup, e) < 0) {
+				simlog_entries_free(ent, n);
+				goto rollback;
+			}
+			if (dup) {
+				d->dups++;
+				d->dup_rows += d->ch.records;
+			} else {
+				d->batches++;
+				d->rows += d->ch.records;
+			}
+			records += d->ch.records;
+			acks_add(acks, &ent[i].id, &d->ch);
+		}
+		simlog_entries_free(ent, n);
+		if (n < PAGE)
+			break;
+		show_progress(d, sim, 0);
+	}
+	/* COMMIT can meet a busy checkpoint; the busy handler waits. */
+	while ((rc = simlog_db_exec(d->db, "COMMIT", e)) < 0 &&
+	    e->code == SIMLOG_EX_TEMPFAIL && !stop_requested)
+		;
+	if (rc < 0)
+		goto rollback;
+	/* Committed: the rows are safe.  If we die before this ack, the
+	 * next drain finds the batch ids and only deletes the entries. */
+	if (acks->n > 0 &&
+	    simlog_queue_ack(&d->conn, sim, acks->a, acks->n, e) < 0)
+		return -1;
+	return (long)handled;
+rollback:
+	sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static unsigned long long
+backlog_of(struct drain *d, const char *sim)
+{
+	char k[SIMLOG_KEYLEN];
+	const char *av[2] = { "HVALS", k };
+	redisReply *r;
+	unsigned long long n = 0;
+
+	simlog_key_count(sim, k);
+	if ((r = simlog_cmd(&d->conn, NULL, 2, av, NULL)) == NULL)
+		return 0;
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			n += strtoull(r->element[i]->str, NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+static int
+drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
+{
+	struct simlog_sid upto, after = { 0, 0 };
+	struct acklist acks = { NULL, 0, 0 };
+	unsigned long long rows0 = d->rows;
+	int found, started = 0;
+	long n;
+
+	if (simlog_queue_last(&d->conn, sim, &upto, &found, e) < 0)
+		return -1;
+	if (!found)
+		return 0;
+	d->expect += backlog_of(d, sim);
+	tables_reset_counts(d);
+	do {
+		n = drain_txn(d, sim, &after, &started, &upto, &acks, e);
+		show_progress(d, sim, 0);
+	} while (n > 0 && !stop_requested);
+	acks_clear(&acks);
+	free(acks.a);
+	if (d->progress && d->rows > rows0)
+		show_progress(d, sim, 1);
+	for (size_t i = 0; i < d->ntables; i++) {
+		if (d->tables[i].rows == 0)
+			continue;
+		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"rows\":%llu}\n", sim,
+		    d->tables[i].name, d->tables[i].rows);
+	}
+	return n < 0 ? -1 : 0;
+}
+
+static void
+prune_batches(struct drain *d)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(d->db, "DELETE FROM simlog_batches "
+	    "WHERE drained_at < ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_double(st, 1, simlog_now_wall() - d->keep_days * 86400);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		warnx("%s: pruning old batch ids: %s", d->dbpath,
+		    sqlite3_errmsg(d->db));
+	sqlite3_finalize(st);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct simlog_conn_opts co = { .name = "simlog-drain", .timeout = 2 };
+	struct drain d;
+	struct simlog_err e;
+	struct sigaction sa;
+	const char *sim = NULL;
+	char **sims = NULL;
+	size_t nsims = 0, i;
+	int c, quiet = 0, force_progress = 0, rc = 0;
+
+	memset(&d, 0, sizeof(d));
+	d.batch = DEFAULT_BATCH;
+	d.busy_timeout = 30;
+	d.keep_days = 30;
+	d.dbpath = getenv("SIMLOG_DB");
+	while ((c = getopt_long(argc, argv, "u:s:d:qhV", longopts, NULL)) != -1) {
+		if (cli_conn_option(c, optarg, &co))
+			continue;
+		switch (c) {
+		case 's':
+			if (!simlog_valid_sim(optarg, strlen(optarg)))
+				errx(SIMLOG_EX_USAGE, "invalid --sim: '%s': "
+				    "use 1-64 of [A-Za-z0-9_.-]", optarg);
+			sim = optarg;
+			break;
+		case 'd':
+			if (*optarg == '\0')
+				errx(SIMLOG_EX_USAGE, "invalid --db: empty path");
+			d.dbpath = optarg;
+			break;
+		case OPT_BATCH:
+			d.batch = (size_t)cli_number("--batch", optarg, 1,
+			    10000000);
+			break;
+		case OPT_BUSY_TIMEOUT:
+			d.busy_timeout = cli_seconds("--busy-timeout", optarg,
+			    86400);
+			break;
+		case OPT_KEEP_BATCHES:
+			d.keep_days = (double)cli_number("--keep-batches",
+			    optarg, 1, 36500);
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case OPT_PROGRESS:
+			force_progress = 1;
+			break;
+		case 'h':
+			usage();
+			return cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR;
+		case 'V':
+			cli_version();
+		default:
+			cli_try_help();
+		}
+	}
+	if (optind < argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		cli_try_help();
+	}
+	if (d.dbpath == NULL || *d.dbpath == '\0')
+		d.dbpath = "simlog.db";
+	d.progress = !quiet && (force_progress || isatty(STDERR_FILENO));
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d.t0 = simlog_now_mono();
+	cli_connect(&d.conn, &co);
+	if (simlog_db_open(d.dbpath, d.busy_timeout, &d.db, &e) < 0)
+		cli_die(&e);
+	if (sqlite3_prepare_v3(d.db, "INSERT INTO simlog_batches "
+	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT (batch) DO NOTHING", -1, SQLITE_PREPARE_PERSISTENT,
+	    &d.mark, NULL) != SQLITE_OK)
+		errx(SIMLOG_EX_IOERR, "%s: %s", d.dbpath, sqlite3_errmsg(d.db));
+	simlog_chunk_init(&d.ch);
+
+	if (sim != NULL) {
+		if ((sims = calloc(1, sizeof(*sims))) == NULL ||
+		    (sims[0] = strdup(sim)) == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+		nsims = 1;
+	} else if (simlog_list_sims(&d.conn, &sims, &nsims, &e) < 0)
+		cli_die(&e);
+
+	for (i = 0; i < nsims && !stop_requested; i++)
+		if (drain_sim(&d, sims[i], &e) < 0) {
+			warnx("%s: %s", sims[i], e.msg);
+			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
+			/* Redis or the database is in trouble: a later
+			 * simulation would only meet the same failure. */
+			if (rc == SIMLOG_EX_UNAVAILABLE)
+				rc = SIMLOG_EX_TEMPFAIL;
+			break;
+		}
+	prune_batches(&d);
+	printf("{\"rows\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
+	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
+	    "\"seconds\":%.3f}\n", d.rows, d.batches, d.dups, d.dup_rows,
+	    d.corrupt, nsims, simlog_now_mono() - d.t0);
+
+	for (i = 0; i < d.ntables; i++)
+		sqlite3_finalize(d.tables[i].ins);
+	free(d.tables);
+	sqlite3_finalize(d.mark);
+	simlog_db_close(d.db);
+	simlog_chunk_clear(&d.ch);
+	simlog_strv_free(sims, nsims);
+	simlog_conn_clear(&d.conn);
+	if (cli_close_stdout() < 0 && rc == 0)
+		rc = SIMLOG_EX_IOERR;
+	return rc ? rc : d.status;
+}

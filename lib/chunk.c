@@ -1,0 +1,284 @@
+/*
+ * The buffer format: a chunk holds many records as "type\tjson\n" lines,
+ * LZ4-compressed behind a fixed header (layout in simlog(7)):
+ *
+ *   0  4  "SLC" and format version 1
+ *   4  1  flags: bit 0 = payload is an LZ4 block
+ *   5  3  zero
+ *   8 16  batch id (8 producer bytes, 64-bit big-endian sequence)
+ *  24  4  record count, little-endian
+ *  28  4  raw payload length, little-endian
+ *  32  4  CRC-32 of the raw payload, little-endian
+ *  36     payload
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <lz4.h>
+#include <zlib.h>
+
+#include "simlog.h"
+
+#define FLAG_LZ4 1
+
+static int
+grow(char **p, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 4096;
+	char *q;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	if ((q = realloc(*p, n)) == NULL)
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+void
+simlog_chunk_init(struct simlog_chunk *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+}
+
+void
+simlog_chunk_clear(struct simlog_chunk *ch)
+{
+	if (ch == NULL)
+		return;
+	free(ch->raw);
+	free(ch->types);
+	free(ch->enc);
+	memset(ch, 0, sizeof(*ch));
+}
+
+void
+simlog_chunk_reset(struct simlog_chunk *ch)
+{
+	ch->records = 0;
+	ch->rawlen = 0;
+	ch->ntypes = 0;
+	ch->enclen = 0;
+}
+
+static int
+tally(struct simlog_chunk *ch, const char *type, size_t tlen, size_t bytes)
+{
+	size_t i;
+
+	if (tlen >= sizeof(ch->types[0].name))
+		return -1;
+	/* Records of one type come in runs; look at the last one first. */
+	for (i = ch->ntypes; i-- > 0;) {
+		struct simlog_typecount *t = &ch->types[i];
+
+		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
+			t->records++;
+			t->bytes += bytes;
+			return 0;
+		}
+	}
+	if (ch->ntypes == ch->typecap) {
+		size_t n = ch->typecap ? ch->typecap * 2 : 8;
+		struct simlog_typecount *q = realloc(ch->types, n * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		ch->types = q;
+		ch->typecap = n;
+	}
+	memcpy(ch->types[ch->ntypes].name, type, tlen);
+	ch->types[ch->ntypes].name[tlen] = '\0';
+	ch->types[ch->ntypes].records = 1;
+	ch->types[ch->ntypes].bytes = bytes;
+	ch->ntypes++;
+	return 0;
+}
+
+int
+simlog_chunk_add(struct simlog_chunk *ch, const char *type, size_t tlen,
+		 const char *json, size_t jlen)
+{
+	size_t need = ch->rawlen + tlen + jlen + 2;
+	char *p;
+
+	if (need > SIMLOG_CHUNK_MAXRAW)
+		return -1;
+	if (grow(&ch->raw, &ch->rawcap, need) < 0)
+		return -1;
+	if (tally(ch, type, tlen, jlen) < 0)
+		return -1;
+	p = ch->raw + ch->rawlen;
+	memcpy(p, type, tlen);
+	p[tlen] = '\t';
+	memcpy(p + tlen + 1, json, jlen);
+	p[tlen + 1 + jlen] = '\n';
+	ch->rawlen = need;
+	ch->records++;
+	return 0;
+}
+
+int
+simlog_chunk_seal(struct simlog_chunk *ch,
+		  const unsigned char id[SIMLOG_BATCH_ID_LEN], int compress)
+{
+	unsigned char *h;
+	size_t bound = (size_t)LZ4_compressBound((int)ch->rawlen);
+	int clen = 0;
+
+	if (grow(&ch->enc, &ch->enccap, SIMLOG_CHUNK_HDR + bound) < 0)
+		return -1;
+	memcpy(ch->id, id, SIMLOG_BATCH_ID_LEN);
+	h = (unsigned char *)ch->enc;
+	memcpy(h, "SLC\001", 4);
+	memset(h + 4, 0, 4);
+	memcpy(h + 8, id, SIMLOG_BATCH_ID_LEN);
+	put32(h + 24, ch->records);
+	put32(h + 28, (uint32_t)ch->rawlen);
+	put32(h + 32, (uint32_t)crc32(0L, (const Bytef *)ch->raw,
+	    (uInt)ch->rawlen));
+	if (compress)
+		clen = LZ4_compress_default(ch->raw, ch->enc + SIMLOG_CHUNK_HDR,
+		    (int)ch->rawlen, (int)bound);
+	if (clen > 0 && (size_t)clen < ch->rawlen) {
+		h[4] = FLAG_LZ4;
+		ch->enclen = SIMLOG_CHUNK_HDR + (size_t)clen;
+	} else {
+		memcpy(ch->enc + SIMLOG_CHUNK_HDR, ch->raw, ch->rawlen);
+		ch->enclen = SIMLOG_CHUNK_HDR + ch->rawlen;
+	}
+	return 0;
+}
+
+int
+simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
+		    struct simlog_err *err)
+{
+	const unsigned char *h = (const unsigned char *)buf;
+	uint32_t nrec, rawlen, crc;
+	size_t pos = 0;
+	const char *type, *json;
+	size_t tlen, jlen;
+
+	simlog_chunk_reset(ch);
+	if (len < SIMLOG_CHUNK_HDR || memcmp(h, "SLC", 3) != 0)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "not a simlog chunk");
+	if (h[3] != 1)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk format version %u is not supported", h[3]);
+	if ((h[4] & ~FLAG_LZ4) != 0)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk has unknown flags 0x%02x", h[4]);
+	nrec = get32(h + 24);
+	rawlen = get32(h + 28);
+	crc = get32(h + 32);
+	if (rawlen > SIMLOG_CHUNK_MAXRAW)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk claims %u bytes", rawlen);
+	if (grow(&ch->raw, &ch->rawcap, rawlen ? rawlen : 1) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (h[4] & FLAG_LZ4) {
+		int n = LZ4_decompress_safe(buf + SIMLOG_CHUNK_HDR, ch->raw,
+		    (int)(len - SIMLOG_CHUNK_HDR), (int)rawlen);
+
+		if (n < 0 || (uint32_t)n != rawlen)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR,
+			    "chunk does not decompress");
+	} else {
+		if (len - SIMLOG_CHUNK_HDR != rawlen)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR,
+			    "chunk is truncated");
+		memcpy(ch->raw, buf + SIMLOG_CHUNK_HDR, rawlen);
+	}
+	ch->rawlen = rawlen;
+	if ((uint32_t)crc32(0L, (const Bytef *)ch->raw, rawlen) != crc)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk checksum mismatch");
+	memcpy(ch->id, h + 8, SIMLOG_BATCH_ID_LEN);
+	while (simlog_chunk_next(ch, &pos, &type, &tlen, &json, &jlen) > 0) {
+		if (tally(ch, type, tlen, jlen) < 0)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR,
+			    "chunk record has a bad type");
+		ch->records++;
+	}
+	if (pos != rawlen || ch->records != nrec)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk holds %u records, header says %u", ch->records,
+		    nrec);
+	return 0;
+}
+
+int
+simlog_chunk_next(const struct simlog_chunk *ch, size_t *pos,
+		  const char **type, size_t *tlen, const char **json,
+		  size_t *jlen)
+{
+	const char *p = ch->raw + *pos, *end = ch->raw + ch->rawlen;
+	const char *tab, *nl;
+
+	if (p >= end)
+		return 0;
+	if ((tab = memchr(p, '\t', (size_t)(end - p))) == NULL ||
+	    (nl = memchr(tab, '\n', (size_t)(end - tab))) == NULL)
+		return -1;
+	*type = p;
+	*tlen = (size_t)(tab - p);
+	*json = tab + 1;
+	*jlen = (size_t)(nl - tab - 1);
+	*pos = (size_t)(nl + 1 - ch->raw);
+	return 1;
+}
+
+int
+simlog_idgen_init(struct simlog_idgen *g)
+{
+	size_t got = 0;
+
+	while (got < sizeof(g->prefix)) {
+		ssize_t n = getrandom(g->prefix + got, sizeof(g->prefix) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	g->seq = 0;
+	return 0;
+}
+
+void
+simlog_idgen_next(struct simlog_idgen *g, unsigned char out[SIMLOG_BATCH_ID_LEN])
+{
+	uint64_t s = ++g->seq;
+	int i;
+
+	memcpy(out, g->prefix, 8);
+	for (i = 0; i < 8; i++)
+		out[8 + i] = (unsigned char)(s >> (56 - 8 * i));
+}

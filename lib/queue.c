@@ -1,0 +1,417 @@
+/*
+ * The Redis side of the buffer.  Per simulation SIM (a hash tag, so one
+ * simulation stays on one cluster slot):
+ *
+ *   simlog:{SIM}:q        stream; one entry per chunk, field "c"
+ *   simlog:{SIM}:n        hash; type -> records buffered
+ *   simlog:{SIM}:b        hash; type -> JSON bytes buffered
+ *   simlog:{SIM}:corrupt  stream; entries that could not be decoded
+ *   simlog:sims           set of simulations with a buffer
+ *
+ * Appends and acknowledgements are Lua scripts, so the stream and its
+ * counters never disagree.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "simlog.h"
+
+/* Denied as a whole when Redis is out of memory: nothing half-applied. */
+static const char push_lua[] =
+    "#!lua\n"
+    "local id = redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])\n"
+    "for i = 3, #ARGV, 3 do\n"
+    "  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 2])\n"
+    "end\n"
+    "redis.call('SADD', KEYS[4], ARGV[1])\n"
+    "return id\n";
+
+/* Must run when Redis is full: draining is what frees the memory. */
+static const char ack_lua[] =
+    "#!lua flags=allow-oom\n"
+    "local i, deleted = 3, 0\n"
+    "for e = 1, tonumber(ARGV[2]) do\n"
+    "  local gone = redis.call('XDEL', KEYS[1], ARGV[i])\n"
+    "  local nt = tonumber(ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "  for t = 1, nt do\n"
+    "    if gone == 1 then\n"
+    "      if redis.call('HINCRBY', KEYS[2], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then\n"
+    "        redis.call('HDEL', KEYS[2], ARGV[i])\n"
+    "      end\n"
+    "      if redis.call('HINCRBY', KEYS[3], ARGV[i], -tonumber(ARGV[i + 2])) <= 0 then\n"
+    "        redis.call('HDEL', KEYS[3], ARGV[i])\n"
+    "      end\n"
+    "    end\n"
+    "    i = i + 3\n"
+    "  end\n"
+    "  deleted = deleted + gone\n"
+    "end\n"
+    "if redis.call('XLEN', KEYS[1]) == 0 then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "end\n"
+    "return deleted\n";
+
+static const char quarantine_lua[] =
+    "#!lua flags=allow-oom\n"
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
+    "if #e == 0 then return 0 end\n"
+    "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'why', ARGV[2],\n"
+    "  unpack(e[1][2]))\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "if redis.call('XLEN', KEYS[1]) == 0 then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])\n"
+    "  redis.call('SREM', KEYS[5], ARGV[3])\n"
+    "end\n"
+    "return 1\n";
+
+static void
+key(const char *sim, const char *suffix, char *buf)
+{
+	snprintf(buf, SIMLOG_KEYLEN, "simlog:{%s}:%s", sim, suffix);
+}
+
+void simlog_key_stream(const char *sim, char *buf) { key(sim, "q", buf); }
+void simlog_key_count(const char *sim, char *buf) { key(sim, "n", buf); }
+void simlog_key_bytes(const char *sim, char *buf) { key(sim, "b", buf); }
+void simlog_key_corrupt(const char *sim, char *buf) { key(sim, "corrupt", buf); }
+
+int
+simlog_push_append(struct simlog_conn *conn, const char *sim,
+		   const struct simlog_chunk *ch, struct simlog_err *err)
+{
+	char k[4][SIMLOG_KEYLEN];
+	size_t argc = 9 + 3 * ch->ntypes, i, a = 0;
+	const char **argv = malloc(argc * sizeof(*argv));
+	size_t *lens = malloc(argc * sizeof(*lens));
+	char (*num)[24] = malloc(2 * ch->ntypes * sizeof(*num) + 1);
+	int rc = 0;
+
+	if (argv == NULL || lens == NULL || num == NULL) {
+		rc = simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	simlog_key_stream(sim, k[0]);
+	simlog_key_count(sim, k[1]);
+	simlog_key_bytes(sim, k[2]);
+	snprintf(k[3], SIMLOG_KEYLEN, "%s", SIMLOG_SIMS_KEY);
+#define ARG(s, n) do { argv[a] = (s); lens[a] = (n); a++; } while (0)
+	ARG("EVAL", 4);
+	ARG(push_lua, sizeof(push_lua) - 1);
+	ARG("4", 1);
+	for (i = 0; i < 4; i++)
+		ARG(k[i], strlen(k[i]));
+	ARG(sim, strlen(sim));
+	ARG(ch->enc, ch->enclen);
+	for (i = 0; i < ch->ntypes; i++) {
+		const struct simlog_typecount *t = &ch->types[i];
+
+		snprintf(num[2 * i], 24, "%u", t->records);
+		snprintf(num[2 * i + 1], 24, "%llu",
+		    (unsigned long long)t->bytes);
+		ARG(t->name, strlen(t->name));
+		ARG(num[2 * i], strlen(num[2 * i]));
+		ARG(num[2 * i + 1], strlen(num[2 * i + 1]));
+	}
+#undef ARG
+	if (conn->c == NULL ||
+	    redisAppendCommandArgv(conn->c, (int)a, argv, lens) != REDIS_OK)
+		rc = simlog_conn_error(conn, NULL, "sending a batch", err);
+out:
+	free(argv);
+	free(lens);
+	free(num);
+	return rc;
+}
+
+int
+simlog_push_reply(struct simlog_conn *conn, struct simlog_err *err)
+{
+	redisReply *r = NULL;
+
+	if (conn->c == NULL || redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
+	    r == NULL)
+		return simlog_conn_error(conn, NULL, "storing a batch", err);
+	if (r->type != REDIS_REPLY_STRING) {
+		simlog_conn_error(conn, r, "storing a batch", err);
+		if (r->type != REDIS_REPLY_ERROR)
+			simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "storing a batch: unexpected reply type %d", r->type);
+		freeReplyObject(r);
+		return -1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
+		 struct simlog_err *err)
+{
+	const char *av[2] = { "SMEMBERS", SIMLOG_SIMS_KEY };
+	redisReply *r = simlog_cmd(conn, err, 2, av, NULL);
+	size_t i;
+
+	*sims = NULL;
+	*n = 0;
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "listing simulations: unexpected reply");
+	}
+	if ((*sims = calloc(r->elements + 1, sizeof(char *))) == NULL) {
+		freeReplyObject(r);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	for (i = 0; i < r->elements; i++) {
+		redisReply *e = r->element[i];
+
+		/* A name we would not have written is not ours to drain. */
+		if (e->type != REDIS_REPLY_STRING ||
+		    !simlog_valid_sim(e->str, e->len))
+			continue;
+		if (((*sims)[*n] = strdup(e->str)) == NULL) {
+			freeReplyObject(r);
+			simlog_strv_free(*sims, *n);
+			*sims = NULL;
+			*n = 0;
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		}
+		(*n)++;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+simlog_sid_parse(const char *s, size_t len, struct simlog_sid *id)
+{
+	uint64_t v[2] = { 0, 0 };
+	size_t i;
+	int part = 0, ndig = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '-' && part == 0 && ndig > 0) {
+			part = 1;
+			ndig = 0;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || ndig >= 20)
+			return -1;
+		v[part] = v[part] * 10 + (uint64_t)(s[i] - '0');
+		ndig++;
+	}
+	if (part != 1 || ndig == 0)
+		return -1;
+	id->ms = v[0];
+	id->seq = v[1];
+	return 0;
+}
+
+void
+simlog_sid_format(const struct simlog_sid *id, char *buf)
+{
+	snprintf(buf, 48, "%llu-%llu", (unsigned long long)id->ms,
+	    (unsigned long long)id->seq);
+}
+
+int
+simlog_sid_cmp(const struct simlog_sid *a, const struct simlog_sid *b)
+{
+	if (a->ms != b->ms)
+		return a->ms < b->ms ? -1 : 1;
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return 0;
+}
+
+int
+simlog_queue_last(struct simlog_conn *conn, const char *sim,
+		  struct simlog_sid *last, int *found, struct simlog_err *err)
+{
+	char k[SIMLOG_KEYLEN];
+	const char *av[6] = { "XREVRANGE", k, "+", "-", "COUNT", "1" };
+	redisReply *r;
+
+	simlog_key_stream(sim, k);
+	*found = 0;
+	if ((r = simlog_cmd(conn, err, 6, av, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+		redisReply *e = r->element[0];
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    simlog_sid_parse(e->element[0]->str, e->element[0]->len,
+		    last) < 0) {
+			freeReplyObject(r);
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "reading %s: unexpected reply", k);
+		}
+		*found = 1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+void
+simlog_entries_free(struct simlog_entry *e, size_t n)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(e[i].data);
+	free(e);
+}
+
+int
+simlog_queue_read(struct simlog_conn *conn, const char *sim,
+		  const struct simlog_sid *after, const struct simlog_sid *upto,
+		  size_t count, struct simlog_entry **out, size_t *n,
+		  struct simlog_err *err)
+{
+	char k[SIMLOG_KEYLEN], lo[50], hi[48], cnt[24];
+	const char *av[6] = { "XRANGE", k, lo, hi, "COUNT", cnt };
+	redisReply *r;
+	struct simlog_entry *e;
+	size_t i;
+
+	simlog_key_stream(sim, k);
+	if (after != NULL) {
+		lo[0] = '(';
+		simlog_sid_format(after, lo + 1);
+	} else
+		snprintf(lo, sizeof(lo), "-");
+	simlog_sid_format(upto, hi);
+	snprintf(cnt, sizeof(cnt), "%zu", count);
+	*out = NULL;
+	*n = 0;
+	if ((r = simlog_cmd(conn, err, 6, av, NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY)
+		goto bad;
+	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL) {
+		freeReplyObject(r);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	for (i = 0; i < r->elements; i++) {
+		redisReply *x = r->element[i], *f;
+		size_t j;
+
+		if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
+		    x->element[0]->type != REDIS_REPLY_STRING ||
+		    simlog_sid_parse(x->element[0]->str, x->element[0]->len,
+		    &e[i].id) < 0 || x->element[1]->type != REDIS_REPLY_ARRAY) {
+			simlog_entries_free(e, i);
+			goto bad;
+		}
+		f = x->element[1];
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (f->element[j]->type == REDIS_REPLY_STRING &&
+			    f->element[j]->len == 1 && f->element[j]->str[0] == 'c' &&
+			    f->element[j + 1]->type == REDIS_REPLY_STRING) {
+				/* Take the buffer instead of copying it. */
+				e[i].data = f->element[j + 1]->str;
+				e[i].len = f->element[j + 1]->len;
+				f->element[j + 1]->str = NULL;
+				f->element[j + 1]->len = 0;
+				break;
+			}
+	}
+	*out = e;
+	*n = r->elements;
+	freeReplyObject(r);
+	return 0;
+bad:
+	freeReplyObject(r);
+	return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+	    "reading %s: unexpected reply", k);
+}
+
+int
+simlog_queue_ack(struct simlog_conn *conn, const char *sim,
+		 const struct simlog_ack *acks, size_t n, struct simlog_err *err)
+{
+	char k[4][SIMLOG_KEYLEN], nbuf[24];
+	size_t argc = 9, i, j, a = 0, nn = 0;
+	const char **argv;
+	char (*num)[48];
+	redisReply *r;
+	int rc = 0;
+
+	for (i = 0; i < n; i++)
+		argc += 2 + 3 * acks[i].ntypes;
+	argv = malloc(argc * sizeof(*argv));
+	num = malloc(argc * sizeof(*num));
+	if (argv == NULL || num == NULL) {
+		rc = simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	simlog_key_stream(sim, k[0]);
+	simlog_key_count(sim, k[1]);
+	simlog_key_bytes(sim, k[2]);
+	snprintf(k[3], SIMLOG_KEYLEN, "%s", SIMLOG_SIMS_KEY);
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	argv[a++] = "EVAL";
+	argv[a++] = ack_lua;
+	argv[a++] = "4";
+	for (i = 0; i < 4; i++)
+		argv[a++] = k[i];
+	argv[a++] = sim;
+	argv[a++] = nbuf;
+	for (i = 0; i < n; i++) {
+		simlog_sid_format(&acks[i].id, num[nn]);
+		argv[a++] = num[nn++];
+		snprintf(num[nn], 48, "%zu", acks[i].ntypes);
+		argv[a++] = num[nn++];
+		for (j = 0; j < acks[i].ntypes; j++) {
+			const struct simlog_typecount *t = &acks[i].types[j];
+
+			argv[a++] = t->name;
+			snprintf(num[nn], 48, "%u", t->records);
+			argv[a++] = num[nn++];
+			snprintf(num[nn], 48, "%llu",
+			    (unsigned long long)t->bytes);
+			argv[a++] = num[nn++];
+		}
+	}
+	if ((r = simlog_cmd(conn, err, (int)a, argv, NULL)) == NULL) {
+		rc = -1;
+		goto out;
+	}
+	freeReplyObject(r);
+out:
+	free(argv);
+	free(num);
+	return rc;
+}
+
+int
+simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
+			const struct simlog_entry *e, const char *why,
+			struct simlog_err *err)
+{
+	char k[4][SIMLOG_KEYLEN], id[48];
+	const char *av[11] = { "EVAL", quarantine_lua, "5", k[0], k[1], k[2],
+	    k[3], SIMLOG_SIMS_KEY, id, why, sim };
+	redisReply *r;
+
+	simlog_key_stream(sim, k[0]);
+	simlog_key_corrupt(sim, k[1]);
+	simlog_key_count(sim, k[2]);
+	simlog_key_bytes(sim, k[3]);
+	simlog_sid_format(&e->id, id);
+	if ((r = simlog_cmd(conn, err, 11, av, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}

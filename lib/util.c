@@ -1,0 +1,177 @@
+/* Small shared helpers: errors, number and name validation, clocks. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "simlog.h"
+
+int
+simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+simlog_parse_ll(const char *s, long long min, long long max, long long *out,
+		const char **why)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s)) {
+		*why = "not a number";
+		return -1;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		*why = "not a number";
+		return -1;
+	}
+	if ((errno == ERANGE && v == LLONG_MIN) || v < min) {
+		*why = "too small";
+		return -1;
+	}
+	if ((errno == ERANGE && v == LLONG_MAX) || v > max) {
+		*why = "too large";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+simlog_parse_seconds(const char *s, double max, double *out, const char **why)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s)) {
+		*why = "not a number";
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || isnan(v)) {
+		*why = "not a number";
+		return -1;
+	}
+	if (v < 0) {
+		*why = "negative";
+		return -1;
+	}
+	if (v > max) {
+		*why = "too large";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+isident(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+int
+simlog_valid_type(const char *s, size_t len, const char **why)
+{
+	size_t i;
+
+	if (len == 0) {
+		*why = "empty type";
+		return -1;
+	}
+	if (len > 63) {
+		*why = "type longer than 63 characters";
+		return -1;
+	}
+	if (s[0] >= '0' && s[0] <= '9') {
+		*why = "type starts with a digit";
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if (!isident((unsigned char)s[i])) {
+			*why = "type has a character outside [A-Za-z0-9_]";
+			return -1;
+		}
+	/* Types become table names: keep SQLite's and our own tables apart. */
+	if ((len >= 7 && strncasecmp(s, "sqlite_", 7) == 0) ||
+	    (len >= 7 && strncasecmp(s, "simlog_", 7) == 0)) {
+		*why = "type uses a reserved prefix (sqlite_, simlog_)";
+		return -1;
+	}
+	return 0;
+}
+
+int
+simlog_valid_sim(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 64)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isident((unsigned char)s[i]) && s[i] != '.' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+double
+simlog_now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+simlog_now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+simlog_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+simlog_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
