@@ -116,7 +116,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@O=$(O) sh scripts/demo.sh
 
-bench: deps
+bench:
+	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O)/bin
 

@@ -83,14 +83,14 @@ fail() {
 # --- redis ----------------------------------------------------------------
 
 start_redis() {
-	local dir=$work/redis pid i
+	local dir=$work/redis pid
 	mkdir -p "$dir"
 	sock=$dir/redis.sock
 	redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no \
 		--dir "$dir" --daemonize no >"$dir/redis.log" 2>&1 &
 	pid=$!
 	redis_pids+=("$pid")
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		if [ "$(redis-cli -s "$sock" ping 2>/dev/null)" = PONG ]; then
 			return 0
 		fi
@@ -163,7 +163,7 @@ check_db() {
 		fail "$1: database holds $total rows, expected $4"
 	elif [ "$got" != "$(cat "$3")" ]; then
 		fail "$1: per-type row counts differ from the input" \
-			"(got: $(echo $got); want: $(echo $(cat "$3")))"
+			"(got: $(tr '\n' ' ' <<<"$got"); want: $(tr '\n' ' ' <"$3"))"
 	fi
 }
 
@@ -194,7 +194,7 @@ awk -v key="$listkey" 'BEGIN { ORS = ""; kl = length(key) }
 
 # --- a, b: push speed and memory per buffered record -----------------------
 
-push_best= push_rss= pipe_best= pipe_rss=
+push_best='' push_rss='' pipe_best='' pipe_rss='' push_all=() pipe_all=()
 for r in $(seq "$runs"); do
 	note "push run $r/$runs: simlog-push"
 	flush
@@ -202,6 +202,7 @@ for r in $(seq "$runs"); do
 	timed "$push" -u "unix://$sock" -s "$sim" <"$records" >"$work/push.out"
 	mem1=$(used_memory)
 	push_best=$(min "$push_best" "$secs")
+	push_all+=("$secs")
 	push_rss=$(max "$push_rss" "$rss")
 	check_pushed "push run $r" "$work/push.out" "$n"
 	push_mem=$(calc %.1f "($mem1 - $mem0) / $n")
@@ -212,6 +213,7 @@ for r in $(seq "$runs"); do
 	timed redis-cli -s "$sock" --pipe <"$resp" >"$work/pipe.out"
 	mem1=$(used_memory)
 	pipe_best=$(min "$pipe_best" "$secs")
+	pipe_all+=("$secs")
 	pipe_rss=$(max "$pipe_rss" "$rss")
 	if ! grep -q "errors: 0, replies: $n\$" "$work/pipe.out" ||
 		[ "$(rcli llen "$listkey")" != "$n" ]; then
@@ -223,7 +225,7 @@ done
 
 # --- c: drain speed -------------------------------------------------------
 
-drain_best= drain_rss= seed_best= seed_rss=
+drain_best='' drain_rss='' seed_best='' seed_rss='' drain_all=() seed_all=()
 for r in $(seq "$runs"); do
 	note "drain run $r/$runs: simlog-drain"
 	flush
@@ -233,6 +235,7 @@ for r in $(seq "$runs"); do
 	timed "$drain" -u "unix://$sock" -s "$sim" -d "$work/simlog.db" \
 		>"$work/drain.out"
 	drain_best=$(min "$drain_best" "$secs")
+	drain_all+=("$secs")
 	drain_rss=$(max "$drain_rss" "$rss")
 	check_db "simlog-drain run $r" "$work/simlog.db" "$work/expect" "$n"
 
@@ -243,6 +246,7 @@ for r in $(seq "$runs"); do
 	timed "$py" "$here/seed_drain.py" "$sock" "$listkey" "$work/seed.db" \
 		"$sim" >"$work/seed.out"
 	seed_best=$(min "$seed_best" "$secs")
+	seed_all+=("$secs")
 	seed_rss=$(max "$seed_rss" "$rss")
 	check_db "seed_drain.py run $r" "$work/seed.db" "$work/expect" "$n"
 done
@@ -250,11 +254,10 @@ done
 # --- d: peak RSS at 3N ----------------------------------------------------
 
 n3=$((3 * n))
-push_rss3= drain_rss3=
+push_rss3='' drain_rss3=''
 if [ "$quick" != 1 ]; then
 	note "3N run: simlog-push of $n3 records"
 	flush
-	awk '{ $2 *= 3; print }' "$work/expect" >"$work/expect3"
 	# Streamed from simgen rather than stored: only the peak RSS counts here.
 	timed "$push" -u "unix://$sock" -s "$sim" \
 		< <("$simgen" -n "$n3" -s 1) >"$work/push3.out"
@@ -273,6 +276,7 @@ fi
 
 # --- report ---------------------------------------------------------------
 
+secs_list() { printf '%.3f ' "$@" | sed 's/ $//'; }
 rate() { calc %.0f "$n / $1"; }
 yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"NO\" }"; }
 mib() { calc %.1f "$1 / 1024"; }
@@ -322,11 +326,15 @@ printf '| seed_drain.py (reference) | %s | - | - | - |\n' "$(mib "$seed_rss")"
 
 cat <<EOF
 
-Wall times (s, best): simlog-push $push_best, redis-cli --pipe $pipe_best,
-simlog-drain $drain_best, seed_drain.py $seed_best.
-Last summaries: simlog-push $(tail -n 1 "$work/push.out")
-simlog-drain $(tail -n 1 "$work/drain.out")
-seed_drain.py $(tail -n 1 "$work/seed.out")
+Wall time of every run, seconds:
+  simlog-push      $(secs_list "${push_all[@]}")
+  redis-cli --pipe $(secs_list "${pipe_all[@]}")
+  simlog-drain     $(secs_list "${drain_all[@]}")
+  seed_drain.py    $(secs_list "${seed_all[@]}")
+Last summary line of each:
+  simlog-push      $(tail -n 1 "$work/push.out")
+  simlog-drain     $(tail -n 1 "$work/drain.out")
+  seed_drain.py    $(tail -n 1 "$work/seed.out")
 EOF
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -190,9 +190,9 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 	if (h[3] != 1)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk format version %u is not supported", h[3]);
-	if ((h[4] & ~FLAG_LZ4) != 0)
+	if ((h[4] & ~FLAG_LZ4) != 0 || h[5] != 0 || h[6] != 0 || h[7] != 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
-		    "chunk has unknown flags 0x%02x", h[4]);
+		    "chunk has unknown flags");
 	nrec = get32(h + 24);
 	rawlen = get32(h + 28);
 	crc = get32(h + 32);

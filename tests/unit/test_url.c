@@ -1,0 +1,111 @@
+/* URL parsing, redaction and password files. */
+#include <stdlib.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "simlog.h"
+#include "tap.h"
+
+static void
+good(const char *s, const char *host, int port, const char *path,
+     const char *user, const char *pw, int db, const char *shown)
+{
+	struct simlog_url u;
+	struct simlog_err e;
+	char buf[256];
+
+	if (!ok(simlog_url_parse(s, &u, &e) == 0, "parse %s", s)) {
+		printf("#   %s\n", e.msg);
+		return;
+	}
+	is_str(u.host, host, "%s: host", s);
+	ok(u.port == port, "%s: port %d", s, u.port);
+	is_str(u.path, path, "%s: path", s);
+	is_str(u.user, user, "%s: user", s);
+	is_str(u.password, pw, "%s: password", s);
+	ok(u.db == db, "%s: db %d", s, u.db);
+	simlog_url_format(&u, buf, sizeof(buf));
+	is_str(buf, shown, "%s: shown redacted", s);
+	if (pw != NULL)
+		ok(strstr(buf, pw) == NULL, "%s: password not shown", s);
+	simlog_url_clear(&u);
+}
+
+static void
+bad(const char *s, const char *why)
+{
+	struct simlog_url u;
+	struct simlog_err e;
+
+	e.msg[0] = '\0';
+	ok(simlog_url_parse(s, &u, &e) < 0 && strstr(e.msg, why) != NULL,
+	    "reject %s (%s): %s", s, why, e.msg);
+	ok(e.code == SIMLOG_EX_USAGE, "reject %s: usage class", s);
+}
+
+int
+main(void)
+{
+	good("redis://127.0.0.1:6379/0", "127.0.0.1", 6379, NULL, NULL, NULL,
+	    0, "redis://127.0.0.1:6379/0");
+	good("redis://localhost", "localhost", 6379, NULL, NULL, NULL, 0,
+	    "redis://localhost:6379/0");
+	good("redis://h:7000/3", "h", 7000, NULL, NULL, NULL, 3,
+	    "redis://h:7000/3");
+	good("redis://:s3cret@h/2", "h", 6379, NULL, NULL, "s3cret", 2,
+	    "redis://:***@h:6379/2");
+	good("redis://alice:s3cret@h:1", "h", 1, NULL, "alice", "s3cret", 0,
+	    "redis://alice:***@h:1/0");
+	good("redis://alice:p%40ss%3Aw@h", "h", 6379, NULL, "alice", "p@ss:w",
+	    0, "redis://alice:***@h:6379/0");
+	good("redis://:p@ss@h", "h", 6379, NULL, NULL, "p@ss", 0,
+	    "redis://:***@h:6379/0");
+	good("redis://[::1]:6380/1", "::1", 6380, NULL, NULL, NULL, 1,
+	    "redis://[::1]:6380/1");
+	good("redis://h/", "h", 6379, NULL, NULL, NULL, 0, "redis://h:6379/0");
+	good("unix:///tmp/r.sock", NULL, 6379, "/tmp/r.sock", NULL, NULL, 0,
+	    "unix:///tmp/r.sock");
+	good("unix:///tmp/r.sock?db=4", NULL, 6379, "/tmp/r.sock", NULL, NULL,
+	    4, "unix:///tmp/r.sock?db=4");
+
+	bad("http://h", "redis:// or unix://");
+	bad("redis://", "no host");
+	bad("redis://h:0", "port");
+	bad("redis://h:70000", "port");
+	bad("redis://h:x", "port");
+	bad("redis://h/db", "database");
+	bad("redis://h/-1", "database");
+	bad("redis://user@h", "user info");
+	bad("redis://:%zz@h", "escape");
+	bad("redis://:%00@h", "escape");
+	bad("redis://[::1", "unterminated");
+	bad("unix://relative.sock", "absolute");
+	bad("unix:///s?database=1", "db=N");
+
+	ok(simlog_url_has_password("redis://:x@h"), "has password");
+	ok(!simlog_url_has_password("redis://h"), "has no password");
+
+	{
+		char path[] = "/tmp/simlog-pw-XXXXXX";
+		int fd = mkstemp(path);
+		struct simlog_err e;
+		char *pw;
+
+		ok(fd >= 0 && write(fd, "hunter2\r\nsecond\n", 16) == 16,
+		    "write password file");
+		close(fd);
+		pw = simlog_read_password_file(path, &e);
+		is_str(pw, "hunter2", "password file: first line, CRLF cut");
+		free(pw);
+		fd = open(path, O_WRONLY | O_TRUNC);
+		close(fd);
+		pw = simlog_read_password_file(path, &e);
+		ok(pw == NULL && strstr(e.msg, "empty") != NULL,
+		    "empty password file refused");
+		unlink(path);
+		pw = simlog_read_password_file(path, &e);
+		ok(pw == NULL && e.code == SIMLOG_EX_NOINPUT,
+		    "missing password file refused");
+	}
+	return tap_done();
+}
