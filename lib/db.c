@@ -40,6 +40,9 @@ simlog_db_open(const char *path, double busy_timeout, sqlite3 **dbp,
 		return -1;
 	}
 	sqlite3_busy_timeout(db, (int)(busy_timeout * 1000));
+	/* Only takes effect on a new database: bigger pages mean fewer
+	 * system calls per drained row (a no-op on an existing file). */
+	sqlite3_exec(db, "PRAGMA page_size=16384", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
 	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
