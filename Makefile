@@ -49,6 +49,8 @@ endif
 
 TOOLS      := simlog-push simlog-drain
 LIB_SRC    := $(wildcard lib/*.c)
+LIB_HDR    := $(wildcard lib/*.h)
+PUBLIC_HDR := $(wildcard lib/simlog*.h)
 LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -65,11 +67,11 @@ MAN7       := $(wildcard man/*.7)
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) $(O)/simlog.pc bench/simgen
 
-$(O)/lib/%.o: lib/%.c lib/simlog.h
+$(O)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(O)/cmd/%.o: cmd/%.c cmd/common.h lib/simlog.h
+$(O)/cmd/%.o: cmd/%.c cmd/common.h $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -140,7 +142,7 @@ install: all
 	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
 	ln -sf libsimlog.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so
-	$(INSTALL) -m 644 lib/simlog.h $(DESTDIR)$(INCLUDEDIR)
+	$(INSTALL) -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCLUDEDIR)
 	$(INSTALL) -m 644 $(O)/simlog.pc $(DESTDIR)$(PKGCONFIGDIR)
 	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
@@ -156,8 +158,10 @@ uninstall:
 		      $(DESTDIR)$(BASHCOMPDIR)/$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
-	      $(DESTDIR)$(INCLUDEDIR)/simlog.h $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
-	      $(DESTDIR)$(MANDIR)/man7/simlog.7
+	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
+	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
+	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
+	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 
 clean:
 	rm -rf build bench/simgen

@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# make install: every file in its place, a usable library and pkg-config file.
+
+load helpers
+
+setup() {
+	DEST="$BATS_TEST_TMPDIR/root"
+	make -C "$SIMLOG_TOP" --no-print-directory -s install DESTDIR="$DEST" \
+		PREFIX=/usr >"$BATS_TEST_TMPDIR/install.log" 2>&1 ||
+		{ cat "$BATS_TEST_TMPDIR/install.log"; return 1; }
+}
+
+@test "install: binaries, library, header, pkg-config file" {
+	for t in simlog-push simlog-drain; do
+		[ -x "$DEST/usr/bin/$t" ]
+	done
+	[ -f "$DEST/usr/lib/libsimlog.a" ]
+	[ -f "$DEST/usr/lib/libsimlog.so.0.1.0" ]
+	[ "$(readlink "$DEST/usr/lib/libsimlog.so.0")" = libsimlog.so.0.1.0 ]
+	[ "$(readlink "$DEST/usr/lib/libsimlog.so")" = libsimlog.so.0 ]
+	[ -f "$DEST/usr/include/simlog.h" ]
+	run grep -E '^(prefix|libdir|includedir)=' "$DEST/usr/lib/pkgconfig/simlog.pc"
+	assert_line "prefix=/usr"
+	assert_line "libdir=/usr/lib"
+	assert_line "includedir=/usr/include"
+}
+
+@test "install: the shared library carries its soname" {
+	run objdump -p "$DEST/usr/lib/libsimlog.so.0.1.0"
+	assert_output --partial "SONAME               libsimlog.so.0"
+}
+
+@test "install: man pages and completions for every tool" {
+	for t in simlog-push simlog-drain; do
+		[ -f "$DEST/usr/share/man/man1/$t.1" ]
+		[ -f "$DEST/usr/share/bash-completion/completions/$t" ]
+		[ -f "$DEST/usr/share/zsh/site-functions/_$t" ]
+	done
+	[ -f "$DEST/usr/share/man/man7/simlog.7" ]
+}
+
+@test "install: a program builds against the installed library" {
+	cat > "$BATS_TEST_TMPDIR/t.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <simlog.h>
+int main(void) {
+	struct simlog_url u;
+	struct simlog_err e;
+	char buf[128];
+	if (simlog_url_parse("redis://:pw@example:7000/2", &u, &e) < 0)
+		return 1;
+	simlog_url_format(&u, buf, sizeof buf);
+	simlog_url_clear(&u);
+	puts(buf);
+	return 0;
+}
+C
+	pc="$DEST/usr/lib/pkgconfig"
+	cflags=$(PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$DEST" pkg-config --cflags simlog)
+	libs=$(PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$DEST" pkg-config --static --libs simlog)
+	# shellcheck disable=SC2086
+	cc -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" $cflags $libs
+	LD_LIBRARY_PATH="$DEST/usr/lib" run "$BATS_TEST_TMPDIR/t"
+	assert_success
+	assert_output "redis://:***@example:7000/2"
+}
+
+@test "uninstall removes what install put there" {
+	make -C "$SIMLOG_TOP" --no-print-directory -s uninstall DESTDIR="$DEST" PREFIX=/usr
+	run find "$DEST" -type f
+	assert_output ""
+}
