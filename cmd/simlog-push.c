@@ -21,11 +21,15 @@
 #define DEFAULT_INFLIGHT 8
 #define DEFAULT_MAX_RECORD (1 << 20)
 #define CHUNK_BYTES (256 * 1024)	/* seal a chunk at this much raw JSON */
-#define RETRIES 5
+
+#define DEFAULT_SPOOL_MAX (1ull << 30)
 
 enum {
 	OPT_TYPE_FIELD = 0x100, OPT_TEE, OPT_REJECT, OPT_BATCH,
-	OPT_MAX_RECORD, OPT_INFLIGHT, OPT_FLUSH_INTERVAL,
+	OPT_MAX_RECORD, OPT_INFLIGHT, OPT_FLUSH_INTERVAL, OPT_PRIORITY,
+	OPT_DEADLINE, OPT_MAX_BACKLOG, OPT_SPOOL, OPT_SPOOL_MAX, OPT_REPLAY,
+	OPT_RETRIES, OPT_RETRY_BASE, OPT_RETRY_FACTOR, OPT_RETRY_CAP,
+	OPT_BREAKER_FAILURES, OPT_BREAKER_RESET,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +43,18 @@ static const struct option longopts[] = {
 	{ "max-record", required_argument, NULL, OPT_MAX_RECORD },
 	{ "inflight", required_argument, NULL, OPT_INFLIGHT },
 	{ "flush-interval", required_argument, NULL, OPT_FLUSH_INTERVAL },
+	{ "priority", required_argument, NULL, OPT_PRIORITY },
+	{ "deadline", required_argument, NULL, OPT_DEADLINE },
+	{ "max-backlog", required_argument, NULL, OPT_MAX_BACKLOG },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
+	{ "replay", no_argument, NULL, OPT_REPLAY },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "retry-base", required_argument, NULL, OPT_RETRY_BASE },
+	{ "retry-factor", required_argument, NULL, OPT_RETRY_FACTOR },
+	{ "retry-cap", required_argument, NULL, OPT_RETRY_CAP },
+	{ "breaker-failures", required_argument, NULL, OPT_BREAKER_FAILURES },
+	{ "breaker-reset", required_argument, NULL, OPT_BREAKER_RESET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -49,6 +65,7 @@ usage(void)
 {
 	fputs(
 "Usage: simlog-push [options] < records.jsonl\n"
+"       simlog-push --replay [options]\n"
 "\n"
 "Buffer JSON-line records in Redis for simlog-drain.\n"
 "\n"
@@ -66,11 +83,30 @@ usage(void)
 "      --max-record BYTES   longest accepted line (default 1048576)\n"
 "      --inflight N         chunks awaiting Redis's reply (default 8)\n"
 "      --flush-interval S   send a partial chunk after S seconds (default 1)\n"
+"\n"
+"When Redis fails:\n"
+"      --priority P         critical: retry inline until --deadline, then\n"
+"                           spool; normal: spool once retries are spent or\n"
+"                           the breaker is open (default); low: drop\n"
+"      --deadline SECONDS   how long a critical push retries (default 30)\n"
+"      --max-backlog N      spool (normal) or wait (critical) while the\n"
+"                           simulation has N records waiting in Redis\n"
+"      --spool DIR          spool directory (default $SIMLOG_SPOOL_DIR, else\n"
+"                           $XDG_STATE_HOME/simlog/spool)\n"
+"      --spool-max BYTES    largest spool for this Redis (default 1 GiB)\n"
+"      --replay             replay the spool into Redis and exit\n"
+"      --retries N          retries after a failure (default 3)\n"
+"      --retry-base S       first backoff ceiling (default 0.1)\n"
+"      --retry-factor F     backoff growth (default 2)\n"
+"      --retry-cap S        largest backoff (default 2)\n"
+"      --breaker-failures N failures that open the circuit breaker (default 3)\n"
+"      --breaker-reset S    seconds open before one probe (default 5)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
-"Exit status: 0 all pushed, 65 some lines rejected, 69 Redis unreachable,\n"
-"75 Redis failed part-way, 77 authentication refused; see simlog-push(1).\n",
+"Exit status: 0 all in Redis, 65 some lines rejected, 69 low-priority\n"
+"records dropped, 74 spool full or unwritable, 75 records safe in the spool,\n"
+"77 authentication refused (records spooled); see simlog-push(1).\n",
 	    stdout);
 }
 
@@ -78,6 +114,9 @@ usage(void)
 struct slot {
 	struct simlog_chunk ch;
 };
+
+enum priority { PRIO_LOW, PRIO_NORMAL, PRIO_CRITICAL };
+static const char *const prio_names[] = { "low", "normal", "critical" };
 
 struct push {
 	/* options */
@@ -90,19 +129,31 @@ struct push {
 	FILE *reject;
 	size_t batch, inflight, max_record;
 	double flush_interval;
+	enum priority prio;
+	double deadline;		/* critical: how long to retry inline */
+	uint64_t max_backlog;
+	const char *spool_dir;
+	uint64_t spool_max;
+	int replay_only;
 
 	struct simlog_conn conn;
+	struct simlog_retry retry;
+	struct simlog_breaker brk;
+	struct simlog_spool *spool;
 	struct simlog_idgen ids;
-	struct simlog_chunk cur;
+	struct simlog_chunk cur, scratch;
 	double cur_started;
 	struct slot *ring;
 	size_t head, nring;		/* oldest unacknowledged, how many */
+	int spooling;			/* Redis given up on for now */
+	double next_probe;		/* wall clock: when to try it again */
+	int policy_checked;
 	FILE *out;			/* where the summary goes */
 
 	/* tallies */
 	unsigned long long read, pushed, rejected, blank, failed, batches;
-	unsigned long long retries, bytes;
-	int fatal;			/* exit class of a failure that stopped us */
+	unsigned long long spooled, replayed, dropped, retries, bytes;
+	int auth_failed, spool_failed;
 	int tee_closed;
 	double t0;
 };
@@ -166,17 +217,6 @@ reject_line(struct push *p, unsigned long long lineno, const char *why,
 	}
 }
 
-static void
-sleep_for(double s)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Write hiredis's output buffer to the socket now, not at the next read. */
 static int
 send_pending(struct push *p, struct simlog_err *e)
@@ -190,78 +230,257 @@ send_pending(struct push *p, struct simlog_err *e)
 	return 0;
 }
 
-/*
- * After a failure, reconnect and send every unacknowledged chunk again.
- * Chunks Redis had already stored are stored twice; simlog-drain keeps one
- * (batch ids make delivery idempotent).
- */
-static int
-recover(struct push *p, struct simlog_err *e)
+static void
+check_policy(struct push *p)
 {
-	double delay = 0.1;
-	int attempt;
+	char *policy;
 
-	for (attempt = 1; attempt <= RETRIES; attempt++) {
-		size_t i;
-
-		if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG ||
-		    e->code == SIMLOG_EX_SOFTWARE)
-			return -1;	/* retrying cannot help */
-		warnx("%s; retrying in %.1f s (%d/%d)", e->msg, delay, attempt,
-		    RETRIES);
-		p->retries++;
-		sleep_for(delay);
-		delay = delay * 2 > 2.0 ? 2.0 : delay * 2;
-		if (simlog_conn_open(&p->conn, e) < 0)
-			continue;
-		for (i = 0; i < p->nring; i++) {
-			struct slot *s = &p->ring[(p->head + i) % p->inflight];
-
-			if (simlog_push_append(&p->conn, p->sim, &s->ch, e) < 0)
-				break;
-		}
-		if (i == p->nring && send_pending(p, e) == 0)
-			return 0;
+	if (p->policy_checked)
+		return;
+	p->policy_checked = 1;
+	if ((policy = simlog_maxmemory_policy(&p->conn)) != NULL) {
+		if (simlog_policy_evicts(policy))
+			warnx("%s: maxmemory-policy %s lets Redis evict "
+			    "buffered records; use noeviction", p->conn.display,
+			    policy);
+		free(policy);
 	}
-	return -1;
 }
 
-/* Read the oldest reply; on failure recover, or give the chunks up. */
-static int
-collect_one(struct push *p)
+/* Keep a chunk Redis would not take: in the spool, or dropped (low). */
+static void
+set_aside(struct push *p, const struct simlog_chunk *ch)
 {
 	struct simlog_err e;
 
-	while (simlog_push_reply(&p->conn, &e) < 0) {
-		if (recover(p, &e) < 0) {
-			size_t i;
+	if (p->prio == PRIO_LOW) {
+		p->dropped += ch->records;
+		return;
+	}
+	if (p->spool_failed) {
+		p->failed += ch->records;
+		return;
+	}
+	if (simlog_spool_write(p->spool, p->sim, ch->enc, ch->enclen, &e) < 0) {
+		warnx("%s; %u records lost, input no longer read", e.msg,
+		    ch->records);
+		p->failed += ch->records;
+		p->spool_failed = 1;
+		stop_requested = 1;	/* nowhere left to put records */
+		return;
+	}
+	p->spooled += ch->records;
+}
 
-			warnx("%s", e.msg);
-			for (i = 0; i < p->nring; i++)
-				p->failed +=
-				    p->ring[(p->head + i) % p->inflight].ch.records;
-			p->nring = 0;
-			p->fatal = e.code ? e.code : SIMLOG_EX_TEMPFAIL;
-			simlog_conn_close(&p->conn);
+static void
+ring_set_aside(struct push *p)
+{
+	for (size_t i = 0; i < p->nring; i++)
+		set_aside(p, &p->ring[(p->head + i) % p->inflight].ch);
+	p->nring = 0;
+}
+
+/*
+ * Send every chunk of one spool segment, a window at a time; the segment
+ * is deleted only when Redis has acknowledged all of it.
+ */
+static int
+replay_segment(struct push *p, struct simlog_spool_seg *seg,
+	       struct simlog_err *e)
+{
+	char sim[72];
+	const char *enc;
+	size_t len, waiting = 0;
+	unsigned long long records = 0;
+	int r;
+
+	while ((r = simlog_spool_seg_next(seg, sim, &enc, &len)) > 0) {
+		if (simlog_chunk_decode(&p->scratch, enc, len, e) < 0)
+			break;	/* damaged: treat like a torn tail */
+		if (simlog_push_append_enc(&p->conn, sim, enc, len,
+		    p->scratch.types, p->scratch.ntypes, p->max_backlog, e) < 0)
 			return -1;
+		records += p->scratch.records;
+		if (++waiting == p->inflight) {
+			if (simlog_push_reply(&p->conn, e) < 0)
+				return -1;
+			waiting--;
 		}
 	}
+	while (waiting > 0) {
+		if (simlog_push_reply(&p->conn, e) < 0)
+			return -1;
+		waiting--;
+	}
+	if (r != 0)
+		warnx("spool: a damaged record ends a segment; what came "
+		    "before it was replayed");
+	p->replayed += records;
+	return 0;
+}
+
+static int
+replay_spool(struct push *p, struct simlog_err *e)
+{
+	struct simlog_spool_seg *seg;
+	int r;
+
+	if (p->spool == NULL || !simlog_spool_pending(p->spool))
+		return 0;
+	simlog_spool_seal(p->spool);	/* ours is replayable too */
+	while ((r = simlog_spool_take(p->spool, &seg, e)) > 0) {
+		if (replay_segment(p, seg, e) < 0) {
+			simlog_spool_seg_release(seg);
+			return -1;
+		}
+		simlog_spool_seg_done(p->spool, seg);
+	}
+	return r;
+}
+
+/* Read the reply of the oldest chunk in the ring. */
+static int
+ack_oldest(struct push *p, struct simlog_err *e)
+{
+	if (simlog_push_reply(&p->conn, e) < 0)
+		return -1;
 	p->pushed += p->ring[p->head].ch.records;
 	p->head = (p->head + 1) % p->inflight;
 	p->nring--;
 	return 0;
 }
 
+/*
+ * One go at Redis: connect if need be, replay the spool, resend every
+ * unacknowledged chunk and wait for all their replies.  Chunks Redis had
+ * already stored are stored twice; simlog-drain keeps one (batch ids make
+ * delivery idempotent).
+ */
 static int
-collect_all(struct push *p)
+attempt(struct push *p, struct simlog_err *e)
 {
+	size_t i;
+
+	if (p->conn.c == NULL && simlog_conn_open(&p->conn, e) < 0)
+		return -1;
+	check_policy(p);
+	if (replay_spool(p, e) < 0)
+		return -1;
+	for (i = 0; i < p->nring; i++)
+		if (simlog_push_append(&p->conn, p->sim,
+		    &p->ring[(p->head + i) % p->inflight].ch, p->max_backlog,
+		    e) < 0)
+			return -1;
 	while (p->nring > 0)
-		if (collect_one(p) < 0)
+		if (ack_oldest(p, e) < 0)
 			return -1;
 	return 0;
 }
 
-/* Seal the current chunk, send it, and keep it until Redis has it. */
+static int
+permanent(const struct simlog_err *e)
+{
+	return !simlog_err_transient(e);
+}
+
+/*
+ * After a failure (in *e): retry with backoff as the priority allows.
+ * fresh: e is a new failure the breaker has not counted yet.  Returns 0
+ * when Redis took everything, -1 when we give up on it for now.
+ */
+static int
+recover(struct push *p, struct simlog_err *e, int fresh, int force)
+{
+	double start = simlog_now_mono();
+	int n = 0;
+
+	for (;;) {
+		double delay, left;
+
+		simlog_conn_close(&p->conn);
+		if (permanent(e)) {
+			warnx("%s", e->msg);
+			if (e->code == SIMLOG_EX_NOPERM)
+				p->auth_failed = 1;
+			return -1;
+		}
+		if (fresh && !e->backlog)
+			simlog_breaker_failure(&p->brk);
+		fresh = 0;
+		left = p->deadline - (simlog_now_mono() - start);
+		if (stop_requested && p->prio == PRIO_CRITICAL && left > 0)
+			left = 0;	/* asked to stop: spool, don't wait */
+		if (p->prio == PRIO_CRITICAL ? left <= 0 : n >= p->retry.tries) {
+			warnx("%s", e->msg);
+			return -1;
+		}
+		n++;
+		delay = simlog_retry_delay(&p->retry, n);
+		if (!force && !simlog_breaker_allow(&p->brk, 0)) {
+			double wait = p->brk.retry_at - simlog_now_wall();
+
+			if (p->prio != PRIO_CRITICAL) {
+				warnx("%s; circuit breaker open", e->msg);
+				return -1;
+			}
+			/* Critical waits for the breaker's probe. */
+			delay = wait > delay ? wait : delay;
+		}
+		if (p->prio == PRIO_CRITICAL && delay > left)
+			delay = left;
+		warnx("%s; retry %d in %.2f s", e->msg, n, delay);
+		simlog_sleep(delay, NULL);
+		if (!force && !simlog_breaker_allow(&p->brk, 0))
+			continue;	/* another process is probing */
+		p->retries++;
+		if (attempt(p, e) == 0) {
+			simlog_breaker_success(&p->brk);
+			return 0;
+		}
+		fresh = 1;
+	}
+}
+
+static void
+start_spooling(struct push *p)
+{
+	ring_set_aside(p);
+	p->spooling = 1;
+	p->next_probe = p->brk.seen == SIMLOG_B_CLOSED ?
+	    simlog_now_wall() + p->brk.reset : p->brk.retry_at;
+}
+
+/* While spooling: now and then, one go at Redis. */
+static void
+maybe_resume(struct push *p)
+{
+	struct simlog_err e;
+
+	if (p->auth_failed || simlog_now_wall() < p->next_probe)
+		return;
+	if (!simlog_breaker_allow(&p->brk, 0)) {
+		p->next_probe = p->brk.retry_at;
+		return;
+	}
+	if (attempt(p, &e) == 0) {
+		simlog_breaker_success(&p->brk);
+		p->spooling = 0;
+		return;
+	}
+	if (!e.backlog && !permanent(&e))
+		simlog_breaker_failure(&p->brk);
+	simlog_conn_close(&p->conn);
+	p->next_probe = simlog_now_wall() + p->brk.reset;
+}
+
+static void
+failed_now(struct push *p, struct simlog_err *e)
+{
+	if (recover(p, e, 1, 0) < 0)
+		start_spooling(p);
+}
+
+/* Seal the current chunk and send it, or set it aside. */
 static void
 flush_chunk(struct push *p)
 {
@@ -272,19 +491,25 @@ flush_chunk(struct push *p)
 
 	if (p->cur.records == 0)
 		return;
-	if (p->fatal) {
-		p->failed += p->cur.records;
-		simlog_chunk_reset(&p->cur);
-		return;
-	}
-	if (p->nring == p->inflight && collect_one(p) < 0) {
-		p->failed += p->cur.records;
-		simlog_chunk_reset(&p->cur);
-		return;
-	}
 	simlog_idgen_next(&p->ids, id);
 	if (simlog_chunk_seal(&p->cur, id, 1) < 0)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	p->batches++;
+	p->bytes += p->cur.enclen;
+	if (p->spooling)
+		maybe_resume(p);
+	if (p->spooling) {
+		set_aside(p, &p->cur);
+		simlog_chunk_reset(&p->cur);
+		return;
+	}
+	if (p->nring == p->inflight && ack_oldest(p, &e) < 0)
+		failed_now(p, &e);
+	if (p->spooling) {
+		set_aside(p, &p->cur);
+		simlog_chunk_reset(&p->cur);
+		return;
+	}
 	s = &p->ring[(p->head + p->nring) % p->inflight];
 	/* Swap buffers so both chunks keep their memory for reuse. */
 	tmp = s->ch;
@@ -292,23 +517,46 @@ flush_chunk(struct push *p)
 	p->cur = tmp;
 	simlog_chunk_reset(&p->cur);
 	p->nring++;
-	p->batches++;
-	p->bytes += s->ch.enclen;
-	if (simlog_push_append(&p->conn, p->sim, &s->ch, &e) < 0 ||
-	    send_pending(p, &e) < 0) {
-		if (recover(p, &e) < 0) {
-			size_t i;
-
-			warnx("%s", e.msg);
-			for (i = 0; i < p->nring; i++)
-				p->failed +=
-				    p->ring[(p->head + i) % p->inflight].ch.records;
-			p->nring = 0;
-			p->fatal = e.code ? e.code : SIMLOG_EX_TEMPFAIL;
-		}
-	}
+	if (simlog_push_append(&p->conn, p->sim, &s->ch, p->max_backlog,
+	    &e) < 0 || send_pending(p, &e) < 0)
+		failed_now(p, &e);
 }
 
+static void
+finish(struct push *p)
+{
+	struct simlog_err e;
+
+	flush_chunk(p);
+	while (!p->spooling && p->nring > 0)
+		if (ack_oldest(p, &e) < 0)
+			failed_now(p, &e);
+}
+
+/* First contact: reach Redis (replaying the spool) or start spooling. */
+static void
+start(struct push *p)
+{
+	struct simlog_err e;
+
+	if (!simlog_breaker_allow(&p->brk, p->replay_only)) {
+		simlog_seterr(&e, SIMLOG_EX_UNAVAILABLE, "%s: Redis known to be "
+		    "down (circuit breaker open)", p->conn.display);
+		if (p->prio == PRIO_CRITICAL && recover(p, &e, 0, 0) == 0)
+			return;
+		if (p->prio != PRIO_CRITICAL)
+			warnx("%s; %s", e.msg, p->prio == PRIO_LOW ?
+			    "dropping records" : "spooling records");
+		start_spooling(p);
+		return;
+	}
+	if (attempt(p, &e) == 0) {
+		simlog_breaker_success(&p->brk);
+		return;
+	}
+	if (recover(p, &e, 1, p->replay_only) < 0)
+		start_spooling(p);
+}
 /* Decode an escaped type value; only ASCII can make a valid type. */
 static size_t
 unescape_type(const char *s, size_t n, char *out, size_t cap)
@@ -461,9 +709,7 @@ run(struct push *p, struct simlog_lines *in)
 		if (flush_due)
 			maybe_flush_partial(p);
 	}
-	flush_chunk(p);
-	if (!p->fatal)
-		collect_all(p);
+	finish(p);
 	return status;
 }
 
@@ -471,12 +717,36 @@ static void
 summary(struct push *p)
 {
 	fprintf(p->out, "{\"sim\":\"%s\",\"read\":%llu,\"pushed\":%llu,"
-	    "\"rejected\":%llu,\"failed\":%llu,\"blank\":%llu,"
+	    "\"rejected\":%llu,\"spooled\":%llu,\"replayed\":%llu,"
+	    "\"dropped\":%llu,\"failed\":%llu,\"blank\":%llu,"
 	    "\"batches\":%llu,\"stored_bytes\":%llu,\"retries\":%llu,"
-	    "\"seconds\":%.3f}\n", p->sim, p->read, p->pushed, p->rejected,
-	    p->failed, p->blank, p->batches, p->bytes, p->retries,
-	    simlog_now_mono() - p->t0);
+	    "\"priority\":\"%s\",\"breaker\":\"%s\",\"breaker_changes\":[",
+	    p->sim, p->read, p->pushed, p->rejected, p->spooled, p->replayed,
+	    p->dropped, p->failed, p->blank, p->batches, p->bytes, p->retries,
+	    prio_names[p->prio], simlog_breaker_name(p->brk.seen));
+	for (int i = 0; i < p->brk.nchanges; i++)
+		fprintf(p->out, "%s\"%s\"", i ? "," : "", p->brk.changes[i]);
+	fprintf(p->out, "],\"seconds\":%.3f}\n", simlog_now_mono() - p->t0);
 	fflush(p->out);
+}
+
+/* Records of this run not in Redis decide the status, worst first. */
+static int
+exit_status(struct push *p, int status)
+{
+	if (status != SIMLOG_EX_OK)
+		return status;
+	if (p->failed > 0)
+		return SIMLOG_EX_IOERR;		/* not stored anywhere */
+	if (p->auth_failed)
+		return SIMLOG_EX_NOPERM;	/* safe in the spool */
+	if (p->spooled > 0 && simlog_spool_pending(p->spool))
+		return SIMLOG_EX_TEMPFAIL;
+	if (p->replay_only && simlog_spool_pending(p->spool))
+		return SIMLOG_EX_TEMPFAIL;
+	if (p->dropped > 0)
+		return SIMLOG_EX_UNAVAILABLE;
+	return p->rejected > 0 ? SIMLOG_EX_DATAERR : SIMLOG_EX_OK;
 }
 
 int
@@ -484,9 +754,12 @@ main(int argc, char **argv)
 {
 	struct simlog_conn_opts co = { .name = "simlog-push", .timeout = 2 };
 	struct push p;
-	struct simlog_lines *in;
-	int c, status;
-	char *policy;
+	struct simlog_lines *in = NULL;
+	struct simlog_err e;
+	char endpoint[600];
+	char *spool_dir = NULL;
+	int c, status, bfail = 0;
+	double breset = 0;
 
 	memset(&p, 0, sizeof(p));
 	p.field = "type";
@@ -494,7 +767,12 @@ main(int argc, char **argv)
 	p.inflight = DEFAULT_INFLIGHT;
 	p.max_record = DEFAULT_MAX_RECORD;
 	p.flush_interval = 1.0;
+	p.prio = PRIO_NORMAL;
+	p.deadline = 30;
+	p.spool_max = DEFAULT_SPOOL_MAX;
 	p.sim = getenv("SIMLOG_SIM");
+	if (simlog_retry_init(&p.retry, &e) < 0)
+		errx(SIMLOG_EX_USAGE, "%s", e.msg);
 	while ((c = getopt_long(argc, argv, "u:s:t:hV", longopts, NULL)) != -1) {
 		if (cli_conn_option(c, optarg, &co))
 			continue;
@@ -541,6 +819,61 @@ main(int argc, char **argv)
 			p.flush_interval = cli_seconds("--flush-interval",
 			    optarg, 86400);
 			break;
+		case OPT_PRIORITY:
+			for (c = 0; c < 3; c++)
+				if (strcmp(optarg, prio_names[c]) == 0)
+					break;
+			if (c == 3)
+				errx(SIMLOG_EX_USAGE, "invalid --priority: '%s': "
+				    "use critical, normal or low", optarg);
+			p.prio = (enum priority)c;
+			break;
+		case OPT_DEADLINE:
+			p.deadline = cli_seconds("--deadline", optarg, 86400 * 7);
+			break;
+		case OPT_MAX_BACKLOG:
+			p.max_backlog = (uint64_t)cli_number("--max-backlog",
+			    optarg, 0, (long long)1 << 50);
+			break;
+		case OPT_SPOOL:
+			if (*optarg == '\0')
+				errx(SIMLOG_EX_USAGE, "invalid --spool: empty path");
+			p.spool_dir = optarg;
+			break;
+		case OPT_SPOOL_MAX:
+			p.spool_max = (uint64_t)cli_number("--spool-max", optarg,
+			    4096, (long long)1 << 50);
+			break;
+		case OPT_REPLAY:
+			p.replay_only = 1;
+			break;
+		case OPT_RETRIES:
+			p.retry.tries = (int)cli_number("--retries", optarg, 0,
+			    1000);
+			break;
+		case OPT_RETRY_BASE:
+			p.retry.base = cli_seconds("--retry-base", optarg, 3600);
+			break;
+		case OPT_RETRY_FACTOR:
+			p.retry.factor = cli_seconds("--retry-factor", optarg,
+			    100);
+			if (p.retry.factor < 1)
+				errx(SIMLOG_EX_USAGE, "invalid --retry-factor: "
+				    "'%s': at least 1", optarg);
+			break;
+		case OPT_RETRY_CAP:
+			p.retry.cap = cli_seconds("--retry-cap", optarg, 3600);
+			break;
+		case OPT_BREAKER_FAILURES:
+			bfail = (int)cli_number("--breaker-failures", optarg, 1,
+			    1000);
+			break;
+		case OPT_BREAKER_RESET:
+			breset = cli_seconds("--breaker-reset", optarg, 86400);
+			if (breset <= 0)
+				errx(SIMLOG_EX_USAGE, "invalid --breaker-reset: "
+				    "'%s': must be more than 0", optarg);
+			break;
 		case 'h':
 			usage();
 			return cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR;
@@ -566,40 +899,49 @@ main(int argc, char **argv)
 	if (p.reject_path != NULL &&
 	    (p.reject = fopen(p.reject_path, "a")) == NULL)
 		err(SIMLOG_EX_CANTCREAT, "%s", p.reject_path);
-	if ((in = simlog_lines_new(STDIN_FILENO, p.max_record)) == NULL ||
+	if ((!p.replay_only &&
+	    (in = simlog_lines_new(STDIN_FILENO, p.max_record)) == NULL) ||
 	    (p.ring = calloc(p.inflight, sizeof(*p.ring))) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	if (simlog_idgen_init(&p.ids) < 0)
 		err(SIMLOG_EX_SOFTWARE, "getrandom");
 	simlog_chunk_init(&p.cur);
+	simlog_chunk_init(&p.scratch);
 
-	cli_connect(&p.conn, &co);
-	if ((policy = simlog_maxmemory_policy(&p.conn)) != NULL) {
-		if (simlog_policy_evicts(policy))
-			warnx("%s: maxmemory-policy %s lets Redis evict "
-			    "buffered records; use noeviction", p.conn.display,
-			    policy);
-		free(policy);
-	}
-	install_signals(p.flush_interval);
+	if (simlog_conn_init(&p.conn, &co, &e) < 0)
+		cli_die(&e);
+	simlog_conn_endpoint(&p.conn, 0, endpoint, sizeof(endpoint));
+	if (simlog_breaker_init(&p.brk, endpoint, bfail, breset, &e) < 0)
+		warnx("%s; going on without a circuit breaker", e.msg);
+	simlog_conn_endpoint(&p.conn, 1, endpoint, sizeof(endpoint));
+	if ((spool_dir = p.spool_dir ? strdup(p.spool_dir) :
+	    simlog_spool_default_dir()) == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	if ((p.spool = simlog_spool_open(spool_dir, endpoint, p.spool_max,
+	    &e)) == NULL)
+		cli_die(&e);
+	install_signals(p.replay_only ? 0 : p.flush_interval);
 
-	status = run(&p, in);
+	start(&p);
+	status = p.replay_only ? SIMLOG_EX_OK : run(&p, in);
 	summary(&p);
+	status = exit_status(&p, status);
 
-	if (p.reject != NULL && fclose(p.reject) != 0)
-		warn("%s", p.reject_path), status = SIMLOG_EX_IOERR;
+	if (p.reject != NULL && fclose(p.reject) != 0) {
+		warn("%s", p.reject_path);
+		status = SIMLOG_EX_IOERR;
+	}
 	if (!p.tee_closed && cli_close_stdout() < 0 && status == 0)
 		status = SIMLOG_EX_IOERR;
 	for (size_t i = 0; i < p.inflight; i++)
 		simlog_chunk_clear(&p.ring[i].ch);
 	free(p.ring);
+	free(spool_dir);
 	simlog_chunk_clear(&p.cur);
+	simlog_chunk_clear(&p.scratch);
 	simlog_lines_free(in);
+	simlog_spool_free(p.spool);
+	simlog_breaker_clear(&p.brk);
 	simlog_conn_clear(&p.conn);
-	if (status != SIMLOG_EX_OK)
-		return status;
-	if (p.fatal)
-		return p.fatal == SIMLOG_EX_NOPERM ? SIMLOG_EX_NOPERM :
-		    SIMLOG_EX_TEMPFAIL;
-	return p.rejected > 0 ? SIMLOG_EX_DATAERR : SIMLOG_EX_OK;
+	return status;
 }

@@ -107,6 +107,14 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 	const char *words;
 	int code;
 
+	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    has_prefix(r->str, "SIMLOGBACKLOG ")) {
+		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s", what,
+		    r->str + 14);
+		if (err != NULL)
+			err->backlog = 1;
+		return -1;
+	}
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		code = classify_reply(r->str, &words);
 		if (words != NULL)
@@ -290,4 +298,23 @@ simlog_policy_evicts(const char *policy)
 	/* volatile-* evict only keys with a TTL, and simlog's buffer keys
 	 * never have one; allkeys-* can take any buffered record. */
 	return strncmp(policy, "allkeys-", 8) == 0;
+}
+
+void
+simlog_conn_endpoint(const struct simlog_conn *conn, int with_db, char *buf,
+		     size_t len)
+{
+	const struct simlog_url *u = &conn->url;
+
+	if (u->path != NULL)
+		snprintf(buf, len, "unix://%s", u->path);
+	else if (strchr(u->host, ':') != NULL)
+		snprintf(buf, len, "redis://[%s]:%d", u->host, u->port);
+	else
+		snprintf(buf, len, "redis://%s:%d", u->host, u->port);
+	if (with_db) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, len - n, u->path ? "?db=%d" : "/%d", u->db);
+	}
 }

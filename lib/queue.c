@@ -21,8 +21,19 @@
 /* Denied as a whole when Redis is out of memory: nothing half-applied. */
 static const char push_lua[] =
     "#!lua\n"
+    "local max = tonumber(ARGV[3])\n"
+    "if max > 0 then\n"
+    "  local total = 0\n"
+    "  for _, v in ipairs(redis.call('HVALS', KEYS[2])) do\n"
+    "    total = total + tonumber(v)\n"
+    "  end\n"
+    "  if total >= max then\n"
+    "    return redis.error_reply('SIMLOGBACKLOG ' .. total ..\n"
+    "      ' records buffered, --max-backlog is ' .. max)\n"
+    "  end\n"
+    "end\n"
     "local id = redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])\n"
-    "for i = 3, #ARGV, 3 do\n"
+    "for i = 4, #ARGV, 3 do\n"
     "  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
     "  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 2])\n"
     "end\n"
@@ -82,13 +93,24 @@ void simlog_key_corrupt(const char *sim, char *buf) { key(sim, "corrupt", buf); 
 
 int
 simlog_push_append(struct simlog_conn *conn, const char *sim,
-		   const struct simlog_chunk *ch, struct simlog_err *err)
+		   const struct simlog_chunk *ch, uint64_t max_backlog,
+		   struct simlog_err *err)
 {
-	char k[4][SIMLOG_KEYLEN];
-	size_t argc = 9 + 3 * ch->ntypes, i, a = 0;
+	return simlog_push_append_enc(conn, sim, ch->enc, ch->enclen, ch->types,
+	    ch->ntypes, max_backlog, err);
+}
+
+int
+simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
+		       const char *enc, size_t enclen,
+		       const struct simlog_typecount *types, size_t ntypes,
+		       uint64_t max_backlog, struct simlog_err *err)
+{
+	char k[4][SIMLOG_KEYLEN], maxb[24];
+	size_t argc = 10 + 3 * ntypes, i, a = 0;
 	const char **argv = malloc(argc * sizeof(*argv));
 	size_t *lens = malloc(argc * sizeof(*lens));
-	char (*num)[24] = malloc(2 * ch->ntypes * sizeof(*num) + 1);
+	char (*num)[24] = malloc(2 * ntypes * sizeof(*num) + 1);
 	int rc = 0;
 
 	if (argv == NULL || lens == NULL || num == NULL) {
@@ -99,6 +121,7 @@ simlog_push_append(struct simlog_conn *conn, const char *sim,
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
 	snprintf(k[3], SIMLOG_KEYLEN, "%s", SIMLOG_SIMS_KEY);
+	snprintf(maxb, sizeof(maxb), "%llu", (unsigned long long)max_backlog);
 #define ARG(s, n) do { argv[a] = (s); lens[a] = (n); a++; } while (0)
 	ARG("EVAL", 4);
 	ARG(push_lua, sizeof(push_lua) - 1);
@@ -106,9 +129,10 @@ simlog_push_append(struct simlog_conn *conn, const char *sim,
 	for (i = 0; i < 4; i++)
 		ARG(k[i], strlen(k[i]));
 	ARG(sim, strlen(sim));
-	ARG(ch->enc, ch->enclen);
-	for (i = 0; i < ch->ntypes; i++) {
-		const struct simlog_typecount *t = &ch->types[i];
+	ARG(enc, enclen);
+	ARG(maxb, strlen(maxb));
+	for (i = 0; i < ntypes; i++) {
+		const struct simlog_typecount *t = &types[i];
 
 		snprintf(num[2 * i], 24, "%u", t->records);
 		snprintf(num[2 * i + 1], 24, "%llu",

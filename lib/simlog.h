@@ -38,6 +38,7 @@ enum simlog_exit {
 /* An error as the library reports it: an exit class and a message. */
 struct simlog_err {
 	int code;			/* one of enum simlog_exit */
+	int backlog;			/* refused by --max-backlog, Redis is fine */
 	char msg[SIMLOG_ERRLEN];
 };
 
@@ -258,10 +259,18 @@ void simlog_key_corrupt(const char *sim, char *buf);
 
 /*
  * Append the pipelined command that stores a sealed chunk for sim.  The
- * reply (read with simlog_push_reply) is the new stream entry id.
+ * reply (read with simlog_push_reply) is the new stream entry id.  With
+ * max_backlog > 0 the store is refused (SIMLOG_EX_TEMPFAIL, "backlog")
+ * while the simulation already has that many records buffered.
  */
 int simlog_push_append(struct simlog_conn *conn, const char *sim,
-		       const struct simlog_chunk *ch, struct simlog_err *err);
+		       const struct simlog_chunk *ch, uint64_t max_backlog,
+		       struct simlog_err *err);
+/* The same for an encoded chunk and its tallies (from a spool). */
+int simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
+			   const char *enc, size_t enclen,
+			   const struct simlog_typecount *types, size_t ntypes,
+			   uint64_t max_backlog, struct simlog_err *err);
 int simlog_push_reply(struct simlog_conn *conn, struct simlog_err *err);
 
 /* The names of simulations with buffered records (malloc'd array of
@@ -326,5 +335,95 @@ void simlog_db_close(struct sqlite3 *db);
 int simlog_db_exec(struct sqlite3 *db, const char *sql, struct simlog_err *err);
 /* Quote an identifier ("name" with "" doubled) into buf. */
 int simlog_db_ident(const char *name, size_t len, char *buf, size_t buflen);
+
+/* --- retries ------------------------------------------------------------ */
+
+/* Exponential backoff with full jitter: attempt k (1-based) sleeps a random
+ * time in [0, min(cap, base * factor^(k-1))]. */
+struct simlog_retry {
+	int tries;		/* attempts after the first failure */
+	double base, factor, cap;
+};
+/* Defaults (3 tries, 0.1 s, x2, 2 s), then SIMLOG_RETRIES,
+ * SIMLOG_RETRY_BASE, SIMLOG_RETRY_FACTOR, SIMLOG_RETRY_CAP. */
+int simlog_retry_init(struct simlog_retry *r, struct simlog_err *err);
+double simlog_retry_delay(const struct simlog_retry *r, int attempt);
+/* Whether a failure may go away by itself (I/O, timeouts, LOADING, BUSY,
+ * TRYAGAIN, MASTERDOWN, OOM, max clients). */
+int simlog_err_transient(const struct simlog_err *e);
+/* Sleep, resuming after signals unless *stop becomes set. */
+void simlog_sleep(double seconds, volatile int *stop);
+
+/* The server's identity for the breaker (no db) and the spool (with db),
+ * never with credentials. */
+void simlog_conn_endpoint(const struct simlog_conn *conn, int with_db,
+			  char *buf, size_t len);
+
+/* --- circuit breaker shared across processes ---------------------------- */
+
+/*
+ * Closed / open / half-open, kept in a small file per Redis server under
+ * $XDG_RUNTIME_DIR/simlog (else /tmp/simlog-UID), read and updated under
+ * flock(2), so every simlog process of a user agrees on it.
+ */
+enum simlog_bstate { SIMLOG_B_CLOSED, SIMLOG_B_OPEN, SIMLOG_B_HALF_OPEN };
+struct simlog_breaker {
+	int fd;			/* -1: no state file (breaker disabled) */
+	char path[512];
+	int threshold;		/* consecutive failures that open it */
+	double reset;		/* seconds open before a probe */
+	enum simlog_bstate seen;	/* state after our last look */
+	double retry_at;	/* when an open breaker lets a probe through */
+	char changes[8][24];	/* transitions this process made */
+	int nchanges;
+};
+/* Defaults 3 failures, 5 s; SIMLOG_BREAKER_FAILURES, SIMLOG_BREAKER_RESET;
+ * SIMLOG_BREAKER_DIR overrides the directory. */
+int simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
+			int threshold, double reset, struct simlog_err *err);
+/* May this process talk to Redis now?  force: yes, and become the probe. */
+int simlog_breaker_allow(struct simlog_breaker *b, int force);
+void simlog_breaker_success(struct simlog_breaker *b);
+void simlog_breaker_failure(struct simlog_breaker *b);
+const char *simlog_breaker_name(enum simlog_bstate s);
+void simlog_breaker_clear(struct simlog_breaker *b);
+
+/* --- the spool: a durable local store for undelivered chunks ------------ */
+
+struct simlog_spool;
+struct simlog_spool_seg;
+/* Open (creating) DIR/<endpoint id>/, bounded by max_bytes in all. */
+struct simlog_spool *simlog_spool_open(const char *dir, const char *endpoint,
+				       uint64_t max_bytes,
+				       struct simlog_err *err);
+void simlog_spool_free(struct simlog_spool *sp);
+/* The default directory: $SIMLOG_SPOOL_DIR, else $XDG_STATE_HOME/simlog/spool,
+ * else ~/.local/state/simlog/spool (malloc'd). */
+char *simlog_spool_default_dir(void);
+/* Append one sealed chunk; on return it is on disk (fdatasync).  A full
+ * spool fails with SIMLOG_EX_IOERR and a message saying so. */
+int simlog_spool_write(struct simlog_spool *sp, const char *sim,
+		       const char *chunk, size_t len, struct simlog_err *err);
+/* Close our segment so that it can be replayed. */
+void simlog_spool_seal(struct simlog_spool *sp);
+uint64_t simlog_spool_bytes(const struct simlog_spool *sp);
+/* Whether any segment (ours or not) waits; re-scans the directory. */
+int simlog_spool_pending(struct simlog_spool *sp);
+/* Take the next segment no live process holds; 0 when none is left. */
+int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
+		      struct simlog_err *err);
+/* Next chunk of a segment: 1, 0 at the end, -1 for a torn or damaged tail
+ * (what follows is unreadable; a crash while writing leaves one). */
+int simlog_spool_seg_next(struct simlog_spool_seg *seg, char *sim,
+			  const char **chunk, size_t *len);
+/* Delete a replayed segment, or give it back untouched. */
+int simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *seg);
+void simlog_spool_seg_release(struct simlog_spool_seg *seg);
+
+/* Spool size on this host for an endpoint directory, for monitoring. */
+struct simlog_spool_usage {
+	uint64_t segments, bytes;
+};
+int simlog_spool_usage(const char *dir, struct simlog_spool_usage *u);
 
 #endif

@@ -1,0 +1,49 @@
+# bash completion for simlog-drain(1)
+
+_simlog_drain()
+{
+	local cur prev words cword split
+	_init_completion -s -n : || return
+
+	case $prev in
+	-u | --url)
+		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
+		__ltrim_colon_completions "$cur"
+		return
+		;;
+	--password-file | -d | --db)
+		_filedir
+		return
+		;;
+	-s | --sim)
+		# Simulation names live in Redis: nothing to offer offline.
+		return
+		;;
+	--timeout | --batch | --busy-timeout | --keep-batches)
+		# Numbers.
+		return
+		;;
+	-h | --help | -V | --version)
+		return
+		;;
+	esac
+	$split && return
+
+	# simlog-drain takes no operands, only options.
+	COMPREPLY=($(compgen -W '
+		-u --url
+		--password-file
+		--timeout
+		-s --sim
+		-d --db
+		--batch
+		--busy-timeout
+		--keep-batches
+		-q --quiet
+		--progress
+		-h --help
+		-V --version
+	' -- "$cur"))
+} &&
+	complete -F _simlog_drain simlog-drain

@@ -1,0 +1,251 @@
+/*
+ * A circuit breaker shared by every simlog process of one user talking to
+ * one Redis server.  Its state lives in a 64-byte text file, read and
+ * rewritten under flock(2):
+ *
+ *   state failures opened_at probe_pid probe_at
+ *
+ * so a cron job that runs simlog many times fails fast while Redis is known
+ * to be down, and only one process at a time probes a half-open breaker.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "simlog.h"
+
+struct bfile {
+	int state, failures;
+	double opened_at;
+	long probe_pid;
+	double probe_at;
+};
+
+static const char *const names[] = { "closed", "open", "half-open" };
+
+const char *
+simlog_breaker_name(enum simlog_bstate s)
+{
+	return (unsigned)s < 3 ? names[s] : "unknown";
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* A directory we own and nobody else can write, or -1. */
+static int
+private_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != getuid() || (st.st_mode & 022) != 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
+		    int threshold, double reset, struct simlog_err *err)
+{
+	const char *base = getenv("SIMLOG_BREAKER_DIR");
+	char dir[400];
+	const char *s, *why;
+	long long v;
+	double d;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	b->threshold = threshold > 0 ? threshold : 3;
+	b->reset = reset > 0 ? reset : 5;
+	if (threshold <= 0 && (s = getenv("SIMLOG_BREAKER_FAILURES")) && *s) {
+		if (simlog_parse_ll(s, 1, 1000, &v, &why) < 0)
+			return simlog_seterr(err, SIMLOG_EX_USAGE,
+			    "invalid SIMLOG_BREAKER_FAILURES: '%s': %s", s, why);
+		b->threshold = (int)v;
+	}
+	if (reset <= 0 && (s = getenv("SIMLOG_BREAKER_RESET")) && *s) {
+		if (simlog_parse_seconds(s, 86400, &d, &why) < 0)
+			return simlog_seterr(err, SIMLOG_EX_USAGE,
+			    "invalid SIMLOG_BREAKER_RESET: '%s': %s", s, why);
+		b->reset = d;
+	}
+	if (base != NULL && *base != '\0')
+		snprintf(dir, sizeof(dir), "%s", base);
+	else if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && *s == '/')
+		snprintf(dir, sizeof(dir), "%s/simlog", s);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/simlog-%u", (unsigned)getuid());
+	if (private_dir(dir) < 0)
+		return simlog_seterr(err, SIMLOG_EX_CANTCREAT,
+		    "circuit breaker directory %s: %s", dir, strerror(errno));
+	snprintf(b->path, sizeof(b->path), "%s/breaker-%016llx", dir,
+	    (unsigned long long)fnv1a(endpoint));
+	b->fd = open(b->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (b->fd < 0)
+		return simlog_seterr(err, SIMLOG_EX_CANTCREAT, "%s: %s",
+		    b->path, strerror(errno));
+	return 0;
+}
+
+void
+simlog_breaker_clear(struct simlog_breaker *b)
+{
+	if (b != NULL && b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+}
+
+static void
+load(struct simlog_breaker *b, struct bfile *f)
+{
+	char buf[128];
+	ssize_t n;
+
+	memset(f, 0, sizeof(*f));
+	n = pread(b->fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* A damaged file reads as a closed breaker: fail open, not shut. */
+	if (sscanf(buf, "%d %d %lf %ld %lf", &f->state, &f->failures,
+	    &f->opened_at, &f->probe_pid, &f->probe_at) != 5 ||
+	    f->state < 0 || f->state > 2)
+		memset(f, 0, sizeof(*f));
+}
+
+static void
+store(struct simlog_breaker *b, const struct bfile *f)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "%d %d %.3f %ld %.3f\n", f->state,
+	    f->failures, f->opened_at, f->probe_pid, f->probe_at);
+
+	/* One write of a short line under the lock: readers see old or new. */
+	if (pwrite(b->fd, buf, (size_t)n, 0) == n)
+		(void)ftruncate(b->fd, n);
+}
+
+static void
+note(struct simlog_breaker *b, int from, int to)
+{
+	if (from == to || b->nchanges >= 8)
+		return;
+	snprintf(b->changes[b->nchanges++], sizeof(b->changes[0]), "%s>%s",
+	    names[from], names[to]);
+}
+
+static int
+lock(struct simlog_breaker *b)
+{
+	while (flock(b->fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static void
+unlock(struct simlog_breaker *b)
+{
+	flock(b->fd, LOCK_UN);
+}
+
+int
+simlog_breaker_allow(struct simlog_breaker *b, int force)
+{
+	struct bfile f;
+	double now = simlog_now_wall();
+	int allow = 0;
+
+	if (b->fd < 0 || lock(b) < 0)
+		return 1;
+	load(b, &f);
+	switch (f.state) {
+	case SIMLOG_B_CLOSED:
+		allow = 1;
+		break;
+	case SIMLOG_B_OPEN:
+		if (force || now - f.opened_at >= b->reset) {
+			note(b, f.state, SIMLOG_B_HALF_OPEN);
+			f.state = SIMLOG_B_HALF_OPEN;
+			f.probe_pid = (long)getpid();
+			f.probe_at = now;
+			store(b, &f);
+			allow = 1;
+		}
+		break;
+	case SIMLOG_B_HALF_OPEN:
+		/* One probe at a time; take over from a dead or stale one. */
+		if (force || f.probe_pid == (long)getpid() ||
+		    kill((pid_t)f.probe_pid, 0) < 0 ||
+		    now - f.probe_at >= b->reset) {
+			f.probe_pid = (long)getpid();
+			f.probe_at = now;
+			store(b, &f);
+			allow = 1;
+		}
+		break;
+	}
+	b->seen = (enum simlog_bstate)f.state;
+	b->retry_at = f.state == SIMLOG_B_OPEN ? f.opened_at + b->reset :
+	    f.probe_at + b->reset;
+	unlock(b);
+	return allow;
+}
+
+void
+simlog_breaker_success(struct simlog_breaker *b)
+{
+	struct bfile f;
+
+	if (b->fd < 0 || lock(b) < 0)
+		return;
+	load(b, &f);
+	if (f.state != SIMLOG_B_CLOSED || f.failures != 0) {
+		note(b, f.state, SIMLOG_B_CLOSED);
+		memset(&f, 0, sizeof(f));
+		store(b, &f);
+	}
+	b->seen = SIMLOG_B_CLOSED;
+	unlock(b);
+}
+
+void
+simlog_breaker_failure(struct simlog_breaker *b)
+{
+	struct bfile f;
+	double now = simlog_now_wall();
+
+	if (b->fd < 0 || lock(b) < 0)
+		return;
+	load(b, &f);
+	f.failures++;
+	if (f.state == SIMLOG_B_HALF_OPEN ||
+	    (f.state == SIMLOG_B_CLOSED && f.failures >= b->threshold)) {
+		note(b, f.state, SIMLOG_B_OPEN);
+		f.state = SIMLOG_B_OPEN;
+		f.opened_at = now;
+		f.probe_pid = 0;
+	}
+	store(b, &f);
+	b->seen = (enum simlog_bstate)f.state;
+	b->retry_at = f.opened_at + b->reset;
+	unlock(b);
+}

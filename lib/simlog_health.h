@@ -1,0 +1,160 @@
+/*
+ * libsimlog health: what simlog-ping and simlog-pool-stats share — reading
+ * INFO, CONFIG GET and CLIENT LIST, latency statistics, the checks that say
+ * whether a Redis is safe as a simlog buffer, and the backlog per
+ * simulation and record type.
+ *
+ * Same conventions as simlog.h: 0 on success, -1 with a struct simlog_err
+ * filled on failure; nothing here prints or exits; every *_clear() and
+ * *_free() accepts NULL.
+ */
+#ifndef SIMLOG_HEALTH_H
+#define SIMLOG_HEALTH_H
+
+#include "simlog.h"
+
+/* --- INFO -------------------------------------------------------------- */
+
+/*
+ * Send INFO (section NULL: the default sections, which every server mode
+ * answers) and return its text, malloc'd; the caller frees it.  NULL with
+ * err set on failure.
+ */
+char *simlog_info(struct simlog_conn *conn, const char *section,
+		  struct simlog_err *err);
+
+/*
+ * The value of field in INFO text: a pointer into info and its length (up
+ * to the line end), or NULL when the field is absent.  Matches whole field
+ * names only ("maxmemory" is not "maxmemory_policy").
+ */
+const char *simlog_info_field(const char *info, const char *field,
+			      size_t *len);
+/* The field as a whole integer; -1 when absent or not one. */
+int simlog_info_ll(const char *info, const char *field, long long *out);
+/* The field copied into buf (truncated to len - 1); -1 when absent. */
+int simlog_info_str(const char *info, const char *field, char *buf,
+		    size_t len);
+
+/* What simlog-ping reports about a server. */
+struct simlog_server {
+	char version[32];	/* redis_version; "" when unknown */
+	char mode[16];		/* standalone, cluster or sentinel */
+	char role[16];		/* master, replica or sentinel; "" unknown */
+	long long uptime;	/* seconds; -1 when unknown */
+};
+void simlog_server_parse(const char *info, struct simlog_server *s);
+
+/* The connection and memory figures simlog-pool-stats reports; -1 marks a
+ * field the server did not give. */
+struct simlog_pool {
+	long long connected_clients;
+	long long maxclients;
+	long long blocked_clients;
+	long long rejected_connections;
+	long long ops_per_sec;		/* instantaneous_ops_per_sec */
+	long long total_commands;	/* total_commands_processed */
+	long long used_memory;
+	long long maxmemory;		/* 0: no limit */
+};
+void simlog_pool_parse(const char *info, struct simlog_pool *p);
+
+/* CONFIG GET of one parameter: its value, malloc'd, or NULL with err set
+ * (CONFIG may be renamed away or denied by an ACL). */
+char *simlog_config_get(struct simlog_conn *conn, const char *param,
+			struct simlog_err *err);
+
+/* --- latency ----------------------------------------------------------- */
+
+struct simlog_latency {
+	size_t n;
+	double min, avg, p50, p99, max;	/* same unit as the samples */
+};
+/*
+ * Statistics of v[0..n); sorts v in place.  Percentiles are nearest-rank:
+ * the smallest sample with at least p % of the samples at or below it.
+ * n == 0 gives all zeros.
+ */
+void simlog_latency_stats(double *v, size_t n, struct simlog_latency *out);
+/* Nearest-rank percentile p (0 < p <= 100) of sorted[0..n), n > 0. */
+double simlog_percentile(const double *sorted, size_t n, double p);
+
+/* --- CLIENT LIST ------------------------------------------------------- */
+
+struct simlog_namecount {
+	char *name;		/* CLIENT SETNAME name; "" for unnamed */
+	unsigned long count;
+};
+struct simlog_clients {
+	struct simlog_namecount *v;	/* sorted by name */
+	size_t n;
+	unsigned long total;		/* connections listed */
+};
+/* Count the connections of CLIENT LIST output text[0..len) by name. */
+int simlog_clients_parse(const char *text, size_t len,
+			 struct simlog_clients *out, struct simlog_err *err);
+/* Send CLIENT LIST and count. */
+int simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
+			struct simlog_err *err);
+void simlog_clients_clear(struct simlog_clients *c);
+
+/* --- buffer safety (simlog-ping --check) -------------------------------- */
+
+enum simlog_severity {
+	SIMLOG_SEV_WARNING = 1,	/* risky; fails only with --strict */
+	SIMLOG_SEV_PROBLEM = 2,	/* buffered records can be lost or refused */
+};
+/* "warning" or "problem". */
+const char *simlog_severity_name(enum simlog_severity s);
+
+struct simlog_finding {
+	const char *setting;		/* static: "maxmemory-policy", ... */
+	char value[64];
+	enum simlog_severity severity;
+	char why[256];
+};
+#define SIMLOG_MAX_FINDINGS 8
+
+/* Thresholds, also in simlog-ping(1). */
+#define SIMLOG_CHECK_MIN_FREE_CLIENTS 32	/* free maxclients slots */
+#define SIMLOG_CHECK_MIN_FREE_CLIENTS_PCT 10	/* ... or percent free */
+#define SIMLOG_CHECK_MEMORY_PCT 80		/* used of maxmemory */
+
+/*
+ * Judge a server from its INFO text and its CONFIG GET save value (NULL
+ * when it could not be read).  Fills out[0..max) and returns the number of
+ * findings; a safe server has none.
+ */
+size_t simlog_check(const char *info, const char *save,
+		    struct simlog_finding *out, size_t max);
+
+/* --- backlog ----------------------------------------------------------- */
+
+struct simlog_backlog_type {
+	char *name;			/* record type */
+	long long records, bytes;	/* bytes: the records' JSON text */
+};
+struct simlog_backlog_sim {
+	char *name;
+	struct simlog_backlog_type *types;	/* sorted by name */
+	size_t ntypes;
+	long long records, bytes;
+};
+struct simlog_backlog {
+	struct simlog_backlog_sim *sims;	/* sorted by name */
+	size_t nsims;
+	long long records, bytes;
+	unsigned commands;		/* commands the read sent */
+};
+/*
+ * Read the records buffered and not yet drained, per simulation and type,
+ * from the counters simlog-push and simlog-drain keep (simlog:sims and
+ * each simulation's :n and :b hashes, pipelined): 1 + 2 x simulations
+ * commands, no KEYS or SCAN.  Simulations with nothing buffered are left
+ * out.
+ */
+int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
+			struct simlog_err *err);
+void simlog_backlog_clear(struct simlog_backlog *b);
+
+#endif
