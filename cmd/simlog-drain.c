@@ -72,7 +72,13 @@ usage(void)
 struct table {
 	char name[64];
 	sqlite3_stmt *ins;
-	unsigned long long rows;	/* this simulation */
+	unsigned long long rows;	/* this simulation, committed */
+	unsigned long long pending;	/* in the open transaction */
+};
+
+/* What an open transaction has done, counted once it commits. */
+struct txn {
+	unsigned long long rows, batches, dups, dup_rows;
 };
 
 struct drain {
@@ -91,6 +97,9 @@ struct drain {
 
 	unsigned long long rows, batches, dups, dup_rows, corrupt;
 	unsigned long long expect;	/* records buffered at start */
+	unsigned long long retries;
+	struct simlog_retry retry;
+	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
 };
@@ -174,7 +183,30 @@ static void
 tables_reset_counts(struct drain *d)
 {
 	for (size_t i = 0; i < d->ntables; i++)
-		d->tables[i].rows = 0;
+		d->tables[i].rows = d->tables[i].pending = 0;
+}
+
+static void
+tables_settle(struct drain *d, int committed)
+{
+	for (size_t i = 0; i < d->ntables; i++) {
+		if (committed)
+			d->tables[i].rows += d->tables[i].pending;
+		d->tables[i].pending = 0;
+	}
+}
+
+/* A decodable chunk may still hold a type we would not make a table of. */
+static const char *
+bad_type(const struct simlog_chunk *ch)
+{
+	const char *why;
+
+	for (size_t i = 0; i < ch->ntypes; i++)
+		if (simlog_valid_type(ch->types[i].name,
+		    strlen(ch->types[i].name), &why) < 0)
+			return why;
+	return NULL;
 }
 
 static void
@@ -224,7 +256,7 @@ insert_chunk(struct drain *d, const char *sim, int *dup, struct simlog_err *e)
 		sqlite3_reset(st);
 		if (r != SQLITE_DONE)
 			return dberr(d, e, d->tables[d->last].name);
-		d->tables[d->last].rows++;
+		d->tables[d->last].pending++;
 	}
 	return 0;
 }
@@ -272,24 +304,31 @@ acks_add(struct acklist *l, const struct simlog_sid *id,
  * is full, insert them, commit, then delete them from Redis.  Returns the
  * number of entries handled, or -1.
  */
+enum where { IN_DB, IN_REDIS };
+
 static long
 drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 	  int *started, const struct simlog_sid *upto, struct acklist *acks,
-	  struct simlog_err *e)
+	  enum where *where, struct simlog_err *e)
 {
 	size_t records = 0, handled = 0;
-	int rc;
+	struct simlog_sid resume = *after;
+	int rc, resume_started = *started;
+	struct txn t = { 0, 0, 0, 0 };
 
 	acks_clear(acks);
+	*where = IN_DB;
 	if (simlog_db_exec(d->db, "BEGIN IMMEDIATE", e) < 0)
 		return -1;
 	while (records < d->batch) {
 		struct simlog_entry *ent;
 		size_t n, i;
 
+		*where = IN_REDIS;
 		if (simlog_queue_read(&d->conn, sim, *started ? after : NULL,
 		    upto, PAGE, &ent, &n, e) < 0)
 			goto rollback;
+		*where = IN_DB;
 		for (i = 0; i < n; i++) {
 			struct simlog_err de;
 			int dup;
@@ -297,21 +336,33 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 			*after = ent[i].id;
 			*started = 1;
 			handled++;
-			if (ent[i].data == NULL || simlog_chunk_decode(&d->ch,
-			    ent[i].data, ent[i].len, &de) < 0) {
+			const char *why;
+			int bad = 1;
+
+			if (ent[i].data == NULL)
+				snprintf(de.msg, sizeof(de.msg),
+				    "entry has no chunk field");
+			else if (simlog_chunk_decode(&d->ch, ent[i].data,
+			    ent[i].len, &de) < 0)
+				;	/* de says why */
+			else if ((why = bad_type(&d->ch)) != NULL)
+				snprintf(de.msg, sizeof(de.msg), "chunk holds "
+				    "a record type that is not valid: %s", why);
+			else
+				bad = 0;
+			if (bad) {
 				char id[48];
 
-				if (ent[i].data == NULL)
-					snprintf(de.msg, sizeof(de.msg),
-					    "entry has no chunk field");
 				simlog_sid_format(&ent[i].id, id);
 				warnx("%s: entry %s: %s; moved to "
 				    "simlog:{%s}:corrupt", sim, id, de.msg, sim);
+				*where = IN_REDIS;
 				if (simlog_queue_quarantine(&d->conn, sim,
 				    &ent[i], de.msg, e) < 0) {
 					simlog_entries_free(ent, n);
 					goto rollback;
 				}
+				*where = IN_DB;
 				d->corrupt++;
 				d->status = SIMLOG_EX_DATAERR;
 				continue;
@@ -321,11 +372,11 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 				goto rollback;
 			}
 			if (dup) {
-				d->dups++;
-				d->dup_rows += d->ch.records;
+				t.dups++;
+				t.dup_rows += d->ch.records;
 			} else {
-				d->batches++;
-				d->rows += d->ch.records;
+				t.batches++;
+				t.rows += d->ch.records;
 			}
 			records += d->ch.records;
 			acks_add(acks, &ent[i].id, &d->ch);
@@ -341,14 +392,24 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 		;
 	if (rc < 0)
 		goto rollback;
+	d->rows += t.rows;
+	d->batches += t.batches;
+	d->dups += t.dups;
+	d->dup_rows += t.dup_rows;
+	tables_settle(d, 1);
 	/* Committed: the rows are safe.  If we die before this ack, the
 	 * next drain finds the batch ids and only deletes the entries. */
+	*where = IN_REDIS;
 	if (acks->n > 0 &&
 	    simlog_queue_ack(&d->conn, sim, acks->a, acks->n, e) < 0)
 		return -1;
 	return (long)handled;
 rollback:
 	sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	tables_settle(d, 0);
+	/* Read again from where this transaction began. */
+	*after = resume;
+	*started = resume_started;
 	return -1;
 }
 
@@ -370,6 +431,44 @@ backlog_of(struct drain *d, const char *sim)
 	return n;
 }
 
+/*
+ * After a failed transaction: wait and go on, or give up.  Redis failures
+ * feed the shared circuit breaker; a busy database waited its busy timeout
+ * already and gets the same number of retries.
+ */
+static int
+retry_after(struct drain *d, struct simlog_err *e, enum where where, int n)
+{
+	double delay;
+
+	if (!simlog_err_transient(e) || stop_requested)
+		return 0;
+	if (where == IN_REDIS) {
+		simlog_breaker_failure(&d->brk);
+		simlog_conn_close(&d->conn);
+	}
+	if (n > d->retry.tries)
+		return 0;
+	if (where == IN_REDIS && !simlog_breaker_allow(&d->brk, 0)) {
+		warnx("%s; circuit breaker open", e->msg);
+		return 0;
+	}
+	delay = simlog_retry_delay(&d->retry, n);
+	warnx("%s; retry %d in %.2f s", e->msg, n, delay);
+	simlog_sleep(delay, &stop_requested);
+	d->retries++;
+	if (d->conn.c == NULL) {
+		struct simlog_err ce;
+
+		if (simlog_conn_open(&d->conn, &ce) < 0) {
+			*e = ce;
+			return retry_after(d, e, IN_REDIS, n + 1);
+		}
+		simlog_breaker_success(&d->brk);
+	}
+	return 1;
+}
+
 static int
 drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 {
@@ -385,10 +484,20 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 		return 0;
 	d->expect += backlog_of(d, sim);
 	tables_reset_counts(d);
-	do {
-		n = drain_txn(d, sim, &after, &started, &upto, &acks, e);
+	for (int tries = 0;;) {
+		enum where where;
+
+		n = drain_txn(d, sim, &after, &started, &upto, &acks, &where, e);
 		show_progress(d, sim, 0);
-	} while (n > 0 && !stop_requested);
+		if (n > 0) {
+			tries = 0;
+			if (stop_requested)
+				break;
+			continue;
+		}
+		if (n == 0 || !retry_after(d, e, where, ++tries))
+			break;
+	}
 	acks_clear(&acks);
 	free(acks.a);
 	if (d->progress && d->rows > rows0)
@@ -415,6 +524,42 @@ prune_batches(struct drain *d)
 		warnx("%s: pruning old batch ids: %s", d->dbpath,
 		    sqlite3_errmsg(d->db));
 	sqlite3_finalize(st);
+}
+
+/* Connect, retrying as the policy allows; fail fast on an open breaker. */
+static void
+connect_redis(struct drain *d, const struct simlog_conn_opts *co)
+{
+	struct simlog_err e;
+	char endpoint[600];
+	int n = 0;
+
+	if (simlog_retry_init(&d->retry, &e) < 0 ||
+	    simlog_conn_init(&d->conn, co, &e) < 0)
+		cli_die(&e);
+	simlog_conn_endpoint(&d->conn, 0, endpoint, sizeof(endpoint));
+	if (simlog_breaker_init(&d->brk, endpoint, 0, 0, &e) < 0)
+		warnx("%s; going on without a circuit breaker", e.msg);
+	for (;;) {
+		double delay;
+
+		if (!simlog_breaker_allow(&d->brk, 0))
+			errx(SIMLOG_EX_TEMPFAIL, "%s: Redis known to be down "
+			    "(circuit breaker open); try again later",
+			    d->conn.display);
+		if (simlog_conn_open(&d->conn, &e) == 0) {
+			simlog_breaker_success(&d->brk);
+			return;
+		}
+		if (!simlog_err_transient(&e) || ++n > d->retry.tries ||
+		    stop_requested)
+			cli_die(&e);
+		simlog_breaker_failure(&d->brk);
+		delay = simlog_retry_delay(&d->retry, n);
+		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
+		simlog_sleep(delay, &stop_requested);
+		d->retries++;
+	}
 }
 
 int
@@ -492,7 +637,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d.t0 = simlog_now_mono();
-	cli_connect(&d.conn, &co);
+	connect_redis(&d, &co);
 	if (simlog_db_open(d.dbpath, d.busy_timeout, &d.db, &e) < 0)
 		cli_die(&e);
 	if (sqlite3_prepare_v3(d.db, "INSERT INTO simlog_batches "
@@ -523,8 +668,8 @@ main(int argc, char **argv)
 	prune_batches(&d);
 	printf("{\"rows\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
 	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
-	    "\"seconds\":%.3f}\n", d.rows, d.batches, d.dups, d.dup_rows,
-	    d.corrupt, nsims, simlog_now_mono() - d.t0);
+	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.batches, d.dups,
+	    d.dup_rows, d.corrupt, nsims, d.retries, simlog_now_mono() - d.t0);
 
 	for (i = 0; i < d.ntables; i++)
 		sqlite3_finalize(d.tables[i].ins);
@@ -534,6 +679,7 @@ main(int argc, char **argv)
 	simlog_chunk_clear(&d.ch);
 	simlog_strv_free(sims, nsims);
 	simlog_conn_clear(&d.conn);
+	simlog_breaker_clear(&d.brk);
 	if (cli_close_stdout() < 0 && rc == 0)
 		rc = SIMLOG_EX_IOERR;
 	return rc ? rc : d.status;
