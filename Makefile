@@ -34,7 +34,9 @@ WARN       += -Werror
 endif
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) $(CFLAGS)
+SCHEMADIR  ?= $(DATADIR)/simlog/schemas
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) \
+              -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
 LIBS       := $(DEP_LIBS) -lm
 
@@ -47,7 +49,7 @@ else
 O          := build/std
 endif
 
-TOOLS      := simlog-push simlog-drain
+TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_HDR    := $(wildcard lib/*.h)
 PUBLIC_HDR := $(wildcard lib/simlog*.h)
@@ -136,8 +138,10 @@ install: all
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(SCHEMADIR)
 	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 schemas/*.schema $(DESTDIR)$(SCHEMADIR)
 	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)
 	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
@@ -157,6 +161,7 @@ uninstall:
 		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1 \
 		      $(DESTDIR)$(BASHCOMPDIR)/$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
+	rm -f $(patsubst schemas/%,$(DESTDIR)$(SCHEMADIR)/%,$(wildcard schemas/*.schema))
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \

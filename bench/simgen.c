@@ -413,7 +413,7 @@ static void act(int i)
 		fputs("\"duration\":1,\"cost\":0.05", stdout);
 		break;
 	}
-	printf("},\"module_type\":\"%s\",\"module_id\":%d}\n",
+	printf("},\"module_type\":\"%s\",\"module_id\":\"m%d\"}\n",
 	       module_types[a->module], a->module * NACTIONS + kind);
 	if (child)
 		emit_agent(child, -1);

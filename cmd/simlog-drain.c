@@ -24,6 +24,7 @@
 
 enum {
 	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,
+	OPT_SCHEMA,
 };
 
 static const struct option longopts[] = {
@@ -35,6 +36,7 @@ static const struct option longopts[] = {
 	{ "keep-batches", required_argument, NULL, OPT_KEEP_BATCHES },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "schema", required_argument, NULL, OPT_SCHEMA },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -55,6 +57,8 @@ usage(void)
 "      --timeout SECONDS    connect and command timeout (default 2)\n"
 "  -s, --sim SIM            drain only this simulation (default: all)\n"
 "  -d, --db PATH            SQLite database (default $SIMLOG_DB, else ./simlog.db)\n"
+"      --schema FILE|NAME   typed tables from a schema (simlog-schema(5)),\n"
+"                           e.g. --schema agentfarm\n"
 "      --batch N            records per SQLite transaction (default 20000)\n"
 "      --busy-timeout SECS  wait this long for a locked database (default 30)\n"
 "      --keep-batches DAYS  remember drained batch ids this long (default 30)\n"
@@ -69,11 +73,16 @@ usage(void)
 	    stdout);
 }
 
+/* Where records of one type go: a schema table, the default mapping,
+ * or (unknown to a strict schema) the dead letters. */
 struct table {
-	char name[64];
-	sqlite3_stmt *ins;
-	unsigned long long rows;	/* this simulation, committed */
-	unsigned long long pending;	/* in the open transaction */
+	char name[64];			/* the record type */
+	char table[64];			/* the table it lands in */
+	sqlite3_stmt *ins;		/* default mapping */
+	struct simlog_stable *st;	/* schema mapping */
+	int unknown;			/* strict schema, no table */
+	unsigned long long rows, rejects;	/* this simulation, committed */
+	unsigned long long pending, prejects;	/* in the open transaction */
 };
 
 /* What an open transaction has done, counted once it commits. */
@@ -91,11 +100,13 @@ struct drain {
 	struct simlog_conn conn;
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
+	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
+	struct simlog_schema *schema;
 	struct table *tables;
 	size_t ntables, tcap, last;
 	struct simlog_chunk ch;
 
-	unsigned long long rows, batches, dups, dup_rows, corrupt;
+	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
 	unsigned long long expect;	/* records buffered at start */
 	unsigned long long retries;
 	struct simlog_retry retry;
@@ -124,7 +135,7 @@ dberr(struct drain *d, struct simlog_err *e, const char *what)
 }
 
 /* The insert statement for a type's table, creating the table first. */
-static sqlite3_stmt *
+static struct table *
 table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
 {
 	char ident[160], sql[512];
@@ -135,13 +146,13 @@ table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
 	if (d->last < d->ntables) {
 		t = &d->tables[d->last];
 		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0')
-			return t->ins;
+			return t;
 	}
 	for (i = 0; i < d->ntables; i++) {
 		t = &d->tables[i];
 		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
 			d->last = i;
-			return t->ins;
+			return t;
 		}
 	}
 	/* Only a validated type ever becomes an identifier. */
@@ -160,14 +171,28 @@ table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
 		d->tables = q;
 		d->tcap = n;
 	}
+	t = &d->tables[d->ntables];
+	memset(t, 0, sizeof(*t));
+	memcpy(t->name, type, tlen);
+	if (d->schema != NULL &&
+	    (t->st = simlog_schema_table(d->schema, type, tlen)) != NULL) {
+		snprintf(t->table, sizeof(t->table), "%s",
+		    simlog_stable_name(t->st));
+		d->last = d->ntables++;
+		return t;
+	}
+	if (d->schema != NULL && simlog_schema_strict(d->schema)) {
+		t->unknown = 1;
+		snprintf(t->table, sizeof(t->table), "simlog_rejects");
+		d->last = d->ntables++;
+		return t;
+	}
+	memcpy(t->table, type, tlen);
 	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
 	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
 	    "data TEXT NOT NULL)", ident);
 	if (simlog_db_exec(d->db, sql, e) < 0)
 		return NULL;
-	t = &d->tables[d->ntables];
-	memset(t, 0, sizeof(*t));
-	memcpy(t->name, type, tlen);
 	snprintf(sql, sizeof(sql),
 	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
 	if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -176,24 +201,95 @@ table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
 		return NULL;
 	}
 	d->last = d->ntables++;
-	return t->ins;
+	return t;
+}
+
+/* A record that does not fit goes to simlog_rejects in the same
+ * transaction: it never blocks the queue and never vanishes. */
+static int
+dead_letter(struct drain *d, struct table *t, const char *sim,
+	    const char *json, size_t jlen, const char *why,
+	    struct simlog_err *e)
+{
+	int r;
+
+	sqlite3_bind_text(d->reject, 1, sim, -1, SQLITE_STATIC);
+	sqlite3_bind_text(d->reject, 2, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(d->reject, 3, json, (int)jlen, SQLITE_STATIC);
+	sqlite3_bind_text(d->reject, 4, why, -1, SQLITE_STATIC);
+	sqlite3_bind_double(d->reject, 5, simlog_now_wall());
+	r = sqlite3_step(d->reject);
+	sqlite3_reset(d->reject);
+	if (r != SQLITE_DONE)
+		return dberr(d, e, "simlog_rejects");
+	t->prejects++;
+	return 0;
+}
+
+static int
+insert_record(struct drain *d, const char *sim, const char *type, size_t tlen,
+	      const char *json, size_t jlen, struct simlog_err *e)
+{
+	struct table *t = table_for(d, type, tlen, e);
+	struct simlog_err re;
+	int r;
+
+	if (t == NULL)
+		return -1;
+	if (t->st != NULL) {
+		r = simlog_stable_insert(d->schema, t->st, d->db, sim, json,
+		    jlen, &re);
+		if (r < 0) {
+			*e = re;
+			return -1;
+		}
+		if (r > 0)
+			return dead_letter(d, t, sim, json, jlen, re.msg, e);
+	} else if (t->unknown) {
+		char why[120];
+
+		snprintf(why, sizeof(why), "record type %s is not in the "
+		    "strict schema", t->name);
+		return dead_letter(d, t, sim, json, jlen, why, e);
+	} else {
+		sqlite3_bind_text(t->ins, 1, sim, -1, SQLITE_STATIC);
+		sqlite3_bind_text(t->ins, 2, json, (int)jlen, SQLITE_STATIC);
+		r = sqlite3_step(t->ins);
+		sqlite3_reset(t->ins);
+		if (r != SQLITE_DONE)
+			return dberr(d, e, t->table);
+	}
+	t->pending++;
+	return 0;
 }
 
 static void
 tables_reset_counts(struct drain *d)
 {
-	for (size_t i = 0; i < d->ntables; i++)
-		d->tables[i].rows = d->tables[i].pending = 0;
+	for (size_t i = 0; i < d->ntables; i++) {
+		struct table *t = &d->tables[i];
+
+		t->rows = t->pending = t->rejects = t->prejects = 0;
+	}
 }
 
-static void
+/* Returns the rejects the transaction held. */
+static unsigned long long
 tables_settle(struct drain *d, int committed)
 {
+	unsigned long long rejects = 0;
+
 	for (size_t i = 0; i < d->ntables; i++) {
-		if (committed)
-			d->tables[i].rows += d->tables[i].pending;
-		d->tables[i].pending = 0;
+		struct table *t = &d->tables[i];
+
+		if (committed) {
+			t->rows += t->pending;
+			t->rejects += t->prejects;
+			rejects += t->prejects;
+		}
+		t->pending = t->prejects = 0;
 	}
+	return rejects;
 }
 
 /* A decodable chunk may still hold a type we would not make a table of. */
@@ -245,19 +341,9 @@ insert_chunk(struct drain *d, const char *sim, int *dup, struct simlog_err *e)
 	if (*dup)
 		return 0;
 	while ((r = simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
-	    &jlen)) > 0) {
-		sqlite3_stmt *st = table_for(d, type, tlen, e);
-
-		if (st == NULL)
+	    &jlen)) > 0)
+		if (insert_record(d, sim, type, tlen, json, jlen, e) < 0)
 			return -1;
-		sqlite3_bind_text(st, 1, sim, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, json, (int)jlen, SQLITE_STATIC);
-		r = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (r != SQLITE_DONE)
-			return dberr(d, e, d->tables[d->last].name);
-		d->tables[d->last].pending++;
-	}
 	return 0;
 }
 
@@ -392,11 +478,15 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 		;
 	if (rc < 0)
 		goto rollback;
-	d->rows += t.rows;
+	{
+		unsigned long long rejects = tables_settle(d, 1);
+
+		d->rows += t.rows - rejects;
+		d->rejects += rejects;
+	}
 	d->batches += t.batches;
 	d->dups += t.dups;
 	d->dup_rows += t.dup_rows;
-	tables_settle(d, 1);
 	/* Committed: the rows are safe.  If we die before this ack, the
 	 * next drain finds the batch ids and only deletes the entries. */
 	*where = IN_REDIS;
@@ -503,10 +593,13 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	if (d->progress && d->rows > rows0)
 		show_progress(d, sim, 1);
 	for (size_t i = 0; i < d->ntables; i++) {
-		if (d->tables[i].rows == 0)
+		const struct table *t = &d->tables[i];
+
+		if (t->rows == 0 && t->rejects == 0)
 			continue;
-		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"rows\":%llu}\n", sim,
-		    d->tables[i].name, d->tables[i].rows);
+		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"table\":\"%s\","
+		    "\"rows\":%llu,\"rejects\":%llu}\n", sim, t->name, t->table,
+		    t->rows, t->rejects);
 	}
 	return n < 0 ? -1 : 0;
 }
@@ -573,6 +666,7 @@ main(int argc, char **argv)
 	char **sims = NULL;
 	size_t nsims = 0, i;
 	int c, quiet = 0, force_progress = 0, rc = 0;
+	const char *schema_name = NULL;
 
 	memset(&d, 0, sizeof(d));
 	d.batch = DEFAULT_BATCH;
@@ -612,6 +706,9 @@ main(int argc, char **argv)
 		case OPT_PROGRESS:
 			force_progress = 1;
 			break;
+		case OPT_SCHEMA:
+			schema_name = optarg;
+			break;
 		case 'h':
 			usage();
 			return cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR;
@@ -627,6 +724,11 @@ main(int argc, char **argv)
 	}
 	if (d.dbpath == NULL || *d.dbpath == '\0')
 		d.dbpath = "simlog.db";
+	if (schema_name == NULL)
+		schema_name = getenv("SIMLOG_SCHEMA");
+	if (schema_name != NULL && *schema_name != '\0' &&
+	    (d.schema = simlog_schema_load(schema_name, &e)) == NULL)
+		cli_die(&e);
 	d.progress = !quiet && (force_progress || isatty(STDERR_FILENO));
 
 	memset(&sa, 0, sizeof(sa));
@@ -643,8 +745,22 @@ main(int argc, char **argv)
 	if (sqlite3_prepare_v3(d.db, "INSERT INTO simlog_batches "
 	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (batch) DO NOTHING", -1, SQLITE_PREPARE_PERSISTENT,
-	    &d.mark, NULL) != SQLITE_OK)
+	    &d.mark, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(d.db, "INSERT INTO simlog_rejects "
+	    "(simulation_id, type, data, error, drained_at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", -1, SQLITE_PREPARE_PERSISTENT,
+	    &d.reject, NULL) != SQLITE_OK)
 		errx(SIMLOG_EX_IOERR, "%s: %s", d.dbpath, sqlite3_errmsg(d.db));
+	if (d.schema != NULL) {
+		/* Under the write lock: two drains never race an ALTER. */
+		if (simlog_db_exec(d.db, "BEGIN IMMEDIATE", &e) < 0 ||
+		    simlog_schema_apply(d.schema, d.db, &e) < 0 ||
+		    simlog_db_exec(d.db, "COMMIT", &e) < 0) {
+			sqlite3_exec(d.db, "ROLLBACK", NULL, NULL, NULL);
+			errx(e.code, "%s: %s: %s", d.dbpath,
+			    simlog_schema_path(d.schema), e.msg);
+		}
+	}
 	simlog_chunk_init(&d.ch);
 
 	if (sim != NULL) {
@@ -666,15 +782,17 @@ main(int argc, char **argv)
 			break;
 		}
 	prune_batches(&d);
-	printf("{\"rows\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
+	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
 	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
-	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.batches, d.dups,
+	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.rejects, d.batches, d.dups,
 	    d.dup_rows, d.corrupt, nsims, d.retries, simlog_now_mono() - d.t0);
 
 	for (i = 0; i < d.ntables; i++)
 		sqlite3_finalize(d.tables[i].ins);
 	free(d.tables);
 	sqlite3_finalize(d.mark);
+	sqlite3_finalize(d.reject);
+	simlog_schema_free(d.schema);
 	simlog_db_close(d.db);
 	simlog_chunk_clear(&d.ch);
 	simlog_strv_free(sims, nsims);

@@ -64,7 +64,15 @@ simlog_db_open(const char *path, double busy_timeout, sqlite3 **dbp,
 	    " simulation_id TEXT NOT NULL,"
 	    " records INTEGER NOT NULL,"
 	    " drained_at REAL NOT NULL"
-	    ") WITHOUT ROWID;", err) < 0) {
+	    ") WITHOUT ROWID;"
+	    "CREATE TABLE IF NOT EXISTS simlog_rejects ("
+	    " id INTEGER PRIMARY KEY,"
+	    " simulation_id TEXT NOT NULL,"
+	    " type TEXT NOT NULL,"
+	    " data TEXT NOT NULL,"
+	    " error TEXT NOT NULL,"
+	    " drained_at REAL NOT NULL"
+	    ");", err) < 0) {
 		char msg[SIMLOG_ERRLEN];
 
 		snprintf(msg, sizeof(msg), "%s", err ? err->msg : "");

@@ -13,6 +13,9 @@ struct scan {
 	const unsigned char *p, *end, *start;
 	const char *why;
 	int depth;
+	/* When set, the top-level members are recorded here. */
+	struct simlog_jmember *members;
+	size_t nmembers, maxmembers;
 };
 
 /* 1 for bytes that end the fast path inside a string. */
@@ -303,7 +306,35 @@ scan_object(struct scan *s, const struct want *w)
 		skip_ws(s);
 		if (s->p >= s->end)
 			return fail(s, "unexpected end of line");
-		if (match) {
+		if (s->members != NULL && s->depth == 1) {
+			struct simlog_jmember *m;
+			const unsigned char *v = s->p;
+
+			if (s->nmembers == s->maxmembers)
+				return fail(s, "too many members");
+			m = &s->members[s->nmembers++];
+			m->key = (const char *)k;
+			m->klen = (size_t)(v - k);	/* trimmed below */
+			m->kesc = esc;
+			if (scan_value(s) < 0)
+				return -1;
+			m->val = (const char *)v;
+			m->vlen = (size_t)(s->p - v);
+			switch (*v) {
+			case '"': m->kind = SIMLOG_JV_STRING; break;
+			case '{': m->kind = SIMLOG_JV_OBJECT; break;
+			case '[': m->kind = SIMLOG_JV_ARRAY; break;
+			case 't': m->kind = SIMLOG_JV_TRUE; break;
+			case 'f': m->kind = SIMLOG_JV_FALSE; break;
+			case 'n': m->kind = SIMLOG_JV_NULL; break;
+			default: m->kind = SIMLOG_JV_NUMBER; break;
+			}
+			/* The key ends at its closing quote. */
+			while (m->klen > 0 && m->key[m->klen - 1] != '"')
+				m->klen--;
+			if (m->klen > 0)
+				m->klen--;
+		} else if (match) {
 			struct simlog_jfield *f = w->out;
 
 			if (f->kind != SIMLOG_J_ABSENT)
@@ -413,6 +444,8 @@ simlog_json_scan(const char *line, size_t len, const char *field, size_t flen,
 	s.end = s.p + len;
 	s.why = NULL;
 	s.depth = 0;
+	s.members = NULL;
+	s.nmembers = s.maxmembers = 0;
 	skip_ws(&s);
 	if (s.p >= s.end || *s.p != '{') {
 		if (s.p < s.end && memchr(s.p, '\0', (size_t)(s.end - s.p)))
@@ -454,4 +487,97 @@ simlog_json_write_str(FILE *f, const char *s, size_t len)
 			putc(c, f);
 	}
 	putc('"', f);
+}
+
+int
+simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
+		    size_t max, size_t *n, const char **why)
+{
+	struct scan s;
+
+	memset(&s, 0, sizeof(s));
+	s.start = s.p = (const unsigned char *)line;
+	s.end = s.p + len;
+	s.members = m;
+	s.maxmembers = max;
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != '{') {
+		*why = "not a JSON object";
+		return -1;
+	}
+	if (scan_object(&s, NULL) < 0) {
+		*why = s.why;
+		return -1;
+	}
+	skip_ws(&s);
+	if (s.p != s.end) {
+		*why = "junk after the object";
+		return -1;
+	}
+	*n = s.nmembers;
+	return 0;
+}
+
+static void
+put_utf8(char **o, unsigned u)
+{
+	unsigned char *p = (unsigned char *)*o;
+
+	if (u < 0x80)
+		*p++ = (unsigned char)u;
+	else if (u < 0x800) {
+		*p++ = (unsigned char)(0xC0 | u >> 6);
+		*p++ = (unsigned char)(0x80 | (u & 0x3F));
+	} else if (u < 0x10000) {
+		*p++ = (unsigned char)(0xE0 | u >> 12);
+		*p++ = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+		*p++ = (unsigned char)(0x80 | (u & 0x3F));
+	} else {
+		*p++ = (unsigned char)(0xF0 | u >> 18);
+		*p++ = (unsigned char)(0x80 | (u >> 12 & 0x3F));
+		*p++ = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+		*p++ = (unsigned char)(0x80 | (u & 0x3F));
+	}
+	*o = (char *)p;
+}
+
+size_t
+simlog_json_unescape(const char *s, size_t n, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *o = out;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned u, u2;
+
+		if (p[i] != '\\') {
+			*o++ = (char)p[i];
+			continue;
+		}
+		if (++i >= n)
+			break;
+		switch (p[i]) {
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 't': *o++ = '\t'; break;
+		case 'u':
+			if (i + 4 >= n || hex4(p + i + 1, &u) < 0)
+				return (size_t)(o - out);
+			i += 4;
+			if (u >= 0xD800 && u <= 0xDBFF && i + 6 < n &&
+			    p[i + 1] == '\\' && p[i + 2] == 'u' &&
+			    hex4(p + i + 3, &u2) == 0 &&
+			    u2 >= 0xDC00 && u2 <= 0xDFFF) {
+				u = 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00);
+				i += 6;
+			}
+			put_utf8(&o, u);
+			break;
+		default: *o++ = (char)p[i]; break;
+		}
+	}
+	return (size_t)(o - out);
 }

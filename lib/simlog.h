@@ -165,6 +165,27 @@ int simlog_json_scan(const char *line, size_t len, const char *field,
 		     size_t flen, struct simlog_jfield *out,
 		     const char **why, size_t *at);
 
+/* The top-level members of a JSON object line, as raw spans into it. */
+enum simlog_jvkind {
+	SIMLOG_JV_STRING, SIMLOG_JV_NUMBER, SIMLOG_JV_TRUE, SIMLOG_JV_FALSE,
+	SIMLOG_JV_NULL, SIMLOG_JV_OBJECT, SIMLOG_JV_ARRAY,
+};
+struct simlog_jmember {
+	const char *key;	/* between the quotes, still escaped */
+	size_t klen;
+	int kesc;		/* key holds escapes */
+	const char *val;	/* the raw value; strings with their quotes */
+	size_t vlen;
+	enum simlog_jvkind kind;
+};
+/* Validate and list up to max members; -1 with *why on bad JSON or more
+ * members than max. */
+int simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
+			size_t max, size_t *n, const char **why);
+/* Decode the escapes of a validated JSON string body into out, which must
+ * hold n bytes (decoding never grows); returns the decoded length. */
+size_t simlog_json_unescape(const char *s, size_t n, char *out);
+
 /* Write a JSON string (with quotes) for s[0..len) to f. */
 void simlog_json_write_str(FILE *f, const char *s, size_t len);
 
@@ -335,6 +356,31 @@ void simlog_db_close(struct sqlite3 *db);
 int simlog_db_exec(struct sqlite3 *db, const char *sql, struct simlog_err *err);
 /* Quote an identifier ("name" with "" doubled) into buf. */
 int simlog_db_ident(const char *name, size_t len, char *buf, size_t buflen);
+
+/* --- schemas (simlog-schema(5)) ------------------------------------------ */
+
+struct simlog_schema;
+struct simlog_stable;
+/* Load a schema file (a path with '/' or ending in .schema) or a named
+ * one from $SIMLOG_SCHEMA_PATH or the installed schema directory.  Parse
+ * errors name the file and line. */
+struct simlog_schema *simlog_schema_load(const char *name,
+					 struct simlog_err *err);
+void simlog_schema_free(struct simlog_schema *s);
+const char *simlog_schema_path(const struct simlog_schema *s);
+/* Strict: record types the schema does not map are dead letters. */
+int simlog_schema_strict(const struct simlog_schema *s);
+/* Create the tables, add columns the schema gained, prepare inserts. */
+int simlog_schema_apply(struct simlog_schema *s, struct sqlite3 *db,
+			struct simlog_err *err);
+struct simlog_stable *simlog_schema_table(struct simlog_schema *s,
+					  const char *type, size_t len);
+const char *simlog_stable_name(const struct simlog_stable *t);
+/* Insert one record: 0 inserted, 1 it does not fit (err says why; nothing
+ * was inserted), -1 the database failed. */
+int simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
+			 struct sqlite3 *db, const char *sim, const char *json,
+			 size_t len, struct simlog_err *err);
 
 /* --- retries ------------------------------------------------------------ */
 
