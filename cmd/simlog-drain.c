@@ -24,7 +24,7 @@
 
 enum {
 	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,
-	OPT_SCHEMA,
+	OPT_SCHEMA, OPT_FOLLOW, OPT_COMMIT_INTERVAL,
 };
 
 static const struct option longopts[] = {
@@ -37,6 +37,8 @@ static const struct option longopts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "schema", required_argument, NULL, OPT_SCHEMA },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -60,6 +62,9 @@ usage(void)
 "      --schema FILE|NAME   typed tables from a schema (simlog-schema(5)),\n"
 "                           e.g. --schema agentfarm\n"
 "      --batch N            records per SQLite transaction (default 20000)\n"
+"  -f, --follow             keep draining as records arrive; stop on\n"
+"                           SIGINT or SIGTERM\n"
+"      --commit-interval S  commit at least this often (default 1)\n"
 "      --busy-timeout SECS  wait this long for a locked database (default 30)\n"
 "      --keep-batches DAYS  remember drained batch ids this long (default 30)\n"
 "  -q, --quiet              no progress on stderr\n"
@@ -109,6 +114,9 @@ struct drain {
 	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
 	unsigned long long expect;	/* records buffered at start */
 	unsigned long long retries;
+	int follow;
+	double commit_interval;
+	unsigned long long rows_seen;	/* --follow: rows at the last pass */
 	struct simlog_retry retry;
 	struct simlog_breaker brk;
 	double t0, shown;
@@ -406,7 +414,10 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 	*where = IN_DB;
 	if (simlog_db_exec(d->db, "BEGIN IMMEDIATE", e) < 0)
 		return -1;
-	while (records < d->batch) {
+	double t0 = simlog_now_mono();
+
+	while (records < d->batch &&
+	    simlog_now_mono() - t0 < d->commit_interval) {
 		struct simlog_entry *ent;
 		size_t n, i;
 
@@ -619,6 +630,89 @@ prune_batches(struct drain *d)
 	sqlite3_finalize(st);
 }
 
+/* One pass over the simulations (or just sim); 0 or an exit status. */
+static int
+drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
+{
+	struct simlog_err e;
+	int rc = 0;
+
+	simlog_strv_free(*sims, *nsims);
+	*sims = NULL;
+	*nsims = 0;
+	if (sim != NULL) {
+		if ((*sims = calloc(1, sizeof(**sims))) == NULL ||
+		    ((*sims)[0] = strdup(sim)) == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+		*nsims = 1;
+	} else if (simlog_list_sims(&d->conn, sims, nsims, &e) < 0) {
+		warnx("%s", e.msg);
+		return e.code == SIMLOG_EX_UNAVAILABLE ? SIMLOG_EX_TEMPFAIL :
+		    e.code;
+	}
+	for (size_t i = 0; i < *nsims && !stop_requested; i++)
+		if (drain_sim(d, (*sims)[i], &e) < 0) {
+			warnx("%s: %s", (*sims)[i], e.msg);
+			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
+			/* Redis or the database is in trouble: a later
+			 * simulation would only meet the same failure. */
+			if (rc == SIMLOG_EX_UNAVAILABLE)
+				rc = SIMLOG_EX_TEMPFAIL;
+			break;
+		}
+	return rc;
+}
+
+/*
+ * --follow with nothing to do: block in XREAD on every simulation's stream
+ * until an entry arrives or the commit interval passes (new simulations are
+ * picked up at the next pass).
+ */
+static void
+wait_for_records(struct drain *d, char **sims, size_t nsims)
+{
+	double block = d->commit_interval;
+	const char **av;
+	char (*keys)[SIMLOG_KEYLEN], ms[24];
+	size_t ac = 0, i;
+	redisReply *r;
+
+	/* The block must end before the command timeout does. */
+	if (block > d->conn.timeout / 2)
+		block = d->conn.timeout / 2;
+	if (nsims == 0) {
+		simlog_sleep(block, &stop_requested);
+		return;
+	}
+	av = calloc(2 * nsims + 6, sizeof(*av));
+	keys = calloc(nsims, sizeof(*keys));
+	if (av == NULL || keys == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	snprintf(ms, sizeof(ms), "%.0f", block * 1000 > 1 ? block * 1000 : 1);
+	av[ac++] = "XREAD";
+	av[ac++] = "COUNT";
+	av[ac++] = "1";
+	av[ac++] = "BLOCK";
+	av[ac++] = ms;
+	av[ac++] = "STREAMS";
+	for (i = 0; i < nsims; i++) {
+		simlog_key_stream(sims[i], keys[i]);
+		av[ac++] = keys[i];
+	}
+	for (i = 0; i < nsims; i++)
+		av[ac++] = "$";
+	r = simlog_cmd(&d->conn, NULL, (int)ac, av, NULL);
+	if (r == NULL) {
+		/* Trouble shows itself at the next pass; don't spin on it. */
+		simlog_conn_close(&d->conn);
+		simlog_sleep(block, &stop_requested);
+		simlog_conn_open(&d->conn, NULL);
+	}
+	freeReplyObject(r);
+	free(av);
+	free(keys);
+}
+
 /* Connect, retrying as the policy allows; fail fast on an open breaker. */
 static void
 connect_redis(struct drain *d, const struct simlog_conn_opts *co)
@@ -672,8 +766,9 @@ main(int argc, char **argv)
 	d.batch = DEFAULT_BATCH;
 	d.busy_timeout = 30;
 	d.keep_days = 30;
+	d.commit_interval = 1;
 	d.dbpath = getenv("SIMLOG_DB");
-	while ((c = getopt_long(argc, argv, "u:s:d:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:s:d:fqhV", longopts, NULL)) != -1) {
 		if (cli_conn_option(c, optarg, &co))
 			continue;
 		switch (c) {
@@ -708,6 +803,16 @@ main(int argc, char **argv)
 			break;
 		case OPT_SCHEMA:
 			schema_name = optarg;
+			break;
+		case 'f':
+			d.follow = 1;
+			break;
+		case OPT_COMMIT_INTERVAL:
+			d.commit_interval = cli_seconds("--commit-interval",
+			    optarg, 3600);
+			if (d.commit_interval < 0.001)
+				errx(SIMLOG_EX_USAGE, "invalid --commit-interval: "
+				    "'%s': at least 0.001", optarg);
 			break;
 		case 'h':
 			usage();
@@ -763,24 +868,15 @@ main(int argc, char **argv)
 	}
 	simlog_chunk_init(&d.ch);
 
-	if (sim != NULL) {
-		if ((sims = calloc(1, sizeof(*sims))) == NULL ||
-		    (sims[0] = strdup(sim)) == NULL)
-			errx(SIMLOG_EX_SOFTWARE, "out of memory");
-		nsims = 1;
-	} else if (simlog_list_sims(&d.conn, &sims, &nsims, &e) < 0)
-		cli_die(&e);
-
-	for (i = 0; i < nsims && !stop_requested; i++)
-		if (drain_sim(&d, sims[i], &e) < 0) {
-			warnx("%s: %s", sims[i], e.msg);
-			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
-			/* Redis or the database is in trouble: a later
-			 * simulation would only meet the same failure. */
-			if (rc == SIMLOG_EX_UNAVAILABLE)
-				rc = SIMLOG_EX_TEMPFAIL;
+	do {
+		rc = drain_pass(&d, sim, &sims, &nsims);
+		if (rc != 0 || !d.follow || stop_requested)
 			break;
-		}
+		/* Nothing new this pass: sleep in Redis until records come. */
+		if (d.rows == d.rows_seen)
+			wait_for_records(&d, sims, nsims);
+		d.rows_seen = d.rows;
+	} while (!stop_requested);
 	prune_batches(&d);
 	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
 	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
