@@ -64,8 +64,7 @@ MAN1       := $(wildcard man/*.1)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
 
-.PHONY: all deps check unit demo bench install uninstall clean checkusage \
-        checkman checkcompletion fuzz
+.PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) $(O)/simlog.pc bench/simgen
 

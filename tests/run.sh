@@ -26,6 +26,7 @@ W
 fi
 export PATH="$bin:$PATH"
 export SIMLOG_TOP="$top" SIMLOG_BUILD="$top/$O"
+export SIMLOG_SCHEMA_PATH="$top/schemas"
 # Keep a developer's own settings out of the tests.
 unset SIMLOG_REDIS_URL SIMLOG_SIM SIMLOG_DB
 
