@@ -727,21 +727,22 @@ connect_redis(struct drain *d, const struct simlog_conn_opts *co)
 	simlog_conn_endpoint(&d->conn, 0, endpoint, sizeof(endpoint));
 	if (simlog_breaker_init(&d->brk, endpoint, 0, 0, &e) < 0)
 		warnx("%s; going on without a circuit breaker", e.msg);
+	/* Known down: fail fast.  Otherwise our own tries decide. */
+	if (!simlog_breaker_allow(&d->brk, 0))
+		errx(SIMLOG_EX_TEMPFAIL, "%s: Redis known to be down "
+		    "(circuit breaker open); try again later", d->conn.display);
 	for (;;) {
 		double delay;
 
-		if (!simlog_breaker_allow(&d->brk, 0))
-			errx(SIMLOG_EX_TEMPFAIL, "%s: Redis known to be down "
-			    "(circuit breaker open); try again later",
-			    d->conn.display);
 		if (simlog_conn_open(&d->conn, &e) == 0) {
 			simlog_breaker_success(&d->brk);
 			return;
 		}
+		if (simlog_err_transient(&e))
+			simlog_breaker_failure(&d->brk);
 		if (!simlog_err_transient(&e) || ++n > d->retry.tries ||
 		    stop_requested)
 			cli_die(&e);
-		simlog_breaker_failure(&d->brk);
 		delay = simlog_retry_delay(&d->retry, n);
 		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
 		simlog_sleep(delay, &stop_requested);

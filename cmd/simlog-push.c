@@ -106,7 +106,8 @@ usage(void)
 "\n"
 "Exit status: 0 all in Redis, 65 some lines rejected, 69 low-priority\n"
 "records dropped, 74 spool full or unwritable, 75 records safe in the spool,\n"
-"77 authentication refused (records spooled); see simlog-push(1).\n",
+"77 authentication refused (records spooled, or dropped if low);\n"
+"see simlog-push(1).\n",
 	    stdout);
 }
 
@@ -153,7 +154,7 @@ struct push {
 	/* tallies */
 	unsigned long long read, pushed, rejected, blank, failed, batches;
 	unsigned long long spooled, replayed, dropped, retries, bytes;
-	int auth_failed, spool_failed;
+	int auth_failed, spool_failed, damaged;
 	int tee_closed;
 	double t0;
 };
@@ -281,42 +282,73 @@ ring_set_aside(struct push *p)
 }
 
 /*
- * Send every chunk of one spool segment, a window at a time; the segment
- * is deleted only when Redis has acknowledged all of it.
+ * Send every chunk of one spool segment, a window at a time.  Redis
+ * replies in order, so after a failure the acknowledged prefix is known:
+ * the segment keeps only the rest, and the next replay goes on from there.
  */
 static int
 replay_segment(struct push *p, struct simlog_spool_seg *seg,
 	       struct simlog_err *e)
 {
-	char sim[72];
+	char sim[72], kept[700];
 	const char *enc;
-	size_t len, waiting = 0;
-	unsigned long long records = 0;
-	int r;
+	size_t len, sent = 0, acked = 0, *ends;
+	unsigned *recs;
+	size_t done = 0;	/* segment bytes Redis has acknowledged */
+	int r, rc = 0;
 
+	ends = calloc(p->inflight, sizeof(*ends));
+	recs = calloc(p->inflight, sizeof(*recs));
+	if (ends == NULL || recs == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	while ((r = simlog_spool_seg_next(seg, sim, &enc, &len)) > 0) {
-		if (simlog_chunk_decode(&p->scratch, enc, len, e) < 0)
-			break;	/* damaged: treat like a torn tail */
+		if (simlog_chunk_decode(&p->scratch, enc, len, e) < 0) {
+			r = -1;	/* damaged: like a torn tail */
+			break;
+		}
 		if (simlog_push_append_enc(&p->conn, sim, enc, len,
 		    p->scratch.types, p->scratch.ntypes, p->max_backlog, e) < 0)
-			return -1;
-		records += p->scratch.records;
-		if (++waiting == p->inflight) {
+			goto failed;
+		ends[sent % p->inflight] = simlog_spool_seg_pos(seg);
+		recs[sent % p->inflight] = p->scratch.records;
+		sent++;
+		if (sent - acked == p->inflight) {
 			if (simlog_push_reply(&p->conn, e) < 0)
-				return -1;
-			waiting--;
+				goto failed;
+			done = ends[acked % p->inflight];
+			p->replayed += recs[acked % p->inflight];
+			acked++;
 		}
 	}
-	while (waiting > 0) {
+	while (acked < sent) {
 		if (simlog_push_reply(&p->conn, e) < 0)
-			return -1;
-		waiting--;
+			goto failed;
+		done = ends[acked % p->inflight];
+		p->replayed += recs[acked % p->inflight];
+		acked++;
 	}
-	if (r != 0)
-		warnx("spool: a damaged record ends a segment; what came "
-		    "before it was replayed");
-	p->replayed += records;
+	if (r != 0) {
+		simlog_spool_seg_damaged(p->spool, seg, done, kept,
+		    sizeof(kept));
+		warnx("spool: a damaged record; what came before it was "
+		    "replayed, the segment is kept as %s", kept);
+		p->damaged = 1;
+	} else
+		simlog_spool_seg_done(p->spool, seg);
+	free(ends);
+	free(recs);
 	return 0;
+failed:
+	{
+		struct simlog_err te;
+
+		if (simlog_spool_seg_trim(p->spool, seg, done, &te) < 0)
+			warnx("%s", te.msg);
+	}
+	free(ends);
+	free(recs);
+	rc = -1;
+	return rc;
 }
 
 static int
@@ -328,13 +360,9 @@ replay_spool(struct push *p, struct simlog_err *e)
 	if (p->spool == NULL || !simlog_spool_pending(p->spool))
 		return 0;
 	simlog_spool_seal(p->spool);	/* ours is replayable too */
-	while ((r = simlog_spool_take(p->spool, &seg, e)) > 0) {
-		if (replay_segment(p, seg, e) < 0) {
-			simlog_spool_seg_release(seg);
+	while ((r = simlog_spool_take(p->spool, &seg, e)) > 0)
+		if (replay_segment(p, seg, e) < 0)
 			return -1;
-		}
-		simlog_spool_seg_done(p->spool, seg);
-	}
 	return r;
 }
 
@@ -408,9 +436,9 @@ recover(struct push *p, struct simlog_err *e, int fresh, int force)
 			simlog_breaker_failure(&p->brk);
 		fresh = 0;
 		left = p->deadline - (simlog_now_mono() - start);
-		if (stop_requested && p->prio == PRIO_CRITICAL && left > 0)
-			left = 0;	/* asked to stop: spool, don't wait */
-		if (p->prio == PRIO_CRITICAL ? left <= 0 : n >= p->retry.tries) {
+		/* Asked to stop: spool now rather than wait for Redis. */
+		if (stop_requested || (p->prio == PRIO_CRITICAL ? left <= 0 :
+		    n >= p->retry.tries)) {
 			warnx("%s", e->msg);
 			return -1;
 		}
@@ -429,7 +457,9 @@ recover(struct push *p, struct simlog_err *e, int fresh, int force)
 		if (p->prio == PRIO_CRITICAL && delay > left)
 			delay = left;
 		warnx("%s; retry %d in %.2f s", e->msg, n, delay);
-		simlog_sleep(delay, NULL);
+		simlog_sleep(delay, &stop_requested);
+		if (stop_requested)
+			continue;
 		if (!force && !simlog_breaker_allow(&p->brk, 0))
 			continue;	/* another process is probing */
 		p->retries++;
@@ -736,7 +766,7 @@ exit_status(struct push *p, int status)
 {
 	if (status != SIMLOG_EX_OK)
 		return status;
-	if (p->failed > 0)
+	if (p->failed > 0 || p->damaged)
 		return SIMLOG_EX_IOERR;		/* not stored anywhere */
 	if (p->auth_failed)
 		return SIMLOG_EX_NOPERM;	/* safe in the spool */
@@ -758,8 +788,8 @@ main(int argc, char **argv)
 	struct simlog_err e;
 	char endpoint[600];
 	char *spool_dir = NULL;
-	int c, status, bfail = 0;
-	double breset = 0;
+	int c, status, bfail = 0, tries = -1;
+	double breset = 0, rbase = -1, rfactor = -1, rcap = -1;
 
 	memset(&p, 0, sizeof(p));
 	p.field = "type";
@@ -771,8 +801,6 @@ main(int argc, char **argv)
 	p.deadline = 30;
 	p.spool_max = DEFAULT_SPOOL_MAX;
 	p.sim = getenv("SIMLOG_SIM");
-	if (simlog_retry_init(&p.retry, &e) < 0)
-		errx(SIMLOG_EX_USAGE, "%s", e.msg);
 	while ((c = getopt_long(argc, argv, "u:s:t:hV", longopts, NULL)) != -1) {
 		if (cli_conn_option(c, optarg, &co))
 			continue;
@@ -848,21 +876,19 @@ main(int argc, char **argv)
 			p.replay_only = 1;
 			break;
 		case OPT_RETRIES:
-			p.retry.tries = (int)cli_number("--retries", optarg, 0,
-			    1000);
+			tries = (int)cli_number("--retries", optarg, 0, 1000);
 			break;
 		case OPT_RETRY_BASE:
-			p.retry.base = cli_seconds("--retry-base", optarg, 3600);
+			rbase = cli_seconds("--retry-base", optarg, 3600);
 			break;
 		case OPT_RETRY_FACTOR:
-			p.retry.factor = cli_seconds("--retry-factor", optarg,
-			    100);
-			if (p.retry.factor < 1)
+			rfactor = cli_seconds("--retry-factor", optarg, 100);
+			if (rfactor < 1)
 				errx(SIMLOG_EX_USAGE, "invalid --retry-factor: "
 				    "'%s': at least 1", optarg);
 			break;
 		case OPT_RETRY_CAP:
-			p.retry.cap = cli_seconds("--retry-cap", optarg, 3600);
+			rcap = cli_seconds("--retry-cap", optarg, 3600);
 			break;
 		case OPT_BREAKER_FAILURES:
 			bfail = (int)cli_number("--breaker-failures", optarg, 1,
@@ -887,6 +913,17 @@ main(int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		cli_try_help();
 	}
+	/* Defaults, then the environment, then the command line. */
+	if (simlog_retry_init(&p.retry, &e) < 0)
+		errx(SIMLOG_EX_USAGE, "%s", e.msg);
+	if (tries >= 0)
+		p.retry.tries = tries;
+	if (rbase >= 0)
+		p.retry.base = rbase;
+	if (rfactor >= 0)
+		p.retry.factor = rfactor;
+	if (rcap >= 0)
+		p.retry.cap = rcap;
 	if (p.sim == NULL || *p.sim == '\0')
 		p.sim = "default";
 	else if (!simlog_valid_sim(p.sim, strlen(p.sim)))

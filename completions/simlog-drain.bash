@@ -16,11 +16,16 @@ _simlog_drain()
 		_filedir
 		return
 		;;
+	--schema)
+		# A schema file, or the name of an installed schema.
+		_filedir schema
+		return
+		;;
 	-s | --sim)
 		# Simulation names live in Redis: nothing to offer offline.
 		return
 		;;
-	--timeout | --batch | --busy-timeout | --keep-batches)
+	--timeout | --batch | --busy-timeout | --keep-batches | --commit-interval)
 		# Numbers.
 		return
 		;;
@@ -37,7 +42,10 @@ _simlog_drain()
 		--timeout
 		-s --sim
 		-d --db
+		--schema
 		--batch
+		-f --follow
+		--commit-interval
 		--busy-timeout
 		--keep-batches
 		-q --quiet

@@ -16,11 +16,21 @@ _simlog_push()
 		_filedir
 		return
 		;;
+	--spool)
+		_filedir -d
+		return
+		;;
+	--priority)
+		COMPREPLY=($(compgen -W 'critical normal low' -- "$cur"))
+		return
+		;;
 	-s | --sim | -t | --type | --type-field)
 		# Names the user makes up: nothing to offer.
 		return
 		;;
-	--timeout | --batch | --max-record | --inflight | --flush-interval)
+	--timeout | --batch | --max-record | --inflight | --flush-interval | \
+	--deadline | --max-backlog | --spool-max | --retries | --retry-base | \
+	--retry-factor | --retry-cap | --breaker-failures | --breaker-reset)
 		# Numbers.
 		return
 		;;
@@ -44,6 +54,18 @@ _simlog_push()
 		--max-record
 		--inflight
 		--flush-interval
+		--priority
+		--deadline
+		--max-backlog
+		--spool
+		--spool-max
+		--replay
+		--retries
+		--retry-base
+		--retry-factor
+		--retry-cap
+		--breaker-failures
+		--breaker-reset
 		-h --help
 		-V --version
 	' -- "$cur"))

@@ -26,13 +26,17 @@ env_number(const char *name, double min, double max, double *out,
 int
 simlog_retry_init(struct simlog_retry *r, struct simlog_err *err)
 {
-	double tries = 3;
+	const char *s = getenv("SIMLOG_RETRIES"), *why;
+	long long tries = 3;
 
 	r->base = 0.1;
 	r->factor = 2;
 	r->cap = 2;
-	if (env_number("SIMLOG_RETRIES", 0, 1000, &tries, err) < 0 ||
-	    env_number("SIMLOG_RETRY_BASE", 0, 3600, &r->base, err) < 0 ||
+	if (s != NULL && *s != '\0' &&
+	    simlog_parse_ll(s, 0, 1000, &tries, &why) < 0)
+		return simlog_seterr(err, SIMLOG_EX_USAGE,
+		    "invalid SIMLOG_RETRIES: '%s': %s", s, why);
+	if (env_number("SIMLOG_RETRY_BASE", 0, 3600, &r->base, err) < 0 ||
 	    env_number("SIMLOG_RETRY_FACTOR", 1, 100, &r->factor, err) < 0 ||
 	    env_number("SIMLOG_RETRY_CAP", 0, 3600, &r->cap, err) < 0)
 		return -1;

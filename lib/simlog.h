@@ -462,6 +462,17 @@ int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
  * (what follows is unreadable; a crash while writing leaves one). */
 int simlog_spool_seg_next(struct simlog_spool_seg *seg, char *sim,
 			  const char **chunk, size_t *len);
+/* Where the next chunk of a segment starts (to remember progress). */
+size_t simlog_spool_seg_pos(const struct simlog_spool_seg *seg);
+/* Keep only what follows byte offset done (Redis took the rest); the
+ * segment is released. */
+int simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *seg,
+			  size_t done, struct simlog_err *err);
+/* Set a segment with an unreadable record aside as "<name>.damaged"
+ * (its name is written to kept); the segment is released. */
+int simlog_spool_seg_damaged(struct simlog_spool *sp,
+			     struct simlog_spool_seg *seg, size_t done,
+			     char *kept, size_t len);
 /* Delete a replayed segment, or give it back untouched. */
 int simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *seg);
 void simlog_spool_seg_release(struct simlog_spool_seg *seg);

@@ -422,3 +422,73 @@ simlog_spool_seg_release(struct simlog_spool_seg *s)
 	free(s->buf);
 	free(s);
 }
+
+size_t
+simlog_spool_seg_pos(const struct simlog_spool_seg *s)
+{
+	return s->pos;
+}
+
+int
+simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
+		      size_t done, struct simlog_err *err)
+{
+	char tmp[620];
+	int fd;
+	size_t off;
+
+	if (done == 0)
+		return 0;
+	if (done >= s->len)
+		return simlog_spool_seg_done(sp, s) < 0 ?
+		    simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
+		    strerror(errno)) : 0;
+	/* The rest replaces the segment under the same name, so it keeps
+	 * its place in the replay order; rename(2) makes the swap atomic. */
+	snprintf(tmp, sizeof(tmp), "%s.new", s->path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		goto fail;
+	for (off = done; off < s->len;) {
+		ssize_t n = write(fd, s->buf + off, s->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			unlink(tmp);
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fdatasync(fd) < 0 || close(fd) < 0 || rename(tmp, s->path) < 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	if (sp->bytes >= done)
+		sp->bytes -= done;
+	simlog_spool_seg_release(s);
+	return 0;
+fail:
+	simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
+	    strerror(errno));
+	simlog_spool_seg_release(s);
+	return -1;
+}
+
+int
+simlog_spool_seg_damaged(struct simlog_spool *sp, struct simlog_spool_seg *s,
+			 size_t done, char *kept, size_t len)
+{
+	int rc;
+
+	/* What replayed is gone from it; what cannot be read is kept aside
+	 * under a name replay does not take, for a person to look at. */
+	snprintf(kept, len, "%s.damaged", s->path);
+	rc = rename(s->path, kept);
+	if (sp->bytes >= s->len)
+		sp->bytes -= s->len;
+	(void)done;
+	simlog_spool_seg_release(s);
+	return rc;
+}

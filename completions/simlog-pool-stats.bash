@@ -1,0 +1,51 @@
+# bash completion for simlog-pool-stats(1)
+
+_simlog_pool_stats()
+{
+	local cur prev words cword split
+	_init_completion -s -n : || return
+
+	case $prev in
+	-u | --url)
+		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
+		__ltrim_colon_completions "$cur"
+		return
+		;;
+	--password-file)
+		_filedir
+		return
+		;;
+	--spool)
+		_filedir -d
+		return
+		;;
+	-f | --format)
+		COMPREPLY=($(compgen -W 'json table' -- "$cur"))
+		return
+		;;
+	--timeout | -w | --watch | -n | --count | --warn-at)
+		# Numbers.
+		return
+		;;
+	-h | --help | -V | --version)
+		return
+		;;
+	esac
+	$split && return
+
+	# simlog-pool-stats takes no operands, only options.
+	COMPREPLY=($(compgen -W '
+		-u --url
+		--password-file
+		--timeout
+		-w --watch
+		-n --count
+		--warn-at
+		-f --format
+		--spool
+		-h --help
+		-V --version
+	' -- "$cur"))
+} &&
+	complete -F _simlog_pool_stats simlog-pool-stats
