@@ -117,6 +117,8 @@ struct drain {
 	int follow;
 	double commit_interval;
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
+	struct tally *tally;
+	size_t ntally;
 	struct simlog_retry retry;
 	struct simlog_breaker brk;
 	double t0, shown;
@@ -570,6 +572,64 @@ retry_after(struct drain *d, struct simlog_err *e, enum where where, int n)
 	return 1;
 }
 
+/* Rows per simulation and type over the whole run, printed at the end
+ * (a --follow drain makes many passes). */
+struct tally {
+	char sim[72], type[64], table[64];
+	unsigned long long rows, rejects;
+};
+
+static void
+tally_add(struct drain *d, const char *sim, const struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < d->ntally; i++)
+		if (strcmp(d->tally[i].sim, sim) == 0 &&
+		    strcmp(d->tally[i].type, t->name) == 0)
+			break;
+	if (i == d->ntally) {
+		struct tally *q = realloc(d->tally, (i + 1) * sizeof(*q));
+
+		if (q == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+		d->tally = q;
+		memset(&q[i], 0, sizeof(q[i]));
+		snprintf(q[i].sim, sizeof(q[i].sim), "%s", sim);
+		snprintf(q[i].type, sizeof(q[i].type), "%s", t->name);
+		snprintf(q[i].table, sizeof(q[i].table), "%s", t->table);
+		d->ntally++;
+	}
+	d->tally[i].rows += t->rows;
+	d->tally[i].rejects += t->rejects;
+}
+
+static size_t
+count_sims(const struct drain *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->ntally; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(d->tally[j].sim, d->tally[i].sim) == 0)
+				break;
+		n += j == i;
+	}
+	return n;
+}
+
+static void
+print_tallies(const struct drain *d)
+{
+	for (size_t i = 0; i < d->ntally; i++)
+		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"table\":\"%s\","
+		    "\"rows\":%llu,\"rejects\":%llu}\n", d->tally[i].sim,
+		    d->tally[i].type, d->tally[i].table, d->tally[i].rows,
+		    d->tally[i].rejects);
+}
+
 static int
 drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 {
@@ -606,11 +666,8 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	for (size_t i = 0; i < d->ntables; i++) {
 		const struct table *t = &d->tables[i];
 
-		if (t->rows == 0 && t->rejects == 0)
-			continue;
-		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"table\":\"%s\","
-		    "\"rows\":%llu,\"rejects\":%llu}\n", sim, t->name, t->table,
-		    t->rows, t->rejects);
+		if (t->rows > 0 || t->rejects > 0)
+			tally_add(d, sim, t);
 	}
 	return n < 0 ? -1 : 0;
 }
@@ -879,14 +936,16 @@ main(int argc, char **argv)
 		d.rows_seen = d.rows;
 	} while (!stop_requested);
 	prune_batches(&d);
+	print_tallies(&d);
 	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
 	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
 	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.rejects, d.batches, d.dups,
-	    d.dup_rows, d.corrupt, nsims, d.retries, simlog_now_mono() - d.t0);
+	    d.dup_rows, d.corrupt, d.ntally ? count_sims(&d) : 0, d.retries, simlog_now_mono() - d.t0);
 
 	for (i = 0; i < d.ntables; i++)
 		sqlite3_finalize(d.tables[i].ins);
 	free(d.tables);
+	free(d.tally);
 	sqlite3_finalize(d.mark);
 	sqlite3_finalize(d.reject);
 	simlog_schema_free(d.schema);
