@@ -9,7 +9,8 @@ top=$(pwd)
 bin=$top/$O/bin
 [ -x "$bin/simlog-push" ] || { echo "tests/run.sh: $bin: tools not built" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/simlog-check.XXXXXX")
+# Tallies live in the build tree, away from tests that clean /tmp.
+work=$(mktemp -d "$top/$O/check.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
 if [ -n "${VALGRIND:-}" ]; then
