@@ -35,8 +35,9 @@ long_options() {
 	for t in $(tools); do
 		[ -f "$SIMLOG_TOP/man/$t.1" ] || { echo "no man/$t.1"; return 1; }
 		for o in $(long_options "$t"); do
-			grep -q -e "\\\\-\\\\-$o\\b" -e "\\\\-\\\\-$o\$" "$SIMLOG_TOP/man/$t.1" ||
-				missing="$missing $t:--$o"
+			# roff spells each '-' of an option as '\-'.
+			grep -qF -- "$(printf '%s' "--$o" | sed 's/-/\\-/g')" \
+				"$SIMLOG_TOP/man/$t.1" || missing="$missing $t:--$o"
 		done
 	done
 	[ -z "$missing" ] || { echo "not in the man page:$missing"; return 1; }
