@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # bench/run.sh: measures simlog-push and simlog-drain beside their plain
-# baselines (redis-cli --pipe RPUSH, a seed-style Python drain) in one run.
+# baselines (redis-cli --pipe RPUSH, seed-style Python drains, plain and
+# typed) in one run, and the push-to-row latency of simlog-drain --follow.
 #
 # usage: bench/run.sh BINDIR        BINDIR holds simlog-push and simlog-drain
 # env:   BENCH_N      records per run (default 1000000)
-#        BENCH_QUICK  1: skip the 3N peak-RSS runs
+#        BENCH_QUICK  1: skip the 3N peak-RSS runs (the typed drain and the
+#                     --follow latency still run)
+#        BENCH_FOLLOW_RATE  records/s the --follow producer keeps up
+#                     (default 100000)
+#        BENCH_FOLLOW_SECS  seconds it keeps it up (default 10)
 #        BENCH_RUNS   timed repetitions, the best is kept (default 3)
 #        BENCH_KEEP   1: keep the work directory for a post-mortem
 #        BENCH_TIMEOUT  seconds any one timed command may take (default 900)
@@ -26,17 +31,26 @@ bindir=$(cd "$1" && pwd) || die "$1: no such directory"
 push=$bindir/simlog-push
 drain=$bindir/simlog-drain
 here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+# --schema agentfarm is found in the source tree, not an installed copy.
+export SIMLOG_SCHEMA_PATH=$top/schemas
 py=/usr/bin/python3	# Debian's, which has python3-redis
 n=${BENCH_N:-1000000}
 runs=${BENCH_RUNS:-3}
 quick=${BENCH_QUICK:-0}
 tmo=${BENCH_TIMEOUT:-900}
+follow_rate=${BENCH_FOLLOW_RATE:-100000}
+follow_secs=${BENCH_FOLLOW_SECS:-10}
 sim=bench
 listkey=bench:records
 
 [[ $n =~ ^[1-9][0-9]{0,9}$ ]] || die "BENCH_N: not a positive integer: '$n'"
 [[ $runs =~ ^[1-9][0-9]?$ ]] || die "BENCH_RUNS: not 1 to 99: '$runs'"
 [[ $tmo =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT: not a positive integer: '$tmo'"
+[[ $follow_rate =~ ^[1-9][0-9]{0,7}$ ]] ||
+	die "BENCH_FOLLOW_RATE: not 1 to 99999999: '$follow_rate'"
+[[ $follow_secs =~ ^[1-9][0-9]{0,2}$ ]] ||
+	die "BENCH_FOLLOW_SECS: not 1 to 999: '$follow_secs'"
 for t in "$push" "$drain"; do
 	[ -x "$t" ] || die "$t: missing or not executable (build first)"
 done
@@ -47,16 +61,22 @@ done
 "$py" -c 'import redis' 2>/dev/null ||
 	die "$py cannot import redis (apt-get install python3-redis)"
 
+warn_flags=(-Wall -Wextra -Wstrict-prototypes -Wwrite-strings)
 simgen=$here/simgen
-if [ ! -x "$simgen" ]; then
+# A binary older than its source would bench yesterday's records.
+if [ ! -x "$simgen" ] || [ "$here/simgen.c" -nt "$simgen" ]; then
 	note "building $simgen"
-	"${CC:-cc}" -O2 -o "$simgen" "$here/simgen.c"
+	"${CC:-cc}" -std=c11 -O2 "${warn_flags[@]}" -o "$simgen" "$here/simgen.c"
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/simlog-bench.XXXXXX")
 redis_pids=()
+bg_pids=()	# the --follow drain and its probe, while they run
 cleanup() {
 	local pid
+	for pid in "${bg_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
 	for pid in "${redis_pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -73,6 +93,10 @@ trap cleanup EXIT
 # Turn signals into an ordinary exit so the EXIT trap stops redis-server.
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
+
+pace=$work/pace
+"${CC:-cc}" -std=c11 -O2 "${warn_flags[@]}" -o "$pace" "$here/pace.c" ||
+	die "$here/pace.c: does not build"
 
 failures=()
 fail() {
@@ -177,6 +201,74 @@ check_pushed() {	# LABEL SUMMARY_FILE EXPECTED
 	fi
 }
 
+# rejects DB: rows in simlog_rejects (0 when the table is missing).
+rejects() {
+	"$py" - "$1" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'simlog_rejects'").fetchone():
+    print(db.execute("SELECT count(*) FROM simlog_rejects").fetchone()[0])
+else:
+    print(0)
+EOF
+}
+
+# same_values DB_A DB_B JSON_COLUMN...: prints how the record tables of two
+# databases differ in content, nothing when they hold the same rows.  Every
+# column but the JSON ones is compared over all rows; JSON text written by
+# json.dumps differs from the pushed text in spacing and in how numbers are
+# spelled, so JSON columns are compared as parsed values over the first
+# 20000 rows of each table, by key.
+same_values() {
+	"$py" - "$@" <<'EOF'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("ATTACH ? AS b", (sys.argv[2],))
+json_cols = set(sys.argv[3:])
+SAMPLE = 20000
+
+def tables(schema):
+    q = "SELECT name FROM %s.sqlite_master WHERE type = 'table'" % schema
+    return sorted(n for (n,) in db.execute(q)
+                  if not n.lower().startswith(("sqlite_", "simlog_")))
+
+def quote(n):
+    return '"%s"' % n.replace('"', '""')
+
+def parsed(row):
+    return [None if v is None else json.loads(v) for v in row]
+
+ta, tb = tables("main"), tables("b")
+if ta != tb:
+    print("tables differ: %s against %s" % (" ".join(ta), " ".join(tb)))
+for t in sorted(set(ta) & set(tb)):
+    q = quote(t)
+    info = db.execute("PRAGMA main.table_info(%s)" % q).fetchall()
+    key = ", ".join(quote(c[1]) for c in sorted(info, key=lambda c: c[5])
+                    if c[5]) or "rowid"
+    plain = ", ".join(quote(c[1]) for c in info if c[1] not in json_cols)
+    for x, y in ((1, 2), (2, 1)):
+        n = db.execute("SELECT count(*) FROM (SELECT %s FROM %s.%s EXCEPT "
+                       "SELECT %s FROM %s.%s)" % (
+                           plain, "main" if x == 1 else "b", q,
+                           plain, "main" if y == 1 else "b", q)).fetchone()[0]
+        if n:
+            print("%s: %d rows of %s are not in %s" % (
+                t, n, sys.argv[x], sys.argv[y]))
+    jc = [quote(c[1]) for c in info if c[1] in json_cols]
+    if not jc:
+        continue
+    sel = "SELECT %s, %s FROM %%s.%s ORDER BY %s LIMIT %d" % (
+        key, ", ".join(jc), q, key, SAMPLE)
+    nk = len(key.split(", "))
+    for ra, rb in zip(db.execute(sel % "main").fetchall(),
+                      db.execute(sel % "b").fetchall()):
+        if ra[:nk] != rb[:nk] or parsed(ra[nk:]) != parsed(rb[nk:]):
+            print("%s: JSON columns differ: %r against %r" % (t, ra, rb))
+            break
+EOF
+}
+
 # --- input ----------------------------------------------------------------
 
 start_redis
@@ -191,6 +283,23 @@ awk '{ match($0, /"type":"[^"]*"/); c[substr($0, RSTART + 8, RLENGTH - 9)]++ }
 awk -v key="$listkey" 'BEGIN { ORS = ""; kl = length(key) }
 	{ printf "*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
 	  kl, key, length($0), $0 }' "$records" >"$resp"
+# Rows each AgentFarm table should end with: one per record, but one per
+# agent in agents (a later record of an agent updates its row); types the
+# schema does not name keep the default mapping's table.
+awk 'BEGIN {
+	tab["agent"] = "agents"; tab["action"] = "agent_actions"
+	tab["health_incident"] = "health_incidents"
+	tab["agent_state"] = "agent_states"; tab["step"] = "simulation_steps"
+	tab["resource_state"] = "resource_states"
+     }
+     { match($0, /"type":"[^"]*"/); t = substr($0, RSTART + 8, RLENGTH - 9) }
+     t == "agent" { match($0, /"agent_id":"[^"]*"/); seen[substr($0, RSTART, RLENGTH)] = 1; next }
+     { c[t in tab ? tab[t] : t]++ }
+     END { for (a in seen) c["agents"]++; for (t in c) print t, c[t] }' \
+	"$records" | sort >"$work/expect.typed"
+typed_rows=$(awk '{ s += $2 } END { print s + 0 }' "$work/expect.typed")
+json_cols=$(awk '$2 == "JSON" { print $1 }' "$top/schemas/agentfarm.schema" |
+	sort -u)
 
 # --- a, b: push speed and memory per buffered record -----------------------
 
@@ -251,6 +360,138 @@ for r in $(seq "$runs"); do
 	check_db "seed_drain.py run $r" "$work/seed.db" "$work/expect" "$n"
 done
 
+# --- e: typed drain into AgentFarm's tables --------------------------------
+
+typed_best='' typed_rss='' styped_best='' styped_rss='' typed_all=() styped_all=()
+for r in $(seq "$runs"); do
+	note "typed drain run $r/$runs: simlog-drain --schema agentfarm"
+	flush
+	"$push" -u "unix://$sock" -s "$sim" <"$records" >"$work/push.out"
+	check_pushed "typed drain run $r" "$work/push.out" "$n"
+	rm -f "$work/typed.db" "$work/typed.db-wal" "$work/typed.db-shm"
+	timed "$drain" -u "unix://$sock" -s "$sim" -d "$work/typed.db" \
+		--schema agentfarm >"$work/typed.out"
+	typed_best=$(min "$typed_best" "$secs")
+	typed_all+=("$secs")
+	typed_rss=$(max "$typed_rss" "$rss")
+	check_db "simlog-drain --schema agentfarm run $r" "$work/typed.db" \
+		"$work/expect.typed" "$typed_rows"
+	nrej=$(rejects "$work/typed.db")
+	if [ "$nrej" != 0 ] || [ "$(json_field "$work/typed.out" rejects)" != 0 ]; then
+		fail "simlog-drain --schema agentfarm run $r: $nrej rows in" \
+			"simlog_rejects ($(tail -n 1 "$work/typed.out"))"
+	fi
+
+	note "typed drain run $r/$runs: seed_typed_drain.py"
+	flush
+	redis-cli -s "$sock" --pipe <"$resp" >/dev/null
+	rm -f "$work/styped.db" "$work/styped.db-wal" "$work/styped.db-shm"
+	timed "$py" "$here/seed_typed_drain.py" "$sock" "$listkey" \
+		"$work/styped.db" "$sim" >"$work/styped.out"
+	styped_best=$(min "$styped_best" "$secs")
+	styped_all+=("$secs")
+	styped_rss=$(max "$styped_rss" "$rss")
+	check_db "seed_typed_drain.py run $r" "$work/styped.db" \
+		"$work/expect.typed" "$typed_rows"
+	[ "$(db_counts "$work/typed.db")" = "$(db_counts "$work/styped.db")" ] ||
+		fail "typed drain run $r: row counts per table differ:" \
+			"simlog-drain: $(db_counts "$work/typed.db" | tr '\n' ' ')," \
+			"seed_typed_drain.py: $(db_counts "$work/styped.db" | tr '\n' ' ')"
+done
+note "comparing the values the two typed drains stored"
+# shellcheck disable=SC2086 # split: one argument per column name
+diffs=$(same_values "$work/typed.db" "$work/styped.db" $json_cols)
+[ -z "$diffs" ] ||
+	fail "typed drains stored different values: $(tr '\n' ';' <<<"$diffs")"
+
+# --- f: --follow latency from push to committed row --------------------------
+
+follow_n=$((follow_rate * follow_secs))
+fsim=follow
+
+# follow_run INTERVAL: one --follow drain (with --commit-interval INTERVAL,
+# or its default for "") while pace feeds simlog-push FOLLOW_RATE records/s
+# for FOLLOW_SECS; sets f_* from follow_probe.py's measurement.
+follow_run() {
+	local ci=$1 tag=${1:-default} db=$work/follow.db ready=$work/follow.ready
+	local dpid ppid st=0 pst=0 dst=0 ticks=''
+	flush
+	rm -f "$db" "$db-wal" "$db-shm" "$ready"
+	"$drain" -u "unix://$sock" -s "$fsim" -d "$db" -f -q \
+		${ci:+--commit-interval "$ci"} >"$work/follow-drain.$tag.out" \
+		2>"$work/follow-drain.$tag.err" &
+	dpid=$!
+	bg_pids=("$dpid")
+	for _ in $(seq 100); do
+		[ -s "$db" ] && break
+		kill -0 "$dpid" 2>/dev/null ||
+			die "simlog-drain -f exited at start: $(cat "$work/follow-drain.$tag.err")"
+		sleep 0.1
+	done
+	[ -s "$db" ] || die "simlog-drain -f: $db not created within 10 s"
+	# The probe gives up by itself a minute after the producer should end.
+	timeout $((follow_secs + 90)) "$py" "$here/follow_probe.py" "$db" \
+		"$follow_n" $((follow_secs + 60)) "$ready" \
+		>"$work/probe.$tag.out" 2>"$work/probe.$tag.err" &
+	ppid=$!
+	bg_pids+=("$ppid")
+	for _ in $(seq 100); do
+		[ -e "$ready" ] && break
+		sleep 0.1
+	done
+	[ -e "$ready" ] || die "follow_probe.py did not start within 10 s"
+
+	timeout $((follow_secs + 60)) "$pace" -n "$follow_n" -r "$follow_rate" \
+		"$records" 2>"$work/pace.$tag.err" |
+		timeout $((follow_secs + 60)) "$push" -u "unix://$sock" \
+			-s "$fsim" --flush-interval 0.05 \
+			>"$work/follow-push.$tag.out" || st=$?
+	[ "$st" -eq 0 ] || fail "--follow ($tag): pace | simlog-push exited with" \
+		"status $st ($(cat "$work/pace.$tag.err"))"
+	check_pushed "--follow ($tag)" "$work/follow-push.$tag.out" "$follow_n"
+
+	wait "$ppid" || pst=$?
+	# CPU seconds the drain used, from its utime and stime in ticks.
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$dpid/stat" 2>/dev/null || true)
+	kill -TERM "$dpid" 2>/dev/null || true
+	for _ in $(seq 300); do
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$dpid" 2>/dev/null; then
+		fail "--follow ($tag): simlog-drain still running 30 s after SIGTERM"
+		kill -KILL "$dpid" 2>/dev/null || true
+	fi
+	wait "$dpid" || dst=$?
+	bg_pids=()
+	[ "$dst" -eq 0 ] || fail "--follow ($tag): simlog-drain -f exited with" \
+		"status $dst: $(tail -n 3 "$work/follow-drain.$tag.err")"
+	[ "$pst" -eq 0 ] || fail "--follow ($tag): follow_probe.py status $pst:" \
+		"$(tail -n 1 "$work/probe.$tag.out") $(cat "$work/probe.$tag.err")"
+	[ "$(json_field "$work/follow-drain.$tag.out" rows)" = "$follow_n" ] ||
+		fail "--follow ($tag): simlog-drain -f drained" \
+			"$(json_field "$work/follow-drain.$tag.out" rows), expected $follow_n"
+
+	local p=$work/probe.$tag.out
+	f_p50=$(json_field "$p" p50_ms) f_p99=$(json_field "$p" p99_ms)
+	f_max=$(json_field "$p" max_ms)
+	f_lo50=$(json_field "$p" p50_lo_ms) f_lo99=$(json_field "$p" p99_lo_ms)
+	f_rows=$(json_field "$p" rows)
+	f_rate=$(awk -v r="$(json_field "$work/pace.$tag.err" records)" \
+		-v s="$(json_field "$work/pace.$tag.err" seconds)" \
+		'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
+	f_late=$(json_field "$work/pace.$tag.err" late_bursts)
+	f_lines=$(wc -l <"$work/follow-drain.$tag.out")
+	f_cpu=$(calc %.2f "${ticks:-0} / $(getconf CLK_TCK)")
+}
+
+note "--follow latency: $follow_rate records/s for ${follow_secs}s, --commit-interval 0.1"
+follow_run 0.1
+fl_fast=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_late" "$f_lines" "$f_cpu")
+note "--follow latency: $follow_rate records/s for ${follow_secs}s, default --commit-interval (1)"
+follow_run ''
+fl_dflt=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_late" "$f_lines" "$f_cpu")
+
 # --- d: peak RSS at 3N ----------------------------------------------------
 
 n3=$((3 * n))
@@ -288,6 +529,9 @@ seed_rate=$(rate "$seed_best")
 push_x=$(calc %.2f "$push_rate / $pipe_rate")
 mem_x=$(calc %.2f "$push_mem / $pipe_mem")
 drain_x=$(calc %.2f "$drain_rate / $seed_rate")
+typed_rate=$(rate "$typed_best")
+styped_rate=$(rate "$styped_best")
+typed_x=$(calc %.2f "$typed_rate / $styped_rate")
 
 # Flat: 3N within 10% or 2 MiB of N, whichever is looser.
 flat() { awk -v a="$1" -v b="$2" 'BEGIN { print (b <= a * 1.1 || b - a <= 2048) ? 1 : 0 }'; }
@@ -315,6 +559,7 @@ $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ).
 | push, records/s | $push_rate | $pipe_rate (redis-cli --pipe RPUSH) | ${push_x}x | - | - |
 | Redis memory, bytes/record | $push_mem | $pipe_mem (RPUSH list) | ${mem_x}x | <= 0.35x | $(yes_no "$mem_x <= 0.35") |
 | drain, rows/s | $drain_rate | $seed_rate (seed_drain.py) | ${drain_x}x | >= 3x | $(yes_no "$drain_x >= 3") |
+| typed drain (--schema agentfarm), records/s | $typed_rate | $styped_rate (seed_typed_drain.py) | ${typed_x}x | >= 2x (4x) | $(yes_no "$typed_x >= 2") (4x: $(yes_no "$typed_x >= 4")) |
 
 | peak RSS, MiB | at N | at 3N | 3N/N | <= 32 MiB and flat |
 |---|---:|---:|---:|---|
@@ -323,6 +568,28 @@ rss_row simlog-push "$push_rss" "$push_rss3" 32768
 rss_row simlog-drain "$drain_rss" "$drain_rss3" 32768
 printf '| redis-cli --pipe (reference) | %s | - | - | - |\n' "$(mib "$pipe_rss")"
 printf '| seed_drain.py (reference) | %s | - | - | - |\n' "$(mib "$seed_rss")"
+printf '| simlog-drain --schema agentfarm (reference) | %s | - | - | - |\n' "$(mib "$typed_rss")"
+printf '| seed_typed_drain.py (reference) | %s | - | - | - |\n' "$(mib "$styped_rss")"
+
+follow_row() {	# LABEL P50 P99 MAX LO50 LO99 ROWS RATE LATE LINES CPU
+	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s |\n' \
+		"$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${11}"
+}
+cat <<EOF
+
+--follow: simlog-drain -f following simulation "$fsim" (default mapping)
+while pace feeds simlog-push --flush-interval 0.05 with simgen's records at
+$follow_rate records/s for ${follow_secs} s in 1 ms bursts, each record stamped
+with its emission time; a separate reader polls the database every 5 ms.
+Latencies, push to committed row, in ms, are upper bounds (when the poll
+that first saw the row ended); the lower bounds (when the poll before
+began) are beside them.
+
+| --follow latency, ms | p50 | p99 | max | lower bound p50 / p99 | rows | producer records/s | drain CPU s |
+|---|---:|---:|---:|---:|---:|---:|---:|
+EOF
+follow_row "--commit-interval 0.1" "${fl_fast[@]}"
+follow_row "--commit-interval 1 (default)" "${fl_dflt[@]}"
 
 cat <<EOF
 
@@ -331,10 +598,24 @@ Wall time of every run, seconds:
   redis-cli --pipe $(secs_list "${pipe_all[@]}")
   simlog-drain     $(secs_list "${drain_all[@]}")
   seed_drain.py    $(secs_list "${seed_all[@]}")
+  simlog-drain --schema agentfarm $(secs_list "${typed_all[@]}")
+  seed_typed_drain.py $(secs_list "${styped_all[@]}")
 Last summary line of each:
   simlog-push      $(tail -n 1 "$work/push.out")
   simlog-drain     $(tail -n 1 "$work/drain.out")
   seed_drain.py    $(tail -n 1 "$work/seed.out")
+  simlog-drain --schema agentfarm $(tail -n 1 "$work/typed.out")
+  seed_typed_drain.py $(tail -n 1 "$work/styped.out")
+Typed drains: records/s counts records drained; agents has one row per
+  agent (a later record of an agent updates its row).  Rows per table, in
+  each typed database: $(tr '\n' ' ' <"$work/expect.typed")
+--follow runs: producer bursts more than 10 ms late: ${fl_fast[7]} (0.1), ${fl_dflt[7]} (default);
+  simlog-drain -f stdout lines: ${fl_fast[8]} (0.1), ${fl_dflt[8]} (default)
+  probe, 0.1:     $(tail -n 1 "$work/probe.0.1.out")
+  probe, default: $(tail -n 1 "$work/probe.default.out")
+  simlog-drain -f, 0.1:     $(tail -n 1 "$work/follow-drain.0.1.out")
+  simlog-drain -f, default: $(tail -n 1 "$work/follow-drain.default.out")
+Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 
 if [ ${#failures[@]} -gt 0 ]; then
