@@ -49,7 +49,7 @@ else
 O          := build/std
 endif
 
-TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats
+TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats simlog-state
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_HDR    := $(wildcard lib/*.h)
 PUBLIC_HDR := $(wildcard lib/simlog*.h)

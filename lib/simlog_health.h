@@ -76,7 +76,7 @@ struct simlog_latency {
  * n == 0 gives all zeros.
  */
 void simlog_latency_stats(double *v, size_t n, struct simlog_latency *out);
-/* Nearest-rank percentile p (0 < p <= 100) of sorted[0..n), n > 0. */
+/* Nearest-rank percentile p (0 < p <= 100) of sorted[0..n); 0 if n is 0. */
 double simlog_percentile(const double *sorted, size_t n, double p);
 
 /* --- CLIENT LIST ------------------------------------------------------- */
@@ -156,5 +156,15 @@ struct simlog_backlog {
 int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			struct simlog_err *err);
 void simlog_backlog_clear(struct simlog_backlog *b);
+
+/*
+ * This host's spool for the server conn points at: the segments and bytes
+ * (sealed chunks, compressed) under the subdirectory of dir that
+ * simlog_spool_open() gives that server, whose path goes into path.  A
+ * missing directory is an empty spool.  Reads the directory only.
+ */
+int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
+			 char *path, size_t len, struct simlog_spool_usage *u,
+			 struct simlog_err *err);
 
 #endif

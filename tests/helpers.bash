@@ -68,3 +68,160 @@ landed() {
 		sqlite3 "$db" "SELECT data FROM \"$t\""
 	done | sort
 }
+
+# --- helpers for the tool suites (push, drain, exactly_once, usage) ---
+
+# simlog_env: give the test its own spool and circuit-breaker state (both
+# live outside Redis and would otherwise carry over between tests and into
+# the user's home), and default retry settings.
+simlog_env() {
+	export LC_ALL=C
+	export SIMLOG_SPOOL_DIR="$BATS_TEST_TMPDIR/spool"
+	export SIMLOG_BREAKER_DIR="$BATS_TEST_TMPDIR/breaker"
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+	unset SIMLOG_REDIS_URL SIMLOG_SIM SIMLOG_DB SIMLOG_RETRIES \
+	    SIMLOG_RETRY_BASE SIMLOG_RETRY_FACTOR SIMLOG_RETRY_CAP \
+	    SIMLOG_BREAKER_FAILURES SIMLOG_BREAKER_RESET
+}
+
+# start_redis_tcp NAME [redis-server options...]
+# Like start_redis, but also listening on 127.0.0.1 on a free port, for URLs
+# that carry a password (a unix:// URL cannot).  Sets REDIS_PORT.
+start_redis_tcp() {
+	local name=$1; shift
+	local try port
+	for try in 1 2 3 4 5; do
+		port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		start_redis "$name" --port "$port" --bind 127.0.0.1 "$@"
+		# redis-server binds its TCP port before its unix socket and
+		# exits when the port is taken.
+		if [ -S "$REDIS_SOCK" ] &&
+		    kill -0 "$(cat "$BATS_TEST_TMPDIR/redis-$name/bgpid")" 2>/dev/null; then
+			REDIS_PORT=$port
+			export REDIS_PORT
+			return 0
+		fi
+		stop_redis "$name" KILL
+	done
+	echo "start_redis_tcp: no free port found" >&2
+	return 1
+}
+
+# jnum NAME TEXT: the number N of the first "NAME":N in TEXT (a summary line).
+jnum() {
+	printf '%s\n' "$2" | grep -o "\"$1\":-\{0,1\}[0-9][0-9]*" | head -n 1 |
+		cut -d: -f2
+}
+
+# wait_until WHAT CMD...: run CMD every 50 ms until it succeeds, giving up
+# after $SIMLOG_WAIT seconds (default 30).  The bound only catches a tool
+# that is stuck; it measures nothing.
+wait_until() {
+	local what=$1; shift
+	local i n=$(( ${SIMLOG_WAIT:-30} * 20 ))
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	echo "gave up waiting for $what" >&2
+	return 1
+}
+
+# blocked_reading PID: whether PID sleeps in read(2) on its standard input,
+# an empty pipe or FIFO.  A reader asleep on an empty pipe has taken in
+# everything written to it so far.
+blocked_reading() {
+	local w s
+	w=$(cat "/proc/$1/wchan" 2>/dev/null) || return 1
+	case $w in *pipe_read*|pipe_wait*) return 0 ;; esac
+	# Where wchan is hidden: the syscall number and first argument
+	# (x86-64: read is 0; fd 0).
+	s=$(cut -d' ' -f1,2 "/proc/$1/syscall" 2>/dev/null) || return 1
+	[ "$s" = "0 0x0" ] && [ "$(uname -m)" = x86_64 ]
+}
+
+# gone PID: whether process PID has ended (exited, or a zombie not yet
+# reaped).
+gone() {
+	[ ! -e "/proc/$1" ] || [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" = Z ]
+}
+
+# track PID...: note background processes a test started, for kill_tracked.
+track() {
+	echo "$@" >> "$BATS_TEST_TMPDIR/tracked.pids"
+}
+
+# kill_tracked: end (by id) every process noted with track; for teardown.
+kill_tracked() {
+	local f="$BATS_TEST_TMPDIR/tracked.pids" p
+	[ -f "$f" ] || return 0
+	for p in $(cat "$f"); do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -f "$f"
+}
+
+# landed_sim DB: like landed, each line "simulation_id<TAB>data".
+landed_sim() {
+	local db=$1 t
+	for t in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'simlog\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\\'"); do
+		sqlite3 -separator '	' "$db" "SELECT simulation_id, data FROM \"$t\""
+	done | sort
+}
+
+# record_tables DB: the names of DB's record tables, sorted.
+record_tables() {
+	sqlite3 "$1" "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'simlog\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\\'" | sort
+}
+
+# simlog_keys: every simlog key in the test's Redis, sorted.
+simlog_keys() {
+	rcli --scan --pattern 'simlog:*' | sort
+}
+
+# db_hold DB SQL: run SQL (e.g. "BEGIN IMMEDIATE;") in a sqlite3 session on
+# DB and keep the session open, and whatever it holds, until db_release.
+db_hold() {
+	local fifo="$BATS_TEST_TMPDIR/hold.fifo" out="$BATS_TEST_TMPDIR/hold.out"
+	rm -f "$fifo" "$out"
+	mkfifo "$fifo"
+	sqlite3 "$1" < "$fifo" > "$out" 2>&1 3>&- &
+	HOLD_PID=$!
+	track "$HOLD_PID"
+	exec 7> "$fifo"
+	printf "%s\nSELECT 'held';\n" "$2" >&7
+	wait_until "sqlite3 to hold $1" grep -qx held "$out"
+}
+
+# db_release: end the db_hold session's transaction and the session.
+db_release() {
+	printf 'COMMIT;\n' >&7
+	exec 7>&-
+	wait "$HOLD_PID" || true
+}
+
+# maxrss CMD...: run CMD; RSS_KB is its peak resident set in KiB.  Returns
+# CMD's status.
+maxrss() {
+	local f="$BATS_TEST_TMPDIR/rss" rc=0
+	/usr/bin/time -f %M -o "$f" "$@" || rc=$?
+	RSS_KB=$(tail -n 1 "$f")
+	return $rc
+}
+
+# within SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds, giving
+# up once SECONDS of wall-clock time have passed (wait_until counts tries,
+# which stretch on a loaded machine).  For "it happens within N s" checks.
+within() {
+	local limit=$1 what=$2 end
+	shift 2
+	end=$(( ${EPOCHREALTIME/./} + limit * 1000000 ))
+	while :; do
+		"$@" && return 0
+		(( ${EPOCHREALTIME/./} < end )) || break
+		sleep 0.05
+	done
+	echo "gave up after $limit s waiting for $what" >&2
+	return 1
+}

@@ -1,0 +1,1124 @@
+/*
+ * simlog-state: save and restore versioned, compressed, checksummed states
+ * in Redis, one at a time or a whole experiment over one pipeline.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common.h"
+#include "simlog_state.h"
+
+#define WINDOW 64			/* batch requests in flight */
+#define WINDOW_BYTES ((size_t)8 << 20)	/* and their stored bytes */
+#define LOAD_INLINE ((size_t)256 << 10)	/* batch loads larger: fetched */
+#define BATCH_MAXLINE ((size_t)64 << 20)
+#define MAX_VERSION (1LL << 53)
+
+/* Options, by bit, so each subcommand can say which it takes. */
+enum {
+	O_TTL = 1 << 0, O_TAG = 1 << 1, O_COMPRESS = 1 << 2,
+	O_MAXV = 1 << 3, O_EXPECT = 1 << 4, O_RAW = 1 << 5, O_BATCH = 1 << 6,
+	O_VERSION = 1 << 7, O_TO = 1 << 8, O_KEEP = 1 << 9, O_MATCH = 1 << 10,
+};
+
+enum {
+	OPT_TTL = 0x100, OPT_TAG, OPT_COMPRESS, OPT_MAXV, OPT_EXPECT, OPT_RAW,
+	OPT_BATCH, OPT_VERSION, OPT_TO, OPT_KEEP, OPT_MATCH,
+};
+
+#define SUB_LONGOPTS \
+	{ "ttl", required_argument, NULL, OPT_TTL }, \
+	{ "tag", required_argument, NULL, OPT_TAG }, \
+	{ "compress", required_argument, NULL, OPT_COMPRESS }, \
+	{ "max-versions", required_argument, NULL, OPT_MAXV }, \
+	{ "expect-version", required_argument, NULL, OPT_EXPECT }, \
+	{ "raw", no_argument, NULL, OPT_RAW }, \
+	{ "batch", no_argument, NULL, OPT_BATCH }, \
+	{ "to", required_argument, NULL, OPT_TO }, \
+	{ "keep", required_argument, NULL, OPT_KEEP }, \
+	{ "match", required_argument, NULL, OPT_MATCH }
+
+/* Before the subcommand: the connection, help and version.  Subcommand
+ * options are known here only to say where they belong. */
+static const struct option global_longopts[] = {
+	CLI_CONN_LONGOPTS,
+	SUB_LONGOPTS,
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* After it: --version is a state's version. */
+static const struct option sub_longopts[] = {
+	CLI_CONN_LONGOPTS,
+	SUB_LONGOPTS,
+	{ "version", required_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(void)
+{
+	fputs(
+"Usage: simlog-state [-u URL] [--password-file FILE] [--timeout SECONDS]\n"
+"                    COMMAND [ID] [options]\n"
+"\n"
+"Versioned, compressed, checksummed states in Redis.\n"
+"\n"
+"Commands:\n"
+"  save ID [--ttl S] [--tag TAG]... [--compress lz4|zlib|none]\n"
+"          [--max-versions N] [--expect-version N] [--raw] < state\n"
+"  save --batch [--ttl S] [--tag TAG]... [--compress C] [--max-versions N]\n"
+"  load ID [--version N] > state\n"
+"  load --batch\n"
+"  versions ID\n"
+"  meta ID [--version N]\n"
+"  list [--tag TAG]... [--match GLOB]\n"
+"  rollback ID --to N\n"
+"  delete ID [--version N]\n"
+"  prune ID --keep N\n"
+"  stats\n"
+"\n"
+"Options:\n"
+"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
+"                           redis://127.0.0.1:6379/0)\n"
+"      --password-file FILE read the Redis password from FILE\n"
+"      --timeout SECONDS    connect and command timeout (default 2)\n"
+"      --ttl SECONDS        every key of the ID expires SECONDS after this save\n"
+"      --tag TAG            tag the version (list: only IDs with TAG)\n"
+"      --compress ALGO      lz4 (default), zlib or none\n"
+"      --max-versions N     keep only the newest N versions (default: all)\n"
+"      --expect-version N   save only if N is the latest version (0: none)\n"
+"      --raw                store any bytes, not only a JSON document\n"
+"      --batch              many states as JSON lines on stdin\n"
+"      --version N          that version instead of the latest\n"
+"      --to N               the version to roll back to\n"
+"      --keep N             how many of the newest versions prune keeps\n"
+"      --match GLOB         list only IDs that match the shell pattern GLOB\n"
+"  -h, --help               show this help and exit\n"
+"  -V, --version            (before COMMAND) show the version and exit\n"
+"\n"
+"Exit status: 0 done, 1 --expect-version conflict, 65 bad input or a\n"
+"corrupt stored state, 66 no such state or version, 69 Redis unreachable,\n"
+"75 Redis failed part-way, 77 authentication refused; see simlog-state(1).\n",
+	    stdout);
+}
+
+struct st {
+	struct simlog_conn_opts co;
+	struct simlog_conn conn;
+	const char *id;
+	unsigned given;			/* O_* bits */
+	long long ttl_ms;
+	char tags[SIMLOG_STATE_TAGSLEN];
+	enum simlog_state_comp comp;
+	long long max_versions, expect_version, version, to, keep;
+	const char *match;
+	int status;			/* of the first failed batch line */
+	struct simlog_state_enc *enc;	/* kept from state to state */
+};
+
+struct sub {
+	const char *name;
+	int (*run)(struct st *);
+	unsigned opts;			/* O_* it takes */
+	int id;				/* 1: takes an ID (unless --batch) */
+};
+
+static void
+fail_line(struct st *s, unsigned long long lineno, const struct simlog_err *e)
+{
+	warnx("line %llu: %s", lineno, e->msg);
+	if (s->status == 0)
+		s->status = e->code ? e->code : SIMLOG_EX_SOFTWARE;
+}
+
+/* The connection broke: nothing more can be done over it. */
+static void
+check_fatal(struct st *s, const struct simlog_err *e)
+{
+	if (s->conn.c == NULL || s->conn.c->err != 0)
+		cli_die(e);
+}
+
+/* Connect for pipelined requests: the scripts must be in Redis first. */
+static void
+connect_pipelined(struct st *s)
+{
+	struct simlog_err e;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_preload(&s->conn, &e) < 0)
+		cli_die(&e);
+}
+
+/* --- output -------------------------------------------------------------- */
+
+static void
+put_time(const char *name, long long ms)
+{
+	if (ms <= 0)
+		printf(",\"%s\":null", name);
+	else
+		printf(",\"%s\":%lld.%03lld", name, ms / 1000, ms % 1000);
+}
+
+static void
+put_tags(const char *tags)
+{
+	const char *p = tags;
+
+	fputs(",\"tags\":[", stdout);
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		printf("%s\"%.*s\"", p == tags ? "" : ",", (int)n, p);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	putchar(']');
+}
+
+/* The metadata of one version, without the closing brace. */
+static void
+put_meta(const char *id, const struct simlog_state_meta *m, long long expires)
+{
+	printf("{\"id\":\"%s\",\"version\":%lld,\"size\":%llu,"
+	    "\"stored_size\":%llu,\"compression\":\"%s\","
+	    "\"checksum\":\"crc32:%08x\",\"format\":\"%s\"", id, m->version,
+	    (unsigned long long)m->size, (unsigned long long)m->stored_size,
+	    simlog_state_comp_name(m->comp), (unsigned)m->checksum,
+	    m->raw ? "raw" : "json");
+	put_time("created_at", m->created_ms);
+	put_tags(m->tags);
+	put_time("expires_at", expires);
+	if (m->rollback_of > 0)
+		printf(",\"rollback_of\":%lld", m->rollback_of);
+}
+
+static void
+meta_line(const char *id, const struct simlog_state_meta *m, long long expires)
+{
+	put_meta(id, m, expires);
+	fputs("}\n", stdout);
+}
+
+/* Stop early when the reader has gone; report any other write error. */
+static void
+check_stdout(void)
+{
+	if (ferror(stdout)) {
+		if (errno == EPIPE)
+			exit(SIMLOG_EX_OK);
+		err(SIMLOG_EX_IOERR, "write error");
+	}
+}
+
+/* --- save ------------------------------------------------------------------ */
+
+/* Room kept around the input, to validate a JSON document that is not an
+ * object by wrapping it in one in place. */
+#define WRAP_HEAD 4
+#define WRAP_TAIL 1
+
+static char *
+read_stdin(size_t *len)
+{
+	struct stat sb;
+	size_t cap = 1 << 16, n = 0;
+	char *buf;
+
+	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_size > 0 && (uint64_t)sb.st_size <= SIMLOG_STATE_MAXSIZE)
+		cap = (size_t)sb.st_size + 1;	/* + 1 to see the end */
+	if ((buf = malloc(WRAP_HEAD + cap + WRAP_TAIL)) == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *p;
+
+			if ((uint64_t)cap > SIMLOG_STATE_MAXSIZE)
+				errx(SIMLOG_EX_DATAERR, "standard input: state "
+				    "larger than the limit of %llu bytes",
+				    (unsigned long long)SIMLOG_STATE_MAXSIZE);
+			cap *= 2;
+			if ((p = realloc(buf, WRAP_HEAD + cap + WRAP_TAIL)) == NULL)
+				errx(SIMLOG_EX_SOFTWARE, "out of memory");
+			buf = p;
+		}
+		r = read(STDIN_FILENO, buf + WRAP_HEAD + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err(SIMLOG_EX_IOERR, "reading standard input");
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if ((uint64_t)n > SIMLOG_STATE_MAXSIZE)
+		errx(SIMLOG_EX_DATAERR, "standard input: state of %zu bytes is "
+		    "larger than the limit of %llu", n,
+		    (unsigned long long)SIMLOG_STATE_MAXSIZE);
+	*len = n;
+	return buf;
+}
+
+/* Whether buf[WRAP_HEAD..+len) is one JSON document (any value). */
+static void
+check_json(char *buf, size_t len)
+{
+	char *doc = buf + WRAP_HEAD;
+	const char *why;
+	size_t i = 0, at;
+
+	while (i < len && strchr(" \t\r\n", doc[i]) != NULL)
+		i++;
+	if (i == len)
+		errx(SIMLOG_EX_DATAERR, "standard input: no JSON document "
+		    "(--raw stores any bytes)");
+	if (doc[i] == '{') {
+		if (simlog_json_scan(doc, len, NULL, 0, NULL, &why, &at) == 0)
+			return;
+	} else {
+		memcpy(buf, "{\"\":", WRAP_HEAD);
+		doc[len] = '}';
+		if (simlog_json_scan(buf, WRAP_HEAD + len + WRAP_TAIL, NULL, 0,
+		    NULL, &why, &at) == 0)
+			return;
+		/* Say it of the document, not of the wrapper around it. */
+		at = at < WRAP_HEAD ? 0 : at - WRAP_HEAD;
+		if (at < len && (strcmp(why, "unterminated object") == 0 ||
+		    strcmp(why, "expected ',' or '}'") == 0))
+			why = "junk after the document";
+	}
+	if (at >= len) {
+		at = len;
+		why = "unexpected end of the document";
+	}
+	errx(SIMLOG_EX_DATAERR, "standard input: not JSON: %s at byte %zu "
+	    "(--raw stores any bytes)", why, at + 1);
+}
+
+static void
+item_defaults(const struct st *s, struct simlog_state_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	memcpy(it->tags, s->tags, sizeof(it->tags));
+	it->comp = s->comp;
+	it->ttl_ms = s->ttl_ms;
+	it->max_versions = s->max_versions;
+	it->expect_version = s->expect_version;
+}
+
+static int
+save_one(struct st *s)
+{
+	struct simlog_state_item it;
+	struct simlog_state_meta m;
+	struct simlog_err e;
+	long long expires;
+	size_t len;
+	char *buf = read_stdin(&len);
+
+	if (!(s->given & O_RAW))
+		check_json(buf, len);
+	item_defaults(s, &it);
+	snprintf(it.id, sizeof(it.id), "%s", s->id);
+	it.raw = (s->given & O_RAW) != 0;
+	if (simlog_state_prepare(&it, NULL, buf + WRAP_HEAD, len, &e) < 0)
+		cli_die(&e);
+	if (it.owned != NULL) {
+		/* Compressed: the input is no longer needed. */
+		free(buf);
+		buf = NULL;
+	}
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_save(&s->conn, &it, &m, &expires, &e) < 0)
+		cli_die(&e);
+	meta_line(it.id, &m, expires);
+	simlog_state_item_clear(&it);
+	free(buf);
+	return SIMLOG_EX_OK;
+}
+
+/* A batch request awaiting its reply. */
+struct pending {
+	unsigned long long lineno;
+	struct simlog_state_item it;	/* save */
+	long long version;		/* load */
+	char id[SIMLOG_STATE_IDMAX + 1];
+	int received;
+	int failed;
+	struct simlog_err e;
+	struct simlog_state_loaded l;
+};
+
+struct ring {
+	struct pending *p;
+	size_t head, n, bytes;
+};
+
+static struct pending *
+ring_at(struct ring *r, size_t i)
+{
+	return &r->p[(r->head + i) % WINDOW];
+}
+
+static void
+save_collect_one(struct st *s, struct ring *r)
+{
+	struct pending *p = ring_at(r, 0);
+	struct simlog_state_meta m;
+	struct simlog_err e;
+	long long expires;
+
+	if (simlog_state_save_recv(&s->conn, &p->it, &m, &expires, &e) < 0) {
+		check_fatal(s, &e);
+		fail_line(s, p->lineno, &e);
+	} else {
+		meta_line(p->it.id, &m, expires);
+		check_stdout();
+	}
+	r->bytes -= p->it.stored_len;
+	simlog_state_item_clear(&p->it);
+	r->head = (r->head + 1) % WINDOW;
+	r->n--;
+}
+
+static void
+save_batch_line(struct st *s, struct ring *r, unsigned long long lineno,
+		const char *line, size_t len)
+{
+	struct simlog_state_batch b;
+	struct simlog_state_item it;
+	struct simlog_err e;
+	const char *why;
+
+	while (len > 0 && strchr(" \t\r", line[len - 1]) != NULL)
+		len--;
+	if (len == 0)
+		return;
+	if (simlog_state_batch_parse(line, len, 0, &b, &why) < 0) {
+		simlog_seterr(&e, SIMLOG_EX_DATAERR, "%s", why);
+		fail_line(s, lineno, &e);
+		return;
+	}
+	item_defaults(s, &it);
+	memcpy(it.id, b.id, sizeof(it.id));
+	if (b.has_ttl)
+		it.ttl_ms = b.ttl > 0 ? llround(b.ttl * 1000) : 0;
+	if (b.has_tags)
+		memcpy(it.tags, b.tags, sizeof(it.tags));
+	it.expect_version = b.expect_version;
+	if (simlog_state_prepare(&it, s->enc, b.state, b.state_len, &e) < 0 ||
+	    simlog_state_item_own(&it, &e) < 0) {
+		simlog_state_item_clear(&it);
+		if (e.code == SIMLOG_EX_SOFTWARE)
+			cli_die(&e);
+		fail_line(s, lineno, &e);
+		return;
+	}
+	if (it.stored_len > SIMLOG_STATE_PIECE) {
+		struct simlog_state_meta m;
+		long long expires;
+
+		/* Too large for the pipeline: on its own, in order. */
+		while (r->n > 0)
+			save_collect_one(s, r);
+		if (simlog_state_save(&s->conn, &it, &m, &expires, &e) < 0) {
+			check_fatal(s, &e);
+			fail_line(s, lineno, &e);
+		} else {
+			meta_line(it.id, &m, expires);
+			check_stdout();
+		}
+		simlog_state_item_clear(&it);
+		return;
+	}
+	if (simlog_state_save_send(&s->conn, &it, &e) < 0) {
+		simlog_state_item_clear(&it);
+		cli_die(&e);
+	}
+	{
+		struct pending *p = ring_at(r, r->n);
+
+		p->lineno = lineno;
+		p->it = it;
+		r->n++;
+		r->bytes += it.stored_len;
+	}
+	while (r->n == WINDOW || (r->n > 0 && r->bytes > WINDOW_BYTES))
+		save_collect_one(s, r);
+}
+
+typedef void line_fn(struct st *, struct ring *, unsigned long long,
+		     const char *, size_t);
+
+/* Every line of standard input to fn.  Before a read that would wait for
+ * the producer, idle runs: replies come back and are written out while the
+ * producer is quiet, not only when the window fills. */
+static void
+each_line(struct st *s, struct ring *r, line_fn *fn,
+	  void (*idle)(struct st *, struct ring *))
+{
+	size_t cap = 1 << 16, start = 0, end = 0, scan = 0, skipped = 0;
+	unsigned long long lineno = 0;
+	char *buf = malloc(cap);
+	int eof = 0;
+
+	if (buf == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	for (;;) {
+		char *nl = memchr(buf + scan, '\n', end - scan);
+		struct simlog_err e;
+		ssize_t n;
+
+		if (nl != NULL || (eof && end > start) ||
+		    (eof && skipped > 0)) {
+			size_t len = nl ? (size_t)(nl - buf) - start : end - start;
+
+			lineno++;
+			if (skipped > 0) {
+				simlog_seterr(&e, SIMLOG_EX_DATAERR, "line of %zu "
+				    "bytes is longer than the limit of %zu",
+				    skipped + len, BATCH_MAXLINE);
+				fail_line(s, lineno, &e);
+				skipped = 0;
+			} else
+				fn(s, r, lineno, buf + start, len);
+			start = scan = nl ? (size_t)(nl - buf) + 1 : end;
+			continue;
+		}
+		if (eof)
+			break;
+		scan = end;
+		if (start > 0) {
+			memmove(buf, buf + start, end - start);
+			end -= start;
+			scan -= start;
+			start = 0;
+		}
+		if (end > BATCH_MAXLINE) {
+			/* Too long to hold: count it, drop it, go on. */
+			skipped += end;
+			end = scan = 0;
+		}
+		if (end == cap) {
+			char *p = realloc(buf, cap * 2);
+
+			if (p == NULL)
+				errx(SIMLOG_EX_SOFTWARE, "out of memory");
+			buf = p;
+			cap *= 2;
+		}
+		{
+			struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
+
+			if (poll(&pfd, 1, 0) == 0)
+				idle(s, r);
+		}
+		n = read(STDIN_FILENO, buf + end, cap - end);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err(SIMLOG_EX_IOERR, "reading standard input");
+		}
+		if (n == 0)
+			eof = 1;
+		end += (size_t)n;
+	}
+	free(buf);
+}
+
+static void
+save_idle(struct st *s, struct ring *r)
+{
+	while (r->n > 0)
+		save_collect_one(s, r);
+	fflush(stdout);
+	check_stdout();
+}
+
+static int
+save_batch(struct st *s)
+{
+	struct ring r = { 0 };
+
+	if ((r.p = calloc(WINDOW, sizeof(*r.p))) == NULL ||
+	    (s->enc = simlog_state_enc_new()) == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	connect_pipelined(s);
+	each_line(s, &r, save_batch_line, save_idle);
+	while (r.n > 0)
+		save_collect_one(s, &r);
+	simlog_state_enc_free(s->enc);
+	free(r.p);
+	return s->status;
+}
+
+static int
+cmd_save(struct st *s)
+{
+	return s->given & O_BATCH ? save_batch(s) : save_one(s);
+}
+
+/* --- load ------------------------------------------------------------------ */
+
+static int
+load_one(struct st *s)
+{
+	struct simlog_state_loaded l;
+	struct simlog_err e;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_load(&s->conn, s->id, s->version, &l, &e) < 0)
+		cli_die(&e);
+	if (l.len > 0 && fwrite(l.data, 1, l.len, stdout) != l.len)
+		check_stdout();
+	simlog_state_loaded_clear(&l);
+	return SIMLOG_EX_OK;
+}
+
+/* One line of load --batch output: the state inline, on one line.  A JSON
+ * document's line breaks are white space between tokens (strings cannot
+ * hold them raw), so they become spaces. */
+static void
+state_line(const char *id, const struct simlog_state_loaded *l)
+{
+	const char *p = l->data, *end = l->data + l->len;
+
+	printf("{\"id\":\"%s\",\"version\":%lld,\"state\":", id,
+	    l->meta.version);
+	for (const char *q = p; q < end; q++)
+		if (*q == '\n' || *q == '\r') {
+			fwrite(p, 1, (size_t)(q - p), stdout);
+			putchar(' ');
+			p = q + 1;
+		}
+	fwrite(p, 1, (size_t)(end - p), stdout);
+	fputs("}\n", stdout);
+	check_stdout();
+}
+
+static void
+load_finish(struct st *s, struct pending *p)
+{
+	struct simlog_err e;
+
+	if (p->failed)
+		fail_line(s, p->lineno, &p->e);
+	else if (p->l.meta.raw) {
+		simlog_seterr(&e, SIMLOG_EX_DATAERR, "%s version %lld: saved "
+		    "with --raw, so not JSON to put on a line", p->id,
+		    p->l.meta.version);
+		fail_line(s, p->lineno, &e);
+	} else
+		state_line(p->id, &p->l);
+	simlog_state_loaded_clear(&p->l);
+}
+
+static void
+load_receive(struct st *s, struct pending *p)
+{
+	if (simlog_state_load_recv(&s->conn, p->id, &p->l, &p->e) < 0) {
+		check_fatal(s, &p->e);
+		p->failed = 1;
+	}
+	p->received = 1;
+}
+
+static void
+load_collect_one(struct st *s, struct ring *r)
+{
+	struct pending *p = ring_at(r, 0);
+
+	if (!p->received)
+		load_receive(s, p);
+	if (!p->failed && p->l.need_fetch) {
+		size_t i;
+
+		/* Fetching needs the connection to itself. */
+		for (i = 1; i < r->n; i++)
+			if (!ring_at(r, i)->received)
+				load_receive(s, ring_at(r, i));
+		if (simlog_state_fetch(&s->conn, p->id, &p->l, &p->e) < 0) {
+			check_fatal(s, &p->e);
+			p->failed = 1;
+		}
+	}
+	load_finish(s, p);
+	r->head = (r->head + 1) % WINDOW;
+	r->n--;
+}
+
+static void
+load_batch_line(struct st *s, struct ring *r, unsigned long long lineno,
+		const char *line, size_t len)
+{
+	struct simlog_state_batch b;
+	struct simlog_err e;
+	struct pending *p;
+	const char *why;
+
+	while (len > 0 && strchr(" \t\r", line[len - 1]) != NULL)
+		len--;
+	if (len == 0)
+		return;
+	if (simlog_state_batch_parse(line, len, 1, &b, &why) < 0) {
+		simlog_seterr(&e, SIMLOG_EX_DATAERR, "%s", why);
+		fail_line(s, lineno, &e);
+		return;
+	}
+	if (simlog_state_load_send(&s->conn, b.id, b.version, LOAD_INLINE,
+	    &e) < 0)
+		cli_die(&e);
+	p = ring_at(r, r->n);
+	memset(p, 0, sizeof(*p));
+	p->lineno = lineno;
+	p->version = b.version;
+	memcpy(p->id, b.id, sizeof(p->id));
+	r->n++;
+	if (r->n == WINDOW)
+		load_collect_one(s, r);
+}
+
+static void
+load_idle(struct st *s, struct ring *r)
+{
+	while (r->n > 0)
+		load_collect_one(s, r);
+	fflush(stdout);
+	check_stdout();
+}
+
+static int
+load_batch(struct st *s)
+{
+	struct ring r = { 0 };
+
+	if ((r.p = calloc(WINDOW, sizeof(*r.p))) == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	connect_pipelined(s);
+	each_line(s, &r, load_batch_line, load_idle);
+	while (r.n > 0)
+		load_collect_one(s, &r);
+	free(r.p);
+	return s->status;
+}
+
+static int
+cmd_load(struct st *s)
+{
+	return s->given & O_BATCH ? load_batch(s) : load_one(s);
+}
+
+/* --- metadata -------------------------------------------------------------- */
+
+static int
+describe(struct st *s, long long which)
+{
+	struct simlog_state_info info;
+	struct simlog_state_meta *m;
+	struct simlog_err e;
+	size_t n, i;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_describe(&s->conn, s->id, which, &info, &m, &n,
+	    &e) < 0)
+		cli_die(&e);
+	for (i = 0; i < n; i++)
+		meta_line(s->id, &m[i], info.expires_ms);
+	free(m);
+	return SIMLOG_EX_OK;
+}
+
+static int
+cmd_versions(struct st *s)
+{
+	return describe(s, SIMLOG_STATE_ALL);
+}
+
+static int
+cmd_meta(struct st *s)
+{
+	return describe(s, s->version);
+}
+
+/* Every ID, described in pipelined windows; fn sees the ones still there. */
+static void
+each_id(struct st *s, long long which,
+	void (*fn)(struct st *, const char *, const struct simlog_state_info *,
+		   const struct simlog_state_meta *, void *), void *arg)
+{
+	struct simlog_err e;
+	char **ids;
+	size_t n, i, j;
+
+	if (simlog_state_ids(&s->conn, &ids, &n, &e) < 0)
+		cli_die(&e);
+	for (i = 0; i < n; i += WINDOW) {
+		size_t k = n - i < WINDOW ? n - i : WINDOW;
+
+		for (j = 0; j < k; j++)
+			if (simlog_state_describe_send(&s->conn, ids[i + j],
+			    which, &e) < 0)
+				cli_die(&e);
+		for (j = 0; j < k; j++) {
+			struct simlog_state_info info;
+			struct simlog_state_meta m;
+			int found;
+
+			if (simlog_state_describe_recv(&s->conn, ids[i + j],
+			    &info, which == SIMLOG_STATE_LATEST ? &m : NULL,
+			    &found, &e) < 0) {
+				check_fatal(s, &e);
+				warnx("%s", e.msg);
+				if (s->status == 0)
+					s->status = e.code;
+				continue;
+			}
+			if (found)
+				fn(s, ids[i + j], &info, &m, arg);
+		}
+	}
+	simlog_strv_free(ids, n);
+}
+
+static void
+list_one(struct st *s, const char *id, const struct simlog_state_info *info,
+	 const struct simlog_state_meta *m, void *arg)
+{
+	const char *p = s->tags;
+
+	(void)arg;
+	if (s->match != NULL && fnmatch(s->match, id, 0) != 0)
+		return;
+	while (*p != '\0') {
+		char t[SIMLOG_STATE_TAGMAX + 1];
+		size_t n = strcspn(p, ",");
+
+		memcpy(t, p, n);
+		t[n] = '\0';
+		if (!simlog_state_tags_has(m->tags, t))
+			return;
+		p += n + (p[n] == ',');
+	}
+	put_meta(id, m, info->expires_ms);
+	printf(",\"versions\":%lld}\n", info->versions);
+	check_stdout();
+}
+
+static int
+cmd_list(struct st *s)
+{
+	connect_pipelined(s);
+	each_id(s, SIMLOG_STATE_LATEST, list_one, NULL);
+	return s->status;
+}
+
+struct totals {
+	unsigned long long ids, versions, raw, stored;
+};
+
+static void
+stats_one(struct st *s, const char *id, const struct simlog_state_info *info,
+	  const struct simlog_state_meta *m, void *arg)
+{
+	struct totals *t = arg;
+
+	(void)s, (void)id, (void)m;
+	t->ids++;
+	t->versions += (unsigned long long)info->versions;
+	t->raw += info->raw_bytes;
+	t->stored += info->stored_bytes;
+}
+
+static int
+cmd_stats(struct st *s)
+{
+	struct totals t = { 0, 0, 0, 0 };
+	struct simlog_err e;
+	long long mem;
+
+	connect_pipelined(s);
+	each_id(s, SIMLOG_STATE_NOVERSIONS, stats_one, &t);
+	if (simlog_state_used_memory(&s->conn, &mem, &e) < 0)
+		cli_die(&e);
+	printf("{\"ids\":%llu,\"versions\":%llu,\"raw_bytes\":%llu,"
+	    "\"stored_bytes\":%llu,\"ratio\":%.3f,\"redis_used_memory\":%lld}\n",
+	    t.ids, t.versions, t.raw, t.stored,
+	    t.raw > 0 ? (double)t.stored / (double)t.raw : 0.0, mem);
+	return s->status;
+}
+
+/* --- history --------------------------------------------------------------- */
+
+static int
+cmd_rollback(struct st *s)
+{
+	struct simlog_state_meta m;
+	struct simlog_err e;
+	long long expires;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_rollback(&s->conn, s->id, s->to, &m, &expires, &e) < 0)
+		cli_die(&e);
+	meta_line(s->id, &m, expires);
+	return SIMLOG_EX_OK;
+}
+
+static int
+cmd_delete(struct st *s)
+{
+	struct simlog_err e;
+	long long n;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_delete(&s->conn, s->id, s->version, &n, &e) < 0)
+		cli_die(&e);
+	printf("{\"id\":\"%s\",\"deleted\":%lld}\n", s->id, n);
+	return SIMLOG_EX_OK;
+}
+
+static int
+cmd_prune(struct st *s)
+{
+	struct simlog_err e;
+	long long n;
+
+	cli_connect(&s->conn, &s->co);
+	if (simlog_state_prune(&s->conn, s->id, s->keep, &n, &e) < 0)
+		cli_die(&e);
+	printf("{\"id\":\"%s\",\"deleted\":%lld}\n", s->id, n);
+	return SIMLOG_EX_OK;
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+static const struct sub subs[] = {
+	{ .name = "save", .run = cmd_save, .id = 1, .opts = O_TTL | O_TAG |
+	    O_COMPRESS | O_MAXV | O_EXPECT | O_RAW | O_BATCH },
+	{ .name = "load", .run = cmd_load, .id = 1, .opts = O_VERSION | O_BATCH },
+	{ .name = "versions", .run = cmd_versions, .id = 1 },
+	{ .name = "meta", .run = cmd_meta, .id = 1, .opts = O_VERSION },
+	{ .name = "list", .run = cmd_list, .opts = O_TAG | O_MATCH },
+	{ .name = "rollback", .run = cmd_rollback, .id = 1, .opts = O_TO },
+	{ .name = "delete", .run = cmd_delete, .id = 1, .opts = O_VERSION },
+	{ .name = "prune", .run = cmd_prune, .id = 1, .opts = O_KEEP },
+	{ .name = "stats", .run = cmd_stats },
+};
+
+static const char *
+opt_name(unsigned bit)
+{
+	static const char *const names[] = { "--ttl", "--tag", "--compress",
+	    "--max-versions", "--expect-version", "--raw", "--batch",
+	    "--version", "--to", "--keep", "--match" };
+	unsigned i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (bit == 1u << i)
+			return names[i];
+	return "?";
+}
+
+static void
+sub_option(struct st *s, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_TTL: {
+		double t = cli_seconds("--ttl", arg, 1e9);
+
+		if (t < 0.001)
+			errx(SIMLOG_EX_USAGE, "invalid --ttl: '%s': must be at "
+			    "least 0.001", arg);
+		s->ttl_ms = llround(t * 1000);
+		s->given |= O_TTL;
+		break;
+	}
+	case OPT_TAG: {
+		struct simlog_err e;
+
+		if (simlog_state_tags_add(s->tags, arg, strlen(arg), &e) < 0)
+			errx(SIMLOG_EX_USAGE, "invalid --tag: %s", e.msg);
+		s->given |= O_TAG;
+		break;
+	}
+	case OPT_COMPRESS:
+		if (simlog_state_comp_parse(arg, &s->comp) < 0)
+			errx(SIMLOG_EX_USAGE, "invalid --compress: '%s': use "
+			    "lz4, zlib or none", arg);
+		s->given |= O_COMPRESS;
+		break;
+	case OPT_MAXV:
+		s->max_versions = cli_number("--max-versions", arg, 0, 1000000);
+		s->given |= O_MAXV;
+		break;
+	case OPT_EXPECT:
+		s->expect_version = cli_number("--expect-version", arg, 0,
+		    MAX_VERSION);
+		s->given |= O_EXPECT;
+		break;
+	case OPT_RAW:
+		s->given |= O_RAW;
+		break;
+	case OPT_BATCH:
+		s->given |= O_BATCH;
+		break;
+	case OPT_VERSION:
+		s->version = cli_number("--version", arg, 1, MAX_VERSION);
+		s->given |= O_VERSION;
+		break;
+	case OPT_TO:
+		s->to = cli_number("--to", arg, 1, MAX_VERSION);
+		s->given |= O_TO;
+		break;
+	case OPT_KEEP:
+		s->keep = cli_number("--keep", arg, 1, 1000000);
+		s->given |= O_KEEP;
+		break;
+	case OPT_MATCH:
+		s->match = arg;
+		s->given |= O_MATCH;
+		break;
+	default:
+		cli_try_help();
+	}
+}
+
+/* Options before the subcommand; returns the index of the subcommand. */
+static int
+global_options(struct st *s, int argc, char **argv)
+{
+	int c, li;
+
+	while ((c = getopt_long(argc, argv, "+u:hV", global_longopts,
+	    &li)) != -1) {
+		if (cli_conn_option(c, optarg, &s->co))
+			continue;
+		switch (c) {
+		case 'h':
+			usage();
+			exit(cli_close_stdout() == 0 ? SIMLOG_EX_OK :
+			    SIMLOG_EX_IOERR);
+		case 'V':
+			cli_version();
+		case '?':
+			cli_try_help();
+		default:
+			warnx("--%s: an option of a command; give it after "
+			    "the command", global_longopts[li].name);
+			cli_try_help();
+		}
+	}
+	if (optind >= argc) {
+		warnx("no command given");
+		cli_try_help();
+	}
+	return optind;
+}
+
+static const struct sub *
+sub_options(struct st *s, char *prog, int argc, char **argv)
+{
+	const struct sub *sub = NULL;
+	unsigned i;
+	int c;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(argv[0], subs[i].name) == 0)
+			sub = &subs[i];
+	if (sub == NULL) {
+		warnx("unknown command '%s'", argv[0]);
+		cli_try_help();
+	}
+	/* argv[0] stands in for the program name in getopt's messages. */
+	argv[0] = prog;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "u:h", sub_longopts, NULL)) != -1) {
+		if (cli_conn_option(c, optarg, &s->co))
+			continue;
+		if (c == 'h') {
+			usage();
+			exit(cli_close_stdout() == 0 ? SIMLOG_EX_OK :
+			    SIMLOG_EX_IOERR);
+		}
+		sub_option(s, c, optarg);
+	}
+	for (i = 0; i < 32; i++)
+		if ((s->given & ~sub->opts) & (1u << i)) {
+			warnx("%s: not an option of %s", opt_name(1u << i),
+			    sub->name);
+			cli_try_help();
+		}
+	if (sub->id && !(s->given & O_BATCH)) {
+		if (optind >= argc) {
+			warnx("%s: no state ID given", sub->name);
+			cli_try_help();
+		}
+		s->id = argv[optind++];
+		if (!simlog_state_valid_id(s->id, strlen(s->id)))
+			errx(SIMLOG_EX_USAGE, "invalid ID '%s': use 1-%d of "
+			    "[A-Za-z0-9_.:-]", s->id, SIMLOG_STATE_IDMAX);
+	}
+	if (optind < argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		cli_try_help();
+	}
+	if ((s->given & O_BATCH) && (s->given & (O_EXPECT | O_RAW))) {
+		warnx("%s: not an option of save --batch (a line may hold "
+		    "\"expect_version\")", s->given & O_RAW ? "--raw" :
+		    "--expect-version");
+		cli_try_help();
+	}
+	if (strcmp(sub->name, "rollback") == 0 && !(s->given & O_TO)) {
+		warnx("rollback: --to N is required");
+		cli_try_help();
+	}
+	if (strcmp(sub->name, "prune") == 0 && !(s->given & O_KEEP)) {
+		warnx("prune: --keep N is required");
+		cli_try_help();
+	}
+	return sub;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct st s;
+	const struct sub *sub;
+	int first, status;
+
+	memset(&s, 0, sizeof(s));
+	s.co.name = "simlog-state";
+	s.co.timeout = 2;
+	s.comp = SIMLOG_STATE_LZ4;
+	s.expect_version = -1;
+	first = global_options(&s, argc, argv);
+	sub = sub_options(&s, argv[0], argc - first, argv + first);
+	signal(SIGPIPE, SIG_IGN);
+
+	status = sub->run(&s);
+
+	simlog_conn_clear(&s.conn);
+	if (cli_close_stdout() < 0 && status == SIMLOG_EX_OK)
+		status = SIMLOG_EX_IOERR;
+	return status;
+}

@@ -1,0 +1,686 @@
+/*
+ * Health and monitoring pieces shared by simlog-ping and simlog-pool-stats:
+ * INFO and CLIENT LIST parsing, latency statistics, the buffer-safety
+ * checks and the backlog read from simlog's own counters.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "simlog.h"
+#include "simlog_health.h"
+
+/* --- INFO -------------------------------------------------------------- */
+
+char *
+simlog_info(struct simlog_conn *conn, const char *section,
+	    struct simlog_err *err)
+{
+	const char *av[2] = { "INFO", section };
+	redisReply *r;
+	char *s;
+
+	if ((r = simlog_cmd(conn, err, section ? 2 : 1, av, NULL)) == NULL)
+		return NULL;
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "INFO: unexpected reply type %d", r->type);
+		freeReplyObject(r);
+		return NULL;
+	}
+	if ((s = strndup(r->str, r->len)) == NULL)
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	freeReplyObject(r);
+	return s;
+}
+
+const char *
+simlog_info_field(const char *info, const char *field, size_t *len)
+{
+	size_t flen = strlen(field);
+	const char *p = info;
+
+	if (info == NULL)
+		return NULL;
+	while (*p != '\0') {
+		const char *eol = p + strcspn(p, "\r\n");
+
+		if ((size_t)(eol - p) > flen && strncmp(p, field, flen) == 0 &&
+		    p[flen] == ':') {
+			*len = (size_t)(eol - p) - flen - 1;
+			return p + flen + 1;
+		}
+		p = eol;
+		while (*p == '\r' || *p == '\n')
+			p++;
+	}
+	return NULL;
+}
+
+int
+simlog_info_ll(const char *info, const char *field, long long *out)
+{
+	const char *v, *why;
+	size_t len;
+	char buf[32];
+
+	*out = -1;
+	if ((v = simlog_info_field(info, field, &len)) == NULL ||
+	    len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	if (simlog_parse_ll(buf, INT64_MIN, INT64_MAX, out, &why) < 0) {
+		*out = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+simlog_info_str(const char *info, const char *field, char *buf, size_t len)
+{
+	const char *v;
+	size_t n;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	if ((v = simlog_info_field(info, field, &n)) == NULL)
+		return -1;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+void
+simlog_server_parse(const char *info, struct simlog_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	simlog_info_str(info, "redis_version", s->version, sizeof(s->version));
+	if (simlog_info_str(info, "redis_mode", s->mode, sizeof(s->mode)) < 0)
+		snprintf(s->mode, sizeof(s->mode), "standalone");
+	simlog_info_str(info, "role", s->role, sizeof(s->role));
+	/* Redis still says "slave"; the rest of its documentation says
+	 * replica.  A sentinel has no replication section. */
+	if (strcmp(s->role, "slave") == 0)
+		snprintf(s->role, sizeof(s->role), "replica");
+	if (s->role[0] == '\0' && strcmp(s->mode, "sentinel") == 0)
+		snprintf(s->role, sizeof(s->role), "sentinel");
+	simlog_info_ll(info, "uptime_in_seconds", &s->uptime);
+}
+
+void
+simlog_pool_parse(const char *info, struct simlog_pool *p)
+{
+	simlog_info_ll(info, "connected_clients", &p->connected_clients);
+	simlog_info_ll(info, "maxclients", &p->maxclients);
+	simlog_info_ll(info, "blocked_clients", &p->blocked_clients);
+	simlog_info_ll(info, "rejected_connections", &p->rejected_connections);
+	simlog_info_ll(info, "instantaneous_ops_per_sec", &p->ops_per_sec);
+	simlog_info_ll(info, "total_commands_processed", &p->total_commands);
+	simlog_info_ll(info, "used_memory", &p->used_memory);
+	simlog_info_ll(info, "maxmemory", &p->maxmemory);
+}
+
+char *
+simlog_config_get(struct simlog_conn *conn, const char *param,
+		  struct simlog_err *err)
+{
+	const char *av[3] = { "CONFIG", "GET", param };
+	redisReply *r;
+	char *v = NULL;
+
+	if ((r = simlog_cmd(conn, err, 3, av, NULL)) == NULL)
+		return NULL;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+		if ((v = strndup(r->element[1]->str, r->element[1]->len)) == NULL)
+			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	} else
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "CONFIG GET %s: no such parameter", param);
+	freeReplyObject(r);
+	return v;
+}
+
+/* --- latency ----------------------------------------------------------- */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double
+simlog_percentile(const double *sorted, size_t n, double p)
+{
+	/* Rank ceil(p/100 * n), 1-based; the tiny slack keeps 99 % of 100
+	 * samples at rank 99 despite rounding in p/100 * n. */
+	double r;
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	r = p / 100.0 * (double)n - 1e-9;
+	k = r > 0 ? (size_t)r : 0;
+	if ((double)k < r)
+		k++;
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return sorted[k - 1];
+}
+
+void
+simlog_latency_stats(double *v, size_t n, struct simlog_latency *out)
+{
+	double sum = 0;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return;
+	qsort(v, n, sizeof(*v), cmp_double);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	out->n = n;
+	out->min = v[0];
+	out->max = v[n - 1];
+	out->avg = sum / (double)n;
+	out->p50 = simlog_percentile(v, n, 50);
+	out->p99 = simlog_percentile(v, n, 99);
+}
+
+/* --- CLIENT LIST ------------------------------------------------------- */
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct simlog_namecount *)a)->name,
+	    ((const struct simlog_namecount *)b)->name);
+}
+
+/*
+ * The name= field of one CLIENT LIST line.  Fields are "key=value"
+ * separated by spaces, in a fixed order: ... addr laddr fd name age ...;
+ * CLIENT SETNAME keeps spaces out of names, but a unix socket path in
+ * addr= and laddr= may hold anything.  So look for "fd=N name=X age=",
+ * and only when no line has that shape for the first "fd=N name=".
+ */
+static int
+line_name(const char *s, size_t len, int strict, const char **name,
+	  size_t *nlen)
+{
+	const char *end = s + len, *p = s;
+
+	while (p < end) {
+		const char *f = memmem(p, (size_t)(end - p), " fd=", 4);
+		const char *q, *n;
+
+		if (f == NULL)
+			break;
+		p = f + 1;
+		q = f + 4;
+		if (q < end && *q == '-')
+			q++;
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+		if ((size_t)(end - q) < 6 || memcmp(q, " name=", 6) != 0)
+			continue;
+		n = q + 6;
+		q = n;
+		while (q < end && *q != ' ')
+			q++;
+		if (strict && ((size_t)(end - q) < 5 || memcmp(q, " age=", 5) != 0))
+			continue;
+		*name = n;
+		*nlen = (size_t)(q - n);
+		return 0;
+	}
+	return -1;
+}
+
+int
+simlog_clients_parse(const char *text, size_t len, struct simlog_clients *out,
+		     struct simlog_err *err)
+{
+	const char *p = text, *end = text + len;
+	size_t cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = (size_t)((eol ? eol : end) - p), nlen, i;
+		const char *name;
+
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		if (ll > 0) {
+			if (line_name(p, ll, 1, &name, &nlen) < 0 &&
+			    line_name(p, ll, 0, &name, &nlen) < 0) {
+				simlog_clients_clear(out);
+				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "CLIENT LIST: a line without fd= name=");
+			}
+			out->total++;
+			for (i = 0; i < out->n; i++)
+				if (strlen(out->v[i].name) == nlen &&
+				    memcmp(out->v[i].name, name, nlen) == 0)
+					break;
+			if (i == out->n) {
+				if (out->n == cap) {
+					size_t nc = cap ? 2 * cap : 8;
+					void *nv = realloc(out->v,
+					    nc * sizeof(*out->v));
+
+					if (nv == NULL)
+						goto oom;
+					out->v = nv;
+					cap = nc;
+				}
+				out->v[i].count = 0;
+				if ((out->v[i].name = strndup(name, nlen)) == NULL)
+					goto oom;
+				out->n++;
+			}
+			out->v[i].count++;
+		}
+		if (eol == NULL)
+			break;
+		p = eol + 1;
+	}
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
+	return 0;
+oom:
+	simlog_clients_clear(out);
+	return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+}
+
+int
+simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
+		    struct simlog_err *err)
+{
+	const char *av[2] = { "CLIENT", "LIST" };
+	redisReply *r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = simlog_cmd(conn, err, 2, av, NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "CLIENT LIST: unexpected reply");
+	}
+	rc = simlog_clients_parse(r->str, r->len, out, err);
+	freeReplyObject(r);
+	return rc;
+}
+
+void
+simlog_clients_clear(struct simlog_clients *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* --- buffer safety ----------------------------------------------------- */
+
+const char *
+simlog_severity_name(enum simlog_severity s)
+{
+	return s == SIMLOG_SEV_PROBLEM ? "problem" : "warning";
+}
+
+struct findings {
+	struct simlog_finding *v;
+	size_t n, max;
+};
+
+__attribute__((format(printf, 5, 6)))
+static void
+add(struct findings *f, const char *setting, const char *value,
+    enum simlog_severity sev, const char *fmt, ...)
+{
+	struct simlog_finding *x;
+	va_list ap;
+
+	if (f->n >= f->max)
+		return;
+	x = &f->v[f->n++];
+	x->setting = setting;
+	snprintf(x->value, sizeof(x->value), "%s", value);
+	x->severity = sev;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+}
+
+static void
+check_clients(struct findings *f, const char *info)
+{
+	long long max, conn, free_slots;
+	char v[64];
+
+	if (simlog_info_ll(info, "maxclients", &max) < 0 || max <= 0 ||
+	    simlog_info_ll(info, "connected_clients", &conn) < 0)
+		return;
+	free_slots = max - conn;
+	if (free_slots >= SIMLOG_CHECK_MIN_FREE_CLIENTS &&
+	    free_slots * 100 >= max * SIMLOG_CHECK_MIN_FREE_CLIENTS_PCT)
+		return;
+	snprintf(v, sizeof(v), "%lld", max);
+	add(f, "maxclients", v, SIMLOG_SEV_WARNING,
+	    "%lld of %lld connections in use: every simlog-push and "
+	    "simlog-drain takes one, and past the limit Redis refuses new ones "
+	    "(\"max number of clients reached\")", conn, max);
+}
+
+static void
+check_memory(struct findings *f, const char *info)
+{
+	long long max, used;
+	char v[64];
+
+	if (simlog_info_ll(info, "maxmemory", &max) < 0 ||
+	    simlog_info_ll(info, "used_memory", &used) < 0)
+		return;
+	snprintf(v, sizeof(v), "%lld", max);
+	if (max == 0) {
+		add(f, "maxmemory", v, SIMLOG_SEV_WARNING,
+		    "no memory limit: Redis can grow until the kernel's OOM "
+		    "killer ends it, buffer and all; set maxmemory (with "
+		    "noeviction) so that writes are refused, and simlog-push "
+		    "retries, instead");
+		return;
+	}
+	if (used * 100 >= max * SIMLOG_CHECK_MEMORY_PCT)
+		add(f, "maxmemory", v, SIMLOG_SEV_WARNING,
+		    "%lld of %lld bytes used (%lld %%): little headroom before "
+		    "Redis refuses new records; drain, or raise maxmemory",
+		    used, max, used * 100 / max);
+}
+
+size_t
+simlog_check(const char *info, const char *save, struct simlog_finding *out,
+	     size_t max)
+{
+	struct findings f = { out, 0, max };
+	struct simlog_server s;
+	char policy[64];
+	long long aof;
+
+	simlog_server_parse(info, &s);
+	if (strcmp(s.mode, "sentinel") == 0) {
+		add(&f, "mode", s.mode, SIMLOG_SEV_PROBLEM,
+		    "a sentinel stores no data; point simlog at the master "
+		    "it monitors");
+		return f.n;
+	}
+	if (strcmp(s.mode, "cluster") == 0)
+		add(&f, "mode", s.mode, SIMLOG_SEV_PROBLEM,
+		    "simlog's scripts update simlog:sims together with "
+		    "simlog:{SIM}:* keys, which hash to different slots; "
+		    "cluster mode refuses that (CROSSSLOT)");
+	if (strcmp(s.role, "replica") == 0)
+		add(&f, "role", s.role, SIMLOG_SEV_PROBLEM,
+		    "a replica is read-only, or loses its writes at the next "
+		    "resync; point simlog at the master");
+	if (simlog_info_str(info, "maxmemory_policy", policy,
+	    sizeof(policy)) == 0 && simlog_policy_evicts(policy))
+		add(&f, "maxmemory-policy", policy, SIMLOG_SEV_PROBLEM,
+		    "Redis may evict any key when memory is full, buffered "
+		    "records included, silently; use noeviction");
+	if (simlog_info_ll(info, "aof_enabled", &aof) == 0 && aof == 0) {
+		if (save == NULL)
+			add(&f, "appendonly", "no", SIMLOG_SEV_WARNING,
+			    "AOF is off and the RDB save schedule could not be "
+			    "read (CONFIG GET save): a Redis restart may lose "
+			    "every buffered record; use appendonly yes");
+		else if (save[strspn(save, " ")] == '\0')
+			add(&f, "appendonly", "no", SIMLOG_SEV_WARNING,
+			    "persistence is off (no AOF, and save is empty so no "
+			    "RDB snapshots): a Redis restart loses every "
+			    "buffered record; use appendonly yes");
+	}
+	check_clients(&f, info);
+	check_memory(&f, info);
+	return f.n;
+}
+
+/* --- backlog ----------------------------------------------------------- */
+
+static int
+cmp_type(const void *a, const void *b)
+{
+	return strcmp(((const struct simlog_backlog_type *)a)->name,
+	    ((const struct simlog_backlog_type *)b)->name);
+}
+
+static int
+cmp_sim(const void *a, const void *b)
+{
+	return strcmp(((const struct simlog_backlog_sim *)a)->name,
+	    ((const struct simlog_backlog_sim *)b)->name);
+}
+
+static long long
+reply_ll(const redisReply *r)
+{
+	long long v;
+	const char *why;
+
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING &&
+	    simlog_parse_ll(r->str, INT64_MIN, INT64_MAX, &v, &why) == 0)
+		return v;
+	return 0;
+}
+
+static struct simlog_backlog_type *
+find_type(struct simlog_backlog_sim *s, const char *name, size_t len)
+{
+	size_t i;
+	void *nv;
+
+	for (i = 0; i < s->ntypes; i++)
+		if (strlen(s->types[i].name) == len &&
+		    memcmp(s->types[i].name, name, len) == 0)
+			return &s->types[i];
+	if ((nv = realloc(s->types, (s->ntypes + 1) * sizeof(*s->types))) == NULL)
+		return NULL;
+	s->types = nv;
+	memset(&s->types[s->ntypes], 0, sizeof(*s->types));
+	if ((s->types[s->ntypes].name = strndup(name, len)) == NULL)
+		return NULL;
+	return &s->types[s->ntypes++];
+}
+
+/* Fold one HGETALL reply (type -> number) into s. */
+static int
+add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
+{
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *k = r->element[i];
+		struct simlog_backlog_type *t;
+		long long v;
+
+		if (k->type != REDIS_REPLY_STRING)
+			continue;
+		if ((t = find_type(s, k->str, k->len)) == NULL)
+			return -2;
+		v = reply_ll(r->element[i + 1]);
+		if (bytes) {
+			t->bytes = v;
+			s->bytes += v;
+		} else {
+			t->records = v;
+			s->records += v;
+		}
+	}
+	return 0;
+}
+
+int
+simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
+		    struct simlog_err *err)
+{
+	char **sims = NULL, k[SIMLOG_KEYLEN];
+	size_t nsims = 0, i, j, sent = 0;
+	int rc = -1;
+
+	memset(b, 0, sizeof(*b));
+	b->commands = 1;
+	if (simlog_list_sims(conn, &sims, &nsims, err) < 0)
+		return -1;
+	if (nsims > 0 && (b->sims = calloc(nsims, sizeof(*b->sims))) == NULL) {
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	/* One round trip for all simulations. */
+	for (i = 0; i < nsims; i++)
+		for (j = 0; j < 2; j++) {
+			const char *av[2] = { "HGETALL", k };
+
+			if (j == 0)
+				simlog_key_count(sims[i], k);
+			else
+				simlog_key_bytes(sims[i], k);
+			if (redisAppendCommandArgv(conn->c, 2, av, NULL) !=
+			    REDIS_OK) {
+				simlog_conn_error(conn, NULL,
+				    "reading the backlog", err);
+				goto out;
+			}
+			sent++;
+		}
+	b->commands += (unsigned)sent;
+	for (i = 0; i < nsims; i++) {
+		struct simlog_backlog_sim *s = &b->sims[b->nsims];
+
+		s->name = sims[i];
+		sims[i] = NULL;
+		b->nsims++;
+		for (j = 0; j < 2; j++) {
+			redisReply *r = NULL;
+			int a;
+
+			if (redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
+			    r == NULL) {
+				simlog_conn_error(conn, NULL,
+				    "reading the backlog", err);
+				goto out;
+			}
+			sent--;
+			if (r->type == REDIS_REPLY_ERROR) {
+				simlog_conn_error(conn, r, "reading the backlog",
+				    err);
+				freeReplyObject(r);
+				goto out;
+			}
+			a = add_hash(s, r, j == 1);
+			freeReplyObject(r);
+			if (a == -2) {
+				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "out of memory");
+				goto out;
+			}
+			if (a < 0) {
+				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "reading the backlog: unexpected reply");
+				goto out;
+			}
+		}
+		if (s->ntypes == 0) {
+			/* Drained between SMEMBERS and HGETALL. */
+			free(s->name);
+			memset(s, 0, sizeof(*s));
+			b->nsims--;
+			continue;
+		}
+		qsort(s->types, s->ntypes, sizeof(*s->types), cmp_type);
+		b->records += s->records;
+		b->bytes += s->bytes;
+	}
+	if (b->nsims > 1)
+		qsort(b->sims, b->nsims, sizeof(*b->sims), cmp_sim);
+	rc = 0;
+out:
+	if (rc < 0) {
+		/* Replies still owed make the context unusable: drop it. */
+		if (sent > 0)
+			simlog_conn_close(conn);
+		simlog_backlog_clear(b);
+	}
+	simlog_strv_free(sims, nsims);
+	return rc;
+}
+
+void
+simlog_backlog_clear(struct simlog_backlog *b)
+{
+	size_t i, j;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nsims; i++) {
+		for (j = 0; j < b->sims[i].ntypes; j++)
+			free(b->sims[i].types[j].name);
+		free(b->sims[i].types);
+		free(b->sims[i].name);
+	}
+	free(b->sims);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * The spool directory's name for a server.  This must stay the same as in
+ * simlog_spool_open() (lib/spool.c), which does not export it: FNV-1a 64
+ * of the endpoint with its database, in hex.
+ */
+static void
+spool_subdir(const char *dir, const char *endpoint, char *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *s = endpoint; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)h);
+}
+
+int
+simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
+		     char *path, size_t len, struct simlog_spool_usage *u,
+		     struct simlog_err *err)
+{
+	char endpoint[600];
+
+	simlog_conn_endpoint(conn, 1, endpoint, sizeof(endpoint));
+	spool_subdir(dir, endpoint, path, len);
+	if (simlog_spool_usage(path, u) < 0)
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
+		    path, strerror(errno));
+	return 0;
+}

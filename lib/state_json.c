@@ -1,0 +1,337 @@
+/* The lines of simlog-state save --batch and load --batch: validated whole
+ * by the JSON scanner, then walked member by member for what we need.
+ * Members we do not know are ignored, so one mode's output is the other's
+ * input. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "simlog_state.h"
+
+struct walk {
+	const char *p, *end;
+};
+
+static void
+ws(struct walk *w)
+{
+	while (w->p < w->end && (*w->p == ' ' || *w->p == '\t' ||
+	    *w->p == '\n' || *w->p == '\r'))
+		w->p++;
+}
+
+/* Past a string; w->p at its opening quote.  The line is valid JSON. */
+static void
+skip_string(struct walk *w)
+{
+	w->p++;
+	while (w->p < w->end && *w->p != '"') {
+		if (*w->p == '\\')
+			w->p++;
+		w->p++;
+	}
+	w->p++;
+}
+
+/* Past one value of a line already known to be valid JSON. */
+static void
+skip_value(struct walk *w)
+{
+	int depth = 0;
+
+	do {
+		switch (*w->p) {
+		case '"':
+			skip_string(w);
+			continue;
+		case '{': case '[':
+			depth++;
+			break;
+		case '}': case ']':
+			depth--;
+			break;
+		default:
+			if (depth == 0) {
+				while (w->p < w->end && !strchr(",}] \t\r\n",
+				    *w->p))
+					w->p++;
+				return;
+			}
+		}
+		w->p++;
+	} while (depth > 0 && w->p < w->end);
+}
+
+/* Decode a short JSON string body into out (cap bytes with the NUL);
+ * non-ASCII becomes 0x80, which no name allows.  -1 if too long. */
+static int
+unescape(const char *s, size_t n, char *out, size_t cap, size_t *olen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (o + 1 >= cap)
+			return -1;
+		if (c == '\\') {
+			c = s[++i];
+			switch (c) {
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 't': c = '\t'; break;
+			case 'u': {
+				char hex[5];
+				unsigned long u;
+
+				memcpy(hex, s + i + 1, 4);
+				hex[4] = '\0';
+				u = strtoul(hex, NULL, 16);
+				c = u < 0x80 ? (char)u : (char)0x80;
+				i += 4;
+				break;
+			}
+			default: break;	/* \" \\ \/ */
+			}
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*olen = o;
+	return 0;
+}
+
+/* A string value's body; w->p at the quote. */
+static int
+string_value(struct walk *w, const char **s, size_t *n)
+{
+	const char *start;
+
+	if (*w->p != '"')
+		return -1;
+	start = w->p + 1;
+	skip_string(w);
+	*s = start;
+	*n = (size_t)(w->p - 1 - start);
+	return 0;
+}
+
+static int
+name_value(struct walk *w, char *out, size_t cap, int tag)
+{
+	const char *s;
+	size_t n, len;
+
+	if (string_value(w, &s, &n) < 0 || unescape(s, n, out, cap, &len) < 0)
+		return -1;
+	return tag ? simlog_state_valid_tag(out, len) ? 0 : -1 :
+	    simlog_state_valid_id(out, len) ? 0 : -1;
+}
+
+/* A number's text, copied out for strtod/strtoll; -1 if not a number. */
+static int
+number_text(struct walk *w, char *buf, size_t cap)
+{
+	const char *s = w->p;
+	size_t n;
+
+	if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+		return -1;
+	skip_value(w);
+	n = (size_t)(w->p - s);
+	if (n >= cap)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+is_null(struct walk *w)
+{
+	if (w->end - w->p >= 4 && memcmp(w->p, "null", 4) == 0) {
+		w->p += 4;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+integer_value(struct walk *w, long long min, long long *v)
+{
+	char buf[32];
+	const char *why;
+
+	if (number_text(w, buf, sizeof(buf)) < 0)
+		return -1;
+	return simlog_parse_ll(buf, min, 1LL << 53, v, &why);
+}
+
+static int
+tags_value(struct walk *w, char *tags, const char **why)
+{
+	tags[0] = '\0';
+	if (*w->p != '[') {
+		*why = "\"tags\" is not an array";
+		return -1;
+	}
+	w->p++;
+	ws(w);
+	if (*w->p == ']') {
+		w->p++;
+		return 0;
+	}
+	for (;;) {
+		char t[SIMLOG_STATE_TAGMAX + 1];
+
+		if (name_value(w, t, sizeof(t), 1) < 0) {
+			*why = "a tag is not a string of 1-64 of [A-Za-z0-9_.:-]";
+			return -1;
+		}
+		if (simlog_state_tags_add(tags, t, strlen(t), NULL) < 0) {
+			*why = "more than 32 tags";
+			return -1;
+		}
+		ws(w);
+		if (*w->p == ']') {
+			w->p++;
+			return 0;
+		}
+		w->p++;		/* ',' */
+		ws(w);
+	}
+}
+
+enum { M_ID = 1, M_STATE = 2, M_TTL = 4, M_TAGS = 8, M_VERSION = 16,
+       M_EXPECT = 32 };
+
+static int
+member(const char *k, size_t n, int load)
+{
+	static const struct { const char *name; int bit, load; } m[] = {
+		{ "id", M_ID, 2 }, { "state", M_STATE, 0 }, { "ttl", M_TTL, 0 },
+		{ "tags", M_TAGS, 0 }, { "expect_version", M_EXPECT, 0 },
+		{ "version", M_VERSION, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (strlen(m[i].name) == n && memcmp(m[i].name, k, n) == 0 &&
+		    (m[i].load == 2 || m[i].load == load))
+			return m[i].bit;
+	return 0;
+}
+
+int
+simlog_state_batch_parse(const char *line, size_t len, int load,
+			 struct simlog_state_batch *b, const char **why)
+{
+	struct walk w = { line, line + len };
+	size_t at;
+	int seen = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->expect_version = -1;
+	if (simlog_json_scan(line, len, NULL, 0, NULL, why, &at) < 0)
+		return -1;
+	ws(&w);
+	w.p++;		/* '{' */
+	ws(&w);
+	while (*w.p != '}') {
+		const char *k = NULL;
+		size_t kn = 0;
+		char key[32];
+		int bit;
+
+		if (string_value(&w, &k, &kn) < 0) {
+			*why = "expected a member name";	/* cannot happen */
+			return -1;
+		}
+		/* Escaped member names are compared decoded. */
+		if (memchr(k, '\\', kn) != NULL) {
+			if (unescape(k, kn, key, sizeof(key), &kn) < 0)
+				kn = 0;
+			k = key;
+		}
+		bit = member(k, kn, load);
+		ws(&w);
+		w.p++;		/* ':' */
+		ws(&w);
+		if (bit & seen) {
+			*why = "a member appears twice";
+			return -1;
+		}
+		seen |= bit;
+		switch (bit) {
+		case M_ID:
+			if (name_value(&w, b->id, sizeof(b->id), 0) < 0) {
+				*why = "\"id\" is not a string of 1-128 of "
+				    "[A-Za-z0-9_.:-]";
+				return -1;
+			}
+			break;
+		case M_STATE:
+			b->state = w.p;
+			skip_value(&w);
+			b->state_len = (size_t)(w.p - b->state);
+			break;
+		case M_TTL: {
+			char buf[64];
+			const char *tw;
+
+			b->has_ttl = 1;
+			if (is_null(&w))
+				break;
+			if (number_text(&w, buf, sizeof(buf)) < 0 ||
+			    simlog_parse_seconds(buf, 1e9, &b->ttl, &tw) < 0 ||
+			    b->ttl < 0.001) {
+				*why = "\"ttl\" is not a number of seconds "
+				    "(0.001 to 1e9) or null";
+				return -1;
+			}
+			break;
+		}
+		case M_TAGS:
+			b->has_tags = 1;
+			if (tags_value(&w, b->tags, why) < 0)
+				return -1;
+			break;
+		case M_VERSION:
+			if (is_null(&w))
+				break;
+			if (integer_value(&w, 1, &b->version) < 0) {
+				*why = "\"version\" is not a whole number from 1";
+				return -1;
+			}
+			break;
+		case M_EXPECT:
+			if (is_null(&w)) {
+				b->expect_version = -1;
+				break;
+			}
+			if (integer_value(&w, 0, &b->expect_version) < 0) {
+				*why = "\"expect_version\" is not a whole number "
+				    "from 0";
+				return -1;
+			}
+			break;
+		default:
+			skip_value(&w);
+		}
+		ws(&w);
+		if (*w.p == ',') {
+			w.p++;
+			ws(&w);
+		}
+	}
+	if (!(seen & M_ID)) {
+		*why = "no \"id\"";
+		return -1;
+	}
+	if (!load && !(seen & M_STATE)) {
+		*why = "no \"state\"";
+		return -1;
+	}
+	return 0;
+}

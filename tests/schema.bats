@@ -1,0 +1,964 @@
+#!/usr/bin/env bats
+# simlog-drain --schema (simlog-schema(5)): the AgentFarm tables and the
+# values and SQLite types known records land with, schema evolution, every
+# kind of dead letter and their re-drive, the options of a column and a
+# table, parse errors, and where schemas are found.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load helpers
+	simlog_env
+	cd "$BATS_TEST_TMPDIR"
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	export SIMLOG_SCHEMA_PATH="$SIMLOG_TOP/schemas"
+	unset SIMLOG_SCHEMA
+	DB=$BATS_TEST_TMPDIR/sim.db
+}
+
+teardown() {
+	kill_tracked
+	stop_all_redis
+}
+
+# push SIM [simlog-push options]: the records on stdin into SIM.
+push() {
+	local sim=$1; shift
+	simlog-push -s "$sim" "$@" > push.out
+}
+
+# drain [simlog-drain options]: into $DB; summary lines in drain.out.
+drain() {
+	simlog-drain -q -d "$DB" "$@" > drain.out
+}
+
+# q SQL: run SQL on $DB.
+q() {
+	sqlite3 "$DB" "$1"
+}
+
+# columns TABLE: "name|type|notnull|pk|default" for each column, in order.
+columns() {
+	q "SELECT name, type, \"notnull\", pk, coalesce(dflt_value, '')
+	    FROM pragma_table_info('$1') ORDER BY cid"
+}
+
+# show TABLE WHERE: "column=quote(value):typeof(value)" for each column of
+# the row of TABLE matching WHERE.
+show() {
+	local t=$1 where=$2 c sql=""
+	for c in $(q "SELECT name FROM pragma_table_info('$t') ORDER BY cid"); do
+		sql+="${sql:+ || char(10) || }'$c=' || quote(\"$c\") || ':' || typeof(\"$c\")"
+	done
+	q "SELECT $sql FROM \"$t\" WHERE $where"
+}
+
+# total NAME: NAME from the totals line (the last line) of drain.out.
+total() {
+	jnum "$1" "$(tail -n 1 drain.out)"
+}
+
+# per_type TYPE NAME: NAME from the summary line for TYPE in drain.out.
+per_type() {
+	jnum "$2" "$(grep "\"type\":\"$1\"" drain.out)"
+}
+
+# The Redis buffer is empty: every simulation was drained completely.
+redis_empty() {
+	[ -z "$(simlog_keys)" ]
+}
+
+# --- the AgentFarm schema ------------------------------------------------
+
+@test "agentfarm: every table with AgentFarm's column names, types, keys and NOT NULL" {
+	run -0 simlog-drain -q -d "$DB" --schema agentfarm
+	assert_equal "$(record_tables "$DB" | tr '\n' ' ')" \
+	    "agent_actions agent_states agents health_incidents resource_states simulation_steps "
+	assert_equal "$(columns agents)" "$(cat <<'EOF'
+simulation_id|TEXT|1|0|
+agent_id|TEXT|0|1|
+birth_time|INTEGER|0|0|
+death_time|INTEGER|0|0|
+agent_type|TEXT|0|0|
+position_x|REAL|0|0|
+position_y|REAL|0|0|
+initial_resources|REAL|0|0|
+starting_health|REAL|0|0|
+genome_id|TEXT|0|0|
+generation|INTEGER|0|0|
+action_weights|TEXT|0|0|
+EOF
+)"
+	assert_equal "$(columns agent_actions)" "$(cat <<'EOF'
+action_id|INTEGER|0|1|
+simulation_id|TEXT|0|0|
+step_number|INTEGER|1|0|
+agent_id|TEXT|1|0|
+action_type|TEXT|1|0|
+action_target_id|TEXT|0|0|
+resources_before|REAL|0|0|
+resources_after|REAL|0|0|
+reward|REAL|0|0|
+details|TEXT|0|0|
+module_type|TEXT|0|0|
+module_id|TEXT|0|0|
+EOF
+)"
+	assert_equal "$(columns health_incidents)" "$(cat <<'EOF'
+incident_id|INTEGER|0|1|
+simulation_id|TEXT|0|0|
+step_number|INTEGER|1|0|
+agent_id|TEXT|1|0|
+health_before|REAL|0|0|
+health_after|REAL|0|0|
+cause|TEXT|1|0|
+details|TEXT|0|0|
+EOF
+)"
+	assert_equal "$(columns agent_states)" "$(cat <<'EOF'
+id|TEXT|0|1|
+simulation_id|TEXT|0|0|
+step_number|INTEGER|0|0|
+agent_id|TEXT|0|0|
+position_x|REAL|0|0|
+position_y|REAL|0|0|
+position_z|REAL|0|0|
+resource_level|REAL|0|0|
+current_health|REAL|0|0|
+starting_health|REAL|0|0|
+starvation_counter|INTEGER|0|0|
+is_defending|BOOLEAN|0|0|
+total_reward|REAL|0|0|
+age|INTEGER|0|0|
+EOF
+)"
+	assert_equal "$(columns simulation_steps)" "$(cat <<'EOF'
+step_number|INTEGER|1|1|
+simulation_id|TEXT|1|2|
+total_agents|INTEGER|0|0|
+agent_type_counts|TEXT|0|0|
+total_resources|REAL|0|0|
+average_agent_resources|REAL|0|0|
+births|INTEGER|0|0|
+deaths|INTEGER|0|0|
+current_max_generation|INTEGER|0|0|
+resource_efficiency|REAL|0|0|
+resource_distribution_entropy|REAL|0|0|
+average_agent_health|REAL|0|0|
+average_agent_age|REAL|0|0|
+average_reward|REAL|0|0|
+genetic_diversity|REAL|0|0|
+dominant_genome_ratio|REAL|0|0|
+resources_consumed|REAL|0|0|
+EOF
+)"
+	assert_equal "$(columns resource_states)" "$(cat <<'EOF'
+id|INTEGER|0|1|
+simulation_id|TEXT|0|0|
+step_number|INTEGER|0|0|
+resource_id|INTEGER|0|0|
+amount|REAL|0|0|
+position_x|REAL|0|0|
+position_y|REAL|0|0|
+EOF
+)"
+}
+
+@test "agentfarm: known records land with their values and SQLite types" {
+	cat > in.jsonl <<'EOF'
+{"type":"agent","agent_id":"a1","birth_time":0,"death_time":null,"agent_type":"system","position_x":1.5,"position_y":2,"initial_resources":8.25,"starting_health":100,"genome_id":"g\u00e9-1 \"q\"","generation":9007199254740993,"action_weights":{"move":0.5,"eat":[1,2]},"ignored":true}
+{"type":"action","action_id":7,"step_number":3,"agent_id":"a1","action_type":"gather","action_target_id":null,"resources_before":8.25,"resources_after":9,"reward":-0.01,"details":{"amount":0.75,"from":"r2"},"module_type":"dqn","module_id":"m12"}
+{"type":"health_incident","incident_id":4,"step_number":3,"agent_id":"a2","health_before":100,"health_after":97.5,"cause":"attack","details":{"attacker_id":"a1"}}
+{"type":"agent_state","step_number":3,"agent_id":"a1","position_x":1.5,"position_y":2.25,"position_z":0,"resource_level":9,"current_health":97.5,"starting_health":100,"starvation_counter":0,"is_defending":true,"total_reward":-0.01,"age":3}
+{"type":"agent_state","step_number":4,"agent_id":"a1","is_defending":false}
+{"type":"agent_state","step_number":5,"agent_id":"a1","is_defending":1}
+{"type":"agent_state","step_number":6,"agent_id":"a1","is_defending":0}
+{"type":"step","step_number":3,"total_agents":40,"agent_type_counts":{"system":16,"independent":13,"control":11},"total_resources":1125.97,"average_agent_resources":10.3479,"births":1,"deaths":2,"current_max_generation":5,"resource_efficiency":3.9096,"resource_distribution_entropy":4.06633,"average_agent_health":99.853,"average_agent_age":12,"average_reward":0.0832893,"genetic_diversity":1.0,"dominant_genome_ratio":0.025,"resources_consumed":7.74442}
+{"type":"resource_state","id":11,"step_number":3,"resource_id":2,"amount":23.52,"position_x":44.44,"position_y":44}
+EOF
+	push S1 < in.jsonl
+	run -0 drain --schema agentfarm
+	assert_equal "$(total rows)" 9
+	assert_equal "$(total rejects)" 0
+	assert_equal "$(show agents "agent_id = 'a1'")" "$(cat <<'EOF'
+simulation_id='S1':text
+agent_id='a1':text
+birth_time=0:integer
+death_time=NULL:null
+agent_type='system':text
+position_x=1.5:real
+position_y=2.0:real
+initial_resources=8.25:real
+starting_health=100.0:real
+genome_id='gé-1 "q"':text
+generation=9007199254740993:integer
+action_weights='{"move":0.5,"eat":[1,2]}':text
+EOF
+)"
+	assert_equal "$(show agent_actions "action_id = 7")" "$(cat <<'EOF'
+action_id=7:integer
+simulation_id='S1':text
+step_number=3:integer
+agent_id='a1':text
+action_type='gather':text
+action_target_id=NULL:null
+resources_before=8.25:real
+resources_after=9.0:real
+reward=-0.01:real
+details='{"amount":0.75,"from":"r2"}':text
+module_type='dqn':text
+module_id='m12':text
+EOF
+)"
+	assert_equal "$(show health_incidents "incident_id = 4")" "$(cat <<'EOF'
+incident_id=4:integer
+simulation_id='S1':text
+step_number=3:integer
+agent_id='a2':text
+health_before=100.0:real
+health_after=97.5:real
+cause='attack':text
+details='{"attacker_id":"a1"}':text
+EOF
+)"
+	assert_equal "$(show agent_states "step_number = 3")" "$(cat <<'EOF'
+id='S1:a1-3':text
+simulation_id='S1':text
+step_number=3:integer
+agent_id='a1':text
+position_x=1.5:real
+position_y=2.25:real
+position_z=0.0:real
+resource_level=9.0:real
+current_health=97.5:real
+starting_health=100.0:real
+starvation_counter=0:integer
+is_defending=1:integer
+total_reward=-0.01:real
+age=3:integer
+EOF
+)"
+	assert_equal "$(q "SELECT id, quote(is_defending), typeof(is_defending)
+	    FROM agent_states WHERE step_number > 3 ORDER BY step_number")" \
+	    "$(printf '%s\n' 'S1:a1-4|0|integer' 'S1:a1-5|1|integer' 'S1:a1-6|0|integer')"
+	assert_equal "$(show simulation_steps "step_number = 3")" "$(cat <<'EOF'
+step_number=3:integer
+simulation_id='S1':text
+total_agents=40:integer
+agent_type_counts='{"system":16,"independent":13,"control":11}':text
+total_resources=1125.97:real
+average_agent_resources=10.3479:real
+births=1:integer
+deaths=2:integer
+current_max_generation=5:integer
+resource_efficiency=3.9096:real
+resource_distribution_entropy=4.06633:real
+average_agent_health=99.853:real
+average_agent_age=12.0:real
+average_reward=0.0832893:real
+genetic_diversity=1.0:real
+dominant_genome_ratio=0.025:real
+resources_consumed=7.74442:real
+EOF
+)"
+	assert_equal "$(show resource_states "id = 11")" "$(cat <<'EOF'
+id=11:integer
+simulation_id='S1':text
+step_number=3:integer
+resource_id=2:integer
+amount=23.52:real
+position_x=44.44:real
+position_y=44.0:real
+EOF
+)"
+	# JSON columns hold JSON that SQLite's JSON functions read.
+	assert_equal "$(q "SELECT json_valid(action_weights),
+	    json_extract(action_weights, '\$.eat[1]') FROM agents")" "1|2"
+	assert_equal "$(q "SELECT json_extract(agent_type_counts, '\$.control')
+	    FROM simulation_steps")" 11
+	# 2^53 + 1 survives as an integer: arithmetic in SQL is exact.
+	assert_equal "$(q "SELECT generation - 9007199254740992 FROM agents")" 1
+	# The default mapping was not used for any of these types.
+	assert_equal "$(q "SELECT count(*) FROM sqlite_master WHERE name IN
+	    ('agent', 'action', 'health_incident', 'agent_state', 'step',
+	     'resource_state')")" 0
+	run -0 redis_empty
+}
+
+@test "agentfarm: simgen's records all land in their tables, none rejected" {
+	"$SIMGEN" -n 20000 -s 7 > in.jsonl
+	push run7 < in.jsonl
+	run -0 drain --schema agentfarm
+	local type table n
+	while read -r type table; do
+		n=$(grep -c "^{\"type\":\"$type\"" in.jsonl)
+		[ "$n" -gt 0 ]
+		assert_equal "$(rows "$DB" "$table")" "$n"
+		assert_equal "$(per_type "$type" rows)" "$n"
+		assert_equal "$(per_type "$type" rejects)" 0
+	done <<'EOF'
+action agent_actions
+health_incident health_incidents
+agent_state agent_states
+step simulation_steps
+resource_state resource_states
+EOF
+	# An agent has a record at birth and, if it dies, one at its death,
+	# which updates its row.
+	assert_equal "$(per_type agent rows)" "$(grep -c '^{"type":"agent"' in.jsonl)"
+	assert_equal "$(rows "$DB" agents)" \
+	    "$(grep '^{"type":"agent"' in.jsonl | grep -o '"agent_id":"[^"]*"' | sort -u | wc -l)"
+	assert_equal "$(q "SELECT count(*) FROM agents WHERE death_time IS NOT NULL")" \
+	    "$(grep '^{"type":"agent"' in.jsonl | grep -vc '"death_time":null')"
+	[ "$(q "SELECT count(*) FROM agents WHERE death_time IS NOT NULL")" -gt 0 ]
+	assert_equal "$(total rows)" 20000
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects")" 0
+	# Every agent_states.id is AgentFarm's "SIM:agent-step".
+	assert_equal "$(q "SELECT count(*) FROM agent_states
+	    WHERE id = simulation_id || ':' || agent_id || '-' || step_number")" \
+	    "$(grep -c '^{"type":"agent_state"' in.jsonl)"
+	assert_equal "$(q "SELECT count(*) FROM agent_states WHERE simulation_id <> 'run7'")" 0
+	run -0 redis_empty
+}
+
+@test "agentfarm: a later agent record (its death) updates the agent's row" {
+	printf '%s\n' \
+	    '{"type":"agent","agent_id":"a1","birth_time":0,"death_time":null,"agent_type":"system","position_x":1.5,"genome_id":"g1","generation":2,"action_weights":{"move":1}}' \
+	    '{"type":"agent","agent_id":"a2","birth_time":3,"agent_type":"control"}' | push S1
+	run -0 drain --schema agentfarm
+	printf '%s\n' '{"type":"agent","agent_id":"a1","death_time":42}' | push S1
+	run -0 drain --schema agentfarm
+	assert_equal "$(total rows)" 1
+	assert_equal "$(total rejects)" 0
+	assert_equal "$(rows "$DB" agents)" 2
+	assert_equal "$(q "SELECT simulation_id, agent_id, birth_time, death_time,
+	    agent_type, position_x, genome_id, generation, action_weights
+	    FROM agents ORDER BY agent_id")" \
+	    "$(printf '%s\n' 'S1|a1|0|42|system|1.5|g1|2|{"move":1}' \
+	    'S1|a2|3||control||||')"
+	# Within one batch too.
+	printf '%s\n' '{"type":"agent","agent_id":"a3","birth_time":5}' \
+	    '{"type":"agent","agent_id":"a3","death_time":9}' | push S1
+	run -0 drain --schema agentfarm
+	assert_equal "$(q "SELECT birth_time, death_time FROM agents WHERE agent_id = 'a3'")" "5|9"
+}
+
+@test "agentfarm: an agent record without agent_id is a dead letter, not a row with a NULL key" {
+	# AgentFarm's agent_id is a primary key, so never NULL; SQLite lets a
+	# non-INTEGER PRIMARY KEY column hold NULL unless it is NOT NULL.
+	printf '%s\n' '{"type":"agent","agent_type":"system"}' \
+	    '{"type":"agent","agent_type":"control"}' | push S1
+	run -0 drain --schema agentfarm
+	assert_equal "$(q "SELECT count(*) FROM agents WHERE agent_id IS NULL")" 0
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects WHERE type = 'agent'")" 2
+}
+
+@test "agentfarm: NOT NULL columns make records without them dead letters" {
+	printf '%s\n' \
+	    '{"type":"action","action_id":1,"agent_id":"a1","action_type":"move"}' \
+	    '{"type":"action","action_id":2,"step_number":1,"action_type":"move"}' \
+	    '{"type":"action","action_id":3,"step_number":1,"agent_id":"a1"}' \
+	    '{"type":"action","action_id":4,"step_number":1,"agent_id":"a1","action_type":null}' \
+	    '{"type":"health_incident","agent_id":"a1","cause":"attack"}' \
+	    '{"type":"health_incident","step_number":1,"cause":"attack"}' \
+	    '{"type":"health_incident","step_number":1,"agent_id":"a1"}' \
+	    '{"type":"step","total_agents":1}' \
+	    '{"type":"action","step_number":1,"agent_id":"a1","action_type":"move"}' \
+	    '{"type":"health_incident","step_number":1,"agent_id":"a1","cause":"starvation"}' | push S1
+	run -0 drain --schema agentfarm
+	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+NOT NULL constraint failed: agent_actions.step_number
+NOT NULL constraint failed: agent_actions.agent_id
+NOT NULL constraint failed: agent_actions.action_type
+NOT NULL constraint failed: agent_actions.action_type
+NOT NULL constraint failed: health_incidents.step_number
+NOT NULL constraint failed: health_incidents.agent_id
+NOT NULL constraint failed: health_incidents.cause
+NOT NULL constraint failed: simulation_steps.step_number
+EOF
+)"
+	# An action without an action_id gets the next rowid.
+	assert_equal "$(q "SELECT action_id, action_type FROM agent_actions")" "1|move"
+	assert_equal "$(q "SELECT incident_id, cause FROM health_incidents")" "1|starvation"
+	assert_equal "$(total rows)" 2
+	assert_equal "$(total rejects)" 8
+}
+
+# --- dead letters ----------------------------------------------------------
+
+@test "dead letters: every kind, with its error; the drain goes on past them" {
+	{ echo strict; cat "$SIMLOG_TOP/schemas/agentfarm.schema"; } > strict.schema
+	cat > in.jsonl <<'EOF'
+{"type":"action","action_id":1,"step_number":"3","agent_id":"a1","action_type":"move"}
+{"type":"action","action_id":2,"step_number":3,"action_type":"move"}
+{"type":"action","action_id":3,"step_number":3,"agent_id":"a1","action_type":"move"}
+{"type":"action","action_id":3,"step_number":4,"agent_id":"a2","action_type":"eat"}
+{"type":"weather","rain":1}
+{"type":"action","action_id":5,"step_number":3,"agent_id":"a1","agent_id":"a2","action_type":"move"}
+{"type":"step","step_number":1,"total_agents":2.5}
+{"type":"step","step_number":1,"total_agents":2}
+{"type":"step","step_number":1,"total_agents":3}
+{"type":"agent_state","step_number":1,"agent_id":"a1","is_defending":"yes"}
+{"type":"agent_state","step_number":2,"agent_id":"a1","is_defending":2}
+{"type":"agent_state","step_number":3,"agent_id":"a1","is_defending":false}
+{"type":"agent_state","agent_id":"a1"}
+{"type":"action","action_id":9223372036854775808,"step_number":1,"agent_id":"a1","action_type":"move"}
+{"type":"action","action_id":6,"step_number":1.0,"agent_id":"a1","action_type":"move"}
+{"type":"agent","agent_id":7}
+{"type":"agent","agent_id":"a9","action_weights":[1,2],"position_x":"1.5"}
+{"type":"weather","rain":2}
+{"type":"action","action_id":9223372036854775807,"step_number":1,"agent_id":"a1","action_type":"eat"}
+EOF
+	push S1 < in.jsonl
+	run -0 drain --schema ./strict.schema
+	assert_equal "$(q "SELECT simulation_id || ' ' || type || ' ' || error
+	    FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+S1 action column step_number: expected an integer, got a string
+S1 action NOT NULL constraint failed: agent_actions.agent_id
+S1 action UNIQUE constraint failed: agent_actions.action_id
+S1 weather record type weather is not in the strict schema
+S1 action column agent_id: field appears twice
+S1 step column total_agents: expected an integer, got a number
+S1 step UNIQUE constraint failed: simulation_steps.step_number, simulation_steps.simulation_id
+S1 agent_state column is_defending: expected true or false, got a string
+S1 agent_state column is_defending: expected true or false, got a number
+S1 agent_state column id: needs column step_number, which is missing
+S1 action column action_id: integer out of 64-bit range
+S1 action column step_number: expected an integer, got a number
+S1 agent column agent_id: expected a string, got a number
+S1 agent column position_x: expected a number, got a string
+S1 weather record type weather is not in the strict schema
+EOF
+)"
+	# The record is kept exactly as pushed.
+	assert_equal "$(q "SELECT data FROM simlog_rejects ORDER BY id")" \
+	    "$(sed -n '1p;2p;4p;5p;6p;7p;9p;10p;11p;13p;14p;15p;16p;17p;18p' in.jsonl)"
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects
+	    WHERE abs(drained_at - strftime('%s', 'now')) < 600")" 15
+	# What fitted, before and after the misfits, is in its table.
+	assert_equal "$(q "SELECT action_id, step_number, agent_id FROM agent_actions ORDER BY action_id")" \
+	    "$(printf '%s\n' '3|3|a1' '9223372036854775807|1|a1')"
+	assert_equal "$(q "SELECT step_number, total_agents FROM simulation_steps")" "1|2"
+	assert_equal "$(q "SELECT id, is_defending FROM agent_states")" "S1:a1-3|0"
+	assert_equal "$(rows "$DB" agents)" 0
+	# No table for the type the strict schema does not know.
+	assert_equal "$(q "SELECT count(*) FROM sqlite_master WHERE name = 'weather'")" 0
+	# rows + rejects = records drained, per type and in all.
+	assert_equal "$(total rows)" 4
+	assert_equal "$(total rejects)" 15
+	local type n
+	for type in action step agent_state agent weather; do
+		n=$(grep -c "^{\"type\":\"$type\"" in.jsonl)
+		assert_equal "$(( $(per_type "$type" rows) + $(per_type "$type" rejects) ))" "$n"
+	done
+	assert_equal "$(per_type action rejects)" 6
+	assert_equal "$(per_type agent_state rejects)" 3
+	assert_equal "$(per_type action rows)" 2
+	assert_equal "$(grep '"type":"weather"' drain.out)" \
+	    '{"sim":"S1","type":"weather","table":"simlog_rejects","rows":0,"rejects":2}'
+	run -0 redis_empty
+}
+
+@test "dead letters: a wrong type in a non-strict schema goes to the default table" {
+	printf '%s\n' '{"type":"weather","rain":1}' | push S1
+	run -0 drain --schema agentfarm
+	assert_equal "$(q "SELECT simulation_id, data FROM weather")" 'S1|{"type":"weather","rain":1}'
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects")" 0
+}
+
+@test "dead letters: rows + rejects add up over several simulations and batches" {
+	local s i
+	for s in A B C; do
+		for i in $(seq 1 300); do
+			if [ $((i % 7)) -eq 0 ]; then
+				echo "{\"type\":\"step\",\"step_number\":\"$i\"}"
+			elif [ $((i % 11)) -eq 0 ]; then
+				echo "{\"type\":\"step\",\"step_number\":1}"
+			else
+				echo "{\"type\":\"step\",\"step_number\":$i,\"births\":$i}"
+			fi
+		done > "in.$s"
+		push "$s" --batch 16 < "in.$s"
+	done
+	run -0 drain --schema agentfarm --batch 50
+	local rows rejects
+	rows=$(rows "$DB" simulation_steps)
+	rejects=$(q "SELECT count(*) FROM simlog_rejects")
+	assert_equal "$(total rows)" "$rows"
+	assert_equal "$(total rejects)" "$rejects"
+	assert_equal "$((rows + rejects))" 900
+	# 42 of each 300 have a string step, 24 repeat step 1.
+	assert_equal "$rejects" $(( 3 * (42 + 24) ))
+	for s in A B C; do
+		assert_equal "$(jnum rows "$(grep "\"sim\":\"$s\"" drain.out)")" 234
+		assert_equal "$(jnum rejects "$(grep "\"sim\":\"$s\"" drain.out)")" 66
+	done
+}
+
+@test "dead letters: re-driving them after fixing the schema, as simlog-schema(5) shows" {
+	cat > broken.schema <<'EOF'
+strict
+table readings for reading
+    sim_name  TEXT     sim
+    sensor    TEXT     not null  from sensor_name   # the records say "sensor"
+    value     INTEGER                               # and values are reals
+EOF
+	cat > fixed.schema <<'EOF'
+strict
+table readings for reading
+    sim_name  TEXT     sim
+    sensor    TEXT     not null
+    value     REAL
+table notes for note
+    text      TEXT
+EOF
+	printf '%s\n' '{"type":"reading","sensor":"s1","value":1.5}' \
+	    '{"type":"reading","sensor":"s2","value":2}' \
+	    '{"type":"note","text":"hi"}' | push A
+	# Records pushed with --type carry no type field.
+	printf '%s\n' '{"sensor":"s3","value":0.25}' | push B -t reading
+	DB=$BATS_TEST_TMPDIR/results.db
+	run -0 drain --schema ./broken.schema
+	assert_equal "$(total rows)" 0
+	assert_equal "$(total rejects)" 4
+	# The recipe, exactly as the manual gives it.
+	sed -n '/^db=results\.db$/,/^simlog\\-drain \\-d "\$db" \\-\\-schema \.\/fixed\.schema$/p' \
+	    "$SIMLOG_TOP/man/simlog-schema.5" |
+	    sed -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" -e 's/\\e/\\/g' > redrive.sh
+	[ "$(wc -l < redrive.sh)" -gt 10 ]
+	grep -q 'simlog-push -s "$sim" -t "$type"' redrive.sh
+
+	# A push that fails leaves the rejects in place.
+	mkdir failbin
+	printf '#!/bin/sh\ncat > /dev/null\nexit 75\n' > failbin/simlog-push
+	chmod +x failbin/simlog-push
+	PATH="$PWD/failbin:$PATH" run sh redrive.sh
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects")" 4
+	assert_equal "$(rows "$DB" readings)" 0
+
+	run -0 sh redrive.sh
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects")" 0
+	assert_equal "$(q "SELECT sim_name, sensor, value FROM readings ORDER BY sensor")" \
+	    "$(printf '%s\n' 'A|s1|1.5' 'A|s2|2' 'B|s3|0.25')"
+	assert_equal "$(q "SELECT text FROM notes")" hi
+	[ ! -e pairs ] && [ ! -e redrive.jsonl ]
+	run -0 redis_empty
+}
+
+# --- schema evolution ------------------------------------------------------
+
+@test "schema evolution: a column added to the schema is added to the table, old rows kept" {
+	cp "$SIMLOG_TOP/schemas/agentfarm.schema" my.schema
+	printf '%s\n' \
+	    '{"type":"resource_state","id":1,"step_number":1,"resource_id":5,"amount":2.5,"quality":"high"}' \
+	    '{"type":"agent","agent_id":"a1","birth_time":1}' | push S1
+	run -0 drain --schema ./my.schema
+	assert_equal "$(q "SELECT count(*) FROM pragma_table_info('resource_states')")" 7
+	# resource_states is the last table of the file.
+	cat >> my.schema <<'EOF'
+    quality                TEXT
+    weight                 REAL     not null  default 1.5
+    checked                BOOLEAN  default true
+EOF
+	printf '%s\n' \
+	    '{"type":"resource_state","id":2,"step_number":2,"resource_id":5,"amount":3,"quality":"low","weight":4}' \
+	    '{"type":"resource_state","id":3,"step_number":3,"resource_id":5,"amount":1,"checked":false}' | push S1
+	run -0 drain --schema ./my.schema
+	assert_equal "$(total rows)" 2
+	assert_equal "$(columns resource_states | tail -n 3)" "$(cat <<'EOF'
+quality|TEXT|0|0|
+weight|REAL|1|0|1.5
+checked|BOOLEAN|0|0|1
+EOF
+)"
+	assert_equal "$(q "SELECT id, amount, quote(quality), weight, checked FROM resource_states ORDER BY id")" \
+	    "$(printf '%s\n' '1|2.5|NULL|1.5|1' '2|3.0|'"'low'"'|4.0|1' '3|1.0|NULL|1.5|0')"
+	assert_equal "$(q "SELECT agent_id, birth_time FROM agents")" "a1|1"
+	# Draining again with the grown schema changes nothing.
+	run -0 drain --schema ./my.schema
+	assert_equal "$(rows "$DB" resource_states)" 3
+	assert_equal "$(columns resource_states | wc -l)" 10
+}
+
+@test "schema evolution: a key column, or NOT NULL without a default, cannot be added" {
+	cp "$SIMLOG_TOP/schemas/agentfarm.schema" my.schema
+	printf '%s\n' '{"type":"resource_state","id":1,"amount":2.5}' | push S1
+	run -0 drain --schema ./my.schema
+	printf '%s\n' '{"type":"resource_state","id":2,"amount":3}' | push S1
+
+	cp my.schema key.schema
+	echo '    serial  TEXT  unique' >> key.schema
+	run -78 --separate-stderr drain --schema ./key.schema
+	[[ $stderr == *"./key.schema"*"table resource_states: cannot add key column serial to an existing table"* ]]
+	cp my.schema pk.schema
+	sed -i 's/^    id                     INTEGER  primary key$/    id INTEGER/' pk.schema
+	echo '    rid  TEXT  primary key' >> pk.schema
+	run -78 --separate-stderr drain --schema ./pk.schema
+	[[ $stderr == *"cannot add key column rid"* ]]
+	cp my.schema nn.schema
+	echo '    origin  TEXT  not null' >> nn.schema
+	run -78 --separate-stderr drain --schema ./nn.schema
+	[[ $stderr == *"./nn.schema"*"table resource_states: cannot add NOT NULL column origin without a default to an existing table"* ]]
+	cp my.schema nnull.schema
+	echo '    origin  TEXT  not null  default null' >> nnull.schema
+	run -78 drain --schema ./nnull.schema
+
+	# Nothing was drained, and the table is as it was.
+	assert_equal "$(rows "$DB" resource_states)" 1
+	assert_equal "$(q "SELECT count(*) FROM pragma_table_info('resource_states')")" 7
+	run -0 drain --schema ./my.schema
+	assert_equal "$(rows "$DB" resource_states)" 2
+}
+
+# --- tables and columns ----------------------------------------------------
+
+@test "rest keeps the fields no column takes as a JSON object" {
+	cat > r.schema <<'EOF'
+table events for ev
+    sim   TEXT  sim
+    n     INTEGER
+    label TEXT  from name
+    rest  extra
+table plain for pl
+    n     INTEGER
+EOF
+	printf '%s\n' \
+	    '{"type":"ev","n":1,"name":"x","b":"y","c":{"d":[1,2]},"e\u00e9":null,"simulation_id":"z"}' \
+	    '{"n":2,"type":"ev"}' \
+	    '{ "type" : "ev" , "q" : [ 1 , 2 ] , "n" : 3 }' \
+	    '{"type":"pl","n":4,"dropped":true}' | push S1
+	run -0 drain --schema ./r.schema
+	assert_equal "$(q "SELECT n, sim, label, extra, typeof(extra) FROM events ORDER BY n")" "$(cat <<'EOF'
+1|S1|x|{"b":"y","c":{"d":[1,2]},"e\u00e9":null,"simulation_id":"z"}|text
+2|S1||{}|text
+3|S1||{"q":[ 1 , 2 ]}|text
+EOF
+)"
+	assert_equal "$(q "SELECT count(*) FROM events WHERE json_valid(extra)")" 3
+	assert_equal "$(q "SELECT json_extract(extra, '\$.c.d[1]') FROM events WHERE n = 1")" 2
+	assert_equal "$(columns events | tail -n 1)" "extra|TEXT|0|0|"
+	assert_equal "$(q "SELECT * FROM plain")" 4
+}
+
+@test "typefield: the named type field is left out of the rest column" {
+	cat > t.schema <<'EOF'
+typefield kind
+table events for ev
+    n     INTEGER
+    rest  extra
+EOF
+	printf '%s\n' '{"kind":"ev","n":1,"type":"other"}' | push S1 --type-field kind
+	run -0 drain --schema ./t.schema
+	assert_equal "$(q "SELECT n, extra FROM events")" '1|{"type":"other"}'
+}
+
+@test "computed columns: a template over other columns, defaults and the simulation" {
+	cat > c.schema <<'EOF'
+table things for thing
+    key_id  TEXT     primary key  = "{sim}/{name}#{n}:{flag}:{kind}:{meta}"
+    sim     TEXT     sim
+    name    TEXT
+    n       INTEGER
+    flag    BOOLEAN
+    kind    TEXT     default "plain"
+    meta    JSON
+    ratio   REAL
+    r2      TEXT     = "{ratio}"
+EOF
+	printf '%s\n' \
+	    '{"type":"thing","name":"a \"b\"\u00e9","n":-7,"flag":true,"meta":[1,{"x":"y"}],"ratio":0.5}' \
+	    '{"type":"thing","name":"c","n":9007199254740993,"flag":0,"kind":"odd","meta":"s","ratio":2}' \
+	    '{"type":"thing","name":"d","flag":true,"meta":1,"ratio":1}' \
+	    '{"type":"thing","name":"e","n":1,"flag":null,"meta":1,"ratio":1}' | push S9
+	run -0 drain --schema ./c.schema
+	assert_equal "$(q "SELECT key_id, r2, typeof(key_id) FROM things ORDER BY name")" "$(cat <<'EOF'
+S9/a "b"é#-7:1:plain:[1,{"x":"y"}]|0.5|text
+S9/c#9007199254740993:0:odd:"s"|2|text
+EOF
+)"
+	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+column key_id: needs column n, which is missing
+column key_id: needs column flag, which is missing
+EOF
+)"
+	assert_equal "$(total rows)" 2
+	assert_equal "$(total rejects)" 2
+}
+
+@test "computed columns: a template that repeats a long value stays in bounds" {
+	cat > big.schema <<'EOF'
+table things for thing
+    s  TEXT
+    c  TEXT = "{s}{s}{s}{s}{s}{s}{s}{s}"
+EOF
+	local i
+	for i in $(seq 1 50); do
+		printf '{"type":"thing","s":"%s"}\n' "$(head -c $((i * 1000)) /dev/zero | tr '\0' x)"
+	done | push S1
+	run -0 drain --schema ./big.schema
+	assert_equal "$(q "SELECT count(*) FROM things WHERE c = s || s || s || s || s || s || s || s")" 50
+}
+
+@test "defaults: used for missing fields, not for null; part of the table" {
+	cat > d.schema <<'EOF'
+table opts for opt
+    id     INTEGER  primary key
+    i      INTEGER  default -3
+    r      REAL     default 2.5
+    t      TEXT     default "it's \"so\""
+    b      BOOLEAN  default true
+    f      BOOLEAN  default false
+    z      TEXT     default null
+    nn     INTEGER  not null  default 0
+EOF
+	printf '%s\n' '{"type":"opt","id":1}' \
+	    '{"type":"opt","id":2,"i":null,"r":null,"t":null,"b":null,"f":true,"z":"set","nn":5}' \
+	    '{"type":"opt","id":3,"nn":null}' | push S1
+	run -0 drain --schema ./d.schema
+	assert_equal "$(q "SELECT id, quote(i), quote(r), quote(t), quote(b), quote(f), quote(z), quote(nn)
+	    FROM opts ORDER BY id")" "$(cat <<'EOF'
+1|-3|2.5|'it''s "so"'|1|0|NULL|0
+2|NULL|NULL|NULL|NULL|1|'set'|5
+EOF
+)"
+	assert_equal "$(q "SELECT error FROM simlog_rejects")" "NOT NULL constraint failed: opts.nn"
+	assert_equal "$(columns opts)" "$(cat <<'EOF'
+id|INTEGER|0|1|
+i|INTEGER|0|0|-3
+r|REAL|0|0|2.5
+t|TEXT|0|0|'it''s "so"'
+b|BOOLEAN|0|0|1
+f|BOOLEAN|0|0|0
+z|TEXT|0|0|NULL
+nn|INTEGER|1|0|0
+EOF
+)"
+}
+
+@test "on duplicate update keeps what a later record leaves out, also where there is a default" {
+	cat > u.schema <<'EOF'
+table people for person
+    on duplicate update
+    id     TEXT     primary key
+    name   TEXT
+    score  INTEGER  default 0
+    team   TEXT     default "none"
+EOF
+	printf '%s\n' '{"type":"person","id":"p1","name":"ann","score":5,"team":"red"}' | push S1
+	run -0 drain --schema ./u.schema
+	printf '%s\n' '{"type":"person","id":"p1","name":"ann b"}' | push S1
+	run -0 drain --schema ./u.schema
+	assert_equal "$(q "SELECT id, name, score, team FROM people")" "p1|ann b|5|red"
+}
+
+@test "on duplicate ignore keeps the first row; composite key and unique lines" {
+	cat > i.schema <<'EOF'
+table cells for cell
+    on duplicate ignore
+    x  INTEGER  not null
+    y  INTEGER  not null
+    v  TEXT
+    key x, y
+table tags for tag
+    a  TEXT
+    b  TEXT
+    c  TEXT     unique
+    unique a, b
+EOF
+	printf '%s\n' '{"type":"cell","x":1,"y":1,"v":"first"}' \
+	    '{"type":"cell","x":1,"y":2,"v":"other"}' \
+	    '{"type":"cell","x":1,"y":1,"v":"second"}' \
+	    '{"type":"tag","a":"1","b":"2","c":"u1"}' \
+	    '{"type":"tag","a":"1","b":"3","c":"u2"}' \
+	    '{"type":"tag","a":"1","b":"2","c":"u3"}' \
+	    '{"type":"tag","a":"9","b":"9","c":"u1"}' | push S1
+	run -0 drain --schema ./i.schema
+	assert_equal "$(q "SELECT x, y, v FROM cells ORDER BY x, y")" "$(printf '%s\n' '1|1|first' '1|2|other')"
+	assert_equal "$(per_type cell rows)" 3
+	assert_equal "$(per_type cell rejects)" 0
+	assert_equal "$(q "SELECT c FROM tags ORDER BY c")" "$(printf '%s\n' u1 u2)"
+	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+UNIQUE constraint failed: tags.a, tags.b
+UNIQUE constraint failed: tags.c
+EOF
+)"
+}
+
+@test "a schema file with comments, commas, quoting and case as simlog-schema(5) allows" {
+	cat > s.schema <<'EOF'
+# leading comment
+
+table Mixed for mixed_case   # trailing comment
+	Id integer PRIMARY KEY
+    Label text NOT NULL default "a # not a comment, \\ and \" too"
+    w real,default,0.5
+    key_name  TEXT  from key
+    strict    TEXT
+EOF
+	printf '%s\n' '{"type":"mixed_case","Id":1,"key":"k","strict":"s"}' | push S1
+	run -0 drain --schema ./s.schema
+	assert_equal "$(q "SELECT Id, Label, w, key_name, strict FROM Mixed")" \
+	    '1|a # not a comment, \ and " too|0.5|k|s'
+}
+
+# --- schema files: errors and lookup --------------------------------------
+
+# bad NAME LINE MESSAGE: the schema on stdin, saved as NAME, stops the drain
+# with status 78 and "NAME:LINE: MESSAGE"; nothing is drained or created.
+bad() {
+	local f=$1 line=$2 msg=$3
+	cat > "$f"
+	run -78 --separate-stderr simlog-drain -q -d "$DB" --schema "./$f"
+	assert_equal "$output" ""
+	assert_equal "$stderr" "simlog-drain: ./$f:$line: $msg"
+	[ ! -e "$DB" ]
+}
+
+@test "parse errors name the file and line, exit 78, and drain nothing" {
+	printf '%s\n' '{"type":"step","step_number":1}' | push S1
+	bad unknown_type.schema 3 "column x: unknown type 'FLOAT' (INTEGER, REAL, TEXT, BOOLEAN, JSON)" <<'EOF'
+# comment
+table a
+    x FLOAT
+EOF
+	bad unknown_option.schema 3 "column y: unexpected 'bogus'" <<'EOF'
+table a
+    x TEXT
+    y TEXT not null bogus
+EOF
+	bad dup_table.schema 4 "table A declared twice" <<'EOF'
+table a for t1
+    x TEXT
+
+table A for t2
+    y TEXT
+EOF
+	bad dup_type.schema 3 "record type t1 mapped twice" <<'EOF'
+table a for t1
+    x TEXT
+table b for t1
+    y TEXT
+EOF
+	bad outside.schema 2 "'x' outside a table (start one with table NAME [for TYPE])" <<'EOF'
+strict
+x TEXT
+table a
+    y TEXT
+EOF
+	bad key_unknown.schema 3 "key names unknown column 'z' (declare columns first)" <<'EOF'
+table a
+    x TEXT
+    key x, z
+EOF
+	bad on_dup.schema 2 "on duplicate: 'merge' is not reject, update or ignore" <<'EOF'
+table a
+    on duplicate merge
+    x TEXT
+EOF
+	bad strict_late.schema 3 "strict goes before the tables" <<'EOF'
+table a
+    x TEXT
+strict
+EOF
+	bad unterminated.schema 2 "unterminated string" <<'EOF'
+table a
+    x TEXT default "abc
+EOF
+	bad reserved.schema 1 "'simlog_x' is not a table name (and sqlite_, simlog_ are reserved)" <<'EOF'
+table simlog_x
+    x TEXT
+EOF
+	bad col_twice.schema 3 "column X named twice" <<'EOF'
+table a
+    x TEXT
+    X INTEGER
+EOF
+	bad sim_type.schema 2 "column s: a sim column is TEXT" <<'EOF'
+table a
+    s INTEGER sim
+EOF
+	bad no_cols.schema 1 "table a has no columns" <<'EOF'
+table a
+table b
+    x TEXT
+EOF
+	bad bad_default.schema 2 "default 'abc' is not a number, a \"string\", true, false or null" <<'EOF'
+table a
+    x TEXT default abc
+EOF
+	# The record waits in Redis for a usable schema.
+	run -0 simlog-drain -q -d "$DB" --schema agentfarm
+	assert_equal "$(rows "$DB" simulation_steps)" 1
+}
+
+@test "parse errors: a template naming an unknown or computed column names the template's line" {
+	printf 'table a\n    x TEXT\n    y TEXT = "{x}-{z}"\n' > tmpl.schema
+	run -78 --separate-stderr simlog-drain -q -d "$DB" --schema ./tmpl.schema
+	assert_equal "$stderr" "simlog-drain: ./tmpl.schema:3: column y: template names unknown column 'z'"
+	printf 'table a\n    x TEXT = "{z}"\n    z TEXT\n    y TEXT = "{x}"\n' > comp.schema
+	run -78 --separate-stderr simlog-drain -q -d "$DB" --schema ./comp.schema
+	assert_equal "$stderr" "simlog-drain: ./comp.schema:4: column y: template names computed column 'x'"
+}
+
+@test "a schema name that is not found exits 66; one that is neither file nor name, 64" {
+	run -66 --separate-stderr simlog-drain -q -d "$DB" --schema nosuch
+	[[ $stderr == "simlog-drain: no schema named 'nosuch'"* ]]
+	run -66 --separate-stderr simlog-drain -q -d "$DB" --schema ./nosuch.schema
+	assert_equal "$stderr" "simlog-drain: ./nosuch.schema: No such file or directory"
+	run -66 simlog-drain -q -d "$DB" --schema nodir/x
+	run -64 --separate-stderr simlog-drain -q -d "$DB" --schema 'a b'
+	assert_equal "$stderr" "simlog-drain: 'a b' is neither a schema file nor a schema name"
+	[ ! -e "$DB" ]
+}
+
+@test "named schemas are looked up in SIMLOG_SCHEMA_PATH's directories in order" {
+	mkdir one two
+	printf 'table from_two for rec\n    n INTEGER\n' > two/mine.schema
+	printf 'table from_one for rec\n    n INTEGER\n' > two/other.schema
+	cp two/other.schema one/mine.schema
+	printf '%s\n' '{"type":"rec","n":1}' | push S1
+	SIMLOG_SCHEMA_PATH="$PWD/nothing:$PWD/two:$PWD/one" run -0 drain --schema mine
+	assert_equal "$(q "SELECT n FROM from_two")" 1
+	assert_equal "$(q "SELECT count(*) FROM sqlite_master WHERE name = 'from_one'")" 0
+}
+
+@test "without --schema, the default mapping is unchanged" {
+	printf '%s\n' '{"type":"agent","agent_id":"a1","generation":9007199254740993}' \
+	    '{"type":"step","step_number":"not a number"}' | push S1
+	run -0 drain
+	assert_equal "$(record_tables "$DB" | tr '\n' ' ')" "agent step "
+	assert_equal "$(columns agent)" "$(printf '%s\n' 'id|INTEGER|0|1|' \
+	    'simulation_id|TEXT|1|0|' 'data|TEXT|1|0|')"
+	assert_equal "$(q "SELECT simulation_id, data FROM agent")" \
+	    'S1|{"type":"agent","agent_id":"a1","generation":9007199254740993}'
+	assert_equal "$(q "SELECT data FROM step")" '{"type":"step","step_number":"not a number"}'
+	assert_equal "$(q "SELECT count(*) FROM simlog_rejects")" 0
+	assert_equal "$(total rejects)" 0
+	assert_equal "$(per_type agent rejects)" 0
+	# An empty SIMLOG_SCHEMA is no schema.
+	printf '%s\n' '{"type":"agent","agent_id":"a2"}' | push S1
+	SIMLOG_SCHEMA= run -0 drain
+	assert_equal "$(rows "$DB" agent)" 2
+	assert_equal "$(q "SELECT count(*) FROM sqlite_master WHERE name = 'agents'")" 0
+}
+
+@test "SIMLOG_SCHEMA gives the schema when --schema does not" {
+	printf '%s\n' '{"type":"agent","agent_id":"a1"}' | push S1
+	SIMLOG_SCHEMA=agentfarm run -0 drain
+	assert_equal "$(q "SELECT simulation_id, agent_id FROM agents")" "S1|a1"
+	# --schema wins over the environment.
+	printf '%s\n' '{"type":"agent","agent_id":"a2"}' | push S1
+	SIMLOG_SCHEMA=nosuch run -0 drain --schema agentfarm
+	assert_equal "$(rows "$DB" agents)" 2
+	SIMLOG_SCHEMA=nosuch run -66 drain
+}
+
+@test "--schema with --sim drains only that simulation into the typed tables" {
+	printf '%s\n' '{"type":"agent","agent_id":"a1"}' | push S1
+	printf '%s\n' '{"type":"agent","agent_id":"b1"}' | push S2
+	run -0 drain --schema agentfarm -s S2
+	assert_equal "$(q "SELECT simulation_id, agent_id FROM agents")" "S2|b1"
+	assert_equal "$(cat drain.out | wc -l)" 2
+	assert_equal "$(per_type agent rows)" 1
+}
