@@ -66,7 +66,7 @@ MAN7       := $(wildcard man/*.7)
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
 
-all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) $(O)/simlog.pc bench/simgen
+all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen
 
 $(O)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
@@ -84,10 +84,6 @@ $(SHARED_LIB): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libsimlog.so.$(SOVERSION) $(ALL_LDFLAGS) \
 		-o $@ $^ $(LIBS)
 
-$(O)/simlog.pc: simlog.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    simlog.pc.in > $@
 
 $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -146,7 +142,11 @@ install: all
 	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
 	ln -sf libsimlog.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so
 	$(INSTALL) -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCLUDEDIR)
-	$(INSTALL) -m 644 $(O)/simlog.pc $(DESTDIR)$(PKGCONFIGDIR)
+	# Written at install time: it names the PREFIX of this install.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    simlog.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
 	$(if $(MAN7),$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)

@@ -734,7 +734,11 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	size_t ac = 0, i;
 	redisReply *r;
 
-	/* The block must end before the command timeout does. */
+	/* New simulations and signals are seen between blocks: keep them
+	 * short (a signal does not interrupt a blocked read), and inside the
+	 * command timeout. */
+	if (block > 1)
+		block = 1;
 	if (block > d->conn.timeout / 2)
 		block = d->conn.timeout / 2;
 	if (nsims == 0) {

@@ -155,6 +155,7 @@ struct push {
 	unsigned long long read, pushed, rejected, blank, failed, batches;
 	unsigned long long spooled, replayed, dropped, retries, bytes;
 	int auth_failed, spool_failed, damaged;
+	size_t partial;			/* bytes of an unfinished last line */
 	int tee_closed;
 	double t0;
 };
@@ -731,6 +732,17 @@ run(struct push *p, struct simlog_lines *in)
 			    len, p->max_record);
 			reject_line(p, simlog_lines_number(in), why, 0, 0,
 			    NULL, 0);
+		} else if (st == SIMLOG_LINE_PARTIAL) {
+			/* Half a record: it was never a line, so it is not a
+			 * rejected one; keep it where the user can find it. */
+			warnx("line %llu: stopped in the middle of it; its %zu "
+			    "bytes were not pushed%s", simlog_lines_number(in),
+			    len, p->reject ? " (copied to --reject)" : "");
+			if (p->reject != NULL) {
+				fwrite(line, 1, len, p->reject);
+				putc('\n', p->reject);
+			}
+			p->partial = len;
 		} else if (st == SIMLOG_LINE_ERROR) {
 			warn("reading standard input");
 			status = SIMLOG_EX_IOERR;
@@ -750,10 +762,10 @@ summary(struct push *p)
 	    "\"rejected\":%llu,\"spooled\":%llu,\"replayed\":%llu,"
 	    "\"dropped\":%llu,\"failed\":%llu,\"blank\":%llu,"
 	    "\"batches\":%llu,\"stored_bytes\":%llu,\"retries\":%llu,"
-	    "\"priority\":\"%s\",\"breaker\":\"%s\",\"breaker_changes\":[",
+	    "\"partial_bytes\":%zu,\"priority\":\"%s\",\"breaker\":\"%s\",\"breaker_changes\":[",
 	    p->sim, p->read, p->pushed, p->rejected, p->spooled, p->replayed,
 	    p->dropped, p->failed, p->blank, p->batches, p->bytes, p->retries,
-	    prio_names[p->prio], simlog_breaker_name(p->brk.seen));
+	    p->partial, prio_names[p->prio], simlog_breaker_name(p->brk.seen));
 	for (int i = 0; i < p->brk.nchanges; i++)
 		fprintf(p->out, "%s\"%s\"", i ? "," : "", p->brk.changes[i]);
 	fprintf(p->out, "],\"seconds\":%.3f}\n", simlog_now_mono() - p->t0);

@@ -1082,10 +1082,13 @@ sub_options(struct st *s, char *prog, int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		cli_try_help();
 	}
-	if ((s->given & O_BATCH) && (s->given & (O_EXPECT | O_RAW))) {
-		warnx("%s: not an option of save --batch (a line may hold "
-		    "\"expect_version\")", s->given & O_RAW ? "--raw" :
-		    "--expect-version");
+	if ((s->given & O_BATCH) && (s->given & (O_EXPECT | O_RAW | O_VERSION))) {
+		warnx("%s: not an option of %s --batch%s",
+		    opt_name(s->given & (O_EXPECT | O_RAW | O_VERSION) &
+		    -(s->given & (O_EXPECT | O_RAW | O_VERSION))), sub->name,
+		    s->given & O_RAW ? "" : s->given & O_EXPECT ?
+		    " (a line may hold \"expect_version\")" :
+		    " (a line may hold \"version\")");
 		cli_try_help();
 	}
 	if (strcmp(sub->name, "rollback") == 0 && !(s->given & O_TO)) {

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/socket.h>
+
 #include <hiredis/hiredis.h>
 
 #include "simlog.h"
@@ -125,6 +127,26 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 	if (conn->c == NULL)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 		    "%s: not connected", what);
+	/* A server that refuses a client ("max number of clients reached")
+	 * says why and closes; our write can fail before we read that. */
+	if ((conn->c->err == REDIS_ERR_IO || conn->c->err == REDIS_ERR_EOF) &&
+	    conn->c->fd >= 0) {
+		char buf[256];
+		ssize_t n = recv(conn->c->fd, buf, sizeof(buf) - 1,
+		    MSG_PEEK | MSG_DONTWAIT);
+
+		if (n > 1 && buf[0] == '-') {
+			redisReply fake;
+
+			buf[n] = '\0';
+			buf[strcspn(buf, "\r\n")] = '\0';
+			memset(&fake, 0, sizeof(fake));
+			fake.type = REDIS_REPLY_ERROR;
+			fake.str = buf + 1;
+			fake.len = strlen(buf + 1);
+			return simlog_conn_error(conn, &fake, what, err);
+		}
+	}
 	if (conn->c->err == REDIS_ERR_IO &&
 	    (strstr(conn->c->errstr, "temporarily unavailable") != NULL ||
 	    strstr(conn->c->errstr, "timed out") != NULL))

@@ -16,6 +16,7 @@ struct simlog_lines {
 	size_t scanned;		/* of those, how many hold no newline */
 	size_t skipped;		/* bytes of an over-long line dropped so far */
 	int eof;
+	int stopping;		/* stopped by the caller, not by EOF */
 	unsigned long long lineno;
 };
 
@@ -114,7 +115,8 @@ simlog_lines_next(struct simlog_lines *r, const char **line, size_t *len)
 			}
 			*line = r->buf + r->end - have;
 			*len = have;
-			return SIMLOG_LINE_OK;
+			/* Stopped mid-line: the writer was still at it. */
+			return r->stopping ? SIMLOG_LINE_PARTIAL : SIMLOG_LINE_OK;
 		}
 		if (fill(r) < 0)
 			return errno == EINTR ? SIMLOG_LINE_INTR :
@@ -131,5 +133,7 @@ simlog_lines_number(const struct simlog_lines *r)
 void
 simlog_lines_stop(struct simlog_lines *r)
 {
+	if (!r->eof)
+		r->stopping = 1;
 	r->eof = 1;
 }

@@ -38,6 +38,8 @@ struct column {
 	int notnull, primary, unique;
 	int is_sim, is_rest;
 	char *tmpl;		/* computed: "{col}..." */
+	size_t nrefs;		/* {col} references in tmpl */
+	int line;		/* where it was declared */
 	enum dkind dkind;	/* default */
 	long long dint;
 	double dreal;
@@ -254,6 +256,7 @@ parse_column(struct parser *p, struct simlog_stable *t)
 		return perr(p, "column %s: unknown type '%s' (INTEGER, REAL, "
 		    "TEXT, BOOLEAN, JSON)", p->tok[0], p->tok[1]);
 	c->type = (enum ctype)k;
+	c->line = p->line;
 	if ((c->name = strdup(p->tok[0])) == NULL)
 		return perr(p, "out of memory");
 	t->ncols++;
@@ -273,8 +276,11 @@ parse_column(struct parser *p, struct simlog_stable *t)
 		else if (strcasecmp(w, "sim") == 0)
 			c->is_sim = 1;
 		else if (strcasecmp(w, "from") == 0 && i + 1 < p->ntok) {
+			const char *f = p->tok[++i];
+
 			free(c->field);
-			if ((c->field = strdup(p->tok[++i])) == NULL)
+			/* A quoted field name: the word after the marker. */
+			if ((c->field = strdup(f[0] == '"' ? f + 1 : f)) == NULL)
 				return perr(p, "out of memory");
 		} else if (strcasecmp(w, "default") == 0 && i + 1 < p->ntok) {
 			if (parse_default(p, c, p->tok[++i]) < 0)
@@ -283,6 +289,8 @@ parse_column(struct parser *p, struct simlog_stable *t)
 		    p->tok[i + 1][0] == '"') {
 			if ((c->tmpl = strdup(p->tok[++i] + 1)) == NULL)
 				return perr(p, "out of memory");
+			for (const char *q = c->tmpl; (q = strchr(q, '{')); q++)
+				c->nrefs++;
 		} else
 			return perr(p, "column %s: unexpected '%s'", c->name, w);
 	}
@@ -331,7 +339,7 @@ finish_table(struct parser *p, struct simlog_stable *t)
 		if (t->cols[i].tmpl != NULL) {
 			int save = p->line;
 
-			p->line = t->line;
+			p->line = t->cols[i].line;
 			if (check_template(p, t, &t->cols[i]) < 0)
 				return -1;
 			p->line = save;
@@ -683,8 +691,17 @@ sql_literal(struct sqlbuf *b, const struct column *c)
 	}
 }
 
+static int
+in_key(const struct simlog_stable *t, const struct column *c)
+{
+	for (size_t j = 0; j < t->nkey; j++)
+		if (strcasecmp(t->key[j], c->name) == 0)
+			return 1;
+	return 0;
+}
+
 static void
-column_def(struct sqlbuf *b, const struct column *c, int adding)
+column_def(struct sqlbuf *b, const struct column *c, int adding, int key)
 {
 	/* JSON is kept as TEXT: SQLite's JSON functions read it, and TEXT
 	 * affinity never turns "5" into a number. */
@@ -694,7 +711,9 @@ column_def(struct sqlbuf *b, const struct column *c, int adding)
 		sqlf(b, " PRIMARY KEY");
 	if (c->unique && !adding)
 		sqlf(b, " UNIQUE");
-	if (c->notnull)
+	/* A key is never NULL (SQLite would let a non-INTEGER one be). */
+	if (c->notnull || (!adding && ((c->primary && c->type != C_INTEGER) ||
+	    key)))
 		sqlf(b, " NOT NULL");
 	if (c->dkind != D_NONE) {
 		sqlf(b, " DEFAULT ");
@@ -738,7 +757,7 @@ apply_table(struct simlog_stable *t, sqlite3 *db, struct simlog_err *err)
 	sqlf(&b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++) {
 		sqlf(&b, i ? ", " : "");
-		column_def(&b, &t->cols[i], 0);
+		column_def(&b, &t->cols[i], 0, in_key(t, &t->cols[i]));
 	}
 	if (t->nkey > 0) {
 		sqlf(&b, ", PRIMARY KEY (");
@@ -782,7 +801,7 @@ apply_table(struct simlog_stable *t, sqlite3 *db, struct simlog_err *err)
 		else {
 			b.len = 0;
 			sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
-			column_def(&b, c, 1);
+			column_def(&b, c, 1, 0);
 			rc = b.oom ? -1 : simlog_db_exec(db, b.s, err);
 		}
 	}
@@ -798,8 +817,18 @@ apply_table(struct simlog_stable *t, sqlite3 *db, struct simlog_err *err)
 	for (i = 0; i < t->ncols; i++)
 		sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
 	sqlf(&b, ") VALUES (");
-	for (i = 0; i < t->ncols; i++)
-		sqlf(&b, "%s?%zu", i ? ", " : "", i + 1);
+	for (i = 0; i < t->ncols; i++) {
+		/* ?N+ncols says the field was missing: the default applies on
+		 * insert, and an update keeps the row's value. */
+		if (t->cols[i].dkind != D_NONE && t->cols[i].tmpl == NULL &&
+		    !t->cols[i].is_sim) {
+			sqlf(&b, "%sCASE WHEN ?%zu THEN ", i ? ", " : "",
+			    t->ncols + i + 1);
+			sql_literal(&b, &t->cols[i]);
+			sqlf(&b, " ELSE ?%zu END", i + 1);
+		} else
+			sqlf(&b, "%s?%zu", i ? ", " : "", i + 1);
+	}
 	sqlf(&b, ")");
 	if (t->on_dup == 2)
 		sqlf(&b, " ON CONFLICT DO NOTHING");
@@ -818,9 +847,10 @@ apply_table(struct simlog_stable *t, sqlite3 *db, struct simlog_err *err)
 					break;
 			if (j < t->nkey)
 				continue;
-			sqlf(&b, "%s\"%s\" = coalesce(excluded.\"%s\", \"%s\")",
+			/* Missing (bound NULL) or null: keep the row's value. */
+			sqlf(&b, "%s\"%s\" = coalesce(?%zu, \"%s\")",
 			    first ? " ON CONFLICT DO UPDATE SET " : ", ",
-			    c->name, c->name, c->name);
+			    c->name, i + 1, c->name);
 			first = 0;
 		}
 		if (first)
@@ -850,6 +880,7 @@ simlog_schema_apply(struct simlog_schema *s, sqlite3 *db,
 
 struct val {
 	int set;		/* 0: missing */
+	int dflt;		/* the default stands in: bind NULL, SQL fills it */
 	enum dkind kind;	/* D_NULL, D_INT, D_REAL, D_TEXT */
 	long long i;
 	double r;
@@ -1042,7 +1073,8 @@ simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
 	need = 2 * len + 8;
 	for (i = 0; i < t->ncols; i++)
 		if (t->cols[i].tmpl != NULL)
-			need += strlen(t->cols[i].tmpl) + len + 64 * t->ncols;
+			need += strlen(t->cols[i].tmpl) + t->cols[i].nrefs *
+			    (len + 64);
 	if (need > s->bufcap) {
 		char *q = realloc(s->buf, need);
 
@@ -1106,6 +1138,7 @@ simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
 			vals[i].n = strlen(sim);
 		} else if (!vals[i].set && c->dkind != D_NONE && !c->tmpl) {
 			vals[i].set = 1;
+			vals[i].dflt = 1;
 			vals[i].kind = c->dkind;
 			vals[i].i = c->dint;
 			vals[i].r = c->dreal;
@@ -1120,7 +1153,9 @@ simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
 	for (i = 0; i < t->ncols; i++) {
 		int k = (int)i + 1;
 
-		if (!vals[i].set || vals[i].kind == D_NULL)
+		sqlite3_bind_int(t->ins, (int)t->ncols + k,
+		    !vals[i].set || vals[i].dflt);
+		if (!vals[i].set || vals[i].kind == D_NULL || vals[i].dflt)
 			sqlite3_bind_null(t->ins, k);
 		else if (vals[i].kind == D_INT)
 			sqlite3_bind_int64(t->ins, k, vals[i].i);

@@ -202,6 +202,7 @@ void simlog_lines_free(struct simlog_lines *r);
 enum simlog_line_status {
 	SIMLOG_LINE_OK,		/* *line, *len valid until the next call */
 	SIMLOG_LINE_TOOLONG,	/* *len = its length; it was skipped */
+	SIMLOG_LINE_PARTIAL,	/* after _stop: an unfinished last line */
 	SIMLOG_LINE_EOF,
 	SIMLOG_LINE_INTR,	/* read(2) interrupted by a signal */
 	SIMLOG_LINE_ERROR,	/* errno set */

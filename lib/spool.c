@@ -335,7 +335,8 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 	}
 	closedir(d);
 	/* Oldest first: names start with the creation time. */
-	qsort(names, n, sizeof(*names), by_name);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), by_name);
 	for (i = 0; i < n && !found; i++) {
 		struct simlog_spool_seg *s = calloc(1, sizeof(*s));
 		struct stat st;

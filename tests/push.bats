@@ -443,6 +443,7 @@ stream_has_entries() {
 	# Redis is back: the spool is replayed once, and then it is empty.
 	start_redis main
 	run --separate-stderr simlog-push --replay -s down
+	echo "$stderr"
 	assert_success
 	assert_equal "$(jnum replayed "$output")" 700
 	run --separate-stderr simlog-push --replay -s down
@@ -491,6 +492,7 @@ stream_has_entries() {
 	# The right password: its record is pushed, and the two refused
 	# ones, kept in the spool, follow.
 	run --separate-stderr simlog-push -s a --password-file good.pw < in3.jsonl
+	echo "$stderr"
 	assert_success
 	[[ $stderr$output != *"$pw"* ]]
 	assert_equal "$(jnum pushed "$output")" 1

@@ -304,9 +304,9 @@ test_parse_bad(void)
 	    "table a: more than one primary key");
 	bad("table a\n    x TEXT\n    y TEXT from x\n", 1,
 	    "table a: field x feeds two columns");
-	bad("table a\n    x TEXT\n    y TEXT = \"{x\"\n", 1,
+	bad("table a\n    x TEXT\n    y TEXT = \"{x\"\n", 3,
 	    "column y: bad {name} in template");
-	bad("table a\n    x TEXT\n    y TEXT = \"{}\"\n", 1,
+	bad("table a\n    x TEXT\n    y TEXT = \"{}\"\n", 3,
 	    "column y: bad {name} in template");
 	/* A template's problem is on the template's own line. */
 	bad("table a\n    x TEXT\n    y TEXT = \"{x}-{z}\"\n", 3,
