@@ -734,14 +734,10 @@ run(struct push *p, struct simlog_lines *in)
 			    NULL, 0);
 		} else if (st == SIMLOG_LINE_PARTIAL) {
 			/* Half a record: it was never a line, so it is not a
-			 * rejected one; keep it where the user can find it. */
+			 * rejected one either. */
 			warnx("line %llu: stopped in the middle of it; its %zu "
-			    "bytes were not pushed%s", simlog_lines_number(in),
-			    len, p->reject ? " (copied to --reject)" : "");
-			if (p->reject != NULL) {
-				fwrite(line, 1, len, p->reject);
-				putc('\n', p->reject);
-			}
+			    "bytes were not pushed", simlog_lines_number(in),
+			    len);
 			p->partial = len;
 		} else if (st == SIMLOG_LINE_ERROR) {
 			warn("reading standard input");

@@ -77,7 +77,7 @@ redis_empty() {
 	    "agent_actions agent_states agents health_incidents resource_states simulation_steps "
 	assert_equal "$(columns agents)" "$(cat <<'EOF'
 simulation_id|TEXT|1|0|
-agent_id|TEXT|0|1|
+agent_id|TEXT|1|1|
 birth_time|INTEGER|0|0|
 death_time|INTEGER|0|0|
 agent_type|TEXT|0|0|
@@ -117,7 +117,7 @@ details|TEXT|0|0|
 EOF
 )"
 	assert_equal "$(columns agent_states)" "$(cat <<'EOF'
-id|TEXT|0|1|
+id|TEXT|1|1|
 simulation_id|TEXT|0|0|
 step_number|INTEGER|0|0|
 agent_id|TEXT|0|0|
