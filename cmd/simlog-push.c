@@ -328,7 +328,13 @@ replay_segment(struct push *p, struct simlog_spool_seg *seg,
 		p->replayed += recs[acked % p->inflight];
 		acked++;
 	}
-	if (r != 0) {
+	if (r == -2) {
+		/* Cut short by a crash while it was written: it never
+		 * counted as spooled, and nothing follows it. */
+		warnx("spool: ignored the unfinished last record of a segment "
+		    "(a push was stopped while writing it)");
+		simlog_spool_seg_done(p->spool, seg);
+	} else if (r != 0) {
 		simlog_spool_seg_damaged(p->spool, seg, done, kept,
 		    sizeof(kept));
 		warnx("spool: a damaged record; what came before it was "
@@ -433,7 +439,7 @@ recover(struct push *p, struct simlog_err *e, int fresh, int force)
 				p->auth_failed = 1;
 			return -1;
 		}
-		if (fresh && !e->backlog)
+		if (fresh && !e->full)
 			simlog_breaker_failure(&p->brk);
 		fresh = 0;
 		left = p->deadline - (simlog_now_mono() - start);
@@ -498,7 +504,7 @@ maybe_resume(struct push *p)
 		p->spooling = 0;
 		return;
 	}
-	if (!e.backlog && !permanent(&e))
+	if (!e.full && !permanent(&e))
 		simlog_breaker_failure(&p->brk);
 	simlog_conn_close(&p->conn);
 	p->next_probe = simlog_now_wall() + p->brk.reset;

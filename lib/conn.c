@@ -114,15 +114,19 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s", what,
 		    r->str + 14);
 		if (err != NULL)
-			err->backlog = 1;
+			err->full = 1;
 		return -1;
 	}
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		code = classify_reply(r->str, &words);
 		if (words != NULL)
-			return simlog_seterr(err, code, "%s: %s (%s)", what,
-			    words, r->str);
-		return simlog_seterr(err, code, "%s: %s", what, r->str);
+			simlog_seterr(err, code, "%s: %s (%s)", what, words,
+			    r->str);
+		else
+			simlog_seterr(err, code, "%s: %s", what, r->str);
+		if (err != NULL && has_prefix(r->str, "OOM"))
+			err->full = 1;
+		return -1;
 	}
 	if (conn->c == NULL)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,

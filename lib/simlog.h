@@ -38,7 +38,9 @@ enum simlog_exit {
 /* An error as the library reports it: an exit class and a message. */
 struct simlog_err {
 	int code;			/* one of enum simlog_exit */
-	int backlog;			/* refused by --max-backlog, Redis is fine */
+	int full;			/* Redis is up but refused for lack of room
+					 * (maxmemory, --max-backlog): draining
+					 * helps, the breaker does not count it */
 	char msg[SIMLOG_ERRLEN];
 };
 
@@ -459,8 +461,9 @@ int simlog_spool_pending(struct simlog_spool *sp);
 /* Take the next segment no live process holds; 0 when none is left. */
 int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
 		      struct simlog_err *err);
-/* Next chunk of a segment: 1, 0 at the end, -1 for a torn or damaged tail
- * (what follows is unreadable; a crash while writing leaves one). */
+/* Next chunk of a segment: 1, 0 at the end, -2 for a torn last record (a
+ * crash while writing it: nothing after it was ever written), -1 for a
+ * damaged one (what follows cannot be read). */
 int simlog_spool_seg_next(struct simlog_spool_seg *seg, char *sim,
 			  const char **chunk, size_t *len);
 /* Where the next chunk of a segment starts (to remember progress). */

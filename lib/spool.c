@@ -382,12 +382,17 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, char *sim, const char **chunk,
 
 	if (left == 0)
 		return 0;
-	if (left < REC_HDR + 1 || memcmp(p, "SLS1", 4) != 0)
+	/* Too short for what it announces: a write cut short by a crash. */
+	if (left < REC_HDR + 1)
+		return -2;
+	if (memcmp(p, "SLS1", 4) != 0)
 		return -1;
 	plen = get32(p + 4);
 	crc = get32(p + 8);
-	if (plen > left - REC_HDR || plen < 1)
+	if (plen < 1)
 		return -1;
+	if (plen > left - REC_HDR)
+		return -2;
 	if ((uint32_t)crc32(0L, p + REC_HDR, plen) != crc)
 		return -1;
 	simlen = p[REC_HDR];

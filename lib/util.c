@@ -19,7 +19,7 @@ simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 	if (err == NULL)
 		return -1;
 	err->code = code;
-	err->backlog = 0;
+	err->full = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
