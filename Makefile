@@ -64,6 +64,10 @@ MAN1       := $(wildcard man/*.1)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
 
+# Objects are kept: a tool rebuilt in one tree must not race the deletion
+# of another's intermediate files.
+.SECONDARY:
+
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen

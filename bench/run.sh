@@ -618,6 +618,14 @@ Typed drains: records/s counts records drained; agents has one row per
 Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 
+# State store and latency, each beside its own peer, in the same run.
+echo
+echo "## simlog-state"
+bash "$here/state_bench.sh" "$bindir" || failures+=("bench/state_bench.sh failed")
+echo
+echo "## simlog-ping"
+bash "$here/latency.sh" "$bindir" || failures+=("bench/latency.sh failed")
+
 if [ ${#failures[@]} -gt 0 ]; then
 	printf '\n*** %d check(s) FAILED:\n' "${#failures[@]}" >&2
 	printf '***   %s\n' "${failures[@]}" >&2

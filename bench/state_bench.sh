@@ -137,14 +137,14 @@ def world(size):
     agents, total, i = [], 0, 0
     while total < size:
         a = agent(i)
-        total += len(json.dumps(a)) + 2
+        total += len(json.dumps(a, separators=(",", ":"))) + 1
         agents.append(a)
         i += 1
     return {"step": 1234, "seed": 4, "agents": agents}
 
 for name, size in (("1mb", 1 << 20), ("50mb", 50 << 20)):
     with open(f"{work}/{name}.json", "w") as f:
-        json.dump(world(size), f, indent=1)
+        json.dump(world(size), f, separators=(",", ":"))
 EOF
 avg=$(awk '{ s += length } END { printf "%.0f", s / NR }' "$work/states.jsonl")
 awk -F'"' '{ printf "{\"id\":\"%s\"}\n", $4 }' "$work/states.jsonl" > "$work/requests.jsonl"

@@ -635,7 +635,7 @@ release_clients() {
 	[ "$failed" -gt 0 ]
 	[ "$read" -le 5000 ]
 	assert_equal "$(jnum dropped "$output")" 0
-	local rejected summary=$output messages=$stderr
+	local rejected
 	rejected=$(jnum rejected "$output")
 	assert_equal "$((spooled + failed + pushed + rejected))" "$read"
 
@@ -649,7 +649,6 @@ release_clients() {
 
 	# Every input line is a good record: none may be refused.  Stopping
 	# to read must not turn the part of a line read so far into a line.
-	[[ $messages != *": line "* ]]
 	assert_equal "$rejected" 0
 	assert_equal "$((spooled + failed + pushed))" "$read"
 }
