@@ -443,8 +443,10 @@ simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
 	int fd;
 	size_t off;
 
-	if (done == 0)
+	if (done == 0) {
+		simlog_spool_seg_release(s);
 		return 0;
+	}
 	if (done >= s->len)
 		return simlog_spool_seg_done(sp, s) < 0 ?
 		    simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
