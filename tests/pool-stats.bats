@@ -20,36 +20,6 @@ teardown() {
 	stop_all_redis
 }
 
-# jsql JSON EXPR: EXPR evaluated by SQLite's JSON functions with j the
-# JSON text (jq is not among the test dependencies; sqlite3 is).
-jsql() {
-	printf '%s' "$1" > "$BATS_TEST_TMPDIR/jsql.json"
-	sqlite3 -bail :memory: "WITH t(j) AS (SELECT CAST(readfile(
-	    '$BATS_TEST_TMPDIR/jsql.json') AS TEXT)) SELECT $2 FROM t"
-}
-
-# jget JSON PATH: one member; true/false print as 1/0, null as nothing.
-jget() {
-	jsql "$1" "json_extract(j, '$2')"
-}
-
-# poll WHAT CMD...: run CMD every 50 ms until it succeeds; the 30 s bound
-# only catches a stuck test, it measures nothing.
-poll() {
-	local what=$1 i; shift
-	for ((i = 0; i < 600; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	echo "gave up waiting for $what" >&2
-	return 1
-}
-
-# holds_open PID FILE: whether PID's standard output is FILE (open).
-holds_open() {
-	[ "$(readlink "/proc/$1/fd/1" 2>/dev/null)" = "$2" ]
-}
-
 # hold_cmd N CMD...: run CMD with its standard input a FIFO that a sleeping
 # process holds open, so CMD (and its connection) lives until release N.
 # The holder opens the FIFO first (read-write, which does not block), so
