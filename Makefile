@@ -4,6 +4,7 @@
 #   make check                unit tests and bats suites (real redis-server)
 #   make check SANITIZE=address,undefined
 #   make check VALGRIND=1     run every tool under valgrind
+#   make check TESTS="drain push"   only tests/drain.bats and tests/push.bats
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make install PREFIX=/usr/local DESTDIR=
@@ -107,7 +108,7 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@O=$(O) VALGRIND=$(VALGRIND) sh tests/run.sh
+	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" sh tests/run.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
