@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "common.h"
 
@@ -18,6 +20,9 @@ cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o)
 		if (simlog_url_has_password(arg))
 			warnx("a password in --url is visible to other users "
 			    "(ps); use --password-file or SIMLOG_REDIS_URL");
+		if (strlen(arg) > 4096)
+			errx(SIMLOG_EX_USAGE, "invalid --url: longer than 4096 "
+			    "bytes");
 		o->url = arg;
 		return 1;
 	case CLI_OPT_PASSWORD_FILE:
@@ -26,11 +31,53 @@ cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o)
 	case CLI_OPT_TIMEOUT:
 		o->timeout = cli_seconds("--timeout", arg, 3600);
 		if (o->timeout <= 0)
-			errx(SIMLOG_EX_USAGE, "invalid --timeout: '%s': "
+			errx(SIMLOG_EX_USAGE, "invalid --timeout: '%.40s': "
 			    "must be more than 0", arg);
+		return 1;
+	case CLI_OPT_SENTINEL_PASSWORD_FILE:
+		o->sentinel_password_file = arg;
+		return 1;
+	case CLI_OPT_TLS_CA:
+		o->tls.ca = arg;
+		return 1;
+	case CLI_OPT_TLS_CERT:
+		o->tls.cert = arg;
+		return 1;
+	case CLI_OPT_TLS_KEY:
+		o->tls.key = arg;
+		return 1;
+	case CLI_OPT_TLS_SERVER_NAME:
+		if (*arg == '\0' || strlen(arg) > 253)
+			errx(SIMLOG_EX_USAGE, "invalid --tls-server-name: "
+			    "1 to 253 characters");
+		o->tls.server_name = arg;
+		return 1;
+	case CLI_OPT_TLS_NO_VERIFY:
+		o->tls.insecure = 1;
 		return 1;
 	}
 	return 0;
+}
+
+void
+cli_check_sim(const char *opt, const char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (!simlog_valid_sim(arg, n))
+		errx(SIMLOG_EX_USAGE, "invalid %s: '%.64s%s'%s: use 1-64 of "
+		    "[A-Za-z0-9_.-]", opt, arg, n > 64 ? "..." : "",
+		    n > 64 ? " (too long)" : "");
+}
+
+void
+cli_protect_secrets(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	/* A core file would hold the password in plain text. */
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 void

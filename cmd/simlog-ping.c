@@ -71,6 +71,8 @@ struct ping {
 	int check, strict;
 
 	struct simlog_conn conn;
+	struct simlog_policy pol;
+	struct simlog_breaker brk;
 	double *ms;			/* round trips, milliseconds */
 	size_t n;
 	int attempts;
@@ -106,7 +108,7 @@ install_signals(void)
 static void
 pause_for(double s)
 {
-	simlog_sleep(s, (volatile int *)&stop_requested);
+	simlog_sleep(s, &stop_requested);
 }
 
 /* One PING; its round trip in milliseconds into *ms. */
@@ -133,51 +135,33 @@ ping_once(struct ping *p, double *ms, struct simlog_err *e)
 	return 0;
 }
 
-/* Give the commands after the first their whole --timeout again. */
-static void
-restore_timeout(struct ping *p)
-{
-	struct timeval tv;
-
-	p->conn.timeout = p->timeout;
-	tv.tv_sec = (time_t)p->timeout;
-	tv.tv_usec = (suseconds_t)((p->timeout - (double)tv.tv_sec) * 1e6);
-	redisSetTimeout(p->conn.c, tv);
-}
-
 /*
  * Connect and get a first PONG, trying again for --wait seconds while the
- * failure may pass (refused, timed out, loading, too many clients).  One
- * connection at a time: each attempt replaces the last.
+ * failure may pass (refused, timed out, loading, too many clients), as the
+ * library's policy does: backoff from 0.05 s to 1 s.  A ping always tries,
+ * even through an open circuit breaker, and closes it when Redis answers.
  */
 static int
 reach(struct ping *p, struct simlog_err *e)
 {
-	double deadline = simlog_now_mono() + p->wait, step = WAIT_STEP_MIN;
+	int attempt = 0;
 
+	p->pol.give_up_at = simlog_now_mono() + p->wait;
 	for (;;) {
-		double left = deadline - simlog_now_mono();
+		double left = p->pol.give_up_at - simlog_now_mono();
 
 		p->attempts++;
 		/* An attempt must not outlast the wait. */
-		p->conn.timeout = p->timeout;
-		if (p->wait > 0 && left > 0 && left < p->timeout)
-			p->conn.timeout = left;
-		if (simlog_conn_open(&p->conn, e) == 0 &&
+		p->conn.timeout = p->wait > 0 && left > 0 && left < p->timeout ?
+		    left : p->timeout;
+		if (simlog_policy_connect(&p->conn, &p->pol, e) >= 0 &&
 		    ping_once(p, &p->ms[0], e) == 0) {
 			p->n = 1;
-			if (p->conn.timeout != p->timeout)
-				restore_timeout(p);
+			p->conn.timeout = p->timeout;
 			return 0;
 		}
-		simlog_conn_close(&p->conn);
-		left = deadline - simlog_now_mono();
-		if (!simlog_err_transient(e) || left <= 0 || stop_requested)
+		if (!simlog_policy_failed(&p->conn, &p->pol, &attempt, e))
 			return -1;
-		pause_for(step < left ? step : left);
-		if (stop_requested)
-			return -1;
-		step = step * 2 > WAIT_STEP_MAX ? WAIT_STEP_MAX : step * 2;
 	}
 }
 
@@ -377,11 +361,25 @@ main(int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		cli_try_help();
 	}
-	if (simlog_conn_init(&p.conn, &co, &e) < 0)
+	co.stop = &stop_requested;
+	if (simlog_policy_init(&p.pol, &e) < 0 ||
+	    simlog_conn_init(&p.conn, &co, &e) < 0)
 		cli_die(&e);
 	if ((p.ms = calloc((size_t)p.count, sizeof(*p.ms))) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	p.timeout = p.conn.timeout;
+	p.pol.retry.base = WAIT_STEP_MIN;
+	p.pol.retry.factor = 2;
+	p.pol.retry.cap = WAIT_STEP_MAX;
+	p.pol.force = 1;
+	p.pol.stop = &stop_requested;
+	{
+		char endpoint[700];
+
+		simlog_conn_endpoint(&p.conn, 0, endpoint, sizeof(endpoint));
+		if (simlog_breaker_init(&p.brk, endpoint, 0, 0, &e) == 0)
+			p.pol.brk = &p.brk;
+	}
 	install_signals();
 
 	if (reach(&p, &e) < 0 || ping_rest(&p, &e) < 0 ||
@@ -399,6 +397,7 @@ main(int argc, char **argv)
 	if (cli_close_stdout() < 0 && status == SIMLOG_EX_OK)
 		status = SIMLOG_EX_IOERR;
 	simlog_conn_clear(&p.conn);
+	simlog_breaker_clear(&p.brk);
 	free(p.ms);
 	return status;
 }

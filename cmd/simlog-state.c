@@ -150,19 +150,16 @@ fail_line(struct st *s, unsigned long long lineno, const struct simlog_err *e)
 static void
 check_fatal(struct st *s, const struct simlog_err *e)
 {
-	if (s->conn.c == NULL || s->conn.c->err != 0)
+	if (!simlog_conn_connected(&s->conn))
 		cli_die(e);
 }
 
-/* Connect for pipelined requests: the scripts must be in Redis first. */
+/* Connect for pipelined requests (scripts load themselves, pipelined
+ * ahead of their first call). */
 static void
 connect_pipelined(struct st *s)
 {
-	struct simlog_err e;
-
 	cli_connect(&s->conn, &s->co);
-	if (simlog_state_preload(&s->conn, &e) < 0)
-		cli_die(&e);
 }
 
 /* --- output -------------------------------------------------------------- */

@@ -568,12 +568,8 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 				simlog_key_count(sims[i], k);
 			else
 				simlog_key_bytes(sims[i], k);
-			if (redisAppendCommandArgv(conn->c, 2, av, NULL) !=
-			    REDIS_OK) {
-				simlog_conn_error(conn, NULL,
-				    "reading the backlog", err);
+			if (simlog_conn_append(conn, 2, av, NULL, err) < 0)
 				goto out;
-			}
 			sent++;
 		}
 	b->commands += (unsigned)sent;
@@ -587,8 +583,7 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			redisReply *r = NULL;
 			int a;
 
-			if (redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
-			    r == NULL) {
+			if (simlog_conn_recv(conn, 0, &r, err) < 0) {
 				simlog_conn_error(conn, NULL,
 				    "reading the backlog", err);
 				goto out;
@@ -655,21 +650,6 @@ simlog_backlog_clear(struct simlog_backlog *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/*
- * The spool directory's name for a server.  This must stay the same as in
- * simlog_spool_open() (lib/spool.c), which does not export it: FNV-1a 64
- * of the endpoint with its database, in hex.
- */
-static void
-spool_subdir(const char *dir, const char *endpoint, char *buf, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *s = endpoint; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)h);
-}
-
 int
 simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 		     char *path, size_t len, struct simlog_spool_usage *u,
@@ -678,7 +658,7 @@ simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 	char endpoint[600];
 
 	simlog_conn_endpoint(conn, 1, endpoint, sizeof(endpoint));
-	spool_subdir(dir, endpoint, path, len);
+	simlog_spool_path(dir, endpoint, path, len);
 	if (simlog_spool_usage(path, u) < 0)
 		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
 		    path, strerror(errno));

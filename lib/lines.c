@@ -137,3 +137,10 @@ simlog_lines_stop(struct simlog_lines *r)
 		r->stopping = 1;
 	r->eof = 1;
 }
+
+int
+simlog_lines_ready(const struct simlog_lines *r)
+{
+	return r->eof || memchr(r->buf + r->start + r->scanned, '\n',
+	    r->end - r->start - r->scanned) != NULL;
+}

@@ -29,7 +29,6 @@
 
 /* Key names.  The ID is a hash tag: every key of one state is in one slot. */
 #define SIMLOG_STATE_PREFIX "simlog:state:"
-#define SIMLOG_STATE_INDEX_KEY "simlog:state:ids"
 
 enum simlog_state_comp {
 	SIMLOG_STATE_NONE,
@@ -111,16 +110,6 @@ struct simlog_state_info {
 	uint64_t raw_bytes, stored_bytes;	/* over all of them */
 	long long expires_ms;		/* when every key goes; 0: never */
 };
-
-/* --- scripts ----------------------------------------------------------- */
-
-/*
- * The library calls its Lua scripts by SHA-1.  One-off calls load a
- * script Redis lacks on their own; before pipelining (the *_send
- * functions) call this, or replies may say the script is missing
- * (SIMLOG_EX_TEMPFAIL).
- */
-int simlog_state_preload(struct simlog_conn *conn, struct simlog_err *err);
 
 /* --- saving ------------------------------------------------------------ */
 

@@ -4,7 +4,7 @@
 # what make bench needs.
 set -eu
 pkgs="gcc make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
-liblz4-dev zlib1g-dev redis-server redis-tools sqlite3 bats bats-assert
+liblz4-dev zlib1g-dev libssl-dev redis-server redis-tools sqlite3 bats bats-assert
 bats-support man-db groff-base bash-completion zsh binutils"
 if [ "${1:-}" = bench ]; then
 	pkgs="$pkgs python3 python3-redis time"
