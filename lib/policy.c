@@ -220,17 +220,12 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	++*attempt;
 	if (!may_retry(p, *attempt))
 		return 0;
+	/* This failure opened the breaker: the tries that are left would
+	 * only hammer a server known to be down.  The failure itself is
+	 * what to report. */
 	if (p->brk != NULL && !err->full && !p->forever &&
-	    p->give_up_at <= 0 && !simlog_breaker_allow(p->brk, p->force)) {
-		/* This failure opened it: the tries that are left would only
-		 * hammer a server known to be down. */
-		char why[SIMLOG_ERRLEN + SIMLOG_BREAKER_WHYLEN];
-
-		simlog_breaker_explain(p->brk, why, sizeof(why));
-		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s", conn->display,
-		    why);
+	    p->give_up_at <= 0 && !simlog_breaker_allow(p->brk, p->force))
 		return 0;
-	}
 	delay = simlog_retry_delay(&p->retry, *attempt > 30 ? 30 : *attempt);
 	if (p->give_up_at > 0 && simlog_now_mono() + delay > p->give_up_at)
 		delay = p->give_up_at - simlog_now_mono();

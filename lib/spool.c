@@ -72,6 +72,7 @@ struct simlog_spool_seg {
 	struct simlog_spool_loss loss;
 	int has_end;
 	uint64_t end_total;
+	int tail_damaged;	/* the last bytes did not check out */
 };
 
 static int
@@ -574,6 +575,9 @@ resync(struct simlog_spool_seg *s)
 			break;
 	s->loss.bad_bytes += s->pos - from;
 	s->loss.damaged = 1;
+	/* Nothing readable after it: its records cannot be counted
+	 * without an end mark. */
+	s->tail_damaged = s->pos == s->len;
 }
 
 /* Records lost before a frame whose running count is known. */
@@ -618,10 +622,8 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		case 0:
 			if (left < REC_HDR && memcmp(p, "SLS2", left < 4 ?
 			    left : 4) == 0) {
-				/* A header cut short: the last write was
-				 * torn, and no count survives. */
+				/* A header cut short: the last write torn. */
 				s->loss.torn = 1;
-				s->loss.unknown = 1;
 				s->loss.bad_bytes += left;
 				s->pos = s->len;
 				continue;
@@ -638,11 +640,12 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		}
 		count_gap(s, cum - nrec);
 		if (plen > left - REC_HDR) {
-			/* The header is whole, the payload cut short. */
-			s->loss.records += nrec;
+			/* The header is whole, the payload cut short: a closed
+			 * segment lost it (counted below from its total); an
+			 * open one is what a writer killed while writing
+			 * leaves, a chunk never counted as spooled. */
 			s->loss.torn = 1;
 			s->loss.bad_bytes += left;
-			s->seen = cum;
 			s->pos = s->len;
 			continue;
 		}
@@ -662,11 +665,13 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		r->seen = cum;
 		return 1;
 	}
-	/* The end frame says how many there were; without it (a writer
-	 * that died, or a file cut short) what followed cannot be counted. */
+	/* A closed segment says how many records it holds: whatever is
+	 * missing at the end was lost.  An open one (its writer died) ends
+	 * where the writer stopped; only damage before that counts, and
+	 * damage at its very end hides how much followed. */
 	if (s->has_end)
 		count_gap(s, s->end_total);
-	else if (s->loss.damaged || s->loss.torn)
+	else if (s->loss.damaged && s->tail_damaged)
 		s->loss.unknown = 1;
 	return 0;
 }

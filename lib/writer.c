@@ -700,22 +700,29 @@ deliver(struct simlog_writer *w, struct item *it)
 {
 	struct simlog_err e;
 
-	if (w->state == W_SPOOLING) {
-		set_aside(w, it);
-		pthread_mutex_lock(&w->mu);
-		item_put(w, it);
-		pthread_mutex_unlock(&w->mu);
+	for (;;) {
+		if (w->state == W_SPOOLING) {
+			set_aside(w, it);
+			pthread_mutex_lock(&w->mu);
+			item_put(w, it);
+			pthread_mutex_unlock(&w->mu);
+			return;
+		}
+		/* Room first; the chunk is not in flight yet, so a failure
+		 * here leaves it to this loop: sent after the recovery, or
+		 * set aside. */
+		if (w->nring == w->o.inflight && ack_oldest(w, &e) < 0) {
+			recover(w, &e);
+			continue;
+		}
+		w->ring[(w->rhead + w->nring) % w->o.inflight] = it;
+		w->nring++;
+		/* In flight now: a recovery resends it or sets it aside. */
+		if (send_item(w, it, &e) < 0 ||
+		    simlog_conn_flush(&w->conn, &e) < 0)
+			recover(w, &e);
 		return;
 	}
-	if (w->nring == w->o.inflight && ack_oldest(w, &e) < 0)
-		goto failed;
-	w->ring[(w->rhead + w->nring) % w->o.inflight] = it;
-	w->nring++;
-	if (send_item(w, it, &e) < 0 || simlog_conn_flush(&w->conn, &e) < 0)
-		goto failed;
-	return;
-failed:
-	recover(w, &e);
 }
 
 /* One go at Redis while spooling: connect, and resume if it answers. */
@@ -766,12 +773,19 @@ seg_finished(struct simlog_writer *w)
 	w->st.spool_lost_unknown |= loss.unknown;
 	w->st.damaged_segments++;
 	pthread_mutex_unlock(&w->mu);
+	if (loss.records == 0 && !loss.unknown && !loss.damaged) {
+		say(w, "spool: %s: its last record was cut short (a push "
+		    "stopped while writing it, so it was never counted as "
+		    "spooled); the rest was replayed, the file is kept as %s",
+		    name, kept);
+		return;
+	}
 	say(w, "spool: %s: %s: %llu records lost%s; the readable rest was "
 	    "replayed, the file is kept as %s", name, loss.damaged ?
-	    "damaged bytes were skipped" : "the file ends inside a record",
+	    "damaged bytes were skipped" : "the file was cut short",
 	    (unsigned long long)loss.records, loss.unknown ? ", and more "
-	    "that cannot be counted (no end mark: the file was cut short or "
-	    "its writer died)" : "", kept);
+	    "after the damage that cannot be counted (the segment has no end "
+	    "mark)" : "", kept);
 }
 
 /* Queue up to a window of spooled chunks; 0 when there is nothing. */
