@@ -4,11 +4,13 @@
  * checks and the backlog read from simlog's own counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -148,6 +150,60 @@ simlog_config_get(struct simlog_conn *conn, const char *param,
 		    "CONFIG GET %s: no such parameter", param);
 	freeReplyObject(r);
 	return v;
+}
+
+/* --- error replies that blame the setup --------------------------------- */
+
+static const struct {
+	const char *reply;		/* the reply starts with this */
+	const char *fix;
+} config_replies[] = {
+	{ "ERR DB index is out of range", "no such database on this server "
+	    "(see its 'databases'): use a lower /DB in the URL" },
+	{ "ERR SELECT is not allowed in cluster mode", "simlog needs a single "
+	    "server, not a Redis Cluster" },
+	{ "ERR AUTH <password> called without any password configured",
+	    "the server has no password: give none" },
+	{ "ERR Client sent AUTH, but no password is set",
+	    "the server has no password: give none" },
+	{ "ERR unknown command", "a command simlog needs was "
+	    "renamed away, or the server is older than Redis 7.0" },
+	{ "ERR unknown subcommand", "the server is older than "
+	    "Redis 7.0" },
+	{ "CROSSSLOT", "simlog needs a single server, not a Redis Cluster" },
+	{ "MOVED", "simlog needs a single server, not a Redis Cluster" },
+};
+
+int
+simlog_reply_config(const char *reply, const char **fix)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_replies) / sizeof(config_replies[0]); i++)
+		if (strncmp(reply, config_replies[i].reply,
+		    strlen(config_replies[i].reply)) == 0) {
+			*fix = config_replies[i].fix;
+			return SIMLOG_EX_CONFIG;
+		}
+	*fix = NULL;
+	return 0;
+}
+
+void
+simlog_err_config(struct simlog_err *err)
+{
+	const char *p, *fix;
+	char msg[SIMLOG_ERRLEN];
+
+	if (err == NULL || err->code != SIMLOG_EX_SOFTWARE)
+		return;
+	/* simlog_conn_error writes "what: reply"; what may hold ": " too. */
+	for (p = strstr(err->msg, ": "); p != NULL; p = strstr(p + 1, ": "))
+		if (simlog_reply_config(p + 2, &fix) != 0) {
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			simlog_seterr(err, SIMLOG_EX_CONFIG, "%s: %s", msg, fix);
+			return;
+		}
 }
 
 /* --- latency ----------------------------------------------------------- */
@@ -514,6 +570,54 @@ find_type(struct simlog_backlog_sim *s, const char *name, size_t len)
 	return &s->types[s->ntypes++];
 }
 
+/* The time of the first entry of an XRANGE ... COUNT 1 reply, into
+ * s->oldest_ms (-1 when the stream is empty). */
+static int
+first_entry(struct simlog_backlog_sim *s, const redisReply *r)
+{
+	const redisReply *id;
+	struct simlog_sid sid;
+
+	s->oldest_ms = -1;
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	if (r->elements == 0)
+		return 0;
+	if (r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements < 1 ||
+	    (id = r->element[0]->element[0])->type != REDIS_REPLY_STRING ||
+	    simlog_sid_parse(id->str, id->len, &sid) < 0)
+		return -1;
+	s->oldest_ms = (long long)sid.ms;
+	return 0;
+}
+
+/* Redis's clock, in ms since 1970, from TIME. */
+static int
+redis_time(struct simlog_conn *conn, long long *ms, struct simlog_err *err)
+{
+	const char *av[1] = { "TIME" };
+	redisReply *r;
+	long long sec, usec;
+	const char *why;
+	int rc = -1;
+
+	if ((r = simlog_cmd(conn, err, 1, av, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING &&
+	    simlog_parse_ll(r->element[0]->str, 0, INT64_MAX / 1000, &sec,
+	    &why) == 0 &&
+	    simlog_parse_ll(r->element[1]->str, 0, 999999, &usec, &why) == 0) {
+		*ms = sec * 1000 + usec / 1000;
+		rc = 0;
+	} else
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "TIME: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
 /* Fold one HGETALL reply (type -> number) into s. */
 static int
 add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
@@ -553,22 +657,31 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 
 	memset(b, 0, sizeof(*b));
 	b->commands = 1;
+	b->now_ms = -1;
 	if (simlog_list_sims(conn, &sims, &nsims, err) < 0)
 		return -1;
 	if (nsims > 0 && (b->sims = calloc(nsims, sizeof(*b->sims))) == NULL) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
-	/* One round trip for all simulations. */
+	/* One round trip for all simulations: per simulation its counts and
+	 * bytes per type, and its oldest entry. */
 	for (i = 0; i < nsims; i++)
-		for (j = 0; j < 2; j++) {
-			const char *av[2] = { "HGETALL", k };
+		for (j = 0; j < 3; j++) {
+			const char *av[6] = { "HGETALL", k, "-", "+", "COUNT",
+			    "1" };
+			int ac = 2;
 
 			if (j == 0)
 				simlog_key_count(sims[i], k);
-			else
+			else if (j == 1)
 				simlog_key_bytes(sims[i], k);
-			if (redisAppendCommandArgv(conn->c, 2, av, NULL) !=
+			else {
+				simlog_key_stream(sims[i], k);
+				av[0] = "XRANGE";
+				ac = 6;
+			}
+			if (redisAppendCommandArgv(conn->c, ac, av, NULL) !=
 			    REDIS_OK) {
 				simlog_conn_error(conn, NULL,
 				    "reading the backlog", err);
@@ -583,7 +696,7 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 		s->name = sims[i];
 		sims[i] = NULL;
 		b->nsims++;
-		for (j = 0; j < 2; j++) {
+		for (j = 0; j < 3; j++) {
 			redisReply *r = NULL;
 			int a;
 
@@ -600,7 +713,7 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 				freeReplyObject(r);
 				goto out;
 			}
-			a = add_hash(s, r, j == 1);
+			a = j == 2 ? first_entry(s, r) : add_hash(s, r, j == 1);
 			freeReplyObject(r);
 			if (a == -2) {
 				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
@@ -626,6 +739,12 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 	}
 	if (b->nsims > 1)
 		qsort(b->sims, b->nsims, sizeof(*b->sims), cmp_sim);
+	/* The ages of the oldest records, by the clock that stamped them. */
+	if (b->nsims > 0) {
+		if (redis_time(conn, &b->now_ms, err) < 0)
+			goto out;
+		b->commands++;
+	}
 	rc = 0;
 out:
 	if (rc < 0) {
@@ -655,6 +774,29 @@ simlog_backlog_clear(struct simlog_backlog *b)
 	memset(b, 0, sizeof(*b));
 }
 
+double
+simlog_backlog_age(const struct simlog_backlog *b,
+		   const struct simlog_backlog_sim *s)
+{
+	if (b->now_ms < 0 || s->oldest_ms < 0)
+		return -1;
+	/* An entry stamped later than now: a clock stepped back. */
+	if (s->oldest_ms > b->now_ms)
+		return 0;
+	return (double)(b->now_ms - s->oldest_ms) / 1000;
+}
+
+/* FNV-1a 64, which names a server's spool directory and breaker file. */
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
 /*
  * The spool directory's name for a server.  This must stay the same as in
  * simlog_spool_open() (lib/spool.c), which does not export it: FNV-1a 64
@@ -663,11 +805,7 @@ simlog_backlog_clear(struct simlog_backlog *b)
 static void
 spool_subdir(const char *dir, const char *endpoint, char *buf, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *s = endpoint; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)h);
+	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)fnv1a(endpoint));
 }
 
 int
@@ -682,5 +820,59 @@ simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 	if (simlog_spool_usage(path, u) < 0)
 		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
 		    path, strerror(errno));
+	return 0;
+}
+
+/*
+ * The breaker file of a server, as simlog_breaker_init() (lib/breaker.c)
+ * names it: $SIMLOG_BREAKER_DIR, else $XDG_RUNTIME_DIR/simlog, else
+ * /tmp/simlog-UID; "breaker-" and FNV-1a 64 of the endpoint without its
+ * database.  Its one line is "state failures opened_at probe_pid
+ * probe_at".  Read only: nothing is created, locked or written.
+ */
+int
+simlog_breaker_peek(const struct simlog_conn *conn, struct simlog_breaker_view *v,
+		    struct simlog_err *err)
+{
+	const char *base = getenv("SIMLOG_BREAKER_DIR"), *rt;
+	char endpoint[600], buf[128];
+	int fd, state, failures;
+	double opened_at;
+	ssize_t n;
+
+	memset(v, 0, sizeof(*v));
+	v->state = SIMLOG_B_CLOSED;
+	simlog_conn_endpoint(conn, 0, endpoint, sizeof(endpoint));
+	if (base != NULL && *base != '\0')
+		snprintf(v->path, sizeof(v->path), "%s", base);
+	else if ((rt = getenv("XDG_RUNTIME_DIR")) != NULL && *rt == '/')
+		snprintf(v->path, sizeof(v->path), "%s/simlog", rt);
+	else
+		snprintf(v->path, sizeof(v->path), "/tmp/simlog-%u",
+		    (unsigned)getuid());
+	n = (ssize_t)strlen(v->path);
+	snprintf(v->path + n, sizeof(v->path) - (size_t)n,
+	    "/breaker-%016llx", (unsigned long long)fnv1a(endpoint));
+	if ((fd = open(v->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		/* No process has failed against this server yet. */
+		if (errno == ENOENT)
+			return 0;
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "breaker %s: %s",
+		    v->path, strerror(errno));
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "breaker %s: %s",
+		    v->path, strerror(errno));
+	buf[n] = '\0';
+	/* A damaged file counts as closed, as the breaker itself reads it. */
+	if (sscanf(buf, "%d %d %lf", &state, &failures, &opened_at) == 3 &&
+	    state >= SIMLOG_B_CLOSED && state <= SIMLOG_B_HALF_OPEN &&
+	    failures >= 0) {
+		v->state = (enum simlog_bstate)state;
+		v->failures = failures;
+		v->opened_at = state == SIMLOG_B_CLOSED ? 0 : opened_at;
+	}
 	return 0;
 }

@@ -64,6 +64,24 @@ void simlog_pool_parse(const char *info, struct simlog_pool *p);
 char *simlog_config_get(struct simlog_conn *conn, const char *param,
 			struct simlog_err *err);
 
+/* --- error replies that blame the setup --------------------------------- */
+
+/*
+ * Whether an error reply from Redis says the configuration is at fault
+ * (the URL, the password, the server's settings or version) rather than
+ * the server's state or simlog: SIMLOG_EX_CONFIG and, in *fix, what to
+ * change; 0 for any other reply.  reply is the reply text, e.g.
+ * "ERR DB index is out of range".
+ */
+int simlog_reply_config(const char *reply, const char **fix);
+/*
+ * Re-class an error that simlog_conn_error() classed SIMLOG_EX_SOFTWARE
+ * although its reply (quoted at the end of the message) blames the
+ * configuration, adding the fix to the message.  Other errors are left
+ * as they are.
+ */
+void simlog_err_config(struct simlog_err *err);
+
 /* --- latency ----------------------------------------------------------- */
 
 struct simlog_latency {
@@ -139,23 +157,31 @@ struct simlog_backlog_sim {
 	struct simlog_backlog_type *types;	/* sorted by name */
 	size_t ntypes;
 	long long records, bytes;
+	long long oldest_ms;		/* Redis time of its first stream
+					 * entry, ms since 1970; -1: none */
 };
 struct simlog_backlog {
 	struct simlog_backlog_sim *sims;	/* sorted by name */
 	size_t nsims;
 	long long records, bytes;
+	long long now_ms;		/* Redis's TIME after the read; -1
+					 * when no simulation was read */
 	unsigned commands;		/* commands the read sent */
 };
 /*
  * Read the records buffered and not yet drained, per simulation and type,
  * from the counters simlog-push and simlog-drain keep (simlog:sims and
- * each simulation's :n and :b hashes, pipelined): 1 + 2 x simulations
- * commands, no KEYS or SCAN.  Simulations with nothing buffered are left
- * out.
+ * each simulation's :n and :b hashes, pipelined with the first entry of
+ * its stream), then Redis's TIME: 2 + 3 x simulations commands, no KEYS
+ * or SCAN.  Simulations with nothing buffered are left out.
  */
 int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			struct simlog_err *err);
 void simlog_backlog_clear(struct simlog_backlog *b);
+/* How long the oldest record of s has waited, in seconds, by Redis's
+ * clock; -1 when unknown. */
+double simlog_backlog_age(const struct simlog_backlog *b,
+			  const struct simlog_backlog_sim *s);
 
 /*
  * This host's spool for the server conn points at: the segments and bytes
@@ -166,5 +192,21 @@ void simlog_backlog_clear(struct simlog_backlog *b);
 int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 			 char *path, size_t len, struct simlog_spool_usage *u,
 			 struct simlog_err *err);
+
+/* --- the circuit breaker, as a monitor sees it -------------------------- */
+
+struct simlog_breaker_view {
+	enum simlog_bstate state;	/* closed when there is no file */
+	int failures;			/* consecutive failures counted */
+	double opened_at;		/* wall clock; 0 when closed */
+	char path[512];			/* the breaker file */
+};
+/*
+ * Read the shared circuit breaker's state for the server conn points at,
+ * from its file (see simlog_breaker_init()), without creating, locking or
+ * changing anything.  A missing or damaged file reads as closed.
+ */
+int simlog_breaker_peek(const struct simlog_conn *conn,
+			struct simlog_breaker_view *v, struct simlog_err *err);
 
 #endif

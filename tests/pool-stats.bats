@@ -187,7 +187,7 @@ type_tally() {
 	    '{"":1,"simlog-pool-stats":1,"worker":1}'
 }
 
-@test "--warn-at: exit 1 and a message when utilization reaches it, 0 below" {
+@test "--warn-at: exit 78 and a message when utilization reaches it, 0 below" {
 	start_redis main --maxclients 4
 	hold 1
 	# Two of four connections: this one and the held one.
@@ -195,13 +195,13 @@ type_tally() {
 	assert_success
 	assert_equal "$stderr" ""
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --warn-at 0.5
-	assert_equal "$status" 1
+	assert_equal "$status" 78
 	assert_equal "$(jget "$output" '$.utilization')" 0.5
 	[[ $stderr == "simlog-pool-stats: $REDIS_URL: 2 of 4 connections in use (50.0 %), at or above --warn-at 0.5" ]]
 	# Every sample is still written; the status sums them up.
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --warn-at 0.5 \
 	    --watch 0.05 --count 2
-	assert_equal "$status" 1
+	assert_equal "$status" 78
 	assert_equal "${#lines[@]}" 2
 }
 
@@ -240,7 +240,7 @@ type_tally() {
 	assert_equal "$(jget "$output" '$.backlog.sims')" '{}'
 }
 
-@test "a sample sends no KEYS or SCAN: INFO, CLIENT LIST, SMEMBERS, HGETALL" {
+@test "a sample sends no KEYS or SCAN: INFO, CLIENT LIST, SMEMBERS, HGETALL, XRANGE, TIME" {
 	start_redis main
 	"$SIMGEN" -n 100 -s 1 | simlog-push -u "$REDIS_URL" -s a > /dev/null
 	"$SIMGEN" -n 100 -s 2 | simlog-push -u "$REDIS_URL" -s b > /dev/null
@@ -255,7 +255,9 @@ client|setname 1
 config|resetstat 1
 hgetall 4
 info 1
-smembers 1"
+smembers 1
+time 1
+xrange 2"
 }
 
 @test "--watch with --count: N lines, one connection, no load on an idle server" {

@@ -399,16 +399,16 @@ flip() {
 	assert_equal "${#lines[@]}" 20
 }
 
-@test "--expect-version: optimistic concurrency, exit 1 on a conflict" {
+@test "--expect-version: optimistic concurrency, exit 79 on a conflict" {
 	run --separate-stderr simlog-state save e --expect-version 0 <<< '{"v":1}'
 	assert_success
 	assert_equal "$(jnum version "$output")" 1
 	run --separate-stderr simlog-state save e --expect-version 0 <<< '{"v":2}'
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	assert_equal "$output" ""
 	[[ $stderr == "simlog-state: e: version conflict: the latest version is 1, not 0" ]]
 	run --separate-stderr simlog-state save e --expect-version 2 <<< '{"v":2}'
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	run --separate-stderr simlog-state save e --expect-version 1 <<< '{"v":2}'
 	assert_success
 	assert_equal "$(jnum version "$output")" 2
@@ -426,7 +426,7 @@ flip() {
 		wait "$i" || rc=$?
 		case $rc in
 		0) wins=$((wins + 1)) ;;
-		1) conflicts=$((conflicts + 1)) ;;
+		79) conflicts=$((conflicts + 1)) ;;
 		*) echo "exit $rc"; return 1 ;;
 		esac
 	done
@@ -437,7 +437,7 @@ flip() {
 	# A large value that loses the race leaves no upload behind.
 	head -c 4500000 /dev/urandom > big.bin
 	run --separate-stderr simlog-state save e --raw --expect-version 1 < big.bin
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	run rcli --scan --pattern '*upload*'
 	assert_output ""
 }
