@@ -172,6 +172,8 @@ static const struct {
 	    "Redis 7.0" },
 	{ "CROSSSLOT", "simlog needs a single server, not a Redis Cluster" },
 	{ "MOVED", "simlog needs a single server, not a Redis Cluster" },
+	{ "WRONGTYPE", "a simlog key holds data of another kind: another "
+	    "program writes this database; give simlog one of its own" },
 };
 
 int

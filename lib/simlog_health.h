@@ -172,8 +172,8 @@ struct simlog_backlog {
  * Read the records buffered and not yet drained, per simulation and type,
  * from the counters simlog-push and simlog-drain keep (simlog:sims and
  * each simulation's :n and :b hashes, pipelined with the first entry of
- * its stream), then Redis's TIME: 2 + 3 x simulations commands, no KEYS
- * or SCAN.  Simulations with nothing buffered are left out.
+ * its stream), then Redis's TIME if any simulation has records: 1 + 3 x
+ * simulations commands (+ 1), no KEYS or SCAN.  Simulations with nothing buffered are left out.
  */
 int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			struct simlog_err *err);

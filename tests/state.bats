@@ -673,3 +673,153 @@ flip() {
 	simlog-state delete big >/dev/null
 	assert_equal "$(rcli dbsize)" 0
 }
+
+@test "load -o FILE: FILE is replaced only by a loaded, verified state" {
+	printf '{"v":1}' | simlog-state save s >/dev/null
+	printf '{"v":2}' | simlog-state save s >/dev/null
+	printf 'precious\n' > out.json
+	chmod 640 out.json
+	local inode
+	inode=$(stat -c %i out.json)
+	# A missing ID or version, or a corrupt state: FILE as it was.
+	run --separate-stderr simlog-state load nosuch -o out.json
+	assert_equal "$status" 66
+	run --separate-stderr simlog-state load s --version 3 -o out.json
+	assert_equal "$status" 66
+	assert_equal "$stderr" "simlog-state: s: no version 3"
+	rcli setrange 'simlog:state:{s}:data:1' 2 XY >/dev/null
+	run --separate-stderr simlog-state load s --version 1 -o out.json
+	assert_equal "$status" 65
+	assert_equal "$(cat out.json)" precious
+	assert_equal "$(stat -c %i out.json)" "$inode"
+	# Loaded: the whole state, in place of the old file, which keeps its
+	# permissions; nothing else is left in the directory.
+	run --separate-stderr simlog-state load s -o out.json
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" ""
+	assert_equal "$(cat out.json)" '{"v":2}'
+	assert_equal "$(stat -c %a out.json)" 640
+	[ "$(stat -c %i out.json)" != "$inode" ]
+	assert_equal "$(find . -maxdepth 1 -name '*out.json*' | sort)" ./out.json
+	# A new file gets the permissions of a shell redirection; --output
+	# and a path in another directory work the same.
+	mkdir sub
+	(umask 027; simlog-state load s --output sub/new.json)
+	assert_equal "$(stat -c %a sub/new.json)" 640
+	assert_equal "$(cat sub/new.json)" '{"v":2}'
+	# Large states in pieces, byte for byte.
+	head -c 5000000 /dev/urandom > big.bin
+	simlog-state save big --raw < big.bin >/dev/null
+	simlog-state load big -o big.out
+	cmp big.bin big.out
+	# A directory that does not exist: 73, nothing created.
+	run --separate-stderr simlog-state load s -o nodir/x.json
+	assert_equal "$status" 73
+	[[ $stderr == "simlog-state: cannot create nodir/x.json: "* ]]
+	[ ! -e nodir ]
+	# Only load ID takes -o.
+	run --separate-stderr simlog-state load --batch -o x < /dev/null
+	assert_equal "$status" 64
+	run --separate-stderr simlog-state meta s -o x
+	assert_equal "$status" 64
+	run --separate-stderr simlog-state -o x load s
+	assert_equal "$status" 64
+	[[ $stderr == *"-o: an option of a command"* ]]
+}
+
+@test "messages: an over-long ID or argument is shown cut, with its length" {
+	local long
+	long=$(printf 'x%.0s' $(seq 1 5000))
+	run --separate-stderr simlog-state load "$long"
+	assert_equal "$status" 64
+	assert_equal "$stderr" "simlog-state: invalid ID '$(printf 'x%.0s' $(seq 1 40))...' (5000 bytes): use 1-128 of [A-Za-z0-9_.:-]"
+	run --separate-stderr simlog-state load a "$long"
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+	[[ $stderr == *"(5000 bytes)"* ]]
+	run --separate-stderr simlog-state save a --tag "$long" < /dev/null
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+	run --separate-stderr simlog-state "$long"
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+}
+
+# oom_possible: whether a limit on address space makes malloc fail here
+# (AddressSanitizer and valgrind need far more address space themselves).
+oom_possible() {
+	[ -z "${VALGRIND:-}" ] && ! ldd "$(command -v simlog-state)" | grep -q libasan
+}
+
+@test "exit status: every code simlog-state(1) lists, each caused for real" {
+	local st
+	# 0
+	run --separate-stderr simlog-state save a <<< '{"a":1}'
+	assert_equal "$status" 0
+	# 64 bad usage
+	run --separate-stderr simlog-state load 'bad id'
+	assert_equal "$status" 64
+	# 65 not JSON
+	run --separate-stderr simlog-state save a <<< 'not json'
+	assert_equal "$status" 65
+	# 66 no such state; the password file unreadable
+	run --separate-stderr simlog-state load nosuch
+	assert_equal "$status" 66
+	run --separate-stderr simlog-state --password-file "$BATS_TEST_TMPDIR/nopw" stats
+	assert_equal "$status" 66
+	# 69 Redis unreachable
+	run --separate-stderr simlog-state -u "unix://$BATS_TEST_TMPDIR/none.sock" stats
+	assert_equal "$status" 69
+	# 70 internal error: out of memory
+	if oom_possible; then
+		run --separate-stderr bash -c 'ulimit -v 100000; head -c 200000000 /dev/zero | simlog-state save big --raw'
+		assert_equal "$status" 70
+		assert_equal "$stderr" "simlog-state: out of memory"
+	fi
+	# 73 FILE cannot be created
+	run --separate-stderr simlog-state load a -o "$BATS_TEST_TMPDIR/no/dir"
+	assert_equal "$status" 73
+	# 74 writing standard output failed
+	run --separate-stderr sh -c 'simlog-state meta a > /dev/full'
+	assert_equal "$status" 74
+	[[ $stderr == *"write error"* ]]
+	# 75 Redis failed part-way: out of memory, with noeviction
+	rcli config set maxmemory 1 >/dev/null
+	run --separate-stderr simlog-state save a <<< '{"a":2}'
+	rcli config set maxmemory 0 >/dev/null
+	assert_equal "$status" 75
+	[[ $stderr == *"maxmemory"* ]]
+	# 77 authentication refused
+	start_redis locked --requirepass sekret
+	run --separate-stderr simlog-state -u "$REDIS_URL" stats
+	assert_equal "$status" 77
+	# 78 configuration: an empty password file; a database the server
+	# does not have; a password the server does not use; a replica
+	: > empty.pw
+	run --separate-stderr simlog-state -u "$REDIS_URL" --password-file empty.pw stats
+	assert_equal "$status" 78
+	start_redis plain
+	run --separate-stderr simlog-state -u "$REDIS_URL?db=16" stats
+	assert_equal "$status" 78
+	assert_equal "$stderr" "simlog-state: $REDIS_URL?db=16: ERR DB index is out of range: no such database on this server (see its 'databases'): use a lower /DB in the URL"
+	echo sekret > pw
+	run --separate-stderr simlog-state -u "$REDIS_URL" --password-file pw stats
+	assert_equal "$status" 78
+	[[ $stderr == *"the server has no password: give none" ]]
+	start_redis replica --replicaof 127.0.0.1 1
+	run --separate-stderr simlog-state -u "$REDIS_URL" save a <<< '{"a":3}'
+	assert_equal "$status" 78
+	[[ $stderr == *"read-only replica"* ]]
+	# 79 --expect-version conflict
+	run --separate-stderr simlog-state save a --expect-version 0 <<< '{"a":4}'
+	assert_equal "$status" 79
+	# And nothing else: every status above is in the man page.
+	local code
+	for code in 0 64 65 66 69 70 73 74 75 77 78 79; do
+		grep -q "^\.B $code\$" "$SIMLOG_TOP/man/simlog-state.1" ||
+			{ echo "man page lacks $code"; return 1; }
+	done
+	assert_equal "$(sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$SIMLOG_TOP/man/simlog-state.1" |
+	    grep -c '^\.B [0-9]*$')" 12
+}
