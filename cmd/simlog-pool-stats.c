@@ -745,8 +745,9 @@ main(int argc, char **argv)
 		case 'w':
 			st.watch = cli_seconds("--watch", optarg, 86400);
 			if (st.watch <= 0)
-				errx(SIMLOG_EX_USAGE, "invalid --watch: '%s': "
-				    "must be more than 0", optarg);
+				errx(SIMLOG_EX_USAGE, "invalid --watch: %s: "
+				    "must be more than 0",
+				    cli_quote(optarg, q, sizeof(q)));
 			break;
 		case 'n':
 			st.count = cli_number("--count", optarg, 1,
@@ -756,8 +757,9 @@ main(int argc, char **argv)
 		case OPT_WARN_AT:
 			st.warn_at = cli_seconds("--warn-at", optarg, 1);
 			if (st.warn_at <= 0)
-				errx(SIMLOG_EX_USAGE, "invalid --warn-at: '%s': "
-				    "must be more than 0", optarg);
+				errx(SIMLOG_EX_USAGE, "invalid --warn-at: %s: "
+				    "must be more than 0",
+				    cli_quote(optarg, q, sizeof(q)));
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0)
