@@ -125,6 +125,40 @@ cli_die(const struct simlog_err *e)
 	errx(e->code ? e->code : SIMLOG_EX_SOFTWARE, "%s", e->msg);
 }
 
+const char *
+cli_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = strlen(s), show = n > CLI_QUOTE_MAX ? CLI_QUOTE_MAX : n, i;
+	char *p = buf;
+
+	/* Room: quotes, the bytes shown, "..." and " (N bytes)". */
+	if (len < CLI_QUOTE_MAX + 40) {
+		snprintf(buf, len, "(%zu bytes)", n);
+		return buf;
+	}
+	*p++ = '\'';
+	for (i = 0; i < show; i++)
+		*p++ = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	if (show < n)
+		p += sprintf(p, "...' (%zu bytes)", n);
+	else
+		*p++ = '\'', *p = '\0';
+	return buf;
+}
+
+int
+cli_line_end(struct simlog_jw *w)
+{
+	if (simlog_jw_end(w) == 0)
+		return 0;
+	if (simlog_jw_error(w) == EPIPE)
+		return 1;
+	if (simlog_jw_error(w) == EINVAL)
+		errx(SIMLOG_EX_SOFTWARE, "internal error: malformed JSON output");
+	warnx("write error: %s", strerror(simlog_jw_error(w)));
+	return -1;
+}
+
 void
 cli_connect(struct simlog_conn *conn, const struct simlog_conn_opts *o)
 {

@@ -59,6 +59,15 @@ long long cli_number(const char *opt, const char *arg, long long min,
 double cli_seconds(const char *opt, const char *arg, double max);
 /* Exit with the library error's class, after printing it. */
 void cli_die(const struct simlog_err *e) __attribute__((noreturn));
+/* An argument as a message may show it, quoted: at most CLI_QUOTE_MAX
+ * bytes of it, unprintable ones as '?', and its length when cut.  buf
+ * holds CLI_QUOTE_LEN bytes; returns buf. */
+#define CLI_QUOTE_MAX 40
+#define CLI_QUOTE_LEN (CLI_QUOTE_MAX + 40)
+const char *cli_quote(const char *s, char *buf, size_t len);
+/* End a JSON line: 0; 1 when the reader has gone (EPIPE, a normal end for
+ * a filter); -1 after saying why the write failed. */
+int cli_line_end(struct simlog_jw *w);
 /* Connect or die. */
 void cli_connect(struct simlog_conn *conn, const struct simlog_conn_opts *o);
 /* Flush and close stdout; returns 0, or -1 after printing why.  A reader

@@ -582,7 +582,11 @@ op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 {
 	struct list_op *o = arg;
 
-	return simlog_list_sims(conn, o->sims, o->n, e);
+	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+		return -1;
+	/* The old layout's index loses what has gone. */
+	simlog_forget_old_sims(conn, *o->sims, *o->n);
+	return 0;
 }
 
 static int

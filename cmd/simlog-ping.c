@@ -213,85 +213,86 @@ inspect(struct ping *p, struct simlog_err *e)
 }
 
 static void
-put_ms(const char *name, double v, int last)
+put_server(struct simlog_jw *w, const struct ping *p)
 {
-	printf("\"%s\":%.3f%s", name, v, last ? "" : ",");
-}
-
-static void
-put_str(const char *name, const char *v)
-{
-	printf("\"%s\":", name);
-	simlog_json_write_str(stdout, v, strlen(v));
-}
-
-static void
-report(struct ping *p, const struct simlog_err *e)
-{
-	struct simlog_latency l;
-	size_t i;
-
-	printf("{\"ok\":%s,", e == NULL ? "true" : "false");
-	put_str("url", p->conn.display);
-	printf(",\"attempts\":%d,\"pings\":%zu", p->attempts, p->n);
-	if (e != NULL) {
-		putchar(',');
-		put_str("error", e->msg);
-		fputs("}\n", stdout);
+	simlog_jw_key(w, "server");
+	if (!p->have_server) {
+		simlog_jw_null(w);
 		return;
 	}
-	simlog_latency_stats(p->ms, p->n, &l);
-	fputs(",\"latency_ms\":{", stdout);
-	put_ms("min", l.min, 0);
-	put_ms("avg", l.avg, 0);
-	put_ms("p50", l.p50, 0);
-	put_ms("p99", l.p99, 0);
-	put_ms("max", l.max, 1);
-	fputs("},\"server\":", stdout);
-	if (p->have_server) {
-		putchar('{');
-		put_str("version", p->server.version);
-		putchar(',');
-		put_str("role", p->server.role);
-		putchar(',');
-		put_str("mode", p->server.mode);
-		if (p->server.uptime >= 0)
-			printf(",\"uptime\":%lld}", p->server.uptime);
+	simlog_jw_obj(w);
+	simlog_jw_kstr(w, "version", p->server.version);
+	simlog_jw_kstr(w, "role", p->server.role);
+	simlog_jw_kstr(w, "mode", p->server.mode);
+	if (p->server.uptime >= 0)
+		simlog_jw_kint(w, "uptime", p->server.uptime);
+	else
+		simlog_jw_knull(w, "uptime");
+	simlog_jw_close(w);
+}
+
+static void
+put_findings(struct simlog_jw *w, const struct ping *p)
+{
+	size_t i, problems = 0, warnings = 0;
+
+	simlog_jw_key(w, "findings");
+	simlog_jw_arr(w);
+	for (i = 0; i < p->nfindings; i++) {
+		const struct simlog_finding *f = &p->findings[i];
+
+		if (f->severity == SIMLOG_SEV_PROBLEM)
+			problems++;
 		else
-			fputs(",\"uptime\":null}", stdout);
-	} else
-		fputs("null", stdout);
-	if (p->check) {
-		size_t problems = 0, warnings = 0;
-
-		fputs(",\"findings\":[", stdout);
-		for (i = 0; i < p->nfindings; i++) {
-			const struct simlog_finding *f = &p->findings[i];
-
-			if (f->severity == SIMLOG_SEV_PROBLEM)
-				problems++;
-			else
-				warnings++;
-			printf("%s{", i ? "," : "");
-			put_str("setting", f->setting);
-			putchar(',');
-			put_str("value", f->value);
-			putchar(',');
-			put_str("severity", simlog_severity_name(f->severity));
-			putchar(',');
-			put_str("why", f->why);
-			putchar('}');
-		}
-		printf("],\"problems\":%zu,\"warnings\":%zu", problems,
-		    warnings);
+			warnings++;
+		simlog_jw_obj(w);
+		simlog_jw_kstr(w, "setting", f->setting);
+		simlog_jw_kstr(w, "value", f->value);
+		simlog_jw_kstr(w, "severity", simlog_severity_name(f->severity));
+		simlog_jw_kstr(w, "why", f->why);
+		simlog_jw_close(w);
 	}
-	fputs("}\n", stdout);
+	simlog_jw_close(w);
+	simlog_jw_kuint(w, "problems", problems);
+	simlog_jw_kuint(w, "warnings", warnings);
+}
+
+/* The one line; -1 when writing it failed (and was said). */
+static int
+report(struct ping *p, const struct simlog_err *e)
+{
+	struct simlog_jw w;
+	struct simlog_latency l;
+
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kbool(&w, "ok", e == NULL);
+	simlog_jw_kstr(&w, "url", p->conn.display);
+	simlog_jw_kint(&w, "attempts", p->attempts);
+	simlog_jw_kuint(&w, "pings", p->n);
+	if (e != NULL)
+		simlog_jw_kstr(&w, "error", e->msg);
+	else {
+		simlog_latency_stats(p->ms, p->n, &l);
+		simlog_jw_key(&w, "latency_ms");
+		simlog_jw_obj(&w);
+		simlog_jw_kdouble(&w, "min", l.min, 3);
+		simlog_jw_kdouble(&w, "avg", l.avg, 3);
+		simlog_jw_kdouble(&w, "p50", l.p50, 3);
+		simlog_jw_kdouble(&w, "p99", l.p99, 3);
+		simlog_jw_kdouble(&w, "max", l.max, 3);
+		simlog_jw_close(&w);
+		put_server(&w, p);
+		if (p->check)
+			put_findings(&w, p);
+	}
+	return cli_line_end(&w) < 0 ? -1 : 0;
 }
 
 /* Exit status for a failure: anything that keeps Redis from answering is
  * "unavailable" to a health check, bar refused credentials. */
 static int
-fail_status(const struct simlog_err *e)
+fail_status(struct simlog_err *e)
 {
 	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_SOFTWARE ||
 	    e->code == SIMLOG_EX_CONFIG)
@@ -324,7 +325,7 @@ main(int argc, char **argv)
 	struct simlog_conn_opts co = { .name = "simlog-ping", .timeout = 2 };
 	struct ping p;
 	struct simlog_err e;
-	int c, status;
+	int c, status, written;
 
 	memset(&p, 0, sizeof(p));
 	p.count = DEFAULT_COUNT;
@@ -358,7 +359,10 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		warnx("unexpected argument '%s'", argv[optind]);
+		char q[CLI_QUOTE_LEN];
+
+		warnx("unexpected argument %s",
+		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
 	co.stop = &stop_requested;
@@ -387,14 +391,14 @@ main(int argc, char **argv)
 		if (stop_requested && p.n == 0)
 			snprintf(e.msg, sizeof(e.msg), "%.200s: interrupted before "
 			    "Redis answered", p.conn.display);
-		report(&p, &e);
-		warnx("%s", e.msg);
 		status = fail_status(&e);
+		written = report(&p, &e);
+		warnx("%s", e.msg);
 	} else {
-		report(&p, NULL);
+		written = report(&p, NULL);
 		status = verdict(&p);
 	}
-	if (cli_close_stdout() < 0 && status == SIMLOG_EX_OK)
+	if ((written < 0 || cli_close_stdout() < 0) && status == SIMLOG_EX_OK)
 		status = SIMLOG_EX_IOERR;
 	simlog_conn_clear(&p.conn);
 	simlog_breaker_clear(&p.brk);

@@ -316,20 +316,33 @@ summary(struct push *p)
 {
 	static const char *const prio[] = { "low", "normal", "critical" };
 	const struct simlog_writer_stats *s = &p->st;
+	struct simlog_jw w;
 
-	fprintf(p->out, "{\"sim\":\"%s\",\"read\":%llu,\"pushed\":%llu,"
-	    "\"rejected\":%llu,\"spooled\":%llu,\"replayed\":%llu,"
-	    "\"dropped\":%llu,\"failed\":%llu,\"spool_lost\":%llu,"
-	    "\"blank\":%llu,\"batches\":%llu,\"stored_bytes\":%llu,"
-	    "\"retries\":%llu,\"partial_bytes\":%zu,"
-	    "\"priority\":\"%s\",\"breaker\":\"%s\",\"breaker_changes\":[",
-	    s->sim, p->read, s->pushed, p->rejected, s->spooled, s->replayed,
-	    s->dropped, s->failed, s->spool_lost, p->blank, s->batches,
-	    s->bytes, s->retries,
-	    p->partial, prio[p->o.prio], simlog_breaker_name(s->breaker));
+	simlog_jw_init(&w, p->out);
+	simlog_jw_begin(&w);
+	simlog_jw_kstr(&w, "sim", s->sim);
+	simlog_jw_kuint(&w, "read", p->read);
+	simlog_jw_kuint(&w, "pushed", s->pushed);
+	simlog_jw_kuint(&w, "rejected", p->rejected);
+	simlog_jw_kuint(&w, "spooled", s->spooled);
+	simlog_jw_kuint(&w, "replayed", s->replayed);
+	simlog_jw_kuint(&w, "dropped", s->dropped);
+	simlog_jw_kuint(&w, "failed", s->failed);
+	simlog_jw_kuint(&w, "spool_lost", s->spool_lost);
+	simlog_jw_kuint(&w, "blank", p->blank);
+	simlog_jw_kuint(&w, "batches", s->batches);
+	simlog_jw_kuint(&w, "stored_bytes", s->bytes);
+	simlog_jw_kuint(&w, "retries", s->retries);
+	simlog_jw_kuint(&w, "partial_bytes", p->partial);
+	simlog_jw_kstr(&w, "priority", prio[p->o.prio]);
+	simlog_jw_kstr(&w, "breaker", simlog_breaker_name(s->breaker));
+	simlog_jw_key(&w, "breaker_changes");
+	simlog_jw_arr(&w);
 	for (int i = 0; i < s->nchanges; i++)
-		fprintf(p->out, "%s\"%s\"", i ? "," : "", s->changes[i]);
-	fprintf(p->out, "],\"seconds\":%.3f}\n", s->seconds);
+		simlog_jw_str(&w, s->changes[i]);
+	simlog_jw_close(&w);
+	simlog_jw_kdouble(&w, "seconds", s->seconds, 3);
+	simlog_jw_end(&w);
 	fflush(p->out);
 }
 
@@ -378,6 +391,7 @@ exit_status(struct push *p, int status)
 
 /* --spool-status: one line per segment, then the totals. */
 struct status {
+	struct simlog_jw w;
 	const char *dir;
 	unsigned long long segments, records, bytes, damaged, lost;
 	int unknown;
@@ -388,21 +402,23 @@ status_line(void *arg, const struct simlog_spool_stat *s)
 {
 	static const char *const states[] = { "waiting", "busy", "damaged" };
 	struct status *t = arg;
+	struct simlog_jw *w = &t->w;
 
-	printf("{\"spool\":");
-	simlog_json_write_str(stdout, t->dir, strlen(t->dir));
-	printf(",\"segment\":");
-	simlog_json_write_str(stdout, s->name, strlen(s->name));
-	printf(",\"state\":\"%s\",\"bytes\":%llu,\"chunks\":%llu,"
-	    "\"records\":%llu,\"lost_records\":%llu,\"lost_uncounted\":%s,"
-	    "\"sims\":{", states[s->state], (unsigned long long)s->bytes,
-	    (unsigned long long)s->chunks, (unsigned long long)s->records,
-	    (unsigned long long)s->loss.records,
-	    s->loss.unknown ? "true" : "false");
+	simlog_jw_begin(w);
+	simlog_jw_kstr(w, "spool", t->dir);
+	simlog_jw_kstr(w, "segment", s->name);
+	simlog_jw_kstr(w, "state", states[s->state]);
+	simlog_jw_kuint(w, "bytes", s->bytes);
+	simlog_jw_kuint(w, "chunks", s->chunks);
+	simlog_jw_kuint(w, "records", s->records);
+	simlog_jw_kuint(w, "lost_records", s->loss.records);
+	simlog_jw_kbool(w, "lost_uncounted", s->loss.unknown);
+	simlog_jw_key(w, "sims");
+	simlog_jw_obj(w);
 	for (size_t i = 0; i < s->nsims; i++)
-		printf("%s\"%s\":%llu", i ? "," : "", s->sims[i].name,
-		    (unsigned long long)s->sims[i].records);
-	printf("}}\n");
+		simlog_jw_kuint(w, s->sims[i].name, s->sims[i].records);
+	simlog_jw_close(w);
+	simlog_jw_end(w);
 	t->segments++;
 	t->records += s->records;
 	t->bytes += s->bytes;
@@ -428,17 +444,20 @@ spool_status(const struct simlog_writer_opts *o)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	simlog_spool_path(dir, endpoint, path, sizeof(path));
 	memset(&t, 0, sizeof(t));
+	simlog_jw_init(&t.w, stdout);
 	t.dir = path;
 	if (simlog_spool_status(path, status_line, &t) < 0)
 		err(SIMLOG_EX_IOERR, "spool %s", path);
-	printf("{\"spool\":");
-	simlog_json_write_str(stdout, path, strlen(path));
-	printf(",\"endpoint\":");
-	simlog_json_write_str(stdout, conn.display, strlen(conn.display));
-	printf(",\"segments\":%llu,\"records\":%llu,\"bytes\":%llu,"
-	    "\"damaged_segments\":%llu,\"lost_records\":%llu,"
-	    "\"lost_uncounted\":%s}\n", t.segments, t.records, t.bytes,
-	    t.damaged, t.lost, t.unknown ? "true" : "false");
+	simlog_jw_begin(&t.w);
+	simlog_jw_kstr(&t.w, "spool", path);
+	simlog_jw_kstr(&t.w, "endpoint", conn.display);
+	simlog_jw_kuint(&t.w, "segments", t.segments);
+	simlog_jw_kuint(&t.w, "records", t.records);
+	simlog_jw_kuint(&t.w, "bytes", t.bytes);
+	simlog_jw_kuint(&t.w, "damaged_segments", t.damaged);
+	simlog_jw_kuint(&t.w, "lost_records", t.lost);
+	simlog_jw_kbool(&t.w, "lost_uncounted", t.unknown);
+	simlog_jw_end(&t.w);
 	free(dir);
 	simlog_conn_clear(&conn);
 	return cli_close_stdout() == 0 ? SIMLOG_EX_OK : SIMLOG_EX_IOERR;

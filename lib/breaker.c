@@ -53,11 +53,63 @@ private_dir(const char *dir)
 	return 0;
 }
 
+static void load(struct simlog_breaker *b, struct bfile *f);
+
+/* The directory breaker files live in. */
+static void
+breaker_dir(char *dir, size_t len)
+{
+	const char *base = getenv("SIMLOG_BREAKER_DIR"), *s;
+
+	if (base != NULL && *base != '\0')
+		snprintf(dir, len, "%s", base);
+	else if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && *s == '/')
+		snprintf(dir, len, "%s/simlog", s);
+	else
+		snprintf(dir, len, "/tmp/simlog-%u", (unsigned)getuid());
+}
+
+static void
+breaker_file(const char *dir, const char *endpoint, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/breaker-%016llx", dir, (unsigned long long)
+	    simlog_fnv1a(endpoint, strlen(endpoint)));
+}
+
+int
+simlog_breaker_read(const char *endpoint, struct simlog_breaker_view *v,
+		    struct simlog_err *err)
+{
+	struct simlog_breaker b;
+	struct bfile f;
+	char dir[400];
+
+	memset(v, 0, sizeof(*v));
+	v->state = SIMLOG_B_CLOSED;
+	breaker_dir(dir, sizeof(dir));
+	breaker_file(dir, endpoint, v->path, sizeof(v->path));
+	memset(&b, 0, sizeof(b));
+	if ((b.fd = open(v->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		/* No process has failed against this server yet. */
+		if (errno == ENOENT)
+			return 0;
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "breaker %s: %s",
+		    v->path, strerror(errno));
+	}
+	/* Unlocked: one short pwrite makes readers see old or new. */
+	load(&b, &f);
+	close(b.fd);
+	v->state = (enum simlog_bstate)f.state;
+	v->failures = f.failures;
+	v->opened_at = f.state == SIMLOG_B_CLOSED ? 0 : f.opened_at;
+	snprintf(v->why, sizeof(v->why), "%s", f.why);
+	return 0;
+}
+
 int
 simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
 		    int threshold, double reset, struct simlog_err *err)
 {
-	const char *base = getenv("SIMLOG_BREAKER_DIR");
 	char dir[400];
 	const char *s, *why;
 	long long v;
@@ -79,17 +131,11 @@ simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
 			    "invalid SIMLOG_BREAKER_RESET: '%s': %s", s, why);
 		b->reset = d;
 	}
-	if (base != NULL && *base != '\0')
-		snprintf(dir, sizeof(dir), "%s", base);
-	else if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && *s == '/')
-		snprintf(dir, sizeof(dir), "%s/simlog", s);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/simlog-%u", (unsigned)getuid());
+	breaker_dir(dir, sizeof(dir));
 	if (private_dir(dir) < 0)
 		return simlog_seterr(err, SIMLOG_EX_CANTCREAT,
 		    "circuit breaker directory %s: %s", dir, strerror(errno));
-	snprintf(b->path, sizeof(b->path), "%s/breaker-%016llx", dir,
-	    (unsigned long long)simlog_fnv1a(endpoint, strlen(endpoint)));
+	breaker_file(dir, endpoint, b->path, sizeof(b->path));
 	b->fd = open(b->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (b->fd < 0)
 		return simlog_seterr(err, SIMLOG_EX_CANTCREAT, "%s: %s",

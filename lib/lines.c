@@ -124,6 +124,18 @@ simlog_lines_next(struct simlog_lines *r, const char **line, size_t *len)
 	}
 }
 
+int
+simlog_lines_ready(struct simlog_lines *r)
+{
+	size_t have = r->end - r->start;
+
+	if (r->eof || memchr(r->buf + r->start + r->scanned, '\n',
+	    have - r->scanned) != NULL)
+		return 1;
+	r->scanned = have;
+	return 0;
+}
+
 unsigned long long
 simlog_lines_number(const struct simlog_lines *r)
 {
@@ -136,11 +148,4 @@ simlog_lines_stop(struct simlog_lines *r)
 	if (!r->eof)
 		r->stopping = 1;
 	r->eof = 1;
-}
-
-int
-simlog_lines_ready(const struct simlog_lines *r)
-{
-	return r->eof || memchr(r->buf + r->start + r->scanned, '\n',
-	    r->end - r->start - r->scanned) != NULL;
 }

@@ -187,9 +187,8 @@ by_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Names from the old layout's set whose stream has gone leave it. */
-static void
-forget_old(struct simlog_conn *conn, char **sims, size_t n)
+void
+simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n)
 {
 	const char *av[2] = { "SMEMBERS", SIMLOG_SIMS_KEY };
 	redisReply *r = simlog_cmd(conn, NULL, 2, av, NULL);
@@ -230,7 +229,6 @@ simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 	simlog_strv_free(keys, nkeys);
 	if (o > 1)
 		qsort(v, o, sizeof(*v), by_str);
-	forget_old(conn, v, o);
 	*sims = v;
 	*n = o;
 	return 0;

@@ -21,7 +21,6 @@
 /* Exit codes: an interface, listed in every man page (sysexits-style). */
 enum simlog_exit {
 	SIMLOG_EX_OK = 0,
-	SIMLOG_EX_FAIL = 1,		/* a tool-specific condition, see its man page */
 	SIMLOG_EX_USAGE = 64,		/* bad command line */
 	SIMLOG_EX_DATAERR = 65,		/* some input was rejected */
 	SIMLOG_EX_NOINPUT = 66,		/* a named input or item does not exist */
@@ -32,6 +31,10 @@ enum simlog_exit {
 	SIMLOG_EX_TEMPFAIL = 75,	/* try again later: Redis failed part-way */
 	SIMLOG_EX_NOPERM = 77,		/* authentication or permission refused */
 	SIMLOG_EX_CONFIG = 78,		/* server or configuration is unsafe/unusable */
+	/* Past sysexits: simlog-state's --expect-version named a version
+	 * that is no longer the latest.  Unlike 75, nothing was stored for
+	 * certain, so a script may reload, redo its change and save again. */
+	SIMLOG_EX_CONFLICT = 79,
 };
 
 #define SIMLOG_ERRLEN 256
@@ -203,6 +206,8 @@ int simlog_conn_flush(struct simlog_conn *conn, struct simlog_err *err);
 int simlog_conn_recv(struct simlog_conn *conn, double deadline,
 		     struct redisReply **r, struct simlog_err *err);
 size_t simlog_conn_pending(const struct simlog_conn *conn);
+/* Commands sent so far, on every node (a monitor subtracts its own). */
+uint64_t simlog_conn_commands(const struct simlog_conn *conn);
 /* A command routed as one on key would be (WAIT after a write). */
 int simlog_conn_append_to(struct simlog_conn *conn, const char *key, int argc,
 			  const char **argv, const size_t *lens,
@@ -305,8 +310,68 @@ int simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
  * hold n bytes (decoding never grows); returns the decoded length. */
 size_t simlog_json_unescape(const char *s, size_t n, char *out);
 
-/* Write a JSON string (with quotes) for s[0..len) to f. */
-void simlog_json_write_str(FILE *f, const char *s, size_t len);
+/* --- JSON-lines writer ------------------------------------------------- */
+
+/*
+ * Writes JSON objects to a stream, one per line: every string (member
+ * names too) escaped, with each byte that is not well-formed UTF-8 written
+ * as U+FFFD; commas and brackets placed by the writer.  The first failure
+ * sticks: later calls do nothing, and simlog_jw_end() and simlog_jw_error()
+ * report it as an errno value (the write's, or EINVAL for calls in an
+ * impossible order, such as a value without its key).  For example
+ *
+ *	simlog_jw_begin(&w);
+ *	simlog_jw_kstr(&w, "id", id);
+ *	simlog_jw_key(&w, "tags");
+ *	simlog_jw_arr(&w);
+ *	simlog_jw_str(&w, "a");
+ *	simlog_jw_close(&w);
+ *	if (simlog_jw_end(&w) < 0) ...
+ *
+ * writes {"id":"...","tags":["a"]} and a newline.
+ */
+#define SIMLOG_JW_MAXDEPTH 32
+struct simlog_jw {
+	FILE *f;
+	int err;			/* errno of the first failure, or 0 */
+	int depth;			/* open objects and arrays */
+	int want_value;			/* a member name was written */
+	char open[SIMLOG_JW_MAXDEPTH];	/* how each open one closes */
+	unsigned char any[SIMLOG_JW_MAXDEPTH];	/* it has members already */
+};
+void simlog_jw_init(struct simlog_jw *w, FILE *f);
+/* Start a line's object; end it (and the line).  _end returns 0, or -1
+ * when anything written since _init failed. */
+void simlog_jw_begin(struct simlog_jw *w);
+int simlog_jw_end(struct simlog_jw *w);
+int simlog_jw_error(const struct simlog_jw *w);
+/* A member name; the value follows. */
+void simlog_jw_key(struct simlog_jw *w, const char *k);
+void simlog_jw_keyn(struct simlog_jw *w, const char *k, size_t n);
+/* Values: a member's (after its name) or an array element. */
+void simlog_jw_obj(struct simlog_jw *w);	/* nested object ... */
+void simlog_jw_arr(struct simlog_jw *w);	/* nested array ... */
+void simlog_jw_close(struct simlog_jw *w);	/* ... ends the innermost */
+void simlog_jw_str(struct simlog_jw *w, const char *s);
+void simlog_jw_strn(struct simlog_jw *w, const char *s, size_t n);
+void simlog_jw_int(struct simlog_jw *w, long long v);
+void simlog_jw_uint(struct simlog_jw *w, unsigned long long v);
+/* Fixed-point with `decimals` digits (0-17); not finite: null. */
+void simlog_jw_double(struct simlog_jw *w, double v, int decimals);
+void simlog_jw_bool(struct simlog_jw *w, int v);
+void simlog_jw_null(struct simlog_jw *w);
+/* A value given as JSON text the caller knows to be valid; its line
+ * breaks (white space between tokens) are written as spaces. */
+void simlog_jw_raw(struct simlog_jw *w, const char *json, size_t n);
+/* A member name and its value in one call. */
+void simlog_jw_kstr(struct simlog_jw *w, const char *k, const char *s);
+void simlog_jw_kint(struct simlog_jw *w, const char *k, long long v);
+void simlog_jw_kuint(struct simlog_jw *w, const char *k,
+		     unsigned long long v);
+void simlog_jw_kdouble(struct simlog_jw *w, const char *k, double v,
+		       int decimals);
+void simlog_jw_kbool(struct simlog_jw *w, const char *k, int v);
+void simlog_jw_knull(struct simlog_jw *w, const char *k);
 
 /* --- line reader ------------------------------------------------------- */
 
@@ -328,11 +393,12 @@ enum simlog_line_status {
 };
 enum simlog_line_status simlog_lines_next(struct simlog_lines *r,
 					  const char **line, size_t *len);
+/* Whether the next call returns without reading (a whole line is
+ * buffered, or the input has ended): a caller may do other work before a
+ * read that could wait. */
+int simlog_lines_ready(struct simlog_lines *r);
 /* Read nothing more: the next calls return what is buffered, then EOF. */
 void simlog_lines_stop(struct simlog_lines *r);
-/* Whether the next call returns without reading (a whole line is
- * buffered, or the end was reached). */
-int simlog_lines_ready(const struct simlog_lines *r);
 /* Line number of the line just returned (1-based). */
 unsigned long long simlog_lines_number(const struct simlog_lines *r);
 
@@ -432,6 +498,9 @@ int simlog_push_reply(struct simlog_conn *conn, double deadline,
 int simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		     struct simlog_err *err);
 void simlog_strv_free(char **v, size_t n);
+/* Take from the old layout's set (SIMLOG_SIMS_KEY) the names that are not
+ * in sims[0..n) (sorted): their streams have gone.  Best effort. */
+void simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n);
 
 /* A stream entry id, ms-seq. */
 struct simlog_sid {
@@ -572,6 +641,17 @@ void simlog_breaker_failure(struct simlog_breaker *b, const char *why);
 void simlog_breaker_explain(const struct simlog_breaker *b, char *buf,
 			    size_t len);
 const char *simlog_breaker_name(enum simlog_bstate s);
+/* The breaker as a monitor sees it: read from its file, nothing created,
+ * locked or changed.  A missing or damaged file reads as closed. */
+struct simlog_breaker_view {
+	enum simlog_bstate state;	/* closed when there is no file */
+	int failures;			/* consecutive failures counted */
+	double opened_at;		/* wall clock; 0 when closed */
+	char path[512];			/* the breaker file */
+	char why[SIMLOG_BREAKER_WHYLEN];	/* the failure that opened it */
+};
+int simlog_breaker_read(const char *endpoint, struct simlog_breaker_view *v,
+			struct simlog_err *err);
 void simlog_breaker_clear(struct simlog_breaker *b);
 
 /* --- the failure policy ----------------------------------------------- */

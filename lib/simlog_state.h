@@ -5,7 +5,7 @@
  * Same conventions as simlog.h: 0 on success, -1 on failure with a struct
  * simlog_err whose code is one of enum simlog_exit (SIMLOG_EX_NOINPUT for
  * an ID or version that does not exist, SIMLOG_EX_DATAERR for a damaged
- * stored state, SIMLOG_EX_FAIL for an --expect-version conflict); the
+ * stored state, SIMLOG_EX_CONFLICT for an --expect-version conflict); the
  * library never prints and never exits; every *_free() and *_clear()
  * accepts NULL.
  */

@@ -593,7 +593,7 @@ save_result(redisReply *r, const struct simlog_state_item *it,
 		return unexpected(r, "saving a state", err);
 	freeReplyObject(r);
 	if (st == 0)
-		return simlog_seterr(err, SIMLOG_EX_FAIL, "%s: version conflict: "
+		return simlog_seterr(err, SIMLOG_EX_CONFLICT, "%s: version conflict: "
 		    "the latest version is %lld, not %lld", it->id, a,
 		    it->expect_version);
 	if (st < 0)

@@ -153,6 +153,7 @@ net_node_add(struct simlog_conn *conn, const char *host, int port)
 	n->nodes[i].port = port;
 	link_init(&n->nodes[i].link);
 	n->nodes[i].link.stop = n->stop;
+	n->nodes[i].link.count = &n->commands;
 	n->nnodes++;
 	return (int)i;
 }
@@ -365,12 +366,40 @@ simlog_conn_clear(struct simlog_conn *conn)
 
 /* --- errors ---------------------------------------------------------------- */
 
+/* Replies that blame the setup (the URL, the password, the server's
+ * settings or version) rather than the server's state: what to change. */
+static const struct {
+	const char *reply;		/* the reply starts with this */
+	const char *fix;
+} config_replies[] = {
+	{ "ERR DB index is out of range", "no such database on this server "
+	    "(see its 'databases'): use a lower /DB in the URL" },
+	{ "ERR SELECT is not allowed in cluster mode", "this is a Redis "
+	    "Cluster node: use a redis-cluster:// URL" },
+	{ "ERR AUTH <password> called without any password configured",
+	    "the server has no password: give none" },
+	{ "ERR Client sent AUTH, but no password is set",
+	    "the server has no password: give none" },
+	{ "ERR unknown command", "a command simlog needs was renamed away, "
+	    "or the server is older than Redis 7.0" },
+	{ "ERR unknown subcommand", "the server is older than Redis 7.0" },
+	{ "CROSSSLOT", "this is a Redis Cluster: use a redis-cluster:// URL" },
+	{ "WRONGTYPE", "a simlog key holds data of another kind: another "
+	    "program writes this database; give simlog one of its own" },
+};
+
 /* Error reply text to (class, words a user can act on). */
 static int
 classify_reply(const struct simlog_conn *conn, const char *s,
 	       const char **words)
 {
 	*words = NULL;
+	for (size_t i = 0; i < sizeof(config_replies) /
+	    sizeof(config_replies[0]); i++)
+		if (has_prefix(s, config_replies[i].reply)) {
+			*words = config_replies[i].fix;
+			return SIMLOG_EX_CONFIG;
+		}
 	if (has_prefix(s, "NOAUTH") || has_prefix(s, "WRONGPASS") ||
 	    strstr(s, "invalid password") != NULL ||
 	    strstr(s, "invalid username-password") != NULL) {
@@ -398,9 +427,15 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		    "restart)";
 		return SIMLOG_EX_TEMPFAIL;
 	}
+	if (has_prefix(s, "MOVED") || has_prefix(s, "ASK ")) {
+		/* Routing is ours in a cluster; a plain URL met one. */
+		if (conn->url.topo == SIMLOG_TOPO_CLUSTER)
+			return SIMLOG_EX_TEMPFAIL;
+		*words = "this is a Redis Cluster: use a redis-cluster:// URL";
+		return SIMLOG_EX_CONFIG;
+	}
 	if (has_prefix(s, "BUSY") || has_prefix(s, "TRYAGAIN") ||
-	    has_prefix(s, "MASTERDOWN") || has_prefix(s, "CLUSTERDOWN") ||
-	    has_prefix(s, "MOVED") || has_prefix(s, "ASK "))
+	    has_prefix(s, "MASTERDOWN") || has_prefix(s, "CLUSTERDOWN"))
 		return SIMLOG_EX_TEMPFAIL;
 	if (has_prefix(s, "READONLY")) {
 		/* Behind sentinels or in a cluster a master that became a
@@ -414,16 +449,13 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		    "master";
 		return SIMLOG_EX_CONFIG;
 	}
-	if (strstr(s, "DB index is out of range") != NULL) {
-		*words = "the URL's database number does not exist on this "
-		    "server (see its 'databases' setting)";
-		return SIMLOG_EX_CONFIG;
+	if (has_prefix(s, "MISCONF")) {
+		*words = "Redis cannot save its snapshot and refuses writes";
+		return SIMLOG_EX_TEMPFAIL;
 	}
-	if (has_prefix(s, "ERR unknown command") ||
-	    strstr(s, "unknown subcommand") != NULL) {
-		*words = "the server lacks a command simlog needs (Redis 7.0 "
-		    "or later), or it was renamed away";
-		return SIMLOG_EX_CONFIG;
+	if (has_prefix(s, "NOREPLICAS")) {
+		*words = "not enough good replicas to write";
+		return SIMLOG_EX_TEMPFAIL;
 	}
 	return SIMLOG_EX_SOFTWARE;
 }
@@ -470,7 +502,10 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 	}
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		code = classify_reply(conn, r->str, &words);
-		if (words != NULL)
+		if (code == SIMLOG_EX_CONFIG && words != NULL)
+			simlog_seterr(err, code, "%s: %.120s: %s", what, r->str,
+			    words);
+		else if (words != NULL)
 			simlog_seterr(err, code, "%s: %s (%.120s)", what, words,
 			    r->str);
 		else
@@ -638,6 +673,12 @@ simlog_conn_flush(struct simlog_conn *conn, struct simlog_err *err)
 			return simlog_conn_error(conn, NULL, "sending", err);
 		}
 	return 0;
+}
+
+uint64_t
+simlog_conn_commands(const struct simlog_conn *conn)
+{
+	return conn->net ? conn->net->commands : 0;
 }
 
 size_t

@@ -116,6 +116,11 @@ fail(struct simlog_link *l, struct simlog_err *err, const char *why)
 {
 	l->broken = 1;
 	simlog_seterr(&l->why, SIMLOG_EX_UNAVAILABLE, "%s", why);
+	/* strerror's capital, in err(3) style after "what: ". */
+	if (l->why.msg[0] >= 'A' && l->why.msg[0] <= 'Z' &&
+	    l->why.msg[1] >= 'a' && l->why.msg[1] <= 'z' &&
+	    strncmp(l->why.msg, "Redis", 5) != 0)
+		l->why.msg[0] = (char)(l->why.msg[0] - 'A' + 'a');
 	if (err != NULL)
 		*err = l->why;
 	return -1;
@@ -256,10 +261,12 @@ link_open(struct simlog_link *l, const struct link_target *t,
 	  struct simlog_err *err)
 {
 	const volatile sig_atomic_t *stop = l->stop;
+	uint64_t *count = l->count;
 	int rc;
 
 	link_close(l);
 	l->stop = stop;
+	l->count = count;
 	if (t->path != NULL)
 		rc = open_unix(l, t->path, deadline, err);
 	else
@@ -272,6 +279,7 @@ link_open(struct simlog_link *l, const struct link_target *t,
 	if (rc < 0) {
 		link_close(l);
 		l->stop = stop;
+		l->count = count;
 		return -1;
 	}
 	return 0;
@@ -419,6 +427,8 @@ link_append(struct simlog_link *l, int argc, const char **argv,
 	if (grow_out(l, resp_size(argc, argv, lens)) < 0 ||
 	    push_tag(l, tag, script) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (l->count != NULL)
+		++*l->count;
 	l->len = (size_t)(resp_put(l->out + l->len, argc, argv, lens) - l->out);
 	return 0;
 }
@@ -432,6 +442,8 @@ link_append_raw(struct simlog_link *l, const char *cmd, size_t len,
 		    "not connected");
 	if (grow_out(l, len) < 0 || push_tag(l, LINK_USER, 0) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (l->count != NULL)
+		++*l->count;
 	memcpy(l->out + l->len, cmd, len);
 	l->len += len;
 	return 0;

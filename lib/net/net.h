@@ -40,6 +40,7 @@ struct simlog_link {
 	struct simlog_err why;		/* what broke it */
 	int any_reply;			/* a reply came since connecting */
 	const volatile sig_atomic_t *stop;	/* abandon waits when set */
+	uint64_t *count;		/* commands sent, if not NULL */
 };
 
 /* Where to connect: a unix socket path, or a host and port. */

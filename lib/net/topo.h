@@ -40,6 +40,7 @@ struct simlog_net {
 	size_t ohead, ocount, ocap;
 	int last;			/* the node of the latest command */
 	struct simlog_err saved;	/* what broke a link since closed */
+	uint64_t commands;		/* sent on every link, in all */
 	int saved_any_reply;
 };
 
