@@ -71,7 +71,7 @@ MAN7       := $(wildcard man/*.7)
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
 
-all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen
+all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace
 
 $(O)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
@@ -99,6 +99,11 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS)
 
 bench/simgen: bench/simgen.c
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+# The paced producer of the --follow benchmark; tests/faults.bats measures
+# with it how long push ever blocks its producer.
+bench/pace: bench/pace.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # Missing Debian packages are installed when run as root; otherwise the
@@ -173,4 +178,4 @@ uninstall:
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 
 clean:
-	rm -rf build bench/simgen
+	rm -rf build bench/simgen bench/pace

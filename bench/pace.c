@@ -1,6 +1,8 @@
 /*
  * pace: writes JSON-line records at a steady rate, each stamped with the
- * time it was written, as the producer for the --follow latency benchmark.
+ * time it was written, as the producer for the --follow latency benchmark
+ * and for the fault tests, which need to know how long the consumer ever
+ * kept a write(2) blocked (longest_write_ms in the summary).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,7 +27,8 @@ static void usage(void)
 	      "every MICROSECONDS (default 1000).  The records are FILE's JSON\n"
 	      "object lines, reused in turn, each with a first member \"t_ns\"\n"
 	      "holding CLOCK_REALTIME in nanoseconds when its burst was\n"
-	      "written.  A summary goes to stderr as one JSON line.\n"
+	      "written.  A summary goes to stderr as one JSON line; its\n"
+	      "longest_write_ms is the longest a single write(2) took.\n"
 	      "\n"
 	      "  -n, --count COUNT        records to write, 1 to 10^10\n"
 	      "  -r, --rate RATE          records per second, 1 to 10^8\n"
@@ -108,10 +111,18 @@ static void load(const char *path)
 		errx(1, "%s: no records", path);
 }
 
+/* The longest one write(2) took: how long the reader ever held us up. */
+static int64_t write_max;
+
 static void write_all(const char *p, size_t n)
 {
 	while (n > 0) {
+		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 		ssize_t w = write(STDOUT_FILENO, p, n);
+		int64_t took = clock_ns(CLOCK_MONOTONIC) - t0;
+
+		if (took > write_max)
+			write_max = took;
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -210,9 +221,10 @@ int main(int argc, char **argv)
 		write_all(buf, len);
 	}
 	fprintf(stderr, "{\"records\":%llu,\"bursts\":%llu,\"seconds\":%.3f,"
-	    "\"late_bursts\":%llu,\"late_max_ms\":%.3f}\n", sent, bursts,
+	    "\"late_bursts\":%llu,\"late_max_ms\":%.3f,"
+	    "\"longest_write_ms\":%.3f}\n", sent, bursts,
 	    (double)(clock_ns(CLOCK_REALTIME) - wall0) / 1e9, late,
-	    (double)late_max / 1e6);
+	    (double)late_max / 1e6, (double)write_max / 1e6);
 	if (close(STDOUT_FILENO) != 0)
 		err(1, "writing output failed");
 	return 0;
