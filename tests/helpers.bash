@@ -255,3 +255,80 @@ poll() {
 holds_open() {
 	[ "$(readlink "/proc/$1/fd/1" 2>/dev/null)" = "$2" ]
 }
+
+# --- helpers for the fault suites (resilience, faults) ---
+
+# gen FILE COUNT SEED...: simgen records for each seed, appended to FILE;
+# fails if two lines are equal (the comparisons need unique lines).
+gen() {
+	local f=$1 n=$2 s
+	shift 2
+	for s in "$@"; do
+		"$SIMGEN" -n "$n" -s "$s" >> "$f"
+	done
+	[ -z "$(sort "$f" | uniq -d | head -n 1)" ]
+}
+
+# segments: how many spool segment files wait in $SIMLOG_SPOOL_DIR.
+segments() {
+	find "$SIMLOG_SPOOL_DIR" -name '*.seg' 2>/dev/null | wc -l
+}
+
+# assert_exact FILE...: the record tables of $DB hold exactly the lines of
+# the FILEs, each once.
+assert_exact() {
+	cat "$@" | sort > want.sorted
+	landed "$DB" > got.sorted
+	if ! cmp -s want.sorted got.sorted; then
+		echo "want $(wc -l < want.sorted) records, landed $(wc -l < got.sorted)"
+		echo "missing: $(comm -23 want.sorted got.sorted | wc -l)"
+		echo "extra or doubled: $(comm -13 want.sorted got.sorted | wc -l)"
+		return 1
+	fi
+}
+
+# redis_pid NAME: the process id of the server start_redis NAME started.
+redis_pid() {
+	cat "$BATS_TEST_TMPDIR/redis-$1/bgpid"
+}
+
+# now_ms: a monotonic-enough wall clock in milliseconds.
+now_ms() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+# hold_clients N: N more idle redis-cli connections, each reading commands
+# from a FIFO no one writes; HOLDERS are their ids.
+hold_clients() {
+	local i
+	if [ ! -p hold.fifo ]; then
+		mkfifo hold.fifo
+		exec 8<> hold.fifo
+		HOLDERS=()
+	fi
+	for ((i = 0; i < $1; i++)); do
+		redis-cli -s "$REDIS_SOCK" < hold.fifo > /dev/null 2>&1 3>&- 8>&- &
+		HOLDERS+=($!)
+		track $!
+	done
+}
+
+# fill_clients: hold connections until the server refuses one more.  One
+# at a time: a connection the server has not yet seen closed still counts,
+# and a holder refused for it holds nothing.
+fill_clients() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		rcli PING 2>&1 | grep -q PONG || return 0
+		hold_clients 1
+		sleep 0.1
+	done
+	echo "fill_clients: the server still takes connections" >&2
+	return 1
+}
+
+release_clients() {
+	kill "${HOLDERS[@]}"
+	wait "${HOLDERS[@]}" 2>/dev/null || true
+	exec 8>&-
+}

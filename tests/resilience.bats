@@ -31,17 +31,6 @@ teardown() {
 
 AOF=(--appendonly yes --appendfsync always)
 
-# gen FILE COUNT SEED...: simgen records for each seed, appended to FILE;
-# fails if two lines are equal (the comparisons below need unique lines).
-gen() {
-	local f=$1 n=$2 s
-	shift 2
-	for s in "$@"; do
-		"$SIMGEN" -n "$n" -s "$s" >> "$f"
-	done
-	[ -z "$(sort "$f" | uniq -d | head -n 1)" ]
-}
-
 # drain_all [options]: drain everything into $DB; the summary is DRAINED.
 drain_all() {
 	run --separate-stderr simlog-drain -q -d "$DB" "$@"
@@ -62,27 +51,9 @@ replay() {
 	REPLAYED=$(jnum replayed "$output")
 }
 
-# segments: how many spool segment files there are.
-segments() {
-	find "$SIMLOG_SPOOL_DIR" -name '*.seg' 2>/dev/null | wc -l
-}
-
 # spool_nonempty: some segment holds a record.
 spool_nonempty() {
 	[ -n "$(find "$SIMLOG_SPOOL_DIR" -name '*.seg' -size +0c 2>/dev/null)" ]
-}
-
-# assert_exact FILE...: the record tables hold exactly the lines of the
-# FILEs, each once.
-assert_exact() {
-	cat "$@" | sort > want.sorted
-	landed "$DB" > got.sorted
-	if ! cmp -s want.sorted got.sorted; then
-		echo "want $(wc -l < want.sorted) records, landed $(wc -l < got.sorted)"
-		echo "missing: $(comm -23 want.sorted got.sorted | wc -l)"
-		echo "extra or doubled: $(comm -13 want.sorted got.sorted | wc -l)"
-		return 1
-	fi
 }
 
 # assert_subset_once FILE: every landed record is a line of FILE, none
@@ -117,15 +88,6 @@ push_bg() {
 	    simlog-push "$@" > push.out 2> push.err 3>&- &
 	PUSH_PID=$!
 	track "$PUSH_PID"
-}
-
-redis_pid() {
-	cat "$BATS_TEST_TMPDIR/redis-$1/bgpid"
-}
-
-# now_ms: a monotonic-enough wall clock in milliseconds.
-now_ms() {
-	echo $(( $(date +%s%N) / 1000000 ))
 }
 
 @test "Redis not running: everything is spooled (75), replayed once it runs, drained exactly" {
@@ -268,42 +230,6 @@ now_ms() {
 	drain_all
 	echo "$DRAINED"
 	assert_exact in.jsonl
-}
-
-# hold_clients N: N more idle redis-cli connections, each reading commands
-# from a FIFO no one writes; HOLDERS are their ids.
-hold_clients() {
-	local i
-	if [ ! -p hold.fifo ]; then
-		mkfifo hold.fifo
-		exec 8<> hold.fifo
-		HOLDERS=()
-	fi
-	for ((i = 0; i < $1; i++)); do
-		redis-cli -s "$REDIS_SOCK" < hold.fifo > /dev/null 2>&1 3>&- 8>&- &
-		HOLDERS+=($!)
-		track $!
-	done
-}
-
-# fill_clients: hold connections until the server refuses one more.  One
-# at a time: a connection the server has not yet seen closed still counts,
-# and a holder refused for it holds nothing.
-fill_clients() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		rcli PING 2>&1 | grep -q PONG || return 0
-		hold_clients 1
-		sleep 0.1
-	done
-	echo "fill_clients: the server still takes connections" >&2
-	return 1
-}
-
-release_clients() {
-	kill "${HOLDERS[@]}"
-	wait "${HOLDERS[@]}" 2>/dev/null || true
-	exec 8>&-
 }
 
 @test "maxclients reached by other connections: push spools naming the cause; replay once they are gone" {

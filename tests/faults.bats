@@ -1,0 +1,733 @@
+#!/usr/bin/env bats
+# The faults of issue 9, each caused for real against a real redis-server:
+# Redis frozen (SIGSTOP) before push connects and in the middle of a paced
+# producer that measures its longest blocked write(2); Redis killed
+# (SIGKILL, AOF) and restarted under a push and under simlog-drain
+# --follow; a freeze under --follow; a circuit breaker stamped in the
+# future; spool segments with flipped bytes, cut short, or full.  Every
+# scenario ends by comparing SQLite with the input: nothing lost or
+# doubled, and what is lost counted exactly.  Settings are the defaults
+# unless a test says otherwise; the only time bounds are generous ones
+# that catch a tool that never ends.  Measured numbers are printed as
+# "# ..." lines.
+
+bats_require_minimum_version 1.5.0
+
+# The damage tests share one spool: 20,000 records pushed while Redis is
+# down, --batch 250, so one segment of 80 chunks of 250 records in input
+# order.  Each test copies the segment into its own spool.
+setup_file() {
+	load helpers
+	simlog_env
+	cd "$BATS_FILE_TMPDIR"
+	export SIMLOG_SPOOL_DIR="$BATS_FILE_TMPDIR/spool"
+	export SIMLOG_BREAKER_DIR="$BATS_FILE_TMPDIR/brk"
+	gen spool-in.jsonl 20000 601
+	local rc=0
+	simlog-push -u "unix://$BATS_FILE_TMPDIR/nobody/sock" -s d6 \
+	    --batch 250 --flush-interval 0 < spool-in.jsonl > spool.out \
+	    2> spool.err 3>&- || rc=$?
+	[ "$rc" -eq 75 ] || { cat spool.out spool.err >&2; return 1; }
+	mkdir seg
+	find spool -name '*.seg' -exec mv {} seg/ \;
+	[ "$(ls seg | wc -l)" -eq 1 ]
+}
+
+setup() {
+	load helpers
+	simlog_env
+	cd "$BATS_TEST_TMPDIR"
+	# Where start_redis main listens; until a test starts it, nothing
+	# does, which is how "Redis is down" looks.
+	export SIMLOG_REDIS_URL="unix://$BATS_TEST_TMPDIR/redis-main/sock"
+	DB=$BATS_TEST_TMPDIR/sim.db
+	PACE=$SIMLOG_TOP/bench/pace
+}
+
+teardown() {
+	kill_tracked
+	stop_all_redis
+}
+
+AOF=(--appendonly yes --appendfsync always)
+
+# measured WHAT...: a measured number, in the test's output and in the
+# TAP stream (so a passing run shows it too).
+measured() {
+	echo "# $*"
+	echo "# $*" >&3
+}
+
+# drain_all [options]: a one-shot drain of everything into $DB, which must
+# succeed; its summary is DRAINED.
+drain_all() {
+	run --separate-stderr simlog-drain -q -d "$DB" "$@"
+	if [ "$status" -ne 0 ]; then
+		echo "simlog-drain exited $status: $stderr"
+		return 1
+	fi
+	DRAINED=${lines[${#lines[@]} - 1]}
+}
+
+# replay [options]: simlog-push --replay must put the whole spool in Redis;
+# REPLAYED is how many records it replayed.
+replay() {
+	run --separate-stderr simlog-push --replay "$@"
+	echo "replay: $output"
+	echo "replay stderr: $stderr"
+	assert_success
+	assert_equal "$(segments)" 0
+	REPLAYED=$(jnum replayed "$output")
+}
+
+# paced_push RATE COUNT FILE [simlog-push options]: bench/pace writes
+# COUNT of FILE's lines at RATE records/s into a simlog-push in the
+# background.  PUSH_PID is the push; pace.err gets pace's summary, push.out
+# and push.err the push's.
+paced_push() {
+	local rate=$1 count=$2 file=$3
+	shift 3
+	"$PACE" -n "$count" -r "$rate" "$file" 2> pace.err 3>&- |
+	    simlog-push "$@" > push.out 2> push.err 3>&- &
+	PUSH_PID=$!
+	track "$PUSH_PID"
+}
+
+# finish_push: wait for the paced push; PUSH_STATUS is its exit status,
+# LONGEST the longest write(2) pace made, in whole ms.
+finish_push() {
+	PUSH_STATUS=0
+	wait "$PUSH_PID" || PUSH_STATUS=$?
+	cat pace.err push.out push.err
+	LONGEST=$(jnum longest_write_ms "$(cat pace.err)")
+	[ -n "$LONGEST" ]
+	measured "longest write: $(grep -o '"longest_write_ms":[0-9.]*' pace.err | cut -d: -f2) ms"
+}
+
+# assert_exact_paced FILE: the record tables hold exactly FILE's lines,
+# each once, as pace wrote them (with its "t_ns" stamp first).
+assert_exact_paced() {
+	sort "$1" > want.sorted
+	landed "$DB" | sed 's/^{"t_ns":[0-9]*,/{/' | sort > got.sorted
+	if ! cmp -s want.sorted got.sorted; then
+		echo "want $(wc -l < want.sorted) records, landed $(wc -l < got.sorted)"
+		echo "missing: $(comm -23 want.sorted got.sorted | wc -l)"
+		echo "extra or doubled: $(comm -13 want.sorted got.sorted | wc -l)"
+		return 1
+	fi
+	# Every landed record was stamped: none came from elsewhere.
+	assert_equal "$(landed "$DB" | grep -vc '^{"t_ns":[0-9]*,')" 0
+}
+
+# landed_count: how many rows the record tables of $DB hold in all (0
+# before the drain has made it).
+landed_count() {
+	local t n=0 c
+	[ -f "$DB" ] || { echo 0; return; }
+	for t in $(record_tables "$DB" 2>/dev/null); do
+		c=$(rows "$DB" "$t" 2>/dev/null) || c=
+		# Locked for a moment by the drain: say so, not a number.
+		[[ $c =~ ^[0-9]+$ ]] || { echo busy; return; }
+		n=$(( n + c ))
+	done
+	echo "$n"
+}
+
+# stream_has_entries SIM: Redis holds records of SIM.
+stream_has_entries() {
+	[ "$(rcli XLEN "simlog:{$1}:q" 2>/dev/null)" -gt 0 ] 2>/dev/null
+}
+
+# push_settled: the paced push's summary accounts for every record it
+# read, none failed or dropped; PUSHED, SPOOLED are its counts.
+push_settled() {
+	local out
+	out=$(cat push.out)
+	PUSHED=$(jnum pushed "$out")
+	SPOOLED=$(jnum spooled "$out")
+	assert_equal "$(jnum read "$out")" "$1"
+	assert_equal "$(jnum failed "$out")" 0
+	assert_equal "$(jnum dropped "$out")" 0
+	assert_equal "$((PUSHED + SPOOLED))" "$1"
+	measured "push: exit $PUSH_STATUS, $PUSHED pushed, $SPOOLED spooled," \
+	    "$(jnum replayed "$out") replayed by itself, $(segments) segment(s) left"
+	# 0 when everything ended in Redis, 75 when some waits in the spool.
+	if [ "$(segments)" -eq 0 ]; then
+		assert_equal "$PUSH_STATUS" 0
+	else
+		assert_equal "$PUSH_STATUS" 75
+	fi
+}
+
+# follow NAME [options]: simlog-drain --follow in the background; its id in
+# FOLLOW_PID, its output in NAME.out and NAME.err.
+follow() {
+	local name=$1
+	shift
+	simlog-drain -q -d "$DB" --follow "$@" > "$name.out" 2> "$name.err" 3>&- &
+	FOLLOW_PID=$!
+	track "$FOLLOW_PID"
+}
+
+# stop_follow: SIGTERM the follow drain, which must end within 30 s;
+# FOLLOW_STATUS is its exit status.
+stop_follow() {
+	kill -TERM "$FOLLOW_PID"
+	within 30 "simlog-drain --follow to end on SIGTERM" gone "$FOLLOW_PID"
+	FOLLOW_STATUS=0
+	wait "$FOLLOW_PID" || FOLLOW_STATUS=$?
+}
+
+# assert_lost_and_back FILE: FILE (a follow drain's stderr) says once that
+# Redis was lost and then once that it is back, and nothing else.
+assert_lost_and_back() {
+	echo "--- $1:"
+	cat "$1"
+	measured "the drain said: $(tr '\n' '|' < "$1")"
+	assert_equal "$(wc -l < "$1")" 2
+	sed -n 1p "$1" | grep -Eq '(retrying until Redis is back|; waiting)$'
+	sed -n 2p "$1" | grep -q ': Redis is back$'
+}
+
+# fnv1a STRING: FNV-1a, 64 bits, in 16 hex digits (bash wraps at 2^64).
+fnv1a() {
+	local s=$1 h=$((0xcbf29ce484222325)) i c
+	for ((i = 0; i < ${#s}; i++)); do
+		printf -v c '%d' "'${s:i:1}"
+		h=$(( (h ^ c) * 0x100000001b3 ))
+	done
+	printf '%016x\n' "$h"
+}
+
+# breaker_file: the breaker file of the unix socket server start_redis
+# main runs (lib/breaker.c: breaker-<FNV-1a of the endpoint>).
+breaker_file() {
+	echo "$SIMLOG_BREAKER_DIR/breaker-$(fnv1a "unix://$BATS_TEST_TMPDIR/redis-main/sock")"
+}
+
+# breaker_state FILE: the state number in a breaker file (0 closed, 1 open,
+# 2 half-open).
+breaker_state() {
+	cut -d' ' -f1 "$1"
+}
+
+# stamp_future FILE SECONDS: move every time in a breaker file SECONDS
+# into the future (a clock that was set back), keeping state and reason.
+stamp_future() {
+	local f=$1 t line head why state fails opened pid probe
+	t=$(( $(date +%s) + $2 ))
+	line=$(cat "$f")
+	head=${line%%$'\t'*}
+	why=${line#*$'\t'}
+	read -r state fails opened pid probe <<< "$head"
+	printf '%s %s %s.000 %s %s.000\t%s\n' "$state" "$fails" "$t" "$pid" \
+	    "$t" "$why" > "$f.new"
+	cat "$f.new" > "$f"
+	rm -f "$f.new"
+}
+
+# spool_dir: this test's spool directory for its Redis (from
+# --spool-status, which names it even when it is empty).
+spool_dir() {
+	local out
+	out=$(simlog-push --spool-status | tail -n 1)
+	jget "$out" '$.spool'
+}
+
+# use_spool: the shared segment, copied into this test's spool; SEG is its
+# path, IN the input it holds (chunk k is IN's lines 250k+1 .. 250k+250).
+use_spool() {
+	local dir
+	dir=$(spool_dir)
+	mkdir -p "$dir"
+	cp "$BATS_FILE_TMPDIR"/seg/*.seg "$dir/"
+	SEG=$(echo "$dir"/*.seg)
+	IN=$BATS_FILE_TMPDIR/spool-in.jsonl
+	[ -f "$SEG" ]
+}
+
+# frames SEG: "OFFSET PAYLOAD_LENGTH RECORDS" for each record frame of a
+# segment, found by walking its length fields (layout in lib/spool.c).
+frames() {
+	local f=$1 off=0 size magic plen nrec
+	size=$(stat -c %s "$f")
+	while (( off + 28 <= size )); do
+		magic=$(dd if="$f" bs=1 skip="$off" count=4 2>/dev/null)
+		[ "$magic" = SLS2 ] || break
+		read -r plen nrec < <(od -An -tu4 -j $((off + 4)) -N 8 "$f")
+		echo "$off $plen $nrec"
+		off=$(( off + 28 + plen ))
+	done
+}
+
+# frame K: OFF, PLEN of the segment's chunk K (0-based).
+frame() {
+	read -r OFF PLEN _ < <(frames "$SEG" | sed -n "$(( $1 + 1 ))p")
+	[ -n "$OFF" ]
+}
+
+# flip FILE OFFSET COUNT: invert COUNT bytes of FILE from OFFSET on.
+flip() {
+	local f=$1 off=$2 n=$3 b out=
+	for b in $(od -An -tu1 -j "$off" -N "$n" "$f"); do
+		out+=$(printf '\\x%02x' $(( b ^ 255 )))
+	done
+	# shellcheck disable=SC2059
+	printf "$out" | dd of="$f" bs=1 seek="$off" conv=notrunc 2>/dev/null
+}
+
+# without_chunks K...: IN without the records of chunks K..., into
+# want.jsonl.
+without_chunks() {
+	local k expr=
+	for k in "$@"; do
+		expr+="$(( 250 * k + 1 )),$(( 250 * k + 250 ))d;"
+	done
+	sed "$expr" "$IN" > want.jsonl
+}
+
+@test "the shared spool segment: 80 chunks of 250 records, 20,000 in all, a count in its name" {
+	use_spool
+	[[ $SEG == *.n20000.seg ]]
+	frames "$SEG" > frames.txt
+	assert_equal "$(wc -l < frames.txt)" 80
+	assert_equal "$(cut -d' ' -f3 frames.txt | sort -u)" 250
+}
+
+@test "Redis frozen (SIGSTOP) before push connects: push gives up by itself (75), everything spooled; after SIGCONT, replay and drain are exact" {
+	gen in.jsonl 5000 201
+	start_redis main
+	kill -STOP "$(redis_pid main)"
+	local t0 ms rc=0
+	t0=$(now_ms)
+	simlog-push -s f1 < in.jsonl > push.out 2> push.err 3>&- &
+	PUSH_PID=$!
+	track "$PUSH_PID"
+	within 40 "simlog-push to give up on a frozen Redis" gone "$PUSH_PID"
+	ms=$(( $(now_ms) - t0 ))
+	wait "$PUSH_PID" || rc=$?
+	cat push.out push.err
+	measured "push gave up after $ms ms ($(grep -o '"seconds":[0-9.]*' push.out | cut -d: -f2) s by its summary)"
+	assert_equal "$rc" 75
+	assert_equal "$(jnum read "$(cat push.out)")" 5000
+	assert_equal "$(jnum spooled "$(cat push.out)")" 5000
+	assert_equal "$(jnum pushed "$(cat push.out)")" 0
+	assert_equal "$(jnum failed "$(cat push.out)")" 0
+	grep -q 'timed out after 2 s' push.err
+
+	kill -CONT "$(redis_pid main)"
+	replay
+	assert_equal "$REPLAYED" 5000
+	drain_all
+	assert_exact in.jsonl
+}
+
+@test "Redis frozen for 5 s mid-stream under a 20,000 records/s producer: no write blocks past --timeout plus slack; exact after replay and drain" {
+	gen in.jsonl 200000 202
+	start_redis main
+	paced_push 20000 200000 in.jsonl -s f2
+	wait_until "records in Redis" stream_has_entries f2
+	sleep 2
+	kill -STOP "$(redis_pid main)"
+	echo "# frozen at $(now_ms) ms"
+	sleep 5
+	kill -CONT "$(redis_pid main)"
+	echo "# thawed at $(now_ms) ms"
+	finish_push
+	push_settled 200000
+	# Default --timeout 2 s, plus 1.5 s of slack for a loaded machine.
+	[ "$LONGEST" -lt 3500 ]
+
+	replay
+	drain_all
+	echo "$DRAINED"
+	assert_exact_paced in.jsonl
+}
+
+@test "Redis killed (SIGKILL, appendfsync always) and restarted under a running push: exact after replay and drain" {
+	gen in.jsonl 100000 203
+	start_redis main "${AOF[@]}"
+	paced_push 10000 100000 in.jsonl -s f3
+	wait_until "records in Redis" stream_has_entries f3
+	sleep 2
+	stop_redis main KILL
+	echo "# killed at $(now_ms) ms"
+	start_redis main "${AOF[@]}"
+	echo "# restarted at $(now_ms) ms"
+	finish_push
+	push_settled 100000
+
+	replay
+	drain_all
+	echo "$DRAINED"
+	assert_exact_paced in.jsonl
+}
+
+@test "Redis killed (SIGKILL, appendfsync always) and restarted under simlog-drain --follow: it drains on, says lost and back once each, exits 0 on SIGTERM; exact" {
+	gen in.jsonl 100000 204
+	start_redis main "${AOF[@]}"
+	follow f
+	paced_push 10000 100000 in.jsonl -s f4
+	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -gt 0 ] 2>/dev/null'
+	sleep 2
+	stop_redis main KILL
+	echo "# killed at $(now_ms) ms"
+	sleep 1
+	start_redis main "${AOF[@]}"
+	echo "# restarted at $(now_ms) ms"
+	finish_push
+	push_settled 100000
+	# The drain is still there, and drains what comes after the restart.
+	gone "$FOLLOW_PID" && { cat f.err; false; }
+	replay
+	within 60 "the follow drain to land every record" \
+	    eval '[ "$(landed_count)" -eq 100000 ] 2>/dev/null'
+	stop_follow
+	cat f.out
+	assert_equal "$FOLLOW_STATUS" 0
+	assert_lost_and_back f.err
+	drain_all
+	assert_equal "$(jnum rows "$DRAINED")" 0
+	assert_exact_paced in.jsonl
+}
+
+@test "Redis frozen (SIGSTOP) for 5 s under simlog-drain --follow with a producer running: the drain survives; exact" {
+	gen in.jsonl 100000 205
+	start_redis main
+	follow f
+	paced_push 10000 100000 in.jsonl -s f5
+	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -gt 0 ] 2>/dev/null'
+	sleep 1
+	kill -STOP "$(redis_pid main)"
+	echo "# frozen at $(now_ms) ms"
+	sleep 5
+	kill -CONT "$(redis_pid main)"
+	echo "# thawed at $(now_ms) ms"
+	finish_push
+	push_settled 100000
+	gone "$FOLLOW_PID" && { cat f.err; false; }
+	replay
+	within 60 "the follow drain to land every record" \
+	    eval '[ "$(landed_count)" -eq 100000 ] 2>/dev/null'
+	stop_follow
+	cat f.out
+	assert_equal "$FOLLOW_STATUS" 0
+	assert_lost_and_back f.err
+	drain_all
+	assert_equal "$(jnum rows "$DRAINED")" 0
+	assert_exact_paced in.jsonl
+}
+
+# drain_gets_through: one one-shot drain, which must either succeed or be
+# refused by the open breaker (nothing else); succeeds when it got through.
+drain_gets_through() {
+	local rc=0
+	simlog-drain -q -d "$DB" > try.out 2> try.err || rc=$?
+	[ "$rc" -eq 0 ] && return 0
+	if [ "$rc" -ne 75 ] || ! grep -q 'circuit breaker open' try.err; then
+		echo "drain exited $rc: $(cat try.err)" >&2
+		return 2
+	fi
+	return 1
+}
+
+@test "a breaker file stamped an hour in the future does not wedge: drain and push get through within the breaker reset and close it" {
+	gen a.jsonl 2000 206
+	gen b.jsonl 20000 207
+	start_redis main
+	run simlog-push -s f6 < a.jsonl
+	assert_success
+	local brk t0 ms
+	brk=$(breaker_file)
+	# Open, opened an hour from now, by hand as lib/breaker.c writes it.
+	mkdir -p -m 700 "$SIMLOG_BREAKER_DIR"
+	printf '1 3 %s.000 0 %s.000\tcannot connect to %s: connection refused\n' \
+	    $(( $(date +%s) + 3600 )) $(( $(date +%s) + 3600 )) \
+	    "$SIMLOG_REDIS_URL" > "$brk"
+	chmod 600 "$brk"
+
+	# Refused at first (a time in the future reads as now), then let
+	# through once the default reset (5 s) has passed.
+	t0=$(now_ms)
+	run drain_gets_through
+	assert_equal "$status" 1
+	grep -q 'circuit breaker open after: cannot connect to .*: connection refused' try.err
+	within 30 "a drain to get through the breaker" drain_gets_through
+	ms=$(( $(now_ms) - t0 ))
+	measured "the drain got through after $ms ms"
+	assert_equal "$(breaker_state "$brk")" 0
+	DRAINED=$(tail -n 1 try.out)
+	assert_equal "$(jnum rows "$DRAINED")" 2000
+
+	# The same for a push that starts while the breaker is open: it spools,
+	# probes after the reset, and sends (and replays) the rest.
+	printf '1 3 %s.000 0 %s.000\tcannot connect to %s: connection refused\n' \
+	    $(( $(date +%s) + 3600 )) $(( $(date +%s) + 3600 )) \
+	    "$SIMLOG_REDIS_URL" > "$brk"
+	paced_push 2000 20000 b.jsonl -s f6
+	finish_push
+	assert_equal "$PUSH_STATUS" 0
+	[[ $(cat push.out) == *'"breaker":"closed"'* ]]
+	assert_equal "$(breaker_state "$brk")" 0
+	assert_equal "$(segments)" 0
+	drain_all
+	sed 's/^{"t_ns":[0-9]*,/{/' <(landed "$DB") | sort > got.sorted
+	sort a.jsonl b.jsonl > want.sorted
+	cmp want.sorted got.sorted
+}
+
+@test "a half-open breaker stamped in the future, its probe process alive, does not wedge: a drain gets through within the reset" {
+	gen a.jsonl 2000 208
+	start_redis main
+	run simlog-push -s f7 < a.jsonl
+	assert_success
+	local brk prober
+	brk=$(breaker_file)
+	sleep 600 3>&- &
+	prober=$!
+	track "$prober"
+	mkdir -p -m 700 "$SIMLOG_BREAKER_DIR"
+	printf '2 3 %s.000 %s %s.000\tmax number of clients reached\n' \
+	    $(( $(date +%s) + 3600 )) "$prober" $(( $(date +%s) + 3600 )) > "$brk"
+	within 30 "a drain to get through the breaker" drain_gets_through
+	assert_equal "$(breaker_state "$brk")" 0
+	assert_exact a.jsonl
+}
+
+@test "after a Redis restart, 'simlog-ping --wait 10 && simlog-drain' succeeds at once: ping closes the breaker" {
+	gen in.jsonl 3000 209
+	start_redis main "${AOF[@]}"
+	run simlog-push -s f8 < in.jsonl
+	assert_success
+	stop_redis main KILL
+	# A drain against the dead server opens the breaker...
+	run --separate-stderr simlog-drain -q -d "$DB"
+	echo "$stderr"
+	[ "$status" -eq 69 ] || [ "$status" -eq 75 ]
+	assert_equal "$(breaker_state "$(breaker_file)")" 1
+	# ... and the next one is refused by it.
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$status" 75
+	[[ $stderr == *"circuit breaker open"* ]]
+
+	start_redis main "${AOF[@]}"
+	run --separate-stderr bash -c "simlog-ping --wait 10 > /dev/null && simlog-drain -q -d '$DB'"
+	echo "$output"; echo "$stderr"
+	assert_success
+	assert_equal "$(breaker_state "$(breaker_file)")" 0
+	assert_exact in.jsonl
+}
+
+@test "the open-breaker message names the failure that opened it (connection refused) and what to run" {
+	gen in.jsonl 2000 210
+	start_redis_tcp main
+	local port=$REDIS_PORT
+	export SIMLOG_REDIS_URL="redis://127.0.0.1:$port/0"
+	stop_redis main
+	run --separate-stderr simlog-push -s f9 < in.jsonl
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 75
+	[[ $output == *'"breaker":"open"'* ]]
+	run --separate-stderr simlog-drain -q -d "$DB"
+	echo "$stderr"
+	assert_equal "$status" 75
+	[[ $stderr == *"circuit breaker open after: "*"connection refused"* ]]
+	[[ $stderr == *"simlog-ping --wait"* ]]
+	[[ $stderr == *"simlog-push --replay"* ]]
+	[[ $stderr == *"next try in "* ]]
+
+	start_redis main --port "$port" --bind 127.0.0.1
+	replay
+	assert_equal "$REPLAYED" 2000
+	drain_all
+	assert_exact in.jsonl
+}
+
+@test "the open-breaker message names the failure that opened it (max number of clients reached) and what to run" {
+	gen in.jsonl 2000 211
+	start_redis main --maxclients 2
+	fill_clients
+	run --separate-stderr simlog-push -s f10 < in.jsonl
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 75
+	[[ $output == *'"breaker":"open"'* ]]
+	run --separate-stderr simlog-drain -q -d "$DB"
+	echo "$stderr"
+	assert_equal "$status" 75
+	[[ $stderr == *"circuit breaker open after: "*"max number of clients reached"* ]]
+	[[ $stderr == *"simlog-ping --wait"* ]]
+	[[ $stderr == *"simlog-push --replay"* ]]
+
+	release_clients
+	wait_until "a free client slot" eval 'rcli PING | grep -q PONG'
+	replay
+	assert_equal "$REPLAYED" 2000
+	drain_all
+	assert_exact in.jsonl
+}
+
+@test "spool: 4 flipped bytes in one chunk's payload lose exactly its 250 records; exit 74, counted in the message and spool_lost; the segment kept as .damaged" {
+	use_spool
+	frame 9
+	flip "$SEG" $(( OFF + 28 + PLEN / 2 )) 4
+	start_redis main
+	run --separate-stderr simlog-push --replay
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	assert_equal "$(jnum spool_lost "$output")" 250
+	assert_equal "$(jnum replayed "$output")" 19750
+	[[ $stderr == *": 250 records lost; "* ]]
+	[[ $stderr == *"replaying the spool lost 250 records in 1 damaged segment(s)"* ]]
+	assert_equal "$(segments)" 0
+	[ -f "$SEG.damaged" ]
+	drain_all
+	without_chunks 9
+	assert_exact want.jsonl
+}
+
+@test "spool: flipped header bytes in the first, a middle and the last chunk: every other chunk is recovered, exactly 750 records lost" {
+	use_spool
+	local k
+	for k in 0 40 79; do
+		frame "$k"
+		flip "$SEG" $(( OFF + 5 )) 2	# the payload length
+	done
+	start_redis main
+	run --separate-stderr simlog-push --replay
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	assert_equal "$(jnum spool_lost "$output")" 750
+	assert_equal "$(jnum replayed "$output")" 19250
+	[[ $stderr == *": 750 records lost; "* ]]
+	[[ $stderr == *"replaying the spool lost 750 records in 1 damaged segment(s)"* ]]
+	[ -f "$SEG.damaged" ]
+	drain_all
+	without_chunks 0 40 79
+	assert_exact want.jsonl
+}
+
+@test "spool: a closed segment cut short midway: the loss is counted exactly from its name, the file is kept aside, never deleted" {
+	use_spool
+	frame 40
+	# Cut inside chunk 40's payload: chunks 0-39 (10,000 records) remain.
+	truncate -s $(( OFF + 28 + PLEN / 2 )) "$SEG"
+	cp "$SEG" cut.copy
+	start_redis main
+	run --separate-stderr simlog-push --replay
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	assert_equal "$(jnum spool_lost "$output")" 10000
+	assert_equal "$(jnum replayed "$output")" 10000
+	[[ $stderr == *": 10000 records lost; "* ]]
+	[[ $stderr == *"replaying the spool lost 10000 records in 1 damaged segment(s)"* ]]
+	assert_equal "$(segments)" 0
+	cmp cut.copy "$SEG.damaged"
+	drain_all
+	head -n 10000 "$IN" > want.jsonl
+	assert_exact want.jsonl
+}
+
+@test "spool: --spool-status lists segments, simulations, records and bytes before a replay, and the damaged segment after it" {
+	use_spool
+	gen g.jsonl 3000 212
+	run --separate-stderr simlog-push -s g6 < g.jsonl
+	assert_equal "$status" 75
+	local dir segd segg
+	dir=$(spool_dir)
+	segg=$(ls "$dir" | grep -v "^${SEG##*/}\$" | grep '\.seg$')
+
+	run --separate-stderr simlog-push --spool-status
+	echo "$output"; echo "$stderr"
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	local d6 g6 total
+	d6=$(printf '%s\n' "${lines[@]}" | grep "\"segment\":\"${SEG##*/}\"")
+	g6=$(printf '%s\n' "${lines[@]}" | grep "\"segment\":\"$segg\"")
+	total=${lines[2]}
+	assert_equal "$(jget "$d6" '$.state')" waiting
+	assert_equal "$(jget "$d6" '$.chunks')" 80
+	assert_equal "$(jget "$d6" '$.records')" 20000
+	assert_equal "$(jget "$d6" '$.bytes')" "$(stat -c %s "$SEG")"
+	assert_equal "$(jget "$d6" '$.sims.d6')" 20000
+	assert_equal "$(jget "$d6" '$.lost_records')" 0
+	assert_equal "$(jget "$g6" '$.records')" 3000
+	assert_equal "$(jget "$g6" '$.sims.g6')" 3000
+	assert_equal "$(jget "$g6" '$.bytes')" "$(stat -c %s "$dir/$segg")"
+	assert_equal "$(jget "$total" '$.segments')" 2
+	assert_equal "$(jget "$total" '$.records')" 23000
+	assert_equal "$(jget "$total" '$.bytes')" \
+	    "$(( $(stat -c %s "$SEG") + $(stat -c %s "$dir/$segg") ))"
+	assert_equal "$(jget "$total" '$.damaged_segments')" 0
+
+	# Damage seen before the replay: the chunk's records are counted lost.
+	frame 3
+	flip "$SEG" $(( OFF + 28 + PLEN / 2 )) 4
+	run --separate-stderr simlog-push --spool-status
+	echo "$output"
+	d6=$(printf '%s\n' "${lines[@]}" | grep "\"segment\":\"${SEG##*/}\"")
+	assert_equal "$(jget "$d6" '$.records')" 19750
+	assert_equal "$(jget "$d6" '$.lost_records')" 250
+
+	start_redis main
+	run --separate-stderr simlog-push --replay
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	assert_equal "$(jnum replayed "$output")" 22750
+	run --separate-stderr simlog-push --spool-status
+	echo "$output"; echo "$stderr"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	segd=${lines[0]}
+	total=${lines[1]}
+	assert_equal "$(jget "$segd" '$.segment')" "${SEG##*/}.damaged"
+	assert_equal "$(jget "$segd" '$.state')" damaged
+	assert_equal "$(jget "$segd" '$.lost_records')" 250
+	assert_equal "$(jget "$total" '$.damaged_segments')" 1
+	assert_equal "$(jget "$total" '$.lost_records')" 250
+	drain_all
+	without_chunks 3
+	assert_exact want.jsonl g.jsonl
+}
+
+@test "spool full (--spool-max): the message and the summary's failed count exactly the records not kept; exit 74; what was kept replays exactly" {
+	gen in.jsonl 20000 213
+	run --separate-stderr simlog-push -s f11 --batch 250 --spool-max 200000 < in.jsonl
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	local read spooled failed said
+	read=$(jnum read "$output")
+	spooled=$(jnum spooled "$output")
+	failed=$(jnum failed "$output")
+	measured "read $read, spooled $spooled, failed $failed"
+	[ "$spooled" -gt 0 ]
+	[ "$failed" -gt 0 ]
+	assert_equal "$(jnum pushed "$output")" 0
+	assert_equal "$(jnum rejected "$output")" 0
+	assert_equal "$((spooled + failed))" "$read"
+	[[ $stderr == *"is full"* ]]
+	said=$(printf '%s\n' "$stderr" | sed -n 's/.*: \([0-9]*\) records were not stored anywhere: .*/\1/p')
+	assert_equal "$said" "$failed"
+
+	start_redis main
+	replay
+	assert_equal "$REPLAYED" "$spooled"
+	drain_all
+	head -n "$spooled" in.jsonl > want.jsonl
+	assert_exact want.jsonl
+}
+
+@test "Redis down from the start, a 20,000 records/s producer: the producer is not held up while the writer spools; exact after replay" {
+	gen in.jsonl 100000 214
+	paced_push 20000 100000 in.jsonl -s f12
+	finish_push
+	assert_equal "$PUSH_STATUS" 75
+	assert_equal "$(jnum spooled "$(cat push.out)")" 100000
+	assert_equal "$(jnum failed "$(cat push.out)")" 0
+	[ "$LONGEST" -lt 1500 ]
+
+	start_redis main
+	replay
+	assert_equal "$REPLAYED" 100000
+	drain_all
+	assert_exact_paced in.jsonl
+}
