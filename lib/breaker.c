@@ -53,7 +53,7 @@ private_dir(const char *dir)
 	return 0;
 }
 
-static void load(struct simlog_breaker *b, struct bfile *f);
+static int load(struct simlog_breaker *b, struct bfile *f);
 
 /* The directory breaker files live in. */
 static void
@@ -152,35 +152,42 @@ simlog_breaker_clear(struct simlog_breaker *b)
 	}
 }
 
-static void
+/* Read the file into f; 1 when a time in it lay in the future. */
+static int
 load(struct simlog_breaker *b, struct bfile *f)
 {
 	char buf[128 + SIMLOG_BREAKER_WHYLEN];
 	double now = simlog_now_wall();
 	const char *tab;
 	ssize_t n;
+	int moved = 0;
 
 	memset(f, 0, sizeof(*f));
 	n = pread(b->fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return;
+		return 0;
 	buf[n] = '\0';
 	/* A damaged file reads as a closed breaker: fail open, not shut. */
 	if (sscanf(buf, "%d %d %lf %ld %lf", &f->state, &f->failures,
 	    &f->opened_at, &f->probe_pid, &f->probe_at) != 5 ||
 	    f->state < 0 || f->state > 2 || f->failures < 0) {
 		memset(f, 0, sizeof(*f));
-		return;
+		return 0;
 	}
 	if ((tab = strchr(buf, '\t')) != NULL)
 		snprintf(f->why, sizeof(f->why), "%.*s",
 		    (int)strcspn(tab + 1, "\n"), tab + 1);
 	/* The clock went back (or the file came from elsewhere): a time
 	 * in the future would keep the breaker open for good. */
-	if (f->opened_at > now)
+	if (f->opened_at > now) {
 		f->opened_at = now;
-	if (f->probe_at > now)
+		moved = 1;
+	}
+	if (f->probe_at > now) {
 		f->probe_at = now;
+		moved = 1;
+	}
+	return moved;
 }
 
 static void
@@ -231,7 +238,10 @@ simlog_breaker_allow(struct simlog_breaker *b, int force)
 
 	if (b->fd < 0 || lock(b) < 0)
 		return 1;
-	load(b, &f);
+	/* A time from the future counts as now: written back, so that the
+	 * reset runs from the first look rather than from every look. */
+	if (load(b, &f))
+		store(b, &f);
 	switch (f.state) {
 	case SIMLOG_B_CLOSED:
 		allow = 1;
