@@ -587,6 +587,9 @@ count_gap(struct simlog_spool_seg *s, uint64_t before)
 	if (before > s->seen) {
 		s->loss.records += before - s->seen;
 		s->loss.damaged = 1;
+		/* Counted once: the end is reached again by every later
+		 * call, and a torn frame's header counts again there. */
+		s->seen = before;
 	}
 }
 

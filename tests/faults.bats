@@ -244,6 +244,7 @@ use_spool() {
 	SEG=$(echo "$dir"/*.seg)
 	IN=$BATS_FILE_TMPDIR/spool-in.jsonl
 	[ -f "$SEG" ]
+	frames "$SEG" > frames.txt
 }
 
 # frames SEG: "OFFSET PAYLOAD_LENGTH RECORDS" for each record frame of a
@@ -260,9 +261,11 @@ frames() {
 	done
 }
 
-# frame K: OFF, PLEN of the segment's chunk K (0-based).
+# frame K: OFF, PLEN of chunk K (0-based) as use_spool found it, before
+# any damage.
 frame() {
-	read -r OFF PLEN _ < <(frames "$SEG" | sed -n "$(( $1 + 1 ))p")
+	OFF=
+	read -r OFF PLEN _ < <(sed -n "$(( $1 + 1 ))p" frames.txt)
 	[ -n "$OFF" ]
 }
 
@@ -289,7 +292,6 @@ without_chunks() {
 @test "the shared spool segment: 80 chunks of 250 records, 20,000 in all, a count in its name" {
 	use_spool
 	[[ $SEG == *.n20000.seg ]]
-	frames "$SEG" > frames.txt
 	assert_equal "$(wc -l < frames.txt)" 80
 	assert_equal "$(cut -d' ' -f3 frames.txt | sort -u)" 250
 }
@@ -608,10 +610,31 @@ drain_gets_through() {
 
 @test "spool: a closed segment cut short midway: the loss is counted exactly from its name, the file is kept aside, never deleted" {
 	use_spool
-	frame 40
-	# Cut inside chunk 40's payload: chunks 0-39 (10,000 records) remain.
+	frame 41
+	# Cut inside chunk 41's payload: chunks 0-40 (10,250 records) remain.
 	truncate -s $(( OFF + 28 + PLEN / 2 )) "$SEG"
 	cp "$SEG" cut.copy
+	start_redis main
+	run --separate-stderr simlog-push --replay
+	echo "$output"; echo "$stderr"
+	assert_equal "$status" 74
+	assert_equal "$(jnum spool_lost "$output")" 9750
+	assert_equal "$(jnum replayed "$output")" 10250
+	[[ $stderr == *": 9750 records lost; "* ]]
+	[[ $stderr == *"replaying the spool lost 9750 records in 1 damaged segment(s)"* ]]
+	assert_equal "$(segments)" 0
+	cmp cut.copy "$SEG.damaged"
+	drain_all
+	head -n 10250 "$IN" > want.jsonl
+	assert_exact want.jsonl
+}
+
+@test "spool: a damaged header right before the cut: the loss is counted once, exactly 10,000 records" {
+	use_spool
+	frame 40
+	flip "$SEG" $(( OFF + 5 )) 2
+	frame 41
+	truncate -s $(( OFF + 28 + PLEN / 2 )) "$SEG"
 	start_redis main
 	run --separate-stderr simlog-push --replay
 	echo "$output"; echo "$stderr"
@@ -619,9 +642,7 @@ drain_gets_through() {
 	assert_equal "$(jnum spool_lost "$output")" 10000
 	assert_equal "$(jnum replayed "$output")" 10000
 	[[ $stderr == *": 10000 records lost; "* ]]
-	[[ $stderr == *"replaying the spool lost 10000 records in 1 damaged segment(s)"* ]]
-	assert_equal "$(segments)" 0
-	cmp cut.copy "$SEG.damaged"
+	[ -f "$SEG.damaged" ]
 	drain_all
 	head -n 10000 "$IN" > want.jsonl
 	assert_exact want.jsonl
