@@ -337,6 +337,8 @@ without_chunks() {
 	echo "# thawed at $(now_ms) ms"
 	finish_push
 	push_settled 200000
+	# The freeze came while it ran: a reply timed out.
+	grep -q 'timed out after 2 s' push.err
 	# Default --timeout 2 s, plus 1.5 s of slack for a loaded machine.
 	[ "$LONGEST" -lt 3500 ]
 
@@ -358,6 +360,8 @@ without_chunks() {
 	echo "# restarted at $(now_ms) ms"
 	finish_push
 	push_settled 100000
+	# It met the kill (and said so).
+	[ -s push.err ]
 
 	replay
 	drain_all
@@ -418,6 +422,67 @@ without_chunks() {
 	drain_all
 	assert_equal "$(jnum rows "$DRAINED")" 0
 	assert_exact_paced in.jsonl
+}
+
+@test "simlog-drain --follow with Redis killed and not back: it waits, says so once, and SIGTERM ends it with 0" {
+	gen in.jsonl 3000 215
+	start_redis main "${AOF[@]}"
+	run simlog-push -s f13 < in.jsonl
+	assert_success
+	follow f
+	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -eq 3000 ] 2>/dev/null'
+	stop_redis main KILL
+	sleep 3
+	gone "$FOLLOW_PID" && { cat f.err; false; }
+	stop_follow
+	cat f.out f.err
+	assert_equal "$FOLLOW_STATUS" 0
+	assert_equal "$(wc -l < f.err)" 1
+	grep -Eq '(retrying until Redis is back|; waiting)$' f.err
+	assert_exact in.jsonl
+}
+
+@test "simlog-drain --follow with Redis frozen (SIGSTOP): SIGTERM ends it with 0 all the same" {
+	gen in.jsonl 3000 216
+	start_redis main
+	run simlog-push -s f14 < in.jsonl
+	assert_success
+	follow f
+	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -eq 3000 ] 2>/dev/null'
+	kill -STOP "$(redis_pid main)"
+	sleep 3
+	local t0 ms
+	t0=$(now_ms)
+	stop_follow
+	ms=$(( $(now_ms) - t0 ))
+	measured "the frozen follow drain ended $ms ms after SIGTERM"
+	cat f.out f.err
+	assert_equal "$FOLLOW_STATUS" 0
+	kill -CONT "$(redis_pid main)"
+	assert_exact in.jsonl
+}
+
+@test "a one-shot simlog-drain against a frozen Redis gives up by itself (69, unreachable); after SIGCONT it drains exactly" {
+	gen in.jsonl 3000 217
+	start_redis main
+	run simlog-push -s f15 < in.jsonl
+	assert_success
+	kill -STOP "$(redis_pid main)"
+	local t0 ms rc=0 pid
+	t0=$(now_ms)
+	simlog-drain -q -d "$DB" > d.out 2> d.err 3>&- &
+	pid=$!
+	track "$pid"
+	within 40 "simlog-drain to give up on a frozen Redis" gone "$pid"
+	ms=$(( $(now_ms) - t0 ))
+	wait "$pid" || rc=$?
+	cat d.out d.err
+	measured "the drain gave up after $ms ms"
+	assert_equal "$rc" 69
+	grep -q 'timed out after 2 s' d.err
+	kill -CONT "$(redis_pid main)"
+	drain_all
+	assert_exact in.jsonl
 }
 
 # drain_gets_through: one one-shot drain, which must either succeed or be
