@@ -183,7 +183,8 @@ stop_follow() {
 assert_lost_and_back() {
 	echo "--- $1:"
 	cat "$1"
-	measured "the drain said: $(tr '\n' '|' < "$1")"
+	measured "the drain said $(wc -l < "$1") line(s):" \
+	    "$(head -n 2 "$1" | tr '\n' '|')$([ "$(wc -l < "$1")" -le 2 ] || echo ...)"
 	assert_equal "$(wc -l < "$1")" 2
 	sed -n 1p "$1" | grep -Eq '(retrying until Redis is back|; waiting)$'
 	sed -n 2p "$1" | grep -q ': Redis is back$'
@@ -416,6 +417,40 @@ without_chunks() {
 	drain_all
 	assert_equal "$(jnum rows "$DRAINED")" 0
 	assert_exact_paced in.jsonl
+}
+
+# aof_settled: no AOF rewrite is running.
+aof_settled() {
+	rcli INFO persistence | tr -d '\r' | grep -qx 'aof_rewrite_in_progress:0'
+}
+
+@test "Redis killed (SIGKILL) and restarted with a dataset that takes seconds to load: --follow says lost and back once each, not at every LOADING reply; exact" {
+	gen a.jsonl 3000 220
+	gen b.jsonl 3000 221
+	start_redis main "${AOF[@]}"
+	# 20,000 other keys in an RDB-preamble AOF base: with a delay per key
+	# (a test setting of redis-server), the restart loads for ~10 s and
+	# answers LOADING meanwhile.
+	rcli EVAL "for i = 1, 20000 do redis.call('SET', 'pad:' .. i, 'v') end" 0
+	rcli BGREWRITEAOF
+	wait_until "the AOF rewrite" aof_settled
+	run simlog-push -s f17 < a.jsonl
+	assert_success
+	follow f
+	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -eq 3000 ] 2>/dev/null'
+	stop_redis main KILL
+	start_redis main "${AOF[@]}" --key-load-delay 500 \
+	    --loading-process-events-interval-bytes 1024
+	rcli PING | grep -q LOADING
+	within 90 "Redis to load its dataset" eval 'rcli PING | grep -q PONG'
+	run simlog-push -s f17 < b.jsonl
+	assert_success
+	within 60 "the follow drain to land the new records" \
+	    eval '[ "$(landed_count)" -eq 6000 ] 2>/dev/null'
+	stop_follow
+	assert_equal "$FOLLOW_STATUS" 0
+	assert_exact a.jsonl b.jsonl
+	assert_lost_and_back f.err
 }
 
 @test "Redis frozen (SIGSTOP) for 5 s under simlog-drain --follow with a producer running: the drain survives; exact" {
