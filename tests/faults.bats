@@ -350,16 +350,17 @@ without_chunks() {
 }
 
 @test "Redis frozen for 12 s mid-stream, longer than push tries: it spools, probes, sends again; no write blocks past --timeout plus slack; exact" {
-	gen in.jsonl 300000 218
+	gen in.jsonl 250000 218
 	start_redis main
-	paced_push 20000 300000 in.jsonl -s f16
+	# 25 s of input: the probes after the thaw come well before its end.
+	paced_push 10000 250000 in.jsonl -s f16
 	wait_until "records in Redis" stream_has_entries f16
 	sleep 1
 	kill -STOP "$(redis_pid main)"
 	sleep 12
 	kill -CONT "$(redis_pid main)"
 	finish_push
-	push_settled 300000
+	push_settled 250000
 	grep -q 'spooling records to' push.err
 	grep -q 'Redis is back; sending records again' push.err
 	[ "$LONGEST" -lt 3500 ]
