@@ -586,20 +586,30 @@ drain_gets_through() {
 	DRAINED=$(tail -n 1 try.out)
 	assert_equal "$(jnum rows "$DRAINED")" 2000
 
-	# The same for a push that starts while the breaker is open: it spools,
-	# probes after the reset, and sends (and replays) the rest.
-	printf '1 3 %s.000 0 %s.000\tcannot connect to %s: connection refused\n' \
-	    $(( $(date +%s) + 3600 )) $(( $(date +%s) + 3600 )) \
-	    "$SIMLOG_REDIS_URL" > "$brk"
+	# The same for a push that starts while the breaker is open, this
+	# time opened by real failures and then moved an hour ahead: it
+	# spools, probes after the reset, and sends (and replays) the rest.
+	gen c.jsonl 1000 222
+	stop_redis main KILL
+	run --separate-stderr simlog-push -s f6 < c.jsonl
+	assert_equal "$status" 75
+	assert_equal "$(breaker_state "$brk")" 1
+	stamp_future "$brk" 3600
+	cat "$brk"
+	start_redis main
 	paced_push 2000 20000 b.jsonl -s f6
 	finish_push
 	assert_equal "$PUSH_STATUS" 0
 	[[ $(cat push.out) == *'"breaker":"closed"'* ]]
+	# Replayed: c.jsonl, and what it spooled itself before its probe.
+	assert_equal "$(jnum replayed "$(cat push.out)")" \
+	    "$(( 1000 + $(jnum spooled "$(cat push.out)") ))"
+	assert_equal "$(jnum read "$(cat push.out)")" 20000
 	assert_equal "$(breaker_state "$brk")" 0
 	assert_equal "$(segments)" 0
 	drain_all
 	sed 's/^{"t_ns":[0-9]*,/{/' <(landed "$DB") | sort > got.sorted
-	sort a.jsonl b.jsonl > want.sorted
+	sort a.jsonl b.jsonl c.jsonl > want.sorted
 	cmp want.sorted got.sorted
 }
 
