@@ -133,9 +133,10 @@ landed_count() {
 	echo "$n"
 }
 
-# stream_has_entries SIM: Redis holds records of SIM.
-stream_has_entries() {
-	[ "$(rcli XLEN "simlog:{$1}:q" 2>/dev/null)" -gt 0 ] 2>/dev/null
+# pushed_some SIM: Redis holds records of SIM, or a drain took some.
+pushed_some() {
+	[ "$(rcli XLEN "simlog:{$1}:q" 2>/dev/null)" -gt 0 ] 2>/dev/null ||
+	    [ "$(landed_count)" -gt 0 ] 2>/dev/null
 }
 
 # push_settled: the paced push's summary accounts for every record it
@@ -290,6 +291,24 @@ without_chunks() {
 	sed "$expr" "$IN" > want.jsonl
 }
 
+# gives_up NAME INPUT CMD...: CMD in the background, reading INPUT, its
+# output in NAME.out and NAME.err; it must end by itself within 40 s (a
+# bound that only catches a hang).  RC is its exit status, MS how long it
+# ran in milliseconds.
+gives_up() {
+	local name=$1 input=$2 t0 pid
+	shift 2
+	t0=$(now_ms)
+	"$@" < "$input" > "$name.out" 2> "$name.err" 3>&- &
+	pid=$!
+	track "$pid"
+	within 40 "$1 to give up on a frozen Redis" gone "$pid"
+	MS=$(( $(now_ms) - t0 ))
+	RC=0
+	wait "$pid" || RC=$?
+	cat "$name.out" "$name.err"
+}
+
 @test "the shared spool segment: 80 chunks of 250 records, 20,000 in all, a count in its name" {
 	use_spool
 	[[ $SEG == *.n20000.seg ]]
@@ -301,17 +320,9 @@ without_chunks() {
 	gen in.jsonl 5000 201
 	start_redis main
 	kill -STOP "$(redis_pid main)"
-	local t0 ms rc=0
-	t0=$(now_ms)
-	simlog-push -s f1 < in.jsonl > push.out 2> push.err 3>&- &
-	PUSH_PID=$!
-	track "$PUSH_PID"
-	within 40 "simlog-push to give up on a frozen Redis" gone "$PUSH_PID"
-	ms=$(( $(now_ms) - t0 ))
-	wait "$PUSH_PID" || rc=$?
-	cat push.out push.err
-	measured "push gave up after $ms ms ($(grep -o '"seconds":[0-9.]*' push.out | cut -d: -f2) s by its summary)"
-	assert_equal "$rc" 75
+	gives_up push in.jsonl simlog-push -s f1
+	measured "push gave up after $MS ms ($(grep -o '"seconds":[0-9.]*' push.out | cut -d: -f2) s by its summary)"
+	assert_equal "$RC" 75
 	assert_equal "$(jnum read "$(cat push.out)")" 5000
 	assert_equal "$(jnum spooled "$(cat push.out)")" 5000
 	assert_equal "$(jnum pushed "$(cat push.out)")" 0
@@ -325,88 +336,56 @@ without_chunks() {
 	assert_exact in.jsonl
 }
 
-@test "Redis frozen for 5 s mid-stream under a 20,000 records/s producer: no write blocks past --timeout plus slack; exact after replay and drain" {
-	gen in.jsonl 200000 202
-	start_redis main
-	paced_push 20000 200000 in.jsonl -s f2
-	wait_until "records in Redis" stream_has_entries f2
-	sleep 2
+# The faults, as commands a scenario runs in the middle of its producer.
+freeze() {
 	kill -STOP "$(redis_pid main)"
 	echo "# frozen at $(now_ms) ms"
-	sleep 5
+	sleep "$1"
 	kill -CONT "$(redis_pid main)"
 	echo "# thawed at $(now_ms) ms"
-	finish_push
-	push_settled 200000
-	# The freeze came while it ran: a reply timed out.
-	grep -q 'timed out after 2 s' push.err
-	# Default --timeout 2 s, plus 1.5 s of slack for a loaded machine.
-	[ "$LONGEST" -lt 3500 ]
-
-	replay
-	drain_all
-	echo "$DRAINED"
-	assert_exact_paced in.jsonl
 }
 
-@test "Redis frozen for 12 s mid-stream, longer than push tries: it spools, probes, sends again; no write blocks past --timeout plus slack; exact" {
-	gen in.jsonl 250000 218
-	start_redis main
-	# 25 s of input: the probes after the thaw come well before its end.
-	paced_push 10000 250000 in.jsonl -s f16
-	wait_until "records in Redis" stream_has_entries f16
-	sleep 1
-	kill -STOP "$(redis_pid main)"
-	sleep 12
-	kill -CONT "$(redis_pid main)"
-	finish_push
-	push_settled 250000
-	grep -q 'spooling records to' push.err
-	grep -q 'Redis is back; sending records again' push.err
-	[ "$LONGEST" -lt 3500 ]
-
-	replay
-	drain_all
-	echo "$DRAINED"
-	assert_exact_paced in.jsonl
-}
-
-@test "Redis killed (SIGKILL, appendfsync always) and restarted under a running push: exact after replay and drain" {
-	gen in.jsonl 100000 203
-	start_redis main "${AOF[@]}"
-	paced_push 10000 100000 in.jsonl -s f3
-	wait_until "records in Redis" stream_has_entries f3
-	sleep 2
+kill_restart() {
 	stop_redis main KILL
 	echo "# killed at $(now_ms) ms"
+	sleep "$1"
 	start_redis main "${AOF[@]}"
 	echo "# restarted at $(now_ms) ms"
-	finish_push
-	push_settled 100000
-	# It met the kill (and said so).
-	[ -s push.err ]
+}
 
+# push_through SIM SEED RATE COUNT FAULT...: COUNT fresh records from a
+# producer paced at RATE records/s into simlog-push -s SIM; once Redis
+# holds some, FAULT... runs.  The push must account for every record; the
+# caller checks what the fault showed, then replay_and_check.
+push_through() {
+	local sim=$1 seed=$2 rate=$3 count=$4
+	shift 4
+	gen in.jsonl "$count" "$seed"
+	paced_push "$rate" "$count" in.jsonl -s "$sim"
+	wait_until "records in Redis" pushed_some "$sim"
+	sleep 1
+	"$@"
+	finish_push
+	push_settled "$count"
+}
+
+# replay_and_check: replay the spool, drain; exactly in.jsonl landed.
+replay_and_check() {
 	replay
 	drain_all
 	echo "$DRAINED"
 	assert_exact_paced in.jsonl
 }
 
-@test "Redis killed (SIGKILL, appendfsync always) and restarted under simlog-drain --follow: it drains on, says lost and back once each, exits 0 on SIGTERM; exact" {
-	gen in.jsonl 100000 204
-	start_redis main "${AOF[@]}"
+# follow_through SIM SEED FAULT...: push_through at 10,000 records/s
+# (100,000 records) while simlog-drain --follow runs.  The drain must
+# live through the fault, drain everything (the spool replayed), say lost
+# and back once each, end with 0 on SIGTERM and leave nothing behind.
+follow_through() {
+	local sim=$1 seed=$2
+	shift 2
 	follow f
-	paced_push 10000 100000 in.jsonl -s f4
-	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -gt 0 ] 2>/dev/null'
-	sleep 2
-	stop_redis main KILL
-	echo "# killed at $(now_ms) ms"
-	sleep 1
-	start_redis main "${AOF[@]}"
-	echo "# restarted at $(now_ms) ms"
-	finish_push
-	push_settled 100000
-	# The drain is still there, and drains what comes after the restart.
+	push_through "$sim" "$seed" 10000 100000 "$@"
 	gone "$FOLLOW_PID" && { cat f.err; false; }
 	replay
 	within 60 "the follow drain to land every record" \
@@ -414,10 +393,48 @@ without_chunks() {
 	stop_follow
 	cat f.out
 	assert_equal "$FOLLOW_STATUS" 0
-	assert_lost_and_back f.err
 	drain_all
 	assert_equal "$(jnum rows "$DRAINED")" 0
 	assert_exact_paced in.jsonl
+	assert_lost_and_back f.err
+}
+
+@test "Redis frozen for 5 s mid-stream under a 20,000 records/s producer: no write blocks past --timeout plus slack; exact after replay and drain" {
+	start_redis main
+	push_through f2 202 20000 200000 freeze 5
+	# The freeze came while it ran: a reply timed out.
+	grep -q 'timed out after 2 s' push.err
+	# Default --timeout 2 s, plus 1.5 s of slack for a loaded machine.
+	[ "$LONGEST" -lt 3500 ]
+	replay_and_check
+}
+
+@test "Redis frozen for 12 s mid-stream, longer than push tries: it spools, probes, sends again; no write blocks past --timeout plus slack; exact" {
+	start_redis main
+	# 25 s of input: the probes after the thaw come well before its end.
+	push_through f16 218 10000 250000 freeze 12
+	grep -q 'spooling records to' push.err
+	grep -q 'Redis is back; sending records again' push.err
+	[ "$LONGEST" -lt 3500 ]
+	replay_and_check
+}
+
+@test "Redis killed (SIGKILL, appendfsync always) and restarted under a running push: exact after replay and drain" {
+	start_redis main "${AOF[@]}"
+	push_through f3 203 10000 100000 kill_restart 0
+	# It met the kill (and said so).
+	[ -s push.err ]
+	replay_and_check
+}
+
+@test "Redis killed (SIGKILL, appendfsync always) and restarted under simlog-drain --follow: it drains on, says lost and back once each, exits 0 on SIGTERM; exact" {
+	start_redis main "${AOF[@]}"
+	follow_through f4 204 kill_restart 1
+}
+
+@test "Redis frozen (SIGSTOP) for 5 s under simlog-drain --follow with a producer running: the drain survives; exact" {
+	start_redis main
+	follow_through f5 205 freeze 5
 }
 
 # aof_settled: no AOF rewrite is running.
@@ -452,33 +469,6 @@ aof_settled() {
 	assert_equal "$FOLLOW_STATUS" 0
 	assert_exact a.jsonl b.jsonl
 	assert_lost_and_back f.err
-}
-
-@test "Redis frozen (SIGSTOP) for 5 s under simlog-drain --follow with a producer running: the drain survives; exact" {
-	gen in.jsonl 100000 205
-	start_redis main
-	follow f
-	paced_push 10000 100000 in.jsonl -s f5
-	within 30 "the follow drain to land rows" eval '[ "$(landed_count)" -gt 0 ] 2>/dev/null'
-	sleep 1
-	kill -STOP "$(redis_pid main)"
-	echo "# frozen at $(now_ms) ms"
-	sleep 5
-	kill -CONT "$(redis_pid main)"
-	echo "# thawed at $(now_ms) ms"
-	finish_push
-	push_settled 100000
-	gone "$FOLLOW_PID" && { cat f.err; false; }
-	replay
-	within 60 "the follow drain to land every record" \
-	    eval '[ "$(landed_count)" -eq 100000 ] 2>/dev/null'
-	stop_follow
-	cat f.out
-	assert_equal "$FOLLOW_STATUS" 0
-	assert_lost_and_back f.err
-	drain_all
-	assert_equal "$(jnum rows "$DRAINED")" 0
-	assert_exact_paced in.jsonl
 }
 
 @test "simlog-drain --follow with Redis killed and not back: it waits, says so once, and SIGTERM ends it with 0" {
@@ -525,17 +515,9 @@ aof_settled() {
 	run simlog-push -s f15 < in.jsonl
 	assert_success
 	kill -STOP "$(redis_pid main)"
-	local t0 ms rc=0 pid
-	t0=$(now_ms)
-	simlog-drain -q -d "$DB" > d.out 2> d.err 3>&- &
-	pid=$!
-	track "$pid"
-	within 40 "simlog-drain to give up on a frozen Redis" gone "$pid"
-	ms=$(( $(now_ms) - t0 ))
-	wait "$pid" || rc=$?
-	cat d.out d.err
-	measured "the drain gave up after $ms ms"
-	assert_equal "$rc" 69
+	gives_up d /dev/null simlog-drain -q -d "$DB"
+	measured "the drain gave up after $MS ms"
+	assert_equal "$RC" 69
 	grep -q 'timed out after 2 s' d.err
 	kill -CONT "$(redis_pid main)"
 	# Its timeouts opened the breaker; ping waits for Redis and closes it.
@@ -655,24 +637,31 @@ drain_gets_through() {
 	assert_exact in.jsonl
 }
 
-@test "the open-breaker message names the failure that opened it (connection refused) and what to run" {
+# breaker_says SIM WHY: a push of 2,000 records (in.jsonl) to a failing
+# Redis spools them (75) and opens the breaker; then a drain is refused
+# (75) with a message naming the failure (WHY), when the next try comes
+# and what to run.
+breaker_says() {
 	gen in.jsonl 2000 210
-	start_redis_tcp main
-	local port=$REDIS_PORT
-	export SIMLOG_REDIS_URL="redis://127.0.0.1:$port/0"
-	stop_redis main
-	run --separate-stderr simlog-push -s f9 < in.jsonl
+	run --separate-stderr simlog-push -s "$1" < in.jsonl
 	echo "$output"; echo "$stderr"
 	assert_equal "$status" 75
 	[[ $output == *'"breaker":"open"'* ]]
 	run --separate-stderr simlog-drain -q -d "$DB"
 	echo "$stderr"
 	assert_equal "$status" 75
-	[[ $stderr == *"circuit breaker open after: "*"connection refused"* ]]
+	[[ $stderr == *"circuit breaker open after: "*"$2"* ]]
+	[[ $stderr == *"next try in "* ]]
 	[[ $stderr == *"simlog-ping --wait"* ]]
 	[[ $stderr == *"simlog-push --replay"* ]]
-	[[ $stderr == *"next try in "* ]]
+}
 
+@test "the open-breaker message names the failure that opened it (connection refused) and what to run" {
+	start_redis_tcp main
+	local port=$REDIS_PORT
+	export SIMLOG_REDIS_URL="redis://127.0.0.1:$port/0"
+	stop_redis main
+	breaker_says f9 "connection refused"
 	start_redis main --port "$port" --bind 127.0.0.1
 	replay
 	assert_equal "$REPLAYED" 2000
@@ -681,20 +670,9 @@ drain_gets_through() {
 }
 
 @test "the open-breaker message names the failure that opened it (max number of clients reached) and what to run" {
-	gen in.jsonl 2000 211
 	start_redis main --maxclients 2
 	fill_clients
-	run --separate-stderr simlog-push -s f10 < in.jsonl
-	echo "$output"; echo "$stderr"
-	assert_equal "$status" 75
-	[[ $output == *'"breaker":"open"'* ]]
-	run --separate-stderr simlog-drain -q -d "$DB"
-	echo "$stderr"
-	assert_equal "$status" 75
-	[[ $stderr == *"circuit breaker open after: "*"max number of clients reached"* ]]
-	[[ $stderr == *"simlog-ping --wait"* ]]
-	[[ $stderr == *"simlog-push --replay"* ]]
-
+	breaker_says f10 "max number of clients reached"
 	release_clients
 	wait_until "a free client slot" eval 'rcli PING | grep -q PONG'
 	replay
@@ -703,20 +681,27 @@ drain_gets_through() {
 	assert_exact in.jsonl
 }
 
-@test "spool: 4 flipped bytes in one chunk's payload lose exactly its 250 records; exit 74, counted in the message and spool_lost; the segment kept as .damaged" {
-	use_spool
-	frame 9
-	flip "$SEG" $(( OFF + 28 + PLEN / 2 )) 4
+# replay_loses N: with Redis up, a replay of the damaged spool exits 74,
+# replays the other 20,000 - N records, says and counts exactly N lost,
+# and keeps the segment aside as *.damaged.
+replay_loses() {
 	start_redis main
 	run --separate-stderr simlog-push --replay
 	echo "$output"; echo "$stderr"
 	assert_equal "$status" 74
-	assert_equal "$(jnum spool_lost "$output")" 250
-	assert_equal "$(jnum replayed "$output")" 19750
-	[[ $stderr == *": 250 records lost; "* ]]
-	[[ $stderr == *"replaying the spool lost 250 records in 1 damaged segment(s)"* ]]
+	assert_equal "$(jnum spool_lost "$output")" "$1"
+	assert_equal "$(jnum replayed "$output")" "$(( 20000 - $1 ))"
+	[[ $stderr == *": $1 records lost; "* ]]
+	[[ $stderr == *"replaying the spool lost $1 records in 1 damaged segment(s)"* ]]
 	assert_equal "$(segments)" 0
 	[ -f "$SEG.damaged" ]
+}
+
+@test "spool: 4 flipped bytes in one chunk's payload lose exactly its 250 records; exit 74, counted in the message and spool_lost; the segment kept as .damaged" {
+	use_spool
+	frame 9
+	flip "$SEG" $(( OFF + 28 + PLEN / 2 )) 4
+	replay_loses 250
 	drain_all
 	without_chunks 9
 	assert_exact want.jsonl
@@ -729,15 +714,7 @@ drain_gets_through() {
 		frame "$k"
 		flip "$SEG" $(( OFF + 5 )) 2	# the payload length
 	done
-	start_redis main
-	run --separate-stderr simlog-push --replay
-	echo "$output"; echo "$stderr"
-	assert_equal "$status" 74
-	assert_equal "$(jnum spool_lost "$output")" 750
-	assert_equal "$(jnum replayed "$output")" 19250
-	[[ $stderr == *": 750 records lost; "* ]]
-	[[ $stderr == *"replaying the spool lost 750 records in 1 damaged segment(s)"* ]]
-	[ -f "$SEG.damaged" ]
+	replay_loses 750
 	drain_all
 	without_chunks 0 40 79
 	assert_exact want.jsonl
@@ -749,15 +726,7 @@ drain_gets_through() {
 	# Cut inside chunk 41's payload: chunks 0-40 (10,250 records) remain.
 	truncate -s $(( OFF + 28 + PLEN / 2 )) "$SEG"
 	cp "$SEG" cut.copy
-	start_redis main
-	run --separate-stderr simlog-push --replay
-	echo "$output"; echo "$stderr"
-	assert_equal "$status" 74
-	assert_equal "$(jnum spool_lost "$output")" 9750
-	assert_equal "$(jnum replayed "$output")" 10250
-	[[ $stderr == *": 9750 records lost; "* ]]
-	[[ $stderr == *"replaying the spool lost 9750 records in 1 damaged segment(s)"* ]]
-	assert_equal "$(segments)" 0
+	replay_loses 9750
 	cmp cut.copy "$SEG.damaged"
 	drain_all
 	head -n 10250 "$IN" > want.jsonl
@@ -770,14 +739,7 @@ drain_gets_through() {
 	flip "$SEG" $(( OFF + 5 )) 2
 	frame 41
 	truncate -s $(( OFF + 28 + PLEN / 2 )) "$SEG"
-	start_redis main
-	run --separate-stderr simlog-push --replay
-	echo "$output"; echo "$stderr"
-	assert_equal "$status" 74
-	assert_equal "$(jnum spool_lost "$output")" 10000
-	assert_equal "$(jnum replayed "$output")" 10000
-	[[ $stderr == *": 10000 records lost; "* ]]
-	[ -f "$SEG.damaged" ]
+	replay_loses 10000
 	drain_all
 	head -n 10000 "$IN" > want.jsonl
 	assert_exact want.jsonl
