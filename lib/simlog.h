@@ -727,7 +727,7 @@ struct simlog_writer_opts {
 					 * records of the simulation (0: no) */
 	const char *spool_dir;		/* NULL: simlog_spool_default_dir() */
 	uint64_t spool_max;		/* bytes (1 GiB) */
-	size_t queue_max;		/* raw bytes waiting in memory (16 MiB) */
+	size_t queue_max;		/* raw bytes waiting in memory (4 MiB) */
 	int wait_replicas;		/* WAIT for this many replicas; < 0:
 					 * $SIMLOG_WAIT_REPLICAS, else 0 */
 	int retries;			/* < 0: the environment's, else 3 */

@@ -34,7 +34,8 @@
 
 #include "simlog.h"
 
-#define DEFAULT_QUEUE_MAX (16u << 20)
+#define DEFAULT_QUEUE_MAX (4u << 20)
+#define POOL_MAX 96		/* spare items kept for reuse */
 #define CHUNK_BYTES (256 * 1024)	/* seal a chunk at this much raw JSON */
 
 /* A chunk on its way: queued, in flight, or (spool) being replayed. */
@@ -76,6 +77,8 @@ struct simlog_writer {
 	struct simlog_err fatal_err;
 	enum wstate state;
 	unsigned long long progress;	/* chunks Redis acknowledged */
+	double progress_at;		/* when it last acknowledged one */
+	size_t npool;
 	struct simlog_writer_stats st;
 
 	/* the writer's thread only */
@@ -160,6 +163,7 @@ item_get(struct simlog_writer *w)
 
 	if (it != NULL) {
 		w->pool = it->next;
+		w->npool--;
 		simlog_chunk_reset(&it->ch);
 	} else if ((it = calloc(1, sizeof(*it))) != NULL)
 		simlog_chunk_init(&it->ch);
@@ -173,12 +177,18 @@ item_get(struct simlog_writer *w)
 	return it;
 }
 
-/* Under mu. */
+/* Under mu.  A burst's surplus goes back to the system. */
 static void
 item_put(struct simlog_writer *w, struct item *it)
 {
+	if (w->npool >= POOL_MAX) {
+		simlog_chunk_clear(&it->ch);
+		free(it);
+		return;
+	}
 	it->next = w->pool;
 	w->pool = it;
+	w->npool++;
 }
 
 static void
@@ -333,29 +343,26 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 	return 0;
 }
 
-/* Under mu, queue full: wait for room, or say to spool (1) instead. */
+/*
+ * Under mu, queue full: wait for room (Redis is slower than the producer:
+ * back-pressure), or say to spool (1) instead when Redis is failing or
+ * has taken nothing for a quarter of the timeout (frozen, most likely:
+ * the failure is not known yet, but waiting for it would hold the
+ * producer up).
+ */
 static int
 wait_for_room(struct simlog_writer *w)
 {
-	unsigned long long seen = w->progress;
-	double until = simlog_now_mono() + w->o.conn.timeout;
+	double stall = w->o.conn.timeout / 4;
 
 	while (w->qbytes >= w->o.queue_max && !w->fatal) {
 		struct timespec ts;
 		double t;
 
-		if (w->o.prio != SIMLOG_PRIO_CRITICAL) {
-			/* A failure is known: no use waiting. */
-			if (w->state != W_SENDING)
-				return 1;
-			/* Redis took nothing for a whole timeout. */
-			if (simlog_now_mono() >= until) {
-				if (w->progress == seen)
-					return 1;
-				seen = w->progress;
-				until = simlog_now_mono() + w->o.conn.timeout;
-			}
-		}
+		if (w->o.prio != SIMLOG_PRIO_CRITICAL &&
+		    (w->state != W_SENDING ||
+		    simlog_now_mono() - w->progress_at >= stall))
+			return 1;
 		t = simlog_now_wall() + 0.05;
 		ts.tv_sec = (time_t)t;
 		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
@@ -542,6 +549,7 @@ acked(struct simlog_writer *w)
 	else
 		w->st.pushed += it->ch.records;
 	w->progress++;
+	w->progress_at = simlog_now_mono();
 	pthread_cond_broadcast(&w->space);
 	pthread_mutex_unlock(&w->mu);
 	if (it->from_spool) {
@@ -1118,6 +1126,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	simlog_chunk_init(&w->scratch);
 	w->st.start = simlog_now_mono();
+	w->progress_at = w->st.start;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "writer: cannot start "
 		    "its thread");
