@@ -96,15 +96,31 @@ _topo_port() {
 	_topo_err "no free port"
 }
 
+# _topo_get VAR FILE: VAR set to the first line of FILE, without a fork
+# (the polling loops read many small files); fails if there is none.
+_topo_get() {
+	local _tg=
+	{ IFS= read -r _tg < "$2"; } 2>/dev/null || [ -n "$_tg" ] || {
+		printf -v "$1" '%s' ''
+		return 1
+	}
+	printf -v "$1" '%s' "$_tg"
+}
+
 # _topo_alive PID: PID runs (exists and is not a zombie).
 _topo_alive() {
-	[ -e "/proc/$1" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
+	local st
+	_topo_get st "/proc/$1/stat" || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
 }
 
 # _topo_ours PID: PID is a live redis-server (not some later process that
 # was given the pid of one that died by itself).
 _topo_ours() {
-	_topo_alive "$1" && case $(cat "/proc/$1/comm" 2>/dev/null) in redis-server | setpriv) ;; *) return 1 ;; esac
+	local comm
+	_topo_alive "$1" && _topo_get comm "/proc/$1/comm" &&
+		case $comm in redis-server | setpriv) ;; *) return 1 ;; esac
 }
 
 # _topo_spawn NODEDIR [--sentinel] ARGS...: redis-server ARGS in the
@@ -114,7 +130,7 @@ _topo_spawn() {
 	local dir=$1 owner
 	shift
 	printf '%s\n' "$@" > "$dir/args"
-	owner=$(cat "${dir%/*}/owner")
+	_topo_get owner "${dir%/*}/owner"
 	# fd 3 is bats's own; a server holding it open would stall the run.
 	if [ -n "$_TOPO_SETPRIV" ] && [ "$owner" = "$BASHPID" ]; then
 		setpriv --pdeathsig KILL -- redis-server "$@" \
@@ -131,12 +147,11 @@ _topo_spawn() {
 # _topo_cli NODEDIR ARGS...: redis-cli connected to the node (its unix
 # socket, or its TCP/TLS port for a sentinel), authenticated as it needs.
 _topo_cli() {
-	local dir=$1 conn
+	local dir=$1 conn pw
 	shift
 	mapfile -t conn < "$dir/conn"
-	if [ -s "$dir/auth" ]; then
-		REDISCLI_AUTH=$(cat "$dir/auth") \
-		    redis-cli --no-auth-warning "${conn[@]}" "$@"
+	if _topo_get pw "$dir/auth"; then
+		REDISCLI_AUTH=$pw redis-cli --no-auth-warning "${conn[@]}" "$@"
 	else
 		redis-cli "${conn[@]}" "$@"
 	fi
@@ -146,7 +161,7 @@ _topo_cli() {
 # it exited; status 2 when the log says its port was in use.
 _topo_wait_up() {
 	local dir=$1 pid i r
-	pid=$(cat "$dir/bgpid")
+	_topo_get pid "$dir/bgpid"
 	for ((i = 0; i < TOPO_WAIT * 50; i++)); do
 		r=$(_topo_cli "$dir" ping 2>/dev/null) || true
 		[ "$r" = PONG ] && return 0
@@ -185,7 +200,7 @@ _topo_poll() {
 #                   expired, other (signed by the other CA)
 #   --also-plain    a TLS server also listens in plain text (TLS_PLAIN_PORT)
 _topo_opts() {
-	_o_tls= _o_pass= _o_spass= _o_auth=yes _o_cert=server _o_plain=
+	_o_tls='' _o_pass='' _o_spass='' _o_auth=yes _o_cert=server _o_plain=''
 	_o_extra=()
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -252,10 +267,10 @@ _topo_tls_cli() {
 # (options after the shared ones) on a free port, trying another port when
 # one is taken first.  Sets TOPO_PORT.
 _topo_start_data() {
-	local g=$1 node=$2 try rc
+	local g=$1 node=$2 rc
 	shift 2
 	mkdir -p "$g/$node"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		_topo_port || return 1
 		_topo_data_args "$g/$node" "$TOPO_PORT"
 		_topo_spawn "$g/$node" "${_o_args[@]}" "$@" "${_o_extra[@]}"
@@ -277,23 +292,30 @@ _topo_node_dirs() {
 
 # _topo_node_of GROUP PORT: the directory of the group's node on PORT.
 _topo_node_of() {
-	local d
-	for d in $(_topo_node_dirs "$1"); do
-		[ "$(cat "$d/port")" = "$2" ] && { printf '%s\n' "$d"; return 0; }
+	local d p
+	for d in "$1"/*/; do
+		_topo_get p "$d/port" && [ "$p" = "$2" ] &&
+			{ printf '%s\n' "${d%/}"; return 0; }
 	done
 	_topo_err "no node on port $2 in ${1##*/}"
 }
 
+# _topo_dead GROUP PORT: the group's node on PORT was killed here.
 _topo_dead() {
-	grep -qx "$2" "$1/dead"
+	local dead
+	mapfile -t dead < "$1/dead"
+	[[ " ${dead[*]} " == *" $2 "* ]]
 }
 
 # _topo_live_dirs GROUP [KIND]: directories of the nodes not killed, of one
 # kind (data or sentinel) if asked.
 _topo_live_dirs() {
-	local d
-	for d in $(_topo_node_dirs "$1"); do
-		_topo_dead "$1" "$(cat "$d/port")" && continue
+	local d p dead
+	mapfile -t dead < "$1/dead"
+	for d in "$1"/*/; do
+		d=${d%/}
+		_topo_get p "$d/port" || continue
+		[[ " ${dead[*]} " == *" $p "* ]] && continue
 		case ${2:-}:${d##*/} in
 		data:sentinel* | sentinel:data* | sentinel:node*) continue ;;
 		esac
@@ -327,12 +349,14 @@ _topo_restart() {
 	mv "$g/dead.new" "$g/dead"
 }
 
-# _topo_role NODEDIR: master, slave, sentinel, or dead.
+# _topo_role NODEDIR: TOPO_ROLE set to master, slave, sentinel, or dead.
 _topo_role() {
-	local r
-	_topo_dead "${1%/*}" "$(cat "$1/port")" && { echo dead; return 0; }
-	r=$(_topo_cli "$1" role 2>/dev/null | head -n 1)
-	echo "${r:-dead}"
+	local p
+	TOPO_ROLE=dead
+	_topo_get p "$1/port" && ! _topo_dead "${1%/*}" "$p" || return 0
+	TOPO_ROLE=$(_topo_cli "$1" role 2>/dev/null) || TOPO_ROLE=
+	TOPO_ROLE=${TOPO_ROLE%%$'\n'*}
+	TOPO_ROLE=${TOPO_ROLE:-dead}
 }
 
 # _topo_elapsed START_MS: milliseconds since START_MS.
@@ -351,12 +375,12 @@ _topo_note() {
 # this file) that listens on PORT, through its unix socket for a data node,
 # authenticated as the node needs.
 topo_cli() {
-	local port=$1 b d
+	local port=$1 b d p
 	shift
 	for b in ${TOPO_BASE:-} ${BATS_TEST_TMPDIR:-} ${BATS_FILE_TMPDIR:-}; do
 		for d in "$b"/topo/*/*/; do
 			d=${d%/}
-			[ -f "$d/port" ] && [ "$(cat "$d/port")" = "$port" ] &&
+			_topo_get p "$d/port" && [ "$p" = "$port" ] &&
 				{ _topo_cli "$d" "$@"; return; }
 		done
 	done
@@ -511,9 +535,9 @@ start_redis_tls() {
 	fi
 	# The plain port, when asked for, comes after --port 0.
 	_topo_start_data "$g" node1 "${plain[@]}" || return 1
+	_topo_get TLS_PID "$g/node1/bgpid"
 	export TLS_PORT=$TOPO_PORT TLS_URL=rediss://127.0.0.1:$TOPO_PORT \
-	    TLS_SOCK=$g/node1/sock TLS_PID=$(cat "$g/node1/bgpid") \
-	    TLS_DIR=$g/node1
+	    TLS_SOCK=$g/node1/sock TLS_PID TLS_DIR=$g/node1
 	TLS_START_MS=$(_topo_elapsed "$t0")
 	export TLS_START_MS
 	_topo_note "$g" "TLS server up in $TLS_START_MS ms"
@@ -562,14 +586,14 @@ start_master() {
 	MASTER_DIR=$g MASTER_PORT=$(cat "$g/data1/port")
 	MASTER_PID=$(cat "$g/data1/bgpid") MASTER_SOCK=$g/data1/sock
 	MASTER_URL=$(_topo_url "$g" redis "127.0.0.1:$MASTER_PORT")
-	REPLICA_PORTS= REPLICA_PIDS=
+	REPLICA_PORTS='' REPLICA_PIDS=''
 	for d in $(_topo_node_dirs "$g"); do
 		[ "${d##*/}" = data1 ] && continue
 		REPLICA_PORTS="$REPLICA_PORTS $(cat "$d/port")"
 		REPLICA_PIDS="$REPLICA_PIDS $(cat "$d/bgpid")"
 	done
 	REPLICA_PORTS=${REPLICA_PORTS# } REPLICA_PIDS=${REPLICA_PIDS# }
-	REPLICA_PORT=${REPLICA_PORTS%% *} REPLICA_SOCK=
+	REPLICA_PORT=${REPLICA_PORTS%% *} REPLICA_SOCK=""
 	[ -z "$REPLICA_PORT" ] || REPLICA_SOCK=$g/data2/sock
 	MASTER_START_MS=$(_topo_elapsed "$t0")
 	export MASTER_DIR MASTER_PORT MASTER_PID MASTER_SOCK MASTER_URL \
@@ -609,7 +633,7 @@ _topo_url() {
 # The cluster_* functions act on the cluster in CLUSTER_DIR: the last one
 # started, unless the test sets CLUSTER_DIR to another's.
 start_cluster() {
-	local name=$1 masters=$2 reps=0 g t0 i n try rc d addrs=() pids=()
+	local name=$1 masters=$2 reps=0 g t0 i n rc d addrs=() pids=()
 	shift 2
 	[[ ${1:-} =~ ^[0-9]+$ ]] && { reps=$1; shift; }
 	# redis-cli --cluster create wants three masters at least.
@@ -629,7 +653,7 @@ start_cluster() {
 		_topo_cluster_spawn "$g/node$i" "$TOPO_PORT"
 	done
 	for ((i = 1; i <= n; i++)); do
-		for try in 1 2 3 4 5; do
+		for _ in 1 2 3 4 5; do
 			rc=0
 			_topo_wait_up "$g/node$i" || rc=$?
 			[ $rc -eq 2 ] || break
@@ -742,11 +766,13 @@ _cluster_any() {
 # cluster_refresh: CLUSTER_MASTERS and CLUSTER_REPLICAS (exported) from the
 # live nodes' ROLE.
 cluster_refresh() {
-	local d m= r=
+	local d p m='' r=''
 	for d in $(_topo_live_dirs "$CLUSTER_DIR"); do
-		case $(_topo_role "$d") in
-		master) m="$m $(cat "$d/port")" ;;
-		slave) r="$r $(cat "$d/port")" ;;
+		_topo_get p "$d/port"
+		_topo_role "$d"
+		case $TOPO_ROLE in
+		master) m="$m $p" ;;
+		slave) r="$r $p" ;;
 		esac
 	done
 	CLUSTER_MASTERS=${m# } CLUSTER_REPLICAS=${r# }
@@ -761,7 +787,8 @@ cluster_pid() {
 
 cluster_role() {
 	local d
-	d=$(_topo_node_of "$CLUSTER_DIR" "$1") && _topo_role "$d"
+	d=$(_topo_node_of "$CLUSTER_DIR" "$1") && _topo_role "$d" &&
+		echo "$TOPO_ROLE"
 }
 
 # cluster_slot KEY: the hash slot of KEY (CLUSTER KEYSLOT).
@@ -821,7 +848,8 @@ cluster_wait_failover() {
 
 # cluster_restart_node PORT: start a killed node again, with its data
 # directory (nodes.conf) and port: a killed master comes back as a replica
-# of the node that replaced it.  Returns once the cluster is ready again.
+# of the node that replaced it.  Returns once the cluster is ready again;
+# exports CLUSTER_RESTART_MS.
 cluster_restart_node() {
 	local d t0
 	t0=$(_topo_now_ms)
@@ -832,7 +860,9 @@ cluster_restart_node() {
 		return 1
 	}
 	cluster_refresh
-	_topo_note "$CLUSTER_DIR" "node $1 back in $(_topo_elapsed "$t0") ms"
+	CLUSTER_RESTART_MS=$(_topo_elapsed "$t0")
+	export CLUSTER_RESTART_MS
+	_topo_note "$CLUSTER_DIR" "node $1 back in $CLUSTER_RESTART_MS ms"
 }
 
 # cluster_flushall: empty every master (the replicas follow).
@@ -868,7 +898,7 @@ cluster_flushall() {
 #   SENTINEL_DIR      the group directory the sentinel_* functions work on
 #   SENTINEL_START_MS
 start_sentinel_set() {
-	local name=$1 g t0 i try rc
+	local name=$1 g t0 i rc
 	shift
 	t0=$(_topo_now_ms)
 	_topo_opts "$@" || return 1
@@ -876,7 +906,7 @@ start_sentinel_set() {
 	[ -z "$_o_tls" ] || touch "$g/tls"
 	echo "$name" > "$g/name"
 	_topo_start_master "$g" 1 || return 1
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		rc=0
 		_topo_start_sentinels "$g" || rc=$?
 		[ $rc -eq 2 ] || break
@@ -978,7 +1008,7 @@ _topo_start_sentinels() {
 # out after a second too); neither stops a failover.
 _sentinel_view() {
 	local name
-	name=$(cat "${1%/*}/name")
+	_topo_get name "${1%/*}/name"
 	printf 'SENTINEL get-master-addr-by-name %s\nSENTINEL replicas %s\nSENTINEL sentinels %s\nSENTINEL master %s\n' \
 	    "$name" "$name" "$name" "$name" | _topo_cli "$1" 2>/dev/null |
 	    tr -d '\r' | awk '
@@ -1010,7 +1040,8 @@ sentinels $(( $(_topo_live_dirs "$g" sentinel | wc -l) - 1 ))"
 	for d in $(_topo_live_dirs "$g" sentinel); do
 		[ "$(_sentinel_view "$d")" = "$want" ] || return 1
 	done
-	[ "$(_topo_role "$(_topo_node_of "$g" "$mport")")" = master ]
+	_topo_role "$(_topo_node_of "$g" "$mport")"
+	[ "$TOPO_ROLE" = master ]
 }
 
 _sentinel_why() {
@@ -1036,16 +1067,20 @@ sentinel_master_port() {
 # sentinel_refresh: SENTINEL_MASTER_* and SENTINEL_REPLICA_* (exported)
 # from what the sentinels and the data nodes say now.
 sentinel_refresh() {
-	local d mp
+	local d p mp
 	mp=$(sentinel_master_port) || return 1
-	d=$(_topo_node_of "$SENTINEL_DIR" "$mp") || return 1
-	SENTINEL_MASTER_PORT=$mp SENTINEL_MASTER_PID=$(cat "$d/bgpid")
-	SENTINEL_MASTER_SOCK=$d/sock
-	SENTINEL_REPLICA_PORT= SENTINEL_REPLICA_PID= SENTINEL_REPLICA_SOCK=
+	# The master named may be one killed here and not yet replaced.
+	SENTINEL_MASTER_PORT=$mp SENTINEL_MASTER_PID='' SENTINEL_MASTER_SOCK=''
+	SENTINEL_REPLICA_PORT='' SENTINEL_REPLICA_PID='' SENTINEL_REPLICA_SOCK=''
 	for d in $(_topo_live_dirs "$SENTINEL_DIR" data); do
-		[ "$(cat "$d/port")" = "$mp" ] && continue
-		SENTINEL_REPLICA_PORT=$(cat "$d/port")
-		SENTINEL_REPLICA_PID=$(cat "$d/bgpid") SENTINEL_REPLICA_SOCK=$d/sock
+		_topo_get p "$d/port"
+		if [ "$p" = "$mp" ]; then
+			SENTINEL_MASTER_PORT=$mp SENTINEL_MASTER_SOCK=$d/sock
+			_topo_get SENTINEL_MASTER_PID "$d/bgpid"
+		else
+			SENTINEL_REPLICA_PORT=$p SENTINEL_REPLICA_SOCK=$d/sock
+			_topo_get SENTINEL_REPLICA_PID "$d/bgpid"
+		fi
 	done
 	export SENTINEL_MASTER_PORT SENTINEL_MASTER_PID SENTINEL_MASTER_SOCK \
 	    SENTINEL_REPLICA_PORT SENTINEL_REPLICA_PID SENTINEL_REPLICA_SOCK
@@ -1102,12 +1137,14 @@ _sentinel_failed_over() {
 		[ "$v" = "addr $mp
 master-flags master" ] || return 1
 	done
-	[ "$(_topo_role "$(_topo_node_of "$SENTINEL_DIR" "$mp")")" = master ]
+	_topo_role "$(_topo_node_of "$SENTINEL_DIR" "$mp")"
+	[ "$TOPO_ROLE" = master ]
 }
 
 # sentinel_restart_old_master: start the killed master again, as a replica
 # of the new one (as Sentinel would make it), and wait until it is in sync
-# and every sentinel sees it so.
+# and every sentinel sees it so and knows the other sentinels again (ready
+# for another failover).  Exports SENTINEL_RESTART_MS.
 sentinel_restart_old_master() {
 	local d mp t0
 	t0=$(_topo_now_ms)
@@ -1120,5 +1157,7 @@ sentinel_restart_old_master() {
 		return 1
 	}
 	sentinel_refresh
-	_topo_note "$SENTINEL_DIR" "old master back as a replica in $(_topo_elapsed "$t0") ms"
+	SENTINEL_RESTART_MS=$(_topo_elapsed "$t0")
+	export SENTINEL_RESTART_MS
+	_topo_note "$SENTINEL_DIR" "old master back as a replica in $SENTINEL_RESTART_MS ms"
 }

@@ -396,7 +396,7 @@ infra"
 	run tls_cli -p "${SENTINEL_PORTS%% *}" sentinel get-master-addr-by-name tls
 	assert_line --index 1 "$SENTINEL_MASTER_PORT"
 	assert_equal "$(tls_cli -p "$SENTINEL_MASTER_PORT" role | head -n 1)" master
-	topo_times | sed 's/^/# /' >&3
+	echo "# TLS cluster (3 masters) up in $CLUSTER_START_MS ms, TLS Sentinel set in $SENTINEL_START_MS ms" >&3
 }
 
 # --- cleanup ---------------------------------------------------------------------
@@ -427,7 +427,6 @@ infra"
 	# Until the failover, the slot's node is gone: a client sees refused
 	# connections there, and CLUSTERDOWN once the others agree it failed.
 	cluster_wait_failover
-	echo "# cluster failover in $CLUSTER_FAILOVER_MS ms" >&3
 	new=$(cluster_node_for_key "$key")
 	[ "$new" != "$old" ]
 	assert_equal "$(cluster_role "$new")" master
@@ -443,7 +442,7 @@ infra"
 	assert_equal "$(wc -w <<< "$CLUSTER_REPLICAS")" 3
 	run redis-cli -p "$old" get "$key"
 	assert_output "MOVED $(cluster_slot "$key") 127.0.0.1:$new"
-	topo_times | sed 's/^/# /' >&3
+	echo "# cluster failover in $CLUSTER_FAILOVER_MS ms (kill to state ok), old master back as a replica in $CLUSTER_RESTART_MS ms" >&3
 }
 
 @test "sentinel: kill -9 of the master: the replica is promoted, the key is there; the old master returns as a replica and refuses writes (READONLY)" {
@@ -452,7 +451,7 @@ infra"
 	sentinel_kill_master
 	assert_equal "$SENTINEL_OLD_MASTER_PORT" "$old"
 	sentinel_wait_failover
-	echo "# sentinel failover in $SENTINEL_FAILOVER_MS ms" >&3
+	echo "# sentinel failover in $SENTINEL_FAILOVER_MS ms (kill to all sentinels agreeing)" >&3
 	assert_equal "$SENTINEL_MASTER_PORT" "$replica"
 	for p in $SENTINEL_PORTS; do
 		assert_equal "$(redis-cli -p "$p" sentinel get-master-addr-by-name infra | sed -n 2p)" "$replica"
@@ -466,11 +465,11 @@ infra"
 	run redis-cli -p "$old" set k 2
 	assert_output "READONLY You can't write against a read only replica."
 	assert_equal "$(redis-cli -p "$old" get k)" kept
+	echo "# old master back as a replica in $SENTINEL_RESTART_MS ms" >&3
 
 	# And back again: the set fails over as often as a test needs.
 	sentinel_kill_master
 	sentinel_wait_failover
 	assert_equal "$SENTINEL_MASTER_PORT" "$old"
 	echo "# second sentinel failover in $SENTINEL_FAILOVER_MS ms" >&3
-	topo_times | sed 's/^/# /' >&3
 }
