@@ -6,7 +6,7 @@ set -eu
 pkgs="gcc make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
 liblz4-dev zlib1g-dev libssl-dev redis-server redis-tools sqlite3 bats bats-assert
 bats-support man-db groff-base bash-completion zsh binutils python3
-python3-prometheus-client bsdutils"
+python3-prometheus-client bsdutils openssl"
 if [ "${1:-}" = bench ]; then
 	pkgs="$pkgs python3 python3-redis time"
 fi
