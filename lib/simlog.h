@@ -62,6 +62,10 @@ int simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
  */
 int simlog_parse_ll(const char *s, long long min, long long max,
 		    long long *out, const char **why);
+/* A whole number in [min, max] from the environment variable name: 1 set
+ * (in *out), 0 unset or empty, -1 invalid (err names the variable). */
+int simlog_env_ll(const char *name, long long min, long long max,
+		  long long *out, struct simlog_err *err);
 /* Parse a non-negative number of seconds, fractions allowed, <= max. */
 int simlog_parse_seconds(const char *s, double max, double *out,
 			 const char **why);
@@ -251,6 +255,18 @@ struct simlog_node {
 };
 int simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,
 		      size_t max, size_t *n, struct simlog_err *err);
+/* Each sentinel of a sentinel URL: whether it answers, in how long, and
+ * which master it names (a connection of its own to each, closed again). */
+struct simlog_sentinel {
+	char addr[300];
+	int ok;
+	double ms;			/* the question's round trips */
+	char master[256];		/* the master's host, "" if none */
+	int master_port;
+	char error[SIMLOG_ERRLEN];
+};
+int simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
+			  size_t max, size_t *n, struct simlog_err *err);
 /* One command to one of those nodes (no pipeline may be pending). */
 struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
 				   struct simlog_err *err, int argc,

@@ -122,6 +122,8 @@ struct simlog_state_item {
 	long long ttl_ms;		/* 0: the ID never expires */
 	long long max_versions;		/* 0: keep every version */
 	long long expect_version;	/* -1: no check; 0: must not exist */
+	int wait_replicas;		/* WAIT until this many replicas have
+					 * it (0: no WAIT); fewer: TEMPFAIL */
 
 	uint64_t size;
 	uint32_t checksum;

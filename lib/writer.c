@@ -1065,15 +1065,10 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	if (simlog_policy_init(&w->pol, err) < 0)
 		goto fail;
 	if (w->o.wait_replicas < 0) {
-		const char *v = getenv("SIMLOG_WAIT_REPLICAS"), *why;
 		long long n = 0;
 
-		if (v != NULL && *v != '\0' &&
-		    simlog_parse_ll(v, 0, 100, &n, &why) < 0) {
-			simlog_seterr(err, SIMLOG_EX_USAGE, "invalid "
-			    "SIMLOG_WAIT_REPLICAS: '%.20s': %s", v, why);
+		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err) < 0)
 			goto fail;
-		}
 		w->o.wait_replicas = (int)n;
 	}
 	if (o->retries >= 0)

@@ -532,3 +532,36 @@ fail:
 	*n = 0;
 	return -1;
 }
+
+/* --- the sentinels, as a monitor sees them -------------------------------- */
+
+int
+simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
+		      size_t max, size_t *n, struct simlog_err *err)
+{
+	struct simlog_url *u = &conn->url;
+
+	*n = 0;
+	if (u->topo != SIMLOG_TOPO_SENTINEL)
+		return simlog_seterr(err, SIMLOG_EX_USAGE, "%s is not a "
+		    "sentinel URL", conn->display);
+	for (size_t i = 0; i < u->naddrs && *n < max; i++) {
+		struct simlog_sentinel *s = &out[(*n)++];
+		struct simlog_err e;
+		double t0 = simlog_now_mono();
+
+		memset(s, 0, sizeof(*s));
+		snprintf(s->addr, sizeof(s->addr), strchr(u->addrs[i].host,
+		    ':') ? "[%s]:%d" : "%s:%d", u->addrs[i].host,
+		    u->addrs[i].port);
+		if (ask_sentinel(conn, &u->addrs[i], t0 + conn->timeout,
+		    s->master, sizeof(s->master), &s->master_port, &e) < 0) {
+			snprintf(s->error, sizeof(s->error), "%s", e.msg);
+			s->master[0] = '\0';
+			continue;
+		}
+		s->ok = 1;
+		s->ms = (simlog_now_mono() - t0) * 1000;
+	}
+	return 0;
+}
