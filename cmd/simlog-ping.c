@@ -365,7 +365,6 @@ main(int argc, char **argv)
 		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
-	co.stop = &stop_requested;
 	if (simlog_policy_init(&p.pol, &e) < 0 ||
 	    simlog_conn_init(&p.conn, &co, &e) < 0)
 		cli_die(&e);

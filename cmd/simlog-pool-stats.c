@@ -688,6 +688,8 @@ run(struct stats *st)
 	double start = simlog_now_mono();
 	long long i;
 
+	/* A monitor looks once per sample, and reads the breaker without
+	 * taking part in it. */
 	if (simlog_conn_open(&st->conn, &e) < 0)
 		return fail(st, &e);
 	for (i = 0; st->count == 0 || i < st->count; i++) {
@@ -701,8 +703,7 @@ run(struct stats *st)
 			if (next < now)
 				start = now - (double)i * st->watch;
 			else
-				simlog_sleep(next - now,
-				    (volatile int *)&stop_requested);
+				simlog_sleep(next - now, &stop_requested);
 		}
 		if (stop_requested)
 			break;

@@ -188,7 +188,7 @@ connect_redis(struct st *s)
 
 	if (simlog_conn_init(&s->conn, &s->co, &e) < 0)
 		die(&e);
-	if (simlog_conn_open(&s->conn, &e) < 0) {
+	if (cli_open(&s->conn, &e) < 0) {
 		simlog_conn_clear(&s->conn);
 		die(&e);
 	}
