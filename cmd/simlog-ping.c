@@ -47,10 +47,7 @@ usage(void)
 "safe as a simlog buffer; print one JSON line.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -c, --count N            PINGs to send (default 3)\n"
 "  -i, --interval SECONDS   pause between PINGs (default 0.1)\n"
 "  -w, --wait SECONDS       keep trying until Redis answers or SECONDS pass\n"

@@ -45,10 +45,7 @@ usage(void)
 "breaker; one JSON line per sample.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -w, --watch SECONDS      sample every SECONDS until interrupted\n"
 "  -n, --count N            stop after N samples (default 1, or unlimited\n"
 "                           with --watch)\n"

@@ -100,10 +100,7 @@ usage(void)
 "  stats\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "      --ttl SECONDS        every key of the ID expires SECONDS after this save\n"
 "      --tag TAG            tag the version (list: only IDs with TAG)\n"
 "      --compress ALGO      lz4 (default), zlib or none\n"
