@@ -844,12 +844,18 @@ simlog_cmd(struct simlog_conn *conn, struct simlog_err *err, int argc,
 		simlog_conn_error(conn, NULL, argv[0], err);
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, argv[0], err);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return net_no_error(conn, r, argv[0], err);
+}
+
+redisReply *
+net_no_error(struct simlog_conn *conn, redisReply *r, const char *what,
+	     struct simlog_err *err)
+{
+	if (r->type != REDIS_REPLY_ERROR)
+		return r;
+	simlog_conn_error(conn, r, what, err);
+	freeReplyObject(r);
+	return NULL;
 }
 
 char *

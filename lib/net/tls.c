@@ -242,15 +242,11 @@ setup:
 	    "name '%s'", name);
 }
 
-long
-tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
+/* What an SSL_read or SSL_write returned: bytes, or 0 with what to wait
+ * for, or -1. */
+static long
+io_result(SSL *ssl, int n, short *want, struct simlog_err *err)
 {
-	SSL *ssl = p;
-	int n;
-
-	errno = 0;
-	ERR_clear_error();
-	n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (n > 0)
 		return n;
 	switch (SSL_get_error(ssl, n)) {
@@ -262,6 +258,17 @@ tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
 		return 0;
 	}
 	return session_error(ssl, n, 0, "", err);
+}
+
+long
+tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
+{
+	SSL *ssl = p;
+
+	errno = 0;
+	ERR_clear_error();
+	return io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	    (int)len), want, err);
 }
 
 /*
@@ -293,17 +300,7 @@ tls_write(void *p, const char *buf, size_t len, short *want,
 		errno = saved;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (n > 0)
-		return n;
-	switch (SSL_get_error(ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-		*want = POLLIN;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		*want = POLLOUT;
-		return 0;
-	}
-	return session_error(ssl, n, 0, "", err);
+	return io_result(ssl, n, want, err);
 }
 
 void

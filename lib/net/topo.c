@@ -447,12 +447,7 @@ simlog_node_cmd(struct simlog_conn *conn, size_t node, struct simlog_err *err,
 		simlog_conn_error(conn, NULL, argv[0], err);
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, argv[0], err);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return net_no_error(conn, r, argv[0], err);
 }
 
 /* Add the keys of one SCAN reply to *keys; the next cursor in *cursor. */

@@ -79,6 +79,11 @@ unsigned net_key_slot(const char *key, size_t len);
 int net_route(struct simlog_conn *conn, int argc, const char **argv,
 	      const size_t *lens, double deadline, struct simlog_err *err);
 
+/* r, or NULL with err set (about what) when it is an error reply, which
+ * is freed. */
+struct redisReply *net_no_error(struct simlog_conn *conn, struct redisReply *r,
+				const char *what, struct simlog_err *err);
+
 /* RESP for a command, malloc'd. */
 int net_format(int argc, const char **argv, const size_t *lens, char **out,
 	       size_t *len);
