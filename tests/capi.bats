@@ -285,3 +285,46 @@ C
 	[ "${BASH_REMATCH[3]}" -gt 0 ]
 	[ "${lines[-1]}" = "spool_failed 1 fatal 74" ]
 }
+
+# members STRUCT: the member names of struct STRUCT in simlog.h.
+members() {
+	S=$1 perl -0ne '
+		/\nstruct \Q$ENV{S}\E \{(.*?)\n\};/s or exit 1;
+		($b = $1) =~ s{/\*.*?\*/}{}gs;
+		for (split /;/, $b) {
+			if (/\(\s*\*\s*(\w+)\s*\)/) { print "$1\n"; next }
+			s/\[[^\]]*\]//g;
+			for (split /,/) { print "$1\n" if /(\w+)\s*$/ }
+		}' "$SIMLOG_TOP/lib/simlog.h"
+}
+
+@test "capi: simlog(3) documents every writer function and every member of the writer's structs" {
+	local page="$SIMLOG_TOP/man/simlog.3" f m s missing=""
+	for f in $(grep -o 'simlog_writer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog.h" | tr -d '(' | sort -u); do
+		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
+	done
+	for s in simlog_writer_opts simlog_conn_opts simlog_writer_stats; do
+		run members "$s"
+		assert_success
+		[ -n "$output" ]
+		for m in $output; do
+			# A tagged paragraph: ".B type name", possibly with [..] or (..).
+			grep -qE "^\.B [^ ].*[ *(]$m([[)].*)?\$" "$page" || missing="$missing $s.$m"
+		done
+	done
+	[ -z "$missing" ] || { echo "not in simlog(3):$missing"; return 1; }
+}
+
+# After a change to the example, its text for the page (between
+# ".SS Program source" ".EX" ".ta ..." and ".EE") is
+#   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
+#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/sim-writer.c
+@test "capi: simlog(3) quotes examples/sim-writer.c as it is" {
+	# The roff escapes the page uses in the program, undone.
+	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/simlog.3" |
+		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
+		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
+		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"
+	run diff -u "$SIMLOG_TOP/examples/sim-writer.c" "$BATS_TEST_TMPDIR/quoted.c"
+	assert_success
+}
