@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <sys/time.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SIMLOG_VERSION "0.1.0"
 
 /* Exit codes: an interface, listed in every man page (sysexits-style). */
@@ -909,5 +913,9 @@ struct simlog_spool_stat {
 int simlog_spool_status(const char *dir,
 			int (*fn)(void *, const struct simlog_spool_stat *),
 			void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

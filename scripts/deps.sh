@@ -3,7 +3,7 @@
 # prints the exact apt-get line to run (otherwise).  "deps.sh bench" adds
 # what make bench needs.
 set -eu
-pkgs="gcc make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
+pkgs="gcc g++ make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
 liblz4-dev zlib1g-dev libssl-dev redis-server redis-tools sqlite3 bats bats-assert
 bats-support man-db groff-base bash-completion zsh binutils python3
 python3-prometheus-client bsdutils openssl"
