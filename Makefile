@@ -8,6 +8,7 @@
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make install PREFIX=/usr/local DESTDIR=
+#                             (and systemd units in PREFIX/lib/systemd/system)
 
 VERSION    := 0.1.0
 SOVERSION  := 0
@@ -21,6 +22,8 @@ MANDIR     ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -64,6 +67,9 @@ SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
 MAN1       := $(wildcard man/*.1)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
+# systemd units; *.in name the installed tools' directory.
+UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
+              $(notdir $(wildcard systemd/*.timer))
 
 # Objects are kept: a tool rebuilt in one tree must not race the deletion
 # of another's intermediate files.
@@ -139,9 +145,21 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-		$(DESTDIR)$(SCHEMADIR)
+		$(DESTDIR)$(DATADIR)/simlog $(DESTDIR)$(SCHEMADIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
 	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 644 schemas/*.schema $(DESTDIR)$(SCHEMADIR)
+	$(INSTALL) -m 644 systemd/simlog.env $(DESTDIR)$(DATADIR)/simlog/simlog.env.example
+	for u in $(UNITS); do \
+		if [ -f systemd/$$u.in ]; then \
+			sed -e 's|@BINDIR@|$(BINDIR)|g' \
+			    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u.in \
+			    > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+			chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+		else \
+			$(INSTALL) -m 644 systemd/$$u $(DESTDIR)$(SYSTEMDUNITDIR); \
+		fi; \
+	done
 	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)
 	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
@@ -166,6 +184,8 @@ uninstall:
 		      $(DESTDIR)$(BASHCOMPDIR)/$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
 	rm -f $(patsubst schemas/%,$(DESTDIR)$(SCHEMADIR)/%,$(wildcard schemas/*.schema))
+	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) \
+	      $(DESTDIR)$(DATADIR)/simlog/simlog.env.example
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
