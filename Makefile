@@ -108,9 +108,9 @@ bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # Missing Debian packages are installed when run as root; otherwise the
-# exact apt-get line is printed.
+# exact apt-get line is printed.  Each target asks only for what it needs.
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh check
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
@@ -122,8 +122,9 @@ unit: $(UNIT_BIN)
 checkusage: $(BINS)
 	@O=$(O) bats tests/usage.bats
 
-demo: deps
-	@$(MAKE) --no-print-directory all
+demo:
+	@sh scripts/deps.sh demo
+	@$(MAKE) -s --no-print-directory all
 	@O=$(O) sh scripts/demo.sh
 
 bench:
