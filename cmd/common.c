@@ -5,10 +5,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "common.h"
 
 extern char *program_invocation_short_name;
+
+void
+cli_protect_secrets(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) < 0)
+		warn("cannot turn core dumps off: setrlimit");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		warn("cannot turn core dumps off: prctl");
+}
 
 int
 cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o)

@@ -16,6 +16,10 @@
 /* Handle -u, --password-file, --timeout; returns 1 if c was one of them. */
 int cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o);
 
+/* Keep the Redis password out of core dumps: no core file (RLIMIT_CORE
+ * 0) and the process not dumpable, which also keeps other processes of
+ * the same user from reading its memory.  First thing in main(). */
+void cli_protect_secrets(void);
 /* "Try 'prog --help'..." on stderr, exit 64. */
 void cli_try_help(void) __attribute__((noreturn));
 void cli_version(void) __attribute__((noreturn));

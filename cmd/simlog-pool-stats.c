@@ -487,6 +487,8 @@ main(int argc, char **argv)
 	const char *spool = NULL;
 	int c, status, counted = 0;
 
+	cli_protect_secrets();
+
 	memset(&st, 0, sizeof(st));
 	while ((c = getopt_long(argc, argv, "u:w:n:f:hV", longopts,
 	    NULL)) != -1) {

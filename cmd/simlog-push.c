@@ -805,6 +805,8 @@ main(int argc, char **argv)
 	int c, status, bfail = 0, tries = -1;
 	double breset = 0, rbase = -1, rfactor = -1, rcap = -1;
 
+	cli_protect_secrets();
+
 	memset(&p, 0, sizeof(p));
 	p.field = "type";
 	p.batch = DEFAULT_BATCH;
