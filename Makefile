@@ -5,6 +5,7 @@
 #   make check SANITIZE=address,undefined
 #   make check VALGRIND=1     run every tool under valgrind
 #   make check TESTS="drain push"   only tests/drain.bats and tests/push.bats
+#   make check JOBS=1         one bats file at a time (default 3)
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make install PREFIX=/usr/local DESTDIR=
@@ -112,9 +113,12 @@ bench/simgen: bench/simgen.c
 deps:
 	@sh scripts/deps.sh check
 
+# Suites that install run the plain build (build/std), several at once:
+# build it before they start, so that none of them has to.
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" sh tests/run.sh
+	$(if $(SANITIZE),@$(MAKE) --no-print-directory SANITIZE= all)
+	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" sh tests/run.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
@@ -132,13 +136,17 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O)/bin
 
-# libFuzzer target for the JSON scanner, with jansson as the oracle.
+# libFuzzer target for the JSON scanner, with jansson as the oracle.  The
+# corpus it grows and any crash file (crash-*) stay under build/fuzz.
+FUZZ_SECONDS ?= 60
 fuzz:
-	@mkdir -p build/fuzz
+	@sh scripts/deps.sh fuzz
+	@mkdir -p build/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Ilib $(DEP_CFLAGS) -o build/fuzz/fuzz_json tests/unit/fuzz_json.c \
 		lib/json.c lib/util.c $(DEP_LIBS)
-	build/fuzz/fuzz_json -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096
+	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=build/fuzz/ build/fuzz/corpus
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
