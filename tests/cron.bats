@@ -27,7 +27,7 @@ teardown() {
 readme_crontab() {
 	awk '
 	/^    / { block = block substr($0, 5) "\n"; if ($0 ~ /^    [*0-9][^ ]* [^ ]+ [^ ]+ [^ ]+ [^ ]+ /) found = 1; next }
-	{ if (found) { printf "%s", block; exit } block = ""; found = 0 }
+	{ if (found) exit; block = "" }
 	END { if (found) printf "%s", block }
 	' "$SIMLOG_TOP/README.md"
 }
@@ -111,4 +111,12 @@ cron_env() {
 	fi
 	run -127 env -i HOME="$CRON_HOME" PATH=/usr/bin:/bin /bin/sh -c \
 		'simlog-push --replay'
+}
+
+@test "cron: simlog(7) gives the README's crontab" {
+	local man
+	man=$(sed -n '/^\.SS cron/,/^\.SS/p' "$SIMLOG_TOP/man/simlog.7" |
+		sed -n '/^\.EX/,/^\.EE/{/^\./d;p}' | sed 's/\\-/-/g')
+	[ -n "$man" ]
+	assert_equal "$man" "$(readme_crontab)"
 }
