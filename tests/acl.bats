@@ -75,8 +75,6 @@ as() {
 # denied_only_config_get: Redis's ACL LOG holds no denial but CONFIG GET,
 # which the rules leave out on purpose.
 denied_only_config_get() {
-	run rcli ACL LOG
-	refute_output --partial NOPERM
 	local objects
 	objects=$(rcli ACL LOG | awk 'prev == "object" { print } { prev = $0 }' | sort -u)
 	[ -z "$objects" ] || [ "$objects" = "config|get" ] ||
@@ -130,14 +128,15 @@ denied_only_config_get() {
 }
 
 @test "acl: a --follow drain as its own user" {
-	SIMLOG_REDIS_URL=$(url simlog-drain) simlog-drain -q --follow -d "$DB" \
+	# With --sim it waits in XREAD BLOCK even before the stream exists.
+	SIMLOG_REDIS_URL=$(url simlog-drain) simlog-drain -q --follow -s run1 -d "$DB" \
 		> "$BATS_TEST_TMPDIR/follow.out" 2>&1 &
 	local pid=$!
 	track "$pid"
 	as simlog-push simlog-push -s run1 < "$BATS_TEST_TMPDIR/in.jsonl" >/dev/null 2>&1
 	poll "the follow drain to take the records" \
 		eval '[ "$(landed "$DB" 2>/dev/null | wc -l)" -eq 600 ]'
-	as simlog-push simlog-push -s run2 < "$BATS_TEST_TMPDIR/in.jsonl" >/dev/null 2>&1
+	as simlog-push simlog-push -s run1 < "$BATS_TEST_TMPDIR/in.jsonl" >/dev/null 2>&1
 	poll "the follow drain to take more" \
 		eval '[ "$(landed "$DB" 2>/dev/null | wc -l)" -eq 1200 ]'
 	kill -TERM "$pid"
