@@ -29,7 +29,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL    ?= install
-DEPS       := hiredis sqlite3 jansson liblz4 zlib
+DEPS       := hiredis sqlite3 jansson liblz4 zlib libssl libcrypto
 
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
@@ -43,7 +43,7 @@ SCHEMADIR  ?= $(DATADIR)/simlog/schemas
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) \
               -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
-LIBS       := $(DEP_LIBS) -lm
+LIBS       := $(DEP_LIBS) -lm -lpthread
 
 # Sanitizer builds live in their own tree so objects never mix.
 ifneq ($(SANITIZE),)
@@ -55,8 +55,8 @@ O          := build/std
 endif
 
 TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats simlog-state
-LIB_SRC    := $(wildcard lib/*.c)
-LIB_HDR    := $(wildcard lib/*.h)
+LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
+LIB_HDR    := $(wildcard lib/*.h lib/*/*.h)
 PUBLIC_HDR := $(wildcard lib/simlog*.h)
 LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o

@@ -113,13 +113,12 @@ struct drain {
 
 	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
 	unsigned long long expect;	/* records buffered at start */
-	unsigned long long retries;
 	int follow;
 	double commit_interval;
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
 	struct tally *tally;
 	size_t ntally;
-	struct simlog_retry retry;
+	struct simlog_policy pol;	/* Redis failures (lib/policy.c) */
 	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
@@ -535,41 +534,68 @@ backlog_of(struct drain *d, const char *sim)
 }
 
 /*
- * After a failed transaction: wait and go on, or give up.  Redis failures
- * feed the shared circuit breaker; a busy database waited its busy timeout
- * already and gets the same number of retries.
+ * After a failed transaction: wait and go on (1), or give up (0).  Redis
+ * failures follow the library's policy (retries and the shared breaker;
+ * with --follow, for as long as the drain runs); a busy database waited
+ * its busy timeout already and gets the same number of retries.
  */
 static int
-retry_after(struct drain *d, struct simlog_err *e, enum where where, int n)
+retry_after(struct drain *d, struct simlog_err *e, enum where where,
+	    int *attempt, int *dbtries)
 {
 	double delay;
 
-	if (!simlog_err_transient(e) || stop_requested)
+	if (where == IN_REDIS)
+		return simlog_policy_failed(&d->conn, &d->pol, attempt, e);
+	if (!simlog_err_transient(e) || stop_requested ||
+	    ++*dbtries > d->pol.retry.tries)
 		return 0;
-	if (where == IN_REDIS) {
-		simlog_breaker_failure(&d->brk);
-		simlog_conn_close(&d->conn);
-	}
-	if (n > d->retry.tries)
-		return 0;
-	if (where == IN_REDIS && !simlog_breaker_allow(&d->brk, 0)) {
-		warnx("%s; circuit breaker open", e->msg);
-		return 0;
-	}
-	delay = simlog_retry_delay(&d->retry, n);
-	warnx("%s; retry %d in %.2f s", e->msg, n, delay);
+	delay = simlog_retry_delay(&d->pol.retry, *dbtries);
+	warnx("%s; retry %d in %.2f s", e->msg, *dbtries, delay);
 	simlog_sleep(delay, &stop_requested);
-	d->retries++;
-	if (d->conn.c == NULL) {
-		struct simlog_err ce;
+	d->pol.retries++;
+	return !stop_requested;
+}
 
-		if (simlog_conn_open(&d->conn, &ce) < 0) {
-			*e = ce;
-			return retry_after(d, e, IN_REDIS, n + 1);
-		}
-		simlog_breaker_success(&d->brk);
-	}
-	return 1;
+/* One command's worth of work under the policy: the newest entry. */
+struct last_op {
+	const char *sim;
+	struct simlog_sid *upto;
+	int *found;
+};
+
+static int
+op_last(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	struct last_op *o = arg;
+
+	return simlog_queue_last(conn, o->sim, o->upto, o->found, e);
+}
+
+struct list_op {
+	char ***sims;
+	size_t *n;
+};
+
+static int
+op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	struct list_op *o = arg;
+
+	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+		return -1;
+	/* The old layout's index loses what has gone. */
+	simlog_forget_old_sims(conn, *o->sims, *o->n);
+	return 0;
+}
+
+static int
+op_none(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	(void)conn;
+	(void)arg;
+	(void)e;
+	return 0;
 }
 
 /* Rows per simulation and type over the whole run, printed at the end
@@ -639,24 +665,30 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	int found, started = 0;
 	long n;
 
-	if (simlog_queue_last(&d->conn, sim, &upto, &found, e) < 0)
+	struct last_op lo = { sim, &upto, &found };
+
+	if (simlog_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
 		return -1;
 	if (!found)
 		return 0;
 	d->expect += backlog_of(d, sim);
 	tables_reset_counts(d);
-	for (int tries = 0;;) {
-		enum where where;
+	for (int attempt = 0, dbtries = 0;;) {
+		enum where where = IN_REDIS;
 
-		n = drain_txn(d, sim, &after, &started, &upto, &acks, &where, e);
+		if (simlog_policy_connect(&d->conn, &d->pol, e) < 0)
+			n = -1;
+		else
+			n = drain_txn(d, sim, &after, &started, &upto, &acks,
+			    &where, e);
 		show_progress(d, sim, 0);
 		if (n > 0) {
-			tries = 0;
+			attempt = dbtries = 0;
 			if (stop_requested)
 				break;
 			continue;
 		}
-		if (n == 0 || !retry_after(d, e, where, ++tries))
+		if (n == 0 || !retry_after(d, e, where, &attempt, &dbtries))
 			break;
 	}
 	acks_clear(&acks);
@@ -702,13 +734,21 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		    ((*sims)[0] = strdup(sim)) == NULL)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
-	} else if (simlog_list_sims(&d->conn, sims, nsims, &e) < 0) {
-		warnx("%s", e.msg);
-		return e.code == SIMLOG_EX_UNAVAILABLE ? SIMLOG_EX_TEMPFAIL :
-		    e.code;
+	} else {
+		struct list_op lo = { sims, nsims };
+
+		if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
+			if (e.stopped)
+				return 0;
+			warnx("%s", e.msg);
+			return e.code == SIMLOG_EX_UNAVAILABLE ?
+			    SIMLOG_EX_TEMPFAIL : e.code;
+		}
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++)
 		if (drain_sim(d, (*sims)[i], &e) < 0) {
+			if (e.stopped)
+				break;
 			warnx("%s: %s", (*sims)[i], e.msg);
 			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
 			/* Redis or the database is in trouble: a later
@@ -767,48 +807,46 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 		/* Trouble shows itself at the next pass; don't spin on it. */
 		simlog_conn_close(&d->conn);
 		simlog_sleep(block, &stop_requested);
-		simlog_conn_open(&d->conn, NULL);
 	}
 	freeReplyObject(r);
 	free(av);
 	free(keys);
 }
 
-/* Connect, retrying as the policy allows; fail fast on an open breaker. */
 static void
-connect_redis(struct drain *d, const struct simlog_conn_opts *co)
+say(void *arg, const char *msg)
+{
+	(void)arg;
+	warnx("%s", msg);
+}
+
+/*
+ * Connect under the policy: a one-shot drain fails fast on an open breaker
+ * and gives up after its retries (69, or 75 for the breaker); --follow
+ * waits for Redis for as long as it runs.
+ */
+static void
+connect_redis(struct drain *d, struct simlog_conn_opts *co)
 {
 	struct simlog_err e;
-	char endpoint[600];
-	int n = 0;
+	char endpoint[700];
 
-	if (simlog_retry_init(&d->retry, &e) < 0 ||
+	/* No stop flag on the connection: a signal lets the transaction in
+	 * progress finish (every wait is bounded by --timeout anyway). */
+	if (simlog_policy_init(&d->pol, &e) < 0 ||
 	    simlog_conn_init(&d->conn, co, &e) < 0)
 		cli_die(&e);
 	simlog_conn_endpoint(&d->conn, 0, endpoint, sizeof(endpoint));
 	if (simlog_breaker_init(&d->brk, endpoint, 0, 0, &e) < 0)
 		warnx("%s; going on without a circuit breaker", e.msg);
-	/* Known down: fail fast.  Otherwise our own tries decide. */
-	if (!simlog_breaker_allow(&d->brk, 0))
-		errx(SIMLOG_EX_TEMPFAIL, "%s: Redis known to be down "
-		    "(circuit breaker open); try again later", d->conn.display);
-	for (;;) {
-		double delay;
-
-		if (simlog_conn_open(&d->conn, &e) == 0) {
-			simlog_breaker_success(&d->brk);
-			return;
-		}
-		if (simlog_err_transient(&e))
-			simlog_breaker_failure(&d->brk);
-		if (!simlog_err_transient(&e) || ++n > d->retry.tries ||
-		    stop_requested)
-			cli_die(&e);
-		delay = simlog_retry_delay(&d->retry, n);
-		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
-		simlog_sleep(delay, &stop_requested);
-		d->retries++;
-	}
+	else
+		d->pol.brk = &d->brk;
+	d->pol.forever = d->follow;
+	d->pol.stop = &stop_requested;
+	d->pol.say = say;
+	if (simlog_run(&d->conn, &d->pol, 0, op_none, NULL, &e) < 0 &&
+	    !e.stopped)
+		cli_die(&e);
 }
 
 int
@@ -946,7 +984,7 @@ main(int argc, char **argv)
 	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
 	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
 	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.rejects, d.batches, d.dups,
-	    d.dup_rows, d.corrupt, d.ntally ? count_sims(&d) : 0, d.retries, simlog_now_mono() - d.t0);
+	    d.dup_rows, d.corrupt, d.ntally ? count_sims(&d) : 0, d.pol.retries, simlog_now_mono() - d.t0);
 
 	for (i = 0; i < d.ntables; i++)
 		sqlite3_finalize(d.tables[i].ins);

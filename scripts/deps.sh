@@ -13,11 +13,12 @@ if [ "${1:-}" = -n ]; then
 fi
 mode=${1:-check}
 build="gcc make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
-liblz4-dev zlib1g-dev"
+liblz4-dev zlib1g-dev libssl-dev"
 run="redis-server redis-tools sqlite3"
 case $mode in
 check)	pkgs="$build $run bats bats-assert bats-support man-db groff-base
-bash-completion zsh binutils time systemd" ;;
+bash-completion zsh binutils time python3 python3-prometheus-client bsdutils
+openssl systemd" ;;
 demo)	pkgs="$build $run" ;;
 bench)	pkgs="$build $run python3 python3-redis time" ;;
 fuzz)	pkgs="$build clang libclang-rt-dev" ;;

@@ -200,6 +200,32 @@ denied_only_config_get() {
 	denied_only_config_get
 }
 
+@test "acl: --wait-replicas (WAIT) for push and state, as their own users" {
+	local master=$REDIS_SOCK
+	start_redis replica --replicaof 127.0.0.1 "$REDIS_PORT"
+	REDIS_SOCK=$master
+	poll "the replica to sync" eval \
+		'rcli INFO replication | grep -q "^slave0:.*state=online"'
+	run as simlog-push simlog-push -s run1 --wait-replicas 1 \
+		< "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_success
+	run as simlog-state simlog-state save s1 --wait-replicas 1 <<< '{"a":1}'
+	assert_success
+	denied_only_config_get
+}
+
+@test "acl: the drain clears an older version's set of simulations, as its own user" {
+	as simlog-push simlog-push -s run1 < "$BATS_TEST_TMPDIR/in.jsonl" >/dev/null 2>&1
+	rcli SADD simlog:sims run1 gone >/dev/null
+	run as simlog-drain simlog-drain -q -d "$DB"
+	assert_success
+	[ "$(landed "$DB" | wc -l)" -eq 600 ]
+	# A name whose stream is gone is taken out.
+	run rcli SMEMBERS simlog:sims
+	refute_line gone
+	denied_only_config_get
+}
+
 @test "acl: one user runs every tool" {
 	run as simlog simlog-ping
 	assert_success
