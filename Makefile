@@ -8,6 +8,7 @@
 #   make check JOBS=1         one bats file at a time (default 3)
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
+#   make examples             the C API's example programs (examples/)
 #   make install PREFIX=/usr/local DESTDIR=
 #                             (and systemd units in PREFIX/lib/systemd/system)
 
@@ -65,7 +66,16 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 BINS       := $(TOOLS:%=$(O)/bin/%)
 STATIC_LIB := $(O)/libsimlog.a
 SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
+# Examples are built as a user's program would be: strict C11, the public
+# headers only, no _GNU_SOURCE.
+EX_CFLAGS  := -std=c11 $(WARN) -Ilib $(CFLAGS)
+ifneq ($(SANITIZE),)
+EX_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
 MAN1       := $(wildcard man/*.1)
+MAN3       := $(wildcard man/*.3)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
 # systemd units; *.in name the installed tools' directory.
@@ -76,7 +86,8 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 # of another's intermediate files.
 .SECONDARY:
 
-.PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
+.PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
+	examples
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen
 
@@ -104,6 +115,14 @@ $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS)
+
+# Against the static library of this tree; examples/Makefile builds them
+# against an installed one, through pkg-config.
+examples: $(EXAMPLES)
+
+$(O)/examples/%: examples/%.c $(PUBLIC_HDR) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(EX_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
@@ -151,8 +170,8 @@ fuzz:
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 		$(DESTDIR)$(DATADIR)/simlog $(DESTDIR)$(SCHEMADIR) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)
@@ -180,6 +199,7 @@ install: all
 	    simlog.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN3),$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
 	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
 	$(if $(MAN7),$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	for t in $(TOOLS); do \
@@ -198,6 +218,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
+	      $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
 	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 

@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <sys/time.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SIMLOG_VERSION "0.1.0"
 
 /* Exit codes: an interface, listed in every man page (sysexits-style). */
@@ -768,8 +772,9 @@ struct simlog_writer_stats {
 	unsigned long long spooled;	/* on disk in the spool */
 	unsigned long long dropped;	/* priority low, Redis failing */
 	unsigned long long failed;	/* stored nowhere (spool full) */
-	unsigned long long overflowed;	/* of spooled: spooled by the
-					 * caller's thread, queue full */
+	unsigned long long overflowed;	/* set aside (spooled, dropped or
+					 * failed) by the caller's thread,
+					 * the queue being full */
 	unsigned long long replayed;	/* from the spool into Redis */
 	unsigned long long batches;	/* chunks made of this run's records */
 	unsigned long long bytes;	/* their size, compressed */
@@ -805,7 +810,8 @@ int simlog_writer_write(struct simlog_writer *w, const char *line,
 			size_t len, struct simlog_err *why);
 /* Send the partial chunk now, without waiting. */
 void simlog_writer_flush(struct simlog_writer *w);
-/* Progress so far. */
+/* Progress so far (retries, the breaker, spool_pending, seconds and fatal
+ * are filled in by simlog_writer_close only). */
 void simlog_writer_stats(struct simlog_writer *w,
 			 struct simlog_writer_stats *st);
 /* Send or spool everything, replay the spool if Redis is there, stop the
@@ -909,5 +915,9 @@ struct simlog_spool_stat {
 int simlog_spool_status(const char *dir,
 			int (*fn)(void *, const struct simlog_spool_stat *),
 			void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -154,7 +154,7 @@ kick(struct simlog_writer *w)
 	(void)!write(w->wake, &one, sizeof(one));
 }
 
-/* --- items ----------------------------------------------------------------- */
+/* --- items ---------------------------------------------------------------- */
 
 static struct item *
 item_get(struct simlog_writer *w)
@@ -240,7 +240,7 @@ seal(struct simlog_writer *w, struct item *it)
 	return 0;
 }
 
-/* --- where records go when Redis does not take them ------------------------ */
+/* --- where records go when Redis does not take them ----------------------- */
 
 /* Any thread: keep a chunk out of Redis (spool, or drop if low). */
 static void
@@ -279,7 +279,7 @@ set_aside(struct simlog_writer *w, struct item *it)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* --- accepting records ------------------------------------------------------- */
+/* --- accepting records ---------------------------------------------------- */
 
 static int
 is_space(char c)
@@ -391,6 +391,13 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		simlog_seterr(why, SIMLOG_EX_DATAERR, "empty record");
 		return 1;
 	}
+	/* A chunk ends records at line feeds: one inside would cut this
+	 * record in two and spoil its whole chunk. */
+	if (memchr(line, '\n', len) != NULL) {
+		simlog_seterr(why, SIMLOG_EX_DATAERR, "a line feed inside the "
+		    "record (a record is one line)");
+		return 1;
+	}
 	if (len > w->o.max_record) {
 		simlog_seterr(why, SIMLOG_EX_DATAERR, "record of %zu bytes is "
 		    "longer than the largest accepted, %zu", len,
@@ -463,7 +470,7 @@ simlog_writer_stats(struct simlog_writer *w, struct simlog_writer_stats *st)
 	    w->spool ? simlog_spool_dir(w->spool) : "");
 }
 
-/* --- the writer's thread: sending ------------------------------------------ */
+/* --- the writer's thread: sending ----------------------------------------- */
 
 static void
 set_state(struct simlog_writer *w, enum wstate s)
@@ -760,7 +767,7 @@ probe(struct simlog_writer *w)
 		    simlog_now_wall();
 }
 
-/* --- replaying the spool ----------------------------------------------------- */
+/* --- replaying the spool -------------------------------------------------- */
 
 /* Every readable chunk of the segment is in Redis: it goes (or, with
  * damage, is kept aside), and what it lost is said and counted. */
@@ -855,7 +862,7 @@ replay_some(struct simlog_writer *w)
 	return 1;
 }
 
-/* --- the writer's thread --------------------------------------------------- */
+/* --- the writer's thread -------------------------------------------------- */
 
 /* Under mu: what the thread should do now. */
 static struct item *
@@ -1010,7 +1017,7 @@ run(void *arg)
 	return NULL;
 }
 
-/* --- opening and closing ------------------------------------------------------ */
+/* --- opening and closing -------------------------------------------------- */
 
 struct simlog_writer *
 simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
@@ -1037,15 +1044,26 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		w->o.queue_max = DEFAULT_QUEUE_MAX;
 	if (w->o.max_record == 0)
 		w->o.max_record = 1 << 20;
+	if (w->o.batch > 100000 || w->o.inflight > 1024 ||
+	    w->o.max_record > (64u << 20) || w->o.flush_interval < 0 ||
+	    w->o.deadline < 0 || w->o.spool_max < 4096 ||
+	    (o->type_field != NULL && (*o->type_field == '\0' ||
+	    strlen(o->type_field) > 64))) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "writer options out of "
+		    "range (batch 1-100000, inflight 1-1024, max_record up to "
+		    "64 MiB, spool_max at least 4096, a type field of 1-64 "
+		    "bytes)");
+		goto fail;
+	}
 	if (sim == NULL || *sim == '\0')
 		sim = getenv("SIMLOG_SIM");
 	if (sim == NULL || *sim == '\0')
 		sim = "default";
 	if (!simlog_valid_sim(sim, strlen(sim))) {
 		simlog_seterr(err, SIMLOG_EX_USAGE, "invalid simulation name "
-		    "'%.64s%s' (from %s): use 1-64 of [A-Za-z0-9_.-]", sim,
+		    "'%.64s%s'%s: use 1-64 of [A-Za-z0-9_.-]", sim,
 		    strlen(sim) > 64 ? "..." : "",
-		    o->sim && *o->sim ? "--sim" : "SIMLOG_SIM");
+		    o->sim && *o->sim ? "" : " (from SIMLOG_SIM)");
 		goto fail;
 	}
 	snprintf(w->sim, sizeof(w->sim), "%s", sim);
@@ -1085,6 +1103,8 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	w->pol.force = o->replay_only;
 	if (simlog_conn_init(&w->conn, &o->conn, err) < 0)
 		goto fail;
+	/* The connection resolved the default: every wait uses the same. */
+	w->o.conn.timeout = w->conn.timeout;
 	simlog_conn_endpoint(&w->conn, 0, endpoint, sizeof(endpoint));
 	if (simlog_breaker_init(&w->brk, endpoint, o->breaker_failures,
 	    o->breaker_reset, &be) < 0) {

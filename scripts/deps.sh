@@ -16,7 +16,7 @@ build="gcc make pkg-config libhiredis-dev libsqlite3-dev libjansson-dev
 liblz4-dev zlib1g-dev libssl-dev"
 run="redis-server redis-tools sqlite3"
 case $mode in
-check)	pkgs="$build $run bats bats-assert bats-support man-db groff-base
+check)	pkgs="$build g++ $run bats bats-assert bats-support man-db groff-base
 bash-completion zsh binutils time python3 python3-prometheus-client bsdutils
 openssl systemd" ;;
 demo)	pkgs="$build $run" ;;

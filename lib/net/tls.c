@@ -45,7 +45,7 @@ file_error(struct simlog_err *err, const char *opt, const char *path)
 }
 
 struct simlog_tls *
-tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
+simlog_tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 {
 	struct simlog_tls *t = calloc(1, sizeof(*t));
 
@@ -102,12 +102,12 @@ tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 	return t;
 bad:
 	ERR_clear_error();
-	tls_free(t);
+	simlog_tls_free(t);
 	return NULL;
 }
 
 void
-tls_free(struct simlog_tls *t)
+simlog_tls_free(struct simlog_tls *t)
 {
 	if (t == NULL)
 		return;
@@ -177,9 +177,9 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 }
 
 int
-tls_handshake(struct simlog_tls *t, int fd, const char *name, double deadline,
-	      const volatile sig_atomic_t *stop, void **out,
-	      struct simlog_err *err)
+simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
+		     double deadline, const volatile sig_atomic_t *stop,
+		     void **out, struct simlog_err *err)
 {
 	SSL *ssl;
 	int r, w;
@@ -220,7 +220,7 @@ tls_handshake(struct simlog_tls *t, int fd, const char *name, double deadline,
 			SSL_free(ssl);
 			return -1;
 		}
-		w = net_wait(fd, ev, deadline, stop);
+		w = simlog_net_wait(fd, ev, deadline, stop);
 		if (w <= 0) {
 			SSL_free(ssl);
 			if (w < 0 && stop != NULL && *stop) {
@@ -261,7 +261,8 @@ io_result(SSL *ssl, int n, short *want, struct simlog_err *err)
 }
 
 long
-tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
+simlog_tls_read(void *p, char *buf, size_t len, short *want,
+		struct simlog_err *err)
 {
 	SSL *ssl = p;
 
@@ -277,8 +278,8 @@ tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
  * and swallow one it caused (not one that was already pending).
  */
 long
-tls_write(void *p, const char *buf, size_t len, short *want,
-	  struct simlog_err *err)
+simlog_tls_write(void *p, const char *buf, size_t len, short *want,
+		 struct simlog_err *err)
 {
 	SSL *ssl = p;
 	sigset_t pipe, old, pending;
@@ -304,7 +305,7 @@ tls_write(void *p, const char *buf, size_t len, short *want,
 }
 
 void
-tls_close(void *p)
+simlog_tls_close(void *p)
 {
 	/* No close_notify: the connection is dropped either way, and a
 	 * shutdown on a broken socket could block or raise SIGPIPE. */

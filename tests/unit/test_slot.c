@@ -8,7 +8,7 @@
 static unsigned
 slot(const char *k)
 {
-	return net_key_slot(k, strlen(k));
+	return simlog_net_key_slot(k, strlen(k));
 }
 
 int
