@@ -417,7 +417,9 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		*words = "authentication failed";
 		return SIMLOG_EX_NOPERM;
 	}
-	if (has_prefix(s, "NOPERM")) {
+	/* Redis 7.0 words a command a script may not run as an ERR. */
+	if (has_prefix(s, "NOPERM") || strstr(s, "user executing the script "
+	    "can't run this command") != NULL) {
 		*words = "permission denied by Redis ACL";
 		return SIMLOG_EX_NOPERM;
 	}
