@@ -24,6 +24,7 @@ cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o)
 			errx(SIMLOG_EX_USAGE, "invalid --url: longer than 4096 "
 			    "bytes");
 		o->url = arg;
+		o->url_name = "--url";
 		return 1;
 	case CLI_OPT_PASSWORD_FILE:
 		o->password_file = arg;
@@ -160,13 +161,54 @@ cli_line_end(struct simlog_jw *w)
 }
 
 void
+cli_say(void *arg, const char *msg)
+{
+	(void)arg;
+	warnx("%s", msg);
+}
+
+static int
+no_op(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	(void)conn;
+	(void)arg;
+	(void)e;
+	return 0;
+}
+
+int
+cli_open(struct simlog_conn *conn, struct simlog_err *e)
+{
+	struct simlog_policy pol;
+	struct simlog_breaker brk;
+	char endpoint[700];
+	int rc;
+
+	if (simlog_policy_init(&pol, e) < 0)
+		return -1;
+	pol.say = cli_say;
+	simlog_conn_endpoint(conn, 0, endpoint, sizeof(endpoint));
+	/* Without a usable breaker directory: still connect, as push does. */
+	if (simlog_breaker_init(&brk, endpoint, 0, 0, e) == 0)
+		pol.brk = &brk;
+	else if (e->code == SIMLOG_EX_USAGE)
+		return -1;
+	else
+		warnx("%s; going on without a circuit breaker", e->msg);
+	rc = simlog_run(conn, &pol, 0, no_op, NULL, e);
+	if (pol.brk != NULL)
+		simlog_breaker_clear(&brk);
+	return rc;
+}
+
+void
 cli_connect(struct simlog_conn *conn, const struct simlog_conn_opts *o)
 {
 	struct simlog_err e;
 
 	if (simlog_conn_init(conn, o, &e) < 0)
 		cli_die(&e);
-	if (simlog_conn_open(conn, &e) < 0) {
+	if (cli_open(conn, &e) < 0) {
 		simlog_conn_clear(conn);
 		cli_die(&e);
 	}

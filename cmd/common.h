@@ -70,6 +70,11 @@ const char *cli_quote(const char *s, char *buf, size_t len);
 int cli_line_end(struct simlog_jw *w);
 /* Connect or die. */
 void cli_connect(struct simlog_conn *conn, const struct simlog_conn_opts *o);
+/* (Re)connect an initialized connection under the shared failure policy
+ * (retries and the circuit breaker): 0, or -1 with e set. */
+int cli_open(struct simlog_conn *conn, struct simlog_err *e);
+/* Diagnostics of the library's policy, on stderr. */
+void cli_say(void *arg, const char *msg);
 /* Flush and close stdout; returns 0, or -1 after printing why.  A reader
  * that went away (EPIPE) is a normal end for a filter. */
 int cli_close_stdout(void);

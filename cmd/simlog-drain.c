@@ -862,6 +862,8 @@ main(int argc, char **argv)
 	int c, quiet = 0, force_progress = 0, rc = 0;
 	const char *schema_name = NULL;
 
+	cli_protect_secrets();
+
 	memset(&d, 0, sizeof(d));
 	d.batch = DEFAULT_BATCH;
 	d.busy_timeout = 30;

@@ -47,10 +47,7 @@ usage(void)
 "safe as a simlog buffer; print one JSON line.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -c, --count N            PINGs to send (default 3)\n"
 "  -i, --interval SECONDS   pause between PINGs (default 0.1)\n"
 "  -w, --wait SECONDS       keep trying until Redis answers or SECONDS pass\n"
@@ -327,6 +324,8 @@ main(int argc, char **argv)
 	struct simlog_err e;
 	int c, status, written;
 
+	cli_protect_secrets();
+
 	memset(&p, 0, sizeof(p));
 	p.count = DEFAULT_COUNT;
 	p.interval = DEFAULT_INTERVAL;
@@ -365,7 +364,6 @@ main(int argc, char **argv)
 		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
-	co.stop = &stop_requested;
 	if (simlog_policy_init(&p.pol, &e) < 0 ||
 	    simlog_conn_init(&p.conn, &co, &e) < 0)
 		cli_die(&e);

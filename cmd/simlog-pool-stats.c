@@ -45,10 +45,7 @@ usage(void)
 "breaker; one JSON line per sample.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -w, --watch SECONDS      sample every SECONDS until interrupted\n"
 "  -n, --count N            stop after N samples (default 1, or unlimited\n"
 "                           with --watch)\n"
@@ -688,6 +685,8 @@ run(struct stats *st)
 	double start = simlog_now_mono();
 	long long i;
 
+	/* A monitor looks once per sample, and reads the breaker without
+	 * taking part in it. */
 	if (simlog_conn_open(&st->conn, &e) < 0)
 		return fail(st, &e);
 	for (i = 0; st->count == 0 || i < st->count; i++) {
@@ -701,8 +700,7 @@ run(struct stats *st)
 			if (next < now)
 				start = now - (double)i * st->watch;
 			else
-				simlog_sleep(next - now,
-				    (volatile int *)&stop_requested);
+				simlog_sleep(next - now, &stop_requested);
 		}
 		if (stop_requested)
 			break;
@@ -733,6 +731,8 @@ main(int argc, char **argv)
 	const char *spool = NULL;
 	char q[CLI_QUOTE_LEN];
 	int c, status, counted = 0;
+
+	cli_protect_secrets();
 
 	memset(&st, 0, sizeof(st));
 	simlog_jw_init(&st.out, stdout);

@@ -33,12 +33,12 @@ enum {
 	O_TTL = 1 << 0, O_TAG = 1 << 1, O_COMPRESS = 1 << 2,
 	O_MAXV = 1 << 3, O_EXPECT = 1 << 4, O_RAW = 1 << 5, O_BATCH = 1 << 6,
 	O_VERSION = 1 << 7, O_TO = 1 << 8, O_KEEP = 1 << 9, O_MATCH = 1 << 10,
-	O_OUTPUT = 1 << 11,
+	O_OUTPUT = 1 << 11, O_WAIT = 1 << 12,
 };
 
 enum {
 	OPT_TTL = 0x100, OPT_TAG, OPT_COMPRESS, OPT_MAXV, OPT_EXPECT, OPT_RAW,
-	OPT_BATCH, OPT_VERSION, OPT_TO, OPT_KEEP, OPT_MATCH,
+	OPT_BATCH, OPT_VERSION, OPT_TO, OPT_KEEP, OPT_MATCH, OPT_WAIT,
 };
 
 #define SUB_LONGOPTS \
@@ -52,6 +52,7 @@ enum {
 	{ "to", required_argument, NULL, OPT_TO }, \
 	{ "keep", required_argument, NULL, OPT_KEEP }, \
 	{ "match", required_argument, NULL, OPT_MATCH }, \
+	{ "wait-replicas", required_argument, NULL, OPT_WAIT }, \
 	{ "output", required_argument, NULL, 'o' }
 
 /* Before the subcommand: the connection, help and version.  Subcommand
@@ -84,8 +85,10 @@ usage(void)
 "\n"
 "Commands:\n"
 "  save ID [--ttl S] [--tag TAG]... [--compress lz4|zlib|none]\n"
-"          [--max-versions N] [--expect-version N] [--raw] < state\n"
+"          [--max-versions N] [--expect-version N] [--raw]\n"
+"          [--wait-replicas N] < state\n"
 "  save --batch [--ttl S] [--tag TAG]... [--compress C] [--max-versions N]\n"
+"          [--wait-replicas N]\n"
 "  load ID [--version N] [-o FILE]\n"
 "  load --batch\n"
 "  versions ID\n"
@@ -97,16 +100,15 @@ usage(void)
 "  stats\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "      --ttl SECONDS        every key of the ID expires SECONDS after this save\n"
 "      --tag TAG            tag the version (list: only IDs with TAG)\n"
 "      --compress ALGO      lz4 (default), zlib or none\n"
 "      --max-versions N     keep only the newest N versions (default: all)\n"
 "      --expect-version N   save only if N is the latest version (0: none)\n"
 "      --raw                store any bytes, not only a JSON document\n"
+"      --wait-replicas N    a save counts once N replicas have it (default\n"
+"                           $SIMLOG_WAIT_REPLICAS, else 0)\n"
 "      --batch              many states as JSON lines on stdin\n"
 "      --version N          that version instead of the latest\n"
 "  -o, --output FILE        (load) write the state to FILE, replacing it only\n"
@@ -134,6 +136,7 @@ struct st {
 	char tags[SIMLOG_STATE_TAGSLEN];
 	enum simlog_state_comp comp;
 	long long max_versions, expect_version, version, to, keep;
+	int wait_replicas;
 	const char *match;
 	const char *output;		/* load -o FILE */
 	int status;			/* of the first failed batch line */
@@ -182,7 +185,7 @@ connect_redis(struct st *s)
 
 	if (simlog_conn_init(&s->conn, &s->co, &e) < 0)
 		die(&e);
-	if (simlog_conn_open(&s->conn, &e) < 0) {
+	if (cli_open(&s->conn, &e) < 0) {
 		simlog_conn_clear(&s->conn);
 		die(&e);
 	}
@@ -372,6 +375,7 @@ item_defaults(const struct st *s, struct simlog_state_item *it)
 	it->comp = s->comp;
 	it->ttl_ms = s->ttl_ms;
 	it->max_versions = s->max_versions;
+	it->wait_replicas = s->wait_replicas;
 	it->expect_version = s->expect_version;
 }
 
@@ -1004,7 +1008,7 @@ cmd_prune(struct st *s)
 
 static const struct sub subs[] = {
 	{ .name = "save", .run = cmd_save, .id = 1, .opts = O_TTL | O_TAG |
-	    O_COMPRESS | O_MAXV | O_EXPECT | O_RAW | O_BATCH },
+	    O_COMPRESS | O_MAXV | O_EXPECT | O_RAW | O_BATCH | O_WAIT },
 	{ .name = "load", .run = cmd_load, .id = 1,
 	    .opts = O_VERSION | O_BATCH | O_OUTPUT },
 	{ .name = "versions", .run = cmd_versions, .id = 1 },
@@ -1021,7 +1025,8 @@ opt_name(unsigned bit)
 {
 	static const char *const names[] = { "--ttl", "--tag", "--compress",
 	    "--max-versions", "--expect-version", "--raw", "--batch",
-	    "--version", "--to", "--keep", "--match", "--output" };
+	    "--version", "--to", "--keep", "--match", "--output",
+	    "--wait-replicas" };
 	unsigned i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -1090,6 +1095,11 @@ sub_option(struct st *s, int c, const char *arg)
 	case OPT_MATCH:
 		s->match = arg;
 		s->given |= O_MATCH;
+		break;
+	case OPT_WAIT:
+		s->wait_replicas = (int)cli_number("--wait-replicas", arg, 0,
+		    100);
+		s->given |= O_WAIT;
 		break;
 	case 'o':
 		if (*arg == '\0')
@@ -1223,6 +1233,8 @@ main(int argc, char **argv)
 	const struct sub *sub;
 	int first, status;
 
+	cli_protect_secrets();
+
 	memset(&s, 0, sizeof(s));
 	s.co.name = "simlog-state";
 	s.co.timeout = 2;
@@ -1231,6 +1243,14 @@ main(int argc, char **argv)
 	simlog_jw_init(&out, stdout);
 	first = global_options(&s, argc, argv);
 	sub = sub_options(&s, argv[0], argc - first, argv + first);
+	if (!(s.given & O_WAIT)) {
+		struct simlog_err e;
+		long long n = 0;
+
+		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, &e) < 0)
+			cli_die(&e);
+		s.wait_replicas = (int)n;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	status = sub->run(&s);

@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <sys/time.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SIMLOG_VERSION "0.1.0"
 
 /* Exit codes: an interface, listed in every man page (sysexits-style). */
@@ -62,6 +66,10 @@ int simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
  */
 int simlog_parse_ll(const char *s, long long min, long long max,
 		    long long *out, const char **why);
+/* A whole number in [min, max] from the environment variable name: 1 set
+ * (in *out), 0 unset or empty, -1 invalid (err names the variable). */
+int simlog_env_ll(const char *name, long long min, long long max,
+		  long long *out, struct simlog_err *err);
 /* Parse a non-negative number of seconds, fractions allowed, <= max. */
 int simlog_parse_seconds(const char *s, double max, double *out,
 			 const char **why);
@@ -155,6 +163,8 @@ struct simlog_conn_opts {
 					 * $SIMLOG_TLS_CERT, $SIMLOG_TLS_KEY */
 	const volatile sig_atomic_t *stop;	/* set (by a signal
 					 * handler): every wait ends now */
+	const char *url_name;		/* what messages call url ("--url"
+					 * in the tools); NULL: "URL" */
 };
 
 struct simlog_net;
@@ -251,6 +261,18 @@ struct simlog_node {
 };
 int simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,
 		      size_t max, size_t *n, struct simlog_err *err);
+/* Each sentinel of a sentinel URL: whether it answers, in how long, and
+ * which master it names (a connection of its own to each, closed again). */
+struct simlog_sentinel {
+	char addr[300];
+	int ok;
+	double ms;			/* the question's round trips */
+	char master[256];		/* the master's host, "" if none */
+	int master_port;
+	char error[SIMLOG_ERRLEN];
+};
+int simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
+			  size_t max, size_t *n, struct simlog_err *err);
 /* One command to one of those nodes (no pipeline may be pending). */
 struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
 				   struct simlog_err *err, int argc,
@@ -716,6 +738,7 @@ struct simlog_writer_opts {
 	const char *sim;		/* NULL: $SIMLOG_SIM, else "default" */
 	const char *type;		/* every record's type, or NULL */
 	const char *type_field;		/* member holding the type ("type") */
+	const char *type_hint;		/* added to "no \"type\" field" */
 	size_t batch;			/* records per chunk (256) */
 	size_t inflight;		/* chunks awaiting replies (8) */
 	size_t max_record;		/* longest record, bytes (1 MiB) */
@@ -727,7 +750,7 @@ struct simlog_writer_opts {
 					 * records of the simulation (0: no) */
 	const char *spool_dir;		/* NULL: simlog_spool_default_dir() */
 	uint64_t spool_max;		/* bytes (1 GiB) */
-	size_t queue_max;		/* raw bytes waiting in memory (16 MiB) */
+	size_t queue_max;		/* raw bytes waiting in memory (4 MiB) */
 	int wait_replicas;		/* WAIT for this many replicas; < 0:
 					 * $SIMLOG_WAIT_REPLICAS, else 0 */
 	int retries;			/* < 0: the environment's, else 3 */
@@ -752,8 +775,9 @@ struct simlog_writer_stats {
 	unsigned long long spooled;	/* on disk in the spool */
 	unsigned long long dropped;	/* priority low, Redis failing */
 	unsigned long long failed;	/* stored nowhere (spool full) */
-	unsigned long long overflowed;	/* of spooled: spooled by the
-					 * caller's thread, queue full */
+	unsigned long long overflowed;	/* set aside (spooled, dropped or
+					 * failed) by the caller's thread,
+					 * the queue being full */
 	unsigned long long replayed;	/* from the spool into Redis */
 	unsigned long long batches;	/* chunks made of this run's records */
 	unsigned long long bytes;	/* their size, compressed */
@@ -761,6 +785,7 @@ struct simlog_writer_stats {
 	int spool_lost_unknown;		/* and more that cannot be counted */
 	unsigned long long damaged_segments;
 	int auth_failed, spool_failed;
+	int config_failed;		/* Redis blamed the setup (78) */
 	int spooling;			/* Redis is being given up on now */
 	int spool_pending;		/* segments still wait (at close) */
 	unsigned long long retries;
@@ -789,7 +814,8 @@ int simlog_writer_write(struct simlog_writer *w, const char *line,
 			size_t len, struct simlog_err *why);
 /* Send the partial chunk now, without waiting. */
 void simlog_writer_flush(struct simlog_writer *w);
-/* Progress so far. */
+/* Progress so far (retries, the breaker, spool_pending, seconds and fatal
+ * are filled in by simlog_writer_close only). */
 void simlog_writer_stats(struct simlog_writer *w,
 			 struct simlog_writer_stats *st);
 /* Send or spool everything, replay the spool if Redis is there, stop the
@@ -893,5 +919,9 @@ struct simlog_spool_stat {
 int simlog_spool_status(const char *dir,
 			int (*fn)(void *, const struct simlog_spool_stat *),
 			void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

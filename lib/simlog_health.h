@@ -13,6 +13,10 @@
 
 #include "simlog.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* --- INFO -------------------------------------------------------------- */
 
 /*
@@ -184,5 +188,9 @@ int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
  */
 int simlog_breaker_peek(const struct simlog_conn *conn,
 			struct simlog_breaker_view *v, struct simlog_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

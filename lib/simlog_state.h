@@ -17,6 +17,10 @@
 
 #include "simlog.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SIMLOG_STATE_IDMAX 128		/* ID: [A-Za-z0-9_.:-]{1,128} */
 #define SIMLOG_STATE_TAGMAX 64		/* tag: [A-Za-z0-9_.:-]{1,64} */
 #define SIMLOG_STATE_MAXTAGS 32		/* tags per version */
@@ -122,6 +126,8 @@ struct simlog_state_item {
 	long long ttl_ms;		/* 0: the ID never expires */
 	long long max_versions;		/* 0: keep every version */
 	long long expect_version;	/* -1: no check; 0: must not exist */
+	int wait_replicas;		/* WAIT until this many replicas have
+					 * it (0: no WAIT); fewer: TEMPFAIL */
 
 	uint64_t size;
 	uint32_t checksum;
@@ -257,5 +263,9 @@ struct simlog_state_batch {
  * *why naming the problem. */
 int simlog_state_batch_parse(const char *line, size_t len, int load,
 			     struct simlog_state_batch *b, const char **why);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

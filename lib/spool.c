@@ -59,8 +59,11 @@ struct simlog_spool {
 	int fd;			/* our segment, or -1 */
 	char seg[600];
 	uint64_t seg_bytes, seg_records;
-	unsigned seq;
 };
+
+/* Segment names end in a number unique in the process, so that two
+ * spools of one process never pick the same name. */
+static unsigned seg_seq;
 
 struct simlog_spool_seg {
 	int fd;
@@ -310,7 +313,8 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 	char tmp[620];
 
 	snprintf(sp->seg, sizeof(sp->seg), "%s/%013.0f-%ld-%u.seg", sp->dir,
-	    simlog_now_wall() * 1000, (long)getpid(), sp->seq++);
+	    simlog_now_wall() * 1000, (long)getpid(),
+	    __atomic_fetch_add(&seg_seq, 1, __ATOMIC_RELAXED));
 	snprintf(tmp, sizeof(tmp), "%s.new", sp->seg);
 	sp->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600);
@@ -319,7 +323,8 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 		    tmp, strerror(errno));
 	/* Locked before it gets its replayable name: replay skips a segment
 	 * a live writer holds, and never sees one unlocked while in use. */
-	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0 || rename(tmp, sp->seg) < 0) {
+	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0 ||
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, sp->seg, RENAME_NOREPLACE) < 0) {
 		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
 		    strerror(errno));
 		close(sp->fd);
@@ -349,8 +354,8 @@ simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
 		    "spool: record too large");
 	pthread_mutex_lock(&sp->mu);
 	if (sp->bytes + REC_HDR + plen + MARK_LEN > sp->max_bytes) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu "
-		    "bytes, --spool-max %llu)", sp->dir,
+		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu of "
+		    "at most %llu bytes)", sp->dir,
 		    (unsigned long long)sp->bytes,
 		    (unsigned long long)sp->max_bytes);
 		goto out;

@@ -559,6 +559,24 @@ save_args(struct save_args *s, const struct simlog_state_item *it,
 	return 0;
 }
 
+/* With --wait-replicas, a WAIT on the same connection (node) right behind
+ * the save: it counts the replicas that have this connection's writes. */
+static int
+wait_append(struct simlog_conn *conn, const struct simlog_state_item *it,
+	    const struct keys *k, struct simlog_err *err)
+{
+	char n[16], ms[24];
+	const char *av[3] = { "WAIT", n, ms };
+
+	if (it->wait_replicas <= 0)
+		return 0;
+	snprintf(n, sizeof(n), "%d", it->wait_replicas);
+	snprintf(ms, sizeof(ms), "%.0f", conn->timeout * 1000);
+	if (simlog_conn_append_to(conn, k->head, 3, av, NULL, err) < 0)
+		return simlog_conn_error(conn, NULL, "WAIT", err);
+	return 0;
+}
+
 int
 simlog_state_save_send(struct simlog_conn *conn,
 		       const struct simlog_state_item *it,
@@ -572,8 +590,52 @@ simlog_state_save_send(struct simlog_conn *conn,
 		    it->stored_len);
 	if (save_args(&a, it, NULL, err) < 0)
 		return -1;
-	return script_append(conn, S_SAVE, a.argc, a.av, a.lens,
-	    "saving a state", err);
+	if (script_append(conn, S_SAVE, a.argc, a.av, a.lens,
+	    "saving a state", err) < 0)
+		return -1;
+	return wait_append(conn, it, &a.k, err);
+}
+
+/* The WAIT reply for a save that made version v. */
+static int
+wait_result(struct simlog_conn *conn, const struct simlog_state_item *it,
+	    long long v, int saved, struct simlog_err *err)
+{
+	redisReply *r;
+	long long got;
+
+	if (it->wait_replicas <= 0)
+		return 0;
+	/* WAIT itself may take the whole timeout. */
+	if (simlog_conn_recv(conn, simlog_now_mono() + 2 * conn->timeout, &r,
+	    err) < 0)
+		return simlog_conn_error(conn, NULL, "WAIT", err);
+	if (r->type != REDIS_REPLY_INTEGER) {
+		simlog_conn_error(conn, r, "WAIT", err);
+		freeReplyObject(r);
+		return -1;
+	}
+	got = r->integer;
+	freeReplyObject(r);
+	if (saved && got < it->wait_replicas)
+		return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: saved as "
+		    "version %lld, but only %lld of %d replicas confirmed it "
+		    "within %g s: a failover now could lose it", it->id, v,
+		    got, it->wait_replicas, conn->timeout);
+	return 0;
+}
+
+/* After a one-off save: WAIT for the replicas asked for. */
+static int
+saved_wait(struct simlog_conn *conn, const struct simlog_state_item *it,
+	   const struct keys *k, const struct simlog_state_meta *m,
+	   struct simlog_err *err)
+{
+	if (it->wait_replicas <= 0)
+		return 0;
+	if (wait_append(conn, it, k, err) < 0)
+		return -1;
+	return wait_result(conn, it, m->version, 1, err);
 }
 
 /* What the save script answered; r is freed. */
@@ -620,8 +682,17 @@ simlog_state_save_recv(struct simlog_conn *conn,
 		       struct simlog_state_meta *m, long long *expires_ms,
 		       struct simlog_err *err)
 {
-	return save_result(recv_reply(conn, "saving a state", err), it, m,
+	struct simlog_err werr;
+	int rc = save_result(recv_reply(conn, "saving a state", err), it, m,
 	    expires_ms, err);
+
+	/* The WAIT reply is owed either way; the save's result comes first. */
+	if (wait_result(conn, it, rc == 0 ? m->version : 0, rc == 0,
+	    &werr) < 0 && rc == 0) {
+		*err = werr;
+		return -1;
+	}
+	return rc;
 }
 
 static int
@@ -713,8 +784,10 @@ simlog_state_save(struct simlog_conn *conn, const struct simlog_state_item *it,
 	if (it->stored_len <= SIMLOG_STATE_PIECE) {
 		if (save_args(&a, it, NULL, err) < 0)
 			return -1;
-		return save_result(script_call(conn, S_SAVE, a.argc, a.av,
-		    a.lens, "saving a state", err), it, m, expires_ms, err);
+		if (save_result(script_call(conn, S_SAVE, a.argc, a.av,
+		    a.lens, "saving a state", err), it, m, expires_ms, err) < 0)
+			return -1;
+		return saved_wait(conn, it, &a.k, m, err);
 	}
 	if (!simlog_state_valid_id(it->id, strlen(it->id)))
 		return bad_id(it->id, err);
@@ -737,8 +810,10 @@ simlog_state_save(struct simlog_conn *conn, const struct simlog_state_item *it,
 	}
 	if (save_args(&a, it, staging, err) < 0)
 		return -1;
-	return save_result(script_call(conn, S_SAVE, a.argc, a.av, a.lens,
-	    "saving a state", err), it, m, expires_ms, err);
+	if (save_result(script_call(conn, S_SAVE, a.argc, a.av, a.lens,
+	    "saving a state", err), it, m, expires_ms, err) < 0)
+		return -1;
+	return saved_wait(conn, it, &a.k, m, err);
 }
 
 /* --- loading --------------------------------------------------------------- */

@@ -187,3 +187,17 @@ simlog_fnv1a(const char *s, size_t len)
 		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
 	return h;
 }
+
+int
+simlog_env_ll(const char *name, long long min, long long max, long long *out,
+	      struct simlog_err *err)
+{
+	const char *v = getenv(name), *why;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (simlog_parse_ll(v, min, max, out, &why) < 0)
+		return simlog_seterr(err, SIMLOG_EX_USAGE, "invalid %s: "
+		    "'%.40s': %s (%lld to %lld)", name, v, why, min, max);
+	return 1;
+}

@@ -12,10 +12,12 @@
  * then, replaying the spool when Redis is back.
  *
  * The queue is bounded.  When it is full while Redis is failing (or has
- * made no progress for a whole timeout), the caller's thread spools the
- * chunk itself instead of waiting: a producer waits at most one timeout,
- * and none at all once a failure is known.  Priority critical waits for
- * Redis instead (up to its deadline), low drops instead of spooling.
+ * taken nothing for a quarter of the timeout), the caller's thread spools
+ * the chunk itself instead of waiting: once Redis stops answering, a
+ * producer waits at most a quarter of the timeout, and not at all once a
+ * failure is known.  While Redis is only slower than the producer, the
+ * producer waits (back-pressure).  Priority critical waits for Redis
+ * instead (up to its deadline), low drops instead of spooling.
  *
  * Accounting: every record taken ends up pushed, spooled, dropped or
  * failed (not stored anywhere), exactly once.
@@ -34,7 +36,8 @@
 
 #include "simlog.h"
 
-#define DEFAULT_QUEUE_MAX (16u << 20)
+#define DEFAULT_QUEUE_MAX (4u << 20)
+#define POOL_MAX 96		/* spare items kept for reuse */
 #define CHUNK_BYTES (256 * 1024)	/* seal a chunk at this much raw JSON */
 
 /* A chunk on its way: queued, in flight, or (spool) being replayed. */
@@ -76,6 +79,8 @@ struct simlog_writer {
 	struct simlog_err fatal_err;
 	enum wstate state;
 	unsigned long long progress;	/* chunks Redis acknowledged */
+	double progress_at;		/* when it last acknowledged one */
+	size_t npool;
 	struct simlog_writer_stats st;
 
 	/* the writer's thread only */
@@ -151,7 +156,7 @@ kick(struct simlog_writer *w)
 	(void)!write(w->wake, &one, sizeof(one));
 }
 
-/* --- items ----------------------------------------------------------------- */
+/* --- items ---------------------------------------------------------------- */
 
 static struct item *
 item_get(struct simlog_writer *w)
@@ -160,6 +165,7 @@ item_get(struct simlog_writer *w)
 
 	if (it != NULL) {
 		w->pool = it->next;
+		w->npool--;
 		simlog_chunk_reset(&it->ch);
 	} else if ((it = calloc(1, sizeof(*it))) != NULL)
 		simlog_chunk_init(&it->ch);
@@ -173,12 +179,18 @@ item_get(struct simlog_writer *w)
 	return it;
 }
 
-/* Under mu. */
+/* Under mu.  A burst's surplus goes back to the system. */
 static void
 item_put(struct simlog_writer *w, struct item *it)
 {
+	if (w->npool >= POOL_MAX) {
+		simlog_chunk_clear(&it->ch);
+		free(it);
+		return;
+	}
 	it->next = w->pool;
 	w->pool = it;
+	w->npool++;
 }
 
 static void
@@ -230,7 +242,7 @@ seal(struct simlog_writer *w, struct item *it)
 	return 0;
 }
 
-/* --- where records go when Redis does not take them ------------------------ */
+/* --- where records go when Redis does not take them ----------------------- */
 
 /* Any thread: keep a chunk out of Redis (spool, or drop if low). */
 static void
@@ -269,7 +281,7 @@ set_aside(struct simlog_writer *w, struct item *it)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* --- accepting records ------------------------------------------------------- */
+/* --- accepting records ---------------------------------------------------- */
 
 static int
 is_space(char c)
@@ -299,9 +311,8 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 		return 0;
 	}
 	if (f.kind == SIMLOG_J_ABSENT) {
-		simlog_seterr(why, SIMLOG_EX_DATAERR, "no \"%s\" field (give "
-		    "every line's type with -t TYPE, or name the field that "
-		    "holds it with --type-field)", w->field);
+		simlog_seterr(why, SIMLOG_EX_DATAERR, "no \"%s\" field%s",
+		    w->field, w->o.type_hint ? w->o.type_hint : "");
 		return 1;
 	}
 	if (f.kind != SIMLOG_J_STRING) {
@@ -333,29 +344,26 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 	return 0;
 }
 
-/* Under mu, queue full: wait for room, or say to spool (1) instead. */
+/*
+ * Under mu, queue full: wait for room (Redis is slower than the producer:
+ * back-pressure), or say to spool (1) instead when Redis is failing or
+ * has taken nothing for a quarter of the timeout (frozen, most likely:
+ * the failure is not known yet, but waiting for it would hold the
+ * producer up).
+ */
 static int
 wait_for_room(struct simlog_writer *w)
 {
-	unsigned long long seen = w->progress;
-	double until = simlog_now_mono() + w->o.conn.timeout;
+	double stall = w->o.conn.timeout / 4;
 
 	while (w->qbytes >= w->o.queue_max && !w->fatal) {
 		struct timespec ts;
 		double t;
 
-		if (w->o.prio != SIMLOG_PRIO_CRITICAL) {
-			/* A failure is known: no use waiting. */
-			if (w->state != W_SENDING)
-				return 1;
-			/* Redis took nothing for a whole timeout. */
-			if (simlog_now_mono() >= until) {
-				if (w->progress == seen)
-					return 1;
-				seen = w->progress;
-				until = simlog_now_mono() + w->o.conn.timeout;
-			}
-		}
+		if (w->o.prio != SIMLOG_PRIO_CRITICAL &&
+		    (w->state != W_SENDING ||
+		    simlog_now_mono() - w->progress_at >= stall))
+			return 1;
 		t = simlog_now_wall() + 0.05;
 		ts.tv_sec = (time_t)t;
 		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
@@ -384,6 +392,13 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		simlog_seterr(why, SIMLOG_EX_DATAERR, "empty record");
 		return 1;
 	}
+	/* A chunk ends records at line feeds: one inside would cut this
+	 * record in two and spoil its whole chunk. */
+	if (memchr(line, '\n', len) != NULL) {
+		simlog_seterr(why, SIMLOG_EX_DATAERR, "a line feed inside the "
+		    "record (a record is one line)");
+		return 1;
+	}
 	if (len > w->o.max_record) {
 		simlog_seterr(why, SIMLOG_EX_DATAERR, "record of %zu bytes is "
 		    "longer than the largest accepted, %zu", len,
@@ -398,6 +413,11 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 			*why = w->fatal_err;
 		else
 			simlog_seterr(why, SIMLOG_EX_SOFTWARE, "writer closed");
+		/* Taken and stored nowhere: counted, so the totals add up. */
+		if (w->fatal) {
+			w->st.records++;
+			w->st.failed++;
+		}
 		pthread_mutex_unlock(&w->mu);
 		return -1;
 	}
@@ -456,7 +476,7 @@ simlog_writer_stats(struct simlog_writer *w, struct simlog_writer_stats *st)
 	    w->spool ? simlog_spool_dir(w->spool) : "");
 }
 
-/* --- the writer's thread: sending ------------------------------------------ */
+/* --- the writer's thread: sending ----------------------------------------- */
 
 static void
 set_state(struct simlog_writer *w, enum wstate s)
@@ -542,6 +562,7 @@ acked(struct simlog_writer *w)
 	else
 		w->st.pushed += it->ch.records;
 	w->progress++;
+	w->progress_at = simlog_now_mono();
 	pthread_cond_broadcast(&w->space);
 	pthread_mutex_unlock(&w->mu);
 	if (it->from_spool) {
@@ -660,9 +681,12 @@ start_spooling(struct simlog_writer *w, const struct simlog_err *e)
 	}
 	seg_let_go(w);
 	simlog_conn_close(&w->conn);
-	if (e->code == SIMLOG_EX_NOPERM) {
+	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG) {
 		pthread_mutex_lock(&w->mu);
-		w->st.auth_failed = 1;
+		if (e->code == SIMLOG_EX_NOPERM)
+			w->st.auth_failed = 1;
+		else
+			w->st.config_failed = 1;
 		pthread_mutex_unlock(&w->mu);
 	}
 	if (!quiet)
@@ -732,7 +756,10 @@ probe(struct simlog_writer *w)
 	struct simlog_policy once = w->pol;
 	struct simlog_err e;
 
-	if (w->st.auth_failed || simlog_now_mono() < w->next_probe)
+	/* Refused credentials or a setting at fault will not mend by
+	 * themselves: no probing for the rest of the run. */
+	if (w->st.auth_failed || w->st.config_failed ||
+	    simlog_now_mono() < w->next_probe)
 		return;
 	once.retry.tries = 0;
 	once.give_up_at = 0;
@@ -752,7 +779,7 @@ probe(struct simlog_writer *w)
 		    simlog_now_wall();
 }
 
-/* --- replaying the spool ----------------------------------------------------- */
+/* --- replaying the spool -------------------------------------------------- */
 
 /* Every readable chunk of the segment is in Redis: it goes (or, with
  * damage, is kept aside), and what it lost is said and counted. */
@@ -847,7 +874,7 @@ replay_some(struct simlog_writer *w)
 	return 1;
 }
 
-/* --- the writer's thread --------------------------------------------------- */
+/* --- the writer's thread -------------------------------------------------- */
 
 /* Under mu: what the thread should do now. */
 static struct item *
@@ -1002,7 +1029,7 @@ run(void *arg)
 	return NULL;
 }
 
-/* --- opening and closing ------------------------------------------------------ */
+/* --- opening and closing -------------------------------------------------- */
 
 struct simlog_writer *
 simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
@@ -1029,15 +1056,26 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		w->o.queue_max = DEFAULT_QUEUE_MAX;
 	if (w->o.max_record == 0)
 		w->o.max_record = 1 << 20;
+	if (w->o.batch > 100000 || w->o.inflight > 1024 ||
+	    w->o.max_record > (64u << 20) || w->o.flush_interval < 0 ||
+	    w->o.deadline < 0 || w->o.spool_max < 4096 ||
+	    (o->type_field != NULL && (*o->type_field == '\0' ||
+	    strlen(o->type_field) > 64))) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "writer options out of "
+		    "range (batch 1-100000, inflight 1-1024, max_record up to "
+		    "64 MiB, spool_max at least 4096, a type field of 1-64 "
+		    "bytes)");
+		goto fail;
+	}
 	if (sim == NULL || *sim == '\0')
 		sim = getenv("SIMLOG_SIM");
 	if (sim == NULL || *sim == '\0')
 		sim = "default";
 	if (!simlog_valid_sim(sim, strlen(sim))) {
 		simlog_seterr(err, SIMLOG_EX_USAGE, "invalid simulation name "
-		    "'%.64s%s' (from %s): use 1-64 of [A-Za-z0-9_.-]", sim,
+		    "'%.64s%s'%s: use 1-64 of [A-Za-z0-9_.-]", sim,
 		    strlen(sim) > 64 ? "..." : "",
-		    o->sim && *o->sim ? "--sim" : "SIMLOG_SIM");
+		    o->sim && *o->sim ? "" : " (from SIMLOG_SIM)");
 		goto fail;
 	}
 	snprintf(w->sim, sizeof(w->sim), "%s", sim);
@@ -1057,15 +1095,10 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	if (simlog_policy_init(&w->pol, err) < 0)
 		goto fail;
 	if (w->o.wait_replicas < 0) {
-		const char *v = getenv("SIMLOG_WAIT_REPLICAS"), *why;
 		long long n = 0;
 
-		if (v != NULL && *v != '\0' &&
-		    simlog_parse_ll(v, 0, 100, &n, &why) < 0) {
-			simlog_seterr(err, SIMLOG_EX_USAGE, "invalid "
-			    "SIMLOG_WAIT_REPLICAS: '%.20s': %s", v, why);
+		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err) < 0)
 			goto fail;
-		}
 		w->o.wait_replicas = (int)n;
 	}
 	if (o->retries >= 0)
@@ -1082,6 +1115,8 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	w->pol.force = o->replay_only;
 	if (simlog_conn_init(&w->conn, &o->conn, err) < 0)
 		goto fail;
+	/* The connection resolved the default: every wait uses the same. */
+	w->o.conn.timeout = w->conn.timeout;
 	simlog_conn_endpoint(&w->conn, 0, endpoint, sizeof(endpoint));
 	if (simlog_breaker_init(&w->brk, endpoint, o->breaker_failures,
 	    o->breaker_reset, &be) < 0) {
@@ -1118,6 +1153,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	simlog_chunk_init(&w->scratch);
 	w->st.start = simlog_now_mono();
+	w->progress_at = w->st.start;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "writer: cannot start "
 		    "its thread");

@@ -17,7 +17,7 @@
 #include "net/net.h"
 #include "net/topo.h"
 
-/* --- setting up ------------------------------------------------------------ */
+/* --- setting up ----------------------------------------------------------- */
 
 static const char *
 env(const char *name)
@@ -65,7 +65,7 @@ int
 simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		 struct simlog_err *err)
 {
-	const char *url = o->url, *source = "--url";
+	const char *url = o->url, *source = o->url_name ? o->url_name : "URL";
 	struct simlog_tls_opts tls = o->tls;
 	struct simlog_net *n;
 	int failed;
@@ -97,6 +97,21 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		if (failed)
 			goto fail;
 	}
+	/* Options given for TLS with a plain URL are a mistake to say; the
+	 * environment's are for the TLS URLs only. */
+	if (!conn->url.tls && (tls.ca || tls.cert || tls.key ||
+	    tls.server_name || tls.insecure)) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "TLS options are given but "
+		    "the URL does not use TLS: use rediss://, "
+		    "rediss-cluster:// or rediss-sentinel://");
+		goto fail;
+	}
+	if (o->sentinel_password_file != NULL &&
+	    conn->url.topo != SIMLOG_TOPO_SENTINEL) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "--sentinel-password-file "
+		    "is for redis-sentinel:// and rediss-sentinel:// URLs");
+		goto fail;
+	}
 	if (tls.ca == NULL)
 		tls.ca = env("SIMLOG_TLS_CA");
 	if (tls.cert == NULL)
@@ -104,18 +119,13 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 	if (tls.key == NULL)
 		tls.key = env("SIMLOG_TLS_KEY");
 	if (conn->url.tls) {
-		if ((n->tls = tls_new(&tls, err)) == NULL)
+		if ((n->tls = simlog_tls_new(&tls, err)) == NULL)
 			goto fail;
 		if (tls.server_name != NULL &&
 		    (n->server_name = strdup(tls.server_name)) == NULL) {
 			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 			goto fail;
 		}
-	} else if (tls.ca || tls.cert || tls.key || tls.server_name) {
-		simlog_seterr(err, SIMLOG_EX_USAGE, "TLS options are given but "
-		    "the URL does not use TLS: use rediss://, "
-		    "rediss-cluster:// or rediss-sentinel://");
-		goto fail;
 	}
 	simlog_url_format(&conn->url, conn->display, sizeof(conn->display));
 	conn->timeout = o->timeout > 0 ? o->timeout : 2.0;
@@ -127,10 +137,10 @@ fail:
 	return -1;
 }
 
-/* --- nodes ----------------------------------------------------------------- */
+/* --- nodes ---------------------------------------------------------------- */
 
 int
-net_node_add(struct simlog_conn *conn, const char *host, int port)
+simlog_net_node_add(struct simlog_conn *conn, const char *host, int port)
 {
 	struct simlog_net *n = conn->net;
 	size_t i;
@@ -151,7 +161,7 @@ net_node_add(struct simlog_conn *conn, const char *host, int port)
 	memset(&n->nodes[i], 0, sizeof(n->nodes[i]));
 	snprintf(n->nodes[i].host, sizeof(n->nodes[i].host), "%s", host);
 	n->nodes[i].port = port;
-	link_init(&n->nodes[i].link);
+	simlog_link_init(&n->nodes[i].link);
 	n->nodes[i].link.stop = n->stop;
 	n->nodes[i].link.count = &n->commands;
 	n->nnodes++;
@@ -180,9 +190,10 @@ node_where(struct simlog_conn *conn, int i, char *buf, size_t len)
 }
 
 int
-net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
-	  const char *password, int db, const char *setname, double deadline,
-	  const char *where, struct simlog_err *err)
+simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,
+		 const char *user, const char *password, int db,
+		 const char *setname, double deadline, const char *where,
+		 struct simlog_err *err)
 {
 	const char *av[3];
 	char dbs[16];
@@ -195,7 +206,7 @@ net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
 		if (user != NULL)
 			av[ac++] = user;
 		av[ac++] = password;
-		if (link_append(l, ac, av, NULL, LINK_USER, 0, err) < 0)
+		if (simlog_link_append(l, ac, av, NULL, LINK_USER, 0, err) < 0)
 			return -1;
 		sent++;
 	}
@@ -203,7 +214,7 @@ net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
 		snprintf(dbs, sizeof(dbs), "%d", db);
 		av[0] = "SELECT";
 		av[1] = dbs;
-		if (link_append(l, 2, av, NULL, LINK_USER, 0, err) < 0)
+		if (simlog_link_append(l, 2, av, NULL, LINK_USER, 0, err) < 0)
 			return -1;
 		sent++;
 	}
@@ -211,7 +222,7 @@ net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
 		av[0] = "CLIENT";
 		av[1] = "SETNAME";
 		av[2] = setname;
-		if (link_append(l, 3, av, NULL, LINK_USER, 0, err) < 0)
+		if (simlog_link_append(l, 3, av, NULL, LINK_USER, 0, err) < 0)
 			return -1;
 		sent++;
 	}
@@ -219,8 +230,8 @@ net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
 	for (int rc = 0; sent > 0; sent--) {
 		redisReply *r;
 
-		if (link_recv(l, deadline, &r, err) < 0) {
-			net_io_error(conn, &l->why, l->any_reply, where, err);
+		if (simlog_link_recv(l, deadline, &r, err) < 0) {
+			simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
 			return -1;
 		}
 		if (r->type == REDIS_REPLY_ERROR && rc == 0) {
@@ -235,8 +246,8 @@ net_hello(struct simlog_conn *conn, struct simlog_link *l, const char *user,
 }
 
 int
-net_node_open(struct simlog_conn *conn, int i, double deadline,
-	      struct simlog_err *err)
+simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
+		     struct simlog_err *err)
 {
 	struct simlog_net *n = conn->net;
 	struct net_node *nd = &n->nodes[i];
@@ -248,7 +259,7 @@ net_node_open(struct simlog_conn *conn, int i, double deadline,
 		t.path = conn->url.path;
 		t.host = NULL;
 	}
-	if (link_open(&nd->link, &t, n->tls, n->server_name, deadline,
+	if (simlog_link_open(&nd->link, &t, n->tls, n->server_name, deadline,
 	    err) < 0) {
 		char why[SIMLOG_ERRLEN];
 
@@ -261,10 +272,10 @@ net_node_open(struct simlog_conn *conn, int i, double deadline,
 		    strcmp(conn->source, "--url") == 0 ? "" :
 		    " (from SIMLOG_REDIS_URL)") : "");
 	}
-	if (net_hello(conn, &nd->link, conn->url.user, n->password,
+	if (simlog_net_hello(conn, &nd->link, conn->url.user, n->password,
 	    conn->url.topo == SIMLOG_TOPO_CLUSTER ? 0 : conn->url.db,
 	    conn->name, deadline, where, err) < 0) {
-		link_close(&nd->link);
+		simlog_link_close(&nd->link);
 		return -1;
 	}
 	return 0;
@@ -280,16 +291,16 @@ simlog_conn_open(struct simlog_conn *conn, struct simlog_err *err)
 	conn->net->last = 0;
 	switch (conn->url.topo) {
 	case SIMLOG_TOPO_SENTINEL:
-		return net_sentinel_open(conn, deadline, err);
+		return simlog_net_sentinel_open(conn, deadline, err);
 	case SIMLOG_TOPO_CLUSTER:
-		return net_cluster_open(conn, deadline, err);
+		return simlog_net_cluster_open(conn, deadline, err);
 	case SIMLOG_TOPO_SINGLE:
 		break;
 	}
-	if (net_node_add(conn, conn->url.path ? "" : conn->url.host,
+	if (simlog_net_node_add(conn, conn->url.path ? "" : conn->url.host,
 	    conn->url.port) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	return net_node_open(conn, 0, deadline, err);
+	return simlog_net_node_open(conn, 0, deadline, err);
 }
 
 int
@@ -301,7 +312,7 @@ simlog_conn_connected(const struct simlog_conn *conn)
 		return 0;
 	if (conn->url.topo == SIMLOG_TOPO_CLUSTER)
 		return n->slots != NULL;
-	return link_connected(&n->nodes[0].link);
+	return simlog_link_connected(&n->nodes[0].link);
 }
 
 static void
@@ -327,7 +338,7 @@ simlog_conn_close(struct simlog_conn *conn)
 			n->saved = l->why;
 			n->saved_any_reply = l->any_reply;
 		}
-		link_close(l);
+		simlog_link_close(l);
 	}
 	free(n->nodes);
 	n->nodes = NULL;
@@ -347,7 +358,7 @@ simlog_conn_clear(struct simlog_conn *conn)
 	simlog_conn_close(conn);
 	if ((n = conn->net) != NULL) {
 		free(n->order);
-		tls_free(n->tls);
+		simlog_tls_free(n->tls);
 		free(n->server_name);
 		if (n->password != NULL) {
 			memset(n->password, 0, strlen(n->password));
@@ -364,7 +375,7 @@ simlog_conn_clear(struct simlog_conn *conn)
 	simlog_url_clear(&conn->url);
 }
 
-/* --- errors ---------------------------------------------------------------- */
+/* --- errors --------------------------------------------------------------- */
 
 /* Replies that blame the setup (the URL, the password, the server's
  * settings or version) rather than the server's state: what to change. */
@@ -406,7 +417,9 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		*words = "authentication failed";
 		return SIMLOG_EX_NOPERM;
 	}
-	if (has_prefix(s, "NOPERM")) {
+	/* Redis 7.0 words a command a script may not run as an ERR. */
+	if (has_prefix(s, "NOPERM") || strstr(s, "user executing the script "
+	    "can't run this command") != NULL) {
 		*words = "permission denied by Redis ACL";
 		return SIMLOG_EX_NOPERM;
 	}
@@ -461,8 +474,8 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 }
 
 int
-net_io_error(struct simlog_conn *conn, const struct simlog_err *why,
-	     int any_reply, const char *what, struct simlog_err *err)
+simlog_net_io_error(struct simlog_conn *conn, const struct simlog_err *why,
+		    int any_reply, const char *what, struct simlog_err *err)
 {
 	if (why->stopped) {
 		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: interrupted", what);
@@ -519,16 +532,16 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 		    "%s: unexpected reply type %d", what, r->type);
 	if (n != NULL && n->last >= 0 && (size_t)n->last < n->nnodes &&
 	    n->nodes[n->last].link.broken)
-		return net_io_error(conn, &n->nodes[n->last].link.why,
+		return simlog_net_io_error(conn, &n->nodes[n->last].link.why,
 		    n->nodes[n->last].link.any_reply, what, err);
 	if (n != NULL && n->saved.code != 0)
-		return net_io_error(conn, &n->saved, n->saved_any_reply, what,
+		return simlog_net_io_error(conn, &n->saved, n->saved_any_reply, what,
 		    err);
 	return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "%s: not connected",
 	    what);
 }
 
-/* --- commands -------------------------------------------------------------- */
+/* --- commands ------------------------------------------------------------- */
 
 /* The key a command is routed by, or NULL for any node. */
 static const char *
@@ -569,8 +582,8 @@ cmd_key(int argc, const char **argv, const size_t *lens, size_t *klen)
 }
 
 int
-net_route(struct simlog_conn *conn, int argc, const char **argv,
-      const size_t *lens, double deadline, struct simlog_err *err)
+simlog_net_route(struct simlog_conn *conn, int argc, const char **argv,
+		 const size_t *lens, double deadline, struct simlog_err *err)
 {
 	struct simlog_net *n = conn->net;
 	const char *key;
@@ -581,15 +594,15 @@ net_route(struct simlog_conn *conn, int argc, const char **argv,
 		return simlog_conn_error(conn, NULL, argv[0], err);
 	if (conn->url.topo == SIMLOG_TOPO_CLUSTER) {
 		key = cmd_key(argc, argv, lens, &klen);
-		i = net_cluster_node(conn, key, klen, deadline, err);
+		i = simlog_net_cluster_node(conn, key, klen, deadline, err);
 		if (i < 0)
 			return -1;
 	}
 	n->last = i;
-	if (!link_connected(&n->nodes[i].link)) {
+	if (!simlog_link_connected(&n->nodes[i].link)) {
 		if (n->nodes[i].link.fd >= 0)
 			return simlog_conn_error(conn, NULL, argv[0], err);
-		if (net_node_open(conn, i, deadline, err) < 0)
+		if (simlog_net_node_open(conn, i, deadline, err) < 0)
 			return -1;
 	}
 	return i;
@@ -627,9 +640,9 @@ append_at(struct simlog_conn *conn, int i, int argc, const char **argv,
 
 	/* A cluster may redirect the command: keep it to send again. */
 	if (conn->url.topo == SIMLOG_TOPO_CLUSTER &&
-	    net_format(argc, argv, lens, &copy, &clen) < 0)
+	    simlog_net_format(argc, argv, lens, &copy, &clen) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	if (link_append(&n->nodes[i].link, argc, argv, lens, LINK_USER, 0,
+	if (simlog_link_append(&n->nodes[i].link, argc, argv, lens, LINK_USER, 0,
 	    err) < 0 || order_push(n, i, copy, clen) < 0) {
 		free(copy);
 		return simlog_conn_error(conn, NULL, argv[0], err);
@@ -642,7 +655,7 @@ simlog_conn_append(struct simlog_conn *conn, int argc, const char **argv,
 		   const size_t *lens, struct simlog_err *err)
 {
 	double deadline = simlog_now_mono() + conn->timeout;
-	int i = net_route(conn, argc, argv, lens, deadline, err);
+	int i = simlog_net_route(conn, argc, argv, lens, deadline, err);
 
 	return i < 0 ? -1 : append_at(conn, i, argc, argv, lens, err);
 }
@@ -655,7 +668,7 @@ simlog_conn_append_to(struct simlog_conn *conn, const char *key, int argc,
 	/* Route as a command on key would be (e.g. WAIT after a write). */
 	const char *rv[2] = { "GET", key };
 	double deadline = simlog_now_mono() + conn->timeout;
-	int i = net_route(conn, 2, rv, NULL, deadline, err);
+	int i = simlog_net_route(conn, 2, rv, NULL, deadline, err);
 
 	return i < 0 ? -1 : append_at(conn, i, argc, argv, lens, err);
 }
@@ -667,8 +680,8 @@ simlog_conn_flush(struct simlog_conn *conn, struct simlog_err *err)
 	double deadline = simlog_now_mono() + conn->timeout;
 
 	for (size_t i = 0; n != NULL && i < n->nnodes; i++)
-		if (link_unsent(&n->nodes[i].link) > 0 &&
-		    link_flush(&n->nodes[i].link, deadline, err) < 0) {
+		if (simlog_link_unsent(&n->nodes[i].link) > 0 &&
+		    simlog_link_flush(&n->nodes[i].link, deadline, err) < 0) {
 			n->last = (int)i;
 			return simlog_conn_error(conn, NULL, "sending", err);
 		}
@@ -711,11 +724,11 @@ settle(struct simlog_conn *conn, redisReply *r, double deadline,
 		n->nodes[p->node].link.scripts_loaded = 0;
 	if (conn->url.topo == SIMLOG_TOPO_CLUSTER && p->cmd != NULL &&
 	    r->type == REDIS_REPLY_ERROR && p->redirects < 5) {
-		int to = net_cluster_redirect(conn, r, deadline, err);
+		int to = simlog_net_cluster_redirect(conn, r, deadline, err);
 
 		if (to != -2) {
 			freeReplyObject(r);
-			if (to < 0 || link_append_raw(&n->nodes[to].link,
+			if (to < 0 || simlog_link_append_raw(&n->nodes[to].link,
 			    p->cmd, p->len, err) < 0) {
 				if (to >= 0)
 					n->last = to;
@@ -745,8 +758,8 @@ flush_others(struct simlog_conn *conn, int node, struct simlog_err *err)
 	struct simlog_net *n = conn->net;
 
 	for (size_t i = 0; i < n->nnodes; i++)
-		if ((int)i != node && link_unsent(&n->nodes[i].link) > 0 &&
-		    link_flush_some(&n->nodes[i].link, err) < 0) {
+		if ((int)i != node && simlog_link_unsent(&n->nodes[i].link) > 0 &&
+		    simlog_link_flush_some(&n->nodes[i].link, err) < 0) {
 			n->last = (int)i;
 			simlog_conn_error(conn, NULL, "sending", err);
 			lose_pending(conn);
@@ -775,7 +788,7 @@ simlog_conn_recv(struct simlog_conn *conn, double deadline, redisReply **out,
 		if (flush_others(conn, node, err) < 0)
 			return -1;
 		n->last = node;
-		if (link_recv(&n->nodes[node].link, deadline, &r, err) < 0) {
+		if (simlog_link_recv(&n->nodes[node].link, deadline, &r, err) < 0) {
 			simlog_conn_error(conn, NULL, "reading a reply", err);
 			lose_pending(conn);
 			return -1;
@@ -803,7 +816,7 @@ simlog_conn_try_recv(struct simlog_conn *conn, redisReply **out,
 		if (flush_others(conn, node, err) < 0)
 			return -1;
 		n->last = node;
-		rc = link_try_recv(&n->nodes[node].link, &r, err);
+		rc = simlog_link_try_recv(&n->nodes[node].link, &r, err);
 		if (rc == 0)
 			return 0;
 		if (rc < 0) {
@@ -844,12 +857,18 @@ simlog_cmd(struct simlog_conn *conn, struct simlog_err *err, int argc,
 		simlog_conn_error(conn, NULL, argv[0], err);
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, argv[0], err);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return simlog_net_no_error(conn, r, argv[0], err);
+}
+
+redisReply *
+simlog_net_no_error(struct simlog_conn *conn, redisReply *r, const char *what,
+		    struct simlog_err *err)
+{
+	if (r->type != REDIS_REPLY_ERROR)
+		return r;
+	simlog_conn_error(conn, r, what, err);
+	freeReplyObject(r);
+	return NULL;
 }
 
 char *

@@ -27,8 +27,8 @@
 #define READ_CHUNK (64 * 1024)
 
 int
-net_wait(int fd, short events, double deadline,
-	 const volatile sig_atomic_t *stop)
+simlog_net_wait(int fd, short events, double deadline,
+		const volatile sig_atomic_t *stop)
 {
 	struct pollfd p;
 
@@ -54,20 +54,20 @@ net_wait(int fd, short events, double deadline,
 }
 
 void
-link_init(struct simlog_link *l)
+simlog_link_init(struct simlog_link *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
 }
 
 int
-link_connected(const struct simlog_link *l)
+simlog_link_connected(const struct simlog_link *l)
 {
 	return l->fd >= 0 && !l->broken;
 }
 
 size_t
-link_pending(const struct simlog_link *l)
+simlog_link_pending(const struct simlog_link *l)
 {
 	size_t n = 0;
 
@@ -77,16 +77,16 @@ link_pending(const struct simlog_link *l)
 }
 
 size_t
-link_unsent(const struct simlog_link *l)
+simlog_link_unsent(const struct simlog_link *l)
 {
 	return l->len - l->off;
 }
 
 void
-link_close(struct simlog_link *l)
+simlog_link_close(struct simlog_link *l)
 {
 	if (l->ssl != NULL) {
-		tls_close(l->ssl);
+		simlog_tls_close(l->ssl);
 		l->ssl = NULL;
 	}
 	if (l->fd >= 0) {
@@ -161,7 +161,7 @@ connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, double deadline,
 		return 0;
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -1;
-	w = net_wait(fd, POLLOUT, deadline, stop);
+	w = simlog_net_wait(fd, POLLOUT, deadline, stop);
 	if (w < 0) {
 		*stop_hit = stop != NULL && *stop;
 		if (!*stop_hit)
@@ -256,15 +256,15 @@ open_tcp(struct simlog_link *l, const char *host, int port, double deadline,
 }
 
 int
-link_open(struct simlog_link *l, const struct link_target *t,
-	  struct simlog_tls *tls, const char *server_name, double deadline,
-	  struct simlog_err *err)
+simlog_link_open(struct simlog_link *l, const struct link_target *t,
+		 struct simlog_tls *tls, const char *server_name,
+		 double deadline, struct simlog_err *err)
 {
 	const volatile sig_atomic_t *stop = l->stop;
 	uint64_t *count = l->count;
 	int rc;
 
-	link_close(l);
+	simlog_link_close(l);
 	l->stop = stop;
 	l->count = count;
 	if (t->path != NULL)
@@ -272,12 +272,12 @@ link_open(struct simlog_link *l, const struct link_target *t,
 	else
 		rc = open_tcp(l, t->host, t->port, deadline, err);
 	if (rc == 0 && tls != NULL)
-		rc = tls_handshake(tls, l->fd, server_name ? server_name :
+		rc = simlog_tls_handshake(tls, l->fd, server_name ? server_name :
 		    t->host, deadline, l->stop, &l->ssl, err);
 	if (rc == 0 && (l->reader = redisReaderCreate()) == NULL)
 		rc = simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	if (rc < 0) {
-		link_close(l);
+		simlog_link_close(l);
 		l->stop = stop;
 		l->count = count;
 		return -1;
@@ -405,8 +405,8 @@ resp_put(char *p, int argc, const char **argv, const size_t *lens)
 }
 
 int
-net_format(int argc, const char **argv, const size_t *lens, char **out,
-	   size_t *len)
+simlog_net_format(int argc, const char **argv, const size_t *lens, char **out,
+		  size_t *len)
 {
 	size_t total = resp_size(argc, argv, lens);
 
@@ -417,9 +417,9 @@ net_format(int argc, const char **argv, const size_t *lens, char **out,
 }
 
 int
-link_append(struct simlog_link *l, int argc, const char **argv,
-	    const size_t *lens, enum link_tag tag, uint32_t script,
-	    struct simlog_err *err)
+simlog_link_append(struct simlog_link *l, int argc, const char **argv,
+		   const size_t *lens, enum link_tag tag, uint32_t script,
+		   struct simlog_err *err)
 {
 	if (l->fd < 0 || l->broken)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
@@ -434,8 +434,8 @@ link_append(struct simlog_link *l, int argc, const char **argv,
 }
 
 int
-link_append_raw(struct simlog_link *l, const char *cmd, size_t len,
-		struct simlog_err *err)
+simlog_link_append_raw(struct simlog_link *l, const char *cmd, size_t len,
+		       struct simlog_err *err)
 {
 	if (l->fd < 0 || l->broken)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
@@ -459,7 +459,7 @@ write_now(struct simlog_link *l, short *want, struct simlog_err *err)
 		long n;
 
 		if (l->ssl != NULL) {
-			n = tls_write(l->ssl, l->out + l->off, l->len - l->off,
+			n = simlog_tls_write(l->ssl, l->out + l->off, l->len - l->off,
 			    want, err);
 			if (n < 0)
 				return broke(l, err);
@@ -485,7 +485,7 @@ write_now(struct simlog_link *l, short *want, struct simlog_err *err)
 }
 
 int
-link_flush_some(struct simlog_link *l, struct simlog_err *err)
+simlog_link_flush_some(struct simlog_link *l, struct simlog_err *err)
 {
 	short want;
 
@@ -496,7 +496,8 @@ link_flush_some(struct simlog_link *l, struct simlog_err *err)
 }
 
 int
-link_flush(struct simlog_link *l, double deadline, struct simlog_err *err)
+simlog_link_flush(struct simlog_link *l, double deadline,
+		  struct simlog_err *err)
 {
 	short want;
 	int r, w;
@@ -505,7 +506,7 @@ link_flush(struct simlog_link *l, double deadline, struct simlog_err *err)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 		    "not connected");
 	while ((r = write_now(l, &want, err)) == 0) {
-		w = net_wait(l->fd, want, deadline, l->stop);
+		w = simlog_net_wait(l->fd, want, deadline, l->stop);
 		if (w < 0)
 			return stopped(l, err);
 		if (w == 0)
@@ -525,7 +526,7 @@ read_now(struct simlog_link *l, short *want, struct simlog_err *err)
 	*want = POLLIN;
 	for (;;) {
 		if (l->ssl != NULL) {
-			n = tls_read(l->ssl, buf, sizeof(buf), want, err);
+			n = simlog_tls_read(l->ssl, buf, sizeof(buf), want, err);
 			if (n < 0)
 				return broke(l, err);
 			if (n == 0)
@@ -637,7 +638,7 @@ recv_reply(struct simlog_link *l, double deadline, redisReply **out,
 		if (!wait)
 			return 0;
 		ev = want | wwant;
-		w = net_wait(l->fd, ev, deadline, l->stop);
+		w = simlog_net_wait(l->fd, ev, deadline, l->stop);
 		if (w < 0)
 			return stopped(l, err);
 		if (w == 0)
@@ -646,14 +647,15 @@ recv_reply(struct simlog_link *l, double deadline, redisReply **out,
 }
 
 int
-link_recv(struct simlog_link *l, double deadline, redisReply **out,
-	  struct simlog_err *err)
+simlog_link_recv(struct simlog_link *l, double deadline, redisReply **out,
+		 struct simlog_err *err)
 {
 	return recv_reply(l, deadline, out, 1, err) > 0 ? 0 : -1;
 }
 
 int
-link_try_recv(struct simlog_link *l, redisReply **out, struct simlog_err *err)
+simlog_link_try_recv(struct simlog_link *l, redisReply **out,
+		     struct simlog_err *err)
 {
 	return recv_reply(l, 0, out, 0, err);
 }

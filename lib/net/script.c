@@ -70,7 +70,7 @@ simlog_script_append(struct simlog_conn *conn, struct simlog_script *s,
 	if (known(s, err) < 0)
 		return -1;
 	fill(s, 0, argv, lens);
-	if ((node = net_route(conn, argc, argv, lens, deadline, err)) < 0)
+	if ((node = simlog_net_route(conn, argc, argv, lens, deadline, err)) < 0)
 		return -1;
 	l = &conn->net->nodes[node].link;
 	bit = 1ull << s->id;
@@ -82,7 +82,7 @@ simlog_script_append(struct simlog_conn *conn, struct simlog_script *s,
 
 		/* Redis runs commands in order: the EVALSHAs queued behind
 		 * this find the script, and one load is enough. */
-		if (link_append(l, 3, av, lv, LINK_SCRIPT_LOAD, (uint32_t)s->id,
+		if (simlog_link_append(l, 3, av, lv, LINK_SCRIPT_LOAD, (uint32_t)s->id,
 		    err) < 0)
 			return simlog_conn_error(conn, NULL, "SCRIPT LOAD", err);
 		l->scripts_loaded |= bit;

@@ -45,7 +45,7 @@ file_error(struct simlog_err *err, const char *opt, const char *path)
 }
 
 struct simlog_tls *
-tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
+simlog_tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 {
 	struct simlog_tls *t = calloc(1, sizeof(*t));
 
@@ -102,12 +102,12 @@ tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 	return t;
 bad:
 	ERR_clear_error();
-	tls_free(t);
+	simlog_tls_free(t);
 	return NULL;
 }
 
 void
-tls_free(struct simlog_tls *t)
+simlog_tls_free(struct simlog_tls *t)
 {
 	if (t == NULL)
 		return;
@@ -177,9 +177,9 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 }
 
 int
-tls_handshake(struct simlog_tls *t, int fd, const char *name, double deadline,
-	      const volatile sig_atomic_t *stop, void **out,
-	      struct simlog_err *err)
+simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
+		     double deadline, const volatile sig_atomic_t *stop,
+		     void **out, struct simlog_err *err)
 {
 	SSL *ssl;
 	int r, w;
@@ -220,7 +220,7 @@ tls_handshake(struct simlog_tls *t, int fd, const char *name, double deadline,
 			SSL_free(ssl);
 			return -1;
 		}
-		w = net_wait(fd, ev, deadline, stop);
+		w = simlog_net_wait(fd, ev, deadline, stop);
 		if (w <= 0) {
 			SSL_free(ssl);
 			if (w < 0 && stop != NULL && *stop) {
@@ -242,15 +242,11 @@ setup:
 	    "name '%s'", name);
 }
 
-long
-tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
+/* What an SSL_read or SSL_write returned: bytes, or 0 with what to wait
+ * for, or -1. */
+static long
+io_result(SSL *ssl, int n, short *want, struct simlog_err *err)
 {
-	SSL *ssl = p;
-	int n;
-
-	errno = 0;
-	ERR_clear_error();
-	n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (n > 0)
 		return n;
 	switch (SSL_get_error(ssl, n)) {
@@ -264,14 +260,26 @@ tls_read(void *p, char *buf, size_t len, short *want, struct simlog_err *err)
 	return session_error(ssl, n, 0, "", err);
 }
 
+long
+simlog_tls_read(void *p, char *buf, size_t len, short *want,
+		struct simlog_err *err)
+{
+	SSL *ssl = p;
+
+	errno = 0;
+	ERR_clear_error();
+	return io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	    (int)len), want, err);
+}
+
 /*
  * OpenSSL writes with write(2), so a peer that has gone raises SIGPIPE;
  * a library must not kill its caller for it.  Block it around the write
  * and swallow one it caused (not one that was already pending).
  */
 long
-tls_write(void *p, const char *buf, size_t len, short *want,
-	  struct simlog_err *err)
+simlog_tls_write(void *p, const char *buf, size_t len, short *want,
+		 struct simlog_err *err)
 {
 	SSL *ssl = p;
 	sigset_t pipe, old, pending;
@@ -293,21 +301,11 @@ tls_write(void *p, const char *buf, size_t len, short *want,
 		errno = saved;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (n > 0)
-		return n;
-	switch (SSL_get_error(ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-		*want = POLLIN;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		*want = POLLOUT;
-		return 0;
-	}
-	return session_error(ssl, n, 0, "", err);
+	return io_result(ssl, n, want, err);
 }
 
 void
-tls_close(void *p)
+simlog_tls_close(void *p)
 {
 	/* No close_notify: the connection is dropped either way, and a
 	 * shutdown on a broken socket could block or raise SIGPIPE. */

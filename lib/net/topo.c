@@ -21,7 +21,7 @@
 
 #include "net/topo.h"
 
-/* --- sentinel -------------------------------------------------------------- */
+/* --- sentinel ------------------------------------------------------------- */
 
 /* Ask one sentinel for the master's address. */
 static int
@@ -39,9 +39,9 @@ ask_sentinel(struct simlog_conn *conn, const struct simlog_hostport *s,
 	int rc = -1;
 
 	snprintf(where, sizeof(where), "sentinel %s:%d", s->host, s->port);
-	link_init(&l);
+	simlog_link_init(&l);
 	l.stop = n->stop;
-	if (link_open(&l, &t, n->tls, n->server_name, deadline, err) < 0) {
+	if (simlog_link_open(&l, &t, n->tls, n->server_name, deadline, err) < 0) {
 		char why[SIMLOG_ERRLEN];
 
 		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
@@ -49,12 +49,12 @@ ask_sentinel(struct simlog_conn *conn, const struct simlog_hostport *s,
 		    "cannot connect to %s: %s", where, why);
 		goto out;
 	}
-	if (net_hello(conn, &l, NULL, n->sentinel_password, 0, NULL, deadline,
+	if (simlog_net_hello(conn, &l, NULL, n->sentinel_password, 0, NULL, deadline,
 	    where, err) < 0)
 		goto out;
-	if (link_append(&l, 3, av, NULL, LINK_USER, 0, err) < 0 ||
-	    link_recv(&l, deadline, &r, err) < 0) {
-		net_io_error(conn, &l.why, l.any_reply, where, err);
+	if (simlog_link_append(&l, 3, av, NULL, LINK_USER, 0, err) < 0 ||
+	    simlog_link_recv(&l, deadline, &r, err) < 0) {
+		simlog_net_io_error(conn, &l.why, l.any_reply, where, err);
 		goto out;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -74,7 +74,7 @@ ask_sentinel(struct simlog_conn *conn, const struct simlog_hostport *s,
 	rc = 0;
 out:
 	freeReplyObject(r);
-	link_close(&l);
+	simlog_link_close(&l);
 	return rc;
 }
 
@@ -91,9 +91,9 @@ confirm_master(struct simlog_conn *conn, int i, double deadline,
 
 	snprintf(where, sizeof(where), "%s (master %s:%d)", conn->display,
 	    conn->net->nodes[i].host, conn->net->nodes[i].port);
-	if (link_append(l, 1, av, NULL, LINK_USER, 0, err) < 0 ||
-	    link_recv(l, deadline, &r, err) < 0)
-		return net_io_error(conn, &l->why, l->any_reply, where, err);
+	if (simlog_link_append(l, 1, av, NULL, LINK_USER, 0, err) < 0 ||
+	    simlog_link_recv(l, deadline, &r, err) < 0)
+		return simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
 	if (r->type == REDIS_REPLY_ERROR) {
 		simlog_conn_error(conn, r, where, err);
 		freeReplyObject(r);
@@ -111,8 +111,8 @@ confirm_master(struct simlog_conn *conn, int i, double deadline,
 }
 
 int
-net_sentinel_open(struct simlog_conn *conn, double deadline,
-		  struct simlog_err *err)
+simlog_net_sentinel_open(struct simlog_conn *conn, double deadline,
+			 struct simlog_err *err)
 {
 	struct simlog_url *u = &conn->url;
 	char host[256];
@@ -129,10 +129,10 @@ net_sentinel_open(struct simlog_conn *conn, double deadline,
 				return -1;
 			continue;
 		}
-		if ((i = net_node_add(conn, host, port)) < 0)
+		if ((i = simlog_net_node_add(conn, host, port)) < 0)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
-		if (net_node_open(conn, i, deadline, err) == 0 &&
+		if (simlog_net_node_open(conn, i, deadline, err) == 0 &&
 		    (rc = confirm_master(conn, i, deadline, err)) == 0) {
 			/* The master is node 0, where commands go. */
 			if (i != 0) {
@@ -143,7 +143,7 @@ net_sentinel_open(struct simlog_conn *conn, double deadline,
 			}
 			return 0;
 		}
-		link_close(&conn->net->nodes[i].link);
+		simlog_link_close(&conn->net->nodes[i].link);
 		if (err != NULL && (err->code == SIMLOG_EX_NOPERM ||
 		    err->stopped))
 			return -1;
@@ -151,10 +151,10 @@ net_sentinel_open(struct simlog_conn *conn, double deadline,
 	return rc;
 }
 
-/* --- cluster --------------------------------------------------------------- */
+/* --- cluster -------------------------------------------------------------- */
 
 unsigned
-net_key_slot(const char *key, size_t len)
+simlog_net_key_slot(const char *key, size_t len)
 {
 	size_t s, e;
 	uint16_t crc = 0;
@@ -194,7 +194,7 @@ slot_node(struct simlog_conn *conn, const redisReply *e, int asked)
 	host = e->element[0]->str;
 	if (host[0] == '\0' || strcmp(host, "?") == 0)
 		host = conn->net->nodes[asked].host;
-	return net_node_add(conn, host, (int)e->element[1]->integer);
+	return simlog_net_node_add(conn, host, (int)e->element[1]->integer);
 }
 
 /* Build the slot map from a CLUSTER SLOTS reply. */
@@ -256,14 +256,15 @@ slots_from(struct simlog_conn *conn, int i, double deadline,
 	char where[640];
 	int rc;
 
-	if (!link_connected(l) && net_node_open(conn, i, deadline, err) < 0)
+	if (!simlog_link_connected(l) &&
+	    simlog_net_node_open(conn, i, deadline, err) < 0)
 		return -1;
 	l = &conn->net->nodes[i].link;
 	snprintf(where, sizeof(where), "%s (node %s:%d)", conn->display,
 	    conn->net->nodes[i].host, conn->net->nodes[i].port);
-	if (link_append(l, 2, av, NULL, LINK_USER, 0, err) < 0 ||
-	    link_recv(l, deadline, &r, err) < 0)
-		return net_io_error(conn, &l->why, l->any_reply, where, err);
+	if (simlog_link_append(l, 2, av, NULL, LINK_USER, 0, err) < 0 ||
+	    simlog_link_recv(l, deadline, &r, err) < 0)
+		return simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "cluster support disabled") != NULL)
 			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "%s is not a "
@@ -277,14 +278,14 @@ slots_from(struct simlog_conn *conn, int i, double deadline,
 }
 
 int
-net_cluster_open(struct simlog_conn *conn, double deadline,
-		 struct simlog_err *err)
+simlog_net_cluster_open(struct simlog_conn *conn, double deadline,
+			struct simlog_err *err)
 {
 	struct simlog_url *u = &conn->url;
 	int rc = -1;
 
 	for (size_t s = 0; s < u->naddrs && rc < 0; s++) {
-		int i = net_node_add(conn, u->addrs[s].host, u->addrs[s].port);
+		int i = simlog_net_node_add(conn, u->addrs[s].host, u->addrs[s].port);
 
 		if (i < 0)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
@@ -304,15 +305,15 @@ refresh(struct simlog_conn *conn, double deadline, struct simlog_err *err)
 	struct simlog_net *n = conn->net;
 
 	for (size_t i = 0; i < n->nnodes; i++)
-		if (n->nodes[i].master && link_connected(&n->nodes[i].link) &&
+		if (n->nodes[i].master && simlog_link_connected(&n->nodes[i].link) &&
 		    slots_from(conn, (int)i, deadline, err) == 0)
 			return 0;
-	return net_cluster_open(conn, deadline, err);
+	return simlog_net_cluster_open(conn, deadline, err);
 }
 
 int
-net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
-		 double deadline, struct simlog_err *err)
+simlog_net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
+			double deadline, struct simlog_err *err)
 {
 	struct simlog_net *n = conn->net;
 	int i = -1;
@@ -320,14 +321,14 @@ net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
 	if (n->slots == NULL && refresh(conn, deadline, err) < 0)
 		return -1;
 	if (key != NULL)
-		i = n->slots[net_key_slot(key, klen)];
+		i = n->slots[simlog_net_key_slot(key, klen)];
 	else
 		for (size_t s = 0; s < NET_SLOTS && i < 0; s++)
 			i = n->slots[s];
 	if (i < 0) {
 		if (refresh(conn, deadline, err) < 0)
 			return -1;
-		i = key ? n->slots[net_key_slot(key, klen)] : n->slots[0];
+		i = key ? n->slots[simlog_net_key_slot(key, klen)] : n->slots[0];
 		if (i < 0)
 			return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: no "
 			    "master serves the slot (CLUSTERDOWN?)",
@@ -337,8 +338,8 @@ net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
 }
 
 int
-net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
-		     double deadline, struct simlog_err *err)
+simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
+			    double deadline, struct simlog_err *err)
 {
 	const char *s = r->str, *sp, *colon;
 	int ask, slot, port, i;
@@ -366,27 +367,27 @@ net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
 
 		refresh(conn, deadline, &ignored);
 	}
-	if ((i = net_node_add(conn, host, port)) < 0)
+	if ((i = simlog_net_node_add(conn, host, port)) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	if (!ask) {
 		conn->net->nodes[i].master = 1;
 		if (conn->net->slots != NULL)
 			conn->net->slots[slot] = (int16_t)i;
 	}
-	if (!link_connected(&conn->net->nodes[i].link) &&
-	    net_node_open(conn, i, deadline, err) < 0)
+	if (!simlog_link_connected(&conn->net->nodes[i].link) &&
+	    simlog_net_node_open(conn, i, deadline, err) < 0)
 		return -1;
 	if (ask) {
 		const char *av[1] = { "ASKING" };
 
-		if (link_append(&conn->net->nodes[i].link, 1, av, NULL,
+		if (simlog_link_append(&conn->net->nodes[i].link, 1, av, NULL,
 		    LINK_IGNORE, 0, err) < 0)
 			return -1;
 	}
 	return i;
 }
 
-/* --- every node ------------------------------------------------------------ */
+/* --- every node ----------------------------------------------------------- */
 
 int
 simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,
@@ -435,24 +436,19 @@ simlog_node_cmd(struct simlog_conn *conn, size_t node, struct simlog_err *err,
 	}
 	n->last = (int)node;
 	l = &n->nodes[node].link;
-	if (!link_connected(l) && (l->fd >= 0 ||
-	    net_node_open(conn, (int)node, deadline, err) < 0)) {
+	if (!simlog_link_connected(l) && (l->fd >= 0 ||
+	    simlog_net_node_open(conn, (int)node, deadline, err) < 0)) {
 		if (l->fd >= 0)
 			simlog_conn_error(conn, NULL, argv[0], err);
 		return NULL;
 	}
 	l = &n->nodes[node].link;
-	if (link_append(l, argc, argv, lens, LINK_USER, 0, err) < 0 ||
-	    link_recv(l, deadline, &r, err) < 0) {
+	if (simlog_link_append(l, argc, argv, lens, LINK_USER, 0, err) < 0 ||
+	    simlog_link_recv(l, deadline, &r, err) < 0) {
 		simlog_conn_error(conn, NULL, argv[0], err);
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, argv[0], err);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return simlog_net_no_error(conn, r, argv[0], err);
 }
 
 /* Add the keys of one SCAN reply to *keys; the next cursor in *cursor. */
@@ -531,4 +527,37 @@ fail:
 	*keys = NULL;
 	*n = 0;
 	return -1;
+}
+
+/* --- the sentinels, as a monitor sees them -------------------------------- */
+
+int
+simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
+		      size_t max, size_t *n, struct simlog_err *err)
+{
+	struct simlog_url *u = &conn->url;
+
+	*n = 0;
+	if (u->topo != SIMLOG_TOPO_SENTINEL)
+		return simlog_seterr(err, SIMLOG_EX_USAGE, "%s is not a "
+		    "sentinel URL", conn->display);
+	for (size_t i = 0; i < u->naddrs && *n < max; i++) {
+		struct simlog_sentinel *s = &out[(*n)++];
+		struct simlog_err e;
+		double t0 = simlog_now_mono();
+
+		memset(s, 0, sizeof(*s));
+		snprintf(s->addr, sizeof(s->addr), strchr(u->addrs[i].host,
+		    ':') ? "[%s]:%d" : "%s:%d", u->addrs[i].host,
+		    u->addrs[i].port);
+		if (ask_sentinel(conn, &u->addrs[i], t0 + conn->timeout,
+		    s->master, sizeof(s->master), &s->master_port, &e) < 0) {
+			snprintf(s->error, sizeof(s->error), "%s", e.msg);
+			s->master[0] = '\0';
+			continue;
+		}
+		s->ok = 1;
+		s->ms = (simlog_now_mono() - t0) * 1000;
+	}
+	return 0;
 }

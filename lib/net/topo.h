@@ -45,42 +45,52 @@ struct simlog_net {
 };
 
 /* The node at host:port, added if new; its index, or -1 out of memory. */
-int net_node_add(struct simlog_conn *conn, const char *host, int port);
+int simlog_net_node_add(struct simlog_conn *conn, const char *host, int port);
 /* Connect node i and say hello (AUTH, SELECT, CLIENT SETNAME). */
-int net_node_open(struct simlog_conn *conn, int i, double deadline,
-		  struct simlog_err *err);
+int simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
+			 struct simlog_err *err);
 /* AUTH/SELECT/CLIENT SETNAME on a fresh link (NULL/0 skip each). */
-int net_hello(struct simlog_conn *conn, struct simlog_link *l,
-	      const char *user, const char *password, int db,
-	      const char *setname, double deadline, const char *where,
-	      struct simlog_err *err);
+int simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,
+		     const char *user, const char *password, int db,
+		     const char *setname, double deadline, const char *where,
+		     struct simlog_err *err);
 /* An I/O failure (why) as a classed message about what. */
-int net_io_error(struct simlog_conn *conn, const struct simlog_err *why,
-		 int any_reply, const char *what, struct simlog_err *err);
+int simlog_net_io_error(struct simlog_conn *conn, const struct simlog_err *why,
+			int any_reply, const char *what,
+			struct simlog_err *err);
 
 /* Find the master through the sentinels, connect, confirm with ROLE. */
-int net_sentinel_open(struct simlog_conn *conn, double deadline,
-		      struct simlog_err *err);
+int simlog_net_sentinel_open(struct simlog_conn *conn, double deadline,
+			     struct simlog_err *err);
 /* Read the slot map from a seed node. */
-int net_cluster_open(struct simlog_conn *conn, double deadline,
-		     struct simlog_err *err);
+int simlog_net_cluster_open(struct simlog_conn *conn, double deadline,
+			    struct simlog_err *err);
 /* The node serving key (NULL: any master), its link opened. */
-int net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
-		     double deadline, struct simlog_err *err);
+int simlog_net_cluster_node(struct simlog_conn *conn, const char *key,
+			    size_t klen, double deadline,
+			    struct simlog_err *err);
 /* A MOVED or ASK reply: the node to send the command to (opened; for ASK
  * an ASKING is queued on it first); -2 when r is no redirection; -1 with
  * err set. */
-int net_cluster_redirect(struct simlog_conn *conn, const struct redisReply *r,
-			 double deadline, struct simlog_err *err);
+int simlog_net_cluster_redirect(struct simlog_conn *conn,
+				const struct redisReply *r, double deadline,
+				struct simlog_err *err);
 /* A key's hash slot (CRC16 of its {hash tag}, mod 16384). */
-unsigned net_key_slot(const char *key, size_t len);
+unsigned simlog_net_key_slot(const char *key, size_t len);
 
 /* The node a command goes to, its link opened; -1 with err set. */
-int net_route(struct simlog_conn *conn, int argc, const char **argv,
-	      const size_t *lens, double deadline, struct simlog_err *err);
+int simlog_net_route(struct simlog_conn *conn, int argc, const char **argv,
+		     const size_t *lens, double deadline,
+		     struct simlog_err *err);
+
+/* r, or NULL with err set (about what) when it is an error reply, which
+ * is freed. */
+struct redisReply *simlog_net_no_error(struct simlog_conn *conn,
+				       struct redisReply *r, const char *what,
+				       struct simlog_err *err);
 
 /* RESP for a command, malloc'd. */
-int net_format(int argc, const char **argv, const size_t *lens, char **out,
-	       size_t *len);
+int simlog_net_format(int argc, const char **argv, const size_t *lens,
+		      char **out, size_t *len);
 
 #endif
