@@ -14,23 +14,37 @@
 bats_require_minimum_version 1.5.0
 
 # The damage tests share one spool: 20,000 records pushed while Redis is
-# down, --batch 250, so one segment of 80 chunks of 250 records in input
-# order.  Each test copies the segment into its own spool.
+# down, --batch 250, so one segment of 80 chunks of 250 records.  Each
+# test copies the segment into its own spool.  Both the writer's thread
+# and (its queue full) the producer's spool chunks, so the frames need not
+# follow the input: spool-order.jsonl lists the records in frame order,
+# learnt by replaying a copy and draining it into one table (-t rec),
+# whose row ids follow the frames.
 setup_file() {
 	load helpers
 	simlog_env
 	cd "$BATS_FILE_TMPDIR"
+	local BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR dir rc=0
 	export SIMLOG_SPOOL_DIR="$BATS_FILE_TMPDIR/spool"
 	export SIMLOG_BREAKER_DIR="$BATS_FILE_TMPDIR/brk"
 	gen spool-in.jsonl 20000 601
-	local rc=0
-	simlog-push -u "unix://$BATS_FILE_TMPDIR/nobody/sock" -s d6 \
+	simlog-push -u "unix://$BATS_FILE_TMPDIR/nobody/sock" -s d6 -t rec \
 	    --batch 250 --flush-interval 0 < spool-in.jsonl > spool.out \
 	    2> spool.err 3>&- || rc=$?
 	[ "$rc" -eq 75 ] || { cat spool.out spool.err >&2; return 1; }
 	mkdir seg
 	find spool -name '*.seg' -exec mv {} seg/ \;
 	[ "$(ls seg | wc -l)" -eq 1 ]
+
+	start_redis order
+	dir=$(jget "$(simlog-push -u "$REDIS_URL" --spool-status | tail -n 1)" '$.spool')
+	mkdir -p "$dir"
+	cp seg/*.seg "$dir/"
+	simlog-push -u "$REDIS_URL" --replay > order.out 2>&1 3>&-
+	simlog-drain -u "$REDIS_URL" -q -d order.db > /dev/null 3>&-
+	stop_redis order
+	sqlite3 order.db 'SELECT data FROM rec ORDER BY id' > spool-order.jsonl
+	cmp <(sort spool-in.jsonl) <(sort spool-order.jsonl)
 }
 
 setup() {
@@ -237,14 +251,15 @@ spool_dir() {
 }
 
 # use_spool: the shared segment, copied into this test's spool; SEG is its
-# path, IN the input it holds (chunk k is IN's lines 250k+1 .. 250k+250).
+# path, IN its records in frame order (chunk k is IN's lines 250k+1 ..
+# 250k+250).
 use_spool() {
 	local dir
 	dir=$(spool_dir)
 	mkdir -p "$dir"
 	cp "$BATS_FILE_TMPDIR"/seg/*.seg "$dir/"
 	SEG=$(echo "$dir"/*.seg)
-	IN=$BATS_FILE_TMPDIR/spool-in.jsonl
+	IN=$BATS_FILE_TMPDIR/spool-order.jsonl
 	[ -f "$SEG" ]
 	frames "$SEG" > frames.txt
 }
@@ -815,6 +830,7 @@ spool_full() {
 	gen in.jsonl "$1" "$2"
 	run --separate-stderr simlog-push -s f11 --batch 250 --spool-max 200000 < in.jsonl
 	echo "$output"; echo "$stderr"
+	printf '%s\n' "$stderr" > push.err
 	assert_equal "$status" 74
 	local read spooled failed said
 	read=$(jnum read "$output")
@@ -848,7 +864,7 @@ spool_full() {
 
 @test "spool full (--spool-max), more input than the writer queues: push stops reading; the message and failed count exactly the records read and not kept; exit 74" {
 	spool_full 100000 219
-	grep -q 'is full .*; no longer reading input' <<< "$stderr"
+	grep -q 'is full .*; no longer reading input' push.err
 }
 
 @test "Redis down from the start, a 20,000 records/s producer: the producer is not held up while the writer spools; exact after replay" {
