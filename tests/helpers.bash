@@ -144,7 +144,7 @@ blocked_reading() {
 # gone PID: whether process PID has ended (exited, or a zombie not yet
 # reaped).
 gone() {
-	[ ! -e "/proc/$1" ] || [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" = Z ]
+	[ ! -e "/proc/$1" ] || [ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
 }
 
 # track PID...: note background processes a test started, for kill_tracked.
