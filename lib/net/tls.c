@@ -25,6 +25,26 @@ struct simlog_tls {
 	int verify;
 };
 
+/*
+ * In TLS 1.3 a server that requires a client certificate checks it after
+ * the client's handshake is over, then sends an alert and closes.  Whether
+ * the client reads that alert or only sees the connection reset (its
+ * first command crossing the server's close) is a race; so a session is
+ * marked when the server asked for a certificate and none was given, and
+ * a close before the first reply on a marked session is reported as the
+ * refusal it is.
+ */
+static char asked_for_cert;
+
+static int
+no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	(void)x509;
+	(void)pkey;
+	SSL_set_app_data(ssl, &asked_for_cert);
+	return 0;
+}
+
 /* The reason of the newest OpenSSL error, or what errno says. */
 static const char *
 ssl_reason(unsigned long e)
@@ -83,7 +103,9 @@ simlog_tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 		    "SIMLOG_TLS_KEY)");
 		goto bad;
 	}
-	if (o->cert != NULL) {
+	if (o->cert == NULL)
+		SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
+	else {
 		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1) {
 			file_error(err, "--tls-cert", o->cert);
 			goto bad;
@@ -164,14 +186,19 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 		    "plain-text port", ssl_reason(oe));
 	}
 	if (e == SSL_ERROR_ZERO_RETURN ||
-	    (e == SSL_ERROR_SYSCALL && oe == 0 && errno == 0) ||
-	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+	    (e == SSL_ERROR_SYSCALL && oe == 0 && (errno == 0 ||
+	    errno == ECONNRESET || errno == EPIPE)) ||
+	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		if (SSL_get_app_data(ssl) == &asked_for_cert)
+			return simlog_seterr(err, SIMLOG_EX_NOPERM, "the server "
+			    "requires a client certificate: give --tls-cert "
+			    "and --tls-key");
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 		    "Redis closed the connection");
+	}
 	if (e == SSL_ERROR_SYSCALL && oe == 0)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "%s",
-		    errno == ECONNRESET || errno == EPIPE ?
-		    "Redis closed the connection" : strerror(errno));
+		    strerror(errno));
 	return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "TLS: %s",
 	    ssl_reason(oe));
 }
@@ -231,7 +258,8 @@ simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
 				return -1;
 			}
 			return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
-			    "TLS handshake timed out");
+			    "TLS handshake timed out (a plain-text port? use "
+			    "redis://)");
 		}
 	}
 	*out = ssl;
@@ -265,11 +293,16 @@ simlog_tls_read(void *p, char *buf, size_t len, short *want,
 		struct simlog_err *err)
 {
 	SSL *ssl = p;
+	long n;
 
 	errno = 0;
 	ERR_clear_error();
-	return io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	n = io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
 	    (int)len), want, err);
+	/* The server answered: it took us without a certificate. */
+	if (n > 0)
+		SSL_set_app_data(ssl, NULL);
+	return n;
 }
 
 /*
