@@ -26,23 +26,23 @@ struct simlog_tls {
 };
 
 /*
- * In TLS 1.3 a server that requires a client certificate checks it after
- * the client's handshake is over, then sends an alert and closes.  Whether
- * the client reads that alert or only sees the connection reset (its
- * first command crossing the server's close) is a race; so a session is
- * marked when the server asked for a certificate and none was given, and
- * a close before the first reply on a marked session is reported as the
- * refusal it is.
+ * In TLS 1.3 a server that checks client certificates does so after the
+ * client's handshake is over, then sends an alert (certificate required,
+ * unknown CA, ...) and closes.  Whether the client reads that alert or
+ * only sees the connection reset (its first command crossing the server's
+ * close) is a race.  So a session is marked when the server asks for a
+ * certificate, and a close on a marked session before the first reply is
+ * reported as the refusal it is.
  */
-static char asked_for_cert;
+static char asked_none_given, asked_one_given;
 
 static int
-no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+cert_asked(SSL *ssl, void *arg)
 {
-	(void)x509;
-	(void)pkey;
-	SSL_set_app_data(ssl, &asked_for_cert);
-	return 0;
+	(void)arg;
+	SSL_set_app_data(ssl, SSL_get_certificate(ssl) == NULL ?
+	    &asked_none_given : &asked_one_given);
+	return 1;
 }
 
 /* The reason of the newest OpenSSL error, or what errno says. */
@@ -57,9 +57,16 @@ ssl_reason(unsigned long e)
 static int
 file_error(struct simlog_err *err, const char *opt, const char *path)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_last_error(), q;
 
-	ERR_clear_error();
+	/* A file that cannot be opened: somewhere in the queue OpenSSL 3
+	 * keeps the errno, under later errors that only say "system lib". */
+	while ((q = ERR_get_error()) != 0)
+		if (ERR_SYSTEM_ERROR(q)) {
+			ERR_clear_error();
+			return simlog_seterr(err, SIMLOG_EX_CONFIG, "%s %s: %s",
+			    opt, path, strerror(ERR_GET_REASON(q)));
+		}
 	return simlog_seterr(err, SIMLOG_EX_CONFIG, "%s %s: %s", opt, path,
 	    e ? ssl_reason(e) : strerror(errno));
 }
@@ -103,9 +110,8 @@ simlog_tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 		    "SIMLOG_TLS_KEY)");
 		goto bad;
 	}
-	if (o->cert == NULL)
-		SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
-	else {
+	SSL_CTX_set_cert_cb(t->ctx, cert_asked, NULL);
+	if (o->cert != NULL) {
 		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1) {
 			file_error(err, "--tls-cert", o->cert);
 			goto bad;
@@ -189,10 +195,15 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 	    (e == SSL_ERROR_SYSCALL && oe == 0 && (errno == 0 ||
 	    errno == ECONNRESET || errno == EPIPE)) ||
 	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-		if (SSL_get_app_data(ssl) == &asked_for_cert)
+		if (SSL_get_app_data(ssl) == &asked_none_given)
 			return simlog_seterr(err, SIMLOG_EX_NOPERM, "the server "
 			    "requires a client certificate: give --tls-cert "
 			    "and --tls-key");
+		if (SSL_get_app_data(ssl) == &asked_one_given)
+			return simlog_seterr(err, SIMLOG_EX_NOPERM, "the server "
+			    "closed the connection once the TLS handshake was "
+			    "over: it refused the client certificate; check "
+			    "--tls-cert and --tls-key");
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 		    "Redis closed the connection");
 	}
