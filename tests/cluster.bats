@@ -336,6 +336,11 @@ no_crossslot() {
 	    --wait-replicas 1 --timeout 1 --breaker-reset 0.5
 	poll "records on $old" sh -c "[ \"\$(redis-cli -p $old xlen 'simlog:{$victim}:q')\" -gt 20 ]"
 	cluster_kill_master_of "{$victim}"
+	# Until a replica takes over, the killed master is named as the fault.
+	run --separate-stderr simlog-ping -u "$CLUSTER_URL" --timeout 0.5
+	echo "ping: $output $stderr"
+	assert_equal "$status" 69
+	[[ $stderr == *"127.0.0.1:$old"* ]]
 	cluster_wait_failover
 	echo "# failover of $old in $CLUSTER_FAILOVER_MS ms" >&3
 	[ "$(cluster_node_for_key "{$victim}")" != "$old" ]
