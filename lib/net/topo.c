@@ -339,7 +339,7 @@ simlog_net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
 
 int
 simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
-			    double deadline, struct simlog_err *err)
+			    int script, double deadline, struct simlog_err *err)
 {
 	const char *s = r->str, *sp, *colon;
 	int ask, slot, port, i;
@@ -376,6 +376,10 @@ simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
 	}
 	if (!simlog_link_connected(&conn->net->nodes[i].link) &&
 	    simlog_net_node_open(conn, i, deadline, err) < 0)
+		return -1;
+	/* Before ASKING, which holds for the next command only. */
+	if (script > 0 && simlog_net_script_ensure(&conn->net->nodes[i].link,
+	    script - 1, err) < 0)
 		return -1;
 	if (ask) {
 		const char *av[1] = { "ASKING" };
