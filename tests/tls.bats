@@ -339,7 +339,7 @@ fails_fast() {
 	    --timeout 1 -d "$DB"
 }
 
-@test "bad TLS settings: 78 naming the file, 64 for a half client certificate or TLS options with a plain URL" {
+@test "bad TLS settings: 78 naming the file, 64 for a half client certificate or TLS options with a plain URL; SIMLOG_TLS_* leave plain URLs alone" {
 	fails_fast 4000 78 "--tls-ca $BATS_TEST_TMPDIR/none.pem: No such file or directory" \
 	    simlog-ping -u "$MAIN_URL" --tls-ca "$BATS_TEST_TMPDIR/none.pem"
 	echo 'not a certificate' > junk.pem
@@ -353,6 +353,11 @@ fails_fast() {
 	    simlog-ping -u "$MAIN_URL" --tls-ca "$TLS_CA" --tls-cert "$TLS_CERT"
 	fails_fast 4000 64 "the URL does not use TLS: use rediss://" \
 	    simlog-ping -u "redis://127.0.0.1:$MAIN_PLAIN_PORT" --tls-ca "$TLS_CA"
-	fails_fast 4000 64 "the URL does not use TLS" \
-	    env SIMLOG_TLS_CA="$TLS_CA" simlog-push -u "redis://127.0.0.1:$MAIN_PLAIN_PORT" -s x < /dev/null
+	# The environment's settings are for TLS URLs only: a plain URL
+	# beside them just works.
+	echo '{"type":"a","n":1}' > one.jsonl
+	SIMLOG_TLS_CA=$TLS_CA run --separate-stderr simlog-push \
+	    -u "redis://127.0.0.1:$MAIN_PLAIN_PORT" -s envplain < one.jsonl
+	assert_success
+	assert_equal "$(jnum pushed "$output")" 1
 }
