@@ -13,6 +13,8 @@
 #        BENCH_RUNS   timed repetitions, the best is kept (default 3)
 #        BENCH_KEEP   1: keep the work directory for a post-mortem
 #        BENCH_TIMEOUT  seconds any one timed command may take (default 900)
+#        BENCH_TOPO   0: skip the cluster, TLS and --wait-replicas measures
+#                     (bench/topo_bench.sh, servers from bench/topo.sh)
 set -euo pipefail
 export LC_ALL=C
 
@@ -625,6 +627,12 @@ bash "$here/state_bench.sh" "$bindir" || failures+=("bench/state_bench.sh failed
 echo
 echo "## simlog-ping"
 bash "$here/latency.sh" "$bindir" || failures+=("bench/latency.sh failed")
+if [ "${BENCH_TOPO:-1}" != 0 ]; then
+	echo
+	echo "## simlog-push on a cluster, over TLS, with --wait-replicas"
+	bash "$here/topo_bench.sh" "$bindir" ||
+		failures+=("bench/topo_bench.sh failed")
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
 	printf '\n*** %d check(s) FAILED:\n' "${#failures[@]}" >&2

@@ -2,12 +2,14 @@
  * simlog-pool-stats: who holds connections to Redis and how close it is
  * to maxclients, how busy and how full it is, and what simlog has buffered
  * and not yet drained; one JSON line (or a table, or OpenMetrics text) per
- * sample.
+ * sample.  Behind a cluster or sentinel URL, each master too, and the
+ * figures of all of them together.
  */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,14 @@ CLI_CONN_USAGE
 	    stdout);
 }
 
+/* One master of a cluster, or a sentinel URL's master. */
+struct node_sample {
+	char addr[300];
+	char role[16];
+	struct simlog_pool pool;
+	struct simlog_clients clients;
+};
+
 struct sample {
 	double wall, mono;
 	struct simlog_pool pool;
@@ -74,6 +84,9 @@ struct sample {
 	char spool_path[700];
 	struct simlog_breaker_view breaker;
 	unsigned commands;	/* sent after INFO, for the next average */
+	unsigned infos;		/* INFO commands (one per node) */
+	struct node_sample *nodes;	/* cluster or sentinel URL, else NULL */
+	size_t nnodes;
 };
 
 enum format { F_JSON, F_TABLE, F_OPENMETRICS };
@@ -122,6 +135,11 @@ sample_clear(struct sample *s)
 {
 	simlog_clients_clear(&s->clients);
 	simlog_backlog_clear(&s->backlog);
+	for (size_t i = 0; i < s->nnodes; i++)
+		simlog_clients_clear(&s->nodes[i].clients);
+	free(s->nodes);
+	s->nodes = NULL;
+	s->nnodes = 0;
 }
 
 /* What this host knows without Redis: the spool and the breaker. */
@@ -134,6 +152,100 @@ take_local(struct stats *st, struct sample *s, struct simlog_err *e)
 	return simlog_breaker_peek(&st->conn, &s->breaker, e);
 }
 
+/* a += b, where -1 is "not given" and stays so. */
+static void
+sum_ll(long long *a, long long b)
+{
+	*a = *a < 0 || b < 0 ? -1 : *a + b;
+}
+
+/* The figures of every node added up (utilization is the busiest
+ * node's: see utilization()). */
+static int
+sum_nodes(struct sample *s, struct simlog_err *e)
+{
+	struct simlog_pool *t = &s->pool;
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < s->nnodes; i++) {
+		const struct simlog_pool *p = &s->nodes[i].pool;
+
+		sum_ll(&t->connected_clients, p->connected_clients);
+		sum_ll(&t->maxclients, p->maxclients);
+		sum_ll(&t->blocked_clients, p->blocked_clients);
+		sum_ll(&t->rejected_connections, p->rejected_connections);
+		sum_ll(&t->ops_per_sec, p->ops_per_sec);
+		sum_ll(&t->total_commands, p->total_commands);
+		sum_ll(&t->used_memory, p->used_memory);
+		sum_ll(&t->maxmemory, p->maxmemory);
+		if (simlog_clients_add(&s->clients, &s->nodes[i].clients,
+		    e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A node's failure, named by the node. */
+static int
+node_failed(const struct node_sample *n, struct simlog_err *e)
+{
+	char why[SIMLOG_ERRLEN];
+
+	snprintf(why, sizeof(why), "%s", e->msg);
+	return simlog_seterr(e, e->code, "master %s: %s", n->addr, why);
+}
+
+/*
+ * Every node of a cluster or sentinel URL: INFO from each first (so that
+ * everything sent after it counts as ours in the next average), then
+ * what older servers lack in INFO, then CLIENT LIST from each.
+ */
+static int
+take_nodes(struct stats *st, struct sample *s, struct simlog_err *e)
+{
+	struct simlog_node nodes[SIMLOG_MAX_NODES];
+	uint64_t after_info;
+	size_t n, i;
+	char *info, *v;
+
+	if (simlog_conn_nodes(&st->conn, nodes, SIMLOG_MAX_NODES, &n, e) < 0)
+		return -1;
+	if ((s->nodes = calloc(n ? n : 1, sizeof(*s->nodes))) == NULL)
+		return simlog_seterr(e, SIMLOG_EX_SOFTWARE, "out of memory");
+	for (i = 0; i < n; i++) {
+		struct node_sample *ns = &s->nodes[s->nnodes++];
+
+		snprintf(ns->addr, sizeof(ns->addr), "%s", nodes[i].addr);
+		if ((info = simlog_info_node(&st->conn, nodes[i].index, NULL,
+		    e)) == NULL)
+			return node_failed(ns, e);
+		s->infos++;
+		simlog_pool_parse(info, &ns->pool);
+		simlog_info_str(info, "role", ns->role, sizeof(ns->role));
+		if (strcmp(ns->role, "slave") == 0)
+			snprintf(ns->role, sizeof(ns->role), "replica");
+		free(info);
+	}
+	after_info = simlog_conn_commands(&st->conn);
+	for (i = 0; i < n; i++) {
+		struct node_sample *ns = &s->nodes[i];
+
+		if (ns->pool.maxclients < 0 && (v = simlog_config_get_node(
+		    &st->conn, nodes[i].index, "maxclients", e)) != NULL) {
+			ns->pool.maxclients = strtoll(v, NULL, 10);
+			free(v);
+		}
+		if (simlog_clients_read_node(&st->conn, nodes[i].index,
+		    &ns->clients, e) < 0)
+			return node_failed(ns, e);
+	}
+	if (sum_nodes(s, e) < 0 ||
+	    simlog_backlog_read(&st->conn, &s->backlog, e) < 0)
+		return -1;
+	s->commands = (unsigned)(simlog_conn_commands(&st->conn) - after_info);
+	return take_local(st, s, e);
+}
+
 /* INFO, CLIENT LIST, the backlog counters, the spool directory and the
  * breaker file. */
 static int
@@ -144,8 +256,11 @@ take_sample(struct stats *st, struct sample *s, struct simlog_err *e)
 	memset(s, 0, sizeof(*s));
 	s->wall = simlog_now_wall();
 	s->mono = simlog_now_mono();
+	if (st->conn.url.topo != SIMLOG_TOPO_SINGLE)
+		return take_nodes(st, s, e);
 	if ((info = simlog_info(&st->conn, NULL, e)) == NULL)
 		return -1;
+	s->infos = 1;
 	simlog_pool_parse(info, &s->pool);
 	free(info);
 	if (s->pool.maxclients < 0) {
@@ -166,11 +281,33 @@ take_sample(struct stats *st, struct sample *s, struct simlog_err *e)
 }
 
 static double
+pool_utilization(const struct simlog_pool *p)
+{
+	if (p->connected_clients < 0 || p->maxclients <= 0)
+		return -1;
+	return (double)p->connected_clients / (double)p->maxclients;
+}
+
+/* The node nearest its maxclients: the one that turns clients away
+ * first.  NULL for a plain URL. */
+static const struct node_sample *
+busiest(const struct sample *s)
+{
+	const struct node_sample *b = NULL;
+
+	for (size_t i = 0; i < s->nnodes; i++)
+		if (b == NULL || pool_utilization(&s->nodes[i].pool) >
+		    pool_utilization(&b->pool))
+			b = &s->nodes[i];
+	return b;
+}
+
+static double
 utilization(const struct sample *s)
 {
-	if (s->pool.connected_clients < 0 || s->pool.maxclients <= 0)
-		return -1;
-	return (double)s->pool.connected_clients / (double)s->pool.maxclients;
+	const struct node_sample *b = busiest(s);
+
+	return pool_utilization(b != NULL ? &b->pool : &s->pool);
 }
 
 /* Commands per second since the previous sample, ours left out; -1 when
@@ -183,13 +320,14 @@ ops_avg(const struct stats *st)
 	double dt;
 
 	if (!st->have_prev || a->pool.total_commands < 0 ||
-	    b->pool.total_commands < a->pool.total_commands)
+	    b->pool.total_commands < a->pool.total_commands ||
+	    a->nnodes != b->nnodes)
 		return -1;
 	dt = b->mono - a->mono;
 	/* Redis counts a command once it has run: the previous INFO shows
-	 * up in this count, this one not yet. */
+	 * up in this count (on each node), this one not yet. */
 	n = b->pool.total_commands - a->pool.total_commands -
-	    (long long)a->commands - 1;
+	    (long long)a->commands - (long long)a->infos;
 	if (dt <= 0)
 		return -1;
 	return (double)(n > 0 ? n : 0) / dt;
@@ -201,7 +339,8 @@ rejected_delta(const struct stats *st)
 	long long a = st->prev.pool.rejected_connections;
 	long long b = st->cur.pool.rejected_connections;
 
-	if (!st->have_prev || a < 0 || b < a)
+	if (!st->have_prev || a < 0 || b < a ||
+	    st->prev.nnodes != st->cur.nnodes)
 		return -1;
 	return b - a;
 }
@@ -225,6 +364,41 @@ j_head(struct stats *st, int ok, double wall)
 	simlog_jw_kbool(&st->out, "ok", ok);
 	simlog_jw_kdouble(&st->out, "time", wall, 3);
 	simlog_jw_kstr(&st->out, "url", st->conn.display);
+}
+
+static void
+j_nodes(struct simlog_jw *w, const struct sample *s)
+{
+	simlog_jw_key(w, "nodes");
+	simlog_jw_arr(w);
+	for (size_t i = 0; i < s->nnodes; i++) {
+		const struct node_sample *n = &s->nodes[i];
+		double u = pool_utilization(&n->pool);
+
+		simlog_jw_obj(w);
+		simlog_jw_kstr(w, "addr", n->addr);
+		simlog_jw_kstr(w, "role", n->role);
+		j_ll(w, "connected_clients", n->pool.connected_clients);
+		j_ll(w, "maxclients", n->pool.maxclients);
+		if (u < 0)
+			simlog_jw_knull(w, "utilization");
+		else
+			simlog_jw_kdouble(w, "utilization", u, 6);
+		j_ll(w, "rejected_connections", n->pool.rejected_connections);
+		j_ll(w, "blocked_clients", n->pool.blocked_clients);
+		simlog_jw_key(w, "clients_by_name");
+		simlog_jw_obj(w);
+		for (size_t j = 0; j < n->clients.n; j++)
+			simlog_jw_kuint(w, n->clients.v[j].name,
+			    n->clients.v[j].count);
+		simlog_jw_close(w);
+		j_ll(w, "ops_per_sec", n->pool.ops_per_sec);
+		j_ll(w, "total_commands_processed", n->pool.total_commands);
+		j_ll(w, "used_memory", n->pool.used_memory);
+		j_ll(w, "maxmemory", n->pool.maxmemory);
+		simlog_jw_close(w);
+	}
+	simlog_jw_close(w);
 }
 
 static void
@@ -321,6 +495,8 @@ json_sample(struct stats *st)
 	j_ll(w, "total_commands_processed", s->pool.total_commands);
 	j_ll(w, "used_memory", s->pool.used_memory);
 	j_ll(w, "maxmemory", s->pool.maxmemory);
+	if (st->conn.url.topo != SIMLOG_TOPO_SINGLE)
+		j_nodes(w, s);
 	j_backlog(w, &s->backlog);
 	j_local(w, s);
 	simlog_jw_close(w);
@@ -412,6 +588,46 @@ om_redis(const struct sample *s)
 	    "Redis's memory limit; 0 for none.", s->pool.maxmemory);
 }
 
+/* Per node, behind a cluster or sentinel URL. */
+static void
+om_nodes(const struct sample *s)
+{
+	static const struct {
+		const char *name, *type, *unit, *help;
+		size_t off;
+	} fam[] = {
+		{ "simlog_redis_node_connected_clients", "gauge", NULL,
+		    "Client connections open on each master.",
+		    offsetof(struct simlog_pool, connected_clients) },
+		{ "simlog_redis_node_maxclients", "gauge", NULL,
+		    "The most client connections each master accepts.",
+		    offsetof(struct simlog_pool, maxclients) },
+		{ "simlog_redis_node_rejected_connections", "counter", NULL,
+		    "Connections each master refused at maxclients.",
+		    offsetof(struct simlog_pool, rejected_connections) },
+		{ "simlog_redis_node_used_memory_bytes", "gauge", "bytes",
+		    "Memory each master has allocated.",
+		    offsetof(struct simlog_pool, used_memory) },
+	};
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		const char *sfx = strcmp(fam[f].type, "counter") == 0 ?
+		    "_total" : "";
+
+		om_family(fam[f].name, fam[f].type, fam[f].unit, fam[f].help);
+		for (size_t i = 0; i < s->nnodes; i++) {
+			long long v = *(const long long *)(const void *)
+			    ((const char *)&s->nodes[i].pool + fam[f].off);
+
+			if (v < 0)
+				continue;
+			printf("%s%s", fam[f].name, sfx);
+			om_label("node", s->nodes[i].addr, 1);
+			printf("} %lld\n", v);
+		}
+	}
+}
+
 static void
 om_backlog(const struct simlog_backlog *b)
 {
@@ -486,6 +702,8 @@ om_sample(const struct sample *s, int up, int local)
 	    "1 if Redis answered this sample, else 0.", up);
 	if (up) {
 		om_redis(s);
+		if (s->nodes != NULL)
+			om_nodes(s);
 		om_backlog(&s->backlog);
 	}
 	if (local)
@@ -521,6 +739,34 @@ width_ll(long long v)
 	char b[32];
 
 	return snprintf(b, sizeof(b), "%lld", v);
+}
+
+/* A line per master, behind a cluster or sentinel URL. */
+static void
+table_nodes(const struct sample *s)
+{
+	int wa = 4;
+	char h[32];
+
+	for (size_t i = 0; i < s->nnodes; i++) {
+		int w = (int)strlen(s->nodes[i].addr);
+
+		wa = w > wa ? w : wa;
+	}
+	printf("\n%-*s  %-7s  %7s  %10s  %6s  %10s\n", wa, "NODE", "ROLE",
+	    "CLIENTS", "MAXCLIENTS", "UTIL", "MEMORY");
+	for (size_t i = 0; i < s->nnodes; i++) {
+		const struct node_sample *n = &s->nodes[i];
+		double u = pool_utilization(&n->pool);
+		char us[16] = "?";
+
+		if (u >= 0)
+			snprintf(us, sizeof(us), "%.1f %%", u * 100);
+		printf("%-*s  %-7s  %7lld  %10lld  %6s  %10s\n", wa, n->addr,
+		    n->role[0] ? n->role : "?", n->pool.connected_clients,
+		    n->pool.maxclients, us, human(n->pool.used_memory, h,
+		    sizeof(h)));
+	}
 }
 
 static void
@@ -563,6 +809,8 @@ table_sample(const struct stats *st)
 	    (unsigned long long)s->spool.segments,
 	    human((long long)s->spool.bytes, h1, sizeof(h1)), s->spool_path);
 
+	if (s->nodes != NULL)
+		table_nodes(s);
 	for (i = 0; i < s->clients.n; i++) {
 		int w = (int)strlen(s->clients.v[i].name);
 
@@ -669,10 +917,19 @@ emit(struct stats *st)
 		return -1;
 	}
 	if (st->warn_at > 0 && u >= st->warn_at) {
-		warnx("%s: %lld of %lld connections in use (%.1f %%), at or "
-		    "above --warn-at %g", st->conn.display,
-		    st->cur.pool.connected_clients, st->cur.pool.maxclients,
-		    u * 100, st->warn_at);
+		const struct node_sample *b = busiest(&st->cur);
+
+		if (b != NULL)
+			warnx("%s (master %s): %lld of %lld connections in use "
+			    "(%.1f %%), at or above --warn-at %g",
+			    st->conn.display, b->addr,
+			    b->pool.connected_clients, b->pool.maxclients,
+			    u * 100, st->warn_at);
+		else
+			warnx("%s: %lld of %lld connections in use (%.1f %%), "
+			    "at or above --warn-at %g", st->conn.display,
+			    st->cur.pool.connected_clients,
+			    st->cur.pool.maxclients, u * 100, st->warn_at);
 		st->warned = 1;
 	}
 	return 0;

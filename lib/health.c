@@ -19,15 +19,28 @@
 
 /* --- INFO -------------------------------------------------------------- */
 
-char *
-simlog_info(struct simlog_conn *conn, const char *section,
-	    struct simlog_err *err)
+/* Any node: the command goes where the connection routes it. */
+#define ANY_NODE ((size_t)-1)
+
+/* One command, routed (ANY_NODE) or to one node. */
+static redisReply *
+node_cmd(struct simlog_conn *conn, size_t node, struct simlog_err *err,
+	 int argc, const char **argv)
+{
+	if (node == ANY_NODE)
+		return simlog_cmd(conn, err, argc, argv, NULL);
+	return simlog_node_cmd(conn, node, err, argc, argv, NULL);
+}
+
+static char *
+info_at(struct simlog_conn *conn, size_t node, const char *section,
+	struct simlog_err *err)
 {
 	const char *av[2] = { "INFO", section };
 	redisReply *r;
 	char *s;
 
-	if ((r = simlog_cmd(conn, err, section ? 2 : 1, av, NULL)) == NULL)
+	if ((r = node_cmd(conn, node, err, section ? 2 : 1, av)) == NULL)
 		return NULL;
 	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE,
@@ -39,6 +52,20 @@ simlog_info(struct simlog_conn *conn, const char *section,
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	freeReplyObject(r);
 	return s;
+}
+
+char *
+simlog_info(struct simlog_conn *conn, const char *section,
+	    struct simlog_err *err)
+{
+	return info_at(conn, ANY_NODE, section, err);
+}
+
+char *
+simlog_info_node(struct simlog_conn *conn, size_t node, const char *section,
+		 struct simlog_err *err)
+{
+	return info_at(conn, node, section, err);
 }
 
 const char *
@@ -132,15 +159,15 @@ simlog_pool_parse(const char *info, struct simlog_pool *p)
 	simlog_info_ll(info, "maxmemory", &p->maxmemory);
 }
 
-char *
-simlog_config_get(struct simlog_conn *conn, const char *param,
-		  struct simlog_err *err)
+static char *
+config_get_at(struct simlog_conn *conn, size_t node, const char *param,
+	      struct simlog_err *err)
 {
 	const char *av[3] = { "CONFIG", "GET", param };
 	redisReply *r;
 	char *v = NULL;
 
-	if ((r = simlog_cmd(conn, err, 3, av, NULL)) == NULL)
+	if ((r = node_cmd(conn, node, err, 3, av)) == NULL)
 		return NULL;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
 		if ((v = strndup(r->element[1]->str, r->element[1]->len)) == NULL)
@@ -150,6 +177,20 @@ simlog_config_get(struct simlog_conn *conn, const char *param,
 		    "CONFIG GET %s: no such parameter", param);
 	freeReplyObject(r);
 	return v;
+}
+
+char *
+simlog_config_get(struct simlog_conn *conn, const char *param,
+		  struct simlog_err *err)
+{
+	return config_get_at(conn, ANY_NODE, param, err);
+}
+
+char *
+simlog_config_get_node(struct simlog_conn *conn, size_t node,
+		       const char *param, struct simlog_err *err)
+{
+	return config_get_at(conn, node, param, err);
 }
 
 /* --- latency ----------------------------------------------------------- */
@@ -309,16 +350,16 @@ oom:
 	return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 }
 
-int
-simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
-		    struct simlog_err *err)
+static int
+clients_at(struct simlog_conn *conn, size_t node, struct simlog_clients *out,
+	   struct simlog_err *err)
 {
 	const char *av[2] = { "CLIENT", "LIST" };
 	redisReply *r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = simlog_cmd(conn, err, 2, av, NULL)) == NULL)
+	if ((r = node_cmd(conn, node, err, 2, av)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
 		freeReplyObject(r);
@@ -328,6 +369,54 @@ simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
 	rc = simlog_clients_parse(r->str, r->len, out, err);
 	freeReplyObject(r);
 	return rc;
+}
+
+int
+simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
+		    struct simlog_err *err)
+{
+	return clients_at(conn, ANY_NODE, out, err);
+}
+
+int
+simlog_clients_read_node(struct simlog_conn *conn, size_t node,
+			 struct simlog_clients *out, struct simlog_err *err)
+{
+	return clients_at(conn, node, out, err);
+}
+
+int
+simlog_clients_add(struct simlog_clients *a, const struct simlog_clients *b,
+		   struct simlog_err *err)
+{
+	size_t i, j, n = a->n;
+
+	for (j = 0; j < b->n; j++) {
+		for (i = 0; i < n; i++)
+			if (strcmp(a->v[i].name, b->v[j].name) == 0)
+				break;
+		if (i < n) {
+			a->v[i].count += b->v[j].count;
+			continue;
+		}
+		/* Grown one at a time: a handful of names per server. */
+		{
+			void *nv = realloc(a->v, (a->n + 1) * sizeof(*a->v));
+
+			if (nv == NULL)
+				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "out of memory");
+			a->v = nv;
+		}
+		if ((a->v[a->n].name = strdup(b->v[j].name)) == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		a->v[a->n++].count = b->v[j].count;
+	}
+	a->total += b->total;
+	if (a->n > 1)
+		qsort(a->v, a->n, sizeof(*a->v), cmp_name);
+	return 0;
 }
 
 void
@@ -424,6 +513,13 @@ size_t
 simlog_check(const char *info, const char *save, struct simlog_finding *out,
 	     size_t max)
 {
+	return simlog_check_topo(info, save, SIMLOG_TOPO_SINGLE, out, max);
+}
+
+size_t
+simlog_check_topo(const char *info, const char *save, enum simlog_topo topo,
+		  struct simlog_finding *out, size_t max)
+{
 	struct findings f = { out, 0, max };
 	struct simlog_server s;
 	char policy[64];
@@ -432,15 +528,18 @@ simlog_check(const char *info, const char *save, struct simlog_finding *out,
 	simlog_server_parse(info, &s);
 	if (strcmp(s.mode, "sentinel") == 0) {
 		add(&f, "mode", s.mode, SIMLOG_SEV_PROBLEM,
-		    "a sentinel stores no data; point simlog at the master "
-		    "it monitors");
+		    "a sentinel stores no data: use a redis-sentinel://"
+		    "HOST:PORT[,...]/MASTER URL, which finds the master it "
+		    "monitors");
 		return f.n;
 	}
-	if (strcmp(s.mode, "cluster") == 0)
+	/* Behind redis-cluster:// a cluster's master is what it should be;
+	 * behind a plain URL simlog would reach only this node's slots. */
+	if (strcmp(s.mode, "cluster") == 0 && topo != SIMLOG_TOPO_CLUSTER)
 		add(&f, "mode", s.mode, SIMLOG_SEV_PROBLEM,
-		    "simlog's scripts update simlog:sims together with "
-		    "simlog:{SIM}:* keys, which hash to different slots; "
-		    "cluster mode refuses that (CROSSSLOT)");
+		    "a Redis Cluster node behind a plain URL: simulations "
+		    "whose keys hash to other nodes' slots are refused (MOVED, "
+		    "CROSSSLOT); use a redis-cluster:// URL");
 	if (strcmp(s.role, "replica") == 0)
 		add(&f, "role", s.role, SIMLOG_SEV_PROBLEM,
 		    "a replica is read-only, or loses its writes at the next "

@@ -26,6 +26,10 @@ extern "C" {
  */
 char *simlog_info(struct simlog_conn *conn, const char *section,
 		  struct simlog_err *err);
+/* The same from one node of simlog_conn_nodes() (its index), for views
+ * of every master of a cluster. */
+char *simlog_info_node(struct simlog_conn *conn, size_t node,
+		       const char *section, struct simlog_err *err);
 
 /*
  * The value of field in INFO text: a pointer into info and its length (up
@@ -67,6 +71,8 @@ void simlog_pool_parse(const char *info, struct simlog_pool *p);
  * (CONFIG may be renamed away or denied by an ACL). */
 char *simlog_config_get(struct simlog_conn *conn, const char *param,
 			struct simlog_err *err);
+char *simlog_config_get_node(struct simlog_conn *conn, size_t node,
+			     const char *param, struct simlog_err *err);
 
 /* --- latency ----------------------------------------------------------- */
 
@@ -100,6 +106,11 @@ int simlog_clients_parse(const char *text, size_t len,
 /* Send CLIENT LIST and count. */
 int simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
 			struct simlog_err *err);
+int simlog_clients_read_node(struct simlog_conn *conn, size_t node,
+			     struct simlog_clients *out, struct simlog_err *err);
+/* Add the counts of b into a (both sorted by name, as parsed). */
+int simlog_clients_add(struct simlog_clients *a, const struct simlog_clients *b,
+		       struct simlog_err *err);
 void simlog_clients_clear(struct simlog_clients *c);
 
 /* --- buffer safety (simlog-ping --check) -------------------------------- */
@@ -127,10 +138,15 @@ struct simlog_finding {
 /*
  * Judge a server from its INFO text and its CONFIG GET save value (NULL
  * when it could not be read).  Fills out[0..max) and returns the number of
- * findings; a safe server has none.
+ * findings; a safe server has none.  simlog_check judges a server a plain
+ * URL names; simlog_check_topo one reached through a URL of the given
+ * topology (a cluster's master is no problem behind redis-cluster://).
  */
 size_t simlog_check(const char *info, const char *save,
 		    struct simlog_finding *out, size_t max);
+size_t simlog_check_topo(const char *info, const char *save,
+			 enum simlog_topo topo, struct simlog_finding *out,
+			 size_t max);
 
 /* --- backlog ----------------------------------------------------------- */
 

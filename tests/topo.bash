@@ -559,12 +559,22 @@ _topo_start_master() {
 }
 
 # _topo_replicas_synced GROUP: every live replica of the group has its link
-# to its master up and no sync in progress.
+# to its master up and no sync in progress, and the master sees each
+# online (a replica the master does not count yet is not asked to
+# acknowledge writes: WAIT would wait for it until its timeout).
 _topo_replicas_synced() {
 	local d info
 	for d in $(_topo_live_dirs "$1" data); do
 		info=$(_topo_cli "$d" info replication 2>/dev/null | tr -d '\r')
-		case $info in *role:slave*) ;; *) continue ;; esac
+		case $info in
+		*role:master*)
+			! grep -q '^slave[0-9]*:' <<< "$info" ||
+				! grep '^slave[0-9]*:' <<< "$info" | grep -qv 'state=online' ||
+				return 1
+			continue ;;
+		*role:slave*) ;;
+		*) continue ;;
+		esac
 		case $info in *master_link_status:up*) ;; *) return 1 ;; esac
 		case $info in *master_sync_in_progress:0*) ;; *) return 1 ;; esac
 	done

@@ -609,7 +609,7 @@ simlog_net_route(struct simlog_conn *conn, int argc, const char **argv,
 }
 
 static int
-order_push(struct simlog_net *n, int node, char *cmd, size_t len)
+order_push(struct simlog_net *n, int node, char *cmd, size_t len, int script)
 {
 	if (n->ocount == n->ocap) {
 		size_t cap = n->ocap ? n->ocap * 2 : 64, i;
@@ -625,7 +625,7 @@ order_push(struct simlog_net *n, int node, char *cmd, size_t len)
 		n->ohead = 0;
 	}
 	n->order[(n->ohead + n->ocount) % n->ocap] =
-	    (struct net_pending){ node, cmd, len, 0 };
+	    (struct net_pending){ node, cmd, len, 0, script };
 	n->ocount++;
 	return 0;
 }
@@ -643,7 +643,7 @@ append_at(struct simlog_conn *conn, int i, int argc, const char **argv,
 	    simlog_net_format(argc, argv, lens, &copy, &clen) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	if (simlog_link_append(&n->nodes[i].link, argc, argv, lens, LINK_USER, 0,
-	    err) < 0 || order_push(n, i, copy, clen) < 0) {
+	    err) < 0 || order_push(n, i, copy, clen, n->appending_script) < 0) {
 		free(copy);
 		return simlog_conn_error(conn, NULL, argv[0], err);
 	}
@@ -724,7 +724,8 @@ settle(struct simlog_conn *conn, redisReply *r, double deadline,
 		n->nodes[p->node].link.scripts_loaded = 0;
 	if (conn->url.topo == SIMLOG_TOPO_CLUSTER && p->cmd != NULL &&
 	    r->type == REDIS_REPLY_ERROR && p->redirects < 5) {
-		int to = simlog_net_cluster_redirect(conn, r, deadline, err);
+		int to = simlog_net_cluster_redirect(conn, r, p->script,
+		    deadline, err);
 
 		if (to != -2) {
 			freeReplyObject(r);

@@ -18,6 +18,7 @@
 
 static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
 static int nscripts;
+static const struct simlog_script *registered[MAX_SCRIPTS];
 
 /* Give a script its id and SHA-1 the first time it is used. */
 static int
@@ -39,6 +40,7 @@ known(struct simlog_script *s, struct simlog_err *err)
 			    "cannot register a script");
 		}
 		simlog_hex(md, 20, s->sha);
+		registered[nscripts] = s;
 		__atomic_store_n(&s->id, nscripts++, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&registry);
@@ -58,37 +60,55 @@ fill(struct simlog_script *s, int eval, const char **argv, size_t *lens)
 }
 
 int
+simlog_net_script_ensure(struct simlog_link *l, int id, struct simlog_err *err)
+{
+	const struct simlog_script *s;
+	uint64_t bit = 1ull << id;
+
+	if (l->scripts_failed & bit)
+		return 1;	/* SCRIPT LOAD refused (an ACL): send the body */
+	if (l->scripts_loaded & bit)
+		return 0;
+	pthread_mutex_lock(&registry);
+	s = registered[id];
+	pthread_mutex_unlock(&registry);
+	{
+		const char *av[3] = { "SCRIPT", "LOAD", s->body };
+		size_t lv[3] = { 6, 4, s->len };
+
+		/* Redis runs commands in order: the EVALSHAs queued behind
+		 * this find the script, and one load is enough. */
+		if (simlog_link_append(l, 3, av, lv, LINK_SCRIPT_LOAD,
+		    (uint32_t)id, err) < 0)
+			return -1;
+	}
+	l->scripts_loaded |= bit;
+	return 0;
+}
+
+int
 simlog_script_append(struct simlog_conn *conn, struct simlog_script *s,
 		     int argc, const char **argv, size_t *lens,
 		     struct simlog_err *err)
 {
 	double deadline = simlog_now_mono() + conn->timeout;
-	struct simlog_link *l;
-	uint64_t bit;
-	int node, eval = 0;
+	int node, eval, rc;
 
 	if (known(s, err) < 0)
 		return -1;
 	fill(s, 0, argv, lens);
 	if ((node = simlog_net_route(conn, argc, argv, lens, deadline, err)) < 0)
 		return -1;
-	l = &conn->net->nodes[node].link;
-	bit = 1ull << s->id;
-	if (l->scripts_failed & bit)
-		eval = 1;	/* SCRIPT LOAD refused (an ACL): send the body */
-	else if (!(l->scripts_loaded & bit)) {
-		const char *av[3] = { "SCRIPT", "LOAD", s->body };
-		size_t lv[3] = { 6, 4, s->len };
-
-		/* Redis runs commands in order: the EVALSHAs queued behind
-		 * this find the script, and one load is enough. */
-		if (simlog_link_append(l, 3, av, lv, LINK_SCRIPT_LOAD, (uint32_t)s->id,
-		    err) < 0)
-			return simlog_conn_error(conn, NULL, "SCRIPT LOAD", err);
-		l->scripts_loaded |= bit;
-	}
+	if ((eval = simlog_net_script_ensure(&conn->net->nodes[node].link,
+	    s->id, err)) < 0)
+		return simlog_conn_error(conn, NULL, "SCRIPT LOAD", err);
 	fill(s, eval, argv, lens);
-	return simlog_conn_append(conn, argc, argv, lens, err);
+	/* A cluster may redirect the call to a node that lacks the script:
+	 * the pending command remembers which script it runs. */
+	conn->net->appending_script = eval ? 0 : s->id + 1;
+	rc = simlog_conn_append(conn, argc, argv, lens, err);
+	conn->net->appending_script = 0;
+	return rc;
 }
 
 redisReply *

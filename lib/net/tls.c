@@ -25,6 +25,26 @@ struct simlog_tls {
 	int verify;
 };
 
+/*
+ * In TLS 1.3 a server that checks client certificates does so after the
+ * client's handshake is over, then sends an alert (certificate required,
+ * unknown CA, ...) and closes.  Whether the client reads that alert or
+ * only sees the connection reset (its first command crossing the server's
+ * close) is a race.  So a session is marked when the server asks for a
+ * certificate, and a close on a marked session before the first reply is
+ * reported as the refusal it is.
+ */
+static char asked_none_given, asked_one_given;
+
+static int
+cert_asked(SSL *ssl, void *arg)
+{
+	(void)arg;
+	SSL_set_app_data(ssl, SSL_get_certificate(ssl) == NULL ?
+	    &asked_none_given : &asked_one_given);
+	return 1;
+}
+
 /* The reason of the newest OpenSSL error, or what errno says. */
 static const char *
 ssl_reason(unsigned long e)
@@ -37,9 +57,16 @@ ssl_reason(unsigned long e)
 static int
 file_error(struct simlog_err *err, const char *opt, const char *path)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_last_error(), q;
 
-	ERR_clear_error();
+	/* A file that cannot be opened: somewhere in the queue OpenSSL 3
+	 * keeps the errno, under later errors that only say "system lib". */
+	while ((q = ERR_get_error()) != 0)
+		if (ERR_SYSTEM_ERROR(q)) {
+			ERR_clear_error();
+			return simlog_seterr(err, SIMLOG_EX_CONFIG, "%s %s: %s",
+			    opt, path, strerror(ERR_GET_REASON(q)));
+		}
 	return simlog_seterr(err, SIMLOG_EX_CONFIG, "%s %s: %s", opt, path,
 	    e ? ssl_reason(e) : strerror(errno));
 }
@@ -83,6 +110,7 @@ simlog_tls_new(const struct simlog_tls_opts *o, struct simlog_err *err)
 		    "SIMLOG_TLS_KEY)");
 		goto bad;
 	}
+	SSL_CTX_set_cert_cb(t->ctx, cert_asked, NULL);
 	if (o->cert != NULL) {
 		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1) {
 			file_error(err, "--tls-cert", o->cert);
@@ -164,14 +192,24 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 		    "plain-text port", ssl_reason(oe));
 	}
 	if (e == SSL_ERROR_ZERO_RETURN ||
-	    (e == SSL_ERROR_SYSCALL && oe == 0 && errno == 0) ||
-	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+	    (e == SSL_ERROR_SYSCALL && oe == 0 && (errno == 0 ||
+	    errno == ECONNRESET || errno == EPIPE)) ||
+	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		if (SSL_get_app_data(ssl) == &asked_none_given)
+			return simlog_seterr(err, SIMLOG_EX_NOPERM, "the server "
+			    "requires a client certificate: give --tls-cert "
+			    "and --tls-key");
+		if (SSL_get_app_data(ssl) == &asked_one_given)
+			return simlog_seterr(err, SIMLOG_EX_NOPERM, "the server "
+			    "closed the connection once the TLS handshake was "
+			    "over: it refused the client certificate; check "
+			    "--tls-cert and --tls-key");
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 		    "Redis closed the connection");
+	}
 	if (e == SSL_ERROR_SYSCALL && oe == 0)
 		return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "%s",
-		    errno == ECONNRESET || errno == EPIPE ?
-		    "Redis closed the connection" : strerror(errno));
+		    strerror(errno));
 	return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "TLS: %s",
 	    ssl_reason(oe));
 }
@@ -231,7 +269,8 @@ simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
 				return -1;
 			}
 			return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
-			    "TLS handshake timed out");
+			    "TLS handshake timed out (a plain-text port? use "
+			    "redis://)");
 		}
 	}
 	*out = ssl;
@@ -265,11 +304,16 @@ simlog_tls_read(void *p, char *buf, size_t len, short *want,
 		struct simlog_err *err)
 {
 	SSL *ssl = p;
+	long n;
 
 	errno = 0;
 	ERR_clear_error();
-	return io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	n = io_result(ssl, SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
 	    (int)len), want, err);
+	/* The server answered: it took us without a certificate. */
+	if (n > 0)
+		SSL_set_app_data(ssl, NULL);
+	return n;
 }
 
 /*

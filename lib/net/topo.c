@@ -245,35 +245,56 @@ bad:
 	    "unexpected reply", conn->display);
 }
 
-/* CLUSTER SLOTS from node i (opened if need be). */
+/* CLUSTER SLOTS from node i (opened if need be).  A node whose link has
+ * replies owed (a MOVED read in the middle of a pipeline) is asked on a
+ * connection of its own: the answer must not take a pipelined command's
+ * place, nor the next pipelined reply be read as the answer. */
 static int
 slots_from(struct simlog_conn *conn, int i, double deadline,
 	   struct simlog_err *err)
 {
-	struct simlog_link *l = &conn->net->nodes[i].link;
+	struct simlog_net *n = conn->net;
+	struct simlog_link *l = &n->nodes[i].link, own;
+	struct link_target t = { NULL, n->nodes[i].host, n->nodes[i].port };
 	const char *av[2] = { "CLUSTER", "SLOTS" };
-	redisReply *r;
+	redisReply *r = NULL;
 	char where[640];
-	int rc;
+	int rc = -1, mine = 0;
 
-	if (!simlog_link_connected(l) &&
-	    simlog_net_node_open(conn, i, deadline, err) < 0)
-		return -1;
-	l = &conn->net->nodes[i].link;
 	snprintf(where, sizeof(where), "%s (node %s:%d)", conn->display,
-	    conn->net->nodes[i].host, conn->net->nodes[i].port);
+	    n->nodes[i].host, n->nodes[i].port);
+	simlog_link_init(&own);
+	if (simlog_link_connected(l) && simlog_link_pending(l) > 0) {
+		own.stop = n->stop;
+		if (simlog_link_open(&own, &t, n->tls, n->server_name, deadline,
+		    err) < 0 ||
+		    simlog_net_hello(conn, &own, conn->url.user, n->password, 0,
+		    NULL, deadline, where, err) < 0)
+			goto out;
+		l = &own;
+		mine = 1;
+	} else if (!simlog_link_connected(l)) {
+		if (simlog_net_node_open(conn, i, deadline, err) < 0)
+			return -1;
+		l = &n->nodes[i].link;
+	}
 	if (simlog_link_append(l, 2, av, NULL, LINK_USER, 0, err) < 0 ||
-	    simlog_link_recv(l, deadline, &r, err) < 0)
-		return simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
+	    simlog_link_recv(l, deadline, &r, err) < 0) {
+		simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
+		goto out;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "cluster support disabled") != NULL)
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "%s is not a "
+			simlog_seterr(err, SIMLOG_EX_CONFIG, "%s is not a "
 			    "cluster node: use a redis:// URL", where);
 		else
-			rc = simlog_conn_error(conn, r, where, err);
+			simlog_conn_error(conn, r, where, err);
 	} else
 		rc = read_slots(conn, r, i, err);
+out:
 	freeReplyObject(r);
+	if (mine)
+		simlog_link_close(&own);
 	return rc;
 }
 
@@ -339,7 +360,7 @@ simlog_net_cluster_node(struct simlog_conn *conn, const char *key, size_t klen,
 
 int
 simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
-			    double deadline, struct simlog_err *err)
+			    int script, double deadline, struct simlog_err *err)
 {
 	const char *s = r->str, *sp, *colon;
 	int ask, slot, port, i;
@@ -376,6 +397,10 @@ simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
 	}
 	if (!simlog_link_connected(&conn->net->nodes[i].link) &&
 	    simlog_net_node_open(conn, i, deadline, err) < 0)
+		return -1;
+	/* Before ASKING, which holds for the next command only. */
+	if (script > 0 && simlog_net_script_ensure(&conn->net->nodes[i].link,
+	    script - 1, err) < 0)
 		return -1;
 	if (ask) {
 		const char *av[1] = { "ASKING" };

@@ -25,6 +25,7 @@ struct net_pending {
 	char *cmd;
 	size_t len;
 	int redirects;
+	int script;			/* EVALSHA of script id + 1, else 0 */
 };
 
 struct simlog_net {
@@ -39,6 +40,8 @@ struct simlog_net {
 	struct net_pending *order;	/* ring: replies owed, oldest first */
 	size_t ohead, ocount, ocap;
 	int last;			/* the node of the latest command */
+	int appending_script;		/* script id + 1 of the command being
+					 * appended, else 0 */
 	struct simlog_err saved;	/* what broke a link since closed */
 	uint64_t commands;		/* sent on every link, in all */
 	int saved_any_reply;
@@ -69,12 +72,17 @@ int simlog_net_cluster_open(struct simlog_conn *conn, double deadline,
 int simlog_net_cluster_node(struct simlog_conn *conn, const char *key,
 			    size_t klen, double deadline,
 			    struct simlog_err *err);
-/* A MOVED or ASK reply: the node to send the command to (opened; for ASK
- * an ASKING is queued on it first); -2 when r is no redirection; -1 with
- * err set. */
+/* A MOVED or ASK reply: the node to send the command to (opened; the
+ * script of an EVALSHA (id + 1, or 0) loaded there if need be, then for
+ * ASK an ASKING, are queued on it first); -2 when r is no redirection; -1
+ * with err set. */
 int simlog_net_cluster_redirect(struct simlog_conn *conn,
-				const struct redisReply *r, double deadline,
-				struct simlog_err *err);
+				const struct redisReply *r, int script,
+				double deadline, struct simlog_err *err);
+/* Queue SCRIPT LOAD of script id on l unless it has it: 0, or 1 when l
+ * must be sent the body (EVAL) instead, or -1 with err set. */
+int simlog_net_script_ensure(struct simlog_link *l, int id,
+			     struct simlog_err *err);
 /* A key's hash slot (CRC16 of its {hash tag}, mod 16384). */
 unsigned simlog_net_key_slot(const char *key, size_t len);
 
