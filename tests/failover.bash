@@ -1,19 +1,8 @@
-# Helpers for the suites that fail servers over under a running push
-# (cluster.bats, sentinel.bats): unique records, a push paced so that a
-# fault lands in its middle, the replay, and the exactly-once comparison.
-# The same shapes as resilience.bats's, for a database in $DB.  Load after
-# helpers.bash.
-
-# gen FILE COUNT SEED...: simgen records for each seed, appended to FILE;
-# fails if two lines are equal (the comparisons below need unique lines).
-gen() {
-	local f=$1 n=$2 s
-	shift 2
-	for s in "$@"; do
-		"$SIMGEN" -n "$n" -s "$s" >> "$f"
-	done
-	[ -z "$(sort "$f" | uniq -d | head -n 1)" ]
-}
+# Helpers for the suites that fail servers over, or fault them, under a
+# running push (cluster.bats, sentinel.bats, faults.bats): a push paced so
+# that a fault lands in its middle, the replay and the drain, for a
+# database in $DB (gen, segments and assert_exact are in helpers.bash).
+# Load after helpers.bash.
 
 # paced FILE SLICES PAUSE: FILE on stdout in SLICES pieces, PAUSE seconds
 # apart, so that a push of it lasts long enough to be hit by a fault.
@@ -57,11 +46,6 @@ push_wait() {
 	PUSHED=$(jnum pushed "$out") SPOOLED=$(jnum spooled "$out")
 }
 
-# segments: how many spool segment files there are.
-segments() {
-	find "$SIMLOG_SPOOL_DIR" -name '*.seg' 2>/dev/null | wc -l
-}
-
 # replay [options]: simlog-push --replay must put the whole spool in Redis.
 replay() {
 	run --separate-stderr simlog-push --replay "$@"
@@ -80,19 +64,6 @@ drain_all() {
 		return 1
 	fi
 	DRAINED=${lines[${#lines[@]} - 1]}
-}
-
-# assert_exact FILE...: the record tables hold exactly the lines of the
-# FILEs, each once.
-assert_exact() {
-	cat "$@" | sort > want.sorted
-	landed "$DB" > got.sorted
-	if ! cmp -s want.sorted got.sorted; then
-		echo "want $(wc -l < want.sorted) records, landed $(wc -l < got.sorted)"
-		echo "missing: $(comm -23 want.sorted got.sorted | wc -l)"
-		echo "extra or doubled: $(comm -13 want.sorted got.sorted | wc -l)"
-		return 1
-	fi
 }
 
 # assert_sims_exact SIM=FILE...: each simulation landed exactly its file.

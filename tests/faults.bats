@@ -49,6 +49,7 @@ setup_file() {
 
 setup() {
 	load helpers
+	load failover	# replay, drain_all
 	simlog_env
 	cd "$BATS_TEST_TMPDIR"
 	# Where start_redis main listens; until a test starts it, nothing
@@ -70,28 +71,6 @@ AOF=(--appendonly yes --appendfsync always)
 measured() {
 	echo "# $*"
 	echo "# $*" >&3
-}
-
-# drain_all [options]: a one-shot drain of everything into $DB, which must
-# succeed; its summary is DRAINED.
-drain_all() {
-	run --separate-stderr simlog-drain -q -d "$DB" "$@"
-	if [ "$status" -ne 0 ]; then
-		echo "simlog-drain exited $status: $stderr"
-		return 1
-	fi
-	DRAINED=${lines[${#lines[@]} - 1]}
-}
-
-# replay [options]: simlog-push --replay must put the whole spool in Redis;
-# REPLAYED is how many records it replayed.
-replay() {
-	run --separate-stderr simlog-push --replay "$@"
-	echo "replay: $output"
-	echo "replay stderr: $stderr"
-	assert_success
-	assert_equal "$(segments)" 0
-	REPLAYED=$(jnum replayed "$output")
 }
 
 # paced_push RATE COUNT FILE [simlog-push options]: bench/pace writes

@@ -57,18 +57,6 @@ certs() {
 	CERT=(--tls-ca "$TLS_CA" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY")
 }
 
-# assert_exact FILE: the database holds exactly FILE's lines, each once.
-assert_exact() {
-	sort "$1" > want.sorted
-	landed "$DB" > got.sorted
-	if ! cmp -s want.sorted got.sorted; then
-		echo "want $(wc -l < want.sorted) records, landed $(wc -l < got.sorted)"
-		echo "missing: $(comm -23 want.sorted got.sorted | wc -l)"
-		echo "extra or doubled: $(comm -13 want.sorted got.sorted | wc -l)"
-		return 1
-	fi
-}
-
 # timed CMD...: run CMD as `run --separate-stderr` does; MS is how long it
 # took, in milliseconds.
 timed() {
