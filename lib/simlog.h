@@ -41,14 +41,15 @@ enum simlog_exit {
 	SIMLOG_EX_CONFLICT = 79,
 };
 
-#define SIMLOG_ERRLEN 256
+#define SIMLOG_ERRLEN 512
 
 /* An error as the library reports it: an exit class and a message. */
 struct simlog_err {
 	int code;			/* one of enum simlog_exit */
-	int full;			/* Redis is up but refused for lack of room
-					 * (maxmemory, --max-backlog): draining
-					 * helps, the breaker does not count it */
+	int full;			/* Redis is up but refused: out of room
+					 * (maxmemory, --max-backlog) or still
+					 * loading; draining or waiting helps,
+					 * the breaker does not count it */
 	char msg[SIMLOG_ERRLEN];
 	int stopped;			/* a wait ended because the caller's
 					 * stop flag was set */

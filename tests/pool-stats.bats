@@ -255,6 +255,7 @@ client|setname 1
 config|resetstat 1
 hgetall 4
 info 1
+ping 1
 scan 1
 time 1
 xrange 2"

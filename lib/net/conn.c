@@ -226,12 +226,23 @@ simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,
 			return -1;
 		sent++;
 	}
+	/* Last, a PING: a server still loading its data takes the commands
+	 * above but refuses this one, so "connected" means "answers". */
+	av[0] = "PING";
+	if (simlog_link_append(l, 1, av, NULL, LINK_USER, 0, err) < 0)
+		return -1;
+	sent++;
 	/* Read every reply, so the first refusal is the one reported. */
 	for (int rc = 0; sent > 0; sent--) {
+		struct simlog_err ioerr;
 		redisReply *r;
 
-		if (simlog_link_recv(l, deadline, &r, err) < 0) {
-			simlog_net_io_error(conn, &l->why, l->any_reply, where, err);
+		if (simlog_link_recv(l, deadline, &r, &ioerr) < 0) {
+			/* A refusal read already (max clients) says more
+			 * than the close that followed it. */
+			if (rc == 0)
+				simlog_net_io_error(conn, &l->why,
+				    l->any_reply, where, err);
 			return -1;
 		}
 		if (r->type == REDIS_REPLY_ERROR && rc == 0) {
@@ -523,7 +534,10 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 			    r->str);
 		else
 			simlog_seterr(err, code, "%s: %.200s", what, r->str);
-		if (err != NULL && has_prefix(r->str, "OOM"))
+		/* Up, and answering: only not ready or not roomy.  Waiting
+		 * (or draining) cures it; the breaker does not count it. */
+		if (err != NULL && (has_prefix(r->str, "OOM") ||
+		    has_prefix(r->str, "LOADING")))
 			err->full = 1;
 		return -1;
 	}
