@@ -25,7 +25,7 @@ ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL    ?= install
-DEPS       := hiredis sqlite3 jansson liblz4 zlib
+DEPS       := hiredis sqlite3 libpq jansson liblz4 zlib
 
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
@@ -51,8 +51,8 @@ O          := build/std
 endif
 
 TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats simlog-state
-LIB_SRC    := $(wildcard lib/*.c)
-LIB_HDR    := $(wildcard lib/*.h)
+LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
+LIB_HDR    := $(wildcard lib/*.h lib/*/*.h)
 PUBLIC_HDR := $(wildcard lib/simlog*.h)
 LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o

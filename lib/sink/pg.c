@@ -1,0 +1,3 @@
+/* placeholder */
+#include "sink/sink.h"
+const struct simlog_sink_ops simlog_sink_pg;
