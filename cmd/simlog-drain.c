@@ -546,15 +546,24 @@ retry_after(struct drain *d, struct simlog_err *e, enum where where, int n)
 	return 1;
 }
 
+/* The index of sim in d->seen, or d->nseen. */
+static size_t
+seen_at(const struct drain *d, const char *sim)
+{
+	size_t j;
+
+	for (j = 0; j < d->nseen; j++)
+		if (strcmp(d->seen[j].sim, sim) == 0)
+			break;
+	return j;
+}
+
 /* Remember the newest entry id of sim seen so far. */
 static void
 saw(struct drain *d, const char *sim, const struct simlog_sid *id)
 {
-	size_t i;
+	size_t i = seen_at(d, sim);
 
-	for (i = 0; i < d->nseen; i++)
-		if (strcmp(d->seen[i].sim, sim) == 0)
-			break;
 	if (i == d->nseen) {
 		d->seen = xrealloc(d->seen, (i + 1) * sizeof(*d->seen));
 		snprintf(d->seen[i].sim, sizeof(d->seen[i].sim), "%s", sim);
@@ -635,10 +644,13 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 }
 
 /*
- * --follow with nothing to do: block in XREAD on every simulation's stream
- * until an entry newer than the last one seen arrives (one that came
- * between the pass and this wait wakes it at once), or the commit interval
- * passes (new simulations are picked up at the next pass).
+ * --follow with nothing to do: block in XREAD on the stream of every
+ * simulation listed or drained before (a drained stream is deleted and
+ * its name leaves simlog:sims, but it is where the next records of a
+ * running simulation go) until an entry newer than the last one seen
+ * arrives (one that came between the pass and this wait wakes it at
+ * once), or the commit interval passes (new simulations are picked up at
+ * the next pass).
  */
 static void
 wait_for_records(struct drain *d, char **sims, size_t nsims)
@@ -646,7 +658,7 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	double block = d->commit_interval;
 	const char **av;
 	char (*keys)[SIMLOG_KEYLEN], (*ids)[48], ms[24];
-	size_t ac = 0, i, j;
+	size_t ac = 0, i, j, n = 0, cap = nsims + d->nseen;
 	redisReply *r;
 
 	/* New simulations and signals are seen between blocks: keep them
@@ -656,13 +668,22 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 		block = 1;
 	if (block > d->conn.timeout / 2)
 		block = d->conn.timeout / 2;
-	if (nsims == 0) {
+	if (cap == 0) {
 		simlog_sleep(block, &stop_requested);
 		return;
 	}
-	av = xrealloc(NULL, (2 * nsims + 6) * sizeof(*av));
-	keys = xrealloc(NULL, nsims * sizeof(*keys));
-	ids = xrealloc(NULL, nsims * sizeof(*ids));
+	av = xrealloc(NULL, (2 * cap + 6) * sizeof(*av));
+	keys = xrealloc(NULL, cap * sizeof(*keys));
+	ids = xrealloc(NULL, cap * sizeof(*ids));
+	for (i = 0; i < d->nseen; i++) {
+		simlog_key_stream(d->seen[i].sim, keys[n]);
+		simlog_sid_format(&d->seen[i].id, ids[n++]);
+	}
+	for (i = 0; i < nsims; i++)
+		if ((j = seen_at(d, sims[i])) == d->nseen) {
+			simlog_key_stream(sims[i], keys[n]);
+			snprintf(ids[n++], sizeof(ids[0]), "0-0");
+		}
 	snprintf(ms, sizeof(ms), "%.0f", block * 1000 > 1 ? block * 1000 : 1);
 	av[ac++] = "XREAD";
 	av[ac++] = "COUNT";
@@ -670,20 +691,10 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	av[ac++] = "BLOCK";
 	av[ac++] = ms;
 	av[ac++] = "STREAMS";
-	for (i = 0; i < nsims; i++) {
-		simlog_key_stream(sims[i], keys[i]);
+	for (i = 0; i < n; i++)
 		av[ac++] = keys[i];
-	}
-	for (i = 0; i < nsims; i++) {
-		for (j = 0; j < d->nseen; j++)
-			if (strcmp(d->seen[j].sim, sims[i]) == 0)
-				break;
-		if (j < d->nseen)
-			simlog_sid_format(&d->seen[j].id, ids[i]);
-		else
-			snprintf(ids[i], sizeof(ids[i]), "0-0");
+	for (i = 0; i < n; i++)
 		av[ac++] = ids[i];
-	}
 	r = simlog_cmd(&d->conn, NULL, (int)ac, av, NULL);
 	if (r == NULL) {
 		/* Trouble shows itself at the next pass; don't spin on it. */
@@ -856,7 +867,7 @@ corrupt_action(struct drain *d, const char *sim, const char *action)
 		}
 		simlog_corrupt_free(c, n);
 	} while (n == 100 && !stop_requested);
-	if (purge)
+	if (purged > 0)
 		warnx("%s: purged %llu entries from simlog:{%s}:corrupt", sim,
 		    purged, sim);
 	return 0;
