@@ -12,8 +12,23 @@ _simlog_drain()
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file | -d | --db)
+	--password-file)
 		_filedir
+		return
+		;;
+	-d | --db)
+		# An SQLite file, or a PostgreSQL URI.
+		if [[ $cur == postgres* ]]; then
+			COMPREPLY=($(compgen -W 'postgresql:// postgres://' -- "$cur"))
+			compopt -o nospace
+			__ltrim_colon_completions "$cur"
+		else
+			_filedir
+		fi
+		return
+		;;
+	--corrupt)
+		COMPREPLY=($(compgen -W 'list export purge' -- "$cur"))
 		return
 		;;
 	--schema)
@@ -50,6 +65,8 @@ _simlog_drain()
 		--keep-batches
 		-q --quiet
 		--progress
+		--corrupt
+		--discard
 		-h --help
 		-V --version
 	' -- "$cur"))
