@@ -145,9 +145,6 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	/* Only takes effect on a new database: bigger pages mean fewer
 	 * system calls per drained row (a no-op on an existing file). */
 	sqlite3_exec(l->db, "PRAGMA page_size=16384", NULL, NULL, NULL);
-	/* Indexes of typed tables (random keys) stay in memory longer; the
-	 * pages are only taken as they are used. */
-	sqlite3_exec(l->db, "PRAGMA cache_size=-16384", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
 	if (wal(s, path, err) < 0 ||
