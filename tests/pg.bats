@@ -397,19 +397,42 @@ EOF
 	"$SIMGEN" -n 200000 -s 104 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
-	simlog-drain -q -d "$PGURL" -s none > /dev/null
-	local pid st=0
+	# A typed drain beside it, through a staging table (on duplicate
+	# ignore, keys numbered), which the new connection makes again.
+	cat > ign.schema <<'EOF'
+table evs for ev
+    on duplicate ignore
+    id  INTEGER  primary key
+    n   INTEGER  not null
+    unique n
+EOF
+	local i
+	for i in $(seq 1 60000); do
+		printf '{"type":"ev","n":%d}\n{"type":"ev","n":%d}\n' "$i" "$i"
+	done > ev.jsonl
+	simlog-push -s u < ev.jsonl > /dev/null
+	simlog-drain -q -d "$PGURL" -s none --schema ./ign.schema > /dev/null
+	local pid pid2 st=0 st2=0
 	SIMLOG_RETRIES=30 SIMLOG_RETRY_CAP=0.5 \
-	    simlog-drain -q -d "$PGURL" --batch 2000 > d.out 2> d.err 3>&- &
+	    simlog-drain -q -d "$PGURL" -s s --batch 2000 > d.out 2> d.err 3>&- &
 	pid=$!
-	track "$pid"
+	SIMLOG_RETRIES=30 SIMLOG_RETRY_CAP=0.5 \
+	    simlog-drain -q -d "$PGURL" -s u --batch 2000 --schema ./ign.schema \
+	    > u.out 2> u.err 3>&- &
+	pid2=$!
+	track "$pid" "$pid2"
 	wait_until "rows to land" batches_over 20
 	pg_server restart -m fast
 	wait "$pid" || st=$?
-	cat d.err
-	assert_equal "$st" 0
+	wait "$pid2" || st2=$?
+	cat d.err u.err
+	assert_equal "$st $st2" "0 0"
 	grep -q 'retry' d.err
 	[ "$(jnum retries "$(tail -n 1 d.out)")" -gt 0 ]
+	assert_equal "$(pq "SELECT count(*), count(DISTINCT n), count(DISTINCT id), min(n), max(n) FROM evs")" \
+	    "60000|60000|60000|1|60000"
+	assert_equal "$(jnum rows "$(tail -n 1 u.out)")" 120000
+	pq "DROP TABLE evs"
 	exact
 }
 

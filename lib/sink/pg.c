@@ -1171,11 +1171,6 @@ rows_at_once(struct simlog_sink *s, struct pgtab *pt, PGresult **failed,
 	/* Staged: in order, and keys numbered where records left them out. */
 	if (!pt->has_n && renumber(pt) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	if (pt->stage_gen != P(s)->gen) {
-		if (run(s, pt->stage_ddl, pt->type, err) < 0)
-			return -1;
-		pt->stage_gen = P(s)->gen;
-	}
 	if (copy_in(s, pt->copy_stage, &pt->rows, pt->type, failed, err) < 0)
 		return -1;
 	{
@@ -1262,13 +1257,30 @@ clear_rows(struct simlog_sink *s)
 	P(s)->rejects.len = 0;
 }
 
+/* The staging tables of this connection, made outside any transaction
+ * (one made in a transaction that rolls back would be gone with it). */
+static int
+ensure_stages(struct simlog_sink *s, struct simlog_err *err)
+{
+	for (size_t i = 0; i < P(s)->ntabs; i++) {
+		struct pgtab *pt = P(s)->tabs[i];
+
+		if (pt->plain || pt->stage_gen == P(s)->gen)
+			continue;
+		if (run(s, pt->stage_ddl, pt->type, err) < 0)
+			return -1;
+		pt->stage_gen = P(s)->gen;
+	}
+	return 0;
+}
+
 static int
 pg_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
 {
 	char sql[200];
 
 	clear_rows(s);
-	if (ensure_connected(s, err) < 0)
+	if (ensure_connected(s, err) < 0 || ensure_stages(s, err) < 0)
 		return -1;
 	/* Drains of one simulation take turns; the names are safe. */
 	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d, "
