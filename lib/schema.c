@@ -625,6 +625,21 @@ simlog_schema_table(struct simlog_schema *s, const char *type, size_t n)
 
 
 int
+simlog_stable_addable(const struct simlog_stable *t,
+		      const struct simlog_column *c, struct simlog_err *err)
+{
+	if (c->primary || c->unique)
+		return simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: cannot "
+		    "add key column %s to an existing table", t->name, c->name);
+	if (c->notnull && (c->dkind == SIMLOG_D_NONE ||
+	    c->dkind == SIMLOG_D_NULL))
+		return simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: cannot "
+		    "add NOT NULL column %s without a default to an existing "
+		    "table", t->name, c->name);
+	return 0;
+}
+
+int
 simlog_stable_in_key(const struct simlog_stable *t, const struct simlog_column *c)
 {
 	for (size_t j = 0; j < t->nkey; j++)

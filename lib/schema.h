@@ -98,6 +98,12 @@ int simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
 		      const char *sim, const char *json, size_t len,
 		      struct simlog_val *vals, struct simlog_err *err);
 
+/* Whether column c, missing from t's existing table, may be added to it
+ * (ALTER TABLE ADD COLUMN): not a key, not NOT NULL without a default.
+ * 0, or -1 with a CONFIG error saying why. */
+int simlog_stable_addable(const struct simlog_stable *t,
+			  const struct simlog_column *c, struct simlog_err *err);
+
 /* Whether column c is part of t's composite key. */
 int simlog_stable_in_key(const struct simlog_stable *t,
 			 const struct simlog_column *c);

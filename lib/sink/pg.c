@@ -128,25 +128,6 @@ put_escaped(struct buf *b, const char *s, size_t n)
 	put(b, run, (size_t)(end - run));
 }
 
-/* SQL text built with printf, malloc'd (NULL when out of memory). */
-__attribute__((format(printf, 2, 3)))
-static void
-sqlf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || grow(b, (size_t)n) < 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
 /* --- errors ------------------------------------------------------------------ */
 
 /* The first line of a libpq message, a password scrubbed from it. */
@@ -464,20 +445,20 @@ pgtype(const struct simlog_column *c)
 
 /* A default as a quoted literal: PostgreSQL gives it the column's type. */
 static void
-literal(struct buf *b, const struct simlog_column *c)
+literal(struct simlog_sql *b, const struct simlog_column *c)
 {
 	const char *v = c->dkind == SIMLOG_D_TEXT ? c->dtext : c->dform;
 
 	if (c->dkind == SIMLOG_D_NULL) {
-		sqlf(b, "NULL");
+		simlog_sqlf(b, "NULL");
 		return;
 	}
 	if (c->type == SIMLOG_C_BOOLEAN && c->dkind == SIMLOG_D_INT)
 		v = c->dint ? "true" : "false";
-	sqlf(b, "'");
+	simlog_sqlf(b, "'");
 	for (; *v; v++)
-		sqlf(b, *v == '\'' ? "''" : "%c", *v);
-	sqlf(b, "'");
+		simlog_sqlf(b, *v == '\'' ? "''" : "%c", *v);
+	simlog_sqlf(b, "'");
 }
 
 /* Whether column i is the table's single INTEGER primary key, numbered
@@ -490,45 +471,34 @@ is_serial(const struct simlog_column *c)
 }
 
 static void
-column_def(struct buf *b, const struct simlog_column *c, int adding)
+column_def(struct simlog_sql *b, const struct simlog_column *c, int adding)
 {
-	sqlf(b, "\"%s\" %s", c->name, !adding && is_serial(c) ?
+	simlog_sqlf(b, "\"%s\" %s", c->name, !adding && is_serial(c) ?
 	    "bigserial" : pgtype(c));
 	if (c->primary && !adding)
-		sqlf(b, " PRIMARY KEY");
+		simlog_sqlf(b, " PRIMARY KEY");
 	if (c->unique && !adding)
-		sqlf(b, " UNIQUE");
+		simlog_sqlf(b, " UNIQUE");
 	if (c->notnull)
-		sqlf(b, " NOT NULL");
+		simlog_sqlf(b, " NOT NULL");
 	if (c->dkind != SIMLOG_D_NONE) {
-		sqlf(b, " DEFAULT ");
+		simlog_sqlf(b, " DEFAULT ");
 		literal(b, c);
 	}
 }
 
 static void
-create_sql(struct buf *b, const struct simlog_stable *t)
+create_sql(struct simlog_sql *b, const struct simlog_stable *t)
 {
 	size_t i;
 
-	sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
+	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++) {
-		sqlf(b, i ? ", " : "");
+		simlog_sqlf(b, i ? ", " : "");
 		column_def(b, &t->cols[i], 0);
 	}
-	if (t->nkey > 0) {
-		sqlf(b, ", PRIMARY KEY (");
-		for (i = 0; i < t->nkey; i++)
-			sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
-		sqlf(b, ")");
-	}
-	for (size_t u = 0; u < t->nuniques; u++) {
-		sqlf(b, ", UNIQUE (");
-		for (i = 0; i < t->nuniq[u]; i++)
-			sqlf(b, "%s\"%s\"", i ? ", " : "", t->uniques[u][i]);
-		sqlf(b, ")");
-	}
-	sqlf(b, ")");
+	simlog_sql_constraints(b, t);
+	simlog_sqlf(b, ")");
 }
 
 static int
@@ -553,7 +523,7 @@ static int
 add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 	    struct simlog_err *err)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	int rc = 0, has = 0;
 
 	for (size_t i = 0; i < t->ncols && rc == 0; i++) {
@@ -561,20 +531,11 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 
 		if ((rc = has_column(s, t->name, c->name, &has, err)) < 0 || has)
 			continue;
-		if (c->primary || c->unique)
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add key column %s to an existing table",
-			    t->name, c->name);
-		else if (c->notnull && (c->dkind == SIMLOG_D_NONE ||
-		    c->dkind == SIMLOG_D_NULL))
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add NOT NULL column %s without a default "
-			    "to an existing table", t->name, c->name);
-		else {
+		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
 			b.len = 0;
-			sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
+			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
 			column_def(&b, c, 1);
-			rc = b.s ? run(s, b.s, t->name, err) :
+			rc = !b.oom ? run(s, b.s, t->name, err) :
 			    simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
 		}
@@ -586,14 +547,14 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 /* The conflict target of on duplicate update: the primary key, else the
  * first unique constraint. */
 static void
-conflict_target(struct buf *b, const struct simlog_stable *t)
+conflict_target(struct simlog_sql *b, const struct simlog_stable *t)
 {
 	size_t i;
 
-	sqlf(b, " ON CONFLICT (");
+	simlog_sqlf(b, " ON CONFLICT (");
 	if (t->nkey > 0) {
 		for (i = 0; i < t->nkey; i++)
-			sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
+			simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
 	} else {
 		for (i = 0; i < t->ncols && !t->cols[i].primary; i++)
 			;
@@ -601,13 +562,13 @@ conflict_target(struct buf *b, const struct simlog_stable *t)
 			for (i = 0; i < t->ncols && !t->cols[i].unique; i++)
 				;
 		if (i < t->ncols)
-			sqlf(b, "\"%s\"", t->cols[i].name);
+			simlog_sqlf(b, "\"%s\"", t->cols[i].name);
 		else
 			for (size_t j = 0; j < t->nuniq[0]; j++)
-				sqlf(b, "%s\"%s\"", j ? ", " : "",
+				simlog_sqlf(b, "%s\"%s\"", j ? ", " : "",
 				    t->uniques[0][j]);
 	}
-	sqlf(b, ")");
+	simlog_sqlf(b, ")");
 }
 
 static int
@@ -626,9 +587,9 @@ static int
 typed_statements(struct pgtab *pt, const struct simlog_stable *t,
 		 const char *seq, size_t index)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	size_t i, n = t->ncols;
-	int first = 1;
+	int first = 1, oom = 0;
 
 	pt->serial = -1;
 	for (i = 0; i < n; i++)
@@ -649,19 +610,18 @@ typed_statements(struct pgtab *pt, const struct simlog_stable *t,
 	snprintf(pt->stmt, sizeof(pt->stmt), "simlog_t%zu", index);
 
 	/* One row: a left-out numbered key takes the sequence's next. */
-	sqlf(&b, "INSERT INTO \"%s\" AS simlog_t (", t->name);
-	for (i = 0; i < n; i++)
-		sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(&b, ") VALUES (");
+	simlog_sqlf(&b, "INSERT INTO \"%s\" AS simlog_t (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") VALUES (");
 	for (i = 0; i < n; i++)
 		if ((int)i == pt->serial)
-			sqlf(&b, "%scoalesce($%zu::bigint, nextval('%s'))",
+			simlog_sqlf(&b, "%scoalesce($%zu::bigint, nextval('%s'))",
 			    i ? ", " : "", i + 1, seq);
 		else
-			sqlf(&b, "%s$%zu", i ? ", " : "", i + 1);
-	sqlf(&b, ")");
+			simlog_sqlf(&b, "%s$%zu", i ? ", " : "", i + 1);
+	simlog_sqlf(&b, ")");
 	if (t->on_dup == SIMLOG_DUP_IGNORE)
-		sqlf(&b, " ON CONFLICT DO NOTHING");
+		simlog_sqlf(&b, " ON CONFLICT DO NOTHING");
 	else if (pt->mode == M_ROWS) {
 		conflict_target(&b, t);
 		for (i = 0; i < n; i++) {
@@ -671,53 +631,55 @@ typed_statements(struct pgtab *pt, const struct simlog_stable *t,
 			    simlog_stable_in_key(t, c))
 				continue;
 			/* Left out or null: the row keeps its value. */
-			sqlf(&b, "%s\"%s\" = coalesce($%zu, simlog_t.\"%s\")",
+			simlog_sqlf(&b, "%s\"%s\" = coalesce($%zu, simlog_t.\"%s\")",
 			    first ? " DO UPDATE SET " : ", ", c->name,
 			    n + i + 1, c->name);
 			first = 0;
 		}
 		if (first)
-			sqlf(&b, " DO NOTHING");
+			simlog_sqlf(&b, " DO NOTHING");
 	}
 	pt->insert = b.s;
-	b = (struct buf){ NULL, 0, 0 };
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
 
-	sqlf(&b, "COPY \"%s\" (", t->name);
-	for (i = 0; i < n; i++)
-		sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(&b, ") FROM STDIN");
+	simlog_sqlf(&b, "COPY \"%s\" (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") FROM STDIN");
 	pt->copy = b.s;
-	b = (struct buf){ NULL, 0, 0 };
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
 
 	/* The staging table: the same columns, no constraints, and the
 	 * records' order. */
-	sqlf(&b, "CREATE TEMP TABLE IF NOT EXISTS simlog_stage%zu "
+	simlog_sqlf(&b, "CREATE TEMP TABLE IF NOT EXISTS simlog_stage%zu "
 	    "(simlog_n bigint", index);
 	for (i = 0; i < n; i++)
-		sqlf(&b, ", \"%s\" %s", t->cols[i].name, pgtype(&t->cols[i]));
-	sqlf(&b, ")");
+		simlog_sqlf(&b, ", \"%s\" %s", t->cols[i].name, pgtype(&t->cols[i]));
+	simlog_sqlf(&b, ")");
 	pt->stage_ddl = b.s;
-	b = (struct buf){ NULL, 0, 0 };
-	sqlf(&b, "COPY simlog_stage%zu FROM STDIN", index);
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "COPY simlog_stage%zu FROM STDIN", index);
 	pt->copy_stage = b.s;
-	b = (struct buf){ NULL, 0, 0 };
-	sqlf(&b, "INSERT INTO \"%s\" (", t->name);
-	for (i = 0; i < n; i++)
-		sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(&b, ") SELECT ");
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "INSERT INTO \"%s\" (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") SELECT ");
 	for (i = 0; i < n; i++)
 		if ((int)i == pt->serial)
-			sqlf(&b, "%scoalesce(\"%s\", nextval('%s'))",
+			simlog_sqlf(&b, "%scoalesce(\"%s\", nextval('%s'))",
 			    i ? ", " : "", t->cols[i].name, seq);
 		else
-			sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(&b, " FROM simlog_stage%zu ORDER BY simlog_n%s; "
+			simlog_sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
+	simlog_sqlf(&b, " FROM simlog_stage%zu ORDER BY simlog_n%s; "
 	    "TRUNCATE simlog_stage%zu", index,
 	    t->on_dup == SIMLOG_DUP_IGNORE ? " ON CONFLICT DO NOTHING" : "",
 	    index);
 	pt->move = b.s;
-	return pt->insert && pt->copy && pt->stage_ddl && pt->copy_stage &&
-	    pt->move ? 0 : -1;
+	oom |= b.oom;
+	return oom ? -1 : 0;
 }
 
 static int
@@ -760,13 +722,13 @@ static int
 apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 	    struct simlog_err *err)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	struct pgtab *pt;
 	char *seq;
 	int rc;
 
 	create_sql(&b, t);
-	rc = b.s ? run(s, b.s, t->name, err) : simlog_seterr(err,
+	rc = !b.oom ? run(s, b.s, t->name, err) : simlog_seterr(err,
 	    SIMLOG_EX_SOFTWARE, "out of memory");
 	free(b.s);
 	if (rc < 0 || add_columns(s, t, err) < 0)
@@ -820,7 +782,7 @@ static int
 pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	       struct simlog_err *err)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	struct pgtab *pt;
 	char ident[160];
 	int rc;
@@ -829,11 +791,11 @@ pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	    sizeof(ident)) < 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record type "
 		    "'%s': not a table name", r->type);
-	sqlf(&b, "SELECT pg_advisory_xact_lock(%d, 0); "
+	simlog_sqlf(&b, "SELECT pg_advisory_xact_lock(%d, 0); "
 	    "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, "
 	    "simulation_id text NOT NULL, data jsonb NOT NULL)", LOCK_DDL,
 	    ident);
-	rc = b.s ? run(s, b.s, ident, err) : simlog_seterr(err,
+	rc = !b.oom ? run(s, b.s, ident, err) : simlog_seterr(err,
 	    SIMLOG_EX_SOFTWARE, "out of memory");
 	free(b.s);
 	if (rc < 0)
@@ -846,11 +808,11 @@ pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	pt->serial = -1;
 	pt->nparams = 2;
 	snprintf(pt->stmt, sizeof(pt->stmt), "simlog_p%zu", P(s)->ntabs);
-	b = (struct buf){ NULL, 0, 0 };
-	sqlf(&b, "INSERT INTO %s (simulation_id, data) VALUES ($1, $2)", ident);
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "INSERT INTO %s (simulation_id, data) VALUES ($1, $2)", ident);
 	pt->insert = b.s;
-	b = (struct buf){ NULL, 0, 0 };
-	sqlf(&b, "COPY %s (simulation_id, data) FROM STDIN", ident);
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "COPY %s (simulation_id, data) FROM STDIN", ident);
 	pt->copy = b.s;
 	if (pt->insert == NULL || pt->copy == NULL || add_tab(s, pt) < 0) {
 		tab_free(pt);

@@ -3,6 +3,7 @@
  * type to its table (schema, default mapping or dead letters), and counts
  * what each transaction stored.  The SQL is the implementations'.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -334,6 +335,65 @@ simlog_sink_rollback(struct simlog_sink *s)
 	s->nroutes = keep;
 	s->last = 0;
 	s->ncounts = 0;
+}
+
+void
+simlog_sqlf(struct simlog_sql *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = 1;
+		return;
+	}
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *q;
+
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		if ((q = realloc(b->s, cap)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = q;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void
+simlog_sql_columns(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
+}
+
+static void
+name_list(struct simlog_sql *b, const char *what, char **names, size_t n)
+{
+	simlog_sqlf(b, ", %s (", what);
+	for (size_t i = 0; i < n; i++)
+		simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", names[i]);
+	simlog_sqlf(b, ")");
+}
+
+void
+simlog_sql_constraints(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	if (t->nkey > 0)
+		name_list(b, "PRIMARY KEY", t->key, t->nkey);
+	for (size_t u = 0; u < t->nuniques; u++)
+		name_list(b, "UNIQUE", t->uniques[u], t->nuniq[u]);
 }
 
 /* Quote an identifier ("name" with "" doubled) into buf. */

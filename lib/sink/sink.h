@@ -163,6 +163,21 @@ struct simlog_sink {
  * implementation stores it. */
 void simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
 			const char *why);
+/* SQL text built piece by piece (malloc'd s); oom set when memory ran
+ * out, and nothing more is added. */
+struct simlog_sql {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+void simlog_sqlf(struct simlog_sql *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The table's columns, quoted: "a", "b", ... */
+void simlog_sql_columns(struct simlog_sql *b, const struct simlog_stable *t);
+/* Its composite constraints: ", PRIMARY KEY (...)", ", UNIQUE (...)". */
+void simlog_sql_constraints(struct simlog_sql *b,
+			    const struct simlog_stable *t);
+
 /* Quote an identifier ("name" with "" doubled) into buf; -1 if it does
  * not fit. */
 int simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen);

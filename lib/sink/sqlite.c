@@ -179,111 +179,61 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 
 /* --- tables ---------------------------------------------------------------- */
 
-struct sqlbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-__attribute__((format(printf, 2, 3)))
 static void
-sqlf(struct sqlbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL,
-		    b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if (b->s != NULL && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *q = realloc(b->s, cap);
-		if (q == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = q;
-		b->cap = cap;
-	}
-}
-
-static void
-sql_literal(struct sqlbuf *b, const struct simlog_column *c)
+sql_literal(struct simlog_sql *b, const struct simlog_column *c)
 {
 	switch (c->dkind) {
 	case SIMLOG_D_NONE:
 	case SIMLOG_D_NULL:
-		sqlf(b, "NULL");
+		simlog_sqlf(b, "NULL");
 		break;
 	case SIMLOG_D_INT:
 	case SIMLOG_D_REAL:
-		sqlf(b, "%s", c->dform);
+		simlog_sqlf(b, "%s", c->dform);
 		break;
 	case SIMLOG_D_TEXT:
-		sqlf(b, "'");
+		simlog_sqlf(b, "'");
 		for (const char *p = c->dtext; *p; p++)
-			sqlf(b, *p == '\'' ? "''" : "%c", *p);
-		sqlf(b, "'");
+			simlog_sqlf(b, *p == '\'' ? "''" : "%c", *p);
+		simlog_sqlf(b, "'");
 		break;
 	}
 }
 
 static void
-column_def(struct sqlbuf *b, const struct simlog_column *c, int adding, int key)
+column_def(struct simlog_sql *b, const struct simlog_column *c, int adding, int key)
 {
 	/* JSON is kept as TEXT: SQLite's JSON functions read it, and TEXT
 	 * affinity never turns "5" into a number. */
-	sqlf(b, "\"%s\" %s", c->name, c->type == SIMLOG_C_JSON ? "TEXT" :
+	simlog_sqlf(b, "\"%s\" %s", c->name, c->type == SIMLOG_C_JSON ? "TEXT" :
 	    simlog_ctype_names[c->type]);
 	if (c->primary && !adding)
-		sqlf(b, " PRIMARY KEY");
+		simlog_sqlf(b, " PRIMARY KEY");
 	if (c->unique && !adding)
-		sqlf(b, " UNIQUE");
+		simlog_sqlf(b, " UNIQUE");
 	/* A key is never NULL (SQLite would let a non-INTEGER one be). */
 	if (c->notnull || (!adding && ((c->primary &&
 	    c->type != SIMLOG_C_INTEGER) || key)))
-		sqlf(b, " NOT NULL");
+		simlog_sqlf(b, " NOT NULL");
 	if (c->dkind != SIMLOG_D_NONE) {
-		sqlf(b, " DEFAULT ");
+		simlog_sqlf(b, " DEFAULT ");
 		sql_literal(b, c);
 	}
 }
 
 static void
-create_sql(struct sqlbuf *b, const struct simlog_stable *t)
+create_sql(struct simlog_sql *b, const struct simlog_stable *t)
 {
 	size_t i;
 
-	sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
+	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++) {
-		sqlf(b, i ? ", " : "");
+		simlog_sqlf(b, i ? ", " : "");
 		column_def(b, &t->cols[i], 0, simlog_stable_in_key(t,
 		    &t->cols[i]));
 	}
-	if (t->nkey > 0) {
-		sqlf(b, ", PRIMARY KEY (");
-		for (i = 0; i < t->nkey; i++)
-			sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
-		sqlf(b, ")");
-	}
-	for (size_t u = 0; u < t->nuniques; u++) {
-		sqlf(b, ", UNIQUE (");
-		for (i = 0; i < t->nuniq[u]; i++)
-			sqlf(b, "%s\"%s\"", i ? ", " : "", t->uniques[u][i]);
-		sqlf(b, ")");
-	}
-	sqlf(b, ")");
+	simlog_sql_constraints(b, t);
+	simlog_sqlf(b, ")");
 }
 
 /* Whether the table has column name (SQLite compares names without
@@ -309,7 +259,7 @@ static int
 add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 	    struct simlog_err *err)
 {
-	struct sqlbuf b = { NULL, 0, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	int rc = 0;
 
 	for (size_t i = 0; i < t->ncols && rc == 0; i++) {
@@ -317,18 +267,9 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 
 		if (has_column(L(s)->db, t->name, c->name))
 			continue;
-		if (c->primary || c->unique)
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add key column %s to an existing table",
-			    t->name, c->name);
-		else if (c->notnull && (c->dkind == SIMLOG_D_NONE ||
-		    c->dkind == SIMLOG_D_NULL))
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add NOT NULL column %s without a default "
-			    "to an existing table", t->name, c->name);
-		else {
+		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
 			b.len = 0;
-			sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
+			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
 			column_def(&b, c, 1, 0);
 			rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory") : exec(s, b.s, t->name, err);
@@ -344,20 +285,19 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
  * left a field out or gave null): the row keeps its value for those.
  */
 static void
-insert_sql(struct sqlbuf *b, const struct simlog_stable *t)
+insert_sql(struct simlog_sql *b, const struct simlog_stable *t)
 {
 	size_t i;
 	int first = 1;
 
-	sqlf(b, "INSERT INTO \"%s\" (", t->name);
+	simlog_sqlf(b, "INSERT INTO \"%s\" (", t->name);
+	simlog_sql_columns(b, t);
+	simlog_sqlf(b, ") VALUES (");
 	for (i = 0; i < t->ncols; i++)
-		sqlf(b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(b, ") VALUES (");
-	for (i = 0; i < t->ncols; i++)
-		sqlf(b, "%s?%zu", i ? ", " : "", i + 1);
-	sqlf(b, ")");
+		simlog_sqlf(b, "%s?%zu", i ? ", " : "", i + 1);
+	simlog_sqlf(b, ")");
 	if (t->on_dup == SIMLOG_DUP_IGNORE) {
-		sqlf(b, " ON CONFLICT DO NOTHING");
+		simlog_sqlf(b, " ON CONFLICT DO NOTHING");
 		return;
 	}
 	if (t->on_dup != SIMLOG_DUP_UPDATE)
@@ -367,20 +307,20 @@ insert_sql(struct sqlbuf *b, const struct simlog_stable *t)
 
 		if (c->primary || c->is_sim || simlog_stable_in_key(t, c))
 			continue;
-		sqlf(b, "%s\"%s\" = coalesce(?%zu, \"%s\")",
+		simlog_sqlf(b, "%s\"%s\" = coalesce(?%zu, \"%s\")",
 		    first ? " ON CONFLICT DO UPDATE SET " : ", ",
 		    c->name, t->ncols + i + 1, c->name);
 		first = 0;
 	}
 	if (first)
-		sqlf(b, " ON CONFLICT DO NOTHING");
+		simlog_sqlf(b, " ON CONFLICT DO NOTHING");
 }
 
 static int
 apply_table(struct simlog_sink *s, struct simlog_stable *t,
 	    struct simlog_err *err)
 {
-	struct sqlbuf b = { NULL, 0, 0, 0 };
+	struct simlog_sql b = { NULL, 0, 0, 0 };
 	struct lite_table *lt = t->sink;
 	int rc;
 
