@@ -498,3 +498,25 @@ EOF
 	[[ $stderr == *"database \"nosuchdb\" does not exist"* ]]
 	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 0
 }
+
+@test "pg: --follow drains records as they arrive; SIGTERM ends it with status 0" {
+	"$SIMGEN" -n 3000 -s 106 > a.jsonl
+	"$SIMGEN" -n 2000 -s 107 > b.jsonl
+	push s a.jsonl
+	want s a.jsonl
+	local pid st=0
+	simlog-drain -q -f -d "$PGURL" > f.out 2> f.err 3>&- &
+	pid=$!
+	track "$pid"
+	wait_until "the first records" batches_over $(( (3000 + 255) / 256 - 1 ))
+	push t b.jsonl
+	want t b.jsonl
+	wait_until "the later records" batches_over $(( (3000 + 255) / 256 + (2000 + 255) / 256 - 1 ))
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	cat f.err
+	assert_equal "$st" 0
+	assert_equal "$(jnum rows "$(tail -n 1 f.out)")" 5000
+	assert_equal "$(jnum sims "$(tail -n 1 f.out)")" 2
+	exact
+}
