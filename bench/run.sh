@@ -735,10 +735,12 @@ Typed drains: records/s counts records drained; agents has one row per
   each typed database: $(tr '\n' ' ' <"$work/expect.typed")
 --follow runs: producer bursts more than 10 ms late: ${fl_fast[7]} (0.1), ${fl_dflt[7]} (default);
   simlog-drain -f stdout lines: ${fl_fast[8]} (0.1), ${fl_dflt[8]} (default)
-  probe, 0.1:     $(tail -n 1 "$work/probe.0.1.out")
-  probe, default: $(tail -n 1 "$work/probe.default.out")
-  simlog-drain -f, 0.1:     $(tail -n 1 "$work/follow-drain.0.1.out")
-  simlog-drain -f, default: $(tail -n 1 "$work/follow-drain.default.out")
+  probe, 0.1:     $(tail -n 1 "$work/probe.0.1.$follow_rate.0.05.out")
+  probe, default: $(tail -n 1 "$work/probe.default.$follow_rate.0.05.out")
+  probe, 10/s:    $(tail -n 1 "$work/probe.default.10.dflt.out")
+  probe, 10/s, push --flush-interval 0.05: $(tail -n 1 "$work/probe.default.10.0.05.out")
+  simlog-drain -f, 0.1:     $(tail -n 1 "$work/follow-drain.0.1.$follow_rate.0.05.out")
+  simlog-drain -f, default: $(tail -n 1 "$work/follow-drain.default.$follow_rate.0.05.out")
 Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 
