@@ -7,6 +7,7 @@
 #   make check TESTS="drain push"   only tests/drain.bats and tests/push.bats
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
+#   make examples             the C API's example programs (examples/)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION    := 0.1.0
@@ -25,7 +26,7 @@ ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL    ?= install
-DEPS       := hiredis sqlite3 libpq jansson liblz4 zlib
+DEPS       := hiredis sqlite3 libpq jansson liblz4 zlib libssl libcrypto
 
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
@@ -39,7 +40,7 @@ SCHEMADIR  ?= $(DATADIR)/simlog/schemas
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) \
               -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
-LIBS       := $(DEP_LIBS) -lm
+LIBS       := $(DEP_LIBS) -lm -lpthread
 
 # Sanitizer builds live in their own tree so objects never mix.
 ifneq ($(SANITIZE),)
@@ -61,7 +62,16 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 BINS       := $(TOOLS:%=$(O)/bin/%)
 STATIC_LIB := $(O)/libsimlog.a
 SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
+# Examples are built as a user's program would be: strict C11, the public
+# headers only, no _GNU_SOURCE.
+EX_CFLAGS  := -std=c11 $(WARN) -Ilib $(CFLAGS)
+ifneq ($(SANITIZE),)
+EX_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
 MAN1       := $(wildcard man/*.1)
+MAN3       := $(wildcard man/*.3)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
 
@@ -69,7 +79,8 @@ MAN7       := $(wildcard man/*.7)
 # of another's intermediate files.
 .SECONDARY:
 
-.PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz
+.PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
+	examples
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen
 
@@ -97,6 +108,14 @@ $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS)
+
+# Against the static library of this tree; examples/Makefile builds them
+# against an installed one, through pkg-config.
+examples: $(EXAMPLES)
+
+$(O)/examples/%: examples/%.c $(PUBLIC_HDR) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(EX_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
@@ -136,8 +155,8 @@ fuzz:
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 		$(DESTDIR)$(SCHEMADIR)
 	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
@@ -153,6 +172,7 @@ install: all
 	    simlog.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN3),$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
 	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
 	$(if $(MAN7),$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	for t in $(TOOLS); do \
@@ -169,6 +189,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
+	      $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
 	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 

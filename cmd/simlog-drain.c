@@ -118,7 +118,6 @@ struct drain {
 
 	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
 	unsigned long long expect;	/* records buffered at start */
-	unsigned long long retries;
 	int follow;
 	double commit_interval;
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
@@ -126,7 +125,7 @@ struct drain {
 	size_t ntally;
 	struct seen *seen;
 	size_t nseen;
-	struct simlog_retry retry;
+	struct simlog_policy pol;	/* Redis failures (lib/policy.c) */
 	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
@@ -195,19 +194,30 @@ count_sims(const struct drain *d)
 static void
 print_summary(const struct drain *d)
 {
-	for (size_t i = 0; i < d->ntally; i++)
-		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"table\":\"%s\","
-		    "\"rows\":%llu,\"rejects\":%llu}\n", d->tally[i].sim,
-		    d->tally[i].type, d->tally[i].table, d->tally[i].rows,
-		    d->tally[i].rejects);
-	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,"
-	    "\"duplicate_batches\":%llu,\"duplicate_rows\":%llu,"
-	    "\"corrupt\":%llu,\"sims\":%zu,\"retries\":%llu,\"db\":",
-	    d->rows, d->rejects, d->batches, d->dups, d->dup_rows, d->corrupt,
-	    d->ntally ? count_sims(d) : 0, d->retries);
-	simlog_json_write_str(stdout, simlog_sink_name(d->sink),
-	    strlen(simlog_sink_name(d->sink)));
-	printf(",\"seconds\":%.3f}\n", simlog_now_mono() - d->t0);
+	struct simlog_jw w;
+
+	simlog_jw_init(&w, stdout);
+	for (size_t i = 0; i < d->ntally; i++) {
+		simlog_jw_begin(&w);
+		simlog_jw_kstr(&w, "sim", d->tally[i].sim);
+		simlog_jw_kstr(&w, "type", d->tally[i].type);
+		simlog_jw_kstr(&w, "table", d->tally[i].table);
+		simlog_jw_kuint(&w, "rows", d->tally[i].rows);
+		simlog_jw_kuint(&w, "rejects", d->tally[i].rejects);
+		simlog_jw_end(&w);
+	}
+	simlog_jw_begin(&w);
+	simlog_jw_kuint(&w, "rows", d->rows);
+	simlog_jw_kuint(&w, "rejects", d->rejects);
+	simlog_jw_kuint(&w, "batches", d->batches);
+	simlog_jw_kuint(&w, "duplicate_batches", d->dups);
+	simlog_jw_kuint(&w, "duplicate_rows", d->dup_rows);
+	simlog_jw_kuint(&w, "corrupt", d->corrupt);
+	simlog_jw_kuint(&w, "sims", d->ntally ? count_sims(d) : 0);
+	simlog_jw_kuint(&w, "retries", d->pol.retries);
+	simlog_jw_kstr(&w, "db", simlog_sink_name(d->sink));
+	simlog_jw_kdouble(&w, "seconds", simlog_now_mono() - d->t0, 3);
+	simlog_jw_end(&w);
 }
 
 /* Dead letters are said, not only counted (also with -q). */
@@ -509,41 +519,68 @@ backlog_of(struct drain *d, const char *sim)
 }
 
 /*
- * After a failed transaction: wait and go on, or give up.  Redis failures
- * feed the shared circuit breaker; a busy database waited its busy timeout
- * already and gets the same number of retries.
+ * After a failed transaction: wait and go on (1), or give up (0).  Redis
+ * failures follow the library's policy (retries and the shared breaker;
+ * with --follow, for as long as the drain runs); a busy database waited
+ * its busy timeout already and gets the same number of retries.
  */
 static int
-retry_after(struct drain *d, struct simlog_err *e, enum where where, int n)
+retry_after(struct drain *d, struct simlog_err *e, enum where where,
+	    int *attempt, int *dbtries)
 {
 	double delay;
 
-	if (!simlog_err_transient(e) || stop_requested)
+	if (where == IN_REDIS)
+		return simlog_policy_failed(&d->conn, &d->pol, attempt, e);
+	if (!simlog_err_transient(e) || stop_requested ||
+	    ++*dbtries > d->pol.retry.tries)
 		return 0;
-	if (where == IN_REDIS) {
-		simlog_breaker_failure(&d->brk);
-		simlog_conn_close(&d->conn);
-	}
-	if (n > d->retry.tries)
-		return 0;
-	if (where == IN_REDIS && !simlog_breaker_allow(&d->brk, 0)) {
-		warnx("%s; circuit breaker open", e->msg);
-		return 0;
-	}
-	delay = simlog_retry_delay(&d->retry, n);
-	warnx("%s; retry %d in %.2f s", e->msg, n, delay);
+	delay = simlog_retry_delay(&d->pol.retry, *dbtries);
+	warnx("%s; retry %d in %.2f s", e->msg, *dbtries, delay);
 	simlog_sleep(delay, &stop_requested);
-	d->retries++;
-	if (d->conn.c == NULL) {
-		struct simlog_err ce;
+	d->pol.retries++;
+	return !stop_requested;
+}
 
-		if (simlog_conn_open(&d->conn, &ce) < 0) {
-			*e = ce;
-			return retry_after(d, e, IN_REDIS, n + 1);
-		}
-		simlog_breaker_success(&d->brk);
-	}
-	return 1;
+/* One command's worth of work under the policy: the newest entry. */
+struct last_op {
+	const char *sim;
+	struct simlog_sid *upto;
+	int *found;
+};
+
+static int
+op_last(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	struct last_op *o = arg;
+
+	return simlog_queue_last(conn, o->sim, o->upto, o->found, e);
+}
+
+struct list_op {
+	char ***sims;
+	size_t *n;
+};
+
+static int
+op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	struct list_op *o = arg;
+
+	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+		return -1;
+	/* The old layout's index loses what has gone. */
+	simlog_forget_old_sims(conn, *o->sims, *o->n);
+	return 0;
+}
+
+static int
+op_none(struct simlog_conn *conn, void *arg, struct simlog_err *e)
+{
+	(void)conn;
+	(void)arg;
+	(void)e;
+	return 0;
 }
 
 /* The index of sim in d->seen, or d->nseen. */
@@ -583,24 +620,30 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	int found, started = 0;
 	long n;
 
-	if (simlog_queue_last(&d->conn, sim, &upto, &found, e) < 0)
+	struct last_op lo = { sim, &upto, &found };
+
+	if (simlog_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
 		return -1;
 	if (!found)
 		return 0;
 	saw(d, sim, &upto);
 	d->expect += backlog_of(d, sim);
-	for (int tries = 0;;) {
-		enum where where;
+	for (int attempt = 0, dbtries = 0;;) {
+		enum where where = IN_REDIS;
 
-		n = drain_txn(d, sim, &after, &started, &upto, &acks, &where, e);
+		if (simlog_policy_connect(&d->conn, &d->pol, e) < 0)
+			n = -1;
+		else
+			n = drain_txn(d, sim, &after, &started, &upto, &acks,
+			    &where, e);
 		show_progress(d, sim, 0);
 		if (n > 0) {
-			tries = 0;
+			attempt = dbtries = 0;
 			if (stop_requested)
 				break;
 			continue;
 		}
-		if (n == 0 || !retry_after(d, e, where, ++tries))
+		if (n == 0 || !retry_after(d, e, where, &attempt, &dbtries))
 			break;
 	}
 	acks_clear(&acks);
@@ -625,13 +668,21 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		if (((*sims)[0] = strdup(sim)) == NULL)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
-	} else if (simlog_list_sims(&d->conn, sims, nsims, &e) < 0) {
-		warnx("%s", e.msg);
-		return e.code == SIMLOG_EX_UNAVAILABLE ? SIMLOG_EX_TEMPFAIL :
-		    e.code;
+	} else {
+		struct list_op lo = { sims, nsims };
+
+		if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
+			if (e.stopped)
+				return 0;
+			warnx("%s", e.msg);
+			return e.code == SIMLOG_EX_UNAVAILABLE ?
+			    SIMLOG_EX_TEMPFAIL : e.code;
+		}
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++)
 		if (drain_sim(d, (*sims)[i], &e) < 0) {
+			if (e.stopped)
+				break;
 			warnx("%s: %s", (*sims)[i], e.msg);
 			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
 			/* Redis or the database is in trouble: a later
@@ -645,8 +696,8 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 
 /*
  * --follow with nothing to do: block in XREAD on the stream of every
- * simulation listed or drained before (a drained stream is deleted and
- * its name leaves simlog:sims, but it is where the next records of a
+ * simulation listed or drained before (a drained stream is deleted, so a
+ * listing no longer finds it, but it is where the next records of a
  * running simulation go) until an entry newer than the last one seen
  * arrives (one that came between the pass and this wait wakes it at
  * once), or the commit interval passes (new simulations are picked up at
@@ -700,7 +751,6 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 		/* Trouble shows itself at the next pass; don't spin on it. */
 		simlog_conn_close(&d->conn);
 		simlog_sleep(block, &stop_requested);
-		simlog_conn_open(&d->conn, NULL);
 	}
 	freeReplyObject(r);
 	free(av);
@@ -708,41 +758,40 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	free(ids);
 }
 
-/* Connect, retrying as the policy allows; fail fast on an open breaker. */
 static void
-connect_redis(struct drain *d, const struct simlog_conn_opts *co)
+say(void *arg, const char *msg)
+{
+	(void)arg;
+	warnx("%s", msg);
+}
+
+/*
+ * Connect under the policy: a one-shot drain fails fast on an open breaker
+ * and gives up after its retries (69, or 75 for the breaker); --follow
+ * waits for Redis for as long as it runs.
+ */
+static void
+connect_redis(struct drain *d, struct simlog_conn_opts *co)
 {
 	struct simlog_err e;
-	char endpoint[600];
-	int n = 0;
+	char endpoint[700];
 
-	if (simlog_retry_init(&d->retry, &e) < 0 ||
+	/* No stop flag on the connection: a signal lets the transaction in
+	 * progress finish (every wait is bounded by --timeout anyway). */
+	if (simlog_policy_init(&d->pol, &e) < 0 ||
 	    simlog_conn_init(&d->conn, co, &e) < 0)
 		cli_die(&e);
 	simlog_conn_endpoint(&d->conn, 0, endpoint, sizeof(endpoint));
 	if (simlog_breaker_init(&d->brk, endpoint, 0, 0, &e) < 0)
 		warnx("%s; going on without a circuit breaker", e.msg);
-	/* Known down: fail fast.  Otherwise our own tries decide. */
-	if (!simlog_breaker_allow(&d->brk, 0))
-		errx(SIMLOG_EX_TEMPFAIL, "%s: Redis known to be down "
-		    "(circuit breaker open); try again later", d->conn.display);
-	for (;;) {
-		double delay;
-
-		if (simlog_conn_open(&d->conn, &e) == 0) {
-			simlog_breaker_success(&d->brk);
-			return;
-		}
-		if (simlog_err_transient(&e))
-			simlog_breaker_failure(&d->brk);
-		if (!simlog_err_transient(&e) || ++n > d->retry.tries ||
-		    stop_requested)
-			cli_die(&e);
-		delay = simlog_retry_delay(&d->retry, n);
-		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
-		simlog_sleep(delay, &stop_requested);
-		d->retries++;
-	}
+	else
+		d->pol.brk = &d->brk;
+	d->pol.forever = d->follow;
+	d->pol.stop = &stop_requested;
+	d->pol.say = say;
+	if (simlog_run(&d->conn, &d->pol, 0, op_none, NULL, &e) < 0 &&
+	    !e.stopped)
+		cli_die(&e);
 }
 
 /* A Redis that may evict buffered records loses them silently. */
@@ -771,13 +820,13 @@ open_sink(struct drain *d)
 	while ((d->sink = simlog_sink_open(d->target, &o, &e)) == NULL) {
 		double delay;
 
-		if (!simlog_err_transient(&e) || ++n > d->retry.tries ||
+		if (!simlog_err_transient(&e) || ++n > d->pol.retry.tries ||
 		    stop_requested)
 			cli_die(&e);
-		delay = simlog_retry_delay(&d->retry, n);
+		delay = simlog_retry_delay(&d->pol.retry, n);
 		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
 		simlog_sleep(delay, &stop_requested);
-		d->retries++;
+		d->pol.retries++;
 	}
 	if (d->schema != NULL &&
 	    simlog_sink_apply_schema(d->sink, d->schema, &e) < 0)
@@ -803,33 +852,35 @@ prune_batches(struct drain *d)
 static void
 print_corrupt(const char *sim, const struct simlog_corrupt *c, int data)
 {
+	struct simlog_jw w;
 	char entry[48];
 	size_t bytes = 0;
 
 	simlog_sid_format(&c->entry, entry);
 	for (size_t j = 0; j < c->nfields; j++)
 		bytes += c->fields[j].vlen;
-	printf("{\"sim\":\"%s\",\"entry\":\"%s\",\"id\":\"%s\",\"why\":",
-	    sim, entry, c->id);
-	simlog_json_write_str(stdout, c->why ? c->why : "",
-	    c->why ? strlen(c->why) : 0);
-	printf(",\"bytes\":%zu", bytes);
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kstr(&w, "sim", sim);
+	simlog_jw_kstr(&w, "entry", entry);
+	simlog_jw_kstr(&w, "id", c->id);
+	simlog_jw_kstr(&w, "why", c->why ? c->why : "");
+	simlog_jw_kuint(&w, "bytes", bytes);
 	if (data) {
-		printf(",\"fields\":{");
+		simlog_jw_key(&w, "fields");
+		simlog_jw_obj(&w);
 		for (size_t j = 0; j < c->nfields; j++) {
 			const struct simlog_field *f = &c->fields[j];
 			char *b = xrealloc(NULL, 4 * ((f->vlen + 2) / 3) + 1);
 
 			simlog_base64((const unsigned char *)f->val, f->vlen, b);
-			if (j)
-				putchar(',');
-			simlog_json_write_str(stdout, f->name, f->nlen);
-			printf(":\"%s\"", b);
+			simlog_jw_keyn(&w, f->name, f->nlen);
+			simlog_jw_str(&w, b);
 			free(b);
 		}
-		putchar('}');
+		simlog_jw_close(&w);
 	}
-	printf("}\n");
+	simlog_jw_end(&w);
 }
 
 /* --corrupt list|export|purge: a purge prints what it deletes, as export
@@ -877,12 +928,17 @@ static int
 discard(struct drain *d, const char *sim)
 {
 	struct simlog_err e;
+	struct simlog_jw w;
 	unsigned long long entries, records;
 
 	if (simlog_backlog_discard(&d->conn, sim, &entries, &records, &e) < 0)
 		cli_die(&e);
-	printf("{\"sim\":\"%s\",\"discarded_entries\":%llu,"
-	    "\"discarded_records\":%llu}\n", sim, entries, records);
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kstr(&w, "sim", sim);
+	simlog_jw_kuint(&w, "discarded_entries", entries);
+	simlog_jw_kuint(&w, "discarded_records", records);
+	simlog_jw_end(&w);
 	if (records > 0 || entries > 0)
 		warnx("%s: discarded %llu records in %llu entries, undrained",
 		    sim, records, entries);

@@ -47,10 +47,7 @@ usage(void)
 "safe as a simlog buffer; print one JSON line.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -c, --count N            PINGs to send (default 3)\n"
 "  -i, --interval SECONDS   pause between PINGs (default 0.1)\n"
 "  -w, --wait SECONDS       keep trying until Redis answers or SECONDS pass\n"
@@ -71,6 +68,8 @@ struct ping {
 	int check, strict;
 
 	struct simlog_conn conn;
+	struct simlog_policy pol;
+	struct simlog_breaker brk;
 	double *ms;			/* round trips, milliseconds */
 	size_t n;
 	int attempts;
@@ -106,7 +105,7 @@ install_signals(void)
 static void
 pause_for(double s)
 {
-	simlog_sleep(s, (volatile int *)&stop_requested);
+	simlog_sleep(s, &stop_requested);
 }
 
 /* One PING; its round trip in milliseconds into *ms. */
@@ -133,51 +132,33 @@ ping_once(struct ping *p, double *ms, struct simlog_err *e)
 	return 0;
 }
 
-/* Give the commands after the first their whole --timeout again. */
-static void
-restore_timeout(struct ping *p)
-{
-	struct timeval tv;
-
-	p->conn.timeout = p->timeout;
-	tv.tv_sec = (time_t)p->timeout;
-	tv.tv_usec = (suseconds_t)((p->timeout - (double)tv.tv_sec) * 1e6);
-	redisSetTimeout(p->conn.c, tv);
-}
-
 /*
  * Connect and get a first PONG, trying again for --wait seconds while the
- * failure may pass (refused, timed out, loading, too many clients).  One
- * connection at a time: each attempt replaces the last.
+ * failure may pass (refused, timed out, loading, too many clients), as the
+ * library's policy does: backoff from 0.05 s to 1 s.  A ping always tries,
+ * even through an open circuit breaker, and closes it when Redis answers.
  */
 static int
 reach(struct ping *p, struct simlog_err *e)
 {
-	double deadline = simlog_now_mono() + p->wait, step = WAIT_STEP_MIN;
+	int attempt = 0;
 
+	p->pol.give_up_at = simlog_now_mono() + p->wait;
 	for (;;) {
-		double left = deadline - simlog_now_mono();
+		double left = p->pol.give_up_at - simlog_now_mono();
 
 		p->attempts++;
 		/* An attempt must not outlast the wait. */
-		p->conn.timeout = p->timeout;
-		if (p->wait > 0 && left > 0 && left < p->timeout)
-			p->conn.timeout = left;
-		if (simlog_conn_open(&p->conn, e) == 0 &&
+		p->conn.timeout = p->wait > 0 && left > 0 && left < p->timeout ?
+		    left : p->timeout;
+		if (simlog_policy_connect(&p->conn, &p->pol, e) >= 0 &&
 		    ping_once(p, &p->ms[0], e) == 0) {
 			p->n = 1;
-			if (p->conn.timeout != p->timeout)
-				restore_timeout(p);
+			p->conn.timeout = p->timeout;
 			return 0;
 		}
-		simlog_conn_close(&p->conn);
-		left = deadline - simlog_now_mono();
-		if (!simlog_err_transient(e) || left <= 0 || stop_requested)
+		if (!simlog_policy_failed(&p->conn, &p->pol, &attempt, e))
 			return -1;
-		pause_for(step < left ? step : left);
-		if (stop_requested)
-			return -1;
-		step = step * 2 > WAIT_STEP_MAX ? WAIT_STEP_MAX : step * 2;
 	}
 }
 
@@ -229,85 +210,86 @@ inspect(struct ping *p, struct simlog_err *e)
 }
 
 static void
-put_ms(const char *name, double v, int last)
+put_server(struct simlog_jw *w, const struct ping *p)
 {
-	printf("\"%s\":%.3f%s", name, v, last ? "" : ",");
-}
-
-static void
-put_str(const char *name, const char *v)
-{
-	printf("\"%s\":", name);
-	simlog_json_write_str(stdout, v, strlen(v));
-}
-
-static void
-report(struct ping *p, const struct simlog_err *e)
-{
-	struct simlog_latency l;
-	size_t i;
-
-	printf("{\"ok\":%s,", e == NULL ? "true" : "false");
-	put_str("url", p->conn.display);
-	printf(",\"attempts\":%d,\"pings\":%zu", p->attempts, p->n);
-	if (e != NULL) {
-		putchar(',');
-		put_str("error", e->msg);
-		fputs("}\n", stdout);
+	simlog_jw_key(w, "server");
+	if (!p->have_server) {
+		simlog_jw_null(w);
 		return;
 	}
-	simlog_latency_stats(p->ms, p->n, &l);
-	fputs(",\"latency_ms\":{", stdout);
-	put_ms("min", l.min, 0);
-	put_ms("avg", l.avg, 0);
-	put_ms("p50", l.p50, 0);
-	put_ms("p99", l.p99, 0);
-	put_ms("max", l.max, 1);
-	fputs("},\"server\":", stdout);
-	if (p->have_server) {
-		putchar('{');
-		put_str("version", p->server.version);
-		putchar(',');
-		put_str("role", p->server.role);
-		putchar(',');
-		put_str("mode", p->server.mode);
-		if (p->server.uptime >= 0)
-			printf(",\"uptime\":%lld}", p->server.uptime);
+	simlog_jw_obj(w);
+	simlog_jw_kstr(w, "version", p->server.version);
+	simlog_jw_kstr(w, "role", p->server.role);
+	simlog_jw_kstr(w, "mode", p->server.mode);
+	if (p->server.uptime >= 0)
+		simlog_jw_kint(w, "uptime", p->server.uptime);
+	else
+		simlog_jw_knull(w, "uptime");
+	simlog_jw_close(w);
+}
+
+static void
+put_findings(struct simlog_jw *w, const struct ping *p)
+{
+	size_t i, problems = 0, warnings = 0;
+
+	simlog_jw_key(w, "findings");
+	simlog_jw_arr(w);
+	for (i = 0; i < p->nfindings; i++) {
+		const struct simlog_finding *f = &p->findings[i];
+
+		if (f->severity == SIMLOG_SEV_PROBLEM)
+			problems++;
 		else
-			fputs(",\"uptime\":null}", stdout);
-	} else
-		fputs("null", stdout);
-	if (p->check) {
-		size_t problems = 0, warnings = 0;
-
-		fputs(",\"findings\":[", stdout);
-		for (i = 0; i < p->nfindings; i++) {
-			const struct simlog_finding *f = &p->findings[i];
-
-			if (f->severity == SIMLOG_SEV_PROBLEM)
-				problems++;
-			else
-				warnings++;
-			printf("%s{", i ? "," : "");
-			put_str("setting", f->setting);
-			putchar(',');
-			put_str("value", f->value);
-			putchar(',');
-			put_str("severity", simlog_severity_name(f->severity));
-			putchar(',');
-			put_str("why", f->why);
-			putchar('}');
-		}
-		printf("],\"problems\":%zu,\"warnings\":%zu", problems,
-		    warnings);
+			warnings++;
+		simlog_jw_obj(w);
+		simlog_jw_kstr(w, "setting", f->setting);
+		simlog_jw_kstr(w, "value", f->value);
+		simlog_jw_kstr(w, "severity", simlog_severity_name(f->severity));
+		simlog_jw_kstr(w, "why", f->why);
+		simlog_jw_close(w);
 	}
-	fputs("}\n", stdout);
+	simlog_jw_close(w);
+	simlog_jw_kuint(w, "problems", problems);
+	simlog_jw_kuint(w, "warnings", warnings);
+}
+
+/* The one line; -1 when writing it failed (and was said). */
+static int
+report(struct ping *p, const struct simlog_err *e)
+{
+	struct simlog_jw w;
+	struct simlog_latency l;
+
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kbool(&w, "ok", e == NULL);
+	simlog_jw_kstr(&w, "url", p->conn.display);
+	simlog_jw_kint(&w, "attempts", p->attempts);
+	simlog_jw_kuint(&w, "pings", p->n);
+	if (e != NULL)
+		simlog_jw_kstr(&w, "error", e->msg);
+	else {
+		simlog_latency_stats(p->ms, p->n, &l);
+		simlog_jw_key(&w, "latency_ms");
+		simlog_jw_obj(&w);
+		simlog_jw_kdouble(&w, "min", l.min, 3);
+		simlog_jw_kdouble(&w, "avg", l.avg, 3);
+		simlog_jw_kdouble(&w, "p50", l.p50, 3);
+		simlog_jw_kdouble(&w, "p99", l.p99, 3);
+		simlog_jw_kdouble(&w, "max", l.max, 3);
+		simlog_jw_close(&w);
+		put_server(&w, p);
+		if (p->check)
+			put_findings(&w, p);
+	}
+	return cli_line_end(&w) < 0 ? -1 : 0;
 }
 
 /* Exit status for a failure: anything that keeps Redis from answering is
  * "unavailable" to a health check, bar refused credentials. */
 static int
-fail_status(const struct simlog_err *e)
+fail_status(struct simlog_err *e)
 {
 	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_SOFTWARE ||
 	    e->code == SIMLOG_EX_CONFIG)
@@ -340,7 +322,7 @@ main(int argc, char **argv)
 	struct simlog_conn_opts co = { .name = "simlog-ping", .timeout = 2 };
 	struct ping p;
 	struct simlog_err e;
-	int c, status;
+	int c, status, written;
 
 	memset(&p, 0, sizeof(p));
 	p.count = DEFAULT_COUNT;
@@ -374,14 +356,30 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		warnx("unexpected argument '%s'", argv[optind]);
+		char q[CLI_QUOTE_LEN];
+
+		warnx("unexpected argument %s",
+		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
-	if (simlog_conn_init(&p.conn, &co, &e) < 0)
+	if (simlog_policy_init(&p.pol, &e) < 0 ||
+	    simlog_conn_init(&p.conn, &co, &e) < 0)
 		cli_die(&e);
 	if ((p.ms = calloc((size_t)p.count, sizeof(*p.ms))) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	p.timeout = p.conn.timeout;
+	p.pol.retry.base = WAIT_STEP_MIN;
+	p.pol.retry.factor = 2;
+	p.pol.retry.cap = WAIT_STEP_MAX;
+	p.pol.force = 1;
+	p.pol.stop = &stop_requested;
+	{
+		char endpoint[700];
+
+		simlog_conn_endpoint(&p.conn, 0, endpoint, sizeof(endpoint));
+		if (simlog_breaker_init(&p.brk, endpoint, 0, 0, &e) == 0)
+			p.pol.brk = &p.brk;
+	}
 	install_signals();
 
 	if (reach(&p, &e) < 0 || ping_rest(&p, &e) < 0 ||
@@ -389,16 +387,17 @@ main(int argc, char **argv)
 		if (stop_requested && p.n == 0)
 			snprintf(e.msg, sizeof(e.msg), "%.200s: interrupted before "
 			    "Redis answered", p.conn.display);
-		report(&p, &e);
-		warnx("%s", e.msg);
 		status = fail_status(&e);
+		written = report(&p, &e);
+		warnx("%s", e.msg);
 	} else {
-		report(&p, NULL);
+		written = report(&p, NULL);
 		status = verdict(&p);
 	}
-	if (cli_close_stdout() < 0 && status == SIMLOG_EX_OK)
+	if ((written < 0 || cli_close_stdout() < 0) && status == SIMLOG_EX_OK)
 		status = SIMLOG_EX_IOERR;
 	simlog_conn_clear(&p.conn);
+	simlog_breaker_clear(&p.brk);
 	free(p.ms);
 	return status;
 }

@@ -1,7 +1,8 @@
 /*
  * simlog-pool-stats: who holds connections to Redis and how close it is
  * to maxclients, how busy and how full it is, and what simlog has buffered
- * and not yet drained; one JSON line (or a table) per sample.
+ * and not yet drained; one JSON line (or a table, or OpenMetrics text) per
+ * sample.
  */
 #include <err.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "simlog_health.h"
@@ -34,29 +36,32 @@ usage(void)
 {
 	fputs(
 "Usage: simlog-pool-stats [-u URL] [--watch SECONDS] [--count N]\n"
-"                         [--warn-at FRACTION] [--format json|table]\n"
+"                         [--warn-at FRACTION]\n"
+"                         [--format json|table|openmetrics] [--spool DIR]\n"
 "\n"
 "Report Redis connections by client name, utilization of maxclients,\n"
 "rejected connections, load, memory, and simlog's backlog per simulation\n"
-"and record type; one JSON line per sample.\n"
+"and record type, the age of its oldest record, the spool and the circuit\n"
+"breaker; one JSON line per sample.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -w, --watch SECONDS      sample every SECONDS until interrupted\n"
 "  -n, --count N            stop after N samples (default 1, or unlimited\n"
 "                           with --watch)\n"
-"      --warn-at FRACTION   exit 1 if utilization reaches FRACTION (0-1)\n"
-"  -f, --format FORMAT      json (default) or table\n"
+"      --warn-at FRACTION   exit 78 if utilization reaches FRACTION (0-1)\n"
+"  -f, --format FORMAT      json (default), table, or openmetrics (for\n"
+"                           Prometheus and the node_exporter textfile\n"
+"                           collector)\n"
 "      --spool DIR          spool directory (default $SIMLOG_SPOOL_DIR, else\n"
 "                           $XDG_STATE_HOME/simlog/spool)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
-"Exit status: 0 ok, 1 utilization reached --warn-at, 69 Redis unreachable\n"
-"or lost, 77 authentication refused; see simlog-pool-stats(1).\n",
+"Exit status: 0 ok, 64 bad usage, 66 password file unreadable, 69 Redis\n"
+"unreachable or lost, 70 internal error, 74 I/O error, 77 authentication\n"
+"refused, 78 configuration, or utilization reached --warn-at;\n"
+"see simlog-pool-stats(1).\n",
 	    stdout);
 }
 
@@ -67,15 +72,20 @@ struct sample {
 	struct simlog_backlog backlog;
 	struct simlog_spool_usage spool;
 	char spool_path[700];
+	struct simlog_breaker_view breaker;
 	unsigned commands;	/* sent after INFO, for the next average */
 };
+
+enum format { F_JSON, F_TABLE, F_OPENMETRICS };
 
 struct stats {
 	double watch;
 	long long count;	/* 0: no end */
 	double warn_at;		/* 0: off */
-	int table;
+	enum format format;
+	int redraw;		/* table on a terminal: each sample in place */
 	char *spool_dir;
+	struct simlog_jw out;
 
 	struct simlog_conn conn;
 	struct sample cur, prev;
@@ -114,7 +124,18 @@ sample_clear(struct sample *s)
 	simlog_backlog_clear(&s->backlog);
 }
 
-/* INFO, CLIENT LIST, the backlog counters, and the spool directory. */
+/* What this host knows without Redis: the spool and the breaker. */
+static int
+take_local(struct stats *st, struct sample *s, struct simlog_err *e)
+{
+	if (simlog_spool_backlog(st->spool_dir, &st->conn, s->spool_path,
+	    sizeof(s->spool_path), &s->spool, e) < 0)
+		return -1;
+	return simlog_breaker_peek(&st->conn, &s->breaker, e);
+}
+
+/* INFO, CLIENT LIST, the backlog counters, the spool directory and the
+ * breaker file. */
 static int
 take_sample(struct stats *st, struct sample *s, struct simlog_err *e)
 {
@@ -141,8 +162,7 @@ take_sample(struct stats *st, struct sample *s, struct simlog_err *e)
 	if (simlog_backlog_read(&st->conn, &s->backlog, e) < 0)
 		return -1;
 	s->commands += s->backlog.commands;
-	return simlog_spool_backlog(st->spool_dir, &st->conn, s->spool_path,
-	    sizeof(s->spool_path), &s->spool, e);
+	return take_local(st, s, e);
 }
 
 static double
@@ -188,95 +208,289 @@ rejected_delta(const struct stats *st)
 
 /* --- JSON ------------------------------------------------------------- */
 
+/* A member that Redis may not have given (-1): null then. */
 static void
-j_str(const char *s)
-{
-	simlog_json_write_str(stdout, s, strlen(s));
-}
-
-static void
-j_ll(const char *name, long long v)
+j_ll(struct simlog_jw *w, const char *name, long long v)
 {
 	if (v < 0)
-		printf(",\"%s\":null", name);
+		simlog_jw_knull(w, name);
 	else
-		printf(",\"%s\":%lld", name, v);
+		simlog_jw_kint(w, name, v);
 }
 
 static void
-j_head(const struct stats *st, int ok, double wall)
+j_head(struct stats *st, int ok, double wall)
 {
-	printf("{\"ok\":%s,\"time\":%.3f,\"url\":", ok ? "true" : "false",
-	    wall);
-	j_str(st->conn.display);
+	simlog_jw_begin(&st->out);
+	simlog_jw_kbool(&st->out, "ok", ok);
+	simlog_jw_kdouble(&st->out, "time", wall, 3);
+	simlog_jw_kstr(&st->out, "url", st->conn.display);
 }
 
 static void
-json_sample(const struct stats *st)
+j_backlog(struct simlog_jw *w, const struct simlog_backlog *b)
 {
-	const struct sample *s = &st->cur;
-	double u = utilization(s), ops = ops_avg(st);
 	size_t i, j;
 
-	j_head(st, 1, s->wall);
-	j_ll("connected_clients", s->pool.connected_clients);
-	j_ll("maxclients", s->pool.maxclients);
-	if (u < 0)
-		fputs(",\"utilization\":null", stdout);
-	else
-		printf(",\"utilization\":%.6f", u);
-	j_ll("rejected_connections", s->pool.rejected_connections);
-	j_ll("rejected_connections_delta", rejected_delta(st));
-	j_ll("blocked_clients", s->pool.blocked_clients);
-	fputs(",\"clients_by_name\":{", stdout);
-	for (i = 0; i < s->clients.n; i++) {
-		if (i > 0)
-			putchar(',');
-		j_str(s->clients.v[i].name);
-		printf(":%lu", s->clients.v[i].count);
-	}
-	putchar('}');
-	j_ll("ops_per_sec", s->pool.ops_per_sec);
-	if (ops < 0)
-		fputs(",\"ops_per_sec_avg\":null", stdout);
-	else
-		printf(",\"ops_per_sec_avg\":%.1f", ops);
-	j_ll("total_commands_processed", s->pool.total_commands);
-	j_ll("used_memory", s->pool.used_memory);
-	j_ll("maxmemory", s->pool.maxmemory);
-	printf(",\"backlog\":{\"records\":%lld,\"bytes\":%lld,\"sims\":{",
-	    s->backlog.records, s->backlog.bytes);
-	for (i = 0; i < s->backlog.nsims; i++) {
-		const struct simlog_backlog_sim *m = &s->backlog.sims[i];
+	simlog_jw_key(w, "backlog");
+	simlog_jw_obj(w);
+	simlog_jw_kint(w, "records", b->records);
+	simlog_jw_kint(w, "bytes", b->bytes);
+	simlog_jw_key(w, "sims");
+	simlog_jw_obj(w);
+	for (i = 0; i < b->nsims; i++) {
+		const struct simlog_backlog_sim *m = &b->sims[i];
+		double age = simlog_backlog_age(b, m);
 
-		if (i > 0)
-			putchar(',');
-		j_str(m->name);
-		printf(":{\"records\":%lld,\"bytes\":%lld,\"types\":{",
-		    m->records, m->bytes);
+		simlog_jw_key(w, m->name);
+		simlog_jw_obj(w);
+		simlog_jw_kint(w, "records", m->records);
+		simlog_jw_kint(w, "bytes", m->bytes);
+		if (age < 0)
+			simlog_jw_knull(w, "oldest_age");
+		else
+			simlog_jw_kdouble(w, "oldest_age", age, 3);
+		simlog_jw_key(w, "types");
+		simlog_jw_obj(w);
 		for (j = 0; j < m->ntypes; j++) {
-			if (j > 0)
-				putchar(',');
-			j_str(m->types[j].name);
-			printf(":{\"records\":%lld,\"bytes\":%lld}",
-			    m->types[j].records, m->types[j].bytes);
+			simlog_jw_key(w, m->types[j].name);
+			simlog_jw_obj(w);
+			simlog_jw_kint(w, "records", m->types[j].records);
+			simlog_jw_kint(w, "bytes", m->types[j].bytes);
+			simlog_jw_close(w);
 		}
-		fputs("}}", stdout);
+		simlog_jw_close(w);
+		simlog_jw_close(w);
 	}
-	fputs("},\"spool\":{\"dir\":", stdout);
-	j_str(s->spool_path);
-	printf(",\"segments\":%llu,\"bytes\":%llu}}}\n",
-	    (unsigned long long)s->spool.segments,
-	    (unsigned long long)s->spool.bytes);
+	simlog_jw_close(w);
 }
 
 static void
-json_error(const struct stats *st, const struct simlog_err *e)
+j_local(struct simlog_jw *w, const struct sample *s)
+{
+	simlog_jw_key(w, "spool");
+	simlog_jw_obj(w);
+	simlog_jw_kstr(w, "dir", s->spool_path);
+	simlog_jw_kuint(w, "segments", s->spool.segments);
+	simlog_jw_kuint(w, "bytes", s->spool.bytes);
+	simlog_jw_close(w);
+}
+
+static void
+j_breaker(struct simlog_jw *w, const struct sample *s)
+{
+	simlog_jw_key(w, "breaker");
+	simlog_jw_obj(w);
+	simlog_jw_kstr(w, "state", simlog_breaker_name(s->breaker.state));
+	simlog_jw_kint(w, "failures", s->breaker.failures);
+	if (s->breaker.state == SIMLOG_B_CLOSED)
+		simlog_jw_knull(w, "opened_at");
+	else
+		simlog_jw_kdouble(w, "opened_at", s->breaker.opened_at, 3);
+	simlog_jw_close(w);
+}
+
+static void
+json_sample(struct stats *st)
+{
+	const struct sample *s = &st->cur;
+	struct simlog_jw *w = &st->out;
+	double u = utilization(s), ops = ops_avg(st);
+	size_t i;
+
+	j_head(st, 1, s->wall);
+	j_ll(w, "connected_clients", s->pool.connected_clients);
+	j_ll(w, "maxclients", s->pool.maxclients);
+	if (u < 0)
+		simlog_jw_knull(w, "utilization");
+	else
+		simlog_jw_kdouble(w, "utilization", u, 6);
+	j_ll(w, "rejected_connections", s->pool.rejected_connections);
+	j_ll(w, "rejected_connections_delta", rejected_delta(st));
+	j_ll(w, "blocked_clients", s->pool.blocked_clients);
+	simlog_jw_key(w, "clients_by_name");
+	simlog_jw_obj(w);
+	for (i = 0; i < s->clients.n; i++)
+		simlog_jw_kuint(w, s->clients.v[i].name, s->clients.v[i].count);
+	simlog_jw_close(w);
+	j_ll(w, "ops_per_sec", s->pool.ops_per_sec);
+	if (ops < 0)
+		simlog_jw_knull(w, "ops_per_sec_avg");
+	else
+		simlog_jw_kdouble(w, "ops_per_sec_avg", ops, 1);
+	j_ll(w, "total_commands_processed", s->pool.total_commands);
+	j_ll(w, "used_memory", s->pool.used_memory);
+	j_ll(w, "maxmemory", s->pool.maxmemory);
+	j_backlog(w, &s->backlog);
+	j_local(w, s);
+	simlog_jw_close(w);
+	j_breaker(w, s);
+}
+
+static void
+json_error(struct stats *st, const struct simlog_err *e)
 {
 	j_head(st, 0, simlog_now_wall());
-	fputs(",\"error\":", stdout);
-	j_str(e->msg);
-	fputs("}\n", stdout);
+	simlog_jw_kstr(&st->out, "error", e->msg);
+}
+
+/* --- OpenMetrics ------------------------------------------------------ */
+
+/*
+ * OpenMetrics text (and Prometheus's text format, which reads it): each
+ * family once, with TYPE, HELP and UNIT first, label values escaped, and
+ * "# EOF" at the end.  No timestamps: the node_exporter textfile collector
+ * refuses them.
+ */
+
+static void
+om_family(const char *name, const char *type, const char *unit,
+	  const char *help)
+{
+	printf("# TYPE %s %s\n", name, type);
+	if (unit != NULL)
+		printf("# UNIT %s %s\n", name, unit);
+	printf("# HELP %s %s\n", name, help);
+}
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void
+om_label(const char *name, const char *v, int first)
+{
+	printf("%s%s=\"", first ? "{" : ",", name);
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			putchar('\\');
+		if (*v == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*v);
+	}
+	putchar('"');
+}
+
+/* A sample without labels; nothing when Redis did not give it. */
+static void
+om_ll(const char *name, const char *type, const char *unit,
+      const char *help, long long v)
+{
+	const char *sfx = strcmp(type, "counter") == 0 ? "_total" : "";
+
+	om_family(name, type, unit, help);
+	if (v >= 0)
+		printf("%s%s %lld\n", name, sfx, v);
+}
+
+static void
+om_redis(const struct sample *s)
+{
+	size_t i;
+
+	om_ll("simlog_redis_connected_clients", "gauge", NULL,
+	    "Client connections open (INFO connected_clients).",
+	    s->pool.connected_clients);
+	om_family("simlog_redis_clients", "gauge", NULL,
+	    "Client connections open by CLIENT SETNAME name (\"\" for none).");
+	for (i = 0; i < s->clients.n; i++) {
+		fputs("simlog_redis_clients", stdout);
+		om_label("name", s->clients.v[i].name, 1);
+		printf("} %lu\n", s->clients.v[i].count);
+	}
+	om_ll("simlog_redis_maxclients", "gauge", NULL,
+	    "The most client connections Redis accepts.",
+	    s->pool.maxclients);
+	om_ll("simlog_redis_rejected_connections", "counter", NULL,
+	    "Connections Redis refused at maxclients since it started.",
+	    s->pool.rejected_connections);
+	om_ll("simlog_redis_blocked_clients", "gauge", NULL,
+	    "Connections blocked in a command such as BLPOP.",
+	    s->pool.blocked_clients);
+	om_ll("simlog_redis_used_memory_bytes", "gauge", "bytes",
+	    "Memory Redis has allocated (INFO used_memory).",
+	    s->pool.used_memory);
+	om_ll("simlog_redis_maxmemory_bytes", "gauge", "bytes",
+	    "Redis's memory limit; 0 for none.", s->pool.maxmemory);
+}
+
+static void
+om_backlog(const struct simlog_backlog *b)
+{
+	size_t i, j;
+	int bytes;
+
+	for (bytes = 0; bytes < 2; bytes++) {
+		const char *name = bytes ? "simlog_backlog_bytes" :
+		    "simlog_backlog_records";
+
+		om_family(name, "gauge", bytes ? "bytes" : NULL, bytes ?
+		    "JSON text of the records buffered in Redis and not yet "
+		    "drained, per simulation and record type." :
+		    "Records buffered in Redis and not yet drained, per "
+		    "simulation and record type.");
+		for (i = 0; i < b->nsims; i++)
+			for (j = 0; j < b->sims[i].ntypes; j++) {
+				const struct simlog_backlog_type *t =
+				    &b->sims[i].types[j];
+
+				fputs(name, stdout);
+				om_label("sim", b->sims[i].name, 1);
+				om_label("type", t->name, 0);
+				printf("} %lld\n", bytes ? t->bytes : t->records);
+			}
+	}
+	om_family("simlog_backlog_oldest_age_seconds", "gauge", "seconds",
+	    "How long the oldest record buffered for a simulation has waited "
+	    "(the drain's lag), by Redis's clock.");
+	for (i = 0; i < b->nsims; i++) {
+		double age = simlog_backlog_age(b, &b->sims[i]);
+
+		if (age < 0)
+			continue;
+		fputs("simlog_backlog_oldest_age_seconds", stdout);
+		om_label("sim", b->sims[i].name, 1);
+		printf("} %.3f\n", age);
+	}
+}
+
+static void
+om_local(const struct sample *s)
+{
+	static const enum simlog_bstate states[] = { SIMLOG_B_CLOSED,
+	    SIMLOG_B_OPEN, SIMLOG_B_HALF_OPEN };
+	size_t i;
+
+	om_ll("simlog_spool_segments", "gauge", NULL,
+	    "Spool files on this host waiting to be replayed into this Redis.",
+	    (long long)s->spool.segments);
+	om_ll("simlog_spool_bytes", "gauge", "bytes",
+	    "Bytes of the spool files on this host for this Redis.",
+	    (long long)s->spool.bytes);
+	om_family("simlog_breaker_state", "gauge", NULL,
+	    "The circuit breaker the simlog tools share for this Redis: 1 "
+	    "for its state.");
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		fputs("simlog_breaker_state", stdout);
+		om_label("state", simlog_breaker_name(states[i]), 1);
+		printf("} %d\n", s->breaker.state == states[i]);
+	}
+	om_ll("simlog_breaker_failures", "gauge", NULL,
+	    "Consecutive failures the circuit breaker has counted.",
+	    s->breaker.failures);
+}
+
+/* A whole exposition; without Redis (up 0) only what this host knows. */
+static void
+om_sample(const struct sample *s, int up, int local)
+{
+	om_ll("simlog_redis_up", "gauge", NULL,
+	    "1 if Redis answered this sample, else 0.", up);
+	if (up) {
+		om_redis(s);
+		om_backlog(&s->backlog);
+	}
+	if (local)
+		om_local(s);
+	fputs("# EOF\n", stdout);
 }
 
 /* --- table ------------------------------------------------------------ */
@@ -392,7 +606,7 @@ table_sample(const struct stats *st)
 /* Exit status of a failure: a health monitor sees any server that does
  * not answer as unavailable, refused credentials apart. */
 static int
-fail_status(const struct simlog_err *e)
+fail_status(struct simlog_err *e)
 {
 	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_SOFTWARE ||
 	    e->code == SIMLOG_EX_CONFIG || e->code == SIMLOG_EX_IOERR)
@@ -400,13 +614,29 @@ fail_status(const struct simlog_err *e)
 	return SIMLOG_EX_UNAVAILABLE;
 }
 
+/* Say why a sample failed: on standard error, and in the JSON line or the
+ * OpenMetrics text (with what this host knows without Redis). */
 static int
-fail(struct stats *st, const struct simlog_err *e)
+fail(struct stats *st, struct simlog_err *e)
 {
-	if (!st->table)
+	int status = fail_status(e);
+	struct simlog_err le;
+	struct sample s;
+
+	switch (st->format) {
+	case F_JSON:
 		json_error(st, e);
+		(void)cli_line_end(&st->out);
+		break;
+	case F_OPENMETRICS:
+		memset(&s, 0, sizeof(s));
+		om_sample(&s, 0, take_local(st, &s, &le) == 0);
+		break;
+	case F_TABLE:
+		break;
+	}
 	warnx("%s", e->msg);
-	return fail_status(e);
+	return status;
 }
 
 /* Write a sample; 1 when the reader went away, -1 on a write error. */
@@ -414,11 +644,24 @@ static int
 emit(struct stats *st)
 {
 	double u = utilization(&st->cur);
+	int r;
 
-	if (st->table)
+	switch (st->format) {
+	case F_TABLE:
+		/* Home and clear, as watch(1) redraws. */
+		if (st->redraw)
+			fputs("\033[H\033[J", stdout);
 		table_sample(st);
-	else
+		break;
+	case F_JSON:
 		json_sample(st);
+		if ((r = cli_line_end(&st->out)) != 0)
+			return r;
+		break;
+	case F_OPENMETRICS:
+		om_sample(&st->cur, 1, 1);
+		break;
+	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno == EPIPE)
 			return 1;
@@ -442,6 +685,8 @@ run(struct stats *st)
 	double start = simlog_now_mono();
 	long long i;
 
+	/* A monitor looks once per sample, and reads the breaker without
+	 * taking part in it. */
 	if (simlog_conn_open(&st->conn, &e) < 0)
 		return fail(st, &e);
 	for (i = 0; st->count == 0 || i < st->count; i++) {
@@ -455,8 +700,7 @@ run(struct stats *st)
 			if (next < now)
 				start = now - (double)i * st->watch;
 			else
-				simlog_sleep(next - now,
-				    (volatile int *)&stop_requested);
+				simlog_sleep(next - now, &stop_requested);
 		}
 		if (stop_requested)
 			break;
@@ -485,9 +729,11 @@ main(int argc, char **argv)
 	struct stats st;
 	struct simlog_err e;
 	const char *spool = NULL;
+	char q[CLI_QUOTE_LEN];
 	int c, status, counted = 0;
 
 	memset(&st, 0, sizeof(st));
+	simlog_jw_init(&st.out, stdout);
 	while ((c = getopt_long(argc, argv, "u:w:n:f:hV", longopts,
 	    NULL)) != -1) {
 		if (cli_conn_option(c, optarg, &co))
@@ -496,8 +742,9 @@ main(int argc, char **argv)
 		case 'w':
 			st.watch = cli_seconds("--watch", optarg, 86400);
 			if (st.watch <= 0)
-				errx(SIMLOG_EX_USAGE, "invalid --watch: '%s': "
-				    "must be more than 0", optarg);
+				errx(SIMLOG_EX_USAGE, "invalid --watch: %s: "
+				    "must be more than 0",
+				    cli_quote(optarg, q, sizeof(q)));
 			break;
 		case 'n':
 			st.count = cli_number("--count", optarg, 1,
@@ -507,17 +754,21 @@ main(int argc, char **argv)
 		case OPT_WARN_AT:
 			st.warn_at = cli_seconds("--warn-at", optarg, 1);
 			if (st.warn_at <= 0)
-				errx(SIMLOG_EX_USAGE, "invalid --warn-at: '%s': "
-				    "must be more than 0", optarg);
+				errx(SIMLOG_EX_USAGE, "invalid --warn-at: %s: "
+				    "must be more than 0",
+				    cli_quote(optarg, q, sizeof(q)));
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0)
-				st.table = 0;
+				st.format = F_JSON;
 			else if (strcmp(optarg, "table") == 0)
-				st.table = 1;
+				st.format = F_TABLE;
+			else if (strcmp(optarg, "openmetrics") == 0)
+				st.format = F_OPENMETRICS;
 			else
-				errx(SIMLOG_EX_USAGE, "invalid --format: '%s': "
-				    "json or table", optarg);
+				errx(SIMLOG_EX_USAGE, "invalid --format: %s: "
+				    "json, table or openmetrics",
+				    cli_quote(optarg, q, sizeof(q)));
 			break;
 		case OPT_SPOOL:
 			if (*optarg == '\0')
@@ -535,7 +786,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		warnx("unexpected argument '%s'", argv[optind]);
+		warnx("unexpected argument %s",
+		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
 	/* One sample by default; --count without --watch: a second apart. */
@@ -543,6 +795,9 @@ main(int argc, char **argv)
 		st.count = st.watch > 0 ? 0 : 1;
 	if (st.watch <= 0)
 		st.watch = 1;
+	/* More than one table on a terminal: each in place of the last. */
+	st.redraw = st.format == F_TABLE && st.count != 1 &&
+	    isatty(STDOUT_FILENO);
 	if ((st.spool_dir = spool ? strdup(spool) :
 	    simlog_spool_default_dir()) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
@@ -552,7 +807,7 @@ main(int argc, char **argv)
 
 	status = run(&st);
 	if (status == SIMLOG_EX_OK && st.warned)
-		status = SIMLOG_EX_FAIL;
+		status = SIMLOG_EX_CONFIG;
 	if (cli_close_stdout() < 0 && status == SIMLOG_EX_OK)
 		status = SIMLOG_EX_IOERR;
 	sample_clear(&st.prev);

@@ -4,6 +4,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
@@ -18,6 +19,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common.h"
+#include "simlog_health.h"
 #include "simlog_state.h"
 
 #define WINDOW 64			/* batch requests in flight */
@@ -31,11 +33,12 @@ enum {
 	O_TTL = 1 << 0, O_TAG = 1 << 1, O_COMPRESS = 1 << 2,
 	O_MAXV = 1 << 3, O_EXPECT = 1 << 4, O_RAW = 1 << 5, O_BATCH = 1 << 6,
 	O_VERSION = 1 << 7, O_TO = 1 << 8, O_KEEP = 1 << 9, O_MATCH = 1 << 10,
+	O_OUTPUT = 1 << 11, O_WAIT = 1 << 12,
 };
 
 enum {
 	OPT_TTL = 0x100, OPT_TAG, OPT_COMPRESS, OPT_MAXV, OPT_EXPECT, OPT_RAW,
-	OPT_BATCH, OPT_VERSION, OPT_TO, OPT_KEEP, OPT_MATCH,
+	OPT_BATCH, OPT_VERSION, OPT_TO, OPT_KEEP, OPT_MATCH, OPT_WAIT,
 };
 
 #define SUB_LONGOPTS \
@@ -48,7 +51,9 @@ enum {
 	{ "batch", no_argument, NULL, OPT_BATCH }, \
 	{ "to", required_argument, NULL, OPT_TO }, \
 	{ "keep", required_argument, NULL, OPT_KEEP }, \
-	{ "match", required_argument, NULL, OPT_MATCH }
+	{ "match", required_argument, NULL, OPT_MATCH }, \
+	{ "wait-replicas", required_argument, NULL, OPT_WAIT }, \
+	{ "output", required_argument, NULL, 'o' }
 
 /* Before the subcommand: the connection, help and version.  Subcommand
  * options are known here only to say where they belong. */
@@ -80,9 +85,11 @@ usage(void)
 "\n"
 "Commands:\n"
 "  save ID [--ttl S] [--tag TAG]... [--compress lz4|zlib|none]\n"
-"          [--max-versions N] [--expect-version N] [--raw] < state\n"
+"          [--max-versions N] [--expect-version N] [--raw]\n"
+"          [--wait-replicas N] < state\n"
 "  save --batch [--ttl S] [--tag TAG]... [--compress C] [--max-versions N]\n"
-"  load ID [--version N] > state\n"
+"          [--wait-replicas N]\n"
+"  load ID [--version N] [-o FILE]\n"
 "  load --batch\n"
 "  versions ID\n"
 "  meta ID [--version N]\n"
@@ -93,27 +100,30 @@ usage(void)
 "  stats\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "      --ttl SECONDS        every key of the ID expires SECONDS after this save\n"
 "      --tag TAG            tag the version (list: only IDs with TAG)\n"
 "      --compress ALGO      lz4 (default), zlib or none\n"
 "      --max-versions N     keep only the newest N versions (default: all)\n"
 "      --expect-version N   save only if N is the latest version (0: none)\n"
 "      --raw                store any bytes, not only a JSON document\n"
+"      --wait-replicas N    a save counts once N replicas have it (default\n"
+"                           $SIMLOG_WAIT_REPLICAS, else 0)\n"
 "      --batch              many states as JSON lines on stdin\n"
 "      --version N          that version instead of the latest\n"
+"  -o, --output FILE        (load) write the state to FILE, replacing it only\n"
+"                           once the state is loaded and verified\n"
 "      --to N               the version to roll back to\n"
 "      --keep N             how many of the newest versions prune keeps\n"
 "      --match GLOB         list only IDs that match the shell pattern GLOB\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            (before COMMAND) show the version and exit\n"
 "\n"
-"Exit status: 0 done, 1 --expect-version conflict, 65 bad input or a\n"
-"corrupt stored state, 66 no such state or version, 69 Redis unreachable,\n"
-"75 Redis failed part-way, 77 authentication refused; see simlog-state(1).\n",
+"Exit status: 0 done, 64 bad usage, 65 bad input or a corrupt stored state,\n"
+"66 no such state or version, 69 Redis unreachable, 70 internal error,\n"
+"73 FILE cannot be created, 74 I/O error, 75 Redis failed part-way,\n"
+"77 authentication refused, 78 configuration, 79 --expect-version\n"
+"conflict; see simlog-state(1).\n",
 	    stdout);
 }
 
@@ -126,7 +136,9 @@ struct st {
 	char tags[SIMLOG_STATE_TAGSLEN];
 	enum simlog_state_comp comp;
 	long long max_versions, expect_version, version, to, keep;
+	int wait_replicas;
 	const char *match;
+	const char *output;		/* load -o FILE */
 	int status;			/* of the first failed batch line */
 	struct simlog_state_enc *enc;	/* kept from state to state */
 };
@@ -138,8 +150,20 @@ struct sub {
 	int id;				/* 1: takes an ID (unless --batch) */
 };
 
+/* The JSON lines on standard output. */
+static struct simlog_jw out;
+
+/* Exit with the error's class; a Redis reply that blames the setup
+ * (such as a database the server does not have) is a configuration
+ * error, with the fix. */
+static void __attribute__((noreturn))
+die(struct simlog_err *e)
+{
+	cli_die(e);
+}
+
 static void
-fail_line(struct st *s, unsigned long long lineno, const struct simlog_err *e)
+fail_line(struct st *s, unsigned long long lineno, struct simlog_err *e)
 {
 	warnx("line %llu: %s", lineno, e->msg);
 	if (s->status == 0)
@@ -148,32 +172,55 @@ fail_line(struct st *s, unsigned long long lineno, const struct simlog_err *e)
 
 /* The connection broke: nothing more can be done over it. */
 static void
-check_fatal(struct st *s, const struct simlog_err *e)
+check_fatal(struct st *s, struct simlog_err *e)
 {
-	if (s->conn.c == NULL || s->conn.c->err != 0)
-		cli_die(e);
+	if (!simlog_conn_connected(&s->conn))
+		die(e);
 }
 
-/* Connect for pipelined requests: the scripts must be in Redis first. */
 static void
-connect_pipelined(struct st *s)
+connect_redis(struct st *s)
 {
 	struct simlog_err e;
 
-	cli_connect(&s->conn, &s->co);
-	if (simlog_state_preload(&s->conn, &e) < 0)
-		cli_die(&e);
+	if (simlog_conn_init(&s->conn, &s->co, &e) < 0)
+		die(&e);
+	if (cli_open(&s->conn, &e) < 0) {
+		simlog_conn_clear(&s->conn);
+		die(&e);
+	}
+}
+
+/* Connect for pipelined requests (scripts load themselves, pipelined
+ * ahead of their first call). */
+static void
+connect_pipelined(struct st *s)
+{
+	connect_redis(s);
 }
 
 /* --- output -------------------------------------------------------------- */
 
+/* End a line; stop early when the reader has gone. */
+static void
+line_end(void)
+{
+	int r = cli_line_end(&out);
+
+	if (r > 0)
+		exit(SIMLOG_EX_OK);
+	if (r < 0)
+		exit(SIMLOG_EX_IOERR);
+}
+
+/* A time in ms since 1970 as seconds with milliseconds; null if unset. */
 static void
 put_time(const char *name, long long ms)
 {
 	if (ms <= 0)
-		printf(",\"%s\":null", name);
+		simlog_jw_knull(&out, name);
 	else
-		printf(",\"%s\":%lld.%03lld", name, ms / 1000, ms % 1000);
+		simlog_jw_kdouble(&out, name, (double)ms / 1000, 3);
 }
 
 static void
@@ -181,51 +228,55 @@ put_tags(const char *tags)
 {
 	const char *p = tags;
 
-	fputs(",\"tags\":[", stdout);
+	simlog_jw_key(&out, "tags");
+	simlog_jw_arr(&out);
 	while (*p != '\0') {
 		size_t n = strcspn(p, ",");
 
-		printf("%s\"%.*s\"", p == tags ? "" : ",", (int)n, p);
+		simlog_jw_strn(&out, p, n);
 		p += n;
 		if (*p == ',')
 			p++;
 	}
-	putchar(']');
+	simlog_jw_close(&out);
 }
 
-/* The metadata of one version, without the closing brace. */
+/* The metadata of one version, without ending the line. */
 static void
 put_meta(const char *id, const struct simlog_state_meta *m, long long expires)
 {
-	printf("{\"id\":\"%s\",\"version\":%lld,\"size\":%llu,"
-	    "\"stored_size\":%llu,\"compression\":\"%s\","
-	    "\"checksum\":\"crc32:%08x\",\"format\":\"%s\"", id, m->version,
-	    (unsigned long long)m->size, (unsigned long long)m->stored_size,
-	    simlog_state_comp_name(m->comp), (unsigned)m->checksum,
-	    m->raw ? "raw" : "json");
+	char crc[16];
+
+	snprintf(crc, sizeof(crc), "crc32:%08x", (unsigned)m->checksum);
+	simlog_jw_begin(&out);
+	simlog_jw_kstr(&out, "id", id);
+	simlog_jw_kint(&out, "version", m->version);
+	simlog_jw_kuint(&out, "size", m->size);
+	simlog_jw_kuint(&out, "stored_size", m->stored_size);
+	simlog_jw_kstr(&out, "compression", simlog_state_comp_name(m->comp));
+	simlog_jw_kstr(&out, "checksum", crc);
+	simlog_jw_kstr(&out, "format", m->raw ? "raw" : "json");
 	put_time("created_at", m->created_ms);
 	put_tags(m->tags);
 	put_time("expires_at", expires);
 	if (m->rollback_of > 0)
-		printf(",\"rollback_of\":%lld", m->rollback_of);
+		simlog_jw_kint(&out, "rollback_of", m->rollback_of);
 }
 
 static void
 meta_line(const char *id, const struct simlog_state_meta *m, long long expires)
 {
 	put_meta(id, m, expires);
-	fputs("}\n", stdout);
+	line_end();
 }
 
-/* Stop early when the reader has gone; report any other write error. */
 static void
-check_stdout(void)
+deleted_line(const char *id, long long n)
 {
-	if (ferror(stdout)) {
-		if (errno == EPIPE)
-			exit(SIMLOG_EX_OK);
-		err(SIMLOG_EX_IOERR, "write error");
-	}
+	simlog_jw_begin(&out);
+	simlog_jw_kstr(&out, "id", id);
+	simlog_jw_kint(&out, "deleted", n);
+	line_end();
 }
 
 /* --- save ------------------------------------------------------------------ */
@@ -324,6 +375,7 @@ item_defaults(const struct st *s, struct simlog_state_item *it)
 	it->comp = s->comp;
 	it->ttl_ms = s->ttl_ms;
 	it->max_versions = s->max_versions;
+	it->wait_replicas = s->wait_replicas;
 	it->expect_version = s->expect_version;
 }
 
@@ -343,15 +395,15 @@ save_one(struct st *s)
 	snprintf(it.id, sizeof(it.id), "%s", s->id);
 	it.raw = (s->given & O_RAW) != 0;
 	if (simlog_state_prepare(&it, NULL, buf + WRAP_HEAD, len, &e) < 0)
-		cli_die(&e);
+		die(&e);
 	if (it.owned != NULL) {
 		/* Compressed: the input is no longer needed. */
 		free(buf);
 		buf = NULL;
 	}
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_save(&s->conn, &it, &m, &expires, &e) < 0)
-		cli_die(&e);
+		die(&e);
 	meta_line(it.id, &m, expires);
 	simlog_state_item_clear(&it);
 	free(buf);
@@ -394,7 +446,6 @@ save_collect_one(struct st *s, struct ring *r)
 		fail_line(s, p->lineno, &e);
 	} else {
 		meta_line(p->it.id, &m, expires);
-		check_stdout();
 	}
 	r->bytes -= p->it.stored_len;
 	simlog_state_item_clear(&p->it);
@@ -431,7 +482,7 @@ save_batch_line(struct st *s, struct ring *r, unsigned long long lineno,
 	    simlog_state_item_own(&it, &e) < 0) {
 		simlog_state_item_clear(&it);
 		if (e.code == SIMLOG_EX_SOFTWARE)
-			cli_die(&e);
+			die(&e);
 		fail_line(s, lineno, &e);
 		return;
 	}
@@ -447,14 +498,13 @@ save_batch_line(struct st *s, struct ring *r, unsigned long long lineno,
 			fail_line(s, lineno, &e);
 		} else {
 			meta_line(it.id, &m, expires);
-			check_stdout();
 		}
 		simlog_state_item_clear(&it);
 		return;
 	}
 	if (simlog_state_save_send(&s->conn, &it, &e) < 0) {
 		simlog_state_item_clear(&it);
-		cli_die(&e);
+		die(&e);
 	}
 	{
 		struct pending *p = ring_at(r, r->n);
@@ -478,73 +528,41 @@ static void
 each_line(struct st *s, struct ring *r, line_fn *fn,
 	  void (*idle)(struct st *, struct ring *))
 {
-	size_t cap = 1 << 16, start = 0, end = 0, scan = 0, skipped = 0;
-	unsigned long long lineno = 0;
-	char *buf = malloc(cap);
-	int eof = 0;
+	struct simlog_lines *in = simlog_lines_new(STDIN_FILENO, BATCH_MAXLINE);
+	struct simlog_err e;
+	const char *line;
+	size_t len;
 
-	if (buf == NULL)
+	if (in == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	for (;;) {
-		char *nl = memchr(buf + scan, '\n', end - scan);
-		struct simlog_err e;
-		ssize_t n;
-
-		if (nl != NULL || (eof && end > start) ||
-		    (eof && skipped > 0)) {
-			size_t len = nl ? (size_t)(nl - buf) - start : end - start;
-
-			lineno++;
-			if (skipped > 0) {
-				simlog_seterr(&e, SIMLOG_EX_DATAERR, "line of %zu "
-				    "bytes is longer than the limit of %zu",
-				    skipped + len, BATCH_MAXLINE);
-				fail_line(s, lineno, &e);
-				skipped = 0;
-			} else
-				fn(s, r, lineno, buf + start, len);
-			start = scan = nl ? (size_t)(nl - buf) + 1 : end;
-			continue;
-		}
-		if (eof)
-			break;
-		scan = end;
-		if (start > 0) {
-			memmove(buf, buf + start, end - start);
-			end -= start;
-			scan -= start;
-			start = 0;
-		}
-		if (end > BATCH_MAXLINE) {
-			/* Too long to hold: count it, drop it, go on. */
-			skipped += end;
-			end = scan = 0;
-		}
-		if (end == cap) {
-			char *p = realloc(buf, cap * 2);
-
-			if (p == NULL)
-				errx(SIMLOG_EX_SOFTWARE, "out of memory");
-			buf = p;
-			cap *= 2;
-		}
-		{
+		if (!simlog_lines_ready(in)) {
 			struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
 
 			if (poll(&pfd, 1, 0) == 0)
 				idle(s, r);
 		}
-		n = read(STDIN_FILENO, buf + end, cap - end);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		switch (simlog_lines_next(in, &line, &len)) {
+		case SIMLOG_LINE_OK:
+		case SIMLOG_LINE_PARTIAL:
+			fn(s, r, simlog_lines_number(in), line, len);
+			continue;
+		case SIMLOG_LINE_TOOLONG:
+			simlog_seterr(&e, SIMLOG_EX_DATAERR, "line of %zu bytes "
+			    "is longer than the limit of %zu", len,
+			    BATCH_MAXLINE);
+			fail_line(s, simlog_lines_number(in), &e);
+			continue;
+		case SIMLOG_LINE_INTR:
+			continue;
+		case SIMLOG_LINE_ERROR:
 			err(SIMLOG_EX_IOERR, "reading standard input");
+		case SIMLOG_LINE_EOF:
+			break;
 		}
-		if (n == 0)
-			eof = 1;
-		end += (size_t)n;
+		break;
 	}
-	free(buf);
+	simlog_lines_free(in);
 }
 
 static void
@@ -552,8 +570,8 @@ save_idle(struct st *s, struct ring *r)
 {
 	while (r->n > 0)
 		save_collect_one(s, r);
-	fflush(stdout);
-	check_stdout();
+	if (fflush(stdout) != 0)
+		line_end();	/* says why, and ends */
 }
 
 static int
@@ -581,40 +599,111 @@ cmd_save(struct st *s)
 
 /* --- load ------------------------------------------------------------------ */
 
+/*
+ * Write a loaded state to path: into a new file beside it, synced, then
+ * renamed over it, so that path holds either what it held before or the
+ * whole state.  A file already there keeps its permissions.
+ */
+static void
+write_file(const char *path, const char *data, size_t len)
+{
+	const char *base = strrchr(path, '/');
+	char *tmp, *dir;
+	struct stat sb;
+	mode_t mask;
+	int fd, dfd;
+
+	/* dir/.base.XXXXXX: hidden, and on the same file system. */
+	base = base != NULL ? base + 1 : path;
+	if ((dir = strndup(path, (size_t)(base - path))) == NULL ||
+	    asprintf(&tmp, "%s.%s.XXXXXX", dir, base) < 0)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	if (*dir == '\0') {
+		free(dir);
+		if ((dir = strdup(".")) == NULL)
+			errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	if ((fd = mkstemp(tmp)) < 0)
+		err(SIMLOG_EX_CANTCREAT, "cannot create %s", path);
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+		mask = sb.st_mode & 07777;
+	else {
+		mask = umask(0);
+		umask(mask);
+		mask = 0666 & ~mask;
+	}
+	for (size_t done = 0; done < len; ) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			warn("writing %s", tmp);
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	if (fchmod(fd, mask) < 0 || fsync(fd) < 0) {
+		warn("writing %s", tmp);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		warn("writing %s", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		errno = e;
+		err(SIMLOG_EX_CANTCREAT, "cannot replace %s", path);
+	}
+	/* The rename itself is durable once the directory is synced. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(tmp);
+	free(dir);
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	exit(SIMLOG_EX_IOERR);
+}
+
 static int
 load_one(struct st *s)
 {
 	struct simlog_state_loaded l;
 	struct simlog_err e;
 
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_load(&s->conn, s->id, s->version, &l, &e) < 0)
-		cli_die(&e);
-	if (l.len > 0 && fwrite(l.data, 1, l.len, stdout) != l.len)
-		check_stdout();
+		die(&e);
+	if (s->output != NULL)
+		write_file(s->output, l.data, l.len);
+	else if (l.len > 0 && fwrite(l.data, 1, l.len, stdout) != l.len &&
+	    errno != EPIPE)
+		err(SIMLOG_EX_IOERR, "write error");
 	simlog_state_loaded_clear(&l);
 	return SIMLOG_EX_OK;
 }
 
-/* One line of load --batch output: the state inline, on one line.  A JSON
- * document's line breaks are white space between tokens (strings cannot
- * hold them raw), so they become spaces. */
+/* One line of load --batch output: the state inline, on one line (the
+ * writer turns a document's line breaks into spaces). */
 static void
 state_line(const char *id, const struct simlog_state_loaded *l)
 {
-	const char *p = l->data, *end = l->data + l->len;
-
-	printf("{\"id\":\"%s\",\"version\":%lld,\"state\":", id,
-	    l->meta.version);
-	for (const char *q = p; q < end; q++)
-		if (*q == '\n' || *q == '\r') {
-			fwrite(p, 1, (size_t)(q - p), stdout);
-			putchar(' ');
-			p = q + 1;
-		}
-	fwrite(p, 1, (size_t)(end - p), stdout);
-	fputs("}\n", stdout);
-	check_stdout();
+	simlog_jw_begin(&out);
+	simlog_jw_kstr(&out, "id", id);
+	simlog_jw_kint(&out, "version", l->meta.version);
+	simlog_jw_key(&out, "state");
+	simlog_jw_raw(&out, l->data, l->len);
+	line_end();
 }
 
 static void
@@ -688,7 +777,7 @@ load_batch_line(struct st *s, struct ring *r, unsigned long long lineno,
 	}
 	if (simlog_state_load_send(&s->conn, b.id, b.version, LOAD_INLINE,
 	    &e) < 0)
-		cli_die(&e);
+		die(&e);
 	p = ring_at(r, r->n);
 	memset(p, 0, sizeof(*p));
 	p->lineno = lineno;
@@ -704,8 +793,8 @@ load_idle(struct st *s, struct ring *r)
 {
 	while (r->n > 0)
 		load_collect_one(s, r);
-	fflush(stdout);
-	check_stdout();
+	if (fflush(stdout) != 0)
+		line_end();	/* says why, and ends */
 }
 
 static int
@@ -739,10 +828,10 @@ describe(struct st *s, long long which)
 	struct simlog_err e;
 	size_t n, i;
 
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_describe(&s->conn, s->id, which, &info, &m, &n,
 	    &e) < 0)
-		cli_die(&e);
+		die(&e);
 	for (i = 0; i < n; i++)
 		meta_line(s->id, &m[i], info.expires_ms);
 	free(m);
@@ -772,14 +861,14 @@ each_id(struct st *s, long long which,
 	size_t n, i, j;
 
 	if (simlog_state_ids(&s->conn, &ids, &n, &e) < 0)
-		cli_die(&e);
+		die(&e);
 	for (i = 0; i < n; i += WINDOW) {
 		size_t k = n - i < WINDOW ? n - i : WINDOW;
 
 		for (j = 0; j < k; j++)
 			if (simlog_state_describe_send(&s->conn, ids[i + j],
 			    which, &e) < 0)
-				cli_die(&e);
+				die(&e);
 		for (j = 0; j < k; j++) {
 			struct simlog_state_info info;
 			struct simlog_state_meta m;
@@ -821,8 +910,8 @@ list_one(struct st *s, const char *id, const struct simlog_state_info *info,
 		p += n + (p[n] == ',');
 	}
 	put_meta(id, m, info->expires_ms);
-	printf(",\"versions\":%lld}\n", info->versions);
-	check_stdout();
+	simlog_jw_kint(&out, "versions", info->versions);
+	line_end();
 }
 
 static int
@@ -860,11 +949,16 @@ cmd_stats(struct st *s)
 	connect_pipelined(s);
 	each_id(s, SIMLOG_STATE_NOVERSIONS, stats_one, &t);
 	if (simlog_state_used_memory(&s->conn, &mem, &e) < 0)
-		cli_die(&e);
-	printf("{\"ids\":%llu,\"versions\":%llu,\"raw_bytes\":%llu,"
-	    "\"stored_bytes\":%llu,\"ratio\":%.3f,\"redis_used_memory\":%lld}\n",
-	    t.ids, t.versions, t.raw, t.stored,
-	    t.raw > 0 ? (double)t.stored / (double)t.raw : 0.0, mem);
+		die(&e);
+	simlog_jw_begin(&out);
+	simlog_jw_kuint(&out, "ids", t.ids);
+	simlog_jw_kuint(&out, "versions", t.versions);
+	simlog_jw_kuint(&out, "raw_bytes", t.raw);
+	simlog_jw_kuint(&out, "stored_bytes", t.stored);
+	simlog_jw_kdouble(&out, "ratio",
+	    t.raw > 0 ? (double)t.stored / (double)t.raw : 0.0, 3);
+	simlog_jw_kint(&out, "redis_used_memory", mem);
+	line_end();
 	return s->status;
 }
 
@@ -877,9 +971,9 @@ cmd_rollback(struct st *s)
 	struct simlog_err e;
 	long long expires;
 
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_rollback(&s->conn, s->id, s->to, &m, &expires, &e) < 0)
-		cli_die(&e);
+		die(&e);
 	meta_line(s->id, &m, expires);
 	return SIMLOG_EX_OK;
 }
@@ -890,10 +984,10 @@ cmd_delete(struct st *s)
 	struct simlog_err e;
 	long long n;
 
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_delete(&s->conn, s->id, s->version, &n, &e) < 0)
-		cli_die(&e);
-	printf("{\"id\":\"%s\",\"deleted\":%lld}\n", s->id, n);
+		die(&e);
+	deleted_line(s->id, n);
 	return SIMLOG_EX_OK;
 }
 
@@ -903,10 +997,10 @@ cmd_prune(struct st *s)
 	struct simlog_err e;
 	long long n;
 
-	cli_connect(&s->conn, &s->co);
+	connect_redis(s);
 	if (simlog_state_prune(&s->conn, s->id, s->keep, &n, &e) < 0)
-		cli_die(&e);
-	printf("{\"id\":\"%s\",\"deleted\":%lld}\n", s->id, n);
+		die(&e);
+	deleted_line(s->id, n);
 	return SIMLOG_EX_OK;
 }
 
@@ -914,8 +1008,9 @@ cmd_prune(struct st *s)
 
 static const struct sub subs[] = {
 	{ .name = "save", .run = cmd_save, .id = 1, .opts = O_TTL | O_TAG |
-	    O_COMPRESS | O_MAXV | O_EXPECT | O_RAW | O_BATCH },
-	{ .name = "load", .run = cmd_load, .id = 1, .opts = O_VERSION | O_BATCH },
+	    O_COMPRESS | O_MAXV | O_EXPECT | O_RAW | O_BATCH | O_WAIT },
+	{ .name = "load", .run = cmd_load, .id = 1,
+	    .opts = O_VERSION | O_BATCH | O_OUTPUT },
 	{ .name = "versions", .run = cmd_versions, .id = 1 },
 	{ .name = "meta", .run = cmd_meta, .id = 1, .opts = O_VERSION },
 	{ .name = "list", .run = cmd_list, .opts = O_TAG | O_MATCH },
@@ -930,7 +1025,8 @@ opt_name(unsigned bit)
 {
 	static const char *const names[] = { "--ttl", "--tag", "--compress",
 	    "--max-versions", "--expect-version", "--raw", "--batch",
-	    "--version", "--to", "--keep", "--match" };
+	    "--version", "--to", "--keep", "--match", "--output",
+	    "--wait-replicas" };
 	unsigned i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -942,6 +1038,8 @@ opt_name(unsigned bit)
 static void
 sub_option(struct st *s, int c, const char *arg)
 {
+	char q[CLI_QUOTE_LEN];
+
 	switch (c) {
 	case OPT_TTL: {
 		double t = cli_seconds("--ttl", arg, 1e9);
@@ -963,8 +1061,8 @@ sub_option(struct st *s, int c, const char *arg)
 	}
 	case OPT_COMPRESS:
 		if (simlog_state_comp_parse(arg, &s->comp) < 0)
-			errx(SIMLOG_EX_USAGE, "invalid --compress: '%s': use "
-			    "lz4, zlib or none", arg);
+			errx(SIMLOG_EX_USAGE, "invalid --compress: %s: use "
+			    "lz4, zlib or none", cli_quote(arg, q, sizeof(q)));
 		s->given |= O_COMPRESS;
 		break;
 	case OPT_MAXV:
@@ -998,6 +1096,17 @@ sub_option(struct st *s, int c, const char *arg)
 		s->match = arg;
 		s->given |= O_MATCH;
 		break;
+	case OPT_WAIT:
+		s->wait_replicas = (int)cli_number("--wait-replicas", arg, 0,
+		    100);
+		s->given |= O_WAIT;
+		break;
+	case 'o':
+		if (*arg == '\0')
+			errx(SIMLOG_EX_USAGE, "invalid --output: empty path");
+		s->output = arg;
+		s->given |= O_OUTPUT;
+		break;
 	default:
 		cli_try_help();
 	}
@@ -1007,12 +1116,14 @@ sub_option(struct st *s, int c, const char *arg)
 static int
 global_options(struct st *s, int argc, char **argv)
 {
-	int c, li;
+	int c, li = -1;
 
-	while ((c = getopt_long(argc, argv, "+u:hV", global_longopts,
+	while ((c = getopt_long(argc, argv, "+u:o:hV", global_longopts,
 	    &li)) != -1) {
-		if (cli_conn_option(c, optarg, &s->co))
+		if (cli_conn_option(c, optarg, &s->co)) {
+			li = -1;
 			continue;
+		}
 		switch (c) {
 		case 'h':
 			usage();
@@ -1023,8 +1134,14 @@ global_options(struct st *s, int argc, char **argv)
 		case '?':
 			cli_try_help();
 		default:
-			warnx("--%s: an option of a command; give it after "
-			    "the command", global_longopts[li].name);
+			/* li is set for a long option only. */
+			if (li < 0)
+				warnx("-%c: an option of a command; give it "
+				    "after the command", c);
+			else
+				warnx("--%s: an option of a command; give it "
+				    "after the command",
+				    global_longopts[li].name);
 			cli_try_help();
 		}
 	}
@@ -1039,6 +1156,7 @@ static const struct sub *
 sub_options(struct st *s, char *prog, int argc, char **argv)
 {
 	const struct sub *sub = NULL;
+	char q[CLI_QUOTE_LEN];
 	unsigned i;
 	int c;
 
@@ -1046,13 +1164,14 @@ sub_options(struct st *s, char *prog, int argc, char **argv)
 		if (strcmp(argv[0], subs[i].name) == 0)
 			sub = &subs[i];
 	if (sub == NULL) {
-		warnx("unknown command '%s'", argv[0]);
+		warnx("unknown command %s", cli_quote(argv[0], q, sizeof(q)));
 		cli_try_help();
 	}
 	/* argv[0] stands in for the program name in getopt's messages. */
 	argv[0] = prog;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "u:h", sub_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:o:h", sub_longopts,
+	    NULL)) != -1) {
 		if (cli_conn_option(c, optarg, &s->co))
 			continue;
 		if (c == 'h') {
@@ -1075,18 +1194,23 @@ sub_options(struct st *s, char *prog, int argc, char **argv)
 		}
 		s->id = argv[optind++];
 		if (!simlog_state_valid_id(s->id, strlen(s->id)))
-			errx(SIMLOG_EX_USAGE, "invalid ID '%s': use 1-%d of "
-			    "[A-Za-z0-9_.:-]", s->id, SIMLOG_STATE_IDMAX);
+			errx(SIMLOG_EX_USAGE, "invalid ID %s: use 1-%d of "
+			    "[A-Za-z0-9_.:-]", cli_quote(s->id, q, sizeof(q)),
+			    SIMLOG_STATE_IDMAX);
 	}
 	if (optind < argc) {
-		warnx("unexpected argument '%s'", argv[optind]);
+		warnx("unexpected argument %s",
+		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
-	if ((s->given & O_BATCH) && (s->given & (O_EXPECT | O_RAW | O_VERSION))) {
+	if ((s->given & O_BATCH) &&
+	    (s->given & (O_EXPECT | O_RAW | O_VERSION | O_OUTPUT))) {
+		unsigned bad = s->given & (O_EXPECT | O_RAW | O_VERSION |
+		    O_OUTPUT);
+
 		warnx("%s: not an option of %s --batch%s",
-		    opt_name(s->given & (O_EXPECT | O_RAW | O_VERSION) &
-		    -(s->given & (O_EXPECT | O_RAW | O_VERSION))), sub->name,
-		    s->given & O_RAW ? "" : s->given & O_EXPECT ?
+		    opt_name(bad & -bad), sub->name,
+		    bad & (O_RAW | O_OUTPUT) ? "" : s->given & O_EXPECT ?
 		    " (a line may hold \"expect_version\")" :
 		    " (a line may hold \"version\")");
 		cli_try_help();
@@ -1114,8 +1238,17 @@ main(int argc, char **argv)
 	s.co.timeout = 2;
 	s.comp = SIMLOG_STATE_LZ4;
 	s.expect_version = -1;
+	simlog_jw_init(&out, stdout);
 	first = global_options(&s, argc, argv);
 	sub = sub_options(&s, argv[0], argc - first, argv + first);
+	if (!(s.given & O_WAIT)) {
+		struct simlog_err e;
+		long long n = 0;
+
+		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, &e) < 0)
+			cli_die(&e);
+		s.wait_replicas = (int)n;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	status = sub->run(&s);

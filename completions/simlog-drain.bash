@@ -1,5 +1,46 @@
 # bash completion for simlog-drain(1)
 
+# Simulations with records buffered in Redis, asked for with the connection
+# options typed so far and a short timeout: completion must never hang on
+# an unreachable server.  (simlog-push's and simlog-drain's completions
+# each define it, as bash-completion loads them one at a time.)
+_simlog_buffered_sims()
+{
+	local i conn=()
+	for ((i = 1; i < ${#words[@]} - 1; i++)); do
+		case ${words[i]} in
+		-u | --url | --password-file)
+			conn+=("${words[i]}" "${words[i + 1]}")
+			;;
+		--url=* | --password-file=*)
+			conn+=("${words[i]}")
+			;;
+		esac
+	done
+	simlog-pool-stats "${conn[@]}" --timeout 0.5 --format openmetrics \
+		2>/dev/null |
+		sed -n 's/^simlog_backlog_records{sim="\([^"]*\)".*/\1/p' |
+		sort -u
+}
+
+# Schema names: NAME.schema files in $SIMLOG_SCHEMA_PATH's directories
+# and in the installed schema directory beside the tool's bin directory.
+_simlog_schema_names()
+{
+	local dir dirs=() exe f
+	IFS=: read -r -a dirs <<< "${SIMLOG_SCHEMA_PATH-}"
+	exe=$(type -P simlog-drain) &&
+		dirs+=("${exe%/*}/../share/simlog/schemas")
+	for dir in "${dirs[@]}"; do
+		[[ -n $dir && -d $dir ]] || continue
+		for f in "$dir"/*.schema; do
+			[[ -f $f ]] || continue
+			f=${f##*/}
+			printf '%s\n' "${f%.schema}"
+		done
+	done | sort -u
+}
+
 _simlog_drain()
 {
 	local cur prev words cword split
@@ -32,12 +73,13 @@ _simlog_drain()
 		return
 		;;
 	--schema)
-		# A schema file, or the name of an installed schema.
+		# The name of an installed schema, or a schema file.
 		_filedir schema
+		COMPREPLY+=($(compgen -W "$(_simlog_schema_names)" -- "$cur"))
 		return
 		;;
 	-s | --sim)
-		# Simulation names live in Redis: nothing to offer offline.
+		COMPREPLY=($(compgen -W "$(_simlog_buffered_sims)" -- "$cur"))
 		return
 		;;
 	--timeout | --batch | --busy-timeout | --keep-batches | --commit-interval)

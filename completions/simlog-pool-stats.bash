@@ -21,7 +21,7 @@ _simlog_pool_stats()
 		return
 		;;
 	-f | --format)
-		COMPREPLY=($(compgen -W 'json table' -- "$cur"))
+		COMPREPLY=($(compgen -W 'json table openmetrics' -- "$cur"))
 		return
 		;;
 	--timeout | -w | --watch | -n | --count | --warn-at)

@@ -1,5 +1,28 @@
 # bash completion for simlog-push(1)
 
+# Simulations with records buffered in Redis, asked for with the connection
+# options typed so far and a short timeout: completion must never hang on
+# an unreachable server.  (simlog-push's and simlog-drain's completions
+# each define it, as bash-completion loads them one at a time.)
+_simlog_buffered_sims()
+{
+	local i conn=()
+	for ((i = 1; i < ${#words[@]} - 1; i++)); do
+		case ${words[i]} in
+		-u | --url | --password-file)
+			conn+=("${words[i]}" "${words[i + 1]}")
+			;;
+		--url=* | --password-file=*)
+			conn+=("${words[i]}")
+			;;
+		esac
+	done
+	simlog-pool-stats "${conn[@]}" --timeout 0.5 --format openmetrics \
+		2>/dev/null |
+		sed -n 's/^simlog_backlog_records{sim="\([^"]*\)".*/\1/p' |
+		sort -u
+}
+
 _simlog_push()
 {
 	local cur prev words cword split
@@ -24,7 +47,12 @@ _simlog_push()
 		COMPREPLY=($(compgen -W 'critical normal low' -- "$cur"))
 		return
 		;;
-	-s | --sim | -t | --type | --type-field)
+	-s | --sim)
+		# A new name, or one that already has records waiting.
+		COMPREPLY=($(compgen -W "$(_simlog_buffered_sims)" -- "$cur"))
+		return
+		;;
+	-t | --type | --type-field)
 		# Names the user makes up: nothing to offer.
 		return
 		;;

@@ -31,7 +31,7 @@ _simlog_state()
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file)
+	--password-file | -o | --output)
 		_filedir
 		return
 		;;
@@ -60,7 +60,7 @@ _simlog_state()
 		case ${words[i]} in
 		-u | --url | --password-file | --timeout | --ttl | --tag | \
 		--compress | --max-versions | --expect-version | --version | \
-		--to | --keep | --match)
+		--to | --keep | --match | -o | --output)
 			# An option before the command cannot be --version N.
 			[[ -z $cmd && ${words[i]} == --version ]] || ((i++))
 			;;
@@ -95,7 +95,7 @@ _simlog_state()
 	case $cmd in
 	save) opts+=' --ttl --tag --compress --max-versions --expect-version
 		--raw --batch' ;;
-	load) opts+=' --version --batch' ;;
+	load) opts+=' --version --batch -o --output' ;;
 	meta | delete) opts+=' --version' ;;
 	list) opts+=' --tag --match' ;;
 	rollback) opts+=' --to' ;;

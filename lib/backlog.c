@@ -1,7 +1,8 @@
 /*
  * Backlog housekeeping: the corrupt stream read and purged, a backlog
- * discarded.  The changes are Lua scripts, so a stream and its counters
- * never disagree (see queue.c for the buffer's layout).
+ * discarded.  The changes are Lua scripts over one simulation's keys (one
+ * cluster slot), so a stream and its counters never disagree (see
+ * queue.c for the buffer's layout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,9 @@ static const char purge_lua[] =
     "end\n"
     "return n\n";
 
-/* The stream, both counters and the name in simlog:sims, together; what
- * the counters said is returned with the number of entries. */
+/* The stream and both counters together (one simulation's keys, one
+ * cluster slot); what the counters said is returned with the number of
+ * entries. */
 static const char discard_lua[] =
     "#!lua flags=allow-oom\n"
     "local records = 0\n"
@@ -32,7 +34,6 @@ static const char discard_lua[] =
     "end\n"
     "local entries = redis.call('XLEN', KEYS[1])\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "redis.call('SREM', KEYS[4], ARGV[1])\n"
     "return {entries, records}\n";
 
 void
@@ -216,16 +217,19 @@ simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 		       unsigned long long *records, struct simlog_err *err)
 {
 	char k[3][SIMLOG_KEYLEN];
-	const char *av[9] = { "EVAL", discard_lua, "4", k[0], k[1], k[2],
-	    SIMLOG_SIMS_KEY, sim, NULL };
+	const char *av[6] = { "EVAL", discard_lua, "3", k[0], k[1], k[2] };
+	const char *rm[3] = { "SREM", SIMLOG_SIMS_KEY, sim };
 	redisReply *r;
 
 	simlog_key_stream(sim, k[0]);
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
 	*entries = *records = 0;
-	if ((r = simlog_cmd(conn, err, 8, av, NULL)) == NULL)
+	if ((r = simlog_cmd(conn, err, 6, av, NULL)) == NULL)
 		return -1;
+	/* The set older versions kept (simlog_forget_old_sims would take
+	 * the name out at the next listing anyway). */
+	freeReplyObject(simlog_cmd(conn, NULL, 3, rm, NULL));
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER &&
 	    r->element[1]->type == REDIS_REPLY_INTEGER) {

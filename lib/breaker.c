@@ -1,12 +1,14 @@
 /*
  * A circuit breaker shared by every simlog process of one user talking to
- * one Redis server.  Its state lives in a 64-byte text file, read and
+ * one Redis deployment.  Its state lives in a one-line text file, read and
  * rewritten under flock(2):
  *
- *   state failures opened_at probe_pid probe_at
+ *   state failures opened_at probe_pid probe_at<TAB>last failure
  *
  * so a cron job that runs simlog many times fails fast while Redis is known
  * to be down, and only one process at a time probes a half-open breaker.
+ * Times are wall-clock seconds; one later than now (a clock stepped back)
+ * counts as now, so a breaker can never stay open for good.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@ struct bfile {
 	double opened_at;
 	long probe_pid;
 	double probe_at;
+	char why[SIMLOG_BREAKER_WHYLEN];
 };
 
 static const char *const names[] = { "closed", "open", "half-open" };
@@ -32,16 +35,6 @@ const char *
 simlog_breaker_name(enum simlog_bstate s)
 {
 	return (unsigned)s < 3 ? names[s] : "unknown";
-}
-
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h;
 }
 
 /* A directory we own and nobody else can write, or -1. */
@@ -60,11 +53,63 @@ private_dir(const char *dir)
 	return 0;
 }
 
+static void load(struct simlog_breaker *b, struct bfile *f);
+
+/* The directory breaker files live in. */
+static void
+breaker_dir(char *dir, size_t len)
+{
+	const char *base = getenv("SIMLOG_BREAKER_DIR"), *s;
+
+	if (base != NULL && *base != '\0')
+		snprintf(dir, len, "%s", base);
+	else if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && *s == '/')
+		snprintf(dir, len, "%s/simlog", s);
+	else
+		snprintf(dir, len, "/tmp/simlog-%u", (unsigned)getuid());
+}
+
+static void
+breaker_file(const char *dir, const char *endpoint, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/breaker-%016llx", dir, (unsigned long long)
+	    simlog_fnv1a(endpoint, strlen(endpoint)));
+}
+
+int
+simlog_breaker_read(const char *endpoint, struct simlog_breaker_view *v,
+		    struct simlog_err *err)
+{
+	struct simlog_breaker b;
+	struct bfile f;
+	char dir[400];
+
+	memset(v, 0, sizeof(*v));
+	v->state = SIMLOG_B_CLOSED;
+	breaker_dir(dir, sizeof(dir));
+	breaker_file(dir, endpoint, v->path, sizeof(v->path));
+	memset(&b, 0, sizeof(b));
+	if ((b.fd = open(v->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		/* No process has failed against this server yet. */
+		if (errno == ENOENT)
+			return 0;
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "breaker %s: %s",
+		    v->path, strerror(errno));
+	}
+	/* Unlocked: one short pwrite makes readers see old or new. */
+	load(&b, &f);
+	close(b.fd);
+	v->state = (enum simlog_bstate)f.state;
+	v->failures = f.failures;
+	v->opened_at = f.state == SIMLOG_B_CLOSED ? 0 : f.opened_at;
+	snprintf(v->why, sizeof(v->why), "%s", f.why);
+	return 0;
+}
+
 int
 simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
 		    int threshold, double reset, struct simlog_err *err)
 {
-	const char *base = getenv("SIMLOG_BREAKER_DIR");
 	char dir[400];
 	const char *s, *why;
 	long long v;
@@ -86,17 +131,11 @@ simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
 			    "invalid SIMLOG_BREAKER_RESET: '%s': %s", s, why);
 		b->reset = d;
 	}
-	if (base != NULL && *base != '\0')
-		snprintf(dir, sizeof(dir), "%s", base);
-	else if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && *s == '/')
-		snprintf(dir, sizeof(dir), "%s/simlog", s);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/simlog-%u", (unsigned)getuid());
+	breaker_dir(dir, sizeof(dir));
 	if (private_dir(dir) < 0)
 		return simlog_seterr(err, SIMLOG_EX_CANTCREAT,
 		    "circuit breaker directory %s: %s", dir, strerror(errno));
-	snprintf(b->path, sizeof(b->path), "%s/breaker-%016llx", dir,
-	    (unsigned long long)fnv1a(endpoint));
+	breaker_file(dir, endpoint, b->path, sizeof(b->path));
 	b->fd = open(b->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (b->fd < 0)
 		return simlog_seterr(err, SIMLOG_EX_CANTCREAT, "%s: %s",
@@ -116,7 +155,9 @@ simlog_breaker_clear(struct simlog_breaker *b)
 static void
 load(struct simlog_breaker *b, struct bfile *f)
 {
-	char buf[128];
+	char buf[128 + SIMLOG_BREAKER_WHYLEN];
+	double now = simlog_now_wall();
+	const char *tab;
 	ssize_t n;
 
 	memset(f, 0, sizeof(*f));
@@ -127,17 +168,31 @@ load(struct simlog_breaker *b, struct bfile *f)
 	/* A damaged file reads as a closed breaker: fail open, not shut. */
 	if (sscanf(buf, "%d %d %lf %ld %lf", &f->state, &f->failures,
 	    &f->opened_at, &f->probe_pid, &f->probe_at) != 5 ||
-	    f->state < 0 || f->state > 2)
+	    f->state < 0 || f->state > 2 || f->failures < 0) {
 		memset(f, 0, sizeof(*f));
+		return;
+	}
+	if ((tab = strchr(buf, '\t')) != NULL)
+		snprintf(f->why, sizeof(f->why), "%.*s",
+		    (int)strcspn(tab + 1, "\n"), tab + 1);
+	/* The clock went back (or the file came from elsewhere): a time
+	 * in the future would keep the breaker open for good. */
+	if (f->opened_at > now)
+		f->opened_at = now;
+	if (f->probe_at > now)
+		f->probe_at = now;
 }
 
 static void
 store(struct simlog_breaker *b, const struct bfile *f)
 {
-	char buf[128];
-	int n = snprintf(buf, sizeof(buf), "%d %d %.3f %ld %.3f\n", f->state,
-	    f->failures, f->opened_at, f->probe_pid, f->probe_at);
+	char buf[128 + SIMLOG_BREAKER_WHYLEN];
+	int n = snprintf(buf, sizeof(buf), "%d %d %.3f %ld %.3f\t%s\n",
+	    f->state, f->failures, f->opened_at, f->probe_pid, f->probe_at,
+	    f->why);
 
+	if (n >= (int)sizeof(buf))
+		n = (int)sizeof(buf) - 1;
 	/* One write of a short line under the lock: readers see old or new. */
 	if (pwrite(b->fd, buf, (size_t)n, 0) == n)
 		(void)ftruncate(b->fd, n);
@@ -206,6 +261,8 @@ simlog_breaker_allow(struct simlog_breaker *b, int force)
 	b->seen = (enum simlog_bstate)f.state;
 	b->retry_at = f.state == SIMLOG_B_OPEN ? f.opened_at + b->reset :
 	    f.probe_at + b->reset;
+	b->opened_at = f.opened_at;
+	snprintf(b->why, sizeof(b->why), "%s", f.why);
 	unlock(b);
 	return allow;
 }
@@ -228,7 +285,7 @@ simlog_breaker_success(struct simlog_breaker *b)
 }
 
 void
-simlog_breaker_failure(struct simlog_breaker *b)
+simlog_breaker_failure(struct simlog_breaker *b, const char *why)
 {
 	struct bfile f;
 	double now = simlog_now_wall();
@@ -237,6 +294,13 @@ simlog_breaker_failure(struct simlog_breaker *b)
 		return;
 	load(b, &f);
 	f.failures++;
+	if (why != NULL) {
+		/* One line in the file: no newlines or tabs from messages. */
+		snprintf(f.why, sizeof(f.why), "%s", why);
+		for (char *p = f.why; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
+	}
 	if (f.state == SIMLOG_B_HALF_OPEN ||
 	    (f.state == SIMLOG_B_CLOSED && f.failures >= b->threshold)) {
 		note(b, f.state, SIMLOG_B_OPEN);
@@ -247,5 +311,18 @@ simlog_breaker_failure(struct simlog_breaker *b)
 	store(b, &f);
 	b->seen = (enum simlog_bstate)f.state;
 	b->retry_at = f.opened_at + b->reset;
+	b->opened_at = f.opened_at;
+	snprintf(b->why, sizeof(b->why), "%s", f.why);
 	unlock(b);
+}
+
+void
+simlog_breaker_explain(const struct simlog_breaker *b, char *buf, size_t len)
+{
+	double wait = b->retry_at - simlog_now_wall();
+
+	snprintf(buf, len, "circuit breaker open after: %s; next try in "
+	    "%.1f s ('simlog-ping --wait SECONDS' waits for Redis and closes "
+	    "it; 'simlog-push --replay' replays spooled records)",
+	    b->why[0] ? b->why : "repeated failures", wait > 0 ? wait : 0);
 }

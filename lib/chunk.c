@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "simlog.h"
+#include "util.h"
 
 #define FLAG_LZ4 1
 
@@ -40,22 +41,6 @@ grow(char **p, size_t *cap, size_t need)
 	*p = q;
 	*cap = n;
 	return 0;
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
 }
 
 void
@@ -156,9 +141,9 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 	memcpy(h, "SLC\001", 4);
 	memset(h + 4, 0, 4);
 	memcpy(h + 8, id, SIMLOG_BATCH_ID_LEN);
-	put32(h + 24, ch->records);
-	put32(h + 28, (uint32_t)ch->rawlen);
-	put32(h + 32, (uint32_t)crc32(0L, (const Bytef *)ch->raw,
+	put32le(h + 24, ch->records);
+	put32le(h + 28, (uint32_t)ch->rawlen);
+	put32le(h + 32, (uint32_t)crc32(0L, (const Bytef *)ch->raw,
 	    (uInt)ch->rawlen));
 	if (compress)
 		clen = LZ4_compress_default(ch->raw, ch->enc + SIMLOG_CHUNK_HDR,
@@ -193,9 +178,9 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 	if ((h[4] & ~FLAG_LZ4) != 0 || h[5] != 0 || h[6] != 0 || h[7] != 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk has unknown flags");
-	nrec = get32(h + 24);
-	rawlen = get32(h + 28);
-	crc = get32(h + 32);
+	nrec = get32le(h + 24);
+	rawlen = get32le(h + 28);
+	crc = get32le(h + 32);
 	if (rawlen > SIMLOG_CHUNK_MAXRAW)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk claims %u bytes", rawlen);
@@ -229,6 +214,16 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk holds %u records, header says %u", ch->records,
 		    nrec);
+	return 0;
+}
+
+int
+simlog_chunk_set_enc(struct simlog_chunk *ch, const char *enc, size_t len)
+{
+	if (grow(&ch->enc, &ch->enccap, len ? len : 1) < 0)
+		return -1;
+	memcpy(ch->enc, enc, len);
+	ch->enclen = len;
 	return 0;
 }
 
@@ -275,7 +270,8 @@ simlog_idgen_init(struct simlog_idgen *g)
 void
 simlog_idgen_next(struct simlog_idgen *g, unsigned char out[SIMLOG_BATCH_ID_LEN])
 {
-	uint64_t s = ++g->seq;
+	/* Threads of one producer share the generator. */
+	uint64_t s = __atomic_add_fetch(&g->seq, 1, __ATOMIC_RELAXED);
 	int i;
 
 	memcpy(out, g->prefix, 8);

@@ -4,11 +4,13 @@
  * checks and the backlog read from simlog's own counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -514,6 +516,54 @@ find_type(struct simlog_backlog_sim *s, const char *name, size_t len)
 	return &s->types[s->ntypes++];
 }
 
+/* The time of the first entry of an XRANGE ... COUNT 1 reply, into
+ * s->oldest_ms (-1 when the stream is empty). */
+static int
+first_entry(struct simlog_backlog_sim *s, const redisReply *r)
+{
+	const redisReply *id;
+	struct simlog_sid sid;
+
+	s->oldest_ms = -1;
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	if (r->elements == 0)
+		return 0;
+	if (r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements < 1 ||
+	    (id = r->element[0]->element[0])->type != REDIS_REPLY_STRING ||
+	    simlog_sid_parse(id->str, id->len, &sid) < 0)
+		return -1;
+	s->oldest_ms = (long long)sid.ms;
+	return 0;
+}
+
+/* Redis's clock, in ms since 1970, from TIME. */
+static int
+redis_time(struct simlog_conn *conn, long long *ms, struct simlog_err *err)
+{
+	const char *av[1] = { "TIME" };
+	redisReply *r;
+	long long sec, usec;
+	const char *why;
+	int rc = -1;
+
+	if ((r = simlog_cmd(conn, err, 1, av, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING &&
+	    simlog_parse_ll(r->element[0]->str, 0, INT64_MAX / 1000, &sec,
+	    &why) == 0 &&
+	    simlog_parse_ll(r->element[1]->str, 0, 999999, &usec, &why) == 0) {
+		*ms = sec * 1000 + usec / 1000;
+		rc = 0;
+	} else
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "TIME: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
 /* Fold one HGETALL reply (type -> number) into s. */
 static int
 add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
@@ -549,46 +599,49 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 {
 	char **sims = NULL, k[SIMLOG_KEYLEN];
 	size_t nsims = 0, i, j, sent = 0;
+	uint64_t before = simlog_conn_commands(conn);
 	int rc = -1;
 
 	memset(b, 0, sizeof(*b));
-	b->commands = 1;
+	b->now_ms = -1;
 	if (simlog_list_sims(conn, &sims, &nsims, err) < 0)
 		return -1;
 	if (nsims > 0 && (b->sims = calloc(nsims, sizeof(*b->sims))) == NULL) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
-	/* One round trip for all simulations. */
+	/* One round trip for all simulations: per simulation its counts and
+	 * bytes per type, and its oldest entry. */
 	for (i = 0; i < nsims; i++)
-		for (j = 0; j < 2; j++) {
-			const char *av[2] = { "HGETALL", k };
+		for (j = 0; j < 3; j++) {
+			const char *av[6] = { "HGETALL", k, "-", "+", "COUNT",
+			    "1" };
+			int ac = 2;
 
 			if (j == 0)
 				simlog_key_count(sims[i], k);
-			else
+			else if (j == 1)
 				simlog_key_bytes(sims[i], k);
-			if (redisAppendCommandArgv(conn->c, 2, av, NULL) !=
-			    REDIS_OK) {
-				simlog_conn_error(conn, NULL,
-				    "reading the backlog", err);
-				goto out;
+			else {
+				simlog_key_stream(sims[i], k);
+				av[0] = "XRANGE";
+				ac = 6;
 			}
+			if (simlog_conn_append(conn, ac, av, NULL, err) < 0)
+				goto out;
 			sent++;
 		}
-	b->commands += (unsigned)sent;
 	for (i = 0; i < nsims; i++) {
 		struct simlog_backlog_sim *s = &b->sims[b->nsims];
 
 		s->name = sims[i];
 		sims[i] = NULL;
 		b->nsims++;
-		for (j = 0; j < 2; j++) {
+		for (j = 0; j < 3; j++) {
 			redisReply *r = NULL;
 			int a;
 
-			if (redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
-			    r == NULL) {
+			if (simlog_conn_recv(conn, 0, &r, err) < 0) {
 				simlog_conn_error(conn, NULL,
 				    "reading the backlog", err);
 				goto out;
@@ -600,7 +653,7 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 				freeReplyObject(r);
 				goto out;
 			}
-			a = add_hash(s, r, j == 1);
+			a = j == 2 ? first_entry(s, r) : add_hash(s, r, j == 1);
 			freeReplyObject(r);
 			if (a == -2) {
 				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
@@ -626,8 +679,12 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 	}
 	if (b->nsims > 1)
 		qsort(b->sims, b->nsims, sizeof(*b->sims), cmp_sim);
+	/* The ages of the oldest records, by the clock that stamped them. */
+	if (b->nsims > 0 && redis_time(conn, &b->now_ms, err) < 0)
+		goto out;
 	rc = 0;
 out:
+	b->commands = (unsigned)(simlog_conn_commands(conn) - before);
 	if (rc < 0) {
 		/* Replies still owed make the context unusable: drop it. */
 		if (sent > 0)
@@ -655,19 +712,16 @@ simlog_backlog_clear(struct simlog_backlog *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/*
- * The spool directory's name for a server.  This must stay the same as in
- * simlog_spool_open() (lib/spool.c), which does not export it: FNV-1a 64
- * of the endpoint with its database, in hex.
- */
-static void
-spool_subdir(const char *dir, const char *endpoint, char *buf, size_t len)
+double
+simlog_backlog_age(const struct simlog_backlog *b,
+		   const struct simlog_backlog_sim *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *s = endpoint; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)h);
+	if (b->now_ms < 0 || s->oldest_ms < 0)
+		return -1;
+	/* An entry stamped later than now: a clock stepped back. */
+	if (s->oldest_ms > b->now_ms)
+		return 0;
+	return (double)(b->now_ms - s->oldest_ms) / 1000;
 }
 
 int
@@ -678,9 +732,19 @@ simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 	char endpoint[600];
 
 	simlog_conn_endpoint(conn, 1, endpoint, sizeof(endpoint));
-	spool_subdir(dir, endpoint, path, len);
+	simlog_spool_path(dir, endpoint, path, len);
 	if (simlog_spool_usage(path, u) < 0)
 		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
 		    path, strerror(errno));
 	return 0;
+}
+
+int
+simlog_breaker_peek(const struct simlog_conn *conn, struct simlog_breaker_view *v,
+		    struct simlog_err *err)
+{
+	char endpoint[700];
+
+	simlog_conn_endpoint(conn, 0, endpoint, sizeof(endpoint));
+	return simlog_breaker_read(endpoint, v, err);
 }

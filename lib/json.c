@@ -469,26 +469,6 @@ bad:
 	return -1;
 }
 
-void
-simlog_json_write_str(FILE *f, const char *s, size_t len)
-{
-	size_t i;
-
-	putc('"', f);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			putc('\\', f);
-			putc(c, f);
-		} else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			putc(c, f);
-	}
-	putc('"', f);
-}
-
 int
 simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
 		    size_t max, size_t *n, const char **why)

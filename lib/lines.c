@@ -124,6 +124,18 @@ simlog_lines_next(struct simlog_lines *r, const char **line, size_t *len)
 	}
 }
 
+int
+simlog_lines_ready(struct simlog_lines *r)
+{
+	size_t have = r->end - r->start;
+
+	if (r->eof || memchr(r->buf + r->start + r->scanned, '\n',
+	    have - r->scanned) != NULL)
+		return 1;
+	r->scanned = have;
+	return 0;
+}
+
 unsigned long long
 simlog_lines_number(const struct simlog_lines *r)
 {

@@ -6,10 +6,12 @@
  *   simlog:{SIM}:n        hash; type -> records buffered
  *   simlog:{SIM}:b        hash; type -> JSON bytes buffered
  *   simlog:{SIM}:corrupt  stream; entries that could not be decoded
- *   simlog:sims           set of simulations with a buffer
  *
  * Appends and acknowledgements are Lua scripts, so the stream and its
- * counters never disagree.
+ * counters never disagree; every script touches one simulation's keys
+ * only, all in one cluster slot.  Simulations are found by scanning for
+ * their streams on every master.  (Before, a global set simlog:sims listed
+ * them; it is read as well, and names whose stream is gone leave it.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,6 @@ static const char push_lua[] =
     "  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
     "  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 2])\n"
     "end\n"
-    "redis.call('SADD', KEYS[4], ARGV[1])\n"
     "return id\n";
 
 /* Must run when Redis is full: draining is what frees the memory. */
@@ -64,7 +65,6 @@ static const char ack_lua[] =
     "end\n"
     "if redis.call('XLEN', KEYS[1]) == 0 then\n"
     "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
     "end\n"
     "return deleted\n";
 
@@ -77,9 +77,12 @@ static const char quarantine_lua[] =
     "redis.call('XDEL', KEYS[1], ARGV[1])\n"
     "if redis.call('XLEN', KEYS[1]) == 0 then\n"
     "  redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])\n"
-    "  redis.call('SREM', KEYS[5], ARGV[3])\n"
     "end\n"
     "return 1\n";
+
+static struct simlog_script push_script = SIMLOG_SCRIPT(push_lua);
+static struct simlog_script ack_script = SIMLOG_SCRIPT(ack_lua);
+static struct simlog_script quarantine_script = SIMLOG_SCRIPT(quarantine_lua);
 
 static void
 key(const char *sim, const char *suffix, char *buf)
@@ -107,8 +110,8 @@ simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
 		       const struct simlog_typecount *types, size_t ntypes,
 		       uint64_t max_backlog, struct simlog_err *err)
 {
-	char k[4][SIMLOG_KEYLEN], maxb[24];
-	size_t argc = 10 + 3 * ntypes, i, a = 0;
+	char k[3][SIMLOG_KEYLEN], maxb[24];
+	size_t argc = 9 + 3 * ntypes, i, a = 2;
 	const char **argv = malloc(argc * sizeof(*argv));
 	size_t *lens = malloc(argc * sizeof(*lens));
 	char (*num)[24] = malloc(2 * ntypes * sizeof(*num) + 1);
@@ -121,13 +124,10 @@ simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
 	simlog_key_stream(sim, k[0]);
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
-	snprintf(k[3], SIMLOG_KEYLEN, "%s", SIMLOG_SIMS_KEY);
 	snprintf(maxb, sizeof(maxb), "%llu", (unsigned long long)max_backlog);
 #define ARG(s, n) do { argv[a] = (s); lens[a] = (n); a++; } while (0)
-	ARG("EVAL", 4);
-	ARG(push_lua, sizeof(push_lua) - 1);
-	ARG("4", 1);
-	for (i = 0; i < 4; i++)
+	ARG("3", 1);
+	for (i = 0; i < 3; i++)
 		ARG(k[i], strlen(k[i]));
 	ARG(sim, strlen(sim));
 	ARG(enc, enclen);
@@ -143,9 +143,7 @@ simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
 		ARG(num[2 * i + 1], strlen(num[2 * i + 1]));
 	}
 #undef ARG
-	if (conn->c == NULL ||
-	    redisAppendCommandArgv(conn->c, (int)a, argv, lens) != REDIS_OK)
-		rc = simlog_conn_error(conn, NULL, "sending a batch", err);
+	rc = simlog_script_append(conn, &push_script, (int)a, argv, lens, err);
 out:
 	free(argv);
 	free(lens);
@@ -154,18 +152,15 @@ out:
 }
 
 int
-simlog_push_reply(struct simlog_conn *conn, struct simlog_err *err)
+simlog_push_reply(struct simlog_conn *conn, double deadline,
+		  struct simlog_err *err)
 {
 	redisReply *r = NULL;
 
-	if (conn->c == NULL || redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
-	    r == NULL)
+	if (simlog_conn_recv(conn, deadline, &r, err) < 0)
 		return simlog_conn_error(conn, NULL, "storing a batch", err);
 	if (r->type != REDIS_REPLY_STRING) {
 		simlog_conn_error(conn, r, "storing a batch", err);
-		if (r->type != REDIS_REPLY_ERROR)
-			simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "storing a batch: unexpected reply type %d", r->type);
 		freeReplyObject(r);
 		return -1;
 	}
@@ -173,45 +168,69 @@ simlog_push_reply(struct simlog_conn *conn, struct simlog_err *err)
 	return 0;
 }
 
+/* "simlog:{SIM}:q" -> SIM, if it is a name simlog would have written. */
+static int
+sim_of_key(const char *k, size_t len, char *sim)
+{
+	if (len < 12 || strncmp(k, "simlog:{", 8) != 0 ||
+	    strncmp(k + len - 3, "}:q", 3) != 0 ||
+	    !simlog_valid_sim(k + 8, len - 11))
+		return 0;
+	memcpy(sim, k + 8, len - 11);
+	sim[len - 11] = '\0';
+	return 1;
+}
+
+static int
+by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n)
+{
+	const char *av[2] = { "SMEMBERS", SIMLOG_SIMS_KEY };
+	redisReply *r = simlog_cmd(conn, NULL, 2, av, NULL);
+
+	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++) {
+		const char *name = r->element[i]->str;
+		const char *rm[3] = { "SREM", SIMLOG_SIMS_KEY, name };
+
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    bsearch(&name, sims, n, sizeof(*sims), by_str) != NULL)
+			continue;
+		freeReplyObject(simlog_cmd(conn, NULL, 3, rm, NULL));
+	}
+	freeReplyObject(r);
+}
+
 int
 simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		 struct simlog_err *err)
 {
-	const char *av[2] = { "SMEMBERS", SIMLOG_SIMS_KEY };
-	redisReply *r = simlog_cmd(conn, err, 2, av, NULL);
-	size_t i;
+	char **keys = NULL, **v, sim[SIMLOG_KEYLEN];
+	size_t nkeys = 0, i, o = 0;
 
 	*sims = NULL;
 	*n = 0;
-	if (r == NULL)
+	if (simlog_scan(conn, "simlog:{*}:q", "stream", &keys, &nkeys,
+	    err) < 0)
 		return -1;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-		    "listing simulations: unexpected reply");
-	}
-	if ((*sims = calloc(r->elements + 1, sizeof(char *))) == NULL) {
-		freeReplyObject(r);
+	if ((v = calloc(nkeys + 1, sizeof(*v))) == NULL) {
+		simlog_strv_free(keys, nkeys);
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
-	for (i = 0; i < r->elements; i++) {
-		redisReply *e = r->element[i];
-
-		/* A name we would not have written is not ours to drain. */
-		if (e->type != REDIS_REPLY_STRING ||
-		    !simlog_valid_sim(e->str, e->len))
-			continue;
-		if (((*sims)[*n] = strdup(e->str)) == NULL) {
-			freeReplyObject(r);
-			simlog_strv_free(*sims, *n);
-			*sims = NULL;
-			*n = 0;
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
-		}
-		(*n)++;
-	}
-	freeReplyObject(r);
+	for (i = 0; i < nkeys; i++)
+		if (sim_of_key(keys[i], strlen(keys[i]), sim) &&
+		    (v[o] = strdup(sim)) != NULL)
+			o++;
+	simlog_strv_free(keys, nkeys);
+	if (o > 1)
+		qsort(v, o, sizeof(*v), by_str);
+	*sims = v;
+	*n = o;
 	return 0;
 }
 
@@ -366,8 +385,8 @@ int
 simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 		 const struct simlog_ack *acks, size_t n, struct simlog_err *err)
 {
-	char k[4][SIMLOG_KEYLEN], nbuf[24];
-	size_t argc = 9, i, j, a = 0, nn = 0;
+	char k[3][SIMLOG_KEYLEN], nbuf[24];
+	size_t argc = 8, i, j, a = 2, nn = 0;
 	const char **argv;
 	char (*num)[48];
 	redisReply *r;
@@ -384,12 +403,9 @@ simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 	simlog_key_stream(sim, k[0]);
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
-	snprintf(k[3], SIMLOG_KEYLEN, "%s", SIMLOG_SIMS_KEY);
 	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	argv[a++] = "EVAL";
-	argv[a++] = ack_lua;
-	argv[a++] = "4";
-	for (i = 0; i < 4; i++)
+	argv[a++] = "3";
+	for (i = 0; i < 3; i++)
 		argv[a++] = k[i];
 	argv[a++] = sim;
 	argv[a++] = nbuf;
@@ -409,7 +425,8 @@ simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 			argv[a++] = num[nn++];
 		}
 	}
-	if ((r = simlog_cmd(conn, err, (int)a, argv, NULL)) == NULL) {
+	if ((r = simlog_script_call(conn, &ack_script, (int)a, argv, NULL,
+	    "acknowledging drained batches", err)) == NULL) {
 		rc = -1;
 		goto out;
 	}
@@ -426,8 +443,8 @@ simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 			struct simlog_err *err)
 {
 	char k[4][SIMLOG_KEYLEN], id[48];
-	const char *av[11] = { "EVAL", quarantine_lua, "5", k[0], k[1], k[2],
-	    k[3], SIMLOG_SIMS_KEY, id, why, sim };
+	const char *av[9] = { NULL, NULL, "4", k[0], k[1], k[2], k[3], id,
+	    why };
 	redisReply *r;
 
 	simlog_key_stream(sim, k[0]);
@@ -435,7 +452,8 @@ simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 	simlog_key_count(sim, k[2]);
 	simlog_key_bytes(sim, k[3]);
 	simlog_sid_format(&e->id, id);
-	if ((r = simlog_cmd(conn, err, 11, av, NULL)) == NULL)
+	if ((r = simlog_script_call(conn, &quarantine_script, 9, av, NULL,
+	    "moving an entry aside", err)) == NULL)
 		return -1;
 	freeReplyObject(r);
 	return 0;

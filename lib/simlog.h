@@ -12,15 +12,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define SIMLOG_VERSION "0.1.0"
 
 /* Exit codes: an interface, listed in every man page (sysexits-style). */
 enum simlog_exit {
 	SIMLOG_EX_OK = 0,
-	SIMLOG_EX_FAIL = 1,		/* a tool-specific condition, see its man page */
 	SIMLOG_EX_USAGE = 64,		/* bad command line */
 	SIMLOG_EX_DATAERR = 65,		/* some input was rejected */
 	SIMLOG_EX_NOINPUT = 66,		/* a named input or item does not exist */
@@ -31,6 +35,10 @@ enum simlog_exit {
 	SIMLOG_EX_TEMPFAIL = 75,	/* try again later: Redis failed part-way */
 	SIMLOG_EX_NOPERM = 77,		/* authentication or permission refused */
 	SIMLOG_EX_CONFIG = 78,		/* server or configuration is unsafe/unusable */
+	/* Past sysexits: simlog-state's --expect-version named a version
+	 * that is no longer the latest.  Unlike 75, nothing was stored for
+	 * certain, so a script may reload, redo its change and save again. */
+	SIMLOG_EX_CONFLICT = 79,
 };
 
 #define SIMLOG_ERRLEN 256
@@ -42,6 +50,8 @@ struct simlog_err {
 					 * (maxmemory, --max-backlog): draining
 					 * helps, the breaker does not count it */
 	char msg[SIMLOG_ERRLEN];
+	int stopped;			/* a wait ended because the caller's
+					 * stop flag was set */
 };
 
 /* Fill err (if not NULL) and return -1. */
@@ -56,6 +66,10 @@ int simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
  */
 int simlog_parse_ll(const char *s, long long min, long long max,
 		    long long *out, const char **why);
+/* A whole number in [min, max] from the environment variable name: 1 set
+ * (in *out), 0 unset or empty, -1 invalid (err names the variable). */
+int simlog_env_ll(const char *name, long long min, long long max,
+		  long long *out, struct simlog_err *err);
 /* Parse a non-negative number of seconds, fractions allowed, <= max. */
 int simlog_parse_seconds(const char *s, double max, double *out,
 			 const char **why);
@@ -65,6 +79,9 @@ int simlog_valid_type(const char *s, size_t len, const char **why);
 /* Simulation name: [A-Za-z0-9_.-]{1,64}. */
 int simlog_valid_sim(const char *s, size_t len);
 
+/* FNV-1a, 64 bits: names for state files derived from endpoints. */
+uint64_t simlog_fnv1a(const char *s, size_t len);
+
 /* Monotonic and wall clocks, in seconds. */
 double simlog_now_mono(void);
 double simlog_now_wall(void);
@@ -73,21 +90,45 @@ double simlog_now_wall(void);
 
 #define SIMLOG_DEFAULT_URL "redis://127.0.0.1:6379/0"
 
+/* How the servers behind a URL are arranged. */
+enum simlog_topo {
+	SIMLOG_TOPO_SINGLE,	/* redis://, rediss://, unix:// */
+	SIMLOG_TOPO_SENTINEL,	/* redis[s]-sentinel://: a master found by
+				 * asking its sentinels */
+	SIMLOG_TOPO_CLUSTER,	/* redis[s]-cluster://: seed nodes */
+};
+
+struct simlog_hostport {
+	char *host;
+	int port;
+};
+
 struct simlog_url {
-	char *host;		/* NULL for a unix socket */
+	enum simlog_topo topo;
+	int tls;			/* rediss... */
+	char *host;		/* the first address; NULL for a unix socket */
 	int port;
 	char *path;		/* unix socket path, else NULL */
 	char *user;		/* NULL when absent */
 	char *password;		/* NULL when absent */
 	int db;
+	struct simlog_hostport *addrs;	/* every address given */
+	size_t naddrs;
+	char *master;		/* sentinel: the monitored master's name */
 };
 
-/* Parse redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
+/* Parse any URL form of simlog(7): redis[s]://[[user]:password@]host[:port]
+ * [/db], unix:///path[?db=N], redis[s]-cluster://[[user]:password@]host:port
+ * [,host:port...], redis[s]-sentinel://[[user]:password@]host:port[,...]
+ * /MASTER[/db].  Messages never repeat the URL (it may hold a password). */
 int simlog_url_parse(const char *s, struct simlog_url *u,
 		     struct simlog_err *err);
 void simlog_url_clear(struct simlog_url *u);
 /* Print the URL with any password replaced by "***" into buf. */
 void simlog_url_format(const struct simlog_url *u, char *buf, size_t len);
+/* The same for a string that may not parse: the text between the
+ * scheme's first ':' after "://" and the last '@' becomes "***". */
+void simlog_url_redact(const char *s, char *buf, size_t len);
 /* Whether a URL string carries a password (to warn about argv). */
 int simlog_url_has_password(const char *s);
 
@@ -97,37 +138,60 @@ char *simlog_read_password_file(const char *path, struct simlog_err *err);
 
 /* --- Redis connection -------------------------------------------------- */
 
+/*
+ * A connection to "Redis" as the URL names it: one server, the master its
+ * sentinels name, or a cluster's masters.  Every connect, write and read
+ * is bounded by the timeout through a deadline the I/O checks itself;
+ * TLS is done here too (rediss...).  Commands go to the node that holds
+ * their key.  Not thread-safe: one thread uses a connection at a time.
+ */
+struct simlog_tls_opts {
+	const char *ca;			/* CA file; NULL: the system's */
+	const char *cert, *key;		/* client certificate and its key */
+	const char *server_name;	/* name to verify; NULL: the host */
+	int insecure;			/* --tls-no-verify: no verification */
+};
+
 struct simlog_conn_opts {
 	const char *url;		/* NULL: $SIMLOG_REDIS_URL, else default */
 	const char *password_file;	/* overrides a URL password */
-	double timeout;			/* connect and command timeout, seconds */
+	const char *sentinel_password_file;	/* else
+					 * $SIMLOG_SENTINEL_PASSWORD */
+	double timeout;			/* seconds; 0: 2 */
 	const char *name;		/* CLIENT SETNAME, e.g. "simlog-push" */
+	struct simlog_tls_opts tls;	/* NULL members: $SIMLOG_TLS_CA,
+					 * $SIMLOG_TLS_CERT, $SIMLOG_TLS_KEY */
+	const volatile sig_atomic_t *stop;	/* set (by a signal
+					 * handler): every wait ends now */
 };
 
-struct redisContext;
+struct simlog_net;
 struct simlog_conn {
-	struct redisContext *c;
 	struct simlog_url url;
-	char *password;			/* from file or URL; never printed */
 	char display[320];		/* URL with the password redacted */
+	char source[24];		/* "--url", "SIMLOG_REDIS_URL" or "" */
 	double timeout;
 	char name[64];
+	struct simlog_net *net;		/* the library's own */
 };
 
-/* Resolve the URL and password without connecting. */
+/* Resolve the URL, passwords and TLS settings without connecting. */
 int simlog_conn_init(struct simlog_conn *conn,
 		     const struct simlog_conn_opts *o, struct simlog_err *err);
-/* (Re)connect: connect, AUTH, SELECT, CLIENT SETNAME.  Any old context is
- * freed first, since hiredis contexts are not reusable after an error. */
+/* (Re)connect: the server, AUTH, SELECT, CLIENT SETNAME; for a sentinel
+ * URL the master first, for a cluster the slot map.  Any old connection is
+ * dropped first. */
 int simlog_conn_open(struct simlog_conn *conn, struct simlog_err *err);
+int simlog_conn_connected(const struct simlog_conn *conn);
 void simlog_conn_close(struct simlog_conn *conn);
 void simlog_conn_clear(struct simlog_conn *conn);
 
 struct redisReply;
 /*
- * Turn a failed hiredis call (NULL reply, context error) or an error reply
- * into an error with a class: UNAVAILABLE for I/O, TEMPFAIL for transient
- * server states (LOADING, BUSY, OOM, ...), NOPERM for auth, SOFTWARE
+ * Turn a failure into an error with a class: r an error reply, or NULL for
+ * the connection's last I/O failure.  UNAVAILABLE for I/O, TEMPFAIL for
+ * transient server states (LOADING, BUSY, OOM, READONLY during a failover,
+ * ...), NOPERM for auth and ACLs, CONFIG for a setting at fault, SOFTWARE
  * otherwise.  Returns -1.
  */
 int simlog_conn_error(struct simlog_conn *conn, const struct redisReply *r,
@@ -137,6 +201,84 @@ int simlog_conn_error(struct simlog_conn *conn, const struct redisReply *r,
  * with err set.  An error reply is returned as NULL too. */
 struct redisReply *simlog_cmd(struct simlog_conn *conn, struct simlog_err *err,
 			      int argc, const char **argv, const size_t *lens);
+
+/*
+ * Pipelining: queue commands, then read their replies in the same order.
+ * _recv waits until deadline (monotonic seconds; 0: the timeout from now)
+ * and returns error replies as replies; -1 on I/O failure (then the
+ * connection is closed and the replies still owed are lost).
+ */
+int simlog_conn_append(struct simlog_conn *conn, int argc, const char **argv,
+		       const size_t *lens, struct simlog_err *err);
+int simlog_conn_flush(struct simlog_conn *conn, struct simlog_err *err);
+int simlog_conn_recv(struct simlog_conn *conn, double deadline,
+		     struct redisReply **r, struct simlog_err *err);
+size_t simlog_conn_pending(const struct simlog_conn *conn);
+/* Commands sent so far, on every node (a monitor subtracts its own). */
+uint64_t simlog_conn_commands(const struct simlog_conn *conn);
+/* A command routed as one on key would be (WAIT after a write). */
+int simlog_conn_append_to(struct simlog_conn *conn, const char *key, int argc,
+			  const char **argv, const size_t *lens,
+			  struct simlog_err *err);
+/* For an event loop: the socket the oldest owed reply comes on (-1 when
+ * none is owed), and a reply if one has come, without waiting (1, 0 none
+ * yet, -1 failed as _recv). */
+int simlog_conn_fd(const struct simlog_conn *conn);
+int simlog_conn_try_recv(struct simlog_conn *conn, struct redisReply **r,
+			 struct simlog_err *err);
+
+/*
+ * Lua scripts go by SHA-1 (EVALSHA); a connection loads each script once,
+ * ahead of its first call, and falls back to EVAL if Redis lacks it.
+ * Declare one with SIMLOG_SCRIPT("#!lua\n...").  argv[0] and argv[1] (and
+ * lens[0], lens[1]) are filled in here; argv[2] is the number of keys.
+ */
+struct simlog_script {
+	const char *body;
+	size_t len;
+	char sha[41];
+	int id;				/* -1 until first used */
+};
+#define SIMLOG_SCRIPT(text) { text, sizeof(text) - 1, "", -1 }
+int simlog_script_append(struct simlog_conn *conn, struct simlog_script *s,
+			 int argc, const char **argv, size_t *lens,
+			 struct simlog_err *err);
+/* Call and wait; an error reply is returned as NULL with err set, its
+ * message about what. */
+struct redisReply *simlog_script_call(struct simlog_conn *conn,
+				      struct simlog_script *s, int argc,
+				      const char **argv, size_t *lens,
+				      const char *what, struct simlog_err *err);
+
+/* The servers that hold data: the one server, the sentinels' master, or
+ * every master of a cluster. */
+#define SIMLOG_MAX_NODES 256
+struct simlog_node {
+	size_t index;			/* for simlog_node_cmd */
+	char addr[300];			/* host:port or the socket path */
+};
+int simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,
+		      size_t max, size_t *n, struct simlog_err *err);
+/* Each sentinel of a sentinel URL: whether it answers, in how long, and
+ * which master it names (a connection of its own to each, closed again). */
+struct simlog_sentinel {
+	char addr[300];
+	int ok;
+	double ms;			/* the question's round trips */
+	char master[256];		/* the master's host, "" if none */
+	int master_port;
+	char error[SIMLOG_ERRLEN];
+};
+int simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
+			  size_t max, size_t *n, struct simlog_err *err);
+/* One command to one of those nodes (no pipeline may be pending). */
+struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
+				   struct simlog_err *err, int argc,
+				   const char **argv, const size_t *lens);
+/* Every key matching a SCAN pattern (of a type, unless NULL), on every
+ * node that holds data; a malloc'd array of malloc'd strings. */
+int simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
+		char ***keys, size_t *n, struct simlog_err *err);
 
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
@@ -188,8 +330,68 @@ int simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
  * hold n bytes (decoding never grows); returns the decoded length. */
 size_t simlog_json_unescape(const char *s, size_t n, char *out);
 
-/* Write a JSON string (with quotes) for s[0..len) to f. */
-void simlog_json_write_str(FILE *f, const char *s, size_t len);
+/* --- JSON-lines writer ------------------------------------------------- */
+
+/*
+ * Writes JSON objects to a stream, one per line: every string (member
+ * names too) escaped, with each byte that is not well-formed UTF-8 written
+ * as U+FFFD; commas and brackets placed by the writer.  The first failure
+ * sticks: later calls do nothing, and simlog_jw_end() and simlog_jw_error()
+ * report it as an errno value (the write's, or EINVAL for calls in an
+ * impossible order, such as a value without its key).  For example
+ *
+ *	simlog_jw_begin(&w);
+ *	simlog_jw_kstr(&w, "id", id);
+ *	simlog_jw_key(&w, "tags");
+ *	simlog_jw_arr(&w);
+ *	simlog_jw_str(&w, "a");
+ *	simlog_jw_close(&w);
+ *	if (simlog_jw_end(&w) < 0) ...
+ *
+ * writes {"id":"...","tags":["a"]} and a newline.
+ */
+#define SIMLOG_JW_MAXDEPTH 32
+struct simlog_jw {
+	FILE *f;
+	int err;			/* errno of the first failure, or 0 */
+	int depth;			/* open objects and arrays */
+	int want_value;			/* a member name was written */
+	char open[SIMLOG_JW_MAXDEPTH];	/* how each open one closes */
+	unsigned char any[SIMLOG_JW_MAXDEPTH];	/* it has members already */
+};
+void simlog_jw_init(struct simlog_jw *w, FILE *f);
+/* Start a line's object; end it (and the line).  _end returns 0, or -1
+ * when anything written since _init failed. */
+void simlog_jw_begin(struct simlog_jw *w);
+int simlog_jw_end(struct simlog_jw *w);
+int simlog_jw_error(const struct simlog_jw *w);
+/* A member name; the value follows. */
+void simlog_jw_key(struct simlog_jw *w, const char *k);
+void simlog_jw_keyn(struct simlog_jw *w, const char *k, size_t n);
+/* Values: a member's (after its name) or an array element. */
+void simlog_jw_obj(struct simlog_jw *w);	/* nested object ... */
+void simlog_jw_arr(struct simlog_jw *w);	/* nested array ... */
+void simlog_jw_close(struct simlog_jw *w);	/* ... ends the innermost */
+void simlog_jw_str(struct simlog_jw *w, const char *s);
+void simlog_jw_strn(struct simlog_jw *w, const char *s, size_t n);
+void simlog_jw_int(struct simlog_jw *w, long long v);
+void simlog_jw_uint(struct simlog_jw *w, unsigned long long v);
+/* Fixed-point with `decimals` digits (0-17); not finite: null. */
+void simlog_jw_double(struct simlog_jw *w, double v, int decimals);
+void simlog_jw_bool(struct simlog_jw *w, int v);
+void simlog_jw_null(struct simlog_jw *w);
+/* A value given as JSON text the caller knows to be valid; its line
+ * breaks (white space between tokens) are written as spaces. */
+void simlog_jw_raw(struct simlog_jw *w, const char *json, size_t n);
+/* A member name and its value in one call. */
+void simlog_jw_kstr(struct simlog_jw *w, const char *k, const char *s);
+void simlog_jw_kint(struct simlog_jw *w, const char *k, long long v);
+void simlog_jw_kuint(struct simlog_jw *w, const char *k,
+		     unsigned long long v);
+void simlog_jw_kdouble(struct simlog_jw *w, const char *k, double v,
+		       int decimals);
+void simlog_jw_kbool(struct simlog_jw *w, const char *k, int v);
+void simlog_jw_knull(struct simlog_jw *w, const char *k);
 
 /* --- line reader ------------------------------------------------------- */
 
@@ -211,6 +413,10 @@ enum simlog_line_status {
 };
 enum simlog_line_status simlog_lines_next(struct simlog_lines *r,
 					  const char **line, size_t *len);
+/* Whether the next call returns without reading (a whole line is
+ * buffered, or the input has ended): a caller may do other work before a
+ * read that could wait. */
+int simlog_lines_ready(struct simlog_lines *r);
 /* Read nothing more: the next calls return what is buffered, then EOF. */
 void simlog_lines_stop(struct simlog_lines *r);
 /* Line number of the line just returned (1-based). */
@@ -256,6 +462,11 @@ int simlog_chunk_seal(struct simlog_chunk *ch,
 int simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 			struct simlog_err *err);
 
+/* Take encoded bytes as the chunk's encoding (e.g. a spooled chunk, sent
+ * again as it was); the raw records stay as decoded. */
+int simlog_chunk_set_enc(struct simlog_chunk *ch, const char *enc,
+			 size_t len);
+
 /* Iterate the records of a decoded chunk.  *pos starts at 0. */
 int simlog_chunk_next(const struct simlog_chunk *ch, size_t *pos,
 		      const char **type, size_t *tlen,
@@ -275,6 +486,8 @@ void simlog_hex(const unsigned char *p, size_t n, char *out);	/* 2n+1 */
 
 /* Key names; buf must hold SIMLOG_KEYLEN bytes. */
 #define SIMLOG_KEYLEN 128
+/* The set that listed simulations before they were found by scanning:
+ * read, and emptied of names whose stream has gone, never written. */
 #define SIMLOG_SIMS_KEY "simlog:sims"
 void simlog_key_stream(const char *sim, char *buf);
 void simlog_key_count(const char *sim, char *buf);
@@ -295,13 +508,19 @@ int simlog_push_append_enc(struct simlog_conn *conn, const char *sim,
 			   const char *enc, size_t enclen,
 			   const struct simlog_typecount *types, size_t ntypes,
 			   uint64_t max_backlog, struct simlog_err *err);
-int simlog_push_reply(struct simlog_conn *conn, struct simlog_err *err);
+/* The reply to the oldest chunk sent, by deadline (0: the timeout). */
+int simlog_push_reply(struct simlog_conn *conn, double deadline,
+		      struct simlog_err *err);
 
-/* The names of simulations with buffered records (malloc'd array of
- * malloc'd strings; free with simlog_strv_free). */
+/* The names of simulations with buffered records, sorted, found by
+ * scanning every master for their streams (malloc'd array of malloc'd
+ * strings; free with simlog_strv_free). */
 int simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		     struct simlog_err *err);
 void simlog_strv_free(char **v, size_t n);
+/* Take from the old layout's set (SIMLOG_SIMS_KEY) the names that are not
+ * in sims[0..n) (sorted): their streams have gone.  Best effort. */
+void simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n);
 
 /* A stream entry id, ms-seq. */
 struct simlog_sid {
@@ -379,10 +598,10 @@ struct simlog_retry {
 int simlog_retry_init(struct simlog_retry *r, struct simlog_err *err);
 double simlog_retry_delay(const struct simlog_retry *r, int attempt);
 /* Whether a failure may go away by itself (I/O, timeouts, LOADING, BUSY,
- * TRYAGAIN, MASTERDOWN, OOM, max clients). */
+ * TRYAGAIN, MASTERDOWN, OOM, max clients, a failover); never a stop. */
 int simlog_err_transient(const struct simlog_err *e);
-/* Sleep, resuming after signals unless *stop becomes set. */
-void simlog_sleep(double seconds, volatile int *stop);
+/* Sleep to a deadline, ending early only when *stop becomes set. */
+void simlog_sleep(double seconds, const volatile sig_atomic_t *stop);
 
 /* The server's identity for the breaker (no db) and the spool (with db),
  * never with credentials. */
@@ -397,6 +616,7 @@ void simlog_conn_endpoint(const struct simlog_conn *conn, int with_db,
  * flock(2), so every simlog process of a user agrees on it.
  */
 enum simlog_bstate { SIMLOG_B_CLOSED, SIMLOG_B_OPEN, SIMLOG_B_HALF_OPEN };
+#define SIMLOG_BREAKER_WHYLEN 200
 struct simlog_breaker {
 	int fd;			/* -1: no state file (breaker disabled) */
 	char path[512];
@@ -404,6 +624,8 @@ struct simlog_breaker {
 	double reset;		/* seconds open before a probe */
 	enum simlog_bstate seen;	/* state after our last look */
 	double retry_at;	/* when an open breaker lets a probe through */
+	double opened_at;
+	char why[SIMLOG_BREAKER_WHYLEN];	/* the failure that opened it */
 	char changes[8][24];	/* transitions this process made */
 	int nchanges;
 };
@@ -414,15 +636,176 @@ int simlog_breaker_init(struct simlog_breaker *b, const char *endpoint,
 /* May this process talk to Redis now?  force: yes, and become the probe. */
 int simlog_breaker_allow(struct simlog_breaker *b, int force);
 void simlog_breaker_success(struct simlog_breaker *b);
-void simlog_breaker_failure(struct simlog_breaker *b);
+/* A failure (why: what it was, kept in the file for every process). */
+void simlog_breaker_failure(struct simlog_breaker *b, const char *why);
+/* Why an open breaker refuses, when it lets a probe through, what to run. */
+void simlog_breaker_explain(const struct simlog_breaker *b, char *buf,
+			    size_t len);
 const char *simlog_breaker_name(enum simlog_bstate s);
+/* The breaker as a monitor sees it: read from its file, nothing created,
+ * locked or changed.  A missing or damaged file reads as closed. */
+struct simlog_breaker_view {
+	enum simlog_bstate state;	/* closed when there is no file */
+	int failures;			/* consecutive failures counted */
+	double opened_at;		/* wall clock; 0 when closed */
+	char path[512];			/* the breaker file */
+	char why[SIMLOG_BREAKER_WHYLEN];	/* the failure that opened it */
+};
+int simlog_breaker_read(const char *endpoint, struct simlog_breaker_view *v,
+			struct simlog_err *err);
 void simlog_breaker_clear(struct simlog_breaker *b);
+
+/* --- the failure policy ----------------------------------------------- */
+
+/*
+ * How a tool goes on when Redis fails (simlog(7) FAILURE HANDLING):
+ * transient failures (simlog_err_transient) are retried with backoff,
+ * reconnecting first; they feed the breaker unless Redis only said it is
+ * full; an open breaker refuses at once (one-shot tools) or is waited out
+ * (forever, give_up_at).  Diagnostics go to say(), never to a stream.
+ */
+struct simlog_policy {
+	struct simlog_retry retry;
+	double give_up_at;		/* monotonic; 0: after retry.tries */
+	int forever;			/* --follow: until stopped */
+	int force;			/* probe even through an open breaker */
+	struct simlog_breaker *brk;	/* NULL: no breaker */
+	const volatile sig_atomic_t *stop;	/* set: give up at once */
+	void (*say)(void *arg, const char *msg);
+	void *say_arg;
+	unsigned long long retries;	/* out: retries made */
+	int lost;			/* out: Redis is gone (forever) */
+	int refused;			/* the breaker refused a connect */
+};
+/* Retry settings from the environment, the rest zero. */
+int simlog_policy_init(struct simlog_policy *p, struct simlog_err *err);
+/* The two halves of simlog_run, for loops that also retry other things:
+ * connect if need be, as the breaker allows (1 connected now, 0 was
+ * already, -1 failed or refused); and after a failure, decide, count and
+ * wait (1: try again, reconnecting; 0: give up, err says why). */
+int simlog_policy_connect(struct simlog_conn *conn, struct simlog_policy *p,
+			  struct simlog_err *err);
+int simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
+			 int *attempt, struct simlog_err *err);
+
+/* The op must not run twice once it may have reached Redis (a save that
+ * makes a new version): only its connecting is retried. */
+#define SIMLOG_RUN_ONCE 1u
+/* The op has just failed with *err: start by handling that failure. */
+#define SIMLOG_RUN_FAILED 2u
+/*
+ * Run op(conn, arg, err) under the policy: connect first (as the breaker
+ * allows), and after a transient failure close, wait, reconnect and run it
+ * again.  The op must be safe to repeat unless SIMLOG_RUN_ONCE is given.
+ */
+int simlog_run(struct simlog_conn *conn, struct simlog_policy *p,
+	       unsigned flags,
+	       int (*op)(struct simlog_conn *, void *, struct simlog_err *),
+	       void *arg, struct simlog_err *err);
+
+/* --- the writer: records in, to Redis (simlog(3)) ----------------------- */
+
+enum simlog_priority {
+	SIMLOG_PRIO_LOW,		/* drop what Redis does not take */
+	SIMLOG_PRIO_NORMAL,		/* spool it (the default) */
+	SIMLOG_PRIO_CRITICAL,		/* wait for Redis up to the deadline,
+					 * then spool */
+};
+
+struct simlog_writer_opts {
+	struct simlog_conn_opts conn;	/* .stop: a signal's flag ends waits */
+	const char *sim;		/* NULL: $SIMLOG_SIM, else "default" */
+	const char *type;		/* every record's type, or NULL */
+	const char *type_field;		/* member holding the type ("type") */
+	size_t batch;			/* records per chunk (256) */
+	size_t inflight;		/* chunks awaiting replies (8) */
+	size_t max_record;		/* longest record, bytes (1 MiB) */
+	double flush_interval;		/* send a partial chunk this old
+					 * (0.25 s); 0: only when full */
+	enum simlog_priority prio;
+	double deadline;		/* critical: how long to retry (30 s) */
+	uint64_t max_backlog;		/* refuse past this many buffered
+					 * records of the simulation (0: no) */
+	const char *spool_dir;		/* NULL: simlog_spool_default_dir() */
+	uint64_t spool_max;		/* bytes (1 GiB) */
+	size_t queue_max;		/* raw bytes waiting in memory (4 MiB) */
+	int wait_replicas;		/* WAIT for this many replicas; < 0:
+					 * $SIMLOG_WAIT_REPLICAS, else 0 */
+	int retries;			/* < 0: the environment's, else 3 */
+	double retry_base, retry_factor, retry_cap;	/* < 0: likewise */
+	int breaker_failures;		/* 0: the environment's, else 3 */
+	double breaker_reset;		/* 0: likewise, else 5 s */
+	int replay_only;		/* probe through an open breaker */
+	const volatile sig_atomic_t *stop;	/* set: give up on a failing
+					 * Redis at once, no replay at close */
+	void (*say)(void *arg, const char *msg);	/* diagnostics; may be
+					 * called from the writer's thread */
+	void *say_arg;
+};
+/* The defaults above. */
+void simlog_writer_opts_init(struct simlog_writer_opts *o);
+
+/* Where the records of a run went: records = pushed + spooled + dropped
+ * + failed once the writer is closed. */
+struct simlog_writer_stats {
+	unsigned long long records;	/* taken by simlog_writer_write */
+	unsigned long long pushed;	/* acknowledged by Redis */
+	unsigned long long spooled;	/* on disk in the spool */
+	unsigned long long dropped;	/* priority low, Redis failing */
+	unsigned long long failed;	/* stored nowhere (spool full) */
+	unsigned long long overflowed;	/* set aside (spooled, dropped or
+					 * failed) by the caller's thread,
+					 * the queue being full */
+	unsigned long long replayed;	/* from the spool into Redis */
+	unsigned long long batches;	/* chunks made of this run's records */
+	unsigned long long bytes;	/* their size, compressed */
+	unsigned long long spool_lost;	/* in damaged spool records */
+	int spool_lost_unknown;		/* and more that cannot be counted */
+	unsigned long long damaged_segments;
+	int auth_failed, spool_failed;
+	int spooling;			/* Redis is being given up on now */
+	int spool_pending;		/* segments still wait (at close) */
+	unsigned long long retries;
+	enum simlog_bstate breaker;
+	char changes[8][24];
+	int nchanges;
+	double start, seconds;
+	struct simlog_err fatal;	/* why records failed, if any did */
+	char sim[72];			/* the simulation written to */
+	char spool_dir[600];		/* the endpoint's spool directory */
+};
+
+struct simlog_writer;
+/* Start a writer (it connects in its own thread; this does not wait for
+ * Redis).  NULL with err set for bad options or an unusable spool. */
+struct simlog_writer *simlog_writer_open(const struct simlog_writer_opts *o,
+					 struct simlog_err *err);
+/*
+ * Add one record: a JSON object (no newline).  0 taken; 1 refused (why
+ * says what is wrong with it: bad JSON, no type, too long); -1 the writer
+ * can take no more (why: the spool is full, records are being lost).
+ * Blocks at most --timeout, and only while Redis is slower than the
+ * producer and no failure is known (critical: until the deadline).
+ */
+int simlog_writer_write(struct simlog_writer *w, const char *line,
+			size_t len, struct simlog_err *why);
+/* Send the partial chunk now, without waiting. */
+void simlog_writer_flush(struct simlog_writer *w);
+/* Progress so far (retries, the breaker, spool_pending, seconds and fatal
+ * are filled in by simlog_writer_close only). */
+void simlog_writer_stats(struct simlog_writer *w,
+			 struct simlog_writer_stats *st);
+/* Send or spool everything, replay the spool if Redis is there, stop the
+ * thread, fill st (may be NULL) and free the writer.  NULL is a no-op. */
+int simlog_writer_close(struct simlog_writer *w,
+			struct simlog_writer_stats *st);
 
 /* --- the spool: a durable local store for undelivered chunks ------------ */
 
 struct simlog_spool;
 struct simlog_spool_seg;
-/* Open (creating) DIR/<endpoint id>/, bounded by max_bytes in all. */
+/* Open (creating) DIR/<endpoint id>/, bounded by max_bytes in all.  Writes
+ * may come from several threads. */
 struct simlog_spool *simlog_spool_open(const char *dir, const char *endpoint,
 				       uint64_t max_bytes,
 				       struct simlog_err *err);
@@ -430,11 +813,16 @@ void simlog_spool_free(struct simlog_spool *sp);
 /* The default directory: $SIMLOG_SPOOL_DIR, else $XDG_STATE_HOME/simlog/spool,
  * else ~/.local/state/simlog/spool (malloc'd). */
 char *simlog_spool_default_dir(void);
-/* Append one sealed chunk; on return it is on disk (fdatasync).  A full
- * spool fails with SIMLOG_EX_IOERR and a message saying so. */
+/* The subdirectory of dir that holds an endpoint's spool. */
+void simlog_spool_path(const char *dir, const char *endpoint, char *buf,
+		       size_t len);
+const char *simlog_spool_dir(const struct simlog_spool *sp);
+/* Append one sealed chunk of `records` records; on return it is on disk
+ * (fdatasync).  A full spool fails with SIMLOG_EX_IOERR saying so. */
 int simlog_spool_write(struct simlog_spool *sp, const char *sim,
-		       const char *chunk, size_t len, struct simlog_err *err);
-/* Close our segment so that it can be replayed. */
+		       const char *chunk, size_t len, uint32_t records,
+		       struct simlog_err *err);
+/* Close our segment (with its end mark) so that it can be replayed. */
 void simlog_spool_seal(struct simlog_spool *sp);
 uint64_t simlog_spool_bytes(const struct simlog_spool *sp);
 /* Whether any segment (ours or not) waits; re-scans the directory. */
@@ -442,24 +830,41 @@ int simlog_spool_pending(struct simlog_spool *sp);
 /* Take the next segment no live process holds; 0 when none is left. */
 int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
 		      struct simlog_err *err);
-/* Next chunk of a segment: 1, 0 at the end, -2 for a torn last record (a
- * crash while writing it: nothing after it was ever written), -1 for a
- * damaged one (what follows cannot be read). */
-int simlog_spool_seg_next(struct simlog_spool_seg *seg, char *sim,
-			  const char **chunk, size_t *len);
-/* Where the next chunk of a segment starts (to remember progress). */
-size_t simlog_spool_seg_pos(const struct simlog_spool_seg *seg);
-/* Keep only what follows byte offset done (Redis took the rest); the
- * segment is released. */
+
+/* One readable chunk of a segment. */
+struct simlog_spool_rec {
+	char sim[72];
+	const char *chunk;		/* into the segment's buffer */
+	size_t len;
+	uint32_t records;		/* 0 in the first format (unknown) */
+	size_t end;			/* where the next frame starts */
+	uint64_t seen;			/* records of the segment up to here */
+};
+/* What a segment lost: records in damaged or cut-short chunks. */
+struct simlog_spool_loss {
+	uint64_t records;		/* counted exactly */
+	int unknown;			/* and more that cannot be counted */
+	int damaged;			/* bytes that did not check out */
+	int torn;			/* the file ends inside a chunk */
+	uint64_t bad_bytes;
+};
+/* The next readable chunk: 1, or 0 at the end.  Damage is skipped (the
+ * reader finds the next chunk whose header checks out) and counted. */
+int simlog_spool_seg_next(struct simlog_spool_seg *seg,
+			  struct simlog_spool_rec *r);
+void simlog_spool_seg_loss(const struct simlog_spool_seg *seg,
+			   struct simlog_spool_loss *loss);
+const char *simlog_spool_seg_name(const struct simlog_spool_seg *seg);
+/* Redis took the chunks before byte offset done (done_records of the
+ * segment's records): keep only the rest.  The segment is released. */
 int simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *seg,
-			  size_t done, struct simlog_err *err);
-/* Set a segment with an unreadable record aside as "<name>.damaged"
- * (its name is written to kept); the segment is released. */
-int simlog_spool_seg_damaged(struct simlog_spool *sp,
-			     struct simlog_spool_seg *seg, size_t done,
-			     char *kept, size_t len);
-/* Delete a replayed segment, or give it back untouched. */
-int simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *seg);
+			  size_t done, uint64_t done_records,
+			  struct simlog_err *err);
+/* Every readable chunk was replayed: delete the segment, or, when it had
+ * damage, keep it as "<name>.damaged" (written to kept).  Released. */
+int simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *seg,
+			  char *kept, size_t len);
+/* Give a segment back untouched. */
 void simlog_spool_seg_release(struct simlog_spool_seg *seg);
 
 /* Spool size on this host for an endpoint directory, for monitoring. */
@@ -467,5 +872,33 @@ struct simlog_spool_usage {
 	uint64_t segments, bytes;
 };
 int simlog_spool_usage(const char *dir, struct simlog_spool_usage *u);
+
+/* What waits in an endpoint's spool directory, one segment at a time. */
+enum simlog_spool_state {
+	SIMLOG_SPOOL_WAITING,		/* replayable */
+	SIMLOG_SPOOL_BUSY,		/* a live process holds it */
+	SIMLOG_SPOOL_DAMAGED,		/* kept aside after a replay */
+};
+#define SIMLOG_SPOOL_STAT_SIMS 16
+struct simlog_spool_stat {
+	const char *name;		/* the file's name */
+	enum simlog_spool_state state;
+	uint64_t bytes, records, chunks;
+	struct {
+		char name[72];
+		uint64_t records;
+	} sims[SIMLOG_SPOOL_STAT_SIMS];	/* the first simulations in it */
+	size_t nsims;
+	struct simlog_spool_loss loss;
+};
+/* Call fn for each segment (fn returning non-zero stops); -1 if the
+ * directory cannot be read. */
+int simlog_spool_status(const char *dir,
+			int (*fn)(void *, const struct simlog_spool_stat *),
+			void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

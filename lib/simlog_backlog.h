@@ -1,8 +1,7 @@
 /*
  * libsimlog backlog housekeeping: what is set aside in a simulation's
  * corrupt stream (simlog:{SIM}:corrupt), read and purged, and a whole
- * backlog discarded on purpose, its counters and simlog:sims kept
- * consistent.
+ * backlog discarded on purpose, its stream and counters together.
  *
  * Same conventions as simlog.h: 0 on success, -1 with a struct simlog_err
  * filled on failure; nothing here prints or exits; every *_free() accepts
@@ -12,6 +11,10 @@
 #define SIMLOG_BACKLOG_H
 
 #include "simlog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* One field of a stream entry, as Redis holds it (binary-safe). */
 struct simlog_field {
@@ -42,8 +45,9 @@ int simlog_corrupt_delete(struct simlog_conn *conn, const char *sim,
 			  const struct simlog_corrupt *c, size_t n,
 			  unsigned long long *deleted, struct simlog_err *err);
 
-/* Delete sim's whole backlog, undrained: the stream, its counters and its
- * name in simlog:sims, in one step.  *entries and *records say what went. */
+/* Delete sim's whole backlog, undrained: the stream and its counters in
+ * one step (and its name in the old layout's simlog:sims).  *entries and
+ * *records say what went. */
 int simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 			   unsigned long long *entries,
 			   unsigned long long *records, struct simlog_err *err);
@@ -51,5 +55,9 @@ int simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 /* Base64 (RFC 4648, padded) of p[0..n) into out, which holds
  * 4 * ((n + 2) / 3) + 1 bytes. */
 void simlog_base64(const unsigned char *p, size_t n, char *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

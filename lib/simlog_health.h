@@ -13,6 +13,10 @@
 
 #include "simlog.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* --- INFO -------------------------------------------------------------- */
 
 /*
@@ -139,23 +143,31 @@ struct simlog_backlog_sim {
 	struct simlog_backlog_type *types;	/* sorted by name */
 	size_t ntypes;
 	long long records, bytes;
+	long long oldest_ms;		/* Redis time of its first stream
+					 * entry, ms since 1970; -1: none */
 };
 struct simlog_backlog {
 	struct simlog_backlog_sim *sims;	/* sorted by name */
 	size_t nsims;
 	long long records, bytes;
+	long long now_ms;		/* Redis's TIME after the read; -1
+					 * when no simulation was read */
 	unsigned commands;		/* commands the read sent */
 };
 /*
  * Read the records buffered and not yet drained, per simulation and type,
  * from the counters simlog-push and simlog-drain keep (simlog:sims and
- * each simulation's :n and :b hashes, pipelined): 1 + 2 x simulations
- * commands, no KEYS or SCAN.  Simulations with nothing buffered are left
- * out.
+ * each simulation's :n and :b hashes, pipelined with the first entry of
+ * its stream), then Redis's TIME if any simulation has records: 1 + 3 x
+ * simulations commands (+ 1), no KEYS or SCAN.  Simulations with nothing buffered are left out.
  */
 int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			struct simlog_err *err);
 void simlog_backlog_clear(struct simlog_backlog *b);
+/* How long the oldest record of s has waited, in seconds, by Redis's
+ * clock; -1 when unknown. */
+double simlog_backlog_age(const struct simlog_backlog *b,
+			  const struct simlog_backlog_sim *s);
 
 /*
  * This host's spool for the server conn points at: the segments and bytes
@@ -166,5 +178,19 @@ void simlog_backlog_clear(struct simlog_backlog *b);
 int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 			 char *path, size_t len, struct simlog_spool_usage *u,
 			 struct simlog_err *err);
+
+/* --- the circuit breaker, as a monitor sees it -------------------------- */
+
+/*
+ * Read the shared circuit breaker's state for the server conn points at,
+ * from its file (see simlog_breaker_init()), without creating, locking or
+ * changing anything.  A missing or damaged file reads as closed.
+ */
+int simlog_breaker_peek(const struct simlog_conn *conn,
+			struct simlog_breaker_view *v, struct simlog_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,7 +5,7 @@
  * Same conventions as simlog.h: 0 on success, -1 on failure with a struct
  * simlog_err whose code is one of enum simlog_exit (SIMLOG_EX_NOINPUT for
  * an ID or version that does not exist, SIMLOG_EX_DATAERR for a damaged
- * stored state, SIMLOG_EX_FAIL for an --expect-version conflict); the
+ * stored state, SIMLOG_EX_CONFLICT for an --expect-version conflict); the
  * library never prints and never exits; every *_free() and *_clear()
  * accepts NULL.
  */
@@ -16,6 +16,10 @@
 #include <stdint.h>
 
 #include "simlog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define SIMLOG_STATE_IDMAX 128		/* ID: [A-Za-z0-9_.:-]{1,128} */
 #define SIMLOG_STATE_TAGMAX 64		/* tag: [A-Za-z0-9_.:-]{1,64} */
@@ -29,7 +33,6 @@
 
 /* Key names.  The ID is a hash tag: every key of one state is in one slot. */
 #define SIMLOG_STATE_PREFIX "simlog:state:"
-#define SIMLOG_STATE_INDEX_KEY "simlog:state:ids"
 
 enum simlog_state_comp {
 	SIMLOG_STATE_NONE,
@@ -112,16 +115,6 @@ struct simlog_state_info {
 	long long expires_ms;		/* when every key goes; 0: never */
 };
 
-/* --- scripts ----------------------------------------------------------- */
-
-/*
- * The library calls its Lua scripts by SHA-1.  One-off calls load a
- * script Redis lacks on their own; before pipelining (the *_send
- * functions) call this, or replies may say the script is missing
- * (SIMLOG_EX_TEMPFAIL).
- */
-int simlog_state_preload(struct simlog_conn *conn, struct simlog_err *err);
-
 /* --- saving ------------------------------------------------------------ */
 
 /* One state to save.  _prepare computes the checksum and the stored value. */
@@ -133,6 +126,8 @@ struct simlog_state_item {
 	long long ttl_ms;		/* 0: the ID never expires */
 	long long max_versions;		/* 0: keep every version */
 	long long expect_version;	/* -1: no check; 0: must not exist */
+	int wait_replicas;		/* WAIT until this many replicas have
+					 * it (0: no WAIT); fewer: TEMPFAIL */
 
 	uint64_t size;
 	uint32_t checksum;
@@ -268,5 +263,9 @@ struct simlog_state_batch {
  * *why naming the problem. */
 int simlog_state_batch_parse(const char *line, size_t len, int load,
 			     struct simlog_state_batch *b, const char **why);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

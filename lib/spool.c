@@ -1,65 +1,82 @@
 /*
  * The spool: chunks that could not be delivered, kept on local disk until
  * Redis takes them.  DIR/<endpoint id>/ holds an "endpoint" file naming the
- * server and segment files "*.seg", each a run of records:
+ * deployment and segment files "*.seg", each a run of frames:
  *
- *   0  4  "SLS1"
- *   4  4  payload length, little-endian
- *   8  4  CRC-32 of the payload, little-endian
- *  12     payload: sim name length (1 byte), sim name, the sealed chunk
+ *   record  0  4  "SLS2"
+ *           4  4  payload length                       (all little-endian)
+ *           8  4  records in this chunk
+ *          12  8  records in the segment up to and including this chunk
+ *          20  4  CRC-32 of bytes 0..20 (the header)
+ *          24  4  CRC-32 of the payload
+ *          28     payload: sim name length (1 byte), sim name, sealed chunk
+ *   end     0  4  "SLSE"   written when the writer closes the segment
+ *           4  8  records in the segment
+ *          12  4  CRC-32 of bytes 0..12
+ *   base    0  4  "SLSB"   first frame of a segment a replay cut short
+ *           4  8  records of the segment that were replayed before
+ *          12  4  CRC-32 of bytes 0..12
+ *
+ * A closed segment's name also says how many records it holds
+ * ("...n<records>.seg").  A damaged header is skipped by scanning for the
+ * next frame whose header checks out; the running count in that header
+ * tells exactly how many records were lost in between, and the end frame
+ * (or, when the file was cut short, the name) how many after the last
+ * readable one.  A damaged payload costs its own chunk only.  Segments of
+ * the first format ("SLS1": no counts) are still read.
  *
  * A writer holds flock(LOCK_EX) on its segment while it lives; replay takes
  * only segments nobody holds, so a killed writer's segment becomes
  * replayable at once.  Each record is fdatasync'ed before it counts as
- * spooled; a crash mid-write leaves a torn tail that replay stops at.
+ * spooled.  A segment with damage is renamed *.damaged once its readable
+ * records are replayed: kept for a person to look at, never deleted.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <zlib.h>
 
 #include "simlog.h"
+#include "util.h"
 
 #define SEG_MAX (16u << 20)	/* start a new segment past this size */
-#define REC_HDR 12
+#define REC_HDR 28
+#define OLD_HDR 12
+#define MARK_LEN 16		/* end and base frames */
 
 struct simlog_spool {
+	pthread_mutex_t mu;	/* writes come from more than one thread */
 	char dir[512];
 	uint64_t max_bytes, bytes;
 	int fd;			/* our segment, or -1 */
 	char seg[600];
-	uint64_t seg_bytes;
-	unsigned seq;
+	uint64_t seg_bytes, seg_records;
 };
+
+/* Segment names end in a number unique in the process, so that two
+ * spools of one process never pick the same name. */
+static unsigned seg_seq;
 
 struct simlog_spool_seg {
 	int fd;
 	char path[600];
 	char *buf;		/* the whole segment */
 	size_t len, pos;
+	uint64_t base;		/* records replayed before this file began */
+	uint64_t seen;		/* running count of the last readable frame */
+	struct simlog_spool_loss loss;
+	int has_end;
+	uint64_t end_total;
+	int tail_damaged;	/* the last bytes did not check out */
 };
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
 
 static int
 mkdirs(const char *path)
@@ -100,12 +117,20 @@ simlog_spool_default_dir(void)
 	return strdup(buf);
 }
 
-static int
-is_segment(const char *name)
+void
+simlog_spool_path(const char *dir, const char *endpoint, char *buf,
+		  size_t len)
 {
-	size_t n = strlen(name);
+	snprintf(buf, len, "%s/%016llx", dir, (unsigned long long)
+	    simlog_fnv1a(endpoint, strlen(endpoint)));
+}
 
-	return n > 4 && strcmp(name + n - 4, ".seg") == 0;
+static int
+has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	return n > s && strcmp(name + n - s, suffix) == 0;
 }
 
 int
@@ -120,7 +145,7 @@ simlog_spool_usage(const char *dir, struct simlog_spool_usage *u)
 	if ((d = opendir(dir)) == NULL)
 		return errno == ENOENT ? 0 : -1;
 	while ((e = readdir(d)) != NULL) {
-		if (!is_segment(e->d_name))
+		if (!has_suffix(e->d_name, ".seg"))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (stat(path, &st) == 0) {
@@ -138,7 +163,6 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 {
 	struct simlog_spool *sp = calloc(1, sizeof(*sp));
 	struct simlog_spool_usage u;
-	uint64_t h = 0xcbf29ce484222325ull;
 	char path[700];
 	int fd;
 
@@ -146,15 +170,14 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
-	for (const char *s = endpoint; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	snprintf(sp->dir, sizeof(sp->dir), "%s/%016llx", dir,
-	    (unsigned long long)h);
+	pthread_mutex_init(&sp->mu, NULL);
+	simlog_spool_path(dir, endpoint, sp->dir, sizeof(sp->dir));
 	sp->fd = -1;
 	sp->max_bytes = max_bytes;
 	if (mkdirs(sp->dir) < 0) {
 		simlog_seterr(err, SIMLOG_EX_CANTCREAT, "spool %s: %s", sp->dir,
 		    strerror(errno));
+		pthread_mutex_destroy(&sp->mu);
 		free(sp);
 		return NULL;
 	}
@@ -171,13 +194,101 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 	return sp;
 }
 
+const char *
+simlog_spool_dir(const struct simlog_spool *sp)
+{
+	return sp->dir;
+}
+
+static int
+write_all(int fd, const struct iovec *iov, int n)
+{
+	struct iovec v[3];
+	int i = 0;
+
+	memcpy(v, iov, (size_t)n * sizeof(*v));
+	while (i < n) {
+		ssize_t w = writev(fd, v + i, n - i);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		while (i < n && (size_t)w >= v[i].iov_len) {
+			w -= (ssize_t)v[i].iov_len;
+			i++;
+		}
+		if (i < n) {
+			v[i].iov_base = (char *)v[i].iov_base + w;
+			v[i].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static void
+sync_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
+static int
+sync_fd(int fd)
+{
+	while (fdatasync(fd) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* An end or base frame. */
+static void
+mark(unsigned char *m, const char *magic, uint64_t count)
+{
+	memcpy(m, magic, 4);
+	put64le(m + 4, count);
+	put32le(m + 12, (uint32_t)crc32(0L, m, 12));
+}
+
+/* Close our segment, with its end frame and its count in its name, so
+ * that it can be replayed. */
+static void
+seal_locked(struct simlog_spool *sp)
+{
+	unsigned char m[MARK_LEN];
+	struct iovec v = { m, MARK_LEN };
+	char named[640];
+
+	if (sp->fd < 0)
+		return;
+	mark(m, "SLSE", sp->seg_records);
+	/* Without them the segment still replays; only a truncation after
+	 * the last record could then go uncounted. */
+	if (write_all(sp->fd, &v, 1) == 0 && sync_fd(sp->fd) == 0) {
+		sp->bytes += MARK_LEN;
+		snprintf(named, sizeof(named), "%.*s.n%llu.seg",
+		    (int)strlen(sp->seg) - 4, sp->seg,
+		    (unsigned long long)sp->seg_records);
+		if (rename(sp->seg, named) == 0)
+			sync_dir(sp->dir);
+	}
+	close(sp->fd);		/* releases the lock */
+	sp->fd = -1;
+}
+
 void
 simlog_spool_seal(struct simlog_spool *sp)
 {
-	if (sp == NULL || sp->fd < 0)
+	if (sp == NULL)
 		return;
-	close(sp->fd);		/* releases the lock */
-	sp->fd = -1;
+	pthread_mutex_lock(&sp->mu);
+	seal_locked(sp);
+	pthread_mutex_unlock(&sp->mu);
 }
 
 void
@@ -186,6 +297,7 @@ simlog_spool_free(struct simlog_spool *sp)
 	if (sp == NULL)
 		return;
 	simlog_spool_seal(sp);
+	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
 
@@ -199,10 +311,10 @@ static int
 new_segment(struct simlog_spool *sp, struct simlog_err *err)
 {
 	char tmp[620];
-	int dfd;
 
 	snprintf(sp->seg, sizeof(sp->seg), "%s/%013.0f-%ld-%u.seg", sp->dir,
-	    simlog_now_wall() * 1000, (long)getpid(), sp->seq++);
+	    simlog_now_wall() * 1000, (long)getpid(),
+	    __atomic_fetch_add(&seg_seq, 1, __ATOMIC_RELAXED));
 	snprintf(tmp, sizeof(tmp), "%s.new", sp->seg);
 	sp->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600);
@@ -211,7 +323,8 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 		    tmp, strerror(errno));
 	/* Locked before it gets its replayable name: replay skips a segment
 	 * a live writer holds, and never sees one unlocked while in use. */
-	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0 || rename(tmp, sp->seg) < 0) {
+	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0 ||
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, sp->seg, RENAME_NOREPLACE) < 0) {
 		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
 		    strerror(errno));
 		close(sp->fd);
@@ -220,72 +333,67 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 		return -1;
 	}
 	sp->seg_bytes = 0;
+	sp->seg_records = 0;
 	/* The new name must survive a crash too. */
-	if ((dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	sync_dir(sp->dir);
 	return 0;
 }
 
 int
 simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
-		   size_t len, struct simlog_err *err)
+		   size_t len, uint32_t records, struct simlog_err *err)
 {
 	size_t simlen = strlen(sim), plen = 1 + simlen + len;
 	unsigned char hdr[REC_HDR + 1 + 64];
+	struct iovec v[2];
 	uLong crc;
-	ssize_t n;
+	int rc = -1;
 
 	if (simlen > 64 || plen > UINT32_MAX)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 		    "spool: record too large");
-	if (sp->bytes + REC_HDR + plen > sp->max_bytes)
-		return simlog_seterr(err, SIMLOG_EX_IOERR,
-		    "spool %s is full (%llu bytes, --spool-max %llu)", sp->dir,
+	pthread_mutex_lock(&sp->mu);
+	if (sp->bytes + REC_HDR + plen + MARK_LEN > sp->max_bytes) {
+		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu "
+		    "bytes, --spool-max %llu)", sp->dir,
 		    (unsigned long long)sp->bytes,
 		    (unsigned long long)sp->max_bytes);
-	if ((sp->fd < 0 || sp->seg_bytes >= SEG_MAX) &&
-	    (simlog_spool_seal(sp), new_segment(sp, err) < 0))
-		return -1;
+		goto out;
+	}
+	if (sp->fd >= 0 && sp->seg_bytes >= SEG_MAX)
+		seal_locked(sp);
+	if (sp->fd < 0 && new_segment(sp, err) < 0)
+		goto out;
 	hdr[REC_HDR] = (unsigned char)simlen;
 	memcpy(hdr + REC_HDR + 1, sim, simlen);
 	crc = crc32(0L, hdr + REC_HDR, (uInt)(1 + simlen));
 	crc = crc32(crc, (const Bytef *)chunk, (uInt)len);
-	memcpy(hdr, "SLS1", 4);
-	put32(hdr + 4, (uint32_t)plen);
-	put32(hdr + 8, (uint32_t)crc);
-	{
-		struct iovec_s { const void *b; size_t n; } parts[2] = {
-			{ hdr, REC_HDR + 1 + simlen }, { chunk, len } };
-
-		for (int i = 0; i < 2; i++) {
-			const char *p = parts[i].b;
-			size_t left = parts[i].n;
-
-			while (left > 0) {
-				n = write(sp->fd, p, left);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n < 0)
-					goto fail;
-				p += n;
-				left -= (size_t)n;
-			}
-		}
+	memcpy(hdr, "SLS2", 4);
+	put32le(hdr + 4, (uint32_t)plen);
+	put32le(hdr + 8, records);
+	put64le(hdr + 12, sp->seg_records + records);
+	put32le(hdr + 20, (uint32_t)crc32(0L, hdr, 20));
+	put32le(hdr + 24, (uint32_t)crc);
+	v[0].iov_base = hdr;
+	v[0].iov_len = REC_HDR + 1 + simlen;
+	v[1].iov_base = (void *)chunk;
+	v[1].iov_len = len;
+	if (write_all(sp->fd, v, 2) < 0 || sync_fd(sp->fd) < 0) {
+		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
+		    strerror(errno));
+		/* Never append after a partial record: start a new segment
+		 * (what is on disk stays readable up to the torn record). */
+		close(sp->fd);
+		sp->fd = -1;
+		goto out;
 	}
-	while (fdatasync(sp->fd) < 0)
-		if (errno != EINTR)
-			goto fail;
 	sp->bytes += REC_HDR + plen;
 	sp->seg_bytes += REC_HDR + plen;
-	return 0;
-fail:
-	simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
-	    strerror(errno));
-	/* Never append after a partial record: start a new segment. */
-	simlog_spool_seal(sp);
-	return -1;
+	sp->seg_records += records;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&sp->mu);
+	return rc;
 }
 
 int
@@ -305,38 +413,91 @@ by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int
-simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
-		  struct simlog_err *err)
+/* The names in dir ending in suffix, sorted (oldest first: names start
+ * with the creation time). */
+static int
+list_dir(const char *dir, const char *suffix, char ***names, size_t *n)
 {
 	DIR *d;
 	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0, cap = 0, i;
-	int found = 0;
+	size_t cap = 0;
 
-	*out = NULL;
-	if ((d = opendir(sp->dir)) == NULL)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    sp->dir, strerror(errno));
+	*names = NULL;
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
 	while ((e = readdir(d)) != NULL) {
-		if (!is_segment(e->d_name))
+		if (!has_suffix(e->d_name, suffix))
 			continue;
-		if (n == cap) {
-			char **q = realloc(names, (cap = cap ? 2 * cap : 16) *
+		if (*n == cap) {
+			char **q = realloc(*names, (cap = cap ? 2 * cap : 16) *
 			    sizeof(*q));
 
 			if (q == NULL)
 				break;
-			names = q;
+			*names = q;
 		}
-		if ((names[n] = strdup(e->d_name)) != NULL)
-			n++;
+		if (((*names)[*n] = strdup(e->d_name)) != NULL)
+			(*n)++;
 	}
 	closedir(d);
-	/* Oldest first: names start with the creation time. */
-	if (n > 1)
-		qsort(names, n, sizeof(*names), by_name);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), by_name);
+	return 0;
+}
+
+static int
+read_whole(struct simlog_spool_seg *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st) < 0)
+		return -1;
+	s->len = (size_t)st.st_size;
+	if ((s->buf = malloc(s->len ? s->len : 1)) == NULL)
+		return -1;
+	if (s->len > 0 && pread(s->fd, s->buf, s->len, 0) != (ssize_t)s->len)
+		return -1;
+	return 0;
+}
+
+/* A base frame first: where a cut-short replay left the running count;
+ * and the count a closed segment's name gives. */
+static void
+read_base(struct simlog_spool_seg *s)
+{
+	const unsigned char *p = (const unsigned char *)s->buf;
+	const char *n = strrchr(s->path, '/'), *dot;
+
+	n = n ? n + 1 : s->path;
+	if ((dot = strstr(n, ".n")) != NULL && has_suffix(dot, ".seg")) {
+		char *end;
+		unsigned long long v = strtoull(dot + 2, &end, 10);
+
+		if (end != dot + 2 && strcmp(end, ".seg") == 0) {
+			s->has_end = 1;
+			s->end_total = v;
+		}
+	}
+	if (s->len >= MARK_LEN && memcmp(p, "SLSB", 4) == 0 &&
+	    get32le(p + 12) == (uint32_t)crc32(0L, p, 12)) {
+		s->base = s->seen = get64le(p + 4);
+		s->pos = MARK_LEN;
+	}
+}
+
+int
+simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
+		  struct simlog_err *err)
+{
+	char **names;
+	size_t n, i;
+	int found = 0;
+
+	*out = NULL;
+	if (list_dir(sp->dir, ".seg", &names, &n) < 0)
+		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
+		    sp->dir, strerror(errno));
 	for (i = 0; i < n && !found; i++) {
 		struct simlog_spool_seg *s = calloc(1, sizeof(*s));
 		struct stat st;
@@ -346,24 +507,21 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 		snprintf(s->path, sizeof(s->path), "%s/%s", sp->dir, names[i]);
 		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
 		if (s->fd < 0 || flock(s->fd, LOCK_EX | LOCK_NB) < 0 ||
-		    fstat(s->fd, &st) < 0 || (st.st_nlink == 0)) {
+		    fstat(s->fd, &st) < 0 || st.st_nlink == 0) {
 			/* Held by a live writer or replayer, or just gone. */
 			if (s->fd >= 0)
 				close(s->fd);
 			free(s);
 			continue;
 		}
-		s->len = (size_t)st.st_size;
-		s->buf = malloc(s->len ? s->len : 1);
-		if (s->buf == NULL ||
-		    (s->len > 0 && pread(s->fd, s->buf, s->len, 0) !=
-		    (ssize_t)s->len)) {
+		if (read_whole(s) < 0) {
 			simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
 			    s->path, s->buf ? strerror(errno) : "out of memory");
 			simlog_spool_seg_release(s);
 			simlog_strv_free(names, n);
 			return -1;
 		}
+		read_base(s);
 		*out = s;
 		found = 1;
 	}
@@ -371,51 +529,169 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 	return found;
 }
 
-int
-simlog_spool_seg_next(struct simlog_spool_seg *s, char *sim, const char **chunk,
-		      size_t *len)
+/* Is there a valid frame header at p (left bytes)?  Returns its kind:
+ * 2 record (SLS2), 1 old record (SLS1), 3 end, 0 none. */
+static int
+frame_at(const unsigned char *p, size_t left)
 {
-	const unsigned char *p = (const unsigned char *)s->buf + s->pos;
-	size_t left = s->len - s->pos;
-	uint32_t plen, crc;
-	unsigned simlen;
+	if (left >= REC_HDR && memcmp(p, "SLS2", 4) == 0 &&
+	    get32le(p + 20) == (uint32_t)crc32(0L, p, 20))
+		return 2;
+	if (left >= MARK_LEN && memcmp(p, "SLSE", 4) == 0 &&
+	    get32le(p + 12) == (uint32_t)crc32(0L, p, 12))
+		return 3;
+	if (left >= OLD_HDR + 1 && memcmp(p, "SLS1", 4) == 0) {
+		uint32_t plen = get32le(p + 4);
 
-	if (left == 0)
-		return 0;
-	/* Too short for what it announces: a write cut short by a crash. */
-	if (left < REC_HDR + 1)
-		return -2;
-	if (memcmp(p, "SLS1", 4) != 0)
-		return -1;
-	plen = get32(p + 4);
-	crc = get32(p + 8);
-	if (plen < 1)
-		return -1;
-	if (plen > left - REC_HDR)
-		return -2;
-	if ((uint32_t)crc32(0L, p + REC_HDR, plen) != crc)
-		return -1;
-	simlen = p[REC_HDR];
+		/* The old format has no header checksum: the payload's
+		 * must hold for it to count as a frame. */
+		return plen >= 1 && plen <= left - OLD_HDR &&
+		    get32le(p + 8) == (uint32_t)crc32(0L, p + OLD_HDR, plen) ?
+		    1 : 0;
+	}
+	return 0;
+}
+
+/* The payload's sim name and chunk; 0 if they make no sense. */
+static int
+payload(const unsigned char *p, uint32_t plen, struct simlog_spool_rec *r)
+{
+	unsigned simlen = p[0];
+
 	if (simlen == 0 || simlen > 64 || 1 + simlen > plen ||
-	    !simlog_valid_sim((const char *)p + REC_HDR + 1, simlen))
-		return -1;
-	memcpy(sim, p + REC_HDR + 1, simlen);
-	sim[simlen] = '\0';
-	*chunk = (const char *)p + REC_HDR + 1 + simlen;
-	*len = plen - 1 - simlen;
-	s->pos += REC_HDR + plen;
+	    !simlog_valid_sim((const char *)p + 1, simlen))
+		return 0;
+	memcpy(r->sim, p + 1, simlen);
+	r->sim[simlen] = '\0';
+	r->chunk = (const char *)p + 1 + simlen;
+	r->len = plen - 1 - simlen;
 	return 1;
 }
 
-int
-simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *s)
+/* Skip unreadable bytes up to the next frame that checks out. */
+static void
+resync(struct simlog_spool_seg *s)
 {
-	int rc = unlink(s->path);
+	size_t from = s->pos;
 
-	if (rc == 0 && sp->bytes >= s->len)
-		sp->bytes -= s->len;
-	simlog_spool_seg_release(s);
-	return rc;
+	for (s->pos++; s->pos < s->len; s->pos++)
+		if (s->buf[s->pos] == 'S' && frame_at((const unsigned char *)
+		    s->buf + s->pos, s->len - s->pos))
+			break;
+	s->loss.bad_bytes += s->pos - from;
+	s->loss.damaged = 1;
+	/* Nothing readable after it: its records cannot be counted
+	 * without an end mark. */
+	s->tail_damaged = s->pos == s->len;
+}
+
+/* Records lost before a frame whose running count is known. */
+static void
+count_gap(struct simlog_spool_seg *s, uint64_t before)
+{
+	if (before > s->seen) {
+		s->loss.records += before - s->seen;
+		s->loss.damaged = 1;
+	}
+}
+
+int
+simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
+{
+	while (s->pos < s->len) {
+		const unsigned char *p = (const unsigned char *)s->buf + s->pos;
+		size_t left = s->len - s->pos;
+		uint32_t plen, nrec;
+		uint64_t cum;
+
+		switch (frame_at(p, left)) {
+		case 3:
+			s->has_end = 1;
+			s->end_total = get64le(p + 4);
+			s->pos += MARK_LEN;
+			continue;
+		case 2:
+			break;
+		case 1:
+			plen = get32le(p + 4);
+			s->pos += OLD_HDR + plen;
+			if (!payload(p + OLD_HDR, plen, r)) {
+				s->loss.damaged = 1;
+				s->loss.unknown = 1;
+				continue;
+			}
+			r->records = 0;
+			r->end = s->pos;
+			r->seen = s->seen;
+			return 1;
+		case 0:
+			if (left < REC_HDR && memcmp(p, "SLS2", left < 4 ?
+			    left : 4) == 0) {
+				/* A header cut short: the last write torn. */
+				s->loss.torn = 1;
+				s->loss.bad_bytes += left;
+				s->pos = s->len;
+				continue;
+			}
+			resync(s);
+			continue;
+		}
+		plen = get32le(p + 4);
+		nrec = get32le(p + 8);
+		cum = get64le(p + 12);
+		if (cum < nrec) {
+			resync(s);
+			continue;
+		}
+		count_gap(s, cum - nrec);
+		if (plen > left - REC_HDR) {
+			/* The header is whole, the payload cut short: a closed
+			 * segment lost it (counted below from its total); an
+			 * open one is what a writer killed while writing
+			 * leaves, a chunk never counted as spooled. */
+			s->loss.torn = 1;
+			s->loss.bad_bytes += left;
+			s->pos = s->len;
+			continue;
+		}
+		s->pos += REC_HDR + plen;
+		if (get32le(p + 24) != (uint32_t)crc32(0L, p + REC_HDR, plen) ||
+		    !payload(p + REC_HDR, plen, r)) {
+			/* This chunk only: the next frame follows it. */
+			s->loss.records += nrec;
+			s->loss.damaged = 1;
+			s->loss.bad_bytes += REC_HDR + plen;
+			s->seen = cum;
+			continue;
+		}
+		s->seen = cum;
+		r->records = nrec;
+		r->end = s->pos;
+		r->seen = cum;
+		return 1;
+	}
+	/* A closed segment says how many records it holds: whatever is
+	 * missing at the end was lost.  An open one (its writer died) ends
+	 * where the writer stopped; only damage before that counts, and
+	 * damage at its very end hides how much followed. */
+	if (s->has_end)
+		count_gap(s, s->end_total);
+	else if (s->loss.damaged && s->tail_damaged)
+		s->loss.unknown = 1;
+	return 0;
+}
+
+void
+simlog_spool_seg_loss(const struct simlog_spool_seg *s,
+		      struct simlog_spool_loss *loss)
+{
+	*loss = s->loss;
+}
+
+const char *
+simlog_spool_seg_name(const struct simlog_spool_seg *s)
+{
+	return s->path;
 }
 
 void
@@ -429,52 +705,65 @@ simlog_spool_seg_release(struct simlog_spool_seg *s)
 	free(s);
 }
 
-size_t
-simlog_spool_seg_pos(const struct simlog_spool_seg *s)
+int
+simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *s,
+		      char *kept, size_t len)
 {
-	return s->pos;
+	int rc;
+
+	if (kept != NULL && len > 0)
+		kept[0] = '\0';
+	if (s->loss.damaged || s->loss.torn) {
+		/* Replayed what could be read; the rest stays for a person,
+		 * under a name replay does not take. */
+		snprintf(kept, len, "%s.damaged", s->path);
+		rc = rename(s->path, kept);
+	} else
+		rc = unlink(s->path);
+	pthread_mutex_lock(&sp->mu);
+	if (rc == 0 && sp->bytes >= s->len)
+		sp->bytes -= s->len;
+	pthread_mutex_unlock(&sp->mu);
+	simlog_spool_seg_release(s);
+	return rc;
 }
 
 int
 simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
-		      size_t done, struct simlog_err *err)
+		      size_t done, uint64_t done_records,
+		      struct simlog_err *err)
 {
 	char tmp[620];
+	unsigned char m[MARK_LEN];
+	struct iovec v[2];
 	int fd;
-	size_t off;
 
 	if (done == 0) {
 		simlog_spool_seg_release(s);
 		return 0;
 	}
-	if (done >= s->len)
-		return simlog_spool_seg_done(sp, s) < 0 ?
-		    simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
-		    strerror(errno)) : 0;
 	/* The rest replaces the segment under the same name, so it keeps
-	 * its place in the replay order; rename(2) makes the swap atomic. */
+	 * its place in the replay order; rename(2) makes the swap atomic.
+	 * A base frame keeps the running count right for the next replay. */
 	snprintf(tmp, sizeof(tmp), "%s.new", s->path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) < 0)
 		goto fail;
-	for (off = done; off < s->len;) {
-		ssize_t n = write(fd, s->buf + off, s->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			unlink(tmp);
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	if (fdatasync(fd) < 0 || close(fd) < 0 || rename(tmp, s->path) < 0) {
+	mark(m, "SLSB", done_records);
+	v[0].iov_base = m;
+	v[0].iov_len = MARK_LEN;
+	v[1].iov_base = s->buf + done;
+	v[1].iov_len = s->len - done;
+	if (write_all(fd, v, 2) < 0 || sync_fd(fd) < 0 || close(fd) < 0 ||
+	    rename(tmp, s->path) < 0) {
 		unlink(tmp);
 		goto fail;
 	}
+	pthread_mutex_lock(&sp->mu);
 	if (sp->bytes >= done)
 		sp->bytes -= done;
+	sp->bytes += MARK_LEN;
+	pthread_mutex_unlock(&sp->mu);
 	simlog_spool_seg_release(s);
 	return 0;
 fail:
@@ -484,19 +773,86 @@ fail:
 	return -1;
 }
 
-int
-simlog_spool_seg_damaged(struct simlog_spool *sp, struct simlog_spool_seg *s,
-			 size_t done, char *kept, size_t len)
+/* --- what waits -------------------------------------------------------- */
+
+static int
+stat_one(const char *dir, const char *name, int state,
+	 int (*fn)(void *, const struct simlog_spool_stat *), void *arg)
 {
+	struct simlog_spool_seg s;
+	struct simlog_spool_stat st;
+	struct simlog_spool_rec r;
 	int rc;
 
-	/* What replayed is gone from it; what cannot be read is kept aside
-	 * under a name replay does not take, for a person to look at. */
-	snprintf(kept, len, "%s.damaged", s->path);
-	rc = rename(s->path, kept);
-	if (sp->bytes >= s->len)
-		sp->bytes -= s->len;
-	(void)done;
-	simlog_spool_seg_release(s);
+	memset(&s, 0, sizeof(s));
+	memset(&st, 0, sizeof(st));
+	snprintf(s.path, sizeof(s.path), "%s/%s", dir, name);
+	if ((s.fd = open(s.path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;	/* replayed meanwhile */
+	/* A segment a live writer or replayer holds. */
+	if (state == SIMLOG_SPOOL_WAITING &&
+	    flock(s.fd, LOCK_SH | LOCK_NB) < 0)
+		state = SIMLOG_SPOOL_BUSY;
+	if (read_whole(&s) < 0) {
+		close(s.fd);
+		free(s.buf);
+		return -1;
+	}
+	read_base(&s);
+	st.name = name;
+	st.state = state;
+	st.bytes = s.len;
+	while (simlog_spool_seg_next(&s, &r) > 0) {
+		size_t i;
+
+		st.records += r.records;
+		st.chunks++;
+		for (i = 0; i < st.nsims; i++)
+			if (strcmp(st.sims[i].name, r.sim) == 0)
+				break;
+		if (i == st.nsims && i < SIMLOG_SPOOL_STAT_SIMS) {
+			snprintf(st.sims[i].name, sizeof(st.sims[i].name),
+			    "%s", r.sim);
+			st.nsims++;
+		}
+		if (i < st.nsims)
+			st.sims[i].records += r.records;
+	}
+	/* A live writer's segment has no end frame yet: that is no loss. */
+	if (state == SIMLOG_SPOOL_BUSY && !s.loss.damaged && !s.loss.torn)
+		s.loss.unknown = 0;
+	st.loss = s.loss;
+	rc = fn(arg, &st);
+	close(s.fd);
+	free(s.buf);
 	return rc;
+}
+
+int
+simlog_spool_status(const char *dir,
+		    int (*fn)(void *, const struct simlog_spool_stat *),
+		    void *arg)
+{
+	static const struct {
+		const char *suffix;
+		int state;
+	} kinds[] = {
+		{ ".seg", SIMLOG_SPOOL_WAITING },
+		{ ".damaged", SIMLOG_SPOOL_DAMAGED },
+	};
+
+	for (size_t k = 0; k < 2; k++) {
+		char **names;
+		size_t n;
+		int rc = 0;
+
+		if (list_dir(dir, kinds[k].suffix, &names, &n) < 0)
+			return -1;
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = stat_one(dir, names[i], kinds[k].state, fn, arg);
+		simlog_strv_free(names, n);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }

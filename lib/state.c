@@ -8,14 +8,16 @@
  *   simlog:state:{ID}:meta:N     hash: version N's metadata
  *   simlog:state:{ID}:data:N     string: version N's stored value
  *   simlog:state:{ID}:upload:R   string: a large value being uploaded
- *   simlog:state:ids             sorted set: ID -> expiry (ms, or +inf)
+ *
+ * IDs are found by scanning every master for their head keys: a script
+ * touches one ID's keys only, all in one cluster slot.  (Before, a sorted
+ * set simlog:state:ids indexed them; nothing reads or writes it now.)
  *
  * Every change is one Lua script, so a version's value, metadata and index
  * entries appear together or not at all.  Scripts check everything before
  * their first write: Redis does not undo a script that fails half-way.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,13 +31,11 @@
 
 /* Shared by the scripts that write. */
 #define WRITE_PRELUDE \
-    "local P, head, vers, idx = ARGV[1], KEYS[1], KEYS[2], KEYS[3]\n" \
+    "local P, head, vers = ARGV[1], KEYS[1], KEYS[2]\n" \
     "local function mk(v) return P .. 'meta:' .. v end\n" \
     "local function dk(v) return P .. 'data:' .. v end\n" \
     "local t = redis.call('TIME')\n" \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-    /* Entries of IDs whose keys have expired go lazily, here. */ \
-    "redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. now)\n" \
     "local function drop_version(v)\n" \
     "  redis.call('DEL', mk(v), dk(v))\n" \
     "  redis.call('ZREM', vers, v)\n" \
@@ -53,17 +53,10 @@
     "    if at then redis.call('PEXPIREAT', k, at)\n" \
     "    else redis.call('PERSIST', k) end\n" \
     "  end\n" \
-    "end\n" \
-    /* The index expires with its last entry, unless one never expires. */ \
-    "local function index_ttl()\n" \
-    "  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')\n" \
-    "  if top[2] == nil then return end\n" \
-    "  if top[2] == 'inf' then redis.call('PERSIST', idx)\n" \
-    "  else redis.call('PEXPIREAT', idx, top[2]) end\n" \
     "end\n"
 
 /*
- * KEYS: head, versions, index[, staging]
+ * KEYS: head, versions[, staging]
  * ARGV: prefix, id, value, size, stored_size, compression, checksum,
  *       format, tags, ttl_ms, max_versions, expect_version
  * -> {1, version, created_ms, expires_ms} | {0, latest} (conflict)
@@ -74,7 +67,7 @@
 static const char save_lua[] =
     "#!lua\n"
     WRITE_PRELUDE
-    "local staged = KEYS[4]\n"
+    "local staged = KEYS[3]\n"
     "if staged then\n"
     "  local n = redis.call('STRLEN', staged)\n"
     "  if n ~= tonumber(ARGV[5]) then return {-1, n} end\n"
@@ -111,17 +104,13 @@ static const char save_lua[] =
     "  at = now + ttl\n"
     "  redis.call('HSET', head, 'expires_at', at)\n"
     "  expire_all(at, only)\n"
-    "  redis.call('ZADD', idx, at, ARGV[2])\n"
-    "  index_ttl()\n"
     "else\n"
     "  if redis.call('HDEL', head, 'expires_at') == 1 then expire_all(nil) end\n"
-    "  redis.call('ZADD', idx, '+inf', ARGV[2])\n"
-    "  redis.call('PERSIST', idx)\n"
     "end\n"
     "return {1, v, now, at}\n";
 
 /*
- * KEYS: head, versions, index; ARGV: prefix, id, to
+ * KEYS: head, versions; ARGV: prefix, id, to
  * -> {1, meta, expires_ms|nil} | {0} (no such version) | {-1} (no value)
  */
 static const char rollback_lua[] =
@@ -148,7 +137,7 @@ static const char rollback_lua[] =
     "return {1, redis.call('HGETALL', mk(v)), at}\n";
 
 /*
- * KEYS: head, versions, index; ARGV: prefix, id, version (0: all)
+ * KEYS: head, versions; ARGV: prefix, id, version (0: all)
  * -> versions deleted (0: nothing there)
  */
 static const char delete_lua[] =
@@ -167,12 +156,10 @@ static const char delete_lua[] =
     "  end\n"
     "end\n"
     "redis.call('DEL', head, vers)\n"
-    "redis.call('ZREM', idx, ARGV[2])\n"
-    "index_ttl()\n"
     "return n\n";
 
 /*
- * KEYS: head, versions, index; ARGV: prefix, id, keep
+ * KEYS: head, versions; ARGV: prefix, id, keep
  * -> versions deleted, or -1 when the ID does not exist
  */
 static const char prune_lua[] =
@@ -233,109 +220,20 @@ static const char describe_lua[] =
     "end\n"
     "return out\n";
 
-/* --- scripts by SHA-1 ------------------------------------------------------ */
+/* --- scripts ---------------------------------------------------------------- */
 
-/*
- * Scripts go by their SHA-1 (EVALSHA), not their text: a save --batch
- * would otherwise send and hash 2.5 KB of Lua with every state.  One-off
- * calls fall back to EVAL when Redis does not have a script; pipelines
- * load them first (simlog_state_preload).
- */
 enum script_id {
 	S_SAVE, S_ROLLBACK, S_DELETE, S_PRUNE, S_LOAD, S_DESCRIBE, NSCRIPTS
 };
 
-static struct {
-	const char *body;
-	size_t len;
-	char sha[41];
-} scripts[NSCRIPTS] = {
-	{ save_lua, sizeof(save_lua) - 1, "" },
-	{ rollback_lua, sizeof(rollback_lua) - 1, "" },
-	{ delete_lua, sizeof(delete_lua) - 1, "" },
-	{ prune_lua, sizeof(prune_lua) - 1, "" },
-	{ load_lua, sizeof(load_lua) - 1, "" },
-	{ describe_lua, sizeof(describe_lua) - 1, "" },
+static struct simlog_script scripts[NSCRIPTS] = {
+	SIMLOG_SCRIPT(save_lua),
+	SIMLOG_SCRIPT(rollback_lua),
+	SIMLOG_SCRIPT(delete_lua),
+	SIMLOG_SCRIPT(prune_lua),
+	SIMLOG_SCRIPT(load_lua),
+	SIMLOG_SCRIPT(describe_lua),
 };
-
-static uint32_t
-rol(uint32_t x, int n)
-{
-	return x << n | x >> (32 - n);
-}
-
-static void
-sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		    (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (i = 0; i < 80; i++) {
-		uint32_t f, k, t;
-
-		if (i < 20)
-			f = (b & c) | (~b & d), k = 0x5A827999;
-		else if (i < 40)
-			f = b ^ c ^ d, k = 0x6ED9EBA1;
-		else if (i < 60)
-			f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-		else
-			f = b ^ c ^ d, k = 0xCA62C1D6;
-		t = rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-/* SHA-1 (FIPS 180-4) of s[0..len) in hex, as Redis names scripts. */
-static void
-sha1_hex(const char *s, size_t len, char out[41])
-{
-	uint32_t h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
-	    0xC3D2E1F0 };
-	unsigned char tail[128];
-	uint64_t bits = (uint64_t)len * 8;
-	size_t off, rem, tl, i;
-
-	for (off = 0; off + 64 <= len; off += 64)
-		sha1_block(h, (const unsigned char *)s + off);
-	rem = len - off;
-	memset(tail, 0, sizeof(tail));
-	memcpy(tail, s + off, rem);
-	tail[rem] = 0x80;
-	tl = rem + 9 <= 64 ? 64 : 128;
-	for (i = 0; i < 8; i++)
-		tail[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
-	sha1_block(h, tail);
-	if (tl == 128)
-		sha1_block(h, tail + 64);
-	for (i = 0; i < 5; i++)
-		snprintf(out + 8 * i, 9, "%08x", (unsigned)h[i]);
-}
-
-static pthread_once_t hashed = PTHREAD_ONCE_INIT;
-
-static void
-hash_scripts(void)
-{
-	int i;
-
-	for (i = 0; i < NSCRIPTS; i++)
-		sha1_hex(scripts[i].body, scripts[i].len, scripts[i].sha);
-}
 
 /* --- keys and replies ---------------------------------------------------- */
 
@@ -366,122 +264,49 @@ bad_id(const char *id, struct simlog_err *err)
 
 static int
 append_cmd(struct simlog_conn *conn, int argc, const char **argv,
-     const size_t *lens, const char *what, struct simlog_err *err)
+	   const size_t *lens, const char *what, struct simlog_err *err)
 {
-	if (conn->c == NULL || conn->c->err != 0)
-		return simlog_conn_error(conn, NULL, what, err);
-	if (redisAppendCommandArgv(conn->c, argc, argv, lens) != REDIS_OK)
+	if (simlog_conn_append(conn, argc, argv, lens, err) < 0)
 		return simlog_conn_error(conn, NULL, what, err);
 	return 0;
-}
-
-/* The next reply, error replies included; NULL with err set on I/O. */
-static redisReply *
-recv_raw(struct simlog_conn *conn, const char *what, struct simlog_err *err)
-{
-	redisReply *r = NULL;
-
-	if (conn->c == NULL || redisGetReply(conn->c, (void **)&r) != REDIS_OK ||
-	    r == NULL) {
-		simlog_conn_error(conn, NULL, what, err);
-		return NULL;
-	}
-	return r;
-}
-
-static int
-is_noscript(const redisReply *r)
-{
-	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
-/* r, or NULL with err set if it is an error reply (which is freed). */
-static redisReply *
-no_error(struct simlog_conn *conn, redisReply *r, const char *what,
-	 struct simlog_err *err)
-{
-	if (r == NULL || r->type != REDIS_REPLY_ERROR)
-		return r;
-	if (is_noscript(r))
-		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: Redis has lost "
-		    "simlog-state's scripts (SCRIPT FLUSH?); try again", what);
-	else
-		simlog_conn_error(conn, r, what, err);
-	freeReplyObject(r);
-	return NULL;
 }
 
 /* The next reply, or NULL with err set (an error reply included). */
 static redisReply *
 recv_reply(struct simlog_conn *conn, const char *what, struct simlog_err *err)
 {
-	return no_error(conn, recv_raw(conn, what, err), what, err);
+	redisReply *r;
+
+	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
+		simlog_conn_error(conn, NULL, what, err);
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		simlog_conn_error(conn, r, what, err);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
 }
 
 /* Append a script call; argv[0] and argv[1] are filled in here. */
 static int
-script_append(struct simlog_conn *conn, enum script_id id, int eval, int argc,
+script_append(struct simlog_conn *conn, enum script_id id, int argc,
 	      const char **argv, size_t *lens, const char *what,
 	      struct simlog_err *err)
 {
-	pthread_once(&hashed, hash_scripts);
-	argv[0] = eval ? "EVAL" : "EVALSHA";
-	argv[1] = eval ? scripts[id].body : scripts[id].sha;
-	if (lens != NULL) {
-		lens[0] = strlen(argv[0]);
-		lens[1] = eval ? scripts[id].len : 40;
-	}
-	return append_cmd(conn, argc, argv, lens, what, err);
+	if (simlog_script_append(conn, &scripts[id], argc, argv, lens, err) < 0)
+		return simlog_conn_error(conn, NULL, what, err);
+	return 0;
 }
 
-/* Call a script and wait for its reply, with EVAL if Redis lacks it. */
 static redisReply *
 script_call(struct simlog_conn *conn, enum script_id id, int argc,
 	    const char **argv, size_t *lens, const char *what,
 	    struct simlog_err *err)
 {
-	redisReply *r;
-
-	if (script_append(conn, id, 0, argc, argv, lens, what, err) < 0 ||
-	    (r = recv_raw(conn, what, err)) == NULL)
-		return NULL;
-	if (is_noscript(r)) {
-		freeReplyObject(r);
-		if (script_append(conn, id, 1, argc, argv, lens, what, err) < 0 ||
-		    (r = recv_raw(conn, what, err)) == NULL)
-			return NULL;
-	}
-	return no_error(conn, r, what, err);
-}
-
-int
-simlog_state_preload(struct simlog_conn *conn, struct simlog_err *err)
-{
-	static const char what[] = "loading scripts into Redis";
-	int i;
-
-	pthread_once(&hashed, hash_scripts);
-	for (i = 0; i < NSCRIPTS; i++) {
-		const char *av[3] = { "SCRIPT", "LOAD", scripts[i].body };
-		size_t lens[3] = { 6, 4, scripts[i].len };
-
-		if (append_cmd(conn, 3, av, lens, what, err) < 0)
-			return -1;
-	}
-	for (i = 0; i < NSCRIPTS; i++) {
-		redisReply *r = recv_reply(conn, what, err);
-
-		if (r == NULL)
-			return -1;
-		if (r->type != REDIS_REPLY_STRING ||
-		    strcmp(r->str, scripts[i].sha) != 0) {
-			freeReplyObject(r);
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: Redis "
-			    "names a script differently", what);
-		}
-		freeReplyObject(r);
-	}
-	return 0;
+	return simlog_script_call(conn, &scripts[id], argc, argv, lens, what,
+	    err);
 }
 
 static int
@@ -708,10 +533,9 @@ save_args(struct save_args *s, const struct simlog_state_item *it,
 	snprintf(s->expect, sizeof(s->expect), "%lld", it->expect_version);
 #define ARG(x, n) do { s->av[a] = (x); s->lens[a] = (n); a++; } while (0)
 #define SARG(x) ARG((x), strlen(x))
-	SARG(staging ? "4" : "3");
+	SARG(staging ? "3" : "2");
 	SARG(s->k.head);
 	SARG(s->k.vers);
-	SARG(SIMLOG_STATE_INDEX_KEY);
 	if (staging != NULL)
 		SARG(staging);
 	SARG(s->k.pre);
@@ -735,6 +559,24 @@ save_args(struct save_args *s, const struct simlog_state_item *it,
 	return 0;
 }
 
+/* With --wait-replicas, a WAIT on the same connection (node) right behind
+ * the save: it counts the replicas that have this connection's writes. */
+static int
+wait_append(struct simlog_conn *conn, const struct simlog_state_item *it,
+	    const struct keys *k, struct simlog_err *err)
+{
+	char n[16], ms[24];
+	const char *av[3] = { "WAIT", n, ms };
+
+	if (it->wait_replicas <= 0)
+		return 0;
+	snprintf(n, sizeof(n), "%d", it->wait_replicas);
+	snprintf(ms, sizeof(ms), "%.0f", conn->timeout * 1000);
+	if (simlog_conn_append_to(conn, k->head, 3, av, NULL, err) < 0)
+		return simlog_conn_error(conn, NULL, "WAIT", err);
+	return 0;
+}
+
 int
 simlog_state_save_send(struct simlog_conn *conn,
 		       const struct simlog_state_item *it,
@@ -748,8 +590,52 @@ simlog_state_save_send(struct simlog_conn *conn,
 		    it->stored_len);
 	if (save_args(&a, it, NULL, err) < 0)
 		return -1;
-	return script_append(conn, S_SAVE, 0, a.argc, a.av, a.lens,
-	    "saving a state", err);
+	if (script_append(conn, S_SAVE, a.argc, a.av, a.lens,
+	    "saving a state", err) < 0)
+		return -1;
+	return wait_append(conn, it, &a.k, err);
+}
+
+/* The WAIT reply for a save that made version v. */
+static int
+wait_result(struct simlog_conn *conn, const struct simlog_state_item *it,
+	    long long v, int saved, struct simlog_err *err)
+{
+	redisReply *r;
+	long long got;
+
+	if (it->wait_replicas <= 0)
+		return 0;
+	/* WAIT itself may take the whole timeout. */
+	if (simlog_conn_recv(conn, simlog_now_mono() + 2 * conn->timeout, &r,
+	    err) < 0)
+		return simlog_conn_error(conn, NULL, "WAIT", err);
+	if (r->type != REDIS_REPLY_INTEGER) {
+		simlog_conn_error(conn, r, "WAIT", err);
+		freeReplyObject(r);
+		return -1;
+	}
+	got = r->integer;
+	freeReplyObject(r);
+	if (saved && got < it->wait_replicas)
+		return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: saved as "
+		    "version %lld, but only %lld of %d replicas confirmed it "
+		    "within %g s: a failover now could lose it", it->id, v,
+		    got, it->wait_replicas, conn->timeout);
+	return 0;
+}
+
+/* After a one-off save: WAIT for the replicas asked for. */
+static int
+saved_wait(struct simlog_conn *conn, const struct simlog_state_item *it,
+	   const struct keys *k, const struct simlog_state_meta *m,
+	   struct simlog_err *err)
+{
+	if (it->wait_replicas <= 0)
+		return 0;
+	if (wait_append(conn, it, k, err) < 0)
+		return -1;
+	return wait_result(conn, it, m->version, 1, err);
 }
 
 /* What the save script answered; r is freed. */
@@ -769,7 +655,7 @@ save_result(redisReply *r, const struct simlog_state_item *it,
 		return unexpected(r, "saving a state", err);
 	freeReplyObject(r);
 	if (st == 0)
-		return simlog_seterr(err, SIMLOG_EX_FAIL, "%s: version conflict: "
+		return simlog_seterr(err, SIMLOG_EX_CONFLICT, "%s: version conflict: "
 		    "the latest version is %lld, not %lld", it->id, a,
 		    it->expect_version);
 	if (st < 0)
@@ -796,19 +682,24 @@ simlog_state_save_recv(struct simlog_conn *conn,
 		       struct simlog_state_meta *m, long long *expires_ms,
 		       struct simlog_err *err)
 {
-	return save_result(recv_reply(conn, "saving a state", err), it, m,
+	struct simlog_err werr;
+	int rc = save_result(recv_reply(conn, "saving a state", err), it, m,
 	    expires_ms, err);
+
+	/* The WAIT reply is owed either way; the save's result comes first. */
+	if (wait_result(conn, it, rc == 0 ? m->version : 0, rc == 0,
+	    &werr) < 0 && rc == 0) {
+		*err = werr;
+		return -1;
+	}
+	return rc;
 }
 
-/* Write hiredis's output buffer to the socket now. */
 static int
 flush_out(struct simlog_conn *conn, const char *what, struct simlog_err *err)
 {
-	int done = 0;
-
-	while (!done)
-		if (redisBufferWrite(conn->c, &done) != REDIS_OK)
-			return simlog_conn_error(conn, NULL, what, err);
+	if (simlog_conn_flush(conn, err) < 0)
+		return simlog_conn_error(conn, NULL, what, err);
 	return 0;
 }
 
@@ -893,8 +784,10 @@ simlog_state_save(struct simlog_conn *conn, const struct simlog_state_item *it,
 	if (it->stored_len <= SIMLOG_STATE_PIECE) {
 		if (save_args(&a, it, NULL, err) < 0)
 			return -1;
-		return save_result(script_call(conn, S_SAVE, a.argc, a.av,
-		    a.lens, "saving a state", err), it, m, expires_ms, err);
+		if (save_result(script_call(conn, S_SAVE, a.argc, a.av,
+		    a.lens, "saving a state", err), it, m, expires_ms, err) < 0)
+			return -1;
+		return saved_wait(conn, it, &a.k, m, err);
 	}
 	if (!simlog_state_valid_id(it->id, strlen(it->id)))
 		return bad_id(it->id, err);
@@ -906,7 +799,8 @@ simlog_state_save(struct simlog_conn *conn, const struct simlog_state_item *it,
 	snprintf(staging, sizeof(staging), "%supload:%s", k.pre, hex);
 	if (upload(conn, it, staging, err) < 0) {
 		/* Best effort: the key expires anyway. */
-		if (conn->c != NULL && conn->c->err == 0) {
+		if (simlog_conn_connected(conn) &&
+		    simlog_conn_pending(conn) == 0) {
 			const char *av[2] = { "DEL", staging };
 			redisReply *r = simlog_cmd(conn, NULL, 2, av, NULL);
 
@@ -916,8 +810,10 @@ simlog_state_save(struct simlog_conn *conn, const struct simlog_state_item *it,
 	}
 	if (save_args(&a, it, staging, err) < 0)
 		return -1;
-	return save_result(script_call(conn, S_SAVE, a.argc, a.av, a.lens,
-	    "saving a state", err), it, m, expires_ms, err);
+	if (save_result(script_call(conn, S_SAVE, a.argc, a.av, a.lens,
+	    "saving a state", err), it, m, expires_ms, err) < 0)
+		return -1;
+	return saved_wait(conn, it, &a.k, m, err);
 }
 
 /* --- loading --------------------------------------------------------------- */
@@ -965,7 +861,7 @@ simlog_state_load_send(struct simlog_conn *conn, const char *id,
 
 	if (load_args(&a, id, version, inline_max, err) < 0)
 		return -1;
-	return script_append(conn, S_LOAD, 0, 8, a.av, NULL, "loading a state",
+	return script_append(conn, S_LOAD, 8, a.av, NULL, "loading a state",
 	    err);
 }
 
@@ -1143,7 +1039,7 @@ simlog_state_describe_send(struct simlog_conn *conn, const char *id,
 		return bad_id(id, err);
 	state_keys(id, &k);
 	snprintf(w, sizeof(w), "%lld", which);
-	return script_append(conn, S_DESCRIBE, 0, 7, av, NULL,
+	return script_append(conn, S_DESCRIBE, 7, av, NULL,
 	    "reading metadata", err);
 }
 
@@ -1260,52 +1156,36 @@ int
 simlog_state_ids(struct simlog_conn *conn, char ***ids, size_t *n,
 		 struct simlog_err *err)
 {
-	const char *tav[1] = { "TIME" };
-	char now[48];
-	const char *av[5] = { "ZRANGE", SIMLOG_STATE_INDEX_KEY, now, "+inf",
-	    "BYSCORE" };
-	redisReply *r;
-	size_t i;
+	static const char pre[] = SIMLOG_STATE_PREFIX "{";
+	static const char suf[] = "}:head";
+	const size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
+	char **keys;
+	size_t nkeys, i;
 
 	*ids = NULL;
 	*n = 0;
-	if ((r = simlog_cmd(conn, err, 1, tav, NULL)) == NULL)
+	/* Expired keys are never listed: SCAN skips them. */
+	if (simlog_scan(conn, SIMLOG_STATE_PREFIX "{*}:head", "hash", &keys,
+	    &nkeys, err) < 0)
 		return -1;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_STRING)
-		return unexpected(r, "reading the time", err);
-	/* Keys live until the millisecond after their expiry time. */
-	snprintf(now, sizeof(now), "%lld", atoll(r->element[0]->str) * 1000 +
-	    atoll(r->element[1]->str) / 1000);
-	freeReplyObject(r);
-	if ((r = simlog_cmd(conn, err, 5, av, NULL)) == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_ARRAY)
-		return unexpected(r, "listing states", err);
-	if ((*ids = calloc(r->elements + 1, sizeof(char *))) == NULL) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	}
-	for (i = 0; i < r->elements; i++) {
-		redisReply *e = r->element[i];
+	for (i = 0; i < nkeys; i++) {
+		char *k = keys[i];
+		size_t len = strlen(k);
 
 		/* A name we would not have written is not ours. */
-		if (e->type != REDIS_REPLY_STRING ||
-		    !simlog_state_valid_id(e->str, e->len))
+		if (len < plen + slen ||
+		    strcmp(k + len - slen, suf) != 0 ||
+		    !simlog_state_valid_id(k + plen, len - plen - slen)) {
+			free(k);
 			continue;
-		if (((*ids)[*n] = strdup(e->str)) == NULL) {
-			freeReplyObject(r);
-			simlog_strv_free(*ids, *n);
-			*ids = NULL;
-			*n = 0;
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
 		}
-		(*n)++;
+		memmove(k, k + plen, len - plen - slen);
+		k[len - plen - slen] = '\0';
+		keys[(*n)++] = k;
 	}
-	freeReplyObject(r);
-	qsort(*ids, *n, sizeof(char *), cmp_str);
+	if (*n > 1)
+		qsort(keys, *n, sizeof(char *), cmp_str);
+	*ids = keys;
 	return 0;
 }
 
@@ -1318,8 +1198,7 @@ run_script(struct simlog_conn *conn, enum script_id lua, const char *id,
 {
 	struct keys k;
 	char a[24];
-	const char *av[9] = { NULL, NULL, "3", k.head, k.vers,
-	    SIMLOG_STATE_INDEX_KEY, k.pre, id, a };
+	const char *av[8] = { NULL, NULL, "2", k.head, k.vers, k.pre, id, a };
 	redisReply *r;
 
 	if (!simlog_state_valid_id(id, strlen(id))) {
@@ -1328,7 +1207,7 @@ run_script(struct simlog_conn *conn, enum script_id lua, const char *id,
 	}
 	state_keys(id, &k);
 	snprintf(a, sizeof(a), "%lld", arg);
-	if ((r = script_call(conn, lua, 9, av, NULL, what, err)) == NULL)
+	if ((r = script_call(conn, lua, 8, av, NULL, what, err)) == NULL)
 		about(err, id, 0);
 	return r;
 }

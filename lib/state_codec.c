@@ -109,9 +109,10 @@ simlog_state_tags_add(char *tags, const char *tag, size_t len,
 	const char *p;
 
 	if (!simlog_state_valid_tag(tag, len))
-		return simlog_seterr(err, SIMLOG_EX_USAGE, "invalid tag '%.*s': "
-		    "use 1-%d of [A-Za-z0-9_.:-]", (int)(len > 80 ? 80 : len),
-		    tag, SIMLOG_STATE_TAGMAX);
+		return simlog_seterr(err, SIMLOG_EX_USAGE, "invalid tag "
+		    "'%.*s%s': use 1-%d of [A-Za-z0-9_.:-]",
+		    (int)(len > 40 ? 40 : len), tag, len > 40 ? "..." : "",
+		    SIMLOG_STATE_TAGMAX);
 	memcpy(t, tag, len);
 	t[len] = '\0';
 	if (simlog_state_tags_has(tags, t))

@@ -61,44 +61,24 @@ skip_value(struct walk *w)
 	} while (depth > 0 && w->p < w->end);
 }
 
-/* Decode a short JSON string body into out (cap bytes with the NUL);
- * non-ASCII becomes 0x80, which no name allows.  -1 if too long. */
+/* Decode a short JSON string body into out (cap bytes with the NUL).
+ * Names are ASCII, which takes at most six bytes per character to write
+ * (\u00XX): a longer body cannot be a name.  -1 if too long. */
+#define ESC_MAX 6
 static int
 unescape(const char *s, size_t n, char *out, size_t cap, size_t *olen)
 {
-	size_t i, o = 0;
+	char tmp[ESC_MAX * (SIMLOG_STATE_IDMAX + 1)];
+	size_t len;
 
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (o + 1 >= cap)
-			return -1;
-		if (c == '\\') {
-			c = s[++i];
-			switch (c) {
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'n': c = '\n'; break;
-			case 'r': c = '\r'; break;
-			case 't': c = '\t'; break;
-			case 'u': {
-				char hex[5];
-				unsigned long u;
-
-				memcpy(hex, s + i + 1, 4);
-				hex[4] = '\0';
-				u = strtoul(hex, NULL, 16);
-				c = u < 0x80 ? (char)u : (char)0x80;
-				i += 4;
-				break;
-			}
-			default: break;	/* \" \\ \/ */
-			}
-		}
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	*olen = o;
+	if (n > ESC_MAX * (cap - 1) || n > sizeof(tmp))
+		return -1;
+	len = simlog_json_unescape(s, n, tmp);
+	if (len >= cap)
+		return -1;
+	memcpy(out, tmp, len);
+	out[len] = '\0';
+	*olen = len;
 	return 0;
 }
 

@@ -20,6 +20,7 @@ simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 		return -1;
 	err->code = code;
 	err->full = 0;
+	err->stopped = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -175,4 +176,28 @@ simlog_hex(const unsigned char *p, size_t n, char *out)
 		out[2 * i + 1] = hx[p[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+uint64_t
+simlog_fnv1a(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+int
+simlog_env_ll(const char *name, long long min, long long max, long long *out,
+	      struct simlog_err *err)
+{
+	const char *v = getenv(name), *why;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (simlog_parse_ll(v, min, max, out, &why) < 0)
+		return simlog_seterr(err, SIMLOG_EX_USAGE, "invalid %s: "
+		    "'%.40s': %s (%lld to %lld)", name, v, why, min, max);
+	return 1;
 }

@@ -3,10 +3,11 @@
 # prints the exact apt-get line to run (otherwise).  "deps.sh bench" adds
 # what make bench needs.
 set -eu
-pkgs="gcc make pkg-config libhiredis-dev libsqlite3-dev libpq-dev
-libjansson-dev liblz4-dev zlib1g-dev redis-server redis-tools sqlite3
-postgresql postgresql-client bats bats-assert bats-support man-db
-groff-base bash-completion zsh binutils"
+pkgs="gcc g++ make pkg-config libhiredis-dev libsqlite3-dev libpq-dev
+libjansson-dev liblz4-dev zlib1g-dev libssl-dev redis-server redis-tools
+sqlite3 postgresql postgresql-client bats bats-assert bats-support man-db
+groff-base bash-completion zsh binutils python3 python3-prometheus-client
+bsdutils openssl"
 if [ "${1:-}" = bench ]; then
 	pkgs="$pkgs python3 python3-redis python3-psycopg2 time"
 fi

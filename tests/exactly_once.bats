@@ -219,8 +219,7 @@ replay_entry() {
 		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
 	simlog-drain -q -d "$DB" > /dev/null
 	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
-		redis.call('SADD', 'simlog:sims', ARGV[1])
-		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' s > /dev/null
+		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' > /dev/null
 	run --separate-stderr simlog-drain -q -d "$DB"
 	assert_success
 	assert_equal "$(jnum rows "${lines[-1]}")" 0

@@ -37,6 +37,7 @@ setup() {
 		[ -f "$DEST/usr/share/bash-completion/completions/$t" ]
 		[ -f "$DEST/usr/share/zsh/site-functions/_$t" ]
 	done
+	[ -f "$DEST/usr/share/man/man3/simlog.3" ]
 	[ -f "$DEST/usr/share/man/man7/simlog.7" ]
 }
 

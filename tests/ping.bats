@@ -413,3 +413,77 @@ release_all() {
 	assert_equal "$status" 74
 	[[ $stderr == *"write error"* ]]
 }
+
+# oom_limit CMD...: the smallest address-space limit (KiB) under which CMD
+# succeeds; 0 when a limit cannot make malloc fail here (AddressSanitizer
+# and valgrind need far more address space themselves).
+oom_limit() {
+	local v
+	[ -z "${VALGRIND:-}" ] || { echo 0; return; }
+	! ldd "$(command -v "$1")" | grep -q libasan || { echo 0; return; }
+	for v in $(seq 1000 500 64000); do
+		if (ulimit -v "$v"; "$@" > /dev/null 2>&1); then
+			echo "$v"
+			return
+		fi
+	done
+	echo 0
+}
+
+@test "exit status: every code simlog-ping(1) lists, each caused for real" {
+	start_redis main --maxmemory-policy allkeys-lru
+	# 0
+	run --separate-stderr simlog-ping -u "$REDIS_URL" -c 1
+	assert_equal "$status" 0
+	# 64
+	run --separate-stderr simlog-ping -u "$REDIS_URL" -c 0
+	assert_equal "$status" 64
+	# 66 the password file cannot be read
+	run --separate-stderr simlog-ping -u "$REDIS_URL" --password-file nopw
+	assert_equal "$status" 66
+	# 69
+	run --separate-stderr simlog-ping -u "unix://$BATS_TEST_TMPDIR/none.sock"
+	assert_equal "$status" 69
+	# 70 out of memory: a million round trips need 8 MB more than one
+	local v
+	v=$(oom_limit simlog-ping -u "$REDIS_URL" -c 1)
+	if [ "$v" -gt 0 ]; then
+		run --separate-stderr bash -c "ulimit -v $v; simlog-ping -u '$REDIS_URL' -c 1000000 -i 0"
+		assert_equal "$status" 70
+		assert_equal "$stderr" "simlog-ping: out of memory"
+	fi
+	# 74
+	run --separate-stderr sh -c 'simlog-ping -u "$0" -c 1 > /dev/full' "$REDIS_URL"
+	assert_equal "$status" 74
+	# 77
+	rcli CONFIG SET requirepass s3cret > /dev/null
+	run --separate-stderr simlog-ping -u "$REDIS_URL" -c 1
+	assert_equal "$status" 77
+	echo s3cret > pw
+	# 78 --check found a problem; an empty password file; a database the
+	# server does not have
+	run --separate-stderr simlog-ping -u "$REDIS_URL" --password-file pw -c 1 --check
+	assert_equal "$status" 78
+	: > empty
+	run --separate-stderr simlog-ping -u "$REDIS_URL" --password-file empty -c 1
+	assert_equal "$status" 78
+	run --separate-stderr simlog-ping -u "$REDIS_URL?db=16" --password-file pw -c 1
+	assert_equal "$status" 78
+	assert_equal "$(jget "$output" '$.error')" "$REDIS_URL?db=16: ERR DB index is out of range: no such database on this server (see its 'databases'): use a lower /DB in the URL"
+	[[ $stderr == "simlog-ping: $REDIS_URL?db=16: ERR DB index is out of range: "* ]]
+	# And the man page lists exactly these.
+	local code
+	for code in 0 64 66 69 70 74 77 78; do
+		grep -q "^\.B $code\$" "$SIMLOG_TOP/man/simlog-ping.1" ||
+			{ echo "man page lacks $code"; return 1; }
+	done
+	assert_equal "$(sed -n '/^\.SH EXIT STATUS/,/^\.SH EXAMPLES/p' "$SIMLOG_TOP/man/simlog-ping.1" |
+	    grep -c '^\.B [0-9]*$')" 8
+}
+
+@test "an over-long argument is not echoed whole" {
+	run --separate-stderr simlog-ping "$(printf 'y%.0s' $(seq 1 3000))"
+	assert_equal "$status" 64
+	[[ $stderr == "simlog-ping: unexpected argument 'yyyy"*"...' (3000 bytes)"* ]]
+	[[ ${#stderr} -lt 200 ]]
+}

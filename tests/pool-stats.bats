@@ -187,7 +187,7 @@ type_tally() {
 	    '{"":1,"simlog-pool-stats":1,"worker":1}'
 }
 
-@test "--warn-at: exit 1 and a message when utilization reaches it, 0 below" {
+@test "--warn-at: exit 78 and a message when utilization reaches it, 0 below" {
 	start_redis main --maxclients 4
 	hold 1
 	# Two of four connections: this one and the held one.
@@ -195,13 +195,13 @@ type_tally() {
 	assert_success
 	assert_equal "$stderr" ""
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --warn-at 0.5
-	assert_equal "$status" 1
+	assert_equal "$status" 78
 	assert_equal "$(jget "$output" '$.utilization')" 0.5
 	[[ $stderr == "simlog-pool-stats: $REDIS_URL: 2 of 4 connections in use (50.0 %), at or above --warn-at 0.5" ]]
 	# Every sample is still written; the status sums them up.
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --warn-at 0.5 \
 	    --watch 0.05 --count 2
-	assert_equal "$status" 1
+	assert_equal "$status" 78
 	assert_equal "${#lines[@]}" 2
 }
 
@@ -240,7 +240,7 @@ type_tally() {
 	assert_equal "$(jget "$output" '$.backlog.sims')" '{}'
 }
 
-@test "a sample sends no KEYS or SCAN: INFO, CLIENT LIST, SMEMBERS, HGETALL" {
+@test "a sample sends INFO, CLIENT LIST, SCAN, HGETALL, XRANGE, TIME, and no KEYS" {
 	start_redis main
 	"$SIMGEN" -n 100 -s 1 | simlog-push -u "$REDIS_URL" -s a > /dev/null
 	"$SIMGEN" -n 100 -s 2 | simlog-push -u "$REDIS_URL" -s b > /dev/null
@@ -255,7 +255,9 @@ client|setname 1
 config|resetstat 1
 hgetall 4
 info 1
-smembers 1"
+scan 1
+time 1
+xrange 2"
 }
 
 @test "--watch with --count: N lines, one connection, no load on an idle server" {
@@ -447,4 +449,206 @@ smembers 1"
 		[[ $stderr == "simlog-pool-stats: invalid $opt: "* ]]
 		assert_equal "$output" ""
 	done
+}
+
+# om_parse FILE: FILE read by the OpenMetrics parser of the Prometheus
+# Python client (strict: TYPE before samples, units in names, _total on
+# counters, escaped labels, "# EOF" last) and by its parser of the older
+# text format the node_exporter textfile collector reads.  Prints each
+# sample as "name{label=value,...} value", sorted.
+om_parse() {
+	/usr/bin/python3 - "$1" <<'PY'
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+from prometheus_client.parser import text_string_to_metric_families as prom
+text = open(sys.argv[1]).read()
+out = []
+for f in om(text):
+    for s in f.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        out.append("%s{%s} %s" % (s.name, labels, repr(float(s.value))))
+list(prom(text))
+print("\n".join(sorted(out)))
+PY
+}
+
+@test "--format openmetrics: valid text with every metric, label values escaped" {
+	/usr/bin/python3 -c 'import prometheus_client' ||
+		{ echo "python3-prometheus-client is missing (scripts/deps.sh)"; return 1; }
+	start_redis main --maxclients 50
+	"$SIMGEN" -n 300 -s 1 | simlog-push -u "$REDIS_URL" -s run-1 > /dev/null
+	# redis-cli reads the quotes and backslashes: the name is we"ird\name.
+	hold 1 '"we\"ird\\name"'
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --format openmetrics
+	assert_success
+	assert_equal "$stderr" ""
+	printf '%s\n' "$output" > om.txt
+	assert_equal "$(tail -n 1 om.txt)" "# EOF"
+	# The label value as written, escaped.
+	grep -qxF 'simlog_redis_clients{name="we\"ird\\name"} 1' om.txt
+	run om_parse om.txt
+	assert_success
+	assert_line 'simlog_redis_up{} 1.0'
+	assert_line 'simlog_redis_maxclients{} 50.0'
+	assert_line 'simlog_redis_connected_clients{} 2.0'
+	assert_line 'simlog_redis_clients{name=simlog-pool-stats} 1.0'
+	assert_line 'simlog_redis_clients{name=we"ird\name} 1.0'
+	assert_line 'simlog_redis_rejected_connections_total{} 0.0'
+	assert_line 'simlog_redis_maxmemory_bytes{} 0.0'
+	assert_line 'simlog_spool_segments{} 0.0'
+	assert_line 'simlog_spool_bytes{} 0.0'
+	assert_line 'simlog_breaker_state{state=closed} 1.0'
+	assert_line 'simlog_breaker_state{state=open} 0.0'
+	assert_line 'simlog_breaker_state{state=half-open} 0.0'
+	assert_line 'simlog_breaker_failures{} 0.0'
+	assert_line --regexp '^simlog_redis_used_memory_bytes\{\} [1-9][0-9]*\.0$'
+	assert_line --regexp '^simlog_backlog_oldest_age_seconds\{sim=run-1\} [0-9.]+$'
+	# The backlog per type: what the JSON output says, record for record.
+	local json want got
+	json=$(simlog-pool-stats -u "$REDIS_URL")
+	want=$(jsql "$json" "(SELECT group_concat('simlog_backlog_records{sim=run-1,type=' ||
+	    key || '} ' || json_extract(value, '$.records') || '.0', char(10))
+	    FROM json_each(j, '$.backlog.sims.run-1.types'))")
+	got=$(grep '^simlog_backlog_records' <<< "$output" | sort)
+	assert_equal "$got" "$(sort <<< "$want")"
+	[ "$(grep -c '^simlog_backlog_bytes{sim=run-1,' <<< "$output")" = \
+	    "$(grep -c . <<< "$want")" ]
+}
+
+@test "--format openmetrics without Redis: up 0, the spool and the breaker, exit 69" {
+	start_redis main
+	stop_redis main
+	"$SIMGEN" -n 50 -s 1 > in.jsonl
+	run simlog-push -u "$REDIS_URL" -s offline < in.jsonl
+	assert_equal "$status" 75
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" -f openmetrics
+	assert_equal "$status" 69
+	[[ $stderr == "simlog-pool-stats: cannot connect to "* ]]
+	printf '%s\n' "$output" > om.txt
+	run om_parse om.txt
+	assert_success
+	assert_line 'simlog_redis_up{} 0.0'
+	assert_line --regexp '^simlog_spool_segments\{\} [1-9][0-9]*\.0$'
+	assert_line "simlog_spool_bytes{} $(cat "$SIMLOG_SPOOL_DIR"/*/*.seg | wc -c).0"
+	# The failed push opened the breaker it shares with every simlog tool.
+	assert_line 'simlog_breaker_state{state=open} 1.0'
+	assert_line 'simlog_breaker_state{state=closed} 0.0'
+	refute_line --partial simlog_backlog
+}
+
+@test "the breaker is read, never written; the JSON output has it too" {
+	start_redis main
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	assert_success
+	assert_equal "$(jget "$output" '$.breaker')" '{"state":"closed","failures":0,"opened_at":null}'
+	# No breaker file or directory appears for a monitor's look.
+	[ ! -e "$SIMLOG_BREAKER_DIR" ]
+	# A breaker another process opened: as it is, and left as it is.
+	local f
+	simlog-push -u "$REDIS_URL" -s x < /dev/null > /dev/null
+	f=$(ls "$SIMLOG_BREAKER_DIR"/breaker-*)
+	printf '1 3 1700000000.500 0 0.000\n' > "$f"
+	touch -d @1700000000 "$f"
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	assert_success
+	assert_equal "$(jget "$output" '$.breaker')" '{"state":"open","failures":3,"opened_at":1700000000.500}'
+	assert_equal "$(cat "$f")" '1 3 1700000000.500 0 0.000'
+	assert_equal "$(stat -c %Y "$f")" 1700000000
+}
+
+@test "oldest_age: how long the oldest record has waited, by Redis's clock" {
+	start_redis main
+	# An entry stamped one second after 1970, with the counters push keeps.
+	rcli XADD 'simlog:{old}:q' 1000-0 c x > /dev/null
+	rcli SADD simlog:sims old > /dev/null
+	rcli HSET 'simlog:{old}:n' step 1 > /dev/null
+	rcli HSET 'simlog:{old}:b' step 10 > /dev/null
+	"$SIMGEN" -n 20 -s 1 | simlog-push -u "$REDIS_URL" -s new > /dev/null
+	local t0 t1 age
+	t0=$(rcli TIME | head -n 1)
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	t1=$(rcli TIME | head -n 1)
+	assert_success
+	age=$(jget "$output" '$.backlog.sims.old.oldest_age')
+	assert_equal "$(jsql "$output" "json_type(j, '$.backlog.sims.old.oldest_age')")" real
+	# Seconds from 1.000 to Redis's now, which lay between t0 and t1 + 1.
+	[ "$(awk -v a="$age" -v lo="$t0" -v hi="$t1" 'BEGIN { print (a >= lo - 1 && a <= hi) }')" = 1 ]
+	assert_equal "$(jsql "$output" "json_extract(j, '$.backlog.sims.new.oldest_age') >= 0")" 1
+	# Drained, a simulation has no oldest record and is not listed.
+	simlog-drain -q -u "$REDIS_URL" -s new -d sim.db > /dev/null
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	assert_equal "$(jsql "$output" "json_type(j, '$.backlog.sims.new')")" ""
+}
+
+@test "--watch --format table redraws in place on a terminal, appends elsewhere" {
+	start_redis main
+	script -qfec "simlog-pool-stats -u '$REDIS_URL' --watch 0.05 --count 3 -f table" \
+	    /dev/null > tty.out < /dev/null
+	assert_equal "$(grep -o $'\e\\[H\e\\[J' tty.out | wc -l)" 3
+	assert_equal "$(grep -c '^clients ' tty.out)" 3
+	# Not a terminal: plain blocks one after another.
+	simlog-pool-stats -u "$REDIS_URL" --watch 0.05 --count 2 -f table > pipe.out
+	assert_equal "$(grep -c $'\e' pipe.out)" 0
+	assert_equal "$(grep -c '^clients ' pipe.out)" 2
+}
+
+@test "exit status: every code simlog-pool-stats(1) lists, each caused for real" {
+	start_redis main --maxclients 4
+	# 0
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	assert_equal "$status" 0
+	# 64
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --format xml
+	assert_equal "$status" 64
+	# 66 the password file cannot be read
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --password-file nopw
+	assert_equal "$status" 66
+	# 69
+	run --separate-stderr simlog-pool-stats -u "unix://$BATS_TEST_TMPDIR/none.sock"
+	assert_equal "$status" 69
+	# 70 out of memory: fifty thousand simulations' replies do not fit
+	# where an empty server's do
+	if [ -z "${VALGRIND:-}" ] && ! ldd "$(command -v simlog-pool-stats)" | grep -q libasan; then
+		local v
+		for v in $(seq 1000 500 64000); do
+			(ulimit -v "$v"; simlog-pool-stats -u "$REDIS_URL" > /dev/null 2>&1) && break
+		done
+		rcli -n 1 EVAL "for i = 1, 50000 do
+		    redis.call('XADD', 'simlog:{s' .. i .. '}:q', '*', 'c', 'x')
+		    redis.call('HSET', 'simlog:{s' .. i .. '}:n', 'step', 1)
+		    redis.call('HSET', 'simlog:{s' .. i .. '}:b', 'step', 10)
+		end" 0 > /dev/null
+		run --separate-stderr bash -c "ulimit -v $((v + 1000)); simlog-pool-stats -u '$REDIS_URL?db=1'"
+		assert_equal "$status" 70
+		[[ $stderr == *"out of memory" ]]
+	fi
+	# 74 writing standard output failed; the spool cannot be read
+	run --separate-stderr sh -c 'simlog-pool-stats -u "$0" > /dev/full' "$REDIS_URL"
+	assert_equal "$status" 74
+	: > notadir
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --spool notadir
+	assert_equal "$status" 74
+	[[ $stderr == "simlog-pool-stats: spool notadir/"*": Not a directory" ]]
+	# 78 --warn-at reached; an empty password file; a database the server
+	# does not have
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --warn-at 0.25
+	assert_equal "$status" 78
+	: > empty
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --password-file empty
+	assert_equal "$status" 78
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL?db=16"
+	assert_equal "$status" 78
+	[[ $(jget "$output" '$.error') == *"ERR DB index is out of range: no such database on this server"* ]]
+	# 77
+	rcli CONFIG SET requirepass s3cret > /dev/null
+	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
+	assert_equal "$status" 77
+	# And the man page lists exactly these.
+	local code
+	for code in 0 64 66 69 70 74 77 78; do
+		grep -q "^\.B $code\$" "$SIMLOG_TOP/man/simlog-pool-stats.1" ||
+			{ echo "man page lacks $code"; return 1; }
+	done
+	assert_equal "$(sed -n '/^\.SH EXIT STATUS/,/^\.SH EXAMPLES/p' "$SIMLOG_TOP/man/simlog-pool-stats.1" |
+	    grep -c '^\.B [0-9]*$')" 8
 }

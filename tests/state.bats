@@ -196,7 +196,7 @@ meta_re() {
 	assert_equal "$(jnum version "${lines[0]}")" 4
 	assert_equal "$(jnum version "${lines[1]}")" 5
 	run state_keys
-	assert_output "$(printf '%s\n' 'simlog:state:ids' 'simlog:state:{m}:data:4' \
+	assert_output "$(printf '%s\n' 'simlog:state:{m}:data:4' \
 	    'simlog:state:{m}:data:5' 'simlog:state:{m}:head' \
 	    'simlog:state:{m}:meta:4' 'simlog:state:{m}:meta:5' \
 	    'simlog:state:{m}:versions' | sort)"
@@ -313,17 +313,11 @@ meta_re() {
 	assert_equal "$status" 66
 	run simlog-state list --tag x
 	assert_output ""
-	# The index entry of an expired ID goes lazily, at the next write.
-	[ -n "$(rcli zscore simlog:state:ids gone)" ]
-	printf '{"t":1}' | simlog-state save other >/dev/null
-	assert_equal "$(rcli zscore simlog:state:ids gone)" ""
+	# IDs are found by their own keys: there is no index to go stale.
+	assert_equal "$(rcli exists simlog:state:ids)" 0
 	simlog-state delete keep >/dev/null
-	simlog-state delete other >/dev/null
-	# With active expiry back on, nothing at all is left behind: the
-	# index itself expires with its last entry.
+	# With active expiry back on, nothing at all is left behind.
 	rcli debug set-active-expire 1 >/dev/null
-	printf '{"t":5}' | simlog-state save last --ttl 600 >/dev/null
-	[ "$(rcli pttl simlog:state:ids)" -gt 590000 ]
 	printf '{"t":6}' | simlog-state save last --ttl 0.2 --max-versions 1 >/dev/null
 	wait_until "every key to expire" empty_db
 }
@@ -399,16 +393,16 @@ flip() {
 	assert_equal "${#lines[@]}" 20
 }
 
-@test "--expect-version: optimistic concurrency, exit 1 on a conflict" {
+@test "--expect-version: optimistic concurrency, exit 79 on a conflict" {
 	run --separate-stderr simlog-state save e --expect-version 0 <<< '{"v":1}'
 	assert_success
 	assert_equal "$(jnum version "$output")" 1
 	run --separate-stderr simlog-state save e --expect-version 0 <<< '{"v":2}'
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	assert_equal "$output" ""
 	[[ $stderr == "simlog-state: e: version conflict: the latest version is 1, not 0" ]]
 	run --separate-stderr simlog-state save e --expect-version 2 <<< '{"v":2}'
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	run --separate-stderr simlog-state save e --expect-version 1 <<< '{"v":2}'
 	assert_success
 	assert_equal "$(jnum version "$output")" 2
@@ -426,7 +420,7 @@ flip() {
 		wait "$i" || rc=$?
 		case $rc in
 		0) wins=$((wins + 1)) ;;
-		1) conflicts=$((conflicts + 1)) ;;
+		79) conflicts=$((conflicts + 1)) ;;
 		*) echo "exit $rc"; return 1 ;;
 		esac
 	done
@@ -437,7 +431,7 @@ flip() {
 	# A large value that loses the race leaves no upload behind.
 	head -c 4500000 /dev/urandom > big.bin
 	run --separate-stderr simlog-state save e --raw --expect-version 1 < big.bin
-	assert_equal "$status" 1
+	assert_equal "$status" 79
 	run rcli --scan --pattern '*upload*'
 	assert_output ""
 }
@@ -631,12 +625,12 @@ flip() {
 	exec 8>&-
 	wait "$pid"
 	run state_keys
-	assert_output "$(printf '%s\n' 'simlog:state:ids' \
+	assert_output "$(printf '%s\n' \
 	    'simlog:state:{run:7.a-b_c}:data:1' 'simlog:state:{run:7.a-b_c}:head' \
 	    'simlog:state:{run:7.a-b_c}:meta:1' \
 	    'simlog:state:{run:7.a-b_c}:versions' | sort)"
 	# Nothing outside the state prefix, nothing in the buffer's keys.
-	assert_equal "$(rcli dbsize)" 5
+	assert_equal "$(rcli dbsize)" 4
 	run rcli hgetall 'simlog:state:{run:7.a-b_c}:meta:1'
 	assert_line compression
 	assert_line lz4
@@ -672,4 +666,154 @@ flip() {
 	cmp big.bin big.out
 	simlog-state delete big >/dev/null
 	assert_equal "$(rcli dbsize)" 0
+}
+
+@test "load -o FILE: FILE is replaced only by a loaded, verified state" {
+	printf '{"v":1}' | simlog-state save s >/dev/null
+	printf '{"v":2}' | simlog-state save s >/dev/null
+	printf 'precious\n' > out.json
+	chmod 640 out.json
+	local inode
+	inode=$(stat -c %i out.json)
+	# A missing ID or version, or a corrupt state: FILE as it was.
+	run --separate-stderr simlog-state load nosuch -o out.json
+	assert_equal "$status" 66
+	run --separate-stderr simlog-state load s --version 3 -o out.json
+	assert_equal "$status" 66
+	assert_equal "$stderr" "simlog-state: s: no version 3"
+	rcli setrange 'simlog:state:{s}:data:1' 2 XY >/dev/null
+	run --separate-stderr simlog-state load s --version 1 -o out.json
+	assert_equal "$status" 65
+	assert_equal "$(cat out.json)" precious
+	assert_equal "$(stat -c %i out.json)" "$inode"
+	# Loaded: the whole state, in place of the old file, which keeps its
+	# permissions; nothing else is left in the directory.
+	run --separate-stderr simlog-state load s -o out.json
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" ""
+	assert_equal "$(cat out.json)" '{"v":2}'
+	assert_equal "$(stat -c %a out.json)" 640
+	[ "$(stat -c %i out.json)" != "$inode" ]
+	assert_equal "$(find . -maxdepth 1 -name '*out.json*' | sort)" ./out.json
+	# A new file gets the permissions of a shell redirection; --output
+	# and a path in another directory work the same.
+	mkdir sub
+	(umask 027; simlog-state load s --output sub/new.json)
+	assert_equal "$(stat -c %a sub/new.json)" 640
+	assert_equal "$(cat sub/new.json)" '{"v":2}'
+	# Large states in pieces, byte for byte.
+	head -c 5000000 /dev/urandom > big.bin
+	simlog-state save big --raw < big.bin >/dev/null
+	simlog-state load big -o big.out
+	cmp big.bin big.out
+	# A directory that does not exist: 73, nothing created.
+	run --separate-stderr simlog-state load s -o nodir/x.json
+	assert_equal "$status" 73
+	[[ $stderr == "simlog-state: cannot create nodir/x.json: "* ]]
+	[ ! -e nodir ]
+	# Only load ID takes -o.
+	run --separate-stderr simlog-state load --batch -o x < /dev/null
+	assert_equal "$status" 64
+	run --separate-stderr simlog-state meta s -o x
+	assert_equal "$status" 64
+	run --separate-stderr simlog-state -o x load s
+	assert_equal "$status" 64
+	[[ $stderr == *"-o: an option of a command"* ]]
+}
+
+@test "messages: an over-long ID or argument is shown cut, with its length" {
+	local long
+	long=$(printf 'x%.0s' $(seq 1 5000))
+	run --separate-stderr simlog-state load "$long"
+	assert_equal "$status" 64
+	assert_equal "$stderr" "simlog-state: invalid ID '$(printf 'x%.0s' $(seq 1 40))...' (5000 bytes): use 1-128 of [A-Za-z0-9_.:-]"
+	run --separate-stderr simlog-state load a "$long"
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+	[[ $stderr == *"(5000 bytes)"* ]]
+	run --separate-stderr simlog-state save a --tag "$long" < /dev/null
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+	run --separate-stderr simlog-state "$long"
+	assert_equal "$status" 64
+	[[ ${#stderr} -lt 200 ]]
+}
+
+# oom_possible: whether a limit on address space makes malloc fail here
+# (AddressSanitizer and valgrind need far more address space themselves).
+oom_possible() {
+	[ -z "${VALGRIND:-}" ] && ! ldd "$(command -v simlog-state)" | grep -q libasan
+}
+
+@test "exit status: every code simlog-state(1) lists, each caused for real" {
+	local st
+	# 0
+	run --separate-stderr simlog-state save a <<< '{"a":1}'
+	assert_equal "$status" 0
+	# 64 bad usage
+	run --separate-stderr simlog-state load 'bad id'
+	assert_equal "$status" 64
+	# 65 not JSON
+	run --separate-stderr simlog-state save a <<< 'not json'
+	assert_equal "$status" 65
+	# 66 no such state; the password file unreadable
+	run --separate-stderr simlog-state load nosuch
+	assert_equal "$status" 66
+	run --separate-stderr simlog-state --password-file "$BATS_TEST_TMPDIR/nopw" stats
+	assert_equal "$status" 66
+	# 69 Redis unreachable
+	run --separate-stderr simlog-state -u "unix://$BATS_TEST_TMPDIR/none.sock" stats
+	assert_equal "$status" 69
+	# 70 internal error: out of memory
+	if oom_possible; then
+		run --separate-stderr bash -c 'ulimit -v 100000; head -c 200000000 /dev/zero | simlog-state save big --raw'
+		assert_equal "$status" 70
+		assert_equal "$stderr" "simlog-state: out of memory"
+	fi
+	# 73 FILE cannot be created
+	run --separate-stderr simlog-state load a -o "$BATS_TEST_TMPDIR/no/dir"
+	assert_equal "$status" 73
+	# 74 writing standard output failed
+	run --separate-stderr sh -c 'simlog-state meta a > /dev/full'
+	assert_equal "$status" 74
+	[[ $stderr == *"write error"* ]]
+	# 75 Redis failed part-way: out of memory, with noeviction
+	rcli config set maxmemory 1 >/dev/null
+	run --separate-stderr simlog-state save a <<< '{"a":2}'
+	rcli config set maxmemory 0 >/dev/null
+	assert_equal "$status" 75
+	[[ $stderr == *"maxmemory"* ]]
+	# 77 authentication refused
+	start_redis locked --requirepass sekret
+	run --separate-stderr simlog-state -u "$REDIS_URL" stats
+	assert_equal "$status" 77
+	# 78 configuration: an empty password file; a database the server
+	# does not have; a password the server does not use; a replica
+	: > empty.pw
+	run --separate-stderr simlog-state -u "$REDIS_URL" --password-file empty.pw stats
+	assert_equal "$status" 78
+	start_redis plain
+	run --separate-stderr simlog-state -u "$REDIS_URL?db=16" stats
+	assert_equal "$status" 78
+	assert_equal "$stderr" "simlog-state: $REDIS_URL?db=16: ERR DB index is out of range: no such database on this server (see its 'databases'): use a lower /DB in the URL"
+	echo sekret > pw
+	run --separate-stderr simlog-state -u "$REDIS_URL" --password-file pw stats
+	assert_equal "$status" 78
+	[[ $stderr == *"the server has no password: give none" ]]
+	start_redis replica --replicaof 127.0.0.1 1
+	run --separate-stderr simlog-state -u "$REDIS_URL" save a <<< '{"a":3}'
+	assert_equal "$status" 78
+	[[ $stderr == *"read-only replica"* ]]
+	# 79 --expect-version conflict
+	run --separate-stderr simlog-state save a --expect-version 0 <<< '{"a":4}'
+	assert_equal "$status" 79
+	# And nothing else: every status above is in the man page.
+	local code
+	for code in 0 64 65 66 69 70 73 74 75 77 78 79; do
+		grep -q "^\.B $code\$" "$SIMLOG_TOP/man/simlog-state.1" ||
+			{ echo "man page lacks $code"; return 1; }
+	done
+	assert_equal "$(sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$SIMLOG_TOP/man/simlog-state.1" |
+	    grep -c '^\.B [0-9]*$')" 12
 }

@@ -40,7 +40,7 @@ write_schema(const char *text)
 static struct simlog_schema *
 load(const char *text, const char *what)
 {
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	struct simlog_schema *s = simlog_schema_load(write_schema(text), &e);
 
 	if (!ok(s != NULL, "parses: %s", what))
@@ -52,7 +52,7 @@ load(const char *text, const char *what)
 static void
 bad(const char *text, int line, const char *want)
 {
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	const char *path = write_schema(text);
 	struct simlog_schema *s = simlog_schema_load(path, &e);
 	char prefix[600];
@@ -96,7 +96,7 @@ struct fixture {
 static int
 setup(struct fixture *f, const char *text, const char *what)
 {
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	struct simlog_sink_opts o = { 5, NULL };
 
 	f->db = NULL;
@@ -182,7 +182,7 @@ static void
 test_parse_good(void)
 {
 	struct simlog_schema *s;
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	char sp[600];
 	const char *top = getenv("SIMLOG_TOP");
 	static const char *const types[][2] = {
@@ -269,7 +269,7 @@ test_parse_good(void)
 static void
 test_parse_bad(void)
 {
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	char longline[5000];
 	char words[1024] = "table a\n    x TEXT";
 	struct simlog_schema *s;
@@ -708,7 +708,7 @@ static void
 test_evolution(void)
 {
 	struct simlog_schema *s2;
-	struct simlog_err e = { 0, 0, "" };
+	struct simlog_err e = { 0 };
 	struct fixture f;
 
 	if (setup(&f, "table ev for ev\n"

@@ -68,7 +68,7 @@ main(void)
 	good("unix:///tmp/r.sock?db=4", NULL, 6379, "/tmp/r.sock", NULL, NULL,
 	    4, "unix:///tmp/r.sock?db=4");
 
-	bad("http://h", "redis:// or unix://");
+	bad("http://h", "redis://, rediss://, unix://");
 	bad("redis://", "no host");
 	bad("redis://h:0", "port");
 	bad("redis://h:70000", "port");
@@ -81,6 +81,56 @@ main(void)
 	bad("redis://[::1", "unterminated");
 	bad("unix://relative.sock", "absolute");
 	bad("unix:///s?database=1", "db=N");
+
+	/* TLS, sentinel and cluster forms. */
+	good("rediss://h:6380/1", "h", 6380, NULL, NULL, NULL, 1,
+	    "rediss://h:6380/1");
+	{
+		struct simlog_url u;
+		struct simlog_err e;
+		char buf[256];
+
+		ok(simlog_url_parse("redis-cluster://:pw@a:7000,b:7001,[::1]:7002",
+		    &u, &e) == 0, "cluster URL: %s", e.msg);
+		ok(u.topo == SIMLOG_TOPO_CLUSTER && !u.tls, "cluster: topology");
+		ok(u.naddrs == 3, "cluster: three seeds");
+		is_str(u.addrs[2].host, "::1", "cluster: IPv6 seed");
+		ok(u.addrs[1].port == 7001, "cluster: second port");
+		is_str(u.password, "pw", "cluster: password");
+		simlog_url_format(&u, buf, sizeof(buf));
+		is_str(buf, "redis-cluster://:***@a:7000,b:7001,[::1]:7002",
+		    "cluster: shown redacted, no database");
+		simlog_url_clear(&u);
+
+		ok(simlog_url_parse("rediss-sentinel://s1:26379,s2:26380/mymaster/3",
+		    &u, &e) == 0, "sentinel URL: %s", e.msg);
+		ok(u.topo == SIMLOG_TOPO_SENTINEL && u.tls, "sentinel: TLS");
+		is_str(u.master, "mymaster", "sentinel: master name");
+		ok(u.db == 3 && u.naddrs == 2, "sentinel: db and addresses");
+		simlog_url_format(&u, buf, sizeof(buf));
+		is_str(buf, "rediss-sentinel://s1:26379,s2:26380/mymaster/3",
+		    "sentinel: shown");
+		simlog_url_clear(&u);
+	}
+	bad("redis-sentinel://s1:26379", "names the master");
+	bad("redis-sentinel://s1:26379/", "names the master");
+	bad("redis-cluster://a:7000,b", "needs its port");
+	bad("redis-cluster://a:7000,", "comma");
+	bad("redis-cluster://a:7000/1", "only database 0");
+	{
+		char buf[256];
+
+		simlog_url_redact("redis://user:s3cret@h:1/x?y", buf, sizeof(buf));
+		is_str(buf, "redis://user:***@h:1/x?y", "redact: user and "
+		    "password");
+		simlog_url_redact("redis://:p@ss@h", buf, sizeof(buf));
+		is_str(buf, "redis://:***@h", "redact: '@' in the password");
+		simlog_url_redact("redis-cluster://a:1,b:2", buf, sizeof(buf));
+		is_str(buf, "redis-cluster://a:1,b:2", "redact: ports are not "
+		    "passwords");
+		simlog_url_redact("garbage", buf, sizeof(buf));
+		is_str(buf, "garbage", "redact: no scheme");
+	}
 
 	ok(simlog_url_has_password("redis://:x@h"), "has password");
 	ok(!simlog_url_has_password("redis://h"), "has no password");

@@ -1,0 +1,96 @@
+/*
+ * The inside of a struct simlog_conn: its nodes (one link each), the slot
+ * map of a cluster, and the order in which a pipeline's replies are owed.
+ * Shared by lib/net/conn.c (single servers, routing, errors) and
+ * lib/net/topo.c (sentinels and clusters).  Internal to the library.
+ */
+#ifndef SIMLOG_NET_TOPO_H
+#define SIMLOG_NET_TOPO_H
+
+#include "net/net.h"
+
+#define NET_SLOTS 16384
+
+struct net_node {
+	char host[256];			/* "" for a unix socket */
+	int port;
+	int master;			/* cluster: serves slots */
+	struct simlog_link link;
+};
+
+/* A reply owed: by which node, and (cluster) the command to send again
+ * where a MOVED or ASK says the key lives. */
+struct net_pending {
+	int node;
+	char *cmd;
+	size_t len;
+	int redirects;
+};
+
+struct simlog_net {
+	struct simlog_tls *tls;
+	char *server_name;		/* --tls-server-name */
+	char *password;
+	char *sentinel_password;
+	const volatile sig_atomic_t *stop;
+	struct net_node *nodes;
+	size_t nnodes, ncap;
+	int16_t *slots;			/* cluster: slot -> node, -1 unknown */
+	struct net_pending *order;	/* ring: replies owed, oldest first */
+	size_t ohead, ocount, ocap;
+	int last;			/* the node of the latest command */
+	struct simlog_err saved;	/* what broke a link since closed */
+	uint64_t commands;		/* sent on every link, in all */
+	int saved_any_reply;
+};
+
+/* The node at host:port, added if new; its index, or -1 out of memory. */
+int simlog_net_node_add(struct simlog_conn *conn, const char *host, int port);
+/* Connect node i and say hello (AUTH, SELECT, CLIENT SETNAME). */
+int simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
+			 struct simlog_err *err);
+/* AUTH/SELECT/CLIENT SETNAME on a fresh link (NULL/0 skip each). */
+int simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,
+		     const char *user, const char *password, int db,
+		     const char *setname, double deadline, const char *where,
+		     struct simlog_err *err);
+/* An I/O failure (why) as a classed message about what. */
+int simlog_net_io_error(struct simlog_conn *conn, const struct simlog_err *why,
+			int any_reply, const char *what,
+			struct simlog_err *err);
+
+/* Find the master through the sentinels, connect, confirm with ROLE. */
+int simlog_net_sentinel_open(struct simlog_conn *conn, double deadline,
+			     struct simlog_err *err);
+/* Read the slot map from a seed node. */
+int simlog_net_cluster_open(struct simlog_conn *conn, double deadline,
+			    struct simlog_err *err);
+/* The node serving key (NULL: any master), its link opened. */
+int simlog_net_cluster_node(struct simlog_conn *conn, const char *key,
+			    size_t klen, double deadline,
+			    struct simlog_err *err);
+/* A MOVED or ASK reply: the node to send the command to (opened; for ASK
+ * an ASKING is queued on it first); -2 when r is no redirection; -1 with
+ * err set. */
+int simlog_net_cluster_redirect(struct simlog_conn *conn,
+				const struct redisReply *r, double deadline,
+				struct simlog_err *err);
+/* A key's hash slot (CRC16 of its {hash tag}, mod 16384). */
+unsigned simlog_net_key_slot(const char *key, size_t len);
+
+/* The node a command goes to, its link opened; -1 with err set. */
+int simlog_net_route(struct simlog_conn *conn, int argc, const char **argv,
+		     const size_t *lens, double deadline,
+		     struct simlog_err *err);
+
+/* r, or NULL with err set (about what) when it is an error reply, which
+ * is freed. */
+struct redisReply *simlog_net_no_error(struct simlog_conn *conn,
+				       struct redisReply *r, const char *what,
+				       struct simlog_err *err);
+
+/* RESP for a command, malloc'd. */
+int simlog_net_format(int argc, const char **argv, const size_t *lens,
+		      char **out, size_t *len);
+
+#endif

@@ -1,0 +1,330 @@
+#!/usr/bin/env bats
+# The C API (simlog(3)): the example program examples/sim-writer.c built
+# against this tree and against an installed copy through pkg-config, run
+# against a real Redis and with Redis down; the public headers from C++;
+# the writer's return values.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	local log="$BATS_FILE_TMPDIR/make.log"
+	# The example against this tree (the suite's build: plain or
+	# sanitized, as MAKEFLAGS says) ...
+	make -C "$SIMLOG_TOP" --no-print-directory -s examples >"$log" 2>&1 ||
+		{ cat "$log"; return 1; }
+	# ... and an installed copy, the plain build, for pkg-config.
+	make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
+		DESTDIR="$BATS_FILE_TMPDIR/root" PREFIX=/usr >"$log" 2>&1 ||
+		{ cat "$log"; return 1; }
+}
+
+setup() {
+	simlog_env
+	export SIMLOG_SIM=toy
+	DEST="$BATS_FILE_TMPDIR/root"
+	SIMWRITER="$SIMLOG_BUILD/examples/sim-writer"
+	DB="$BATS_TEST_TMPDIR/results.db"
+}
+
+teardown() {
+	stop_all_redis
+}
+
+# expected AGENTS STEPS: the records sim-writer makes, sorted, worked out
+# here from its rules (examples/sim-writer.c) rather than read from it.
+expected() {
+	awk -v n="$1" -v steps="$2" '
+	function rng() { seed = (seed * 48271) % 2147483647; return seed }
+	BEGIN {
+		seed = 42; g = 16
+		for (i = 0; i < n; i++) {
+			x[i] = rng() % g; y[i] = rng() % g; e[i] = 10; alive[i] = 1
+		}
+		left = n
+		for (t = 0; t < steps && left > 0; t++)
+			for (i = 0; i < n; i++) {
+				if (!alive[i])
+					continue
+				x[i] = (x[i] + rng() % 3 - 1 + g) % g
+				y[i] = (y[i] + rng() % 3 - 1 + g) % g
+				e[i]--
+				if ((x[i] * 7 + y[i] * 3) % 5 == 0)
+					e[i] += 4
+				printf "{\"type\":\"move\",\"agent\":%d,\"step\":%d,\"x\":%d,\"y\":%d,\"energy\":%d}\n", i, t, x[i], y[i], e[i]
+				if (e[i] <= 0) {
+					alive[i] = 0; left--
+					printf "{\"type\":\"death\",\"agent\":%d,\"step\":%d}\n", i, t
+				}
+			}
+		printf "{\"type\":\"run\",\"agents\":%d,\"steps\":%d,\"alive\":%d}\n", n, t, left
+	}' | sort
+}
+
+# The records expected in SQLite: simulation_id, a tab, the record.
+expected_rows() {
+	expected "$@" | sed 's/^/toy\t/'
+}
+
+# pc ARGS...: pkg-config on the installed copy.
+pc() {
+	PKG_CONFIG_PATH="$DEST/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST" \
+		pkg-config "$@"
+}
+
+@test "capi: the example's records land in SQLite exactly, all counted pushed" {
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	n=$(expected 4 100 | wc -l)
+	run --separate-stderr "$SIMWRITER" 4 100
+	assert_success
+	[ "$(jget "$output" '$.sim')" = toy ]
+	[ "$(jget "$output" '$.records')" = "$n" ]
+	[ "$(jget "$output" '$.pushed')" = "$n" ]
+	[ "$(jget "$output" '$.spooled')" = 0 ]
+	[ "$(jget "$output" '$.failed')" = 0 ]
+	[ "$(jget "$output" '$.refused')" = 0 ]
+	[ "$(jget "$output" '$.breaker')" = closed ]
+	[ "$(printf '%s\n' "$output" | wc -l)" = 1 ]
+	[ -z "$stderr" ]
+	run simlog-drain -q -d "$DB"
+	assert_success
+	[ "$(landed_sim "$DB")" = "$(expected_rows 4 100)" ]
+	# Each type has its table.
+	[ "$(record_tables "$DB" | tr '\n' ' ')" = "death move run " ]
+}
+
+@test "capi: with Redis down the example exits 75 with its records in the spool; replay and drain land them exactly" {
+	# The URL names the socket a Redis started later listens on.
+	export SIMLOG_REDIS_URL="unix://$BATS_TEST_TMPDIR/redis-main/sock"
+	n=$(expected 3 50 | wc -l)
+	run --separate-stderr "$SIMWRITER" 3 50
+	[ "$status" -eq 75 ]
+	[ "$(jget "$output" '$.records')" = "$n" ]
+	[ "$(jget "$output" '$.spooled')" = "$n" ]
+	[ "$(jget "$output" '$.pushed')" = 0 ]
+	[ "$(jget "$output" '$.failed')" = 0 ]
+	[ "$(jget "$output" '$.breaker')" = open ]
+	[[ "$stderr" == *"$n records wait in the spool"* ]]
+	start_redis main
+	run simlog-push --replay
+	assert_success
+	[ "$(jget "$output" '$.replayed')" = "$n" ]
+	run simlog-drain -q -d "$DB"
+	assert_success
+	[ "$(landed_sim "$DB")" = "$(expected_rows 3 50)" ]
+	# Nothing is left behind in the spool.
+	run simlog-push --spool-status
+	assert_success
+	[ "$(jget "${lines[-1]}" '$.records')" = 0 ]
+}
+
+@test "capi: the example builds against an installed copy with pkg-config, shared and static" {
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	# The Libs, Cflags and private requirements of the installed .pc.
+	run pc --cflags simlog
+	assert_success
+	[[ " $output " == *" -I$DEST/usr/include "* ]]
+	run pc --libs simlog
+	assert_success
+	[ "$(echo $output)" = "-L$DEST/usr/lib -lsimlog" ]
+	run pc --static --libs simlog
+	assert_success
+	for l in -lsimlog -lhiredis -lsqlite3 -ljansson -llz4 -lz -lssl -lcrypto -pthread; do
+		[[ " $output " == *" $l "* ]] || { echo "no $l in: $output"; return 1; }
+	done
+
+	# Shared, as the page says: cc sim-writer.c $(pkg-config --cflags --libs simlog)
+	cc -o "$BATS_TEST_TMPDIR/sw-shared" "$SIMLOG_TOP/examples/sim-writer.c" \
+		$(pc --cflags --libs simlog)
+	run readelf -d "$BATS_TEST_TMPDIR/sw-shared"
+	assert_output --partial "Shared library: [libsimlog.so.0]"
+	LD_LIBRARY_PATH="$DEST/usr/lib" run --separate-stderr "$BATS_TEST_TMPDIR/sw-shared" 2 30
+	assert_success
+	[ "$(jget "$output" '$.pushed')" = "$(expected 2 30 | wc -l)" ]
+
+	# Static, through examples/Makefile (a copy, as a user would have it),
+	# where only libsimlog.a is installed.
+	cp -R "$SIMLOG_TOP/examples" "$BATS_TEST_TMPDIR/ex"
+	rm -f "$BATS_TEST_TMPDIR/ex/sim-writer"
+	mkdir "$BATS_TEST_TMPDIR/static"
+	cp -R "$DEST/usr" "$BATS_TEST_TMPDIR/static/usr"
+	rm "$BATS_TEST_TMPDIR/static/usr/lib/"libsimlog.so*
+	PKG_CONFIG_PATH="$BATS_TEST_TMPDIR/static/usr/lib/pkgconfig" \
+	PKG_CONFIG_SYSROOT_DIR="$BATS_TEST_TMPDIR/static" \
+		make -C "$BATS_TEST_TMPDIR/ex" --no-print-directory -s STATIC=1 \
+		CFLAGS="-O2 -Werror"
+	run readelf -d "$BATS_TEST_TMPDIR/ex/sim-writer"
+	refute_output --partial "libsimlog"
+	run --separate-stderr "$BATS_TEST_TMPDIR/ex/sim-writer" 3 40
+	assert_success
+	[ "$(jget "$output" '$.pushed')" = "$(expected 3 40 | wc -l)" ]
+
+	# What both runs stored, exactly.
+	run simlog-drain -q -d "$DB"
+	assert_success
+	[ "$(landed_sim "$DB")" = "$( (expected_rows 2 30; expected_rows 3 40) | sort)" ]
+}
+
+@test "capi: the public headers compile as C++ and link against the library" {
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	cat > "$BATS_TEST_TMPDIR/t.cpp" <<'CPP'
+#include <simlog.h>
+#include <simlog_state.h>
+#include <simlog_health.h>
+#include <cstdio>
+#include <cstring>
+
+int main()
+{
+	struct simlog_writer_opts o;
+	struct simlog_writer_stats st;
+	struct simlog_err e;
+	const char *rec = "{\"type\":\"cpp\",\"n\":1}";
+	long long v = 0;
+
+	// One function from each header.
+	if (simlog_info_ll("# x\r\nused_memory:42\r\n", "used_memory", &v) < 0)
+		return 1;
+	std::printf("%08x %lld\n", (unsigned)simlog_state_crc32("123456789", 9), v);
+	simlog_writer_opts_init(&o);
+	struct simlog_writer *w = simlog_writer_open(&o, &e);
+	if (w == NULL) {
+		std::fprintf(stderr, "%s\n", e.msg);
+		return e.code;
+	}
+	if (simlog_writer_write(w, rec, std::strlen(rec), &e) != 0)
+		return 2;
+	simlog_writer_close(w, &st);
+	std::printf("pushed %llu\n", st.pushed);
+	return 0;
+}
+CPP
+	g++ -std=c++11 -Wall -Wextra -pedantic -Werror -o "$BATS_TEST_TMPDIR/t" \
+		"$BATS_TEST_TMPDIR/t.cpp" $(pc --cflags --static --libs simlog)
+	LD_LIBRARY_PATH="$DEST/usr/lib" run "$BATS_TEST_TMPDIR/t"
+	assert_success
+	assert_line "cbf43926 42"
+	assert_line "pushed 1"
+	run simlog-drain -q -d "$DB"
+	assert_success
+	[ "$(sqlite3 "$DB" "SELECT simulation_id, data FROM cpp")" = 'toy|{"type":"cpp","n":1}' ]
+}
+
+@test "capi: the writer refuses bad records (1), then takes no more once the spool is full (-1), and counts every record" {
+	export SIMLOG_REDIS_URL="unix://$BATS_TEST_TMPDIR/no-redis/sock"
+	cat > "$BATS_TEST_TMPDIR/t.c" <<'C'
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <simlog.h>
+
+static void
+try_write(struct simlog_writer *w, const char *rec)
+{
+	struct simlog_err why;
+	int rc = simlog_writer_write(w, rec, strlen(rec), &why);
+
+	printf("%d %s\n", rc, rc ? why.msg : "");
+}
+
+int
+main(void)
+{
+	struct simlog_writer_opts o;
+	struct simlog_writer_stats st;
+	struct simlog_err e;
+	struct simlog_writer *w;
+	const char *rec = "{\"type\":\"t\",\"pad\":\"0123456789012345678901234567890123456789\"}";
+	struct timespec ts = { 0, 10000000 };
+	int i, rc = 0;
+
+	simlog_writer_opts_init(&o);
+	o.max_record = 100;
+	o.batch = 1;
+	o.spool_max = 4096;
+	if ((w = simlog_writer_open(&o, &e)) == NULL)
+		return e.code;
+	try_write(w, "{\"type\":\"t\",");
+	try_write(w, "{\"kind\":\"t\"}");
+	try_write(w, "{\"type\":\"sqlite_t\"}");
+	try_write(w, "   ");
+	try_write(w, "{\"type\":\"t\",\"pad\":\"01234567890123456789012345678901234567890123456789012345678901234567890123456789\"}");
+	for (i = 0; i < 2000 && rc == 0; i++) {
+		struct simlog_err why;
+
+		if ((rc = simlog_writer_write(w, rec, strlen(rec), &why)) < 0)
+			printf("-1 %s\n", why.msg);
+		nanosleep(&ts, NULL);
+	}
+	simlog_writer_close(w, &st);
+	printf("records %llu spooled %llu failed %llu sum %llu\n", st.records,
+	    st.spooled, st.failed, st.pushed + st.spooled + st.dropped +
+	    st.failed);
+	printf("spool_failed %d fatal %d\n", st.spool_failed, st.fatal.code);
+	return 0;
+}
+C
+	cc -std=c11 -Wall -Wextra -Werror -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" \
+		$(pc --cflags --libs simlog)
+	LD_LIBRARY_PATH="$DEST/usr/lib" run --separate-stderr "$BATS_TEST_TMPDIR/t"
+	assert_success
+	[ "${lines[0]}" = "1 expected a member name at byte 13" ]
+	[[ "${lines[1]}" == '1 no "type" field'* ]]
+	[ "${lines[2]}" = "1 type uses a reserved prefix (sqlite_, simlog_)" ]
+	[ "${lines[3]}" = "1 empty record" ]
+	[ "${lines[4]}" = "1 record of 101 bytes is longer than the largest accepted, 100" ]
+	assert_line --regexp '^-1 spool .* is full '
+	# Every record taken is spooled or counted as failed.
+	[[ "${lines[-2]}" =~ ^records\ ([0-9]+)\ spooled\ ([0-9]+)\ failed\ ([0-9]+)\ sum\ ([0-9]+)$ ]]
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[4]}" ]
+	[ "${BASH_REMATCH[2]}" -gt 0 ]
+	[ "${BASH_REMATCH[3]}" -gt 0 ]
+	[ "${lines[-1]}" = "spool_failed 1 fatal 74" ]
+}
+
+# members STRUCT: the member names of struct STRUCT in simlog.h.
+members() {
+	S=$1 perl -0ne '
+		/\nstruct \Q$ENV{S}\E \{(.*?)\n\};/s or exit 1;
+		($b = $1) =~ s{/\*.*?\*/}{}gs;
+		for (split /;/, $b) {
+			if (/\(\s*\*\s*(\w+)\s*\)/) { print "$1\n"; next }
+			s/\[[^\]]*\]//g;
+			for (split /,/) { print "$1\n" if /(\w+)\s*$/ }
+		}' "$SIMLOG_TOP/lib/simlog.h"
+}
+
+@test "capi: simlog(3) documents every writer function and every member of the writer's structs" {
+	local page="$SIMLOG_TOP/man/simlog.3" f m s missing=""
+	for f in $(grep -o 'simlog_writer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog.h" | tr -d '(' | sort -u); do
+		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
+	done
+	for s in simlog_writer_opts simlog_conn_opts simlog_writer_stats; do
+		run members "$s"
+		assert_success
+		[ -n "$output" ]
+		for m in $output; do
+			# A tagged paragraph: ".B type name", possibly with [..] or (..).
+			grep -qE "^\.B [^ ].*[ *(]$m([[)].*)?\$" "$page" || missing="$missing $s.$m"
+		done
+	done
+	[ -z "$missing" ] || { echo "not in simlog(3):$missing"; return 1; }
+}
+
+# After a change to the example, its text for the page (between
+# ".SS Program source" ".EX" ".ta ..." and ".EE") is
+#   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
+#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/sim-writer.c
+@test "capi: simlog(3) quotes examples/sim-writer.c as it is" {
+	# The roff escapes the page uses in the program, undone.
+	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/simlog.3" |
+		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
+		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
+		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"
+	run diff -u "$SIMLOG_TOP/examples/sim-writer.c" "$BATS_TEST_TMPDIR/quoted.c"
+	assert_success
+}
