@@ -5,10 +5,12 @@
 #   make check SANITIZE=address,undefined
 #   make check VALGRIND=1     run every tool under valgrind
 #   make check TESTS="drain push"   only tests/drain.bats and tests/push.bats
+#   make check JOBS=1         one bats file at a time (default 3)
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make examples             the C API's example programs (examples/)
 #   make install PREFIX=/usr/local DESTDIR=
+#                             (and systemd units in PREFIX/lib/systemd/system)
 
 VERSION    := 0.1.0
 SOVERSION  := 0
@@ -22,6 +24,8 @@ MANDIR     ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -74,6 +78,9 @@ MAN1       := $(wildcard man/*.1)
 MAN3       := $(wildcard man/*.3)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
+# systemd units; *.in name the installed tools' directory.
+UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
+              $(notdir $(wildcard systemd/*.timer))
 
 # Objects are kept: a tool rebuilt in one tree must not race the deletion
 # of another's intermediate files.
@@ -121,13 +128,16 @@ bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # Missing Debian packages are installed when run as root; otherwise the
-# exact apt-get line is printed.
+# exact apt-get line is printed.  Each target asks only for what it needs.
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh check
 
+# Suites that install run the plain build (build/std), several at once:
+# build it before they start, so that none of them has to.
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" sh tests/run.sh
+	$(if $(SANITIZE),@$(MAKE) --no-print-directory SANITIZE= all)
+	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" sh tests/run.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
@@ -135,8 +145,9 @@ unit: $(UNIT_BIN)
 checkusage: $(BINS)
 	@O=$(O) bats tests/usage.bats
 
-demo: deps
-	@$(MAKE) --no-print-directory all
+demo:
+	@sh scripts/deps.sh demo
+	@$(MAKE) -s --no-print-directory all
 	@O=$(O) sh scripts/demo.sh
 
 bench:
@@ -144,13 +155,17 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O)/bin
 
-# libFuzzer target for the JSON scanner, with jansson as the oracle.
+# libFuzzer target for the JSON scanner, with jansson as the oracle.  The
+# corpus it grows and any crash file (crash-*) stay under build/fuzz.
+FUZZ_SECONDS ?= 60
 fuzz:
-	@mkdir -p build/fuzz
+	@sh scripts/deps.sh fuzz
+	@mkdir -p build/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Ilib $(DEP_CFLAGS) -o build/fuzz/fuzz_json tests/unit/fuzz_json.c \
 		lib/json.c lib/util.c $(DEP_LIBS)
-	build/fuzz/fuzz_json -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096
+	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=build/fuzz/ build/fuzz/corpus
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -158,9 +173,21 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-		$(DESTDIR)$(SCHEMADIR)
+		$(DESTDIR)$(DATADIR)/simlog $(DESTDIR)$(SCHEMADIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
 	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 644 schemas/*.schema $(DESTDIR)$(SCHEMADIR)
+	$(INSTALL) -m 644 systemd/simlog.env $(DESTDIR)$(DATADIR)/simlog/simlog.env.example
+	for u in $(UNITS); do \
+		if [ -f systemd/$$u.in ]; then \
+			sed -e 's|@BINDIR@|$(BINDIR)|g' \
+			    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u.in \
+			    > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+			chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+		else \
+			$(INSTALL) -m 644 systemd/$$u $(DESTDIR)$(SYSTEMDUNITDIR); \
+		fi; \
+	done
 	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)
 	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libsimlog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimlog.so.$(SOVERSION)
@@ -186,6 +213,8 @@ uninstall:
 		      $(DESTDIR)$(BASHCOMPDIR)/$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
 	rm -f $(patsubst schemas/%,$(DESTDIR)$(SCHEMADIR)/%,$(wildcard schemas/*.schema))
+	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) \
+	      $(DESTDIR)$(DATADIR)/simlog/simlog.env.example
 	rm -f $(DESTDIR)$(LIBDIR)/libsimlog.a $(DESTDIR)$(LIBDIR)/libsimlog.so* \
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \

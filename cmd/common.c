@@ -24,6 +24,7 @@ cli_conn_option(int c, const char *arg, struct simlog_conn_opts *o)
 			errx(SIMLOG_EX_USAGE, "invalid --url: longer than 4096 "
 			    "bytes");
 		o->url = arg;
+		o->url_name = "--url";
 		return 1;
 	case CLI_OPT_PASSWORD_FILE:
 		o->password_file = arg;
@@ -192,6 +193,8 @@ cli_open(struct simlog_conn *conn, struct simlog_err *e)
 		pol.brk = &brk;
 	else if (e->code == SIMLOG_EX_USAGE)
 		return -1;
+	else
+		warnx("%s; going on without a circuit breaker", e->msg);
 	rc = simlog_run(conn, &pol, 0, no_op, NULL, e);
 	if (pol.brk != NULL)
 		simlog_breaker_clear(&brk);

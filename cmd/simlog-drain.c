@@ -1104,6 +1104,7 @@ main(int argc, char **argv)
 	struct simlog_err e;
 	int rc;
 
+	cli_protect_secrets();
 	d.target = getenv("SIMLOG_DB");
 	parse_args(argc, argv, &d, &a);
 	if (!a.corrupt && !a.discard && a.schema != NULL && *a.schema != '\0' &&

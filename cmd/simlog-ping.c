@@ -324,6 +324,8 @@ main(int argc, char **argv)
 	struct simlog_err e;
 	int c, status, written;
 
+	cli_protect_secrets();
+
 	memset(&p, 0, sizeof(p));
 	p.count = DEFAULT_COUNT;
 	p.interval = DEFAULT_INTERVAL;

@@ -732,6 +732,8 @@ main(int argc, char **argv)
 	char q[CLI_QUOTE_LEN];
 	int c, status, counted = 0;
 
+	cli_protect_secrets();
+
 	memset(&st, 0, sizeof(st));
 	simlog_jw_init(&st.out, stdout);
 	while ((c = getopt_long(argc, argv, "u:w:n:f:hV", longopts,

@@ -126,6 +126,7 @@ struct push {
 	FILE *reject;
 	int progress;
 	double shown;
+	int drawn;			/* a progress line is on the screen */
 	FILE *out;			/* where the summary goes */
 
 	unsigned long long read, rejected, blank;
@@ -237,25 +238,37 @@ handle_line(struct push *p, unsigned long long lineno, const char *line,
 }
 
 static void
-show_progress(struct push *p, int final)
+show_progress(struct push *p)
 {
 	struct simlog_writer_stats st;
 	double now = simlog_now_mono(), el;
 
-	if (!p->progress || (!final && now - p->shown < 0.5))
+	if (!p->progress || now - p->shown < 0.5)
 		return;
 	p->shown = now;
 	simlog_writer_stats(p->w, &st);
 	el = now - st.start;
 	/* Short runs say nothing: the summary says it all. */
-	if (el < 2 && !final)
+	if (el < 2)
 		return;
 	fprintf(stderr, "\rsimlog-push: %llu records, %.0f/s, %llu in Redis,"
-	    " %llu spooled%s   ", st.records, el > 0 ? (double)st.records /
-	    el : 0.0, st.pushed, st.spooled, st.spooling ?
-	    " (Redis failing)" : "");
-	if (final)
-		fputc('\n', stderr);
+	    " %llu spooled%s   ", st.records, (double)st.records / el,
+	    st.pushed, st.spooled, st.spooling ? " (Redis failing)" : "");
+	fflush(stderr);
+	p->drawn = 1;
+}
+
+/* The progress line's last state, once every reply is in. */
+static void
+show_final(struct push *p)
+{
+	const struct simlog_writer_stats *s = &p->st;
+
+	if (!p->drawn)
+		return;
+	fprintf(stderr, "\rsimlog-push: %llu records, %.0f/s, %llu in Redis,"
+	    " %llu spooled   \n", s->records, s->seconds > 0 ?
+	    (double)s->records / s->seconds : 0.0, s->pushed, s->spooled);
 	fflush(stderr);
 }
 
@@ -268,7 +281,7 @@ wait_input(struct push *p, struct simlog_lines *in)
 	if (!p->progress || simlog_lines_ready(in))
 		return;
 	while (!stop_requested && poll(&pfd, 1, 500) == 0)
-		show_progress(p, 0);
+		show_progress(p);
 }
 
 static int
@@ -306,7 +319,7 @@ run(struct push *p, struct simlog_lines *in)
 			warn("reading standard input");
 			return SIMLOG_EX_IOERR;
 		}
-		show_progress(p, 0);
+		show_progress(p);
 	}
 	return SIMLOG_EX_OK;
 }
@@ -353,8 +366,9 @@ report(struct push *p)
 	const struct simlog_writer_stats *s = &p->st;
 
 	if (s->failed > 0)
-		warnx("%llu records were not stored anywhere: %s", s->failed,
-		    s->fatal.msg);
+		warnx("%llu records were not stored anywhere: %s%s", s->failed,
+		    s->fatal.msg, strstr(s->fatal.msg, "is full") ?
+		    "; raise --spool-max, or replay the spool" : "");
 	if (s->spool_lost > 0 || s->spool_lost_unknown)
 		warnx("replaying the spool lost %llu records%s in %llu damaged "
 		    "segment(s)", s->spool_lost, s->spool_lost_unknown ?
@@ -380,6 +394,8 @@ exit_status(struct push *p, int status)
 		return SIMLOG_EX_IOERR;		/* not stored anywhere */
 	if (s->auth_failed)
 		return SIMLOG_EX_NOPERM;	/* safe in the spool */
+	if (s->config_failed)
+		return SIMLOG_EX_CONFIG;	/* likewise */
 	if (s->spooled > 0 && s->spool_pending)
 		return SIMLOG_EX_TEMPFAIL;
 	if (p->o.replay_only && s->spool_pending)
@@ -420,7 +436,9 @@ status_line(void *arg, const struct simlog_spool_stat *s)
 	simlog_jw_close(w);
 	simlog_jw_end(w);
 	t->segments++;
-	t->records += s->records;
+	/* A damaged file's readable records were replayed already. */
+	if (s->state != SIMLOG_SPOOL_DAMAGED)
+		t->records += s->records;
 	t->bytes += s->bytes;
 	t->damaged += s->state == SIMLOG_SPOOL_DAMAGED;
 	t->lost += s->loss.records;
@@ -635,6 +653,8 @@ main(int argc, char **argv)
 		return spool_status(&p.o);
 	p.o.stop = &stop_requested;
 	p.o.say = say;
+	p.o.type_hint = " (give every line's type with -t TYPE, or name the "
+	    "field that holds it with --type-field)";
 	p.out = p.tee ? stderr : stdout;
 	if (p.reject_path != NULL &&
 	    (p.reject = fopen(p.reject_path, "a")) == NULL)
@@ -647,8 +667,8 @@ main(int argc, char **argv)
 		cli_die(&e);
 
 	status = p.o.replay_only ? SIMLOG_EX_OK : run(&p, in);
-	show_progress(&p, 1);
 	simlog_writer_close(p.w, &p.st);
+	show_final(&p);
 	p.w = NULL;
 	summary(&p);
 	report(&p);

@@ -1233,6 +1233,8 @@ main(int argc, char **argv)
 	const struct sub *sub;
 	int first, status;
 
+	cli_protect_secrets();
+
 	memset(&s, 0, sizeof(s));
 	s.co.name = "simlog-state";
 	s.co.timeout = 2;

@@ -7,13 +7,20 @@ _simlog_ping()
 
 	case $prev in
 	-u | --url)
-		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://
+			redis-cluster:// rediss-cluster://
+			redis-sentinel:// rediss-sentinel://' -- "$cur"))
 		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file)
+	--password-file | --sentinel-password-file | --tls-ca | --tls-cert | \
+	--tls-key)
 		_filedir
+		return
+		;;
+	--tls-server-name)
+		_known_hosts_real -- "$cur"
 		return
 		;;
 	--timeout | -c | --count | -i | --interval | -w | --wait)
@@ -30,7 +37,13 @@ _simlog_ping()
 	COMPREPLY=($(compgen -W '
 		-u --url
 		--password-file
+		--sentinel-password-file
 		--timeout
+		--tls-ca
+		--tls-cert
+		--tls-key
+		--tls-server-name
+		--tls-no-verify
 		-c --count
 		-i --interval
 		-w --wait

@@ -7,13 +7,20 @@ _simlog_pool_stats()
 
 	case $prev in
 	-u | --url)
-		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://
+			redis-cluster:// rediss-cluster://
+			redis-sentinel:// rediss-sentinel://' -- "$cur"))
 		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file)
+	--password-file | --sentinel-password-file | --tls-ca | --tls-cert | \
+	--tls-key)
 		_filedir
+		return
+		;;
+	--tls-server-name)
+		_known_hosts_real -- "$cur"
 		return
 		;;
 	--spool)
@@ -38,7 +45,13 @@ _simlog_pool_stats()
 	COMPREPLY=($(compgen -W '
 		-u --url
 		--password-file
+		--sentinel-password-file
 		--timeout
+		--tls-ca
+		--tls-cert
+		--tls-key
+		--tls-server-name
+		--tls-no-verify
 		-w --watch
 		-n --count
 		--warn-at

@@ -9,10 +9,13 @@ _simlog_buffered_sims()
 	local i conn=()
 	for ((i = 1; i < ${#words[@]} - 1; i++)); do
 		case ${words[i]} in
-		-u | --url | --password-file)
+		-u | --url | --password-file | --sentinel-password-file | \
+		--tls-ca | --tls-cert | --tls-key | --tls-server-name)
 			conn+=("${words[i]}" "${words[i + 1]}")
 			;;
-		--url=* | --password-file=*)
+		--url=* | --password-file=* | --sentinel-password-file=* | \
+		--tls-ca=* | --tls-cert=* | --tls-key=* | --tls-server-name=* | \
+		--tls-no-verify)
 			conn+=("${words[i]}")
 			;;
 		esac
@@ -30,13 +33,24 @@ _simlog_push()
 
 	case $prev in
 	-u | --url)
-		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://
+			redis-cluster:// rediss-cluster://
+			redis-sentinel:// rediss-sentinel://' -- "$cur"))
 		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file | --reject)
+	--password-file | --sentinel-password-file | --tls-ca | --tls-cert | \
+	--tls-key | --reject)
 		_filedir
+		return
+		;;
+	--tls-server-name)
+		_known_hosts_real -- "$cur"
+		return
+		;;
+	--tee-error)
+		COMPREPLY=($(compgen -W 'warn exit' -- "$cur"))
 		return
 		;;
 	--spool)
@@ -57,8 +71,9 @@ _simlog_push()
 		return
 		;;
 	--timeout | --batch | --max-record | --inflight | --flush-interval | \
-	--deadline | --max-backlog | --spool-max | --retries | --retry-base | \
-	--retry-factor | --retry-cap | --breaker-failures | --breaker-reset)
+	--deadline | --max-backlog | --wait-replicas | --spool-max | \
+	--retries | --retry-base | --retry-factor | --retry-cap | \
+	--breaker-failures | --breaker-reset)
 		# Numbers.
 		return
 		;;
@@ -72,22 +87,33 @@ _simlog_push()
 	COMPREPLY=($(compgen -W '
 		-u --url
 		--password-file
+		--sentinel-password-file
 		--timeout
+		--tls-ca
+		--tls-cert
+		--tls-key
+		--tls-server-name
+		--tls-no-verify
 		-s --sim
 		-t --type
 		--type-field
 		--tee
+		--tee-error
 		--reject
 		--batch
 		--max-record
 		--inflight
 		--flush-interval
+		-q --quiet
+		--progress
 		--priority
 		--deadline
 		--max-backlog
+		--wait-replicas
 		--spool
 		--spool-max
 		--replay
+		--spool-status
 		--retries
 		--retry-base
 		--retry-factor

@@ -7,10 +7,13 @@ _simlog_state_ids()
 	local i conn=()
 	for ((i = 1; i < ${#words[@]} - 1; i++)); do
 		case ${words[i]} in
-		-u | --url | --password-file)
+		-u | --url | --password-file | --sentinel-password-file | \
+		--tls-ca | --tls-cert | --tls-key | --tls-server-name)
 			conn+=("${words[i]}" "${words[i + 1]}")
 			;;
-		--url=* | --password-file=*)
+		--url=* | --password-file=* | --sentinel-password-file=* | \
+		--tls-ca=* | --tls-cert=* | --tls-key=* | --tls-server-name=* | \
+		--tls-no-verify)
 			conn+=("${words[i]}")
 			;;
 		esac
@@ -26,13 +29,20 @@ _simlog_state()
 
 	case $prev in
 	-u | --url)
-		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://
+			redis-cluster:// rediss-cluster://
+			redis-sentinel:// rediss-sentinel://' -- "$cur"))
 		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file | -o | --output)
+	--password-file | --sentinel-password-file | --tls-ca | --tls-cert | \
+	--tls-key | -o | --output)
 		_filedir
+		return
+		;;
+	--tls-server-name)
+		_known_hosts_real -- "$cur"
 		return
 		;;
 	--compress)
@@ -40,7 +50,7 @@ _simlog_state()
 		return
 		;;
 	--timeout | --ttl | --max-versions | --expect-version | --version | \
-	--to | --keep)
+	--to | --keep | --wait-replicas)
 		# Numbers.
 		[[ $prev != --version ]] && return
 		;;
@@ -58,9 +68,11 @@ _simlog_state()
 	local i cmd='' cmdat=0 nargs=0
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		-u | --url | --password-file | --timeout | --ttl | --tag | \
-		--compress | --max-versions | --expect-version | --version | \
-		--to | --keep | --match | -o | --output)
+		-u | --url | --password-file | --sentinel-password-file | \
+		--timeout | --tls-ca | --tls-cert | --tls-key | \
+		--tls-server-name | --ttl | --tag | --compress | \
+		--max-versions | --expect-version | --wait-replicas | \
+		--version | --to | --keep | --match | -o | --output)
 			# An option before the command cannot be --version N.
 			[[ -z $cmd && ${words[i]} == --version ]] || ((i++))
 			;;
@@ -80,7 +92,13 @@ _simlog_state()
 			COMPREPLY=($(compgen -W '
 				-u --url
 				--password-file
+				--sentinel-password-file
 				--timeout
+				--tls-ca
+				--tls-cert
+				--tls-key
+				--tls-server-name
+				--tls-no-verify
 				-h --help
 				-V --version
 			' -- "$cur"))
@@ -91,10 +109,12 @@ _simlog_state()
 		return
 	fi
 
-	local opts='--url --password-file --timeout --help'
+	local opts='--url --password-file --sentinel-password-file --timeout
+		--tls-ca --tls-cert --tls-key --tls-server-name --tls-no-verify
+		--help'
 	case $cmd in
 	save) opts+=' --ttl --tag --compress --max-versions --expect-version
-		--raw --batch' ;;
+		--raw --wait-replicas --batch' ;;
 	load) opts+=' --version --batch -o --output' ;;
 	meta | delete) opts+=' --version' ;;
 	list) opts+=' --tag --match' ;;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "schema.h"
 
@@ -512,12 +513,44 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 	return 0;
 }
 
+/*
+ * The directories searched for a named schema, colon-separated:
+ * $SIMLOG_SCHEMA_PATH's, then ../share/simlog/schemas beside the running
+ * executable's directory, then SIMLOG_SCHEMA_DIR.  The second finds the
+ * schemas of an install whose PREFIX differs from the one compiled in
+ * (make, then make install PREFIX=...) and of a DESTDIR staging tree.
+ */
+static void
+schema_dirs(char *dirs, size_t len)
+{
+	const char *envp = getenv("SIMLOG_SCHEMA_PATH");
+	char exe[PATH_MAX], *slash;
+	size_t used;
+	ssize_t n;
+
+	snprintf(dirs, len, "%s%s", envp ? envp : "", envp && *envp ? ":" :
+	    "");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		/* PREFIX/bin/simlog-drain -> PREFIX */
+		for (int up = 0; up < 2 && (slash = strrchr(exe, '/')); up++)
+			*slash = '\0';
+		used = strlen(dirs);
+		if (slash != NULL && strchr(exe, ':') == NULL &&
+		    snprintf(dirs + used, len - used, "%s/share/simlog/schemas:",
+		    exe) >= (int)(len - used))
+			dirs[used] = '\0';	/* too long: leave it out */
+	}
+	used = strlen(dirs);
+	snprintf(dirs + used, len - used, "%s", SIMLOG_SCHEMA_DIR);
+}
+
 /* NAME: a file path if it holds '/' or ends in .schema, else a schema
- * installed in $SIMLOG_SCHEMA_PATH's directories or SIMLOG_SCHEMA_DIR. */
+ * installed in one of schema_dirs(). */
 static FILE *
 open_schema(const char *name, char *path, size_t len, struct simlog_err *err)
 {
-	const char *envp = getenv("SIMLOG_SCHEMA_PATH");
 	char dirs[2048];
 	FILE *f;
 
@@ -534,8 +567,7 @@ open_schema(const char *name, char *path, size_t len, struct simlog_err *err)
 		    "file nor a schema name", name);
 		return NULL;
 	}
-	snprintf(dirs, sizeof(dirs), "%s%s%s", envp ? envp : "",
-	    envp && *envp ? ":" : "", SIMLOG_SCHEMA_DIR);
+	schema_dirs(dirs, sizeof(dirs));
 	for (char *d = strtok(dirs, ":"); d != NULL; d = strtok(NULL, ":")) {
 		snprintf(path, len, "%s/%s.schema", d, name);
 		if ((f = fopen(path, "r")) != NULL)

@@ -163,6 +163,8 @@ struct simlog_conn_opts {
 					 * $SIMLOG_TLS_CERT, $SIMLOG_TLS_KEY */
 	const volatile sig_atomic_t *stop;	/* set (by a signal
 					 * handler): every wait ends now */
+	const char *url_name;		/* what messages call url ("--url"
+					 * in the tools); NULL: "URL" */
 };
 
 struct simlog_net;
@@ -717,6 +719,7 @@ struct simlog_writer_opts {
 	const char *sim;		/* NULL: $SIMLOG_SIM, else "default" */
 	const char *type;		/* every record's type, or NULL */
 	const char *type_field;		/* member holding the type ("type") */
+	const char *type_hint;		/* added to "no \"type\" field" */
 	size_t batch;			/* records per chunk (256) */
 	size_t inflight;		/* chunks awaiting replies (8) */
 	size_t max_record;		/* longest record, bytes (1 MiB) */
@@ -763,6 +766,7 @@ struct simlog_writer_stats {
 	int spool_lost_unknown;		/* and more that cannot be counted */
 	unsigned long long damaged_segments;
 	int auth_failed, spool_failed;
+	int config_failed;		/* Redis blamed the setup (78) */
 	int spooling;			/* Redis is being given up on now */
 	int spool_pending;		/* segments still wait (at close) */
 	unsigned long long retries;

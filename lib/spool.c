@@ -354,8 +354,8 @@ simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
 		    "spool: record too large");
 	pthread_mutex_lock(&sp->mu);
 	if (sp->bytes + REC_HDR + plen + MARK_LEN > sp->max_bytes) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu "
-		    "bytes, --spool-max %llu)", sp->dir,
+		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu of "
+		    "at most %llu bytes)", sp->dir,
 		    (unsigned long long)sp->bytes,
 		    (unsigned long long)sp->max_bytes);
 		goto out;

@@ -12,10 +12,12 @@
  * then, replaying the spool when Redis is back.
  *
  * The queue is bounded.  When it is full while Redis is failing (or has
- * made no progress for a whole timeout), the caller's thread spools the
- * chunk itself instead of waiting: a producer waits at most one timeout,
- * and none at all once a failure is known.  Priority critical waits for
- * Redis instead (up to its deadline), low drops instead of spooling.
+ * taken nothing for a quarter of the timeout), the caller's thread spools
+ * the chunk itself instead of waiting: once Redis stops answering, a
+ * producer waits at most a quarter of the timeout, and not at all once a
+ * failure is known.  While Redis is only slower than the producer, the
+ * producer waits (back-pressure).  Priority critical waits for Redis
+ * instead (up to its deadline), low drops instead of spooling.
  *
  * Accounting: every record taken ends up pushed, spooled, dropped or
  * failed (not stored anywhere), exactly once.
@@ -309,9 +311,8 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 		return 0;
 	}
 	if (f.kind == SIMLOG_J_ABSENT) {
-		simlog_seterr(why, SIMLOG_EX_DATAERR, "no \"%s\" field (give "
-		    "every line's type with -t TYPE, or name the field that "
-		    "holds it with --type-field)", w->field);
+		simlog_seterr(why, SIMLOG_EX_DATAERR, "no \"%s\" field%s",
+		    w->field, w->o.type_hint ? w->o.type_hint : "");
 		return 1;
 	}
 	if (f.kind != SIMLOG_J_STRING) {
@@ -412,6 +413,11 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 			*why = w->fatal_err;
 		else
 			simlog_seterr(why, SIMLOG_EX_SOFTWARE, "writer closed");
+		/* Taken and stored nowhere: counted, so the totals add up. */
+		if (w->fatal) {
+			w->st.records++;
+			w->st.failed++;
+		}
 		pthread_mutex_unlock(&w->mu);
 		return -1;
 	}
@@ -675,9 +681,12 @@ start_spooling(struct simlog_writer *w, const struct simlog_err *e)
 	}
 	seg_let_go(w);
 	simlog_conn_close(&w->conn);
-	if (e->code == SIMLOG_EX_NOPERM) {
+	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG) {
 		pthread_mutex_lock(&w->mu);
-		w->st.auth_failed = 1;
+		if (e->code == SIMLOG_EX_NOPERM)
+			w->st.auth_failed = 1;
+		else
+			w->st.config_failed = 1;
 		pthread_mutex_unlock(&w->mu);
 	}
 	if (!quiet)
@@ -747,7 +756,10 @@ probe(struct simlog_writer *w)
 	struct simlog_policy once = w->pol;
 	struct simlog_err e;
 
-	if (w->st.auth_failed || simlog_now_mono() < w->next_probe)
+	/* Refused credentials or a setting at fault will not mend by
+	 * themselves: no probing for the rest of the run. */
+	if (w->st.auth_failed || w->st.config_failed ||
+	    simlog_now_mono() < w->next_probe)
 		return;
 	once.retry.tries = 0;
 	once.give_up_at = 0;

@@ -29,6 +29,9 @@ until redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1; do
 	sleep 0.05
 done
 export SIMLOG_REDIS_URL="unix://$dir/redis.sock"
+# The spool and the circuit breaker's state would otherwise outlive the
+# demo, in the user's home and runtime directories.
+export SIMLOG_SPOOL_DIR="$dir/spool" SIMLOG_BREAKER_DIR="$dir/breaker"
 
 step "a sample simulation: 50000 AgentFarm-style records, two runs"
 "$top/bench/simgen" -n 3 -s 1 | sed 's/^/   /'

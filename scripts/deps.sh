@@ -1,15 +1,36 @@
 #!/bin/sh
 # Installs the Debian packages simlog needs that are missing (as root), or
-# prints the exact apt-get line to run (otherwise).  "deps.sh bench" adds
-# what make bench needs.
+# prints the exact apt-get line to run (otherwise).
+#
+#   deps.sh [MODE]      check (the default: build and make check), demo
+#                       (build and make demo), bench or fuzz
+#   deps.sh -n [MODE]   print MODE's packages, one line, and install nothing
 set -eu
-pkgs="gcc g++ make pkg-config libhiredis-dev libsqlite3-dev libpq-dev
-libjansson-dev liblz4-dev zlib1g-dev libssl-dev redis-server redis-tools
-sqlite3 postgresql postgresql-client bats bats-assert bats-support man-db
-groff-base bash-completion zsh binutils python3 python3-prometheus-client
-bsdutils openssl"
-if [ "${1:-}" = bench ]; then
-	pkgs="$pkgs python3 python3-redis python3-psycopg2 time"
+list=
+if [ "${1:-}" = -n ]; then
+	list=1
+	shift
+fi
+mode=${1:-check}
+build="gcc make pkg-config libhiredis-dev libsqlite3-dev libpq-dev
+libjansson-dev liblz4-dev zlib1g-dev libssl-dev"
+run="redis-server redis-tools sqlite3"
+# PostgreSQL: the server for tests/pg*.bats and make bench, psql for both.
+pg="postgresql postgresql-client"
+case $mode in
+check)	pkgs="$build g++ $run $pg bats bats-assert bats-support man-db
+groff-base bash-completion zsh binutils time python3
+python3-prometheus-client bsdutils openssl systemd" ;;
+demo)	pkgs="$build $run" ;;
+bench)	pkgs="$build $run $pg python3 python3-redis python3-psycopg2 time" ;;
+fuzz)	pkgs="$build clang libclang-rt-dev" ;;
+*)	echo "deps.sh: unknown mode '$mode' (check, demo, bench or fuzz)" >&2
+	exit 64 ;;
+esac
+if [ -n "$list" ]; then
+	# shellcheck disable=SC2086
+	echo $pkgs
+	exit 0
 fi
 
 missing=
@@ -22,14 +43,20 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-	echo "simlog: installing:$missing" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >&2
-else
+if [ "$(id -u)" -ne 0 ]; then
 	echo "simlog: missing Debian packages; run:" >&2
 	echo "  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "simlog: installing:$missing" >&2
+# apt's and dpkg's progress goes to a log, shown only when they fail.
+log=$(mktemp "${TMPDIR:-/tmp}/simlog-apt.XXXXXX")
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+if ! { apt-get update -qq && apt-get install -y -qq \
+    --no-install-recommends $missing; } >"$log" 2>&1; then
+	cat "$log" >&2
+	echo "simlog: apt-get failed; the packages are:$missing" >&2
 	exit 1
 fi

@@ -12,14 +12,32 @@ tools() {
 	done
 }
 
+# The long options of the shared macro CLI_CONN_LONGOPTS in cmd/common.h:
+# its lines up to the first that does not end in a backslash.
+conn_options() {
+	awk '/^#define CLI_CONN_LONGOPTS/ { on = 1 }
+	    on { print; if (!/\\$/) exit }' "$SIMLOG_TOP/cmd/common.h" |
+		grep -o '{ "[a-z][a-z0-9-]*"' | sed 's/^{ "//; s/"$//'
+}
+
 # Long options from a tool's longopts table (the connection ones come from
-# a shared macro).
+# the shared macro).
 long_options() {
 	local src="$SIMLOG_TOP/cmd/$1.c"
 	if grep -q CLI_CONN_LONGOPTS "$src"; then
-		printf '%s\n' url password-file timeout
+		conn_options
 	fi
 	sed -n 's/^[[:space:]]*{ "\([a-z][a-z0-9-]*\)",.*/\1/p' "$src"
+}
+
+@test "docs: the connection options are read from cmd/common.h" {
+	# Were the macro renamed or reshaped, the checks below would quietly
+	# hold no tool to its connection options.
+	run conn_options
+	assert_success
+	assert_line url
+	assert_line timeout
+	assert_line tls-no-verify
 }
 
 @test "docs: every man page renders without warnings" {

@@ -1,9 +1,16 @@
 #!/usr/bin/env bats
-# make install: every file in its place, a usable library and pkg-config file.
+# make install: every file in its place, a usable library and pkg-config
+# file, and installed tools that find their installed schemas.
 
 load helpers
 
+teardown() {
+	stop_all_redis
+}
+
 setup() {
+	simlog_env
+	unset SIMLOG_SCHEMA_PATH
 	DEST="$BATS_TEST_TMPDIR/root"
 	# The installed library is the plain build, whatever the suite runs under.
 	make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install DESTDIR="$DEST" \
@@ -72,4 +79,41 @@ C
 	make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= uninstall DESTDIR="$DEST" PREFIX=/usr
 	run find "$DEST" -type f
 	assert_output ""
+}
+
+# drain_typed DRAIN: push AgentFarm records to a private Redis and drain them
+# with the named schema agentfarm, found the way an installed tool finds it.
+drain_typed() {
+	start_redis main
+	"$SIMGEN" -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run1 >/dev/null 2>&1
+	run env -u SIMLOG_SCHEMA_PATH "$1" -q -u "$REDIS_URL" --schema agentfarm \
+		-d "$BATS_TEST_TMPDIR/typed.db"
+	assert_success
+	[ "$(rows "$BATS_TEST_TMPDIR/typed.db" agents)" -gt 0 ]
+	[ "$(rows "$BATS_TEST_TMPDIR/typed.db" agent_actions)" -gt 0 ]
+}
+
+@test "install PREFIX=DIR after a plain make: the drain finds the installed schemas" {
+	prefix="$BATS_TEST_TMPDIR/prefix"
+	make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
+		PREFIX="$prefix" >"$BATS_TEST_TMPDIR/install2.log" 2>&1 ||
+		{ cat "$BATS_TEST_TMPDIR/install2.log"; return 1; }
+	# The build is the plain one: another schema directory is compiled in.
+	run grep -c "$prefix/share/simlog/schemas" "$prefix/bin/simlog-drain"
+	assert_output 0
+	[ -f "$prefix/share/simlog/schemas/agentfarm.schema" ]
+	drain_typed "$prefix/bin/simlog-drain"
+}
+
+@test "install DESTDIR=DIR: the staged drain finds the staged schemas" {
+	[ -f "$DEST/usr/share/simlog/schemas/agentfarm.schema" ]
+	drain_typed "$DEST/usr/bin/simlog-drain"
+}
+
+@test "install: no schema named so is still exit 66" {
+	start_redis main
+	run env -u SIMLOG_SCHEMA_PATH "$DEST/usr/bin/simlog-drain" -q \
+		-u "$REDIS_URL" --schema nosuchschema -d "$BATS_TEST_TMPDIR/x.db"
+	assert_failure 66
+	assert_output --partial "no schema named 'nosuchschema'"
 }

@@ -352,6 +352,17 @@ release_clients() {
 	assert_equal "$bad" 0
 }
 
+# drained_pushed PUSHED SPOOLED: the first drain took every record pushed.
+# A chunk whose reply timed out (--timeout 0.5, a loaded machine) is both
+# in Redis and in the spool, so it may take some spooled ones too; the
+# replay's copies are dropped by batch id, as assert_exact shows.
+drained_pushed() {
+	local rows
+	rows=$(jnum rows "$DRAINED")
+	[ "$rows" -ge "$1" ] && [ "$rows" -le $(($1 + $2)) ] ||
+		{ echo "drained $rows, pushed $1, spooled $2" >&2; return 1; }
+}
+
 @test "maxmemory (noeviction): push spools naming the cause (75); drain right away frees memory; replay; exact" {
 	gen in.jsonl 25000 51
 	start_redis main --maxmemory 2mb --maxmemory-policy noeviction
@@ -367,7 +378,7 @@ release_clients() {
 
 	# Redis is up, only full: the drain that empties it must run now.
 	drain_all
-	assert_equal "$(jnum rows "$DRAINED")" "$pushed"
+	drained_pushed "$pushed" "$spooled"
 	replay
 	assert_equal "$REPLAYED" "$spooled"
 	drain_all
@@ -388,7 +399,7 @@ release_clients() {
 	[ "$spooled" -gt 0 ]
 	assert_equal "$((spooled + pushed))" 25000
 	drain_all
-	assert_equal "$(jnum rows "$DRAINED")" "$pushed"
+	drained_pushed "$pushed" "$spooled"
 	replay
 	assert_equal "$REPLAYED" "$spooled"
 	drain_all

@@ -2,7 +2,10 @@
 # Runs the whole suite: C unit tests, then every bats file, all as TAP, and
 # ends with one line "N passed, N failed".  VALGRIND=1 runs each tool under
 # valgrind through wrapper scripts placed first on PATH.  TESTS="drain push"
-# runs only those bats files (tests/NAME.bats) and no unit tests.
+# runs only those bats files (tests/NAME.bats) and no unit tests.  JOBS=N
+# runs N bats files at a time (default 3; the tests mostly wait on servers,
+# so a 2-core machine keeps up); each file's TAP is printed whole when the
+# file ends.
 set -u
 export LC_ALL=C
 O=${O:-build/std}
@@ -64,8 +67,61 @@ for t in "$top/$O"/tests/test_*; do
 		echo "not ok - ${t##*/} exited with status $rc" | count
 	fi
 done
-# shellcheck disable=SC2086
-bats --tap $suites 2>&1 | count
+# The longest files start first: by their time in the last run (kept in
+# the build tree), files never timed before them, then the larger first.
+times="$top/$O/check-times"
+order() {
+	for f in $suites; do
+		t=$(awk -v f="${f##*/}" '$2 == f { print $1; exit }' \
+		    "$times" 2>/dev/null)
+		echo "${t:-999999} $(wc -c < "$f") $f"
+	done | sort -k1,1nr -k2,2nr | cut -d' ' -f3-
+}
+
+# Each file runs in the background; when it ends it writes "N STATUS
+# SECONDS FILE" to a FIFO, which this shell holds open for reading and
+# writing, so neither side ever blocks on opening it.
+mkfifo "$work/done"
+exec 9<> "$work/done"
+running=0 n=0
+: > "$work/times"
+finish_one() {
+	# Names of their own: the loop that calls this is using $f.
+	read -r done_n done_rc done_secs done_f <&9
+	echo "# ${done_f#"$top"/} (${done_secs}s)"
+	count < "$work/bats.$done_n"
+	# A file that failed without a "not ok" (a bats error, a crash) still
+	# counts as a failure.
+	if [ "$done_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/bats.$done_n"; then
+		echo "not ok - ${done_f#"$top"/} exited with status $done_rc" | count
+	fi
+	echo "$done_secs ${done_f##*/}" >> "$work/times"
+	running=$((running - 1))
+}
+for f in $(order); do
+	[ "$running" -lt "${JOBS:-3}" ] || finish_one
+	n=$((n + 1))
+	(
+		start=$(date +%s)
+		bats --tap "$f" > "$work/bats.$n" 2>&1 9>&-
+		rc=$?
+		echo "$n $rc $(( $(date +%s) - start )) $f" >&9
+	) &
+	running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+	finish_one
+done
+wait
+# Times of files not run this time are kept, while the files exist.
+if [ -f "$times" ]; then
+	while read -r secs name; do
+		[ -f "$top/tests/$name" ] || continue
+		awk -v f="$name" '$2 == f { found = 1 } END { exit !found }' \
+		    "$work/times" || echo "$secs $name"
+	done < "$times" >> "$work/times"
+fi
+mv "$work/times" "$times"
 
 pass=$(wc -l < "$work/pass")
 fail=$(wc -l < "$work/fail")

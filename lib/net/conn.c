@@ -65,7 +65,7 @@ int
 simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		 struct simlog_err *err)
 {
-	const char *url = o->url, *source = "--url";
+	const char *url = o->url, *source = o->url_name ? o->url_name : "URL";
 	struct simlog_tls_opts tls = o->tls;
 	struct simlog_net *n;
 	int failed;
@@ -97,6 +97,21 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		if (failed)
 			goto fail;
 	}
+	/* Options given for TLS with a plain URL are a mistake to say; the
+	 * environment's are for the TLS URLs only. */
+	if (!conn->url.tls && (tls.ca || tls.cert || tls.key ||
+	    tls.server_name || tls.insecure)) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "TLS options are given but "
+		    "the URL does not use TLS: use rediss://, "
+		    "rediss-cluster:// or rediss-sentinel://");
+		goto fail;
+	}
+	if (o->sentinel_password_file != NULL &&
+	    conn->url.topo != SIMLOG_TOPO_SENTINEL) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "--sentinel-password-file "
+		    "is for redis-sentinel:// and rediss-sentinel:// URLs");
+		goto fail;
+	}
 	if (tls.ca == NULL)
 		tls.ca = env("SIMLOG_TLS_CA");
 	if (tls.cert == NULL)
@@ -111,11 +126,6 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 			goto fail;
 		}
-	} else if (tls.ca || tls.cert || tls.key || tls.server_name) {
-		simlog_seterr(err, SIMLOG_EX_USAGE, "TLS options are given but "
-		    "the URL does not use TLS: use rediss://, "
-		    "rediss-cluster:// or rediss-sentinel://");
-		goto fail;
 	}
 	simlog_url_format(&conn->url, conn->display, sizeof(conn->display));
 	conn->timeout = o->timeout > 0 ? o->timeout : 2.0;
@@ -407,7 +417,9 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		*words = "authentication failed";
 		return SIMLOG_EX_NOPERM;
 	}
-	if (has_prefix(s, "NOPERM")) {
+	/* Redis 7.0 words a command a script may not run as an ERR. */
+	if (has_prefix(s, "NOPERM") || strstr(s, "user executing the script "
+	    "can't run this command") != NULL) {
 		*words = "permission denied by Redis ACL";
 		return SIMLOG_EX_NOPERM;
 	}

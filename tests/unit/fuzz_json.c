@@ -10,6 +10,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * Whether a NUL byte stands outside every string.  JSON allows none
+ * there, but jansson 2.14 takes one right after a number as its end
+ * ({"":3\0} loads), so where simlog rejects such input jansson is wrong.
+ */
+static int
+nul_outside_strings(const uint8_t *p, size_t n)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_string) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_string = 0;
+		} else if (p[i] == '"')
+			in_string = 1;
+		else if (p[i] == '\0')
+			return 1;
+	}
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (root == NULL && (strstr(e.text, "too big") || strstr(e.text,
 	    "overflow") || strstr(e.text, "too deep")))
 		want = got;
+	if (root != NULL && nul_outside_strings(data, size))
+		want = 0;
 	if (got != want)
 		abort();
 	json_decref(root);
