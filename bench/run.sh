@@ -522,6 +522,7 @@ fl_slow_push=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 pgdir=''
 pg_best='' pg_rss='' spg_best='' spg_rss='' pg_all=() spg_all=()
+floor_best='' floor_all=()
 pg_as() { "$@"; }
 if [ "$bench_pg" = 1 ] && [ -x "$pg_bin/initdb" ] &&
 	"$py" -c 'import psycopg2' 2>/dev/null; then
@@ -551,6 +552,23 @@ if [ "$bench_pg" = 1 ] && [ -x "$pg_bin/initdb" ] &&
 			echo "$t $(pgq "$1" "SELECT count(*) FROM \"$t\"")"
 		done
 	}
+	# The server's own floor: the same rows by psql \copy into one
+	# table of the same shape, no Redis and no drain.
+	awk '{ gsub(/\\/, "\\\\\\\\"); gsub(/\t/, "\\t"); print "bench\t" $0 }' \
+		"$records" >"$work/copy.txt"
+	for r in $(seq "$runs"); do
+		note "PostgreSQL floor run $r/$runs: psql \\copy into one jsonb table"
+		pgq postgres "DROP DATABASE IF EXISTS bench_floor" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_floor"
+		pgq bench_floor "CREATE TABLE records (id bigserial PRIMARY KEY,
+		    simulation_id text NOT NULL, data jsonb NOT NULL)"
+		timed psql -X -q -h "$pgdir" -U simlog -d bench_floor \
+			-c "\\copy records (simulation_id, data) from '$work/copy.txt'"
+		floor_best=$(min "$floor_best" "$secs")
+		floor_all+=("$secs")
+		[ "$(pgq bench_floor "SELECT count(*) FROM records")" = "$n" ] ||
+			fail "psql \\copy run $r: row count differs from $n"
+	done
 	for r in $(seq "$runs"); do
 		note "PostgreSQL drain run $r/$runs: simlog-drain"
 		flush
@@ -666,6 +684,8 @@ if [ -n "$pg_best" ]; then
 		"$pg_rate" "$spg_rate" "$pg_x" "$(yes_no "$pg_x >= 3")"
 	printf '| drain into PostgreSQL beside into SQLite, rows/s | %s | %s (simlog-drain into SQLite) | %sx | - | - |\n' \
 		"$pg_rate" "$drain_rate" "$(calc %.2f "$pg_rate / $drain_rate")"
+	printf '| drain into PostgreSQL beside the server'"'"'s floor, rows/s | %s | %s (psql \\copy of the same rows into one jsonb table) | %sx | - | - |\n' \
+		"$pg_rate" "$(rate "$floor_best")" "$(calc %.2f "$pg_rate / $(rate "$floor_best")")"
 fi
 cat <<EOF
 
@@ -724,6 +744,7 @@ Wall time of every run, seconds:
   seed_typed_drain.py $(secs_list "${styped_all[@]}")
   simlog-drain into PostgreSQL ${pg_all[*]:+$(secs_list "${pg_all[@]}")}
   seed_pg_drain.py ${spg_all[*]:+$(secs_list "${spg_all[@]}")}
+  psql \copy      ${floor_all[*]:+$(secs_list "${floor_all[@]}")}
 Last summary line of each:
   simlog-push      $(tail -n 1 "$work/push.out")
   simlog-drain     $(tail -n 1 "$work/drain.out")
