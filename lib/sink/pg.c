@@ -839,6 +839,9 @@ pg_forget(struct simlog_sink *s, struct simlog_route *r)
 
 /* --- rows --------------------------------------------------------------------- */
 
+static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
+		     struct simlog_err *err);
+
 static int
 pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		const char *json, size_t len, struct simlog_err *err)
@@ -853,6 +856,9 @@ pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	put_escaped(&pt->rows, json, len);
 	pt->rows.s[pt->rows.len++] = '\n';
 	pt->nrows++;
+	/* A large --batch must not hold all its rows in memory. */
+	if (pt->rows.len >= FLUSH_BYTES && flush_tab(s, pt, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -864,9 +870,6 @@ put_val(struct buf *b, const struct simlog_val *v)
 	else
 		put_escaped(b, v->s, v->n);
 }
-
-static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
-		     struct simlog_err *err);
 
 static int
 pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
