@@ -337,9 +337,11 @@ EOF
 	"$SIMGEN" -n "$n" -s 101 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
-	while [ "$killed" -lt 15 ] && [ "$round" -lt 60 ]; do
+	# Kill at random instants; a drain that finishes before its kill
+	# gets more records to drain, until 15 were killed.
+	while [ "$killed" -lt 15 ] && [ "$round" -lt 200 ]; do
 		round=$((round + 1))
-		d=0.$(printf %02d $(( 5 + RANDOM % 60 )))
+		d=0.$(printf %02d $(( 3 + RANDOM % 30 )))
 		st=0
 		timeout -s KILL "$d" simlog-drain -q -d "$PGURL" --batch 2000 \
 		    > "d$round.out" 2> "d$round.err" || st=$?
@@ -350,7 +352,7 @@ EOF
 			killed=$((killed + 1))
 		else
 			more=$((more + 1))
-			"$SIMGEN" -n 20000 -s $((300 + more)) > "more$more.jsonl"
+			"$SIMGEN" -n 50000 -s $((300 + more)) > "more$more.jsonl"
 			push s "more$more.jsonl"
 			want s "more$more.jsonl"
 		fi
