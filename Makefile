@@ -30,7 +30,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL    ?= install
-DEPS       := hiredis sqlite3 jansson liblz4 zlib libssl libcrypto
+DEPS       := hiredis sqlite3 libpq jansson liblz4 zlib libssl libcrypto
 
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \

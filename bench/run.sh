@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: measures simlog-push and simlog-drain beside their plain
 # baselines (redis-cli --pipe RPUSH, seed-style Python drains, plain and
-# typed) in one run, and the push-to-row latency of simlog-drain --follow.
+# typed, into SQLite and into PostgreSQL) in one run, and the push-to-row
+# latency of simlog-drain --follow at a high and a low rate.
 #
 # usage: bench/run.sh BINDIR        BINDIR holds simlog-push and simlog-drain
 # env:   BENCH_N      records per run (default 1000000)
@@ -10,6 +11,10 @@
 #        BENCH_FOLLOW_RATE  records/s the --follow producer keeps up
 #                     (default 100000)
 #        BENCH_FOLLOW_SECS  seconds it keeps it up (default 10)
+#        BENCH_SLOW_SECS  seconds of the 10 records/s --follow runs
+#                     (default 30)
+#        BENCH_PG     0: skip the PostgreSQL drains (default 1, when
+#                     PostgreSQL's server binaries are installed)
 #        BENCH_RUNS   timed repetitions, the best is kept (default 3)
 #        BENCH_KEEP   1: keep the work directory for a post-mortem
 #        BENCH_TIMEOUT  seconds any one timed command may take (default 900)
@@ -43,6 +48,8 @@ quick=${BENCH_QUICK:-0}
 tmo=${BENCH_TIMEOUT:-900}
 follow_rate=${BENCH_FOLLOW_RATE:-100000}
 follow_secs=${BENCH_FOLLOW_SECS:-10}
+slow_secs=${BENCH_SLOW_SECS:-30}
+bench_pg=${BENCH_PG:-1}
 sim=bench
 listkey=bench:records
 
@@ -53,6 +60,8 @@ listkey=bench:records
 	die "BENCH_FOLLOW_RATE: not 1 to 99999999: '$follow_rate'"
 [[ $follow_secs =~ ^[1-9][0-9]{0,2}$ ]] ||
 	die "BENCH_FOLLOW_SECS: not 1 to 999: '$follow_secs'"
+[[ $slow_secs =~ ^[1-9][0-9]{0,2}$ ]] ||
+	die "BENCH_SLOW_SECS: not 1 to 999: '$slow_secs'"
 for t in "$push" "$drain"; do
 	[ -x "$t" ] || die "$t: missing or not executable (build first)"
 done
@@ -76,6 +85,11 @@ redis_pids=()
 bg_pids=()	# the --follow drain and its probe, while they run
 cleanup() {
 	local pid
+	if [ -n "${pgdir:-}" ]; then
+		pg_as "$pg_bin/pg_ctl" -D "$pgdir/data" -m immediate stop \
+			>/dev/null 2>&1 || true
+		rm -rf "$pgdir"
+	fi
 	for pid in "${bg_pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -408,14 +422,19 @@ diffs=$(same_values "$work/typed.db" "$work/styped.db" $json_cols)
 
 # --- f: --follow latency from push to committed row --------------------------
 
-follow_n=$((follow_rate * follow_secs))
 fsim=follow
 
-# follow_run INTERVAL: one --follow drain (with --commit-interval INTERVAL,
-# or its default for "") while pace feeds simlog-push FOLLOW_RATE records/s
-# for FOLLOW_SECS; sets f_* from follow_probe.py's measurement.
+# follow_run INTERVAL [RATE SECS FLUSH]: one --follow drain (with
+# --commit-interval INTERVAL, or its default for "") while pace feeds
+# simlog-push RATE records/s (default FOLLOW_RATE) for SECS (FOLLOW_SECS),
+# the push with --flush-interval FLUSH (0.05; "" for its default); sets
+# f_* from follow_probe.py's measurement.
 follow_run() {
-	local ci=$1 tag=${1:-default} db=$work/follow.db ready=$work/follow.ready
+	local ci=$1 follow_rate=${2:-$follow_rate} follow_secs=${3:-$follow_secs}
+	local flush=${4-0.05}
+	local follow_n=$((follow_rate * follow_secs))
+	local tag=${1:-default}.$follow_rate.${flush:-dflt}
+	local db=$work/follow.db ready=$work/follow.ready
 	local dpid ppid st=0 pst=0 dst=0 ticks=''
 	flush
 	rm -f "$db" "$db-wal" "$db-shm" "$ready"
@@ -446,7 +465,7 @@ follow_run() {
 	timeout $((follow_secs + 60)) "$pace" -n "$follow_n" -r "$follow_rate" \
 		"$records" 2>"$work/pace.$tag.err" |
 		timeout $((follow_secs + 60)) "$push" -u "unix://$sock" \
-			-s "$fsim" --flush-interval 0.05 \
+			-s "$fsim" ${flush:+--flush-interval "$flush"} \
 			>"$work/follow-push.$tag.out" || st=$?
 	[ "$st" -eq 0 ] || fail "--follow ($tag): pace | simlog-push exited with" \
 		"status $st ($(cat "$work/pace.$tag.err"))"
@@ -493,6 +512,102 @@ fl_fast=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_
 note "--follow latency: $follow_rate records/s for ${follow_secs}s, default --commit-interval (1)"
 follow_run ''
 fl_dflt=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_late" "$f_lines" "$f_cpu")
+note "--follow latency: 10 records/s for ${slow_secs}s, every setting at its default"
+follow_run '' 10 "$slow_secs" ''
+fl_slow_dflt=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_late" "$f_lines" "$f_cpu")
+note "--follow latency: 10 records/s for ${slow_secs}s, simlog-push --flush-interval 0.05"
+follow_run '' 10 "$slow_secs" 0.05
+fl_slow_push=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate" "$f_late" "$f_lines" "$f_cpu")
+
+# --- g: drain into PostgreSQL ----------------------------------------------
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+pgdir=''
+pg_best='' pg_rss='' spg_best='' spg_rss='' pg_all=() spg_all=()
+floor_best='' floor_all=()
+pg_as() { "$@"; }
+if [ "$bench_pg" = 1 ] && [ -x "$pg_bin/initdb" ] &&
+	"$py" -c 'import psycopg2' 2>/dev/null; then
+	# The server runs as an unprivileged user when we are root; its
+	# directory must be one that user can reach.
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/simlog-bench-pg.XXXXXX")
+	if [ "$(id -u)" -eq 0 ]; then
+		pg_user=postgres
+		id postgres >/dev/null 2>&1 || pg_user=nobody
+		chown "$pg_user" "$pgdir"
+		pg_as() { (cd / && runuser -u "$pg_user" -- "$@"); }
+	fi
+	note "starting PostgreSQL in $pgdir (default settings, fsync on)"
+	pg_as "$pg_bin/initdb" -D "$pgdir/data" -U simlog --auth=trust -E UTF8 \
+		--locale=C.UTF-8 >"$pgdir/initdb.log" 2>&1 ||
+		die "initdb failed: $(tail -n 3 "$pgdir/initdb.log")"
+	pg_as "$pg_bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+		-o "-k $pgdir -c listen_addresses=''" start >/dev/null ||
+		die "pg_ctl start failed: $(tail -n 3 "$pgdir/log")"
+	pgq() { psql -X -q -A -t -h "$pgdir" -U simlog -d "$1" -c "$2"; }
+	# pg_counts DB: "table rows" per record table, as db_counts says.
+	pg_counts() {
+		local t
+		for t in $(pgq "$1" "SELECT tablename FROM pg_tables WHERE
+		    schemaname = 'public' AND tablename NOT LIKE 'simlog\_%'
+		    ORDER BY tablename COLLATE \"C\""); do
+			echo "$t $(pgq "$1" "SELECT count(*) FROM \"$t\"")"
+		done
+	}
+	# The server's own floor: the same rows by psql \copy into one
+	# table of the same shape, no Redis and no drain.
+	awk '{ gsub(/\\/, "\\\\\\\\"); gsub(/\t/, "\\t"); print "bench\t" $0 }' \
+		"$records" >"$work/copy.txt"
+	for r in $(seq "$runs"); do
+		note "PostgreSQL floor run $r/$runs: psql \\copy into one jsonb table"
+		pgq postgres "DROP DATABASE IF EXISTS bench_floor" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_floor"
+		pgq bench_floor "CREATE TABLE records (id bigserial PRIMARY KEY,
+		    simulation_id text NOT NULL, data jsonb NOT NULL)"
+		timed psql -X -q -h "$pgdir" -U simlog -d bench_floor \
+			-c "\\copy records (simulation_id, data) from '$work/copy.txt'"
+		floor_best=$(min "$floor_best" "$secs")
+		floor_all+=("$secs")
+		[ "$(pgq bench_floor "SELECT count(*) FROM records")" = "$n" ] ||
+			fail "psql \\copy run $r: row count differs from $n"
+	done
+	for r in $(seq "$runs"); do
+		note "PostgreSQL drain run $r/$runs: simlog-drain"
+		flush
+		"$push" -u "unix://$sock" -s "$sim" <"$records" >"$work/push.out"
+		check_pushed "PostgreSQL drain run $r" "$work/push.out" "$n"
+		pgq postgres "DROP DATABASE IF EXISTS bench_simlog" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_simlog"
+		timed "$drain" -u "unix://$sock" -s "$sim" \
+			-d "postgresql://simlog@/bench_simlog?host=$pgdir" \
+			>"$work/pg.out"
+		pg_best=$(min "$pg_best" "$secs")
+		pg_all+=("$secs")
+		pg_rss=$(max "$pg_rss" "$rss")
+		[ "$(pg_counts bench_simlog)" = "$(cat "$work/expect")" ] ||
+			fail "simlog-drain into PostgreSQL run $r: per-type rows" \
+				"$(pg_counts bench_simlog | tr '\n' ' ') differ from the input"
+
+		note "PostgreSQL drain run $r/$runs: seed_pg_drain.py"
+		flush
+		redis-cli -s "$sock" --pipe <"$resp" >/dev/null
+		pgq postgres "DROP DATABASE IF EXISTS bench_seed" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_seed"
+		timed "$py" "$here/seed_pg_drain.py" "$sock" "$listkey" \
+			"host=$pgdir user=simlog dbname=bench_seed" "$sim" \
+			>"$work/spg.out"
+		spg_best=$(min "$spg_best" "$secs")
+		spg_all+=("$secs")
+		spg_rss=$(max "$spg_rss" "$rss")
+		[ "$(pg_counts bench_seed)" = "$(cat "$work/expect")" ] ||
+			fail "seed_pg_drain.py run $r: per-type rows differ from the input"
+	done
+	pg_as "$pg_bin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null || true
+	rm -rf "$pgdir"
+	pgdir=''
+else
+	note "PostgreSQL drains skipped (BENCH_PG=0, or no initdb or psycopg2)"
+fi
 
 # --- d: peak RSS at 3N ----------------------------------------------------
 
@@ -562,6 +677,19 @@ $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ).
 | Redis memory, bytes/record | $push_mem | $pipe_mem (RPUSH list) | ${mem_x}x | <= 0.35x | $(yes_no "$mem_x <= 0.35") |
 | drain, rows/s | $drain_rate | $seed_rate (seed_drain.py) | ${drain_x}x | >= 3x | $(yes_no "$drain_x >= 3") |
 | typed drain (--schema agentfarm), records/s | $typed_rate | $styped_rate (seed_typed_drain.py) | ${typed_x}x | >= 2x (4x) | $(yes_no "$typed_x >= 2") (4x: $(yes_no "$typed_x >= 4")) |
+EOF
+if [ -n "$pg_best" ]; then
+	pg_rate=$(rate "$pg_best")
+	spg_rate=$(rate "$spg_best")
+	pg_x=$(calc %.2f "$pg_rate / $spg_rate")
+	printf '| drain into PostgreSQL (jsonb), rows/s | %s | %s (seed_pg_drain.py: execute_values, a transaction per 1000) | %sx | >= 3x | %s |\n' \
+		"$pg_rate" "$spg_rate" "$pg_x" "$(yes_no "$pg_x >= 3")"
+	printf '| drain into PostgreSQL beside into SQLite, rows/s | %s | %s (simlog-drain into SQLite) | %sx | - | - |\n' \
+		"$pg_rate" "$drain_rate" "$(calc %.2f "$pg_rate / $drain_rate")"
+	printf '| drain into PostgreSQL beside the server'"'"'s floor, rows/s | %s | %s (psql \\copy of the same rows into one jsonb table) | %sx | - | - |\n' \
+		"$pg_rate" "$(rate "$floor_best")" "$(calc %.2f "$pg_rate / $(rate "$floor_best")")"
+fi
+cat <<EOF
 
 | peak RSS, MiB | at N | at 3N | 3N/N | <= 32 MiB and flat |
 |---|---:|---:|---:|---|
@@ -572,6 +700,10 @@ printf '| redis-cli --pipe (reference) | %s | - | - | - |\n' "$(mib "$pipe_rss")
 printf '| seed_drain.py (reference) | %s | - | - | - |\n' "$(mib "$seed_rss")"
 printf '| simlog-drain --schema agentfarm (reference) | %s | - | - | - |\n' "$(mib "$typed_rss")"
 printf '| seed_typed_drain.py (reference) | %s | - | - | - |\n' "$(mib "$styped_rss")"
+if [ -n "$pg_best" ]; then
+	printf '| simlog-drain into PostgreSQL (reference) | %s | - | - | - |\n' "$(mib "$pg_rss")"
+	printf '| seed_pg_drain.py (reference) | %s | - | - | - |\n' "$(mib "$spg_rss")"
+fi
 
 follow_row() {	# LABEL P50 P99 MAX LO50 LO99 ROWS RATE LATE LINES CPU
 	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s |\n' \
@@ -592,6 +724,16 @@ began) are beside them.
 EOF
 follow_row "--commit-interval 0.1" "${fl_fast[@]}"
 follow_row "--commit-interval 1 (default)" "${fl_dflt[@]}"
+cat <<EOF
+
+At 10 records/s for ${slow_secs} s (one record per burst), the drain at its
+defaults; goal p99 <= 1000 ms with every setting at its default.
+
+| --follow latency at 10 records/s, ms | p50 | p99 | max | lower bound p50 / p99 | rows | producer records/s | drain CPU s |
+|---|---:|---:|---:|---:|---:|---:|---:|
+EOF
+follow_row "simlog-push defaults (--flush-interval 1)" "${fl_slow_dflt[@]}"
+follow_row "simlog-push --flush-interval 0.05" "${fl_slow_push[@]}"
 
 cat <<EOF
 
@@ -602,6 +744,9 @@ Wall time of every run, seconds:
   seed_drain.py    $(secs_list "${seed_all[@]}")
   simlog-drain --schema agentfarm $(secs_list "${typed_all[@]}")
   seed_typed_drain.py $(secs_list "${styped_all[@]}")
+  simlog-drain into PostgreSQL ${pg_all[*]:+$(secs_list "${pg_all[@]}")}
+  seed_pg_drain.py ${spg_all[*]:+$(secs_list "${spg_all[@]}")}
+  psql \copy      ${floor_all[*]:+$(secs_list "${floor_all[@]}")}
 Last summary line of each:
   simlog-push      $(tail -n 1 "$work/push.out")
   simlog-drain     $(tail -n 1 "$work/drain.out")
@@ -613,10 +758,12 @@ Typed drains: records/s counts records drained; agents has one row per
   each typed database: $(tr '\n' ' ' <"$work/expect.typed")
 --follow runs: producer bursts more than 10 ms late: ${fl_fast[7]} (0.1), ${fl_dflt[7]} (default);
   simlog-drain -f stdout lines: ${fl_fast[8]} (0.1), ${fl_dflt[8]} (default)
-  probe, 0.1:     $(tail -n 1 "$work/probe.0.1.out")
-  probe, default: $(tail -n 1 "$work/probe.default.out")
-  simlog-drain -f, 0.1:     $(tail -n 1 "$work/follow-drain.0.1.out")
-  simlog-drain -f, default: $(tail -n 1 "$work/follow-drain.default.out")
+  probe, 0.1:     $(tail -n 1 "$work/probe.0.1.$follow_rate.0.05.out")
+  probe, default: $(tail -n 1 "$work/probe.default.$follow_rate.0.05.out")
+  probe, 10/s:    $(tail -n 1 "$work/probe.default.10.dflt.out")
+  probe, 10/s, push --flush-interval 0.05: $(tail -n 1 "$work/probe.default.10.0.05.out")
+  simlog-drain -f, 0.1:     $(tail -n 1 "$work/follow-drain.0.1.$follow_rate.0.05.out")
+  simlog-drain -f, default: $(tail -n 1 "$work/follow-drain.default.$follow_rate.0.05.out")
 Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 

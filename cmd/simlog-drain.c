@@ -1,9 +1,10 @@
 /*
- * simlog-drain: move buffered records from Redis into SQLite tables,
- * exactly once.  Each SQLite transaction records the batch ids it inserted;
- * stream entries are deleted from Redis only after the commit, so a drain
- * killed anywhere either redoes a batch (rolled back) or finds its id
- * already present and only deletes it.  See simlog(7).
+ * simlog-drain: move buffered records from Redis into a database (SQLite
+ * or PostgreSQL, lib/sink/), exactly once.  Each transaction records the
+ * batch ids it inserted; stream entries are deleted from Redis only after
+ * the commit, so a drain killed anywhere either redoes a batch (rolled
+ * back) or finds its id already present and only deletes it.  See
+ * simlog(7).
  */
 #include <err.h>
 #include <errno.h>
@@ -15,16 +16,17 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
-#include <sqlite3.h>
 
 #include "common.h"
+#include "simlog_backlog.h"
+#include "sink/sink.h"
 
 #define DEFAULT_BATCH 20000
 #define PAGE 16			/* stream entries per XRANGE */
 
 enum {
 	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,
-	OPT_SCHEMA, OPT_FOLLOW, OPT_COMMIT_INTERVAL,
+	OPT_SCHEMA, OPT_FOLLOW, OPT_COMMIT_INTERVAL, OPT_CORRUPT, OPT_DISCARD,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +41,8 @@ static const struct option longopts[] = {
 	{ "schema", required_argument, NULL, OPT_SCHEMA },
 	{ "follow", no_argument, NULL, 'f' },
 	{ "commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL },
+	{ "corrupt", required_argument, NULL, OPT_CORRUPT },
+	{ "discard", no_argument, NULL, OPT_DISCARD },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -49,8 +53,11 @@ usage(void)
 {
 	fputs(
 "Usage: simlog-drain [options]\n"
+"       simlog-drain -s SIM --corrupt list|export|purge\n"
+"       simlog-drain -s SIM --discard\n"
 "\n"
-"Move buffered records from Redis into SQLite tables, exactly once.\n"
+"Move buffered records from Redis into SQLite or PostgreSQL tables,\n"
+"exactly once.\n"
 "\n"
 "Options:\n"
 "  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
@@ -58,10 +65,11 @@ usage(void)
 "      --password-file FILE read the Redis password from FILE\n"
 "      --timeout SECONDS    connect and command timeout (default 2)\n"
 "  -s, --sim SIM            drain only this simulation (default: all)\n"
-"  -d, --db PATH            SQLite database (default $SIMLOG_DB, else ./simlog.db)\n"
+"  -d, --db PATH|URL        SQLite database, or postgresql://... (default\n"
+"                           $SIMLOG_DB, else ./simlog.db)\n"
 "      --schema FILE|NAME   typed tables from a schema (simlog-schema(5)),\n"
 "                           e.g. --schema agentfarm\n"
-"      --batch N            records per SQLite transaction (default 20000)\n"
+"      --batch N            records per transaction (default 20000)\n"
 "  -f, --follow             keep draining as records arrive; stop on\n"
 "                           SIGINT or SIGTERM\n"
 "      --commit-interval S  commit at least this often (default 1)\n"
@@ -69,46 +77,43 @@ usage(void)
 "      --keep-batches DAYS  remember drained batch ids this long (default 30)\n"
 "  -q, --quiet              no progress on stderr\n"
 "      --progress           show progress even when stderr is not a terminal\n"
+"      --corrupt ACTION     with -s: list, export (JSON lines) or purge the\n"
+"                           entries set aside in simlog:{SIM}:corrupt\n"
+"      --discard            with -s: delete the simulation's whole backlog\n"
+"                           from Redis, undrained\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
-"Exit status: 0 drained, 65 undecodable entries set aside, 69 Redis\n"
-"unreachable, 74 database error, 75 Redis or the database failed part-way,\n"
-"77 authentication refused; see simlog-drain(1).\n",
+"Exit status: 0 drained, 65 undecodable entries set aside, 66 no such\n"
+"database, 69 Redis unreachable, 73 database cannot be created, 74\n"
+"database error, 75 Redis or the database failed part-way, 77\n"
+"authentication refused; see simlog-drain(1).\n",
 	    stdout);
 }
 
-/* Where records of one type go: a schema table, the default mapping,
- * or (unknown to a strict schema) the dead letters. */
-struct table {
-	char name[64];			/* the record type */
-	char table[64];			/* the table it lands in */
-	sqlite3_stmt *ins;		/* default mapping */
-	struct simlog_stable *st;	/* schema mapping */
-	int unknown;			/* strict schema, no table */
-	unsigned long long rows, rejects;	/* this simulation, committed */
-	unsigned long long pending, prejects;	/* in the open transaction */
+/* Rows per simulation and type over the whole run, printed at the end
+ * (a --follow drain makes many passes). */
+struct tally {
+	char sim[72], type[64], table[64];
+	unsigned long long rows, rejects;
 };
 
-/* What an open transaction has done, counted once it commits. */
-struct txn {
-	unsigned long long rows, batches, dups, dup_rows;
+/* The newest entry seen of each simulation (--follow waits after it). */
+struct seen {
+	char sim[72];
+	struct simlog_sid id;
 };
 
 struct drain {
-	const char *dbpath;
+	const char *target;		/* --db as given */
 	size_t batch;
 	double busy_timeout;
 	double keep_days;
 	int progress;
 
 	struct simlog_conn conn;
-	sqlite3 *db;
-	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
-	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
+	struct simlog_sink *sink;
 	struct simlog_schema *schema;
-	struct table *tables;
-	size_t ntables, tcap, last;
 	struct simlog_chunk ch;
 
 	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
@@ -118,6 +123,8 @@ struct drain {
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
 	struct tally *tally;
 	size_t ntally;
+	struct seen *seen;
+	size_t nseen;
 	struct simlog_policy pol;	/* Redis failures (lib/policy.c) */
 	struct simlog_breaker brk;
 	double t0, shown;
@@ -133,228 +140,136 @@ on_stop(int sig)
 	stop_requested = 1;
 }
 
-static int
-dberr(struct drain *d, struct simlog_err *e, const char *what)
+static void *
+xrealloc(void *p, size_t n)
 {
-	int code = sqlite3_errcode(d->db);
-
-	return simlog_seterr(e, (code == SQLITE_BUSY || code == SQLITE_LOCKED) ?
-	    SIMLOG_EX_TEMPFAIL : SIMLOG_EX_IOERR, "%s: %s: %s", d->dbpath,
-	    what, sqlite3_errmsg(d->db));
+	if ((p = realloc(p, n)) == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	return p;
 }
 
-/* The insert statement for a type's table, creating the table first. */
-static struct table *
-table_for(struct drain *d, const char *type, size_t tlen, struct simlog_err *e)
+/* --- what a run drained ----------------------------------------------------- */
+
+static void
+tally_add(struct drain *d, const char *sim, const struct simlog_sink_count *c)
 {
-	char ident[160], sql[512];
-	const char *why;
-	struct table *t;
 	size_t i;
 
-	if (d->last < d->ntables) {
-		t = &d->tables[d->last];
-		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0')
-			return t;
+	for (i = 0; i < d->ntally; i++)
+		if (strcmp(d->tally[i].sim, sim) == 0 &&
+		    strcmp(d->tally[i].type, c->type) == 0)
+			break;
+	if (i == d->ntally) {
+		d->tally = xrealloc(d->tally, (i + 1) * sizeof(*d->tally));
+		memset(&d->tally[i], 0, sizeof(d->tally[i]));
+		snprintf(d->tally[i].sim, sizeof(d->tally[i].sim), "%s", sim);
+		snprintf(d->tally[i].type, sizeof(d->tally[i].type), "%s",
+		    c->type);
+		snprintf(d->tally[i].table, sizeof(d->tally[i].table), "%s",
+		    c->table);
+		d->ntally++;
 	}
-	for (i = 0; i < d->ntables; i++) {
-		t = &d->tables[i];
-		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
-			d->last = i;
-			return t;
-		}
-	}
-	/* Only a validated type ever becomes an identifier. */
-	if (simlog_valid_type(type, tlen, &why) < 0 ||
-	    simlog_db_ident(type, tlen, ident, sizeof(ident)) < 0) {
-		simlog_seterr(e, SIMLOG_EX_DATAERR, "record type '%.*s': %s",
-		    (int)(tlen > 64 ? 64 : tlen), type, why);
-		return NULL;
-	}
-	if (d->ntables == d->tcap) {
-		size_t n = d->tcap ? d->tcap * 2 : 16;
-		struct table *q = realloc(d->tables, n * sizeof(*q));
-
-		if (q == NULL)
-			errx(SIMLOG_EX_SOFTWARE, "out of memory");
-		d->tables = q;
-		d->tcap = n;
-	}
-	t = &d->tables[d->ntables];
-	memset(t, 0, sizeof(*t));
-	memcpy(t->name, type, tlen);
-	if (d->schema != NULL &&
-	    (t->st = simlog_schema_table(d->schema, type, tlen)) != NULL) {
-		snprintf(t->table, sizeof(t->table), "%s",
-		    simlog_stable_name(t->st));
-		d->last = d->ntables++;
-		return t;
-	}
-	if (d->schema != NULL && simlog_schema_strict(d->schema)) {
-		t->unknown = 1;
-		snprintf(t->table, sizeof(t->table), "simlog_rejects");
-		d->last = d->ntables++;
-		return t;
-	}
-	memcpy(t->table, type, tlen);
-	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
-	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
-	    "data TEXT NOT NULL)", ident);
-	if (simlog_db_exec(d->db, sql, e) < 0)
-		return NULL;
-	snprintf(sql, sizeof(sql),
-	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
-	if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &t->ins, NULL) != SQLITE_OK) {
-		dberr(d, e, ident);
-		return NULL;
-	}
-	d->last = d->ntables++;
-	return t;
+	d->tally[i].rows += c->rows;
+	d->tally[i].rejects += c->rejects;
+	d->rows += c->rows;
+	d->rejects += c->rejects;
 }
 
-/* A record that does not fit goes to simlog_rejects in the same
- * transaction: it never blocks the queue and never vanishes. */
-static int
-dead_letter(struct drain *d, struct table *t, const char *sim,
-	    const char *json, size_t jlen, const char *why,
-	    struct simlog_err *e)
+static size_t
+count_sims(const struct drain *d)
 {
-	int r;
+	size_t n = 0;
 
-	sqlite3_bind_text(d->reject, 1, sim, -1, SQLITE_STATIC);
-	sqlite3_bind_text(d->reject, 2, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(d->reject, 3, json, (int)jlen, SQLITE_STATIC);
-	sqlite3_bind_text(d->reject, 4, why, -1, SQLITE_STATIC);
-	sqlite3_bind_double(d->reject, 5, simlog_now_wall());
-	r = sqlite3_step(d->reject);
-	sqlite3_reset(d->reject);
-	if (r != SQLITE_DONE)
-		return dberr(d, e, "simlog_rejects");
-	t->prejects++;
-	return 0;
-}
+	for (size_t i = 0; i < d->ntally; i++) {
+		size_t j;
 
-static int
-insert_record(struct drain *d, const char *sim, const char *type, size_t tlen,
-	      const char *json, size_t jlen, struct simlog_err *e)
-{
-	struct table *t = table_for(d, type, tlen, e);
-	struct simlog_err re;
-	int r;
-
-	if (t == NULL)
-		return -1;
-	if (t->st != NULL) {
-		r = simlog_stable_insert(d->schema, t->st, d->db, sim, json,
-		    jlen, &re);
-		if (r < 0) {
-			*e = re;
-			return -1;
-		}
-		if (r > 0)
-			return dead_letter(d, t, sim, json, jlen, re.msg, e);
-	} else if (t->unknown) {
-		char why[120];
-
-		snprintf(why, sizeof(why), "record type %s is not in the "
-		    "strict schema", t->name);
-		return dead_letter(d, t, sim, json, jlen, why, e);
-	} else {
-		sqlite3_bind_text(t->ins, 1, sim, -1, SQLITE_STATIC);
-		sqlite3_bind_text(t->ins, 2, json, (int)jlen, SQLITE_STATIC);
-		r = sqlite3_step(t->ins);
-		sqlite3_reset(t->ins);
-		if (r != SQLITE_DONE)
-			return dberr(d, e, t->table);
+		for (j = 0; j < i; j++)
+			if (strcmp(d->tally[j].sim, d->tally[i].sim) == 0)
+				break;
+		n += j == i;
 	}
-	t->pending++;
-	return 0;
+	return n;
 }
 
 static void
-tables_reset_counts(struct drain *d)
+print_summary(const struct drain *d)
 {
-	for (size_t i = 0; i < d->ntables; i++) {
-		struct table *t = &d->tables[i];
+	struct simlog_jw w;
 
-		t->rows = t->pending = t->rejects = t->prejects = 0;
+	simlog_jw_init(&w, stdout);
+	for (size_t i = 0; i < d->ntally; i++) {
+		simlog_jw_begin(&w);
+		simlog_jw_kstr(&w, "sim", d->tally[i].sim);
+		simlog_jw_kstr(&w, "type", d->tally[i].type);
+		simlog_jw_kstr(&w, "table", d->tally[i].table);
+		simlog_jw_kuint(&w, "rows", d->tally[i].rows);
+		simlog_jw_kuint(&w, "rejects", d->tally[i].rejects);
+		simlog_jw_end(&w);
 	}
+	simlog_jw_begin(&w);
+	simlog_jw_kuint(&w, "rows", d->rows);
+	simlog_jw_kuint(&w, "rejects", d->rejects);
+	simlog_jw_kuint(&w, "batches", d->batches);
+	simlog_jw_kuint(&w, "duplicate_batches", d->dups);
+	simlog_jw_kuint(&w, "duplicate_rows", d->dup_rows);
+	simlog_jw_kuint(&w, "corrupt", d->corrupt);
+	simlog_jw_kuint(&w, "sims", d->ntally ? count_sims(d) : 0);
+	simlog_jw_kuint(&w, "retries", d->pol.retries);
+	simlog_jw_kstr(&w, "db", simlog_sink_name(d->sink));
+	simlog_jw_kdouble(&w, "seconds", simlog_now_mono() - d->t0, 3);
+	simlog_jw_end(&w);
 }
 
-/* Returns the rejects the transaction held. */
-static unsigned long long
-tables_settle(struct drain *d, int committed)
+/* Dead letters are said, not only counted (also with -q). */
+static void
+report_rejects(const struct drain *d)
 {
-	unsigned long long rejects = 0;
+	const char *first = simlog_sink_first_reject(d->sink);
+	const struct tally *one = NULL;
+	size_t n = 0;
 
-	for (size_t i = 0; i < d->ntables; i++) {
-		struct table *t = &d->tables[i];
-
-		if (committed) {
-			t->rows += t->pending;
-			t->rejects += t->prejects;
-			rejects += t->prejects;
+	if (d->rejects == 0)
+		return;
+	for (size_t i = 0; i < d->ntally; i++)
+		if (d->tally[i].rejects > 0) {
+			n++;
+			one = &d->tally[i];
 		}
-		t->pending = t->prejects = 0;
-	}
-	return rejects;
-}
-
-/* A decodable chunk may still hold a type we would not make a table of. */
-static const char *
-bad_type(const struct simlog_chunk *ch)
-{
-	const char *why;
-
-	for (size_t i = 0; i < ch->ntypes; i++)
-		if (simlog_valid_type(ch->types[i].name,
-		    strlen(ch->types[i].name), &why) < 0)
-			return why;
-	return NULL;
+	if (n == 1 && strcmp(one->table, "simlog_rejects") != 0)
+		warnx("%llu record%s of type %s did not fit table %s and "
+		    "went to simlog_rejects in %s; the first: %s", d->rejects,
+		    d->rejects == 1 ? "" : "s", one->type, one->table,
+		    simlog_sink_name(d->sink), first ? first : "?");
+	else
+		warnx("%llu record%s went to simlog_rejects in %s; the "
+		    "first: %s", d->rejects, d->rejects == 1 ? "" : "s",
+		    simlog_sink_name(d->sink), first ? first : "?");
 }
 
 static void
 show_progress(struct drain *d, const char *sim, int final)
 {
-	double now = simlog_now_mono(), el = now - d->t0;
+	double now = simlog_now_mono(), el = now - d->t0, rate;
+	unsigned long long done = d->rows + d->rejects + d->dup_rows;
+	char eta[32] = "";
 
 	if (!d->progress || (!final && now - d->shown < 0.5))
 		return;
 	d->shown = now;
-	fprintf(stderr, "\rsimlog-drain: %s: %llu of %llu rows, %.0f rows/s   ",
-	    sim, d->rows, d->expect, el > 0 ? (double)d->rows / el : 0.0);
+	rate = el > 0 ? (double)done / el : 0.0;
+	if (!final && rate > 0 && d->expect > done)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+		    (double)(d->expect - done) / rate + 0.5);
+	fprintf(stderr, "\rsimlog-drain: %s: %llu of %llu rows (%.0f%%), "
+	    "%.0f rows/s%s   ", sim, done, d->expect, d->expect ?
+	    100.0 * (double)(done > d->expect ? d->expect : done) /
+	    (double)d->expect : 100.0, rate, eta);
 	if (final)
 		fputc('\n', stderr);
 	fflush(stderr);
 }
 
-/* Insert one decoded chunk's records; *dup set if it was drained before. */
-static int
-insert_chunk(struct drain *d, const char *sim, int *dup, struct simlog_err *e)
-{
-	const char *type, *json;
-	size_t tlen, jlen, pos = 0;
-	int r;
-
-	sqlite3_bind_blob(d->mark, 1, d->ch.id, SIMLOG_BATCH_ID_LEN,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(d->mark, 2, sim, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(d->mark, 3, d->ch.records);
-	sqlite3_bind_double(d->mark, 4, simlog_now_wall());
-	r = sqlite3_step(d->mark);
-	sqlite3_reset(d->mark);
-	if (r != SQLITE_DONE)
-		return dberr(d, e, "recording a batch");
-	*dup = sqlite3_changes(d->db) == 0;
-	if (*dup)
-		return 0;
-	while ((r = simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
-	    &jlen)) > 0)
-		if (insert_record(d, sim, type, tlen, json, jlen, e) < 0)
-			return -1;
-	return 0;
-}
+/* --- one transaction ---------------------------------------------------------- */
 
 struct acklist {
 	struct simlog_ack *a;
@@ -376,17 +291,10 @@ acks_add(struct acklist *l, const struct simlog_sid *id,
 	struct simlog_typecount *t;
 
 	if (l->n == l->cap) {
-		size_t n = l->cap ? l->cap * 2 : 64;
-		struct simlog_ack *q = realloc(l->a, n * sizeof(*q));
-
-		if (q == NULL)
-			errx(SIMLOG_EX_SOFTWARE, "out of memory");
-		l->a = q;
-		l->cap = n;
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->a = xrealloc(l->a, l->cap * sizeof(*l->a));
 	}
-	t = malloc((ch->ntypes ? ch->ntypes : 1) * sizeof(*t));
-	if (t == NULL)
-		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	t = xrealloc(NULL, (ch->ntypes ? ch->ntypes : 1) * sizeof(*t));
 	memcpy(t, ch->types, ch->ntypes * sizeof(*t));
 	l->a[l->n].id = *id;
 	l->a[l->n].types = t;
@@ -394,126 +302,203 @@ acks_add(struct acklist *l, const struct simlog_sid *id,
 	l->n++;
 }
 
-/*
- * One transaction: read entries after *after (up to upto) until the batch
- * is full, insert them, commit, then delete them from Redis.  Returns the
- * number of entries handled, or -1.
- */
 enum where { IN_DB, IN_REDIS };
 
+/* One transaction's state: where it reads, what it has done. */
+struct txn {
+	const char *sim;
+	struct simlog_sid *after;	/* last entry handled */
+	int *started;			/* after is valid */
+	const struct simlog_sid *upto;	/* the backlog's end */
+	struct acklist *acks;		/* entries to delete once committed */
+	enum where where;		/* where a failure came from */
+	size_t records, handled;
+	unsigned long long batches, dups, dup_rows;
+};
+
+/* A decodable chunk may still hold a type we would not make a table of. */
+static const char *
+bad_type(const struct simlog_chunk *ch)
+{
+	const char *why;
+
+	for (size_t i = 0; i < ch->ntypes; i++)
+		if (simlog_valid_type(ch->types[i].name,
+		    strlen(ch->types[i].name), &why) < 0)
+			return why;
+	return NULL;
+}
+
+/* Decode an entry into d->ch; 0, or -1 with the reason in why. */
+static int
+decode_entry(struct drain *d, const struct simlog_entry *ent,
+	     struct simlog_err *why)
+{
+	const char *bad;
+
+	if (ent->data == NULL)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR,
+		    "entry has no chunk field");
+	if (simlog_chunk_decode(&d->ch, ent->data, ent->len, why) < 0)
+		return -1;
+	if ((bad = bad_type(&d->ch)) != NULL)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "chunk holds a "
+		    "record type that is not valid: %s", bad);
+	return 0;
+}
+
+/* An entry that cannot be decoded goes to the corrupt stream. */
+static int
+set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
+	  const char *why, struct simlog_err *e)
+{
+	char id[48];
+
+	simlog_sid_format(&ent->id, id);
+	warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim, id,
+	    why, t->sim);
+	t->where = IN_REDIS;
+	if (simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
+		return -1;
+	t->where = IN_DB;
+	d->corrupt++;
+	d->status = SIMLOG_EX_DATAERR;
+	return 0;
+}
+
+/* Insert the decoded chunk's records, unless its batch id says they are
+ * in already. */
+static int
+insert_chunk(struct drain *d, struct txn *t, const struct simlog_entry *ent,
+	     struct simlog_err *e)
+{
+	const char *type, *json;
+	size_t tlen, jlen, pos = 0;
+	int dup;
+
+	if (simlog_sink_mark(d->sink, d->ch.id, d->ch.records, &dup, e) < 0)
+		return -1;
+	if (dup) {
+		t->dups++;
+		t->dup_rows += d->ch.records;
+	} else {
+		t->batches++;
+		while (simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
+		    &jlen) > 0)
+			if (simlog_sink_insert(d->sink, type, tlen, json, jlen,
+			    e) < 0)
+				return -1;
+	}
+	t->records += d->ch.records;
+	acks_add(t->acks, &ent->id, &d->ch);
+	return 0;
+}
+
+/* Read and insert one page of entries; the number read, or -1. */
+static long
+drain_page(struct drain *d, struct txn *t, struct simlog_err *e)
+{
+	struct simlog_entry *ent;
+	size_t n, i;
+
+	t->where = IN_REDIS;
+	if (simlog_queue_read(&d->conn, t->sim, *t->started ? t->after : NULL,
+	    t->upto, PAGE, &ent, &n, e) < 0)
+		return -1;
+	t->where = IN_DB;
+	for (i = 0; i < n; i++) {
+		struct simlog_err why;
+		int rc;
+
+		*t->after = ent[i].id;
+		*t->started = 1;
+		t->handled++;
+		if (decode_entry(d, &ent[i], &why) < 0)
+			rc = set_aside(d, t, &ent[i], why.msg, e);
+		else
+			rc = insert_chunk(d, t, &ent[i], e);
+		if (rc < 0) {
+			simlog_entries_free(ent, n);
+			return -1;
+		}
+	}
+	simlog_entries_free(ent, n);
+	return (long)n;
+}
+
+/* Committed: count it, then delete the entries.  If we die before the
+ * ack, the next drain finds the batch ids and only deletes the entries. */
+static int
+commit(struct drain *d, struct txn *t, struct simlog_err *e)
+{
+	const struct simlog_sink_count *c;
+	size_t n;
+
+	if (simlog_sink_commit(d->sink, e) < 0)
+		return -1;
+	n = simlog_sink_counts(d->sink, &c);
+	for (size_t i = 0; i < n; i++)
+		tally_add(d, t->sim, &c[i]);
+	d->batches += t->batches;
+	d->dups += t->dups;
+	d->dup_rows += t->dup_rows;
+	t->where = IN_REDIS;
+	if (t->acks->n > 0 &&
+	    simlog_queue_ack(&d->conn, t->sim, t->acks->a, t->acks->n, e) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * One transaction: read entries after *after (up to upto) until the batch
+ * is full or the commit interval has passed, insert them, commit, then
+ * delete them from Redis.  Returns the number of entries handled, or -1
+ * with *where saying whether Redis or the database failed.
+ */
 static long
 drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 	  int *started, const struct simlog_sid *upto, struct acklist *acks,
 	  enum where *where, struct simlog_err *e)
 {
-	size_t records = 0, handled = 0;
+	struct txn t = { sim, after, started, upto, acks, IN_DB, 0, 0, 0, 0,
+	    0 };
 	struct simlog_sid resume = *after;
-	int rc, resume_started = *started;
-	struct txn t = { 0, 0, 0, 0 };
+	int resume_started = *started;
+	double t0;
+	long n;
 
 	acks_clear(acks);
-	*where = IN_DB;
-	if (simlog_db_exec(d->db, "BEGIN IMMEDIATE", e) < 0)
-		return -1;
-	double t0 = simlog_now_mono();
-
-	while (records < d->batch &&
+	if (simlog_sink_begin(d->sink, sim, e) < 0)
+		goto fail;
+	t0 = simlog_now_mono();
+	while (t.records < d->batch &&
 	    simlog_now_mono() - t0 < d->commit_interval) {
-		struct simlog_entry *ent;
-		size_t n, i;
-
-		*where = IN_REDIS;
-		if (simlog_queue_read(&d->conn, sim, *started ? after : NULL,
-		    upto, PAGE, &ent, &n, e) < 0)
+		if ((n = drain_page(d, &t, e)) < 0)
 			goto rollback;
-		*where = IN_DB;
-		for (i = 0; i < n; i++) {
-			struct simlog_err de;
-			int dup;
-
-			*after = ent[i].id;
-			*started = 1;
-			handled++;
-			const char *why;
-			int bad = 1;
-
-			if (ent[i].data == NULL)
-				snprintf(de.msg, sizeof(de.msg),
-				    "entry has no chunk field");
-			else if (simlog_chunk_decode(&d->ch, ent[i].data,
-			    ent[i].len, &de) < 0)
-				;	/* de says why */
-			else if ((why = bad_type(&d->ch)) != NULL)
-				snprintf(de.msg, sizeof(de.msg), "chunk holds "
-				    "a record type that is not valid: %s", why);
-			else
-				bad = 0;
-			if (bad) {
-				char id[48];
-
-				simlog_sid_format(&ent[i].id, id);
-				warnx("%s: entry %s: %s; moved to "
-				    "simlog:{%s}:corrupt", sim, id, de.msg, sim);
-				*where = IN_REDIS;
-				if (simlog_queue_quarantine(&d->conn, sim,
-				    &ent[i], de.msg, e) < 0) {
-					simlog_entries_free(ent, n);
-					goto rollback;
-				}
-				*where = IN_DB;
-				d->corrupt++;
-				d->status = SIMLOG_EX_DATAERR;
-				continue;
-			}
-			if (insert_chunk(d, sim, &dup, e) < 0) {
-				simlog_entries_free(ent, n);
-				goto rollback;
-			}
-			if (dup) {
-				t.dups++;
-				t.dup_rows += d->ch.records;
-			} else {
-				t.batches++;
-				t.rows += d->ch.records;
-			}
-			records += d->ch.records;
-			acks_add(acks, &ent[i].id, &d->ch);
-		}
-		simlog_entries_free(ent, n);
 		if (n < PAGE)
 			break;
 		show_progress(d, sim, 0);
 	}
-	/* COMMIT can meet a busy checkpoint; the busy handler waits. */
-	while ((rc = simlog_db_exec(d->db, "COMMIT", e)) < 0 &&
-	    e->code == SIMLOG_EX_TEMPFAIL && !stop_requested)
-		;
-	if (rc < 0)
+	if (commit(d, &t, e) < 0) {
+		if (t.where == IN_REDIS) {
+			*where = IN_REDIS;
+			return -1;	/* committed: only the ack failed */
+		}
 		goto rollback;
-	{
-		unsigned long long rejects = tables_settle(d, 1);
-
-		d->rows += t.rows - rejects;
-		d->rejects += rejects;
 	}
-	d->batches += t.batches;
-	d->dups += t.dups;
-	d->dup_rows += t.dup_rows;
-	/* Committed: the rows are safe.  If we die before this ack, the
-	 * next drain finds the batch ids and only deletes the entries. */
-	*where = IN_REDIS;
-	if (acks->n > 0 &&
-	    simlog_queue_ack(&d->conn, sim, acks->a, acks->n, e) < 0)
-		return -1;
-	return (long)handled;
+	*where = t.where;
+	return (long)t.handled;
 rollback:
-	sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-	tables_settle(d, 0);
+	simlog_sink_rollback(d->sink);
+fail:
+	*where = t.where;
 	/* Read again from where this transaction began. */
 	*after = resume;
 	*started = resume_started;
 	return -1;
 }
+
+/* --- Redis ------------------------------------------------------------------ */
 
 static unsigned long long
 backlog_of(struct drain *d, const char *sim)
@@ -598,62 +583,32 @@ op_none(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 	return 0;
 }
 
-/* Rows per simulation and type over the whole run, printed at the end
- * (a --follow drain makes many passes). */
-struct tally {
-	char sim[72], type[64], table[64];
-	unsigned long long rows, rejects;
-};
-
-static void
-tally_add(struct drain *d, const char *sim, const struct table *t)
-{
-	size_t i;
-
-	for (i = 0; i < d->ntally; i++)
-		if (strcmp(d->tally[i].sim, sim) == 0 &&
-		    strcmp(d->tally[i].type, t->name) == 0)
-			break;
-	if (i == d->ntally) {
-		struct tally *q = realloc(d->tally, (i + 1) * sizeof(*q));
-
-		if (q == NULL)
-			errx(SIMLOG_EX_SOFTWARE, "out of memory");
-		d->tally = q;
-		memset(&q[i], 0, sizeof(q[i]));
-		snprintf(q[i].sim, sizeof(q[i].sim), "%s", sim);
-		snprintf(q[i].type, sizeof(q[i].type), "%s", t->name);
-		snprintf(q[i].table, sizeof(q[i].table), "%s", t->table);
-		d->ntally++;
-	}
-	d->tally[i].rows += t->rows;
-	d->tally[i].rejects += t->rejects;
-}
-
+/* The index of sim in d->seen, or d->nseen. */
 static size_t
-count_sims(const struct drain *d)
+seen_at(const struct drain *d, const char *sim)
 {
-	size_t n = 0;
+	size_t j;
 
-	for (size_t i = 0; i < d->ntally; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (strcmp(d->tally[j].sim, d->tally[i].sim) == 0)
-				break;
-		n += j == i;
-	}
-	return n;
+	for (j = 0; j < d->nseen; j++)
+		if (strcmp(d->seen[j].sim, sim) == 0)
+			break;
+	return j;
 }
 
+/* Remember the newest entry id of sim seen so far. */
 static void
-print_tallies(const struct drain *d)
+saw(struct drain *d, const char *sim, const struct simlog_sid *id)
 {
-	for (size_t i = 0; i < d->ntally; i++)
-		printf("{\"sim\":\"%s\",\"type\":\"%s\",\"table\":\"%s\","
-		    "\"rows\":%llu,\"rejects\":%llu}\n", d->tally[i].sim,
-		    d->tally[i].type, d->tally[i].table, d->tally[i].rows,
-		    d->tally[i].rejects);
+	size_t i = seen_at(d, sim);
+
+	if (i == d->nseen) {
+		d->seen = xrealloc(d->seen, (i + 1) * sizeof(*d->seen));
+		snprintf(d->seen[i].sim, sizeof(d->seen[i].sim), "%s", sim);
+		d->seen[i].id.ms = d->seen[i].id.seq = 0;
+		d->nseen++;
+	}
+	if (simlog_sid_cmp(id, &d->seen[i].id) > 0)
+		d->seen[i].id = *id;
 }
 
 static int
@@ -661,7 +616,7 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 {
 	struct simlog_sid upto, after = { 0, 0 };
 	struct acklist acks = { NULL, 0, 0 };
-	unsigned long long rows0 = d->rows;
+	unsigned long long done0 = d->rows + d->rejects;
 	int found, started = 0;
 	long n;
 
@@ -671,8 +626,8 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 		return -1;
 	if (!found)
 		return 0;
+	saw(d, sim, &upto);
 	d->expect += backlog_of(d, sim);
-	tables_reset_counts(d);
 	for (int attempt = 0, dbtries = 0;;) {
 		enum where where = IN_REDIS;
 
@@ -693,30 +648,9 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	}
 	acks_clear(&acks);
 	free(acks.a);
-	if (d->progress && d->rows > rows0)
+	if (d->progress && d->rows + d->rejects > done0)
 		show_progress(d, sim, 1);
-	for (size_t i = 0; i < d->ntables; i++) {
-		const struct table *t = &d->tables[i];
-
-		if (t->rows > 0 || t->rejects > 0)
-			tally_add(d, sim, t);
-	}
 	return n < 0 ? -1 : 0;
-}
-
-static void
-prune_batches(struct drain *d)
-{
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(d->db, "DELETE FROM simlog_batches "
-	    "WHERE drained_at < ?1", -1, &st, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_double(st, 1, simlog_now_wall() - d->keep_days * 86400);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		warnx("%s: pruning old batch ids: %s", d->dbpath,
-		    sqlite3_errmsg(d->db));
-	sqlite3_finalize(st);
 }
 
 /* One pass over the simulations (or just sim); 0 or an exit status. */
@@ -730,8 +664,8 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 	*sims = NULL;
 	*nsims = 0;
 	if (sim != NULL) {
-		if ((*sims = calloc(1, sizeof(**sims))) == NULL ||
-		    ((*sims)[0] = strdup(sim)) == NULL)
+		*sims = xrealloc(NULL, sizeof(**sims));
+		if (((*sims)[0] = strdup(sim)) == NULL)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
 	} else {
@@ -761,17 +695,21 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 }
 
 /*
- * --follow with nothing to do: block in XREAD on every simulation's stream
- * until an entry arrives or the commit interval passes (new simulations are
- * picked up at the next pass).
+ * --follow with nothing to do: block in XREAD on the stream of every
+ * simulation listed or drained before (a drained stream is deleted, so a
+ * listing no longer finds it, but it is where the next records of a
+ * running simulation go) until an entry newer than the last one seen
+ * arrives (one that came between the pass and this wait wakes it at
+ * once), or the commit interval passes (new simulations are picked up at
+ * the next pass).
  */
 static void
 wait_for_records(struct drain *d, char **sims, size_t nsims)
 {
 	double block = d->commit_interval;
 	const char **av;
-	char (*keys)[SIMLOG_KEYLEN], ms[24];
-	size_t ac = 0, i;
+	char (*keys)[SIMLOG_KEYLEN], (*ids)[48], ms[24];
+	size_t ac = 0, i, j, n = 0, cap = nsims + d->nseen;
 	redisReply *r;
 
 	/* New simulations and signals are seen between blocks: keep them
@@ -781,14 +719,22 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 		block = 1;
 	if (block > d->conn.timeout / 2)
 		block = d->conn.timeout / 2;
-	if (nsims == 0) {
+	if (cap == 0) {
 		simlog_sleep(block, &stop_requested);
 		return;
 	}
-	av = calloc(2 * nsims + 6, sizeof(*av));
-	keys = calloc(nsims, sizeof(*keys));
-	if (av == NULL || keys == NULL)
-		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	av = xrealloc(NULL, (2 * cap + 6) * sizeof(*av));
+	keys = xrealloc(NULL, cap * sizeof(*keys));
+	ids = xrealloc(NULL, cap * sizeof(*ids));
+	for (i = 0; i < d->nseen; i++) {
+		simlog_key_stream(d->seen[i].sim, keys[n]);
+		simlog_sid_format(&d->seen[i].id, ids[n++]);
+	}
+	for (i = 0; i < nsims; i++)
+		if ((j = seen_at(d, sims[i])) == d->nseen) {
+			simlog_key_stream(sims[i], keys[n]);
+			snprintf(ids[n++], sizeof(ids[0]), "0-0");
+		}
 	snprintf(ms, sizeof(ms), "%.0f", block * 1000 > 1 ? block * 1000 : 1);
 	av[ac++] = "XREAD";
 	av[ac++] = "COUNT";
@@ -796,12 +742,10 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	av[ac++] = "BLOCK";
 	av[ac++] = ms;
 	av[ac++] = "STREAMS";
-	for (i = 0; i < nsims; i++) {
-		simlog_key_stream(sims[i], keys[i]);
+	for (i = 0; i < n; i++)
 		av[ac++] = keys[i];
-	}
-	for (i = 0; i < nsims; i++)
-		av[ac++] = "$";
+	for (i = 0; i < n; i++)
+		av[ac++] = ids[i];
 	r = simlog_cmd(&d->conn, NULL, (int)ac, av, NULL);
 	if (r == NULL) {
 		/* Trouble shows itself at the next pass; don't spin on it. */
@@ -811,6 +755,7 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 	freeReplyObject(r);
 	free(av);
 	free(keys);
+	free(ids);
 }
 
 static void
@@ -849,76 +794,235 @@ connect_redis(struct drain *d, struct simlog_conn_opts *co)
 		cli_die(&e);
 }
 
-int
-main(int argc, char **argv)
+/* A Redis that may evict buffered records loses them silently. */
+static void
+check_policy(struct drain *d)
 {
-	struct simlog_conn_opts co = { .name = "simlog-drain", .timeout = 2 };
-	struct drain d;
+	char *policy = simlog_maxmemory_policy(&d->conn);
+
+	if (policy != NULL && simlog_policy_evicts(policy))
+		warnx("%s: maxmemory-policy %s lets Redis evict buffered "
+		    "records; use noeviction", d->conn.display, policy);
+	free(policy);
+}
+
+/* --- the database ------------------------------------------------------------ */
+
+/* Open the database (retrying what may pass) and apply the schema. */
+static void
+open_sink(struct drain *d)
+{
+	struct simlog_sink_opts o = { d->busy_timeout,
+	    (volatile int *)&stop_requested };
 	struct simlog_err e;
-	struct sigaction sa;
-	const char *sim = NULL;
-	char **sims = NULL;
-	size_t nsims = 0, i;
-	int c, quiet = 0, force_progress = 0, rc = 0;
-	const char *schema_name = NULL;
+	int n = 0;
 
-	cli_protect_secrets();
+	while ((d->sink = simlog_sink_open(d->target, &o, &e)) == NULL) {
+		double delay;
 
-	memset(&d, 0, sizeof(d));
-	d.batch = DEFAULT_BATCH;
-	d.busy_timeout = 30;
-	d.keep_days = 30;
-	d.commit_interval = 1;
-	d.dbpath = getenv("SIMLOG_DB");
+		if (!simlog_err_transient(&e) || ++n > d->pol.retry.tries ||
+		    stop_requested)
+			cli_die(&e);
+		delay = simlog_retry_delay(&d->pol.retry, n);
+		warnx("%s; retry %d in %.2f s", e.msg, n, delay);
+		simlog_sleep(delay, &stop_requested);
+		d->pol.retries++;
+	}
+	if (d->schema != NULL &&
+	    simlog_sink_apply_schema(d->sink, d->schema, &e) < 0)
+		errx(e.code, "%s: %s: %s", simlog_sink_name(d->sink),
+		    simlog_schema_path(d->schema), e.msg);
+	simlog_chunk_init(&d->ch);
+}
+
+static void
+prune_batches(struct drain *d)
+{
+	struct simlog_err e;
+
+	if (simlog_sink_prune(d->sink, simlog_now_wall() - d->keep_days * 86400,
+	    &e) < 0)
+		warnx("%s", e.msg);
+}
+
+/* --- housekeeping: the corrupt stream, a discarded backlog -------------------- */
+
+/* One set-aside entry as a JSON line; with data, its fields' values in
+ * base64. */
+static void
+print_corrupt(const char *sim, const struct simlog_corrupt *c, int data)
+{
+	struct simlog_jw w;
+	char entry[48];
+	size_t bytes = 0;
+
+	simlog_sid_format(&c->entry, entry);
+	for (size_t j = 0; j < c->nfields; j++)
+		bytes += c->fields[j].vlen;
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kstr(&w, "sim", sim);
+	simlog_jw_kstr(&w, "entry", entry);
+	simlog_jw_kstr(&w, "id", c->id);
+	simlog_jw_kstr(&w, "why", c->why ? c->why : "");
+	simlog_jw_kuint(&w, "bytes", bytes);
+	if (data) {
+		simlog_jw_key(&w, "fields");
+		simlog_jw_obj(&w);
+		for (size_t j = 0; j < c->nfields; j++) {
+			const struct simlog_field *f = &c->fields[j];
+			char *b = xrealloc(NULL, 4 * ((f->vlen + 2) / 3) + 1);
+
+			simlog_base64((const unsigned char *)f->val, f->vlen, b);
+			simlog_jw_keyn(&w, f->name, f->nlen);
+			simlog_jw_str(&w, b);
+			free(b);
+		}
+		simlog_jw_close(&w);
+	}
+	simlog_jw_end(&w);
+}
+
+/* --corrupt list|export|purge: a purge prints what it deletes, as export
+ * does, so nothing is deleted unseen. */
+static int
+corrupt_action(struct drain *d, const char *sim, const char *action)
+{
+	int purge = strcmp(action, "purge") == 0;
+	struct simlog_sid after;
+	struct simlog_corrupt *c;
+	struct simlog_err e;
+	unsigned long long gone, purged = 0;
+	size_t n;
+	int started = 0;
+
+	do {
+		if (simlog_corrupt_read(&d->conn, sim, started ? &after : NULL,
+		    100, &c, &n, &e) < 0)
+			cli_die(&e);
+		for (size_t i = 0; i < n; i++)
+			print_corrupt(sim, &c[i], strcmp(action, "list") != 0);
+		if (fflush(stdout) != 0 && errno != EPIPE)
+			err(SIMLOG_EX_IOERR, "write error");
+		if (purge && n > 0) {
+			if (simlog_corrupt_delete(&d->conn, sim, c, n, &gone,
+			    &e) < 0) {
+				simlog_corrupt_free(c, n);
+				cli_die(&e);
+			}
+			purged += gone;
+		}
+		if (n > 0) {
+			after = c[n - 1].entry;
+			started = 1;
+		}
+		simlog_corrupt_free(c, n);
+	} while (n == 100 && !stop_requested);
+	if (purged > 0)
+		warnx("%s: purged %llu entries from simlog:{%s}:corrupt", sim,
+		    purged, sim);
+	return 0;
+}
+
+static int
+discard(struct drain *d, const char *sim)
+{
+	struct simlog_err e;
+	struct simlog_jw w;
+	unsigned long long entries, records;
+
+	if (simlog_backlog_discard(&d->conn, sim, &entries, &records, &e) < 0)
+		cli_die(&e);
+	simlog_jw_init(&w, stdout);
+	simlog_jw_begin(&w);
+	simlog_jw_kstr(&w, "sim", sim);
+	simlog_jw_kuint(&w, "discarded_entries", entries);
+	simlog_jw_kuint(&w, "discarded_records", records);
+	simlog_jw_end(&w);
+	if (records > 0 || entries > 0)
+		warnx("%s: discarded %llu records in %llu entries, undrained",
+		    sim, records, entries);
+	return 0;
+}
+
+/* --- the command line ---------------------------------------------------------- */
+
+struct args {
+	struct simlog_conn_opts co;
+	const char *sim, *schema, *corrupt;
+	int quiet, force_progress, discard;
+};
+
+static void
+parse_args(int argc, char **argv, struct drain *d, struct args *a)
+{
+	int c;
+
 	while ((c = getopt_long(argc, argv, "u:s:d:fqhV", longopts, NULL)) != -1) {
-		if (cli_conn_option(c, optarg, &co))
+		if (cli_conn_option(c, optarg, &a->co))
 			continue;
 		switch (c) {
 		case 's':
 			if (!simlog_valid_sim(optarg, strlen(optarg)))
-				errx(SIMLOG_EX_USAGE, "invalid --sim: '%s': "
-				    "use 1-64 of [A-Za-z0-9_.-]", optarg);
-			sim = optarg;
+				errx(SIMLOG_EX_USAGE, "invalid --sim: '%.64s%s': "
+				    "use 1-64 of [A-Za-z0-9_.-]", optarg,
+				    strlen(optarg) > 64 ? "..." : "");
+			a->sim = optarg;
 			break;
 		case 'd':
 			if (*optarg == '\0')
 				errx(SIMLOG_EX_USAGE, "invalid --db: empty path");
-			d.dbpath = optarg;
+			if (simlog_sink_has_password(optarg))
+				warnx("a password in --db is visible to other "
+				    "users (ps); use PGPASSWORD, PGPASSFILE, "
+				    "PGSERVICE or SIMLOG_DB");
+			d->target = optarg;
 			break;
 		case OPT_BATCH:
-			d.batch = (size_t)cli_number("--batch", optarg, 1,
+			d->batch = (size_t)cli_number("--batch", optarg, 1,
 			    10000000);
 			break;
 		case OPT_BUSY_TIMEOUT:
-			d.busy_timeout = cli_seconds("--busy-timeout", optarg,
+			d->busy_timeout = cli_seconds("--busy-timeout", optarg,
 			    86400);
 			break;
 		case OPT_KEEP_BATCHES:
-			d.keep_days = (double)cli_number("--keep-batches",
+			d->keep_days = (double)cli_number("--keep-batches",
 			    optarg, 1, 36500);
 			break;
 		case 'q':
-			quiet = 1;
+			a->quiet = 1;
 			break;
 		case OPT_PROGRESS:
-			force_progress = 1;
+			a->force_progress = 1;
 			break;
 		case OPT_SCHEMA:
-			schema_name = optarg;
+			a->schema = optarg;
 			break;
 		case 'f':
-			d.follow = 1;
+			d->follow = 1;
 			break;
 		case OPT_COMMIT_INTERVAL:
-			d.commit_interval = cli_seconds("--commit-interval",
+			d->commit_interval = cli_seconds("--commit-interval",
 			    optarg, 3600);
-			if (d.commit_interval < 0.001)
+			if (d->commit_interval < 0.001)
 				errx(SIMLOG_EX_USAGE, "invalid --commit-interval: "
 				    "'%s': at least 0.001", optarg);
 			break;
+		case OPT_CORRUPT:
+			if (strcmp(optarg, "list") != 0 &&
+			    strcmp(optarg, "export") != 0 &&
+			    strcmp(optarg, "purge") != 0)
+				errx(SIMLOG_EX_USAGE, "invalid --corrupt: '%s': "
+				    "use list, export or purge", optarg);
+			a->corrupt = optarg;
+			break;
+		case OPT_DISCARD:
+			a->discard = 1;
+			break;
 		case 'h':
 			usage();
-			return cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR;
+			exit(cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR);
 		case 'V':
 			cli_version();
 		default:
@@ -929,14 +1033,26 @@ main(int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		cli_try_help();
 	}
-	if (d.dbpath == NULL || *d.dbpath == '\0')
-		d.dbpath = "simlog.db";
-	if (schema_name == NULL)
-		schema_name = getenv("SIMLOG_SCHEMA");
-	if (schema_name != NULL && *schema_name != '\0' &&
-	    (d.schema = simlog_schema_load(schema_name, &e)) == NULL)
-		cli_die(&e);
-	d.progress = !quiet && (force_progress || isatty(STDERR_FILENO));
+	if ((a->corrupt || a->discard) && a->sim == NULL)
+		errx(SIMLOG_EX_USAGE, "--%s needs --sim", a->corrupt ?
+		    "corrupt" : "discard");
+	if (a->corrupt && a->discard)
+		errx(SIMLOG_EX_USAGE, "--corrupt and --discard exclude each "
+		    "other");
+	if ((a->corrupt || a->discard) && d->follow)
+		errx(SIMLOG_EX_USAGE, "--%s and --follow exclude each other",
+		    a->corrupt ? "corrupt" : "discard");
+	if (d->target == NULL || *d->target == '\0')
+		d->target = "simlog.db";
+	if (a->schema == NULL)
+		a->schema = getenv("SIMLOG_SCHEMA");
+	d->progress = !a->quiet && (a->force_progress || isatty(STDERR_FILENO));
+}
+
+static void
+on_signals(void)
+{
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -944,60 +1060,72 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	d.t0 = simlog_now_mono();
-	connect_redis(&d, &co);
-	if (simlog_db_open(d.dbpath, d.busy_timeout, &d.db, &e) < 0)
-		cli_die(&e);
-	if (sqlite3_prepare_v3(d.db, "INSERT INTO simlog_batches "
-	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
-	    "ON CONFLICT (batch) DO NOTHING", -1, SQLITE_PREPARE_PERSISTENT,
-	    &d.mark, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(d.db, "INSERT INTO simlog_rejects "
-	    "(simulation_id, type, data, error, drained_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)", -1, SQLITE_PREPARE_PERSISTENT,
-	    &d.reject, NULL) != SQLITE_OK)
-		errx(SIMLOG_EX_IOERR, "%s: %s", d.dbpath, sqlite3_errmsg(d.db));
-	if (d.schema != NULL) {
-		/* Under the write lock: two drains never race an ALTER. */
-		if (simlog_db_exec(d.db, "BEGIN IMMEDIATE", &e) < 0 ||
-		    simlog_schema_apply(d.schema, d.db, &e) < 0 ||
-		    simlog_db_exec(d.db, "COMMIT", &e) < 0) {
-			sqlite3_exec(d.db, "ROLLBACK", NULL, NULL, NULL);
-			errx(e.code, "%s: %s: %s", d.dbpath,
-			    simlog_schema_path(d.schema), e.msg);
-		}
-	}
-	simlog_chunk_init(&d.ch);
+/* Pass after pass (once without --follow); 0 or an exit status. */
+static int
+run(struct drain *d, const char *sim)
+{
+	char **sims = NULL;
+	size_t nsims = 0;
+	int rc;
 
 	do {
-		rc = drain_pass(&d, sim, &sims, &nsims);
-		if (rc != 0 || !d.follow || stop_requested)
+		rc = drain_pass(d, sim, &sims, &nsims);
+		if (rc != 0 || !d->follow || stop_requested)
 			break;
 		/* Nothing new this pass: sleep in Redis until records come. */
-		if (d.rows == d.rows_seen)
-			wait_for_records(&d, sims, nsims);
-		d.rows_seen = d.rows;
+		if (d->rows + d->rejects + d->dup_rows == d->rows_seen)
+			wait_for_records(d, sims, nsims);
+		d->rows_seen = d->rows + d->rejects + d->dup_rows;
 	} while (!stop_requested);
-	prune_batches(&d);
-	print_tallies(&d);
-	printf("{\"rows\":%llu,\"rejects\":%llu,\"batches\":%llu,\"duplicate_batches\":%llu,"
-	    "\"duplicate_rows\":%llu,\"corrupt\":%llu,\"sims\":%zu,"
-	    "\"retries\":%llu,\"seconds\":%.3f}\n", d.rows, d.rejects, d.batches, d.dups,
-	    d.dup_rows, d.corrupt, d.ntally ? count_sims(&d) : 0, d.pol.retries, simlog_now_mono() - d.t0);
-
-	for (i = 0; i < d.ntables; i++)
-		sqlite3_finalize(d.tables[i].ins);
-	free(d.tables);
-	free(d.tally);
-	sqlite3_finalize(d.mark);
-	sqlite3_finalize(d.reject);
-	simlog_schema_free(d.schema);
-	simlog_db_close(d.db);
-	simlog_chunk_clear(&d.ch);
 	simlog_strv_free(sims, nsims);
-	simlog_conn_clear(&d.conn);
-	simlog_breaker_clear(&d.brk);
+	return rc;
+}
+
+static void
+cleanup(struct drain *d)
+{
+	simlog_sink_free(d->sink);
+	simlog_schema_free(d->schema);
+	simlog_chunk_clear(&d->ch);
+	free(d->tally);
+	free(d->seen);
+	simlog_conn_clear(&d->conn);
+	simlog_breaker_clear(&d->brk);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a = { .co = { .name = "simlog-drain", .timeout = 2 } };
+	struct drain d = { .batch = DEFAULT_BATCH, .busy_timeout = 30,
+	    .keep_days = 30, .commit_interval = 1 };
+	struct simlog_err e;
+	int rc;
+
+	cli_protect_secrets();
+	d.target = getenv("SIMLOG_DB");
+	parse_args(argc, argv, &d, &a);
+	if (!a.corrupt && !a.discard && a.schema != NULL && *a.schema != '\0' &&
+	    (d.schema = simlog_schema_load(a.schema, &e)) == NULL)
+		cli_die(&e);
+	on_signals();
+	d.t0 = simlog_now_mono();
+	connect_redis(&d, &a.co);
+	if (a.corrupt || a.discard) {
+		rc = a.corrupt ? corrupt_action(&d, a.sim, a.corrupt) :
+		    discard(&d, a.sim);
+		cleanup(&d);
+		return cli_close_stdout() < 0 ? SIMLOG_EX_IOERR : rc;
+	}
+	check_policy(&d);
+	open_sink(&d);
+	rc = run(&d, a.sim);
+	prune_batches(&d);
+	print_summary(&d);
+	report_rejects(&d);
+	cleanup(&d);
 	if (cli_close_stdout() < 0 && rc == 0)
 		rc = SIMLOG_EX_IOERR;
 	return rc ? rc : d.status;

@@ -9,10 +9,13 @@ _simlog_buffered_sims()
 	local i conn=()
 	for ((i = 1; i < ${#words[@]} - 1; i++)); do
 		case ${words[i]} in
-		-u | --url | --password-file)
+		-u | --url | --password-file | --sentinel-password-file | \
+		--tls-ca | --tls-cert | --tls-key | --tls-server-name)
 			conn+=("${words[i]}" "${words[i + 1]}")
 			;;
-		--url=* | --password-file=*)
+		--url=* | --password-file=* | --sentinel-password-file=* | \
+		--tls-ca=* | --tls-cert=* | --tls-key=* | --tls-server-name=* | \
+		--tls-no-verify)
 			conn+=("${words[i]}")
 			;;
 		esac
@@ -48,13 +51,35 @@ _simlog_drain()
 
 	case $prev in
 	-u | --url)
-		COMPREPLY=($(compgen -W 'redis:// unix://' -- "$cur"))
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://
+			redis-cluster:// rediss-cluster://
+			redis-sentinel:// rediss-sentinel://' -- "$cur"))
 		[[ ${COMPREPLY-} == *// ]] && compopt -o nospace
 		__ltrim_colon_completions "$cur"
 		return
 		;;
-	--password-file | -d | --db)
+	--password-file | --sentinel-password-file | --tls-ca | --tls-cert | \
+	--tls-key)
 		_filedir
+		return
+		;;
+	--tls-server-name)
+		_known_hosts_real -- "$cur"
+		return
+		;;
+	-d | --db)
+		# An SQLite file, or a PostgreSQL URI.
+		if [[ $cur == postgres* ]]; then
+			COMPREPLY=($(compgen -W 'postgresql:// postgres://' -- "$cur"))
+			compopt -o nospace
+			__ltrim_colon_completions "$cur"
+		else
+			_filedir
+		fi
+		return
+		;;
+	--corrupt)
+		COMPREPLY=($(compgen -W 'list export purge' -- "$cur"))
 		return
 		;;
 	--schema)
@@ -81,7 +106,13 @@ _simlog_drain()
 	COMPREPLY=($(compgen -W '
 		-u --url
 		--password-file
+		--sentinel-password-file
 		--timeout
+		--tls-ca
+		--tls-cert
+		--tls-key
+		--tls-server-name
+		--tls-no-verify
 		-s --sim
 		-d --db
 		--schema
@@ -92,6 +123,8 @@ _simlog_drain()
 		--keep-batches
 		-q --quiet
 		--progress
+		--corrupt
+		--discard
 		-h --help
 		-V --version
 	' -- "$cur"))

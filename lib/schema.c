@@ -1,8 +1,8 @@
 /*
  * Schema files (simlog-schema(5)): record types mapped to tables, JSON
- * fields to typed columns.  Loading parses and checks a file; applying
- * creates or extends the tables; inserting converts one record's fields
- * and reports a record that does not fit, so it can become a dead letter.
+ * fields to typed columns.  Loading parses and checks a file; a record
+ * becomes a row of typed values, or a reason why it does not fit (a dead
+ * letter).  The SQL of each database is the sinks' (lib/sink/).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,65 +14,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "simlog.h"
+#include "schema.h"
 
 #ifndef SIMLOG_SCHEMA_DIR
 #define SIMLOG_SCHEMA_DIR "/usr/local/share/simlog/schemas"
 #endif
 
-#define MAX_COLS 256
+#define MAX_COLS SIMLOG_SCHEMA_MAXCOLS
 #define MAX_MEMBERS 512
 
-enum ctype { C_INTEGER, C_REAL, C_TEXT, C_BOOLEAN, C_JSON };
-static const char *const ctype_names[] = {
+const char *const simlog_ctype_names[5] = {
 	"INTEGER", "REAL", "TEXT", "BOOLEAN", "JSON",
-};
-
-enum dkind { D_NONE, D_NULL, D_INT, D_REAL, D_TEXT };
-
-struct column {
-	char *name;
-	char *field;		/* source field; NULL for sim/computed/rest */
-	enum ctype type;
-	int notnull, primary, unique;
-	int is_sim, is_rest;
-	char *tmpl;		/* computed: "{col}..." */
-	size_t nrefs;		/* {col} references in tmpl */
-	int line;		/* where it was declared */
-	enum dkind dkind;	/* default */
-	long long dint;
-	double dreal;
-	char *dtext;
-};
-
-struct simlog_stable {
-	char *name, *type;
-	struct column *cols;
-	size_t ncols;
-	char **key;		/* composite primary key */
-	size_t nkey;
-	char ***uniques;	/* composite unique constraints */
-	size_t *nuniq, nuniques;
-	int rest;		/* index of the rest column, or -1 */
-	int on_dup;		/* 0 reject, 1 update, 2 ignore */
-	/* field-name hash: slot -> column index + 1 */
-	unsigned *hash;
-	size_t hcap;
-	sqlite3_stmt *ins;
-	int line;
-};
-
-struct simlog_schema {
-	char *path;
-	int strict;
-	char *typefield;
-	struct simlog_stable *tables;
-	size_t ntables;
-	/* scratch for one record */
-	char *buf;
-	size_t bufcap;
 };
 
 static uint32_t
@@ -165,7 +117,7 @@ is_ident(const char *s)
 	return 1;
 }
 
-static struct column *
+static struct simlog_column *
 find_col(struct simlog_stable *t, const char *name)
 {
 	for (size_t i = 0; i < t->ncols; i++)
@@ -175,33 +127,36 @@ find_col(struct simlog_stable *t, const char *name)
 }
 
 static int
-parse_default(struct parser *p, struct column *c, const char *v)
+parse_default(struct parser *p, struct simlog_column *c, const char *v)
 {
 	char *end;
 
 	if (*v == '"') {
-		c->dkind = D_TEXT;
+		c->dkind = SIMLOG_D_TEXT;
 		c->dtext = strdup(v + 1);
 		return c->dtext ? 0 : perr(p, "out of memory");
 	}
 	if (strcmp(v, "null") == 0) {
-		c->dkind = D_NULL;
+		c->dkind = SIMLOG_D_NULL;
 		return 0;
 	}
 	if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-		c->dkind = D_INT;
+		c->dkind = SIMLOG_D_INT;
 		c->dint = v[0] == 't';
+		snprintf(c->dform, sizeof(c->dform), "%lld", c->dint);
 		return 0;
 	}
 	errno = 0;
 	c->dint = strtoll(v, &end, 10);
 	if (*end == '\0' && errno == 0 && end != v) {
-		c->dkind = D_INT;
+		c->dkind = SIMLOG_D_INT;
+		snprintf(c->dform, sizeof(c->dform), "%lld", c->dint);
 		return 0;
 	}
 	c->dreal = strtod(v, &end);
 	if (*end == '\0' && end != v && isfinite(c->dreal)) {
-		c->dkind = D_REAL;
+		c->dkind = SIMLOG_D_REAL;
+		snprintf(c->dform, sizeof(c->dform), "%.17g", c->dreal);
 		return 0;
 	}
 	return perr(p, "default '%s' is not a number, a \"string\", true, "
@@ -209,12 +164,12 @@ parse_default(struct parser *p, struct column *c, const char *v)
 }
 
 static int
-check_template(struct parser *p, struct simlog_stable *t, struct column *c)
+check_template(struct parser *p, struct simlog_stable *t, struct simlog_column *c)
 {
 	for (const char *s = c->tmpl; (s = strchr(s, '{')) != NULL;) {
 		const char *e = strchr(s, '}');
 		char name[64];
-		struct column *ref;
+		struct simlog_column *ref;
 
 		if (e == NULL || e - s - 1 <= 0 || e - s - 1 >= 64)
 			return perr(p, "column %s: bad {name} in template",
@@ -232,10 +187,44 @@ check_template(struct parser *p, struct simlog_stable *t, struct column *c)
 	return 0;
 }
 
+/* The template as literal pieces and column references, so that a record
+ * never searches it or the column names. */
+static int
+compile_template(struct parser *p, struct simlog_stable *t,
+		 struct simlog_column *c)
+{
+	const char *s = c->tmpl;
+	size_t n = 0;
+
+	if ((c->parts = calloc(c->nrefs + 1, sizeof(*c->parts))) == NULL)
+		return perr(p, "out of memory");
+	for (;;) {
+		const char *b = strchr(s, '{'), *e;
+		struct simlog_tpart *pt = &c->parts[n++];
+
+		pt->lit = s;
+		pt->litlen = b ? (size_t)(b - s) : strlen(s);
+		pt->col = -1;
+		if (b == NULL)
+			break;
+		e = strchr(b, '}');
+		for (size_t k = 0; k < t->ncols; k++)
+			if (strlen(t->cols[k].name) == (size_t)(e - b - 1) &&
+			    strncasecmp(t->cols[k].name, b + 1,
+			    (size_t)(e - b - 1)) == 0) {
+				pt->col = (int)k;
+				break;
+			}
+		s = e + 1;
+	}
+	c->nparts = n;
+	return 0;
+}
+
 static int
 parse_column(struct parser *p, struct simlog_stable *t)
 {
-	struct column *c;
+	struct simlog_column *c;
 	int i, k;
 
 	if (t->ncols == MAX_COLS)
@@ -251,12 +240,12 @@ parse_column(struct parser *p, struct simlog_stable *t)
 	c = &t->cols[t->ncols];
 	memset(c, 0, sizeof(*c));
 	for (k = 0; k < 5; k++)
-		if (strcasecmp(p->tok[1], ctype_names[k]) == 0)
+		if (strcasecmp(p->tok[1], simlog_ctype_names[k]) == 0)
 			break;
 	if (k == 5)
 		return perr(p, "column %s: unknown type '%s' (INTEGER, REAL, "
 		    "TEXT, BOOLEAN, JSON)", p->tok[0], p->tok[1]);
-	c->type = (enum ctype)k;
+	c->type = (enum simlog_ctype)k;
 	c->line = p->line;
 	if ((c->name = strdup(p->tok[0])) == NULL)
 		return perr(p, "out of memory");
@@ -298,7 +287,7 @@ parse_column(struct parser *p, struct simlog_stable *t)
 	if ((c->is_sim != 0) + (c->tmpl != NULL) + (c->field != NULL) > 1)
 		return perr(p, "column %s: choose one of sim, from and =",
 		    c->name);
-	if (c->is_sim && c->type != C_TEXT)
+	if (c->is_sim && c->type != SIMLOG_C_TEXT)
 		return perr(p, "column %s: a sim column is TEXT", c->name);
 	if (!c->is_sim && c->tmpl == NULL && c->field == NULL &&
 	    (c->field = strdup(c->name)) == NULL)
@@ -341,10 +330,15 @@ finish_table(struct parser *p, struct simlog_stable *t)
 			int save = p->line;
 
 			p->line = t->cols[i].line;
-			if (check_template(p, t, &t->cols[i]) < 0)
+			if (check_template(p, t, &t->cols[i]) < 0 ||
+			    compile_template(p, t, &t->cols[i]) < 0)
 				return -1;
 			p->line = save;
+			t->scratch += strlen(t->cols[i].tmpl) +
+			    t->cols[i].nrefs * 64;
 		}
+		if (t->cols[i].field != NULL)
+			t->cols[i].flen = strlen(t->cols[i].field);
 	}
 	if (nprim > 1 || (nprim == 1 && t->nkey > 0))
 		return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
@@ -487,9 +481,10 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 			if (a == 3)
 				return perr(p, "on duplicate: '%s' is not reject, "
 				    "update or ignore", p->tok[2]);
-			t->on_dup = a;
+			t->on_dup = a == 0 ? SIMLOG_DUP_REJECT : a == 1 ?
+			    SIMLOG_DUP_UPDATE : SIMLOG_DUP_IGNORE;
 		} else if (strcmp(p->tok[0], "rest") == 0) {
-			struct column *c;
+			struct simlog_column *c;
 
 			if (p->ntok != 2 || !is_ident(p->tok[1]))
 				return perr(p, "expected: rest COLUMN");
@@ -501,7 +496,7 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 			c = &t->cols[t->ncols];
 			memset(c, 0, sizeof(*c));
 			c->name = strdup(p->tok[1]);
-			c->type = C_JSON;
+			c->type = SIMLOG_C_JSON;
 			c->is_rest = 1;
 			t->rest = (int)t->ncols++;
 		} else if (parse_column(p, t) < 0)
@@ -626,6 +621,7 @@ simlog_schema_free(struct simlog_schema *s)
 			free(t->cols[j].field);
 			free(t->cols[j].tmpl);
 			free(t->cols[j].dtext);
+			free(t->cols[j].parts);
 		}
 		for (size_t j = 0; j < t->nkey; j++)
 			free(t->key[j]);
@@ -641,7 +637,6 @@ simlog_schema_free(struct simlog_schema *s)
 		free(t->hash);
 		free(t->name);
 		free(t->type);
-		sqlite3_finalize(t->ins);
 	}
 	free(s->tables);
 	free(s->typefield);
@@ -660,71 +655,24 @@ simlog_schema_table(struct simlog_schema *s, const char *type, size_t n)
 	return find_table_by_type(s, type, n);
 }
 
-/* --- tables ------------------------------------------------------------- */
 
-struct sqlbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void
-sqlf(struct sqlbuf *b, const char *fmt, ...)
+int
+simlog_stable_addable(const struct simlog_stable *t,
+		      const struct simlog_column *c, struct simlog_err *err)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL,
-		    b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if (b->s != NULL && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *q = realloc(b->s, cap);
-		if (q == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = q;
-		b->cap = cap;
-	}
+	if (c->primary || c->unique)
+		return simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: cannot "
+		    "add key column %s to an existing table", t->name, c->name);
+	if (c->notnull && (c->dkind == SIMLOG_D_NONE ||
+	    c->dkind == SIMLOG_D_NULL))
+		return simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: cannot "
+		    "add NOT NULL column %s without a default to an existing "
+		    "table", t->name, c->name);
+	return 0;
 }
 
-static void
-sql_literal(struct sqlbuf *b, const struct column *c)
-{
-	switch (c->dkind) {
-	case D_NONE:
-	case D_NULL:
-		sqlf(b, "NULL");
-		break;
-	case D_INT:
-		sqlf(b, "%lld", c->dint);
-		break;
-	case D_REAL:
-		sqlf(b, "%.17g", c->dreal);
-		break;
-	case D_TEXT:
-		sqlf(b, "'");
-		for (const char *p = c->dtext; *p; p++)
-			sqlf(b, *p == '\'' ? "''" : "%c", *p);
-		sqlf(b, "'");
-		break;
-	}
-}
-
-static int
-in_key(const struct simlog_stable *t, const struct column *c)
+int
+simlog_stable_in_key(const struct simlog_stable *t, const struct simlog_column *c)
 {
 	for (size_t j = 0; j < t->nkey; j++)
 		if (strcasecmp(t->key[j], c->name) == 0)
@@ -732,196 +680,10 @@ in_key(const struct simlog_stable *t, const struct column *c)
 	return 0;
 }
 
-static void
-column_def(struct sqlbuf *b, const struct column *c, int adding, int key)
-{
-	/* JSON is kept as TEXT: SQLite's JSON functions read it, and TEXT
-	 * affinity never turns "5" into a number. */
-	sqlf(b, "\"%s\" %s", c->name, c->type == C_JSON ? "TEXT" :
-	    ctype_names[c->type]);
-	if (c->primary && !adding)
-		sqlf(b, " PRIMARY KEY");
-	if (c->unique && !adding)
-		sqlf(b, " UNIQUE");
-	/* A key is never NULL (SQLite would let a non-INTEGER one be). */
-	if (c->notnull || (!adding && ((c->primary && c->type != C_INTEGER) ||
-	    key)))
-		sqlf(b, " NOT NULL");
-	if (c->dkind != D_NONE) {
-		sqlf(b, " DEFAULT ");
-		sql_literal(b, c);
-	}
-}
+/* --- records into rows ---------------------------------------------------- */
 
 static int
-existing_columns(sqlite3 *db, const char *table, char ***names, size_t *n,
-		 struct simlog_err *err)
-{
-	char sql[200];
-	sqlite3_stmt *st;
-
-	*names = NULL;
-	*n = 0;
-	snprintf(sql, sizeof(sql), "PRAGMA table_info(\"%s\")", table);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "%s: %s", table,
-		    sqlite3_errmsg(db));
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		char **q = realloc(*names, (*n + 1) * sizeof(char *));
-
-		if (q == NULL)
-			break;
-		*names = q;
-		(*names)[(*n)++] = strdup((const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-static int
-apply_table(struct simlog_stable *t, sqlite3 *db, struct simlog_err *err)
-{
-	struct sqlbuf b = { NULL, 0, 0, 0 };
-	char **have;
-	size_t nhave, i, j;
-	int rc = 0;
-
-	sqlf(&b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
-	for (i = 0; i < t->ncols; i++) {
-		sqlf(&b, i ? ", " : "");
-		column_def(&b, &t->cols[i], 0, in_key(t, &t->cols[i]));
-	}
-	if (t->nkey > 0) {
-		sqlf(&b, ", PRIMARY KEY (");
-		for (i = 0; i < t->nkey; i++)
-			sqlf(&b, "%s\"%s\"", i ? ", " : "", t->key[i]);
-		sqlf(&b, ")");
-	}
-	for (size_t u = 0; u < t->nuniques; u++) {
-		sqlf(&b, ", UNIQUE (");
-		for (i = 0; i < t->nuniq[u]; i++)
-			sqlf(&b, "%s\"%s\"", i ? ", " : "", t->uniques[u][i]);
-		sqlf(&b, ")");
-	}
-	sqlf(&b, ")");
-	if (b.oom || simlog_db_exec(db, b.s, err) < 0) {
-		free(b.s);
-		return b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-		    "out of memory") : -1;
-	}
-	/* A column added to the schema later joins the existing table. */
-	if (existing_columns(db, t->name, &have, &nhave, err) < 0) {
-		free(b.s);
-		return -1;
-	}
-	for (i = 0; i < t->ncols && rc == 0; i++) {
-		const struct column *c = &t->cols[i];
-
-		for (j = 0; j < nhave; j++)
-			if (have[j] && strcasecmp(have[j], c->name) == 0)
-				break;
-		if (j < nhave)
-			continue;
-		if (c->primary || c->unique)
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add key column %s to an existing table",
-			    t->name, c->name);
-		else if (c->notnull && (c->dkind == D_NONE || c->dkind == D_NULL))
-			rc = simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s: "
-			    "cannot add NOT NULL column %s without a default "
-			    "to an existing table", t->name, c->name);
-		else {
-			b.len = 0;
-			sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
-			column_def(&b, c, 1, 0);
-			rc = b.oom ? -1 : simlog_db_exec(db, b.s, err);
-		}
-	}
-	for (j = 0; j < nhave; j++)
-		free(have[j]);
-	free(have);
-	if (rc < 0) {
-		free(b.s);
-		return -1;
-	}
-	b.len = 0;
-	sqlf(&b, "INSERT INTO \"%s\" (", t->name);
-	for (i = 0; i < t->ncols; i++)
-		sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
-	sqlf(&b, ") VALUES (");
-	for (i = 0; i < t->ncols; i++) {
-		/* ?N+ncols says the field was missing: the default applies on
-		 * insert, and an update keeps the row's value. */
-		if (t->cols[i].dkind != D_NONE && t->cols[i].tmpl == NULL &&
-		    !t->cols[i].is_sim) {
-			sqlf(&b, "%sCASE WHEN ?%zu THEN ", i ? ", " : "",
-			    t->ncols + i + 1);
-			sql_literal(&b, &t->cols[i]);
-			sqlf(&b, " ELSE ?%zu END", i + 1);
-		} else
-			sqlf(&b, "%s?%zu", i ? ", " : "", i + 1);
-	}
-	sqlf(&b, ")");
-	if (t->on_dup == 2)
-		sqlf(&b, " ON CONFLICT DO NOTHING");
-	else if (t->on_dup == 1) {
-		/* A later record fills in what it carries; what it leaves
-		 * out keeps its value. */
-		int first = 1;
-
-		for (i = 0; i < t->ncols; i++) {
-			const struct column *c = &t->cols[i];
-
-			if (c->primary || c->is_sim)
-				continue;
-			for (j = 0; j < t->nkey; j++)
-				if (strcasecmp(t->key[j], c->name) == 0)
-					break;
-			if (j < t->nkey)
-				continue;
-			/* Missing (bound NULL) or null: keep the row's value. */
-			sqlf(&b, "%s\"%s\" = coalesce(?%zu, \"%s\")",
-			    first ? " ON CONFLICT DO UPDATE SET " : ", ",
-			    c->name, i + 1, c->name);
-			first = 0;
-		}
-		if (first)
-			sqlf(&b, " ON CONFLICT DO NOTHING");
-	}
-	sqlite3_finalize(t->ins);
-	t->ins = NULL;
-	if (b.oom || sqlite3_prepare_v3(db, b.s, -1, SQLITE_PREPARE_PERSISTENT,
-	    &t->ins, NULL) != SQLITE_OK)
-		rc = simlog_seterr(err, SIMLOG_EX_IOERR, "table %s: %s",
-		    t->name, sqlite3_errmsg(db));
-	free(b.s);
-	return rc;
-}
-
-int
-simlog_schema_apply(struct simlog_schema *s, sqlite3 *db,
-		    struct simlog_err *err)
-{
-	for (size_t i = 0; i < s->ntables; i++)
-		if (apply_table(&s->tables[i], db, err) < 0)
-			return -1;
-	return 0;
-}
-
-/* --- inserting records -------------------------------------------------- */
-
-struct val {
-	int set;		/* 0: missing */
-	int dflt;		/* the default stands in: bind NULL, SQL fills it */
-	enum dkind kind;	/* D_NULL, D_INT, D_REAL, D_TEXT */
-	long long i;
-	double r;
-	const char *s;
-	size_t n;
-};
-
-static int
-misfit(struct simlog_err *err, const struct column *c, const char *what)
+misfit(struct simlog_err *err, const struct simlog_column *c, const char *what)
 {
 	return simlog_seterr(err, SIMLOG_EX_DATAERR, "column %s: %s", c->name,
 	    what);
@@ -936,137 +698,220 @@ kind_name(enum simlog_jvkind k)
 	return n[k];
 }
 
-/* Convert one member to a column's type; out points into the line or
- * into the scratch buffer at *o. */
+/*
+ * A JSON integer (already validated as a JSON number) in one pass: 0, -1
+ * for a number with a fraction or an exponent, -2 out of 64-bit range.
+ */
 static int
-convert(const struct column *c, const struct simlog_jmember *m, char **o,
-	struct val *v, struct simlog_err *err)
+json_integer(const char *p, size_t n, long long *out)
+{
+	unsigned long long v = 0, lim = (unsigned long long)LLONG_MAX;
+	size_t i = 0;
+	int neg = 0, over = 0;
+
+	if (n > 0 && p[0] == '-') {
+		neg = 1;
+		lim++;
+		i++;
+	}
+	for (; i < n; i++) {
+		unsigned d = (unsigned char)p[i] - '0';
+
+		if (d > 9)
+			return -1;	/* '.', 'e' or 'E' */
+		if (v > (lim - d) / 10)
+			over = 1;
+		else
+			v = v * 10 + d;
+	}
+	if (over)
+		return -2;
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return 0;
+}
+
+/*
+ * A JSON number as a double, correctly rounded.  Most numbers records
+ * carry have few digits: those take Clinger's fast path (an exact integer
+ * mantissa times an exact power of ten is rounded once); the rest go to
+ * strtod.
+ */
+static int
+json_real(const char *p, size_t n, double *out)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+	    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+	    1e19, 1e20, 1e21, 1e22 };
+	unsigned long long m = 0;
+	int exp10 = 0, digits = 0, neg = 0, ok = 1;
+	size_t i = 0;
+	char num[400], *end;
+
+	if (i < n && p[i] == '-') {
+		neg = 1;
+		i++;
+	}
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (digits >= 19) {
+			ok = 0;
+			break;
+		}
+		m = m * 10 + (unsigned)(p[i] - '0');
+		digits += m != 0;
+	}
+	if (ok && i < n && p[i] == '.')
+		for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+			if (digits >= 19) {
+				ok = 0;
+				break;
+			}
+			m = m * 10 + (unsigned)(p[i] - '0');
+			digits += m != 0;
+			exp10--;
+		}
+	if (ok && i < n && (p[i] == 'e' || p[i] == 'E')) {
+		int e = 0, eneg = 0;
+
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			eneg = p[i++] == '-';
+		for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			if (e < 10000)
+				e = e * 10 + (p[i] - '0');
+		exp10 += eneg ? -e : e;
+	}
+	if (ok && i == n && m <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+		double d = (double)m;
+
+		d = exp10 < 0 ? d / p10[-exp10] : d * p10[exp10];
+		*out = neg ? -d : d;
+		return 0;
+	}
+	if (n >= sizeof(num))
+		return -1;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	*out = strtod(num, &end);
+	return isfinite(*out) ? 0 : -2;
+}
+
+/* Convert one member to a column's type; decoded text goes to the scratch
+ * buffer at *o. */
+static int
+convert(const struct simlog_column *c, const struct simlog_jmember *m,
+	char **o, struct simlog_val *v, struct simlog_err *err)
 {
 	char what[80];
 
 	v->set = 1;
 	if (m->kind == SIMLOG_JV_NULL) {
-		v->kind = D_NULL;
+		v->kind = SIMLOG_V_NULL;
 		return 0;
 	}
 	switch (c->type) {
-	case C_INTEGER: {
-		char num[32], *end;
-
-		if (m->kind != SIMLOG_JV_NUMBER || m->vlen >= sizeof(num) ||
-		    memchr(m->val, '.', m->vlen) || memchr(m->val, 'e', m->vlen) ||
-		    memchr(m->val, 'E', m->vlen))
+	case SIMLOG_C_INTEGER:
+		if (m->kind != SIMLOG_JV_NUMBER)
 			goto wrong;
-		memcpy(num, m->val, m->vlen);
-		num[m->vlen] = '\0';
-		errno = 0;
-		v->i = strtoll(num, &end, 10);
-		if (errno == ERANGE)
+		switch (json_integer(m->val, m->vlen, &v->i)) {
+		case -1:
+			goto wrong;
+		case -2:
 			return misfit(err, c, "integer out of 64-bit range");
-		v->kind = D_INT;
+		}
+		v->kind = SIMLOG_V_INT;
+		v->s = m->val;
+		v->n = m->vlen;
 		return 0;
-	}
-	case C_REAL: {
-		char num[400], *end;
-
-		if (m->kind != SIMLOG_JV_NUMBER || m->vlen >= sizeof(num))
+	case SIMLOG_C_REAL:
+		if (m->kind != SIMLOG_JV_NUMBER)
 			goto wrong;
-		memcpy(num, m->val, m->vlen);
-		num[m->vlen] = '\0';
-		v->r = strtod(num, &end);
-		if (!isfinite(v->r))
+		switch (json_real(m->val, m->vlen, &v->r)) {
+		case -1:
+			goto wrong;
+		case -2:
 			return misfit(err, c, "number out of range");
-		v->kind = D_REAL;
+		}
+		v->kind = SIMLOG_V_REAL;
+		v->s = m->val;
+		v->n = m->vlen;
 		return 0;
-	}
-	case C_BOOLEAN:
-		if (m->kind == SIMLOG_JV_TRUE || m->kind == SIMLOG_JV_FALSE) {
-			v->kind = D_INT;
+	case SIMLOG_C_BOOLEAN:
+		if (m->kind == SIMLOG_JV_TRUE || m->kind == SIMLOG_JV_FALSE)
 			v->i = m->kind == SIMLOG_JV_TRUE;
-			return 0;
-		}
-		if (m->kind == SIMLOG_JV_NUMBER && m->vlen == 1 &&
-		    (m->val[0] == '0' || m->val[0] == '1')) {
-			v->kind = D_INT;
+		else if (m->kind == SIMLOG_JV_NUMBER && m->vlen == 1 &&
+		    (m->val[0] == '0' || m->val[0] == '1'))
 			v->i = m->val[0] == '1';
-			return 0;
-		}
-		goto wrong;
-	case C_TEXT:
+		else
+			goto wrong;
+		v->kind = SIMLOG_V_INT;
+		v->s = v->i ? "1" : "0";
+		v->n = 1;
+		return 0;
+	case SIMLOG_C_TEXT:
 		if (m->kind != SIMLOG_JV_STRING)
 			goto wrong;
-		v->kind = D_TEXT;
+		v->kind = SIMLOG_V_TEXT;
+		if (memchr(m->val + 1, '\\', m->vlen - 2) == NULL) {
+			/* Nothing to decode (the scanner refused raw NULs). */
+			v->s = m->val + 1;
+			v->n = m->vlen - 2;
+			return 0;
+		}
 		v->s = *o;
 		v->n = simlog_json_unescape(m->val + 1, m->vlen - 2, *o);
 		if (memchr(v->s, '\0', v->n) != NULL)
 			return misfit(err, c, "text holds a NUL character");
 		*o += v->n;
 		return 0;
-	case C_JSON:
-		v->kind = D_TEXT;
+	case SIMLOG_C_JSON:
+		v->kind = SIMLOG_V_TEXT;
 		v->s = m->val;
 		v->n = m->vlen;
 		return 0;
 	}
 wrong:
 	snprintf(what, sizeof(what), "expected %s, got %s",
-	    c->type == C_INTEGER ? "an integer" : c->type == C_REAL ?
-	    "a number" : c->type == C_BOOLEAN ? "true or false" : "a string",
+	    c->type == SIMLOG_C_INTEGER ? "an integer" :
+	    c->type == SIMLOG_C_REAL ? "a number" :
+	    c->type == SIMLOG_C_BOOLEAN ? "true or false" : "a string",
 	    kind_name(m->kind));
 	return misfit(err, c, what);
 }
 
-/* Text form of a value for a computed column. */
-static size_t
-val_text(const struct val *v, char *out, size_t cap)
-{
-	switch (v->kind) {
-	case D_INT:
-		return (size_t)snprintf(out, cap, "%lld", v->i);
-	case D_REAL:
-		return (size_t)snprintf(out, cap, "%.17g", v->r);
-	case D_TEXT:
-		if (v->n < cap)
-			memcpy(out, v->s, v->n);
-		return v->n;
-	default:
-		return 0;
-	}
-}
-
+/* A computed column's value: its template filled in at *o. */
 static int
-compute(struct simlog_stable *t, const struct column *c, struct val *vals,
-	char **o, struct simlog_err *err)
+compute(struct simlog_stable *t, const struct simlog_column *c,
+	struct simlog_val *vals, char **o, struct simlog_err *err)
 {
 	char *start = *o;
 
-	for (const char *p = c->tmpl; *p;) {
-		if (*p != '{') {
-			*(*o)++ = *p++;
-			continue;
-		}
-		const char *e = strchr(p, '}');
-		size_t n = (size_t)(e - p - 1), k;
-		char name[64];
+	for (size_t k = 0; k < c->nparts; k++) {
+		const struct simlog_tpart *pt = &c->parts[k];
+		const struct simlog_val *v;
 
-		memcpy(name, p + 1, n);
-		name[n] = '\0';
-		for (k = 0; k < t->ncols; k++)
-			if (strcasecmp(t->cols[k].name, name) == 0)
-				break;
-		if (!vals[k].set || vals[k].kind == D_NULL) {
+		memcpy(*o, pt->lit, pt->litlen);
+		*o += pt->litlen;
+		if (pt->col < 0)
+			break;
+		v = &vals[pt->col];
+		if (!v->set || v->kind == SIMLOG_V_NULL) {
 			char what[100];
 
 			snprintf(what, sizeof(what), "needs column %s, which "
-			    "is missing", name);
+			    "is missing", t->cols[pt->col].name);
 			return misfit(err, c, what);
 		}
-		*o += val_text(&vals[k], *o, 64 + (vals[k].kind == D_TEXT ?
-		    vals[k].n : 0));
-		p = e + 1;
+		if (v->kind == SIMLOG_V_INT)
+			*o += snprintf(*o, 32, "%lld", v->i);
+		else if (v->kind == SIMLOG_V_REAL)
+			*o += snprintf(*o, 32, "%.17g", v->r);
+		else {
+			memcpy(*o, v->s, v->n);
+			*o += v->n;
+		}
 	}
 	vals[c - t->cols].set = 1;
-	vals[c - t->cols].kind = D_TEXT;
+	vals[c - t->cols].kind = SIMLOG_V_TEXT;
 	vals[c - t->cols].s = start;
 	vals[c - t->cols].n = (size_t)(*o - start);
 	return 0;
@@ -1077,36 +922,26 @@ find_member_col(const struct simlog_stable *t, const char *key, size_t n)
 {
 	for (size_t h = fnv(key, n) & (t->hcap - 1); t->hash[h] != 0;
 	    h = (h + 1) & (t->hcap - 1)) {
-		const char *f = t->cols[t->hash[h] - 1].field;
+		const struct simlog_column *c = &t->cols[t->hash[h] - 1];
 
-		if (strlen(f) == n && memcmp(f, key, n) == 0)
+		if (c->flen == n && memcmp(c->field, key, n) == 0)
 			return (int)t->hash[h] - 1;
 	}
 	return -1;
 }
 
-int
-simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
-		     sqlite3 *db, const char *sim, const char *json,
-		     size_t len, struct simlog_err *err)
+/* The scratch space one record of len bytes may need. */
+static int
+reserve(struct simlog_schema *s, const struct simlog_stable *t, size_t len,
+	struct simlog_err *err)
 {
-	struct simlog_jmember m[MAX_MEMBERS];
-	struct val vals[MAX_COLS];
-	size_t n, i, need, tflen = strlen(s->typefield);
-	const char *why;
-	char *text, *rest, *comp, *r0;
-	int r;
+	/* Unescaped text (never longer than the line), the rest object (no
+	 * longer than the line), computed values. */
+	size_t need = 2 * len + 8 + t->scratch;
 
-	if (simlog_json_members(json, len, m, MAX_MEMBERS, &n, &why) < 0)
-		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record: %s",
-		    why), 1;
-	/* Scratch areas: unescaped text (never longer than the line), the
-	 * rest object (no longer than the line), computed values. */
-	need = 2 * len + 8;
-	for (i = 0; i < t->ncols; i++)
+	for (size_t i = 0; i < t->ncols; i++)
 		if (t->cols[i].tmpl != NULL)
-			need += strlen(t->cols[i].tmpl) + t->cols[i].nrefs *
-			    (len + 64);
+			need += t->cols[i].nrefs * len;
 	if (need > s->bufcap) {
 		char *q = realloc(s->buf, need);
 
@@ -1116,6 +951,64 @@ simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
 		s->buf = q;
 		s->bufcap = need;
 	}
+	return 0;
+}
+
+/* What stands for a column the record does not give. */
+static void
+fill_missing(struct simlog_stable *t, const char *sim, struct simlog_val *vals)
+{
+	for (size_t i = 0; i < t->ncols; i++) {
+		const struct simlog_column *c = &t->cols[i];
+		struct simlog_val *v = &vals[i];
+
+		if (c->is_sim) {
+			v->set = 1;
+			v->kind = SIMLOG_V_TEXT;
+			v->s = sim;
+			v->n = strlen(sim);
+		} else if (!v->set && c->dkind != SIMLOG_D_NONE && !c->tmpl) {
+			v->set = 1;
+			v->dflt = 1;
+			switch (c->dkind) {
+			case SIMLOG_D_INT:
+				v->kind = SIMLOG_V_INT;
+				v->i = c->dint;
+				v->s = c->dform;
+				break;
+			case SIMLOG_D_REAL:
+				v->kind = SIMLOG_V_REAL;
+				v->r = c->dreal;
+				v->s = c->dform;
+				break;
+			case SIMLOG_D_TEXT:
+				v->kind = SIMLOG_V_TEXT;
+				v->s = c->dtext;
+				break;
+			default:
+				v->kind = SIMLOG_V_NULL;
+				v->s = NULL;
+			}
+			v->n = v->s ? strlen(v->s) : 0;
+		}
+	}
+}
+
+int
+simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
+		  const char *sim, const char *json, size_t len,
+		  struct simlog_val *vals, struct simlog_err *err)
+{
+	struct simlog_jmember m[MAX_MEMBERS];
+	size_t n, i, tflen = strlen(s->typefield);
+	const char *why;
+	char *text, *rest, *comp, *r0;
+
+	if (simlog_json_members(json, len, m, MAX_MEMBERS, &n, &why) < 0)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record: %s",
+		    why), 1;
+	if (reserve(s, t, len, err) < 0)
+		return -1;
 	text = s->buf;
 	r0 = rest = s->buf + len + 1;
 	comp = s->buf + 2 * len + 4;
@@ -1156,55 +1049,14 @@ simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
 	*rest++ = '}';
 	if (t->rest >= 0) {
 		vals[t->rest].set = 1;
-		vals[t->rest].kind = D_TEXT;
+		vals[t->rest].kind = SIMLOG_V_TEXT;
 		vals[t->rest].s = r0;
 		vals[t->rest].n = (size_t)(rest - r0);
 	}
-	for (i = 0; i < t->ncols; i++) {
-		const struct column *c = &t->cols[i];
-
-		if (c->is_sim) {
-			vals[i].set = 1;
-			vals[i].kind = D_TEXT;
-			vals[i].s = sim;
-			vals[i].n = strlen(sim);
-		} else if (!vals[i].set && c->dkind != D_NONE && !c->tmpl) {
-			vals[i].set = 1;
-			vals[i].dflt = 1;
-			vals[i].kind = c->dkind;
-			vals[i].i = c->dint;
-			vals[i].r = c->dreal;
-			vals[i].s = c->dtext;
-			vals[i].n = c->dtext ? strlen(c->dtext) : 0;
-		}
-	}
+	fill_missing(t, sim, vals);
 	for (i = 0; i < t->ncols; i++)
 		if (t->cols[i].tmpl != NULL &&
 		    compute(t, &t->cols[i], vals, &comp, err) < 0)
 			return 1;
-	for (i = 0; i < t->ncols; i++) {
-		int k = (int)i + 1;
-
-		sqlite3_bind_int(t->ins, (int)t->ncols + k,
-		    !vals[i].set || vals[i].dflt);
-		if (!vals[i].set || vals[i].kind == D_NULL || vals[i].dflt)
-			sqlite3_bind_null(t->ins, k);
-		else if (vals[i].kind == D_INT)
-			sqlite3_bind_int64(t->ins, k, vals[i].i);
-		else if (vals[i].kind == D_REAL)
-			sqlite3_bind_double(t->ins, k, vals[i].r);
-		else
-			sqlite3_bind_text(t->ins, k, vals[i].s, (int)vals[i].n,
-			    SQLITE_STATIC);
-	}
-	r = sqlite3_step(t->ins);
-	sqlite3_reset(t->ins);
-	if (r == SQLITE_DONE)
-		return 0;
-	if (r == SQLITE_CONSTRAINT || r == SQLITE_MISMATCH)
-		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
-		    sqlite3_errmsg(db)), 1;
-	return simlog_seterr(err, (r == SQLITE_BUSY || r == SQLITE_LOCKED) ?
-	    SIMLOG_EX_TEMPFAIL : SIMLOG_EX_IOERR, "table %s: %s", t->name,
-	    sqlite3_errmsg(db));
+	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * libsimlog: the pieces every simlog tool shares — Redis connection and URL
  * handling, the JSON-line scanner, the buffer (chunk) format, the Redis
- * queue operations and the SQLite helpers.
+ * queue operations and schema files.
  *
  * Conventions: functions return 0 on success and -1 on failure, filling a
  * struct simlog_err the caller may show; the library never prints and never
@@ -570,18 +570,6 @@ int simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 			    const struct simlog_entry *e, const char *why,
 			    struct simlog_err *err);
 
-/* --- SQLite ------------------------------------------------------------ */
-
-struct sqlite3;
-/* Open (creating) a database in WAL mode with a busy timeout and the
- * simlog bookkeeping tables. */
-int simlog_db_open(const char *path, double busy_timeout,
-		   struct sqlite3 **db, struct simlog_err *err);
-void simlog_db_close(struct sqlite3 *db);
-int simlog_db_exec(struct sqlite3 *db, const char *sql, struct simlog_err *err);
-/* Quote an identifier ("name" with "" doubled) into buf. */
-int simlog_db_ident(const char *name, size_t len, char *buf, size_t buflen);
-
 /* --- schemas (simlog-schema(5)) ------------------------------------------ */
 
 struct simlog_schema;
@@ -595,17 +583,10 @@ void simlog_schema_free(struct simlog_schema *s);
 const char *simlog_schema_path(const struct simlog_schema *s);
 /* Strict: record types the schema does not map are dead letters. */
 int simlog_schema_strict(const struct simlog_schema *s);
-/* Create the tables, add columns the schema gained, prepare inserts. */
-int simlog_schema_apply(struct simlog_schema *s, struct sqlite3 *db,
-			struct simlog_err *err);
 struct simlog_stable *simlog_schema_table(struct simlog_schema *s,
 					  const char *type, size_t len);
 const char *simlog_stable_name(const struct simlog_stable *t);
-/* Insert one record: 0 inserted, 1 it does not fit (err says why; nothing
- * was inserted), -1 the database failed. */
-int simlog_stable_insert(struct simlog_schema *s, struct simlog_stable *t,
-			 struct sqlite3 *db, const char *sim, const char *json,
-			 size_t len, struct simlog_err *err);
+/* Where the records go and how rows are written: lib/sink/sink.h. */
 
 /* --- retries ------------------------------------------------------------ */
 

@@ -409,3 +409,126 @@ drain_waits_on_db() {
 	assert_equal "$(landed env.db)" '{"type":"a","n":2}'
 	assert_equal "$(landed here/simlog.db)" '{"type":"a","n":1}'
 }
+
+@test "the summary names the database; a Redis that may evict records is warned about" {
+	printf '%s\n' '{"type":"a","n":1}' | simlog-push -s s > /dev/null
+	rcli CONFIG SET maxmemory-policy allkeys-lru > /dev/null
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_success
+	[[ ${lines[-1]} == *"\"db\":\"$DB\""* ]]
+	assert_equal "$stderr" "simlog-drain: $REDIS_URL: maxmemory-policy allkeys-lru lets Redis evict buffered records; use noeviction"
+	rcli CONFIG SET maxmemory-policy volatile-lru > /dev/null
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(landed "$DB")" '{"type":"a","n":1}'
+}
+
+@test "--progress: rows drained of those buffered, a percentage and the rate" {
+	"$SIMGEN" -n 20000 -s 81 > in.jsonl
+	push s in.jsonl
+	run --separate-stderr simlog-drain --progress -d "$DB"
+	assert_success
+	# Carriage returns redraw one line; the last state ends it.
+	local last
+	last=$(printf '%s' "$stderr" | tr '\r' '\n' | grep . | tail -n 1)
+	[[ $last =~ ^simlog-drain:\ s:\ 20000\ of\ 20000\ rows\ \(100%\),\ [0-9]+\ rows/s\ *$ ]]
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$stderr" ""
+}
+
+# corrupt_fixture: two undecodable entries set aside for simulation s.
+corrupt_fixture() {
+	"$SIMGEN" -n 300 -s 91 > a.jsonl
+	push s a.jsonl
+	rcli XADD 'simlog:{s}:q' '*' c garbage > /dev/null
+	rcli XADD 'simlog:{s}:q' '*' x no-chunk-here > /dev/null
+	run -65 --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$(rcli XLEN 'simlog:{s}:corrupt')" 2
+}
+
+@test "--corrupt list and export show what was set aside, as JSON lines; Redis is unchanged" {
+	corrupt_fixture
+	local ids
+	ids="$(rcli XRANGE 'simlog:{s}:corrupt' - + COUNT 1 | head -n 1) $(rcli XREVRANGE 'simlog:{s}:corrupt' + - COUNT 1 | head -n 1)"
+	run -0 --separate-stderr simlog-drain -s s --corrupt list
+	assert_equal "$stderr" ""
+	assert_equal "${#lines[@]}" 2
+	[[ ${lines[0]} =~ ^\{\"sim\":\"s\",\"entry\":\"${ids%% *}\",\"id\":\"[0-9]+-[0-9]+\",\"why\":\"[^\"]+\",\"bytes\":7\}$ ]]
+	[[ ${lines[1]} =~ ^\{\"sim\":\"s\",\"entry\":\"${ids##* }\",\"id\":\"[0-9]+-[0-9]+\",\"why\":\"entry\ has\ no\ chunk\ field\",\"bytes\":13\}$ ]]
+	run -0 --separate-stderr simlog-drain -s s --corrupt export
+	[[ ${lines[0]} == *',"bytes":7,"fields":{"c":"Z2FyYmFnZQ=="}}' ]]
+	[[ ${lines[1]} == *',"bytes":13,"fields":{"x":"bm8tY2h1bmstaGVyZQ=="}}' ]]
+	assert_equal "$(printf '%s' "${lines[1]}" | grep -o '"x":"[^"]*"' | cut -d'"' -f4 | base64 -d)" no-chunk-here
+	assert_equal "$(rcli XLEN 'simlog:{s}:corrupt')" 2
+	# Nothing set aside: nothing to show.
+	run -0 simlog-drain -s other --corrupt list
+	assert_equal "$output" ""
+}
+
+@test "--corrupt purge prints what it deletes and deletes exactly that; the stream goes" {
+	corrupt_fixture
+	run -0 --separate-stderr simlog-drain -s s --corrupt export
+	local exported=$output
+	run -0 --separate-stderr simlog-drain -s s --corrupt purge
+	assert_equal "$output" "$exported"
+	assert_equal "$stderr" "simlog-drain: s: purged 2 entries from simlog:{s}:corrupt"
+	assert_equal "$(rcli EXISTS 'simlog:{s}:corrupt')" 0
+	assert_equal "$(simlog_keys)" ""
+	run -0 simlog-drain -s s --corrupt purge
+	assert_equal "$output" ""
+	# More than a page of entries.
+	local i
+	for i in $(seq 1 250); do
+		echo "XADD simlog:{p}:corrupt * id 1-$i why w$i c v$i"
+	done | rcli > /dev/null
+	run -0 --separate-stderr simlog-drain -s p --corrupt purge
+	assert_equal "${#lines[@]}" 250
+	assert_equal "$stderr" "simlog-drain: p: purged 250 entries from simlog:{p}:corrupt"
+	assert_equal "$(rcli EXISTS 'simlog:{p}:corrupt')" 0
+}
+
+@test "--discard deletes one simulation's backlog, stream and counters together; others stay" {
+	"$SIMGEN" -n 3000 -s 92 > a.jsonl
+	"$SIMGEN" -n 1000 -s 93 > b.jsonl
+	push s a.jsonl
+	push t b.jsonl
+	local entries
+	entries=$(rcli XLEN 'simlog:{s}:q')
+	run -0 --separate-stderr simlog-drain -s s --discard
+	assert_equal "$output" "{\"sim\":\"s\",\"discarded_entries\":$entries,\"discarded_records\":3000}"
+	assert_equal "$stderr" "simlog-drain: s: discarded 3000 records in $entries entries, undrained"
+	assert_equal "$(simlog_keys | tr '\n' ' ')" 'simlog:{t}:b simlog:{t}:n simlog:{t}:q '
+	# A name in the set older versions kept goes too.
+	rcli SADD simlog:sims s t > /dev/null
+	run -0 --separate-stderr simlog-drain -s s --discard
+	assert_equal "$(rcli SMEMBERS simlog:sims)" t
+	rcli DEL simlog:sims > /dev/null
+	run -0 simlog-drain -q -d "$DB"
+	landed_sim "$DB" > got
+	sed 's/^/t\t/' b.jsonl | sort > want
+	cmp want got
+	run -0 --separate-stderr simlog-drain -s s --discard
+	assert_equal "$output" '{"sim":"s","discarded_entries":0,"discarded_records":0}'
+	assert_equal "$stderr" ""
+}
+
+@test "--corrupt and --discard need --sim and exclude each other and --follow" {
+	run -64 --separate-stderr simlog-drain --corrupt list
+	[[ $stderr == *"--corrupt needs --sim"* ]]
+	run -64 --separate-stderr simlog-drain --discard
+	[[ $stderr == *"--discard needs --sim"* ]]
+	run -64 --separate-stderr simlog-drain -s s --corrupt bogus
+	[[ $stderr == *"invalid --corrupt: 'bogus': use list, export or purge"* ]]
+	run -64 simlog-drain -s s --corrupt list --discard
+	run -64 simlog-drain -s s --discard -f
+}
+
+@test "a database error names the database (74)" {
+	printf '%s\n' '{"type":"a","n":1}' | simlog-push -s s > /dev/null
+	sqlite3 "$DB" 'CREATE TABLE a (x INTEGER)'
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$status" 74
+	[[ $stderr == *"simlog-drain: s: $DB: "*"table a has no column named simulation_id"* ]]
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 1
+}

@@ -350,3 +350,25 @@ idle_check() {
 	run -64 simlog-drain -q -d "$DB" --follow --commit-interval -1
 	[ ! -e "$DB" ]
 }
+
+@test "--follow waits after the newest entry it has seen, not after \$: one that came meanwhile is not skipped" {
+	printf '%s\n' '{"type":"ev","n":1}' | simlog-push -s F1 > /dev/null
+	local last mpid
+	last=$(rcli XREVRANGE 'simlog:{F1}:q' + - COUNT 1 | head -n 1)
+	rcli MONITOR > monitor.txt 2>&1 &
+	mpid=$!
+	track "$mpid"
+	wait_until "MONITOR to start" grep -q OK monitor.txt
+	follow f
+	wait_until "the record to land" count_is 1
+	wait_until "an XREAD" grep -q '"XREAD"' monitor.txt
+	finish TERM
+	kill "$mpid"
+	assert_equal "$FOLLOW_STATUS" 0
+	# Each wait names the stream and the id of the entry drained last.
+	local x
+	x=$(grep '"XREAD"' monitor.txt | head -n 1)
+	echo "# $x"
+	[[ $x == *'"STREAMS" "simlog:{F1}:q" "'"$last"'"'* ]]
+	! grep '"XREAD"' monitor.txt | grep -q '"\$"'
+}

@@ -352,6 +352,8 @@ EOF
 	run -0 drain --schema agentfarm
 	assert_equal "$(q "SELECT count(*) FROM agents WHERE agent_id IS NULL")" 0
 	assert_equal "$(q "SELECT count(*) FROM simlog_rejects WHERE type = 'agent'")" 2
+	# Said on stderr, also with -q.
+	assert_equal "$output" "simlog-drain: 2 records of type agent did not fit table agents and went to simlog_rejects in $DB; the first: agent: NOT NULL constraint failed: agents.agent_id"
 }
 
 @test "agentfarm: NOT NULL columns make records without them dead letters" {
@@ -412,6 +414,7 @@ EOF
 EOF
 	push S1 < in.jsonl
 	run -0 drain --schema ./strict.schema
+	assert_equal "$output" "simlog-drain: 15 records went to simlog_rejects in $DB; the first: action: column step_number: expected an integer, got a string"
 	assert_equal "$(q "SELECT simulation_id || ' ' || type || ' ' || error
 	    FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
 S1 action column step_number: expected an integer, got a string

@@ -1,7 +1,8 @@
 /*
  * Schema files (lib/schema.c): what the parser accepts and how it reports
- * what it does not (FILE:LINE), and records converted into an in-memory
- * SQLite database: return codes, stored values and their SQLite types.
+ * what it does not (FILE:LINE), and records converted and stored through
+ * the SQLite sink (lib/sink/sqlite.c): return codes, stored values and
+ * their SQLite types.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@
 
 #include <sqlite3.h>
 
+#include "schema.h"
 #include "simlog.h"
+#include "sink/sink.h"
 #include "tap.h"
 
 static char dir[256];
@@ -81,33 +84,52 @@ one(sqlite3 *db, const char *sql)
 	return buf;
 }
 
+/* A schema applied to a fresh database through the SQLite sink, and a
+ * connection of our own to look at the database with. */
 struct fixture {
 	struct simlog_schema *s;
+	struct simlog_sink *sink;
 	sqlite3 *db;
+	char path[512];
 };
 
 static int
 setup(struct fixture *f, const char *text, const char *what)
 {
 	struct simlog_err e = { 0 };
+	struct simlog_sink_opts o = { 5, NULL };
 
 	f->db = NULL;
+	f->sink = NULL;
+	snprintf(f->path, sizeof(f->path), "%s/t%d.db", dir, ++nfile);
 	if ((f->s = load(text, what)) == NULL)
 		return -1;
-	if (sqlite3_open(":memory:", &f->db) != SQLITE_OK)
+	if ((f->sink = simlog_sink_open(f->path, &o, &e)) == NULL ||
+	    sqlite3_open(f->path, &f->db) != SQLITE_OK) {
+		ok(0, "open %s: %s", f->path, e.msg);
 		return -1;
-	if (!ok(simlog_schema_apply(f->s, f->db, &e) == 0, "apply: %s", what)) {
+	}
+	if (!ok(simlog_sink_apply_schema(f->sink, f->s, &e) == 0, "apply: %s",
+	    what)) {
 		printf("#   %s\n", e.msg);
 		return -1;
 	}
+	snprintf(f->sink->sim, sizeof(f->sink->sim), "SIM1");
 	return 0;
 }
 
 static void
 teardown(struct fixture *f)
 {
+	simlog_sink_free(f->sink);
 	simlog_schema_free(f->s);
 	sqlite3_close(f->db);
+	unlink(f->path);
+	strcat(f->path, "-wal");
+	unlink(f->path);
+	f->path[strlen(f->path) - 4] = '\0';
+	strcat(f->path, "-shm");
+	unlink(f->path);
 }
 
 /* Insert json as a record of type into f; returns the insert's result and
@@ -117,13 +139,22 @@ ins(struct fixture *f, const char *type, const char *json,
     struct simlog_err *e)
 {
 	struct simlog_stable *t = simlog_schema_table(f->s, type, strlen(type));
+	struct simlog_val vals[SIMLOG_SCHEMA_MAXCOLS];
+	struct simlog_route r;
+	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if (t == NULL) {
 		snprintf(e->msg, sizeof(e->msg), "no table for %s", type);
 		return -2;
 	}
-	return simlog_stable_insert(f->s, t, f->db, "SIM1", json, strlen(json), e);
+	memset(&r, 0, sizeof(r));
+	r.st = t;
+	rc = simlog_stable_row(f->s, t, "SIM1", json, strlen(json), vals, e);
+	if (rc != 0)
+		return rc;
+	return f->sink->ops->insert_row(f->sink, &r, vals, json, strlen(json),
+	    e);
 }
 
 static void
@@ -478,12 +509,14 @@ test_insert(void)
 	is_str(one(f.db, "SELECT nn FROM t WHERE id = 10"), "esc",
 	    "an escaped field name matches its column");
 
-	/* The database failing is -1, not a misfit. */
-	sqlite3_exec(f.db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+	/* The database failing is -1, not a misfit, and names the database
+	 * and the table. */
+	sqlite3_exec(f.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	ok(ins(&f, "rec", "{\"id\":20,\"must\":\"m\"}", &e) == -1 &&
-	    e.code != SIMLOG_EX_DATAERR && strstr(e.msg, "table t:") == e.msg,
-	    "a read-only database: -1, %s", e.msg);
-	sqlite3_exec(f.db, "PRAGMA query_only = 0", NULL, NULL, NULL);
+	    e.code == SIMLOG_EX_TEMPFAIL && strstr(e.msg, f.path) == e.msg &&
+	    strstr(e.msg, ": t: database is locked") != NULL,
+	    "a locked database: -1, %s", e.msg);
+	sqlite3_exec(f.db, "COMMIT", NULL, NULL, NULL);
 	ins_ok(&f, "rec", "{\"id\":20,\"must\":\"m\"}");
 	teardown(&f);
 }
@@ -693,8 +726,8 @@ test_evolution(void)
 	    "    c   JSON\n"
 	    "    d   TEXT  = \"{a}{b}\"\n", "version 2");
 	if (s2 != NULL) {
-		ok(simlog_schema_apply(s2, f.db, &e) == 0, "apply version 2 to "
-		    "the version 1 table: %s", e.msg);
+		ok(simlog_sink_apply_schema(f.sink, s2, &e) == 0, "apply "
+		    "version 2 to the version 1 table: %s", e.msg);
 		is_str(one(f.db, "SELECT group_concat(name, ',') FROM "
 		    "pragma_table_info('ev')"), "id,a,b,c,d", "columns added");
 		is_str(one(f.db, "SELECT a || b || quote(c) || quote(d) FROM ev "
@@ -705,7 +738,7 @@ test_evolution(void)
 		ins_ok(&f, "ev", "{\"id\":2,\"a\":\"new\",\"c\":[1]}");
 		is_str(one(f.db, "SELECT a || b || c || d FROM ev WHERE id = 2"),
 		    "new4[1]new4", "a new row in the grown table");
-		ok(simlog_schema_apply(s2, f.db, &e) == 0 &&
+		ok(simlog_sink_apply_schema(f.sink, s2, &e) == 0 &&
 		    strcmp(one(f.db, "SELECT count(*) FROM pragma_table_info"
 		    "('ev')"), "5") == 0, "applying again changes nothing");
 	}
@@ -715,20 +748,22 @@ test_evolution(void)
 	    "    a   TEXT\n"
 	    "    k   TEXT  unique\n", "version 3, a unique column");
 	if (s2 != NULL)
-		ok(simlog_schema_apply(s2, f.db, &e) == -1 &&
+		ok(simlog_sink_apply_schema(f.sink, s2, &e) == -1 &&
 		    e.code == SIMLOG_EX_CONFIG && strcmp(e.msg, "table ev: cannot "
 		    "add key column k to an existing table") == 0,
 		    "a unique column cannot be added: %s", e.msg);
+	simlog_sink_apply_schema(f.sink, f.s, &e);
 	simlog_schema_free(s2);
 	s2 = load("table ev for ev\n"
 	    "    id  INTEGER  primary key\n"
 	    "    n   TEXT  not null\n", "version 4, NOT NULL");
 	if (s2 != NULL)
-		ok(simlog_schema_apply(s2, f.db, &e) == -1 &&
+		ok(simlog_sink_apply_schema(f.sink, s2, &e) == -1 &&
 		    e.code == SIMLOG_EX_CONFIG && strcmp(e.msg, "table ev: cannot "
 		    "add NOT NULL column n without a default to an existing "
 		    "table") == 0, "NOT NULL without a default cannot be added: "
 		    "%s", e.msg);
+	simlog_sink_apply_schema(f.sink, f.s, &e);
 	simlog_schema_free(s2);
 	is_str(one(f.db, "SELECT count(*) FROM ev"), "2", "rows kept");
 	teardown(&f);

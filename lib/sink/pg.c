@@ -1,0 +1,1361 @@
+/*
+ * The PostgreSQL sink (libpq).  Rows are buffered per table as COPY text
+ * and sent with COPY when the transaction commits (or a buffer grows
+ * large); the batch ids are inserted at once, in the same transaction.  A
+ * transaction takes an advisory lock on its simulation, so drains on
+ * several hosts take turns per simulation and never double a batch; DDL
+ * takes a lock of its own.
+ *
+ * PostgreSQL checks constraints as rows arrive: a COPY that meets a
+ * misfit fails whole.  Each flush is therefore made under a savepoint;
+ * when it fails for the data (SQLSTATE classes 22 and 23) it is rolled
+ * back to the savepoint and done again row by row, each row under a
+ * savepoint of its own, and the rows that fail become dead letters.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "schema.h"
+#include "sink/sink.h"
+
+#define LOCK_SIM 0x73696d6c		/* "siml": a simulation's drains */
+#define LOCK_DDL 0x73696d64		/* "simd": creating and altering */
+#define FLUSH_BYTES (16u << 20)		/* flush a table's rows early */
+
+struct buf {
+	char *s;
+	size_t len, cap;
+};
+
+/* How a table's rows go in. */
+enum mode {
+	M_COPY,		/* COPY into the table */
+	M_STAGE,	/* COPY into a temporary table, then INSERT ... SELECT
+			 * (on duplicate ignore, or keys to number) */
+	M_ROWS,		/* a prepared INSERT per row (on duplicate update) */
+};
+
+/* A table's statements and its rows waiting for the commit. */
+struct pgtab {
+	char type[64];			/* the record type (for dead letters) */
+	char *copy, *copy_stage;	/* COPY ... FROM STDIN */
+	char *move;			/* stage -> table, then TRUNCATE */
+	char *stage_ddl;		/* CREATE TEMP TABLE */
+	char *insert;			/* one row, $1... */
+	char stmt[24];			/* its prepared name */
+	int nparams;
+	Oid *ptypes;			/* parameter types, 0: inferred */
+	enum mode mode;
+	int serial;			/* column of a numbered key, or -1 */
+	int plain;			/* a default-mapping table */
+	unsigned prep_gen, stage_gen;	/* connection they were made on */
+	struct buf rows;		/* COPY text, one line per row */
+	size_t nrows;
+	int numbered;			/* a row needs its key numbered */
+	int has_n;			/* lines start with an order number */
+	struct buf json;		/* typed rows: the records, for dead
+					 * letters (offsets in jofs) */
+	size_t *jofs;
+	size_t jcap;
+};
+
+struct pg {
+	PGconn *c;
+	char *target;
+	unsigned gen;			/* connection count: statements and
+					 * temporary tables are per connection */
+	unsigned mark_gen;
+	int in_txn;
+	struct buf rejects;		/* COPY text for simlog_rejects */
+	struct buf line;		/* one row's parameters */
+	struct pgtab **tabs;		/* every table with statements */
+	size_t ntabs;
+	char password[128];		/* to scrub from messages */
+};
+
+#define P(s) ((struct pg *)(s)->impl)
+
+/* --- buffers ----------------------------------------------------------------- */
+
+static int
+grow(struct buf *b, size_t more)
+{
+	if (b->len + more + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *q;
+
+		while (cap < b->len + more + 1)
+			cap *= 2;
+		if ((q = realloc(b->s, cap)) == NULL)
+			return -1;
+		b->s = q;
+		b->cap = cap;
+	}
+	return 0;
+}
+
+static void
+put(struct buf *b, const char *s, size_t n)
+{
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+}
+
+/* s[0..n) in COPY text form: backslash, tab, newline and CR escaped.
+ * Needs 2n bytes of room. */
+static void
+put_escaped(struct buf *b, const char *s, size_t n)
+{
+	static unsigned char special[256];
+	const char *end = s + n, *run = s;
+
+	if (!special['\\'])
+		special['\\'] = special['\t'] = special['\n'] =
+		    special['\r'] = 1;
+	for (; s < end; s++) {
+		if (!special[(unsigned char)*s])
+			continue;
+		put(b, run, (size_t)(s - run));
+		b->s[b->len++] = '\\';
+		b->s[b->len++] = *s == '\\' ? '\\' : *s == '\t' ? 't' :
+		    *s == '\n' ? 'n' : 'r';
+		run = s + 1;
+	}
+	put(b, run, (size_t)(end - run));
+}
+
+/* --- errors ------------------------------------------------------------------ */
+
+/* The first line of a libpq message, a password scrubbed from it. */
+static void
+clean(struct simlog_sink *s, const char *m, char *out, size_t len)
+{
+	char *p;
+
+	while (*m == ' ')
+		m++;
+	/* "connection to server ... failed: FATAL:  why": keep why. */
+	if ((p = strstr(m, "FATAL:  ")) != NULL)
+		m = p + 8;
+	else if ((p = strstr(m, "ERROR:  ")) != NULL)
+		m = p + 8;
+	snprintf(out, len, "%s", m);
+	out[strcspn(out, "\n")] = '\0';
+	if (P(s) != NULL && strlen(P(s)->password) >= 3) {
+		size_t pl = strlen(P(s)->password);
+
+		while ((p = strstr(out, P(s)->password)) != NULL) {
+			memmove(p + 3, p + pl, strlen(p + pl) + 1);
+			memcpy(p, "***", 3);
+		}
+	}
+}
+
+/* The exit class of an SQLSTATE. */
+static int
+sqlstate_class(const char *st)
+{
+	if (st == NULL)
+		return SIMLOG_EX_TEMPFAIL;	/* no server reply */
+	if (strncmp(st, "08", 2) == 0 || strcmp(st, "40001") == 0 ||
+	    strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+	    strncmp(st, "57P", 3) == 0 || strcmp(st, "57014") == 0 ||
+	    strcmp(st, "53300") == 0)
+		return SIMLOG_EX_TEMPFAIL;
+	if (strncmp(st, "28", 2) == 0 || strcmp(st, "42501") == 0)
+		return SIMLOG_EX_NOPERM;
+	if (strcmp(st, "3D000") == 0)
+		return SIMLOG_EX_NOINPUT;
+	return SIMLOG_EX_IOERR;
+}
+
+/* A failed command (res may be NULL): its class and message. */
+static int
+fail(struct simlog_sink *s, const PGresult *res, const char *what,
+     struct simlog_err *err)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *m = res ? PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char msg[SIMLOG_ERRLEN];
+	int code;
+
+	if (PQstatus(P(s)->c) == CONNECTION_BAD) {
+		code = SIMLOG_EX_TEMPFAIL;
+		clean(s, PQerrorMessage(P(s)->c), msg, sizeof(msg));
+		if (msg[0] == '\0')
+			snprintf(msg, sizeof(msg), "lost the connection");
+	} else {
+		code = sqlstate_class(st);
+		clean(s, m ? m : PQerrorMessage(P(s)->c), msg, sizeof(msg));
+	}
+	return simlog_seterr(err, code, "%s: %s: %s", s->name, what, msg);
+}
+
+/* Whether a failed command failed for the data it was given. */
+static int
+data_error(const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return st != NULL && (strncmp(st, "22", 2) == 0 ||
+	    strncmp(st, "23", 2) == 0);
+}
+
+/* A row's failure in the words SQLite uses, where there are such. */
+static void
+misfit_reason(const PGresult *res, char *out, size_t len)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *tab = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+	const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+	const char *det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *k, *e;
+
+	if (st && strcmp(st, "23502") == 0 && tab && col) {
+		snprintf(out, len, "NOT NULL constraint failed: %s.%s", tab,
+		    col);
+		return;
+	}
+	/* "Key (a, b)=(1, 2) already exists." */
+	if (st && strcmp(st, "23505") == 0 && tab && det &&
+	    (k = strstr(det, "Key (")) != NULL &&
+	    (e = strstr(k, ")=(")) != NULL) {
+		size_t o = (size_t)snprintf(out, len,
+		    "UNIQUE constraint failed: ");
+
+		for (k += 5; k < e && o < len;) {
+			size_t n = strcspn(k, ",)");
+
+			if (k + n > e)
+				n = (size_t)(e - k);
+			o += (size_t)snprintf(out + o, len - o, "%s%s.%.*s",
+			    o > 26 ? ", " : "", tab, (int)n, k);
+			k += n;
+			while (k < e && (*k == ',' || *k == ' '))
+				k++;
+		}
+		return;
+	}
+	snprintf(out, len, "%s", m ? m : "rejected by PostgreSQL");
+}
+
+/* --- commands ----------------------------------------------------------------- */
+
+static int
+run(struct simlog_sink *s, const char *sql, const char *what,
+    struct simlog_err *err)
+{
+	PGresult *res = PQexec(P(s)->c, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		rc = fail(s, res, what, err);
+	PQclear(res);
+	return rc;
+}
+
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;		/* NOTICEs such as "already exists, skipping" */
+}
+
+/* What every session of ours needs. */
+static int
+session(struct simlog_sink *s, struct simlog_err *err)
+{
+	char sql[256];
+	double ms = s->busy_timeout * 1000;
+
+	PQsetNoticeProcessor(P(s)->c, quiet, NULL);
+	if (PQsetClientEncoding(P(s)->c, "UTF8") != 0)
+		return fail(s, NULL, "setting the client encoding", err);
+	/* A commit must be durable before its entries leave Redis; a lock
+	 * held longer than --busy-timeout is a temporary failure. */
+	snprintf(sql, sizeof(sql), "SET synchronous_commit = on; "
+	    "SET lock_timeout = %.0f", ms >= 1 ? ms : 1);
+	return run(s, sql, "setting up the session", err);
+}
+
+static int
+pg_connect(struct simlog_sink *s, struct simlog_err *err)
+{
+	const char *kw[] = { "connect_timeout", "fallback_application_name",
+	    "dbname", NULL };
+	const char *val[] = { "10", "simlog-drain", P(s)->target, NULL };
+	char msg[SIMLOG_ERRLEN];
+	int code = SIMLOG_EX_TEMPFAIL;
+
+	PQfinish(P(s)->c);
+	P(s)->c = PQconnectdbParams(kw, val, 1);
+	if (P(s)->c == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (PQstatus(P(s)->c) == CONNECTION_OK) {
+		P(s)->gen++;
+		return session(s, err);
+	}
+	clean(s, PQerrorMessage(P(s)->c), msg, sizeof(msg));
+	if (strstr(msg, "password authentication failed") ||
+	    strstr(msg, "no password supplied") ||
+	    strstr(msg, "authentication failed") ||
+	    (strstr(msg, "role \"") && strstr(msg, "does not exist")) ||
+	    strstr(msg, "no pg_hba.conf entry") ||
+	    strstr(msg, "permission denied"))
+		code = SIMLOG_EX_NOPERM;
+	else if (strstr(msg, "database \"") && strstr(msg, "does not exist"))
+		code = SIMLOG_EX_NOINPUT;
+	else if (strstr(msg, "invalid ") || strstr(msg, "missing \"=\"") ||
+	    strstr(msg, "unrecognized") || strstr(msg, "invalid URI"))
+		code = SIMLOG_EX_USAGE;
+	return simlog_seterr(err, code, "%s: cannot connect: %s", s->name, msg);
+}
+
+/* The connection is back after a failure: what was prepared on the old
+ * one is gone. */
+static int
+ensure_connected(struct simlog_sink *s, struct simlog_err *err)
+{
+	if (PQstatus(P(s)->c) == CONNECTION_OK)
+		return 0;
+	return pg_connect(s, err);
+}
+
+static int
+prepare(struct simlog_sink *s, const char *name, const char *sql, int n,
+	const Oid *types, const char *what, struct simlog_err *err)
+{
+	PGresult *res = PQprepare(P(s)->c, name, sql, n, types);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = fail(s, res, what, err);
+	PQclear(res);
+	return rc;
+}
+
+/* --- opening and closing ------------------------------------------------------ */
+
+static void
+tab_free(struct pgtab *t)
+{
+	if (t == NULL)
+		return;
+	free(t->copy);
+	free(t->copy_stage);
+	free(t->move);
+	free(t->stage_ddl);
+	free(t->insert);
+	free(t->ptypes);
+	free(t->rows.s);
+	free(t->json.s);
+	free(t->jofs);
+	free(t);
+}
+
+static void
+pg_close(struct simlog_sink *s)
+{
+	struct pg *p = P(s);
+
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->ntabs; i++)
+		tab_free(p->tabs[i]);
+	if (s->schema != NULL)
+		for (size_t i = 0; i < s->schema->ntables; i++)
+			s->schema->tables[i].sink = NULL;
+	for (size_t i = 0; i < s->nroutes; i++)
+		s->routes[i].plain = NULL;
+	free(p->tabs);
+	free(p->rejects.s);
+	free(p->line.s);
+	free(p->target);
+	PQfinish(p->c);
+	free(p);
+	s->impl = NULL;
+}
+
+static void
+find_password(struct pg *p)
+{
+	PQconninfoOption *o = PQconninfoParse(p->target, NULL);
+
+	for (PQconninfoOption *q = o; q && q->keyword; q++)
+		if (strcmp(q->keyword, "password") == 0 && q->val)
+			snprintf(p->password, sizeof(p->password), "%s",
+			    q->val);
+	PQconninfoFree(o);
+}
+
+static int
+pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
+{
+	struct pg *p = calloc(1, sizeof(*p));
+	char lock[80];
+
+	if ((s->impl = p) == NULL || (p->target = strdup(target)) == NULL) {
+		free(p);
+		s->impl = NULL;
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	find_password(p);
+	snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d, 0)",
+	    LOCK_DDL);
+	if (pg_connect(s, err) < 0 ||
+	    run(s, "BEGIN", "creating simlog's tables", err) < 0 ||
+	    run(s, lock, "creating simlog's tables", err) < 0 ||
+	    run(s, "CREATE TABLE IF NOT EXISTS simlog_batches ("
+	    " batch bytea PRIMARY KEY,"
+	    " simulation_id text NOT NULL,"
+	    " records bigint NOT NULL,"
+	    " drained_at double precision NOT NULL);"
+	    "CREATE TABLE IF NOT EXISTS simlog_rejects ("
+	    " id bigserial PRIMARY KEY,"
+	    " simulation_id text NOT NULL,"
+	    " type text NOT NULL,"
+	    " data text NOT NULL,"
+	    " error text NOT NULL,"
+	    " drained_at double precision NOT NULL)",
+	    "creating simlog's tables", err) < 0 ||
+	    run(s, "COMMIT", "creating simlog's tables", err) < 0) {
+		pg_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- tables ------------------------------------------------------------------- */
+
+static const char *
+pgtype(const struct simlog_column *c)
+{
+	static const char *const n[] = { "bigint", "double precision", "text",
+	    "boolean", "jsonb" };
+
+	return n[c->type];
+}
+
+/* A default as a quoted literal: PostgreSQL gives it the column's type. */
+static void
+literal(struct simlog_sql *b, const struct simlog_column *c)
+{
+	const char *v = c->dkind == SIMLOG_D_TEXT ? c->dtext : c->dform;
+
+	if (c->dkind == SIMLOG_D_NULL) {
+		simlog_sqlf(b, "NULL");
+		return;
+	}
+	if (c->type == SIMLOG_C_BOOLEAN && c->dkind == SIMLOG_D_INT)
+		v = c->dint ? "true" : "false";
+	simlog_sqlf(b, "'");
+	for (; *v; v++)
+		simlog_sqlf(b, *v == '\'' ? "''" : "%c", *v);
+	simlog_sqlf(b, "'");
+}
+
+/* Whether column i is the table's single INTEGER primary key, numbered
+ * from a sequence for records that leave it out (SQLite's rowid). */
+static int
+is_serial(const struct simlog_column *c)
+{
+	return c->primary && c->type == SIMLOG_C_INTEGER &&
+	    c->dkind == SIMLOG_D_NONE && c->tmpl == NULL;
+}
+
+static void
+column_def(struct simlog_sql *b, const struct simlog_column *c, int adding)
+{
+	simlog_sqlf(b, "\"%s\" %s", c->name, !adding && is_serial(c) ?
+	    "bigserial" : pgtype(c));
+	if (c->primary && !adding)
+		simlog_sqlf(b, " PRIMARY KEY");
+	if (c->unique && !adding)
+		simlog_sqlf(b, " UNIQUE");
+	if (c->notnull)
+		simlog_sqlf(b, " NOT NULL");
+	if (c->dkind != SIMLOG_D_NONE) {
+		simlog_sqlf(b, " DEFAULT ");
+		literal(b, c);
+	}
+}
+
+static void
+create_sql(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	size_t i;
+
+	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
+	for (i = 0; i < t->ncols; i++) {
+		simlog_sqlf(b, i ? ", " : "");
+		column_def(b, &t->cols[i], 0);
+	}
+	simlog_sql_constraints(b, t);
+	simlog_sqlf(b, ")");
+}
+
+static int
+has_column(struct simlog_sink *s, const char *table, const char *col,
+	   int *has, struct simlog_err *err)
+{
+	const char *v[2] = { table, col };
+	PGresult *res = PQexecParams(P(s)->c, "SELECT 1 FROM pg_attribute "
+	    "WHERE attrelid = quote_ident($1)::regclass AND attname = $2 "
+	    "AND attnum > 0 AND NOT attisdropped", 2, NULL, v, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, table, err);
+	else
+		*has = PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
+static int
+add_columns(struct simlog_sink *s, const struct simlog_stable *t,
+	    struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	int rc = 0, has = 0;
+
+	for (size_t i = 0; i < t->ncols && rc == 0; i++) {
+		const struct simlog_column *c = &t->cols[i];
+
+		if ((rc = has_column(s, t->name, c->name, &has, err)) < 0 || has)
+			continue;
+		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
+			b.len = 0;
+			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
+			column_def(&b, c, 1);
+			rc = !b.oom ? run(s, b.s, t->name, err) :
+			    simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		}
+	}
+	free(b.s);
+	return rc;
+}
+
+/* The conflict target of on duplicate update: the primary key, else the
+ * first unique constraint. */
+static void
+conflict_target(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	size_t i;
+
+	simlog_sqlf(b, " ON CONFLICT (");
+	if (t->nkey > 0) {
+		for (i = 0; i < t->nkey; i++)
+			simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
+	} else {
+		for (i = 0; i < t->ncols && !t->cols[i].primary; i++)
+			;
+		if (i == t->ncols)
+			for (i = 0; i < t->ncols && !t->cols[i].unique; i++)
+				;
+		if (i < t->ncols)
+			simlog_sqlf(b, "\"%s\"", t->cols[i].name);
+		else
+			for (size_t j = 0; j < t->nuniq[0]; j++)
+				simlog_sqlf(b, "%s\"%s\"", j ? ", " : "",
+				    t->uniques[0][j]);
+	}
+	simlog_sqlf(b, ")");
+}
+
+static int
+has_conflict_target(const struct simlog_stable *t)
+{
+	if (t->nkey > 0 || t->nuniques > 0)
+		return 1;
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].primary || t->cols[i].unique)
+			return 1;
+	return 0;
+}
+
+/* The statements of a typed table; the serial key's sequence is seq. */
+static int
+typed_statements(struct pgtab *pt, const struct simlog_stable *t,
+		 const char *seq, size_t index)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	size_t i, n = t->ncols;
+	int first = 1, oom = 0;
+
+	pt->serial = -1;
+	for (i = 0; i < n; i++)
+		if (is_serial(&t->cols[i]) && seq != NULL)
+			pt->serial = (int)i;
+	pt->mode = t->on_dup == SIMLOG_DUP_UPDATE && has_conflict_target(t) ?
+	    M_ROWS : t->on_dup == SIMLOG_DUP_IGNORE ? M_STAGE : M_COPY;
+	pt->nparams = (int)(pt->mode == M_ROWS ? 2 * n : n);
+	pt->has_n = pt->mode == M_STAGE;
+	/* A record's own value of a key column is not used: say its type,
+	 * which nothing else would. */
+	if ((pt->ptypes = calloc((size_t)pt->nparams, sizeof(Oid))) == NULL)
+		return -1;
+	for (i = 0; pt->mode == M_ROWS && i < n; i++)
+		if (t->cols[i].primary || t->cols[i].is_sim ||
+		    simlog_stable_in_key(t, &t->cols[i]))
+			pt->ptypes[n + i] = 25;		/* text */
+	snprintf(pt->stmt, sizeof(pt->stmt), "simlog_t%zu", index);
+
+	/* One row: a left-out numbered key takes the sequence's next. */
+	simlog_sqlf(&b, "INSERT INTO \"%s\" AS simlog_t (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") VALUES (");
+	for (i = 0; i < n; i++)
+		if ((int)i == pt->serial)
+			simlog_sqlf(&b, "%scoalesce($%zu::bigint, nextval('%s'))",
+			    i ? ", " : "", i + 1, seq);
+		else
+			simlog_sqlf(&b, "%s$%zu", i ? ", " : "", i + 1);
+	simlog_sqlf(&b, ")");
+	if (t->on_dup == SIMLOG_DUP_IGNORE)
+		simlog_sqlf(&b, " ON CONFLICT DO NOTHING");
+	else if (pt->mode == M_ROWS) {
+		conflict_target(&b, t);
+		for (i = 0; i < n; i++) {
+			const struct simlog_column *c = &t->cols[i];
+
+			if (c->primary || c->is_sim ||
+			    simlog_stable_in_key(t, c))
+				continue;
+			/* Left out or null: the row keeps its value. */
+			simlog_sqlf(&b, "%s\"%s\" = coalesce($%zu, simlog_t.\"%s\")",
+			    first ? " DO UPDATE SET " : ", ", c->name,
+			    n + i + 1, c->name);
+			first = 0;
+		}
+		if (first)
+			simlog_sqlf(&b, " DO NOTHING");
+	}
+	pt->insert = b.s;
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+
+	simlog_sqlf(&b, "COPY \"%s\" (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") FROM STDIN");
+	pt->copy = b.s;
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+
+	/* The staging table: the same columns, no constraints, and the
+	 * records' order. */
+	simlog_sqlf(&b, "CREATE TEMP TABLE IF NOT EXISTS simlog_stage%zu "
+	    "(simlog_n bigint", index);
+	for (i = 0; i < n; i++)
+		simlog_sqlf(&b, ", \"%s\" %s", t->cols[i].name, pgtype(&t->cols[i]));
+	simlog_sqlf(&b, ")");
+	pt->stage_ddl = b.s;
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "COPY simlog_stage%zu FROM STDIN", index);
+	pt->copy_stage = b.s;
+	oom |= b.oom;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "INSERT INTO \"%s\" (", t->name);
+	simlog_sql_columns(&b, t);
+	simlog_sqlf(&b, ") SELECT ");
+	for (i = 0; i < n; i++)
+		if ((int)i == pt->serial)
+			simlog_sqlf(&b, "%scoalesce(\"%s\", nextval('%s'))",
+			    i ? ", " : "", t->cols[i].name, seq);
+		else
+			simlog_sqlf(&b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
+	simlog_sqlf(&b, " FROM simlog_stage%zu ORDER BY simlog_n%s; "
+	    "TRUNCATE simlog_stage%zu", index,
+	    t->on_dup == SIMLOG_DUP_IGNORE ? " ON CONFLICT DO NOTHING" : "",
+	    index);
+	pt->move = b.s;
+	oom |= b.oom;
+	return oom ? -1 : 0;
+}
+
+static int
+add_tab(struct simlog_sink *s, struct pgtab *pt)
+{
+	void *q = realloc(P(s)->tabs, (P(s)->ntabs + 1) * sizeof(*P(s)->tabs));
+
+	if (q == NULL)
+		return -1;
+	P(s)->tabs = q;
+	P(s)->tabs[P(s)->ntabs++] = pt;
+	return 0;
+}
+
+/* The sequence that numbers the table's INTEGER primary key, if any. */
+static char *
+serial_sequence(struct simlog_sink *s, const struct simlog_stable *t,
+		struct simlog_err *err)
+{
+	char *seq = NULL;
+
+	for (size_t i = 0; i < t->ncols; i++) {
+		const char *v[2] = { t->name, t->cols[i].name };
+		PGresult *res;
+
+		if (!is_serial(&t->cols[i]))
+			continue;
+		res = PQexecParams(P(s)->c, "SELECT pg_get_serial_sequence("
+		    "quote_ident($1), $2)", 2, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			fail(s, res, t->name, err);
+		else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			seq = strdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return seq;
+}
+
+static int
+apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
+	    struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	struct pgtab *pt;
+	char *seq;
+	int rc;
+
+	create_sql(&b, t);
+	rc = !b.oom ? run(s, b.s, t->name, err) : simlog_seterr(err,
+	    SIMLOG_EX_SOFTWARE, "out of memory");
+	free(b.s);
+	if (rc < 0 || add_columns(s, t, err) < 0)
+		return -1;
+	if ((pt = calloc(1, sizeof(*pt))) == NULL || add_tab(s, pt) < 0) {
+		free(pt);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	snprintf(pt->type, sizeof(pt->type), "%s", t->type);
+	seq = serial_sequence(s, t, err);
+	rc = typed_statements(pt, t, seq, index);
+	free(seq);
+	if (rc < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	t->sink = pt;
+	return 0;
+}
+
+static void
+pg_unschema(struct simlog_sink *s, struct simlog_schema *sc)
+{
+	for (size_t i = 0; i < sc->ntables; i++)
+		sc->tables[i].sink = NULL;	/* freed with P(s)->tabs */
+	(void)s;
+}
+
+static int
+pg_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
+		struct simlog_err *err)
+{
+	char lock[80];
+
+	snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d, 0)",
+	    LOCK_DDL);
+	if (ensure_connected(s, err) < 0 ||
+	    run(s, "BEGIN", "applying the schema", err) < 0)
+		return -1;
+	/* One drain at a time: two never race a CREATE or an ALTER. */
+	if (run(s, lock, "applying the schema", err) < 0)
+		goto fail;
+	for (size_t i = 0; i < sc->ntables; i++)
+		if (apply_table(s, &sc->tables[i], P(s)->ntabs, err) < 0)
+			goto fail;
+	return run(s, "COMMIT", "applying the schema", err);
+fail:
+	run(s, "ROLLBACK", "rolling back", NULL);
+	return -1;
+}
+
+static int
+pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
+	       struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	struct pgtab *pt;
+	char ident[160];
+	int rc;
+
+	if (simlog_sink_ident(r->table, strlen(r->table), ident,
+	    sizeof(ident)) < 0)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record type "
+		    "'%s': not a table name", r->type);
+	simlog_sqlf(&b, "SELECT pg_advisory_xact_lock(%d, 0); "
+	    "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, "
+	    "simulation_id text NOT NULL, data jsonb NOT NULL)", LOCK_DDL,
+	    ident);
+	rc = !b.oom ? run(s, b.s, ident, err) : simlog_seterr(err,
+	    SIMLOG_EX_SOFTWARE, "out of memory");
+	free(b.s);
+	if (rc < 0)
+		return -1;
+	if ((pt = calloc(1, sizeof(*pt))) == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	snprintf(pt->type, sizeof(pt->type), "%s", r->type);
+	pt->plain = 1;
+	pt->mode = M_COPY;
+	pt->serial = -1;
+	pt->nparams = 2;
+	snprintf(pt->stmt, sizeof(pt->stmt), "simlog_p%zu", P(s)->ntabs);
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "INSERT INTO %s (simulation_id, data) VALUES ($1, $2)", ident);
+	pt->insert = b.s;
+	b = (struct simlog_sql){ NULL, 0, 0, 0 };
+	simlog_sqlf(&b, "COPY %s (simulation_id, data) FROM STDIN", ident);
+	pt->copy = b.s;
+	if (pt->insert == NULL || pt->copy == NULL || add_tab(s, pt) < 0) {
+		tab_free(pt);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	r->plain = pt;
+	return 0;
+}
+
+static void
+pg_forget(struct simlog_sink *s, struct simlog_route *r)
+{
+	/* The statements stay with the other tables until close; the
+	 * route is made again, and its table with it. */
+	struct pgtab *pt = r->plain;
+
+	if (pt != NULL) {
+		pt->rows.len = pt->nrows = 0;
+		pt->type[0] = '\0';
+	}
+	(void)s;
+	r->plain = NULL;
+}
+
+/* --- rows --------------------------------------------------------------------- */
+
+static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
+		     struct simlog_err *err);
+
+static int
+pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
+		const char *json, size_t len, struct simlog_err *err)
+{
+	struct pgtab *pt = r->plain;
+	size_t slen = strlen(s->sim);
+
+	if (grow(&pt->rows, slen * 2 + len * 2 + 4) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	put_escaped(&pt->rows, s->sim, slen);
+	pt->rows.s[pt->rows.len++] = '\t';
+	put_escaped(&pt->rows, json, len);
+	pt->rows.s[pt->rows.len++] = '\n';
+	pt->nrows++;
+	/* A large --batch must not hold all its rows in memory. */
+	if (pt->rows.len >= FLUSH_BYTES && flush_tab(s, pt, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+put_val(struct buf *b, const struct simlog_val *v)
+{
+	if (!v->set || v->kind == SIMLOG_V_NULL)
+		put(b, "\\N", 2);
+	else
+		put_escaped(b, v->s, v->n);
+}
+
+static int
+pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
+	      const struct simlog_val *vals, const char *json, size_t len,
+	      struct simlog_err *err)
+{
+	const struct simlog_stable *t = r->st;
+	struct pgtab *pt = t->sink;
+	size_t need = 32 + 2 * len, n = t->ncols;
+	char num[24];
+
+	for (size_t i = 0; i < n; i++)
+		need += 2 * (vals[i].n + 2) * (pt->mode == M_ROWS ? 2 : 1) + 2;
+	if (pt->nrows + 2 > pt->jcap) {
+		size_t cap = pt->jcap ? 2 * pt->jcap : 1024;
+		size_t *q = realloc(pt->jofs, cap * sizeof(*q));
+
+		if (q == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		pt->jofs = q;
+		pt->jcap = cap;
+	}
+	if (grow(&pt->rows, need) < 0 || grow(&pt->json, len) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	/* The record itself, should the row be a dead letter. */
+	if (pt->nrows == 0)
+		pt->jofs[0] = 0;
+	put(&pt->json, json, len);
+	pt->jofs[pt->nrows + 1] = pt->json.len;
+	if (pt->mode == M_STAGE) {
+		/* The order number, used when the rows are staged. */
+		put(&pt->rows, num, (size_t)snprintf(num, sizeof(num), "%zu",
+		    pt->nrows));
+		pt->rows.s[pt->rows.len++] = '\t';
+	}
+	for (size_t i = 0; i < n; i++) {
+		put_val(&pt->rows, &vals[i]);
+		pt->rows.s[pt->rows.len++] = i + 1 < n || pt->mode == M_ROWS ?
+		    '\t' : '\n';
+		if ((int)i == pt->serial && (!vals[i].set ||
+		    vals[i].kind == SIMLOG_V_NULL))
+			pt->numbered = 1;
+	}
+	/* On duplicate update: the record's own values follow. */
+	for (size_t i = 0; pt->mode == M_ROWS && i < n; i++) {
+		if (vals[i].set && !vals[i].dflt)
+			put_val(&pt->rows, &vals[i]);
+		else
+			put(&pt->rows, "\\N", 2);
+		pt->rows.s[pt->rows.len++] = i + 1 < n ? '\t' : '\n';
+	}
+	pt->nrows++;
+	if (pt->rows.len >= FLUSH_BYTES && flush_tab(s, pt, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+pg_reject(struct simlog_sink *s, const char *type, const char *json,
+	  size_t len, const char *why, struct simlog_err *err)
+{
+	struct buf *b = &P(s)->rejects;
+	size_t wlen = strlen(why);
+	char num[40];
+
+	if (grow(b, 2 * (strlen(s->sim) + strlen(type) + len + wlen) + 64) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	put_escaped(b, s->sim, strlen(s->sim));
+	b->s[b->len++] = '\t';
+	put_escaped(b, type, strlen(type));
+	b->s[b->len++] = '\t';
+	put_escaped(b, json, len);
+	b->s[b->len++] = '\t';
+	put_escaped(b, why, wlen);
+	put(b, num, (size_t)snprintf(num, sizeof(num), "\t%.6f\n",
+	    simlog_now_wall()));
+	return 0;
+}
+
+/* --- sending rows ------------------------------------------------------------- */
+
+static int
+copy_in(struct simlog_sink *s, const char *sql, const struct buf *b,
+	const char *what, PGresult **failed, struct simlog_err *err)
+{
+	PGresult *res = PQexec(P(s)->c, sql);
+	int rc = 0;
+
+	*failed = NULL;
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		rc = fail(s, res, what, err);
+		*failed = res;
+		return rc;
+	}
+	PQclear(res);
+	for (size_t o = 0; o < b->len && rc == 0; o += 1u << 20) {
+		size_t n = b->len - o < (1u << 20) ? b->len - o : 1u << 20;
+
+		if (PQputCopyData(P(s)->c, b->s + o, (int)n) != 1)
+			rc = fail(s, NULL, what, err);
+	}
+	if (PQputCopyEnd(P(s)->c, NULL) != 1 && rc == 0)
+		rc = fail(s, NULL, what, err);
+	while ((res = PQgetResult(P(s)->c)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+			rc = fail(s, res, what, err);
+			*failed = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int
+ensure_prepared(struct simlog_sink *s, struct pgtab *pt,
+		struct simlog_err *err)
+{
+	if (pt->prep_gen == P(s)->gen)
+		return 0;
+	if (prepare(s, pt->stmt, pt->insert, pt->nparams, pt->ptypes, pt->type,
+	    err) < 0)
+		return -1;
+	pt->prep_gen = P(s)->gen;
+	return 0;
+}
+
+/* Split one COPY text line into parameters, in place. */
+static int
+split_line(char *line, char **params, int max, int skip)
+{
+	int n = 0;
+
+	for (char *p = line;; ) {
+		char *end = strchr(p, '\t'), *o = p, *q;
+
+		if (end != NULL)
+			*end = '\0';
+		if (skip > 0)
+			skip--;
+		else if (n < max) {
+			if (strcmp(p, "\\N") == 0)
+				params[n++] = NULL;
+			else {
+				for (q = p; *q; q++) {
+					if (*q == '\\' && q[1]) {
+						q++;
+						*o++ = *q == 't' ? '\t' :
+						    *q == 'n' ? '\n' :
+						    *q == 'r' ? '\r' : *q;
+					} else
+						*o++ = *q;
+				}
+				*o = '\0';
+				params[n++] = p;
+			}
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return n;
+}
+
+static struct simlog_route *
+route_of(struct simlog_sink *s, const struct pgtab *pt)
+{
+	return simlog_sink_route_of(s, pt->type, strlen(pt->type));
+}
+
+/* One row that failed for its data: a dead letter. */
+static int
+row_misfit(struct simlog_sink *s, struct pgtab *pt, size_t k, char **params,
+	   const PGresult *res, struct simlog_err *err)
+{
+	char why[SIMLOG_ERRLEN];
+	const char *json;
+	size_t jlen;
+
+	misfit_reason(res, why, sizeof(why));
+	if (pt->plain) {
+		json = params[1];
+		jlen = strlen(json);
+	} else {
+		json = pt->json.s + pt->jofs[k];
+		jlen = pt->jofs[k + 1] - pt->jofs[k];
+	}
+	if (pg_reject(s, pt->type, json, jlen, why, err) < 0)
+		return -1;
+	simlog_sink_misfit(s, route_of(s, pt), why);
+	return 0;
+}
+
+/* Row by row, each under a savepoint (after a flush failed, or for on
+ * duplicate update).  With careful = 0 no savepoint is taken, and the
+ * first failure fails the whole. */
+static int
+rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, int careful,
+		PGresult **failed, struct simlog_err *err)
+{
+	char *params[2 * SIMLOG_SCHEMA_MAXCOLS];
+	const char *line, *next, *end = pt->rows.s + pt->rows.len;
+	struct buf *lb = &P(s)->line;
+	size_t k = 0;
+
+	*failed = NULL;
+	if (ensure_prepared(s, pt, err) < 0)
+		return -1;
+	for (line = pt->rows.s; line < end; line = next, k++) {
+		PGresult *res;
+		int n;
+
+		/* A copy to split: the rows stay as they are for a retry. */
+		next = (const char *)memchr(line, '\n',
+		    (size_t)(end - line)) + 1;
+		lb->len = 0;
+		if (grow(lb, (size_t)(next - line)) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		put(lb, line, (size_t)(next - line - 1));
+		lb->s[lb->len] = '\0';
+		n = split_line(lb->s, params, pt->nparams, pt->has_n);
+		if (careful && run(s, "SAVEPOINT simlog_row", pt->type,
+		    err) < 0)
+			return -1;
+		res = PQexecPrepared(P(s)->c, pt->stmt, n,
+		    (const char *const *)params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
+			    pt->type, err) < 0)
+				return -1;
+			continue;
+		}
+		if (!careful || !data_error(res)) {
+			int rc = fail(s, res, pt->type, err);
+
+			if (!careful && data_error(res))
+				*failed = res;
+			else
+				PQclear(res);
+			return rc;
+		}
+		if (run(s, "ROLLBACK TO SAVEPOINT simlog_row", pt->type,
+		    err) < 0 || row_misfit(s, pt, k, params, res, err) < 0) {
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+static int renumber(struct pgtab *pt);
+
+/* The fast way: one COPY (into the table, or staged). */
+static int
+rows_at_once(struct simlog_sink *s, struct pgtab *pt, PGresult **failed,
+	     struct simlog_err *err)
+{
+	if (pt->mode == M_COPY && !pt->numbered)
+		return copy_in(s, pt->copy, &pt->rows, pt->type, failed, err);
+	/* Staged: in order, and keys numbered where records left them out. */
+	if (!pt->has_n && renumber(pt) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (copy_in(s, pt->copy_stage, &pt->rows, pt->type, failed, err) < 0)
+		return -1;
+	{
+		PGresult *res = PQexec(P(s)->c, pt->move);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			int rc = fail(s, res, pt->type, err);
+
+			*failed = res;
+			return rc;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+/* Order numbers in front of every line, for the staging table. */
+static int
+renumber(struct pgtab *pt)
+{
+	struct buf b = { NULL, 0, 0 };
+	char *line = pt->rows.s, *end = pt->rows.s + pt->rows.len;
+	char num[24];
+
+	if (grow(&b, pt->rows.len + pt->nrows * 22) < 0)
+		return -1;
+	for (size_t k = 0; line < end; k++) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+
+		put(&b, num, (size_t)snprintf(num, sizeof(num), "%zu\t", k));
+		put(&b, line, (size_t)(nl - line) + 1);
+		line = nl + 1;
+	}
+	free(pt->rows.s);
+	pt->rows = b;
+	pt->has_n = 1;
+	return 0;
+}
+
+/* Send a table's rows: at once under a savepoint, and when that fails
+ * for the data, again row by row. */
+static int
+flush_tab(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
+{
+	PGresult *failed = NULL;
+	int rc;
+
+	if (pt->nrows == 0)
+		return 0;
+	if (run(s, "SAVEPOINT simlog_flush", pt->type, err) < 0)
+		return -1;
+	rc = pt->mode == M_ROWS ? rows_one_by_one(s, pt, 0, &failed, err) :
+	    rows_at_once(s, pt, &failed, err);
+	if (rc < 0 && failed != NULL && data_error(failed)) {
+		PQclear(failed);
+		failed = NULL;
+		if (run(s, "ROLLBACK TO SAVEPOINT simlog_flush", pt->type,
+		    err) < 0)
+			return -1;
+		rc = rows_one_by_one(s, pt, 1, &failed, err);
+	}
+	PQclear(failed);
+	if (rc < 0 || run(s, "RELEASE SAVEPOINT simlog_flush", pt->type,
+	    err) < 0)
+		return -1;
+	pt->rows.len = pt->json.len = pt->nrows = 0;
+	pt->numbered = 0;
+	pt->has_n = pt->mode == M_STAGE;
+	return 0;
+}
+
+/* --- transactions ------------------------------------------------------------- */
+
+static void
+clear_rows(struct simlog_sink *s)
+{
+	for (size_t i = 0; i < P(s)->ntabs; i++) {
+		struct pgtab *pt = P(s)->tabs[i];
+
+		pt->rows.len = pt->json.len = pt->nrows = 0;
+		pt->numbered = 0;
+		pt->has_n = pt->mode == M_STAGE;
+	}
+	P(s)->rejects.len = 0;
+}
+
+/* The staging tables of this connection, made outside any transaction
+ * (one made in a transaction that rolls back would be gone with it). */
+static int
+ensure_stages(struct simlog_sink *s, struct simlog_err *err)
+{
+	for (size_t i = 0; i < P(s)->ntabs; i++) {
+		struct pgtab *pt = P(s)->tabs[i];
+
+		if (pt->plain || pt->stage_gen == P(s)->gen)
+			continue;
+		if (run(s, pt->stage_ddl, pt->type, err) < 0)
+			return -1;
+		pt->stage_gen = P(s)->gen;
+	}
+	return 0;
+}
+
+static int
+pg_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
+{
+	char sql[200];
+
+	clear_rows(s);
+	if (ensure_connected(s, err) < 0 || ensure_stages(s, err) < 0)
+		return -1;
+	/* Drains of one simulation take turns; the names are safe. */
+	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d, "
+	    "hashtext('%s'))", LOCK_SIM, sim);
+	if (run(s, sql, "starting a transaction", err) < 0) {
+		run(s, "ROLLBACK", "rolling back", NULL);
+		return -1;
+	}
+	P(s)->in_txn = 1;
+	return 0;
+}
+
+static int
+pg_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
+	int *dup, struct simlog_err *err)
+{
+	char n[24], t[40];
+	const char *v[4] = { (const char *)id, s->sim, n, t };
+	const int lens[4] = { SIMLOG_BATCH_ID_LEN, 0, 0, 0 };
+	const int fmts[4] = { 1, 0, 0, 0 };
+	PGresult *res;
+	int rc = 0;
+
+	if (P(s)->mark_gen != P(s)->gen) {
+		if (prepare(s, "simlog_mark", "INSERT INTO simlog_batches "
+		    "(batch, simulation_id, records, drained_at) "
+		    "VALUES ($1, $2, $3, $4) ON CONFLICT (batch) DO NOTHING",
+		    4, NULL, "recording a batch", err) < 0)
+			return -1;
+		P(s)->mark_gen = P(s)->gen;
+	}
+	snprintf(n, sizeof(n), "%u", records);
+	snprintf(t, sizeof(t), "%.6f", simlog_now_wall());
+	res = PQexecPrepared(P(s)->c, "simlog_mark", 4, v, lens, fmts, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = fail(s, res, "recording a batch", err);
+	else
+		*dup = strcmp(PQcmdTuples(res), "0") == 0;
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_commit(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+
+	for (size_t i = 0; i < p->ntabs; i++)
+		if (flush_tab(s, p->tabs[i], err) < 0)
+			return -1;
+	if (p->rejects.len > 0) {
+		PGresult *failed;
+		int rc = copy_in(s, "COPY simlog_rejects (simulation_id, type, "
+		    "data, error, drained_at) FROM STDIN", &p->rejects,
+		    "simlog_rejects", &failed, err);
+
+		PQclear(failed);
+		if (rc < 0)
+			return -1;
+		p->rejects.len = 0;
+	}
+	if (run(s, "COMMIT", "committing", err) < 0)
+		return -1;
+	p->in_txn = 0;
+	return 0;
+}
+
+static void
+pg_rollback(struct simlog_sink *s)
+{
+	clear_rows(s);
+	if (PQstatus(P(s)->c) == CONNECTION_OK &&
+	    PQtransactionStatus(P(s)->c) != PQTRANS_IDLE)
+		run(s, "ROLLBACK", "rolling back", NULL);
+	P(s)->in_txn = 0;
+}
+
+static int
+pg_prune(struct simlog_sink *s, double before, struct simlog_err *err)
+{
+	char t[40];
+	const char *v[1] = { t };
+	PGresult *res;
+	int rc = 0;
+
+	if (ensure_connected(s, err) < 0)
+		return -1;
+	snprintf(t, sizeof(t), "%.6f", before);
+	res = PQexecParams(P(s)->c, "DELETE FROM simlog_batches WHERE "
+	    "drained_at < $1", 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = fail(s, res, "pruning old batch ids", err);
+	PQclear(res);
+	return rc;
+}
+
+const struct simlog_sink_ops simlog_sink_pg = {
+	.kind = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.apply_schema = pg_apply_schema,
+	.begin = pg_begin,
+	.mark = pg_mark,
+	.plain_table = pg_plain_table,
+	.insert_plain = pg_insert_plain,
+	.insert_row = pg_insert_row,
+	.reject = pg_reject,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.prune = pg_prune,
+	.forget = pg_forget,
+	.unschema = pg_unschema,
+};

@@ -1,0 +1,438 @@
+/*
+ * The sink front: picks the database from the target, routes each record
+ * type to its table (schema, default mapping or dead letters), and counts
+ * what each transaction stored.  The SQL is the implementations'.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "schema.h"
+#include "sink/sink.h"
+
+int
+simlog_sink_is_url(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0 ||
+	    strncmp(target, "postgres://", 11) == 0;
+}
+
+/* The user information of a URL: what lies before the last '@' of the
+ * authority (between "://" and the first '/', '?' or '#'). */
+static const char *
+userinfo(const char *target, size_t *len)
+{
+	const char *p = strstr(target, "://"), *end, *at = NULL;
+
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL)
+		return NULL;
+	*len = (size_t)(at - p);
+	return p;
+}
+
+int
+simlog_sink_has_password(const char *target)
+{
+	const char *u, *c, *q;
+	size_t n;
+
+	if (!simlog_sink_is_url(target))
+		return 0;
+	if ((u = userinfo(target, &n)) != NULL &&
+	    (c = memchr(u, ':', n)) != NULL && c + 1 < u + n)
+		return 1;
+	return (q = strchr(target, '?')) != NULL &&
+	    (strncmp(q + 1, "password=", 9) == 0 ||
+	    strstr(q, "&password=") != NULL);
+}
+
+void
+simlog_sink_redact(const char *target, char *buf, size_t len)
+{
+	const char *u, *c;
+	size_t n, o = 0;
+
+	snprintf(buf, len, "%s", target);
+	if (!simlog_sink_is_url(target))
+		return;
+	if ((u = userinfo(target, &n)) != NULL &&
+	    (c = memchr(u, ':', n)) != NULL && c + 1 < u + n)
+		o = (size_t)snprintf(buf, len, "%.*s:***%s",
+		    (int)(c - target), target, u + n);
+	/* A password=... parameter too. */
+	for (char *p = buf; o < len && (p = strstr(p, "password=")) != NULL;) {
+		if (p == buf || (p[-1] != '?' && p[-1] != '&')) {
+			p++;
+			continue;
+		}
+		p += 9;
+		size_t v = strcspn(p, "&#");
+
+		if (strlen(buf) + 3 - v >= len)
+			break;
+		memmove(p + 3, p + v, strlen(p + v) + 1);
+		memcpy(p, "***", 3);
+		p += 3;
+	}
+}
+
+struct simlog_sink *
+simlog_sink_open(const char *target, const struct simlog_sink_opts *o,
+		 struct simlog_err *err)
+{
+	struct simlog_sink *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->vals = calloc(SIMLOG_SCHEMA_MAXCOLS,
+	    sizeof(*s->vals))) == NULL) {
+		free(s);
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	s->ops = simlog_sink_is_url(target) ? &simlog_sink_pg :
+	    &simlog_sink_sqlite;
+	s->busy_timeout = o->busy_timeout;
+	s->stop = o->stop;
+	simlog_sink_redact(target, s->name, sizeof(s->name));
+	if (s->ops->open(s, target, err) < 0) {
+		free(s->vals);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+simlog_sink_free(struct simlog_sink *s)
+{
+	if (s == NULL)
+		return;
+	s->ops->close(s);
+	free(s->routes);
+	free(s->counts);
+	free(s->vals);
+	free(s);
+}
+
+const char *simlog_sink_name(const struct simlog_sink *s) { return s->name; }
+const char *simlog_sink_kind(const struct simlog_sink *s) { return s->ops->kind; }
+
+int
+simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
+			 struct simlog_err *err)
+{
+	if (s->schema != NULL && s->schema != sc)
+		s->ops->unschema(s, s->schema);
+	s->schema = sc;
+	return s->ops->apply_schema(s, sc, err);
+}
+
+int
+simlog_sink_begin(struct simlog_sink *s, const char *sim,
+		  struct simlog_err *err)
+{
+	snprintf(s->sim, sizeof(s->sim), "%s", sim);
+	for (size_t i = 0; i < s->nroutes; i++)
+		s->routes[i].rows = s->routes[i].rejects = 0;
+	return s->ops->begin(s, sim, err);
+}
+
+int
+simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
+		 uint32_t records, int *dup, struct simlog_err *err)
+{
+	return s->ops->mark(s, id, records, dup, err);
+}
+
+/* A new route: where records of this type go from now on. */
+static struct simlog_route *
+new_route(struct simlog_sink *s, const char *type, size_t tlen,
+	  struct simlog_err *err)
+{
+	struct simlog_route *r;
+	const char *why;
+
+	/* Only a validated type ever becomes an identifier. */
+	if (simlog_valid_type(type, tlen, &why) < 0) {
+		simlog_seterr(err, SIMLOG_EX_DATAERR, "record type '%.*s': %s",
+		    (int)(tlen > 64 ? 64 : tlen), type, why);
+		return NULL;
+	}
+	if (s->nroutes == s->rcap) {
+		size_t n = s->rcap ? s->rcap * 2 : 16;
+		void *q = realloc(s->routes, n * sizeof(*s->routes));
+
+		if (q == NULL) {
+			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+			return NULL;
+		}
+		s->routes = q;
+		s->rcap = n;
+	}
+	r = &s->routes[s->nroutes];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->type, type, tlen);
+	if (s->schema != NULL &&
+	    (r->st = simlog_schema_table(s->schema, type, tlen)) != NULL)
+		snprintf(r->table, sizeof(r->table), "%s", r->st->name);
+	else if (s->schema != NULL && simlog_schema_strict(s->schema)) {
+		r->strict_unknown = 1;
+		snprintf(r->table, sizeof(r->table), "simlog_rejects");
+	} else {
+		memcpy(r->table, type, tlen);
+		if (s->ops->plain_table(s, r, err) < 0)
+			return NULL;
+		r->made_in_txn = 1;
+	}
+	s->last = s->nroutes++;
+	return r;
+}
+
+struct simlog_route *
+simlog_sink_route_of(struct simlog_sink *s, const char *type, size_t tlen)
+{
+	struct simlog_route *r;
+
+	if (s->last < s->nroutes) {
+		r = &s->routes[s->last];
+		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0')
+			return r;
+	}
+	for (size_t i = 0; i < s->nroutes; i++) {
+		r = &s->routes[i];
+		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0') {
+			s->last = i;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void
+note_reject(struct simlog_sink *s, struct simlog_route *r, const char *why)
+{
+	r->rejects++;
+	if (s->pending_reject[0] == '\0')
+		snprintf(s->pending_reject, sizeof(s->pending_reject),
+		    "%s: %s", r->type, why);
+}
+
+void
+simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
+		   const char *why)
+{
+	if (r->rows > 0)
+		r->rows--;
+	note_reject(s, r, why);
+}
+
+/* A record that does not fit goes to simlog_rejects in the same
+ * transaction: it never blocks the queue and never vanishes. */
+static int
+dead_letter(struct simlog_sink *s, struct simlog_route *r, const char *json,
+	    size_t jlen, const char *why, struct simlog_err *err)
+{
+	if (s->ops->reject(s, r->type, json, jlen, why, err) < 0)
+		return -1;
+	note_reject(s, r, why);
+	return 0;
+}
+
+int
+simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
+		   const char *json, size_t jlen, struct simlog_err *err)
+{
+	struct simlog_route *r = simlog_sink_route_of(s, type, tlen);
+	struct simlog_err why;
+	int rc;
+
+	if (r == NULL && (r = new_route(s, type, tlen, err)) == NULL)
+		return -1;
+	if (r->st != NULL) {
+		rc = simlog_stable_row(s->schema, r->st, s->sim, json, jlen,
+		    s->vals, &why);
+		if (rc == 0)
+			rc = s->ops->insert_row(s, r, s->vals, json, jlen, &why);
+		if (rc < 0) {
+			*err = why;
+			return -1;
+		}
+		if (rc > 0)
+			return dead_letter(s, r, json, jlen, why.msg, err);
+	} else if (r->strict_unknown) {
+		char msg[120];
+
+		snprintf(msg, sizeof(msg), "record type %s is not in the "
+		    "strict schema", r->type);
+		return dead_letter(s, r, json, jlen, msg, err);
+	} else if (s->ops->insert_plain(s, r, json, jlen, err) < 0)
+		return -1;
+	r->rows++;
+	return 0;
+}
+
+int
+simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
+{
+	size_t i, n = 0;
+
+	if (s->ops->commit(s, err) < 0)
+		return -1;
+	if (s->first_reject[0] == '\0')
+		memcpy(s->first_reject, s->pending_reject,
+		    sizeof(s->first_reject));
+	s->pending_reject[0] = '\0';
+	if (s->nroutes > 0) {
+		void *q = realloc(s->counts, s->nroutes * sizeof(*s->counts));
+
+		if (q == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		s->counts = q;
+	}
+	for (i = 0; i < s->nroutes; i++) {
+		struct simlog_route *r = &s->routes[i];
+
+		r->made_in_txn = 0;
+		if (r->rows == 0 && r->rejects == 0)
+			continue;
+		s->counts[n].type = r->type;
+		s->counts[n].table = r->table;
+		s->counts[n].rows = r->rows;
+		s->counts[n].rejects = r->rejects;
+		n++;
+		r->rows = r->rejects = 0;
+	}
+	s->ncounts = n;
+	return 0;
+}
+
+void
+simlog_sink_rollback(struct simlog_sink *s)
+{
+	size_t i, keep = 0;
+
+	s->ops->rollback(s);
+	s->pending_reject[0] = '\0';
+	/* A table made in the rolled-back transaction is gone with it. */
+	for (i = 0; i < s->nroutes; i++) {
+		struct simlog_route *r = &s->routes[i];
+
+		if (r->made_in_txn) {
+			s->ops->forget(s, r);
+			continue;
+		}
+		r->rows = r->rejects = 0;
+		s->routes[keep++] = *r;
+	}
+	s->nroutes = keep;
+	s->last = 0;
+	s->ncounts = 0;
+}
+
+void
+simlog_sqlf(struct simlog_sql *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = 1;
+		return;
+	}
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *q;
+
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		if ((q = realloc(b->s, cap)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = q;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void
+simlog_sql_columns(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
+}
+
+static void
+name_list(struct simlog_sql *b, const char *what, char **names, size_t n)
+{
+	simlog_sqlf(b, ", %s (", what);
+	for (size_t i = 0; i < n; i++)
+		simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", names[i]);
+	simlog_sqlf(b, ")");
+}
+
+void
+simlog_sql_constraints(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	if (t->nkey > 0)
+		name_list(b, "PRIMARY KEY", t->key, t->nkey);
+	for (size_t u = 0; u < t->nuniques; u++)
+		name_list(b, "UNIQUE", t->uniques[u], t->nuniq[u]);
+}
+
+/* Quote an identifier ("name" with "" doubled) into buf. */
+int
+simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen)
+{
+	size_t i, o = 0;
+
+	if (buflen < 3)
+		return -1;
+	buf[o++] = '"';
+	for (i = 0; i < len; i++) {
+		if (name[i] == '\0' || o + 3 >= buflen)
+			return -1;
+		if (name[i] == '"')
+			buf[o++] = '"';
+		buf[o++] = name[i];
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return 0;
+}
+
+int
+simlog_sink_prune(struct simlog_sink *s, double before, struct simlog_err *err)
+{
+	return s->ops->prune(s, before, err);
+}
+
+size_t
+simlog_sink_counts(const struct simlog_sink *s,
+		   const struct simlog_sink_count **c)
+{
+	*c = s->counts;
+	return s->ncounts;
+}
+
+const char *
+simlog_sink_first_reject(const struct simlog_sink *s)
+{
+	return s->first_reject[0] ? s->first_reject : NULL;
+}

@@ -1,0 +1,190 @@
+/*
+ * Sinks: the database a drain writes to, behind one interface.  The drain
+ * speaks only this; each database is one file beside this header (like
+ * SQLite's VFS or curl's lib/vtls/): sqlite.c, pg.c.
+ *
+ * A target is an SQLite file path, or a postgresql:// (postgres://) URL.
+ * Records are routed here, the same way for every database: a type named
+ * by the schema goes to its typed table, any other type to a table of its
+ * own (id, simulation_id, data), or, under a strict schema, to the dead
+ * letters.  A record that does not fit its table is a dead letter in
+ * simlog_rejects, in the same transaction.
+ *
+ * One transaction drains one simulation:
+ *
+ *   begin(sim)
+ *     mark(batch id) -> already there? then skip the chunk
+ *     insert(record)...
+ *   commit   (or rollback)
+ *
+ * Errors come back in struct simlog_err with an exit class: TEMPFAIL for
+ * what may pass (a locked database, a lost server, a deadlock), IOERR for
+ * other database failures, NOPERM for refused credentials or privileges,
+ * NOINPUT for a database that does not exist, CANTCREAT for a file that
+ * cannot be created, CONFIG for a schema the database cannot take.
+ */
+#ifndef SIMLOG_SINK_H
+#define SIMLOG_SINK_H
+
+#include "simlog.h"
+
+struct simlog_sink;
+struct simlog_schema;
+
+struct simlog_sink_opts {
+	double busy_timeout;	/* seconds to wait for a lock */
+	volatile int *stop;	/* set by a signal: stop waiting */
+};
+
+/* Whether target names a PostgreSQL database rather than an SQLite file. */
+int simlog_sink_is_url(const char *target);
+/* Whether target carries a password (to warn about argv). */
+int simlog_sink_has_password(const char *target);
+/* target with any password replaced by "***". */
+void simlog_sink_redact(const char *target, char *buf, size_t len);
+
+/* Open (creating what simlog needs) the database target names.  Returns
+ * a sink to free with simlog_sink_free, or NULL with err set; messages
+ * name the database, never with a password. */
+struct simlog_sink *simlog_sink_open(const char *target,
+				     const struct simlog_sink_opts *o,
+				     struct simlog_err *err);
+void simlog_sink_free(struct simlog_sink *s);
+
+/* The database, fit to print (a URL's password replaced by ***). */
+const char *simlog_sink_name(const struct simlog_sink *s);
+/* "sqlite" or "postgresql". */
+const char *simlog_sink_kind(const struct simlog_sink *s);
+
+/* Create the schema's tables, add columns it gained; at most one drain at
+ * a time does this.  The schema must outlive the sink. */
+int simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
+			     struct simlog_err *err);
+
+int simlog_sink_begin(struct simlog_sink *s, const char *sim,
+		      struct simlog_err *err);
+/* Record a batch id; *dup = 1 when it was recorded before (its records
+ * are in already: skip them). */
+int simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
+		     uint32_t records, int *dup, struct simlog_err *err);
+/* Store one record of the open transaction's simulation: a row, or a dead
+ * letter.  Fails only for the database (or a type that cannot name a
+ * table: DATAERR). */
+int simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
+		       const char *json, size_t jlen, struct simlog_err *err);
+/* Commit; then the counts below say what the transaction stored. */
+int simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err);
+void simlog_sink_rollback(struct simlog_sink *s);
+
+/* Forget batch ids recorded before a Unix time. */
+int simlog_sink_prune(struct simlog_sink *s, double before,
+		      struct simlog_err *err);
+
+/* What the last committed transaction stored, per record type. */
+struct simlog_sink_count {
+	const char *type, *table;
+	unsigned long long rows, rejects;
+};
+size_t simlog_sink_counts(const struct simlog_sink *s,
+			  const struct simlog_sink_count **c);
+/* The first dead letter's reason since the sink was opened, or NULL. */
+const char *simlog_sink_first_reject(const struct simlog_sink *s);
+
+/* --- for the implementations -------------------------------------------- */
+
+/* A record type's way into the database. */
+struct simlog_route {
+	char type[64];
+	char table[64];
+	struct simlog_stable *st;	/* a schema's table, else NULL */
+	int strict_unknown;		/* not in a strict schema: reject */
+	void *plain;			/* the sink's state for a default table */
+	int made_in_txn;		/* created by the open transaction */
+	struct simlog_sink_count c;	/* the last commit's */
+	unsigned long long rows, rejects;	/* in the open transaction */
+};
+
+struct simlog_val;
+struct simlog_sink_ops {
+	const char *kind;
+	int (*open)(struct simlog_sink *s, const char *target,
+		    struct simlog_err *err);
+	void (*close)(struct simlog_sink *s);
+	int (*apply_schema)(struct simlog_sink *s, struct simlog_schema *sc,
+			    struct simlog_err *err);
+	int (*begin)(struct simlog_sink *s, const char *sim,
+		     struct simlog_err *err);
+	int (*mark)(struct simlog_sink *s, const unsigned char *id,
+		    uint32_t records, int *dup, struct simlog_err *err);
+	/* Create (if needed) a default table for r->table, in the open
+	 * transaction. */
+	int (*plain_table)(struct simlog_sink *s, struct simlog_route *r,
+			   struct simlog_err *err);
+	int (*insert_plain)(struct simlog_sink *s, struct simlog_route *r,
+			    const char *json, size_t len,
+			    struct simlog_err *err);
+	/* A typed row: 0 stored (or left for commit), 1 it does not fit
+	 * (err says why, nothing stored), -1 failure. */
+	int (*insert_row)(struct simlog_sink *s, struct simlog_route *r,
+			  const struct simlog_val *vals, const char *json,
+			  size_t len, struct simlog_err *err);
+	int (*reject)(struct simlog_sink *s, const char *type,
+		      const char *json, size_t len, const char *why,
+		      struct simlog_err *err);
+	int (*commit)(struct simlog_sink *s, struct simlog_err *err);
+	void (*rollback)(struct simlog_sink *s);
+	int (*prune)(struct simlog_sink *s, double before,
+		     struct simlog_err *err);
+	/* A table made in a rolled-back transaction is gone. */
+	void (*forget)(struct simlog_sink *s, struct simlog_route *r);
+	/* Let go of what apply_schema kept in a schema's tables. */
+	void (*unschema)(struct simlog_sink *s, struct simlog_schema *sc);
+};
+
+struct simlog_sink {
+	const struct simlog_sink_ops *ops;
+	void *impl;			/* the implementation's state */
+	char name[512];			/* fit to print */
+	double busy_timeout;
+	volatile int *stop;
+	struct simlog_schema *schema;
+	char sim[72];			/* the open transaction's */
+	struct simlog_route *routes;
+	size_t nroutes, rcap, last;
+	struct simlog_sink_count *counts;
+	size_t ncounts;
+	char first_reject[SIMLOG_ERRLEN];
+	char pending_reject[SIMLOG_ERRLEN];	/* not yet committed */
+	struct simlog_val *vals;
+};
+
+/* A record found not to fit only at commit (PostgreSQL checks
+ * constraints then): count it as a dead letter instead of a row.  The
+ * implementation stores it. */
+void simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
+			const char *why);
+/* SQL text built piece by piece (malloc'd s); oom set when memory ran
+ * out, and nothing more is added. */
+struct simlog_sql {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+void simlog_sqlf(struct simlog_sql *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The table's columns, quoted: "a", "b", ... */
+void simlog_sql_columns(struct simlog_sql *b, const struct simlog_stable *t);
+/* Its composite constraints: ", PRIMARY KEY (...)", ", UNIQUE (...)". */
+void simlog_sql_constraints(struct simlog_sql *b,
+			    const struct simlog_stable *t);
+
+/* Quote an identifier ("name" with "" doubled) into buf; -1 if it does
+ * not fit. */
+int simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen);
+struct simlog_route *simlog_sink_route_of(struct simlog_sink *s,
+					  const char *type, size_t tlen);
+
+extern const struct simlog_sink_ops simlog_sink_sqlite;
+extern const struct simlog_sink_ops simlog_sink_pg;
+
+#endif

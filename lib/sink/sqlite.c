@@ -1,0 +1,567 @@
+/*
+ * The SQLite sink: a database file in WAL mode with synchronous=FULL, one
+ * writer at a time (BEGIN IMMEDIATE), a prepared insert per table.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sqlite3.h>
+
+#include "schema.h"
+#include "sink/sink.h"
+
+struct lite {
+	sqlite3 *db;
+	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
+	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
+	int in_txn;
+};
+
+/* A typed table's insert. */
+struct lite_table {
+	sqlite3_stmt *ins;
+	int raw;			/* on duplicate update: raw values
+					 * follow at ncols + 1 */
+};
+
+#define L(s) ((struct lite *)(s)->impl)
+
+static int
+busy(int code)
+{
+	return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+/* An error naming the database and what was being done. */
+static int
+fail(struct simlog_sink *s, struct simlog_err *err, int code, const char *what)
+{
+	return simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
+	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
+	    sqlite3_errmsg(L(s)->db));
+}
+
+static int
+exec(struct simlog_sink *s, const char *sql, const char *what,
+     struct simlog_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(L(s)->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int code = sqlite3_errcode(L(s)->db);
+
+		simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
+		    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
+		    msg ? msg : sqlite3_errmsg(L(s)->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+prepare(struct simlog_sink *s, const char *sql, sqlite3_stmt **st,
+	const char *what, struct simlog_err *err)
+{
+	if (sqlite3_prepare_v3(L(s)->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    st, NULL) != SQLITE_OK)
+		return fail(s, err, sqlite3_errcode(L(s)->db), what);
+	return 0;
+}
+
+static int
+wal(struct simlog_sink *s, const char *path, struct simlog_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(L(s)->db, "PRAGMA journal_mode=WAL", -1, &st,
+	    NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		simlog_seterr(err, busy(rc) ? SIMLOG_EX_TEMPFAIL :
+		    SIMLOG_EX_CANTCREAT, "%s: cannot switch to WAL mode: %s",
+		    path, sqlite3_errmsg(L(s)->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void
+lite_unschema(struct simlog_sink *s, struct simlog_schema *sc)
+{
+	(void)s;
+	for (size_t i = 0; i < sc->ntables; i++) {
+		struct lite_table *t = sc->tables[i].sink;
+
+		if (t != NULL)
+			sqlite3_finalize(t->ins);
+		free(t);
+		sc->tables[i].sink = NULL;
+	}
+}
+
+static void
+lite_close(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < s->nroutes; i++)
+		sqlite3_finalize(s->routes[i].plain);
+	if (s->schema != NULL)
+		lite_unschema(s, s->schema);
+	sqlite3_finalize(l->mark);
+	sqlite3_finalize(l->reject);
+	sqlite3_close(l->db);
+	free(l);
+	s->impl = NULL;
+}
+
+static int
+lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
+{
+	struct lite *l = calloc(1, sizeof(*l));
+	int rc;
+
+	if ((s->impl = l) == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	rc = sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		simlog_seterr(err, SIMLOG_EX_CANTCREAT, "%s: %s", path,
+		    l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+		lite_close(s);
+		return -1;
+	}
+	sqlite3_busy_timeout(l->db, (int)(s->busy_timeout * 1000));
+	/* Only takes effect on a new database: bigger pages mean fewer
+	 * system calls per drained row (a no-op on an existing file). */
+	sqlite3_exec(l->db, "PRAGMA page_size=16384", NULL, NULL, NULL);
+	/* WAL lets readers query while a drain writes; FULL makes a commit
+	 * durable before the drained entries are deleted from Redis. */
+	if (wal(s, path, err) < 0 ||
+	    exec(s, "PRAGMA synchronous=FULL;"
+	    "CREATE TABLE IF NOT EXISTS simlog_batches ("
+	    " batch BLOB PRIMARY KEY,"
+	    " simulation_id TEXT NOT NULL,"
+	    " records INTEGER NOT NULL,"
+	    " drained_at REAL NOT NULL"
+	    ") WITHOUT ROWID;"
+	    "CREATE TABLE IF NOT EXISTS simlog_rejects ("
+	    " id INTEGER PRIMARY KEY,"
+	    " simulation_id TEXT NOT NULL,"
+	    " type TEXT NOT NULL,"
+	    " data TEXT NOT NULL,"
+	    " error TEXT NOT NULL,"
+	    " drained_at REAL NOT NULL"
+	    ");", "creating simlog's tables", err) < 0 ||
+	    prepare(s, "INSERT INTO simlog_batches "
+	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT (batch) DO NOTHING", &l->mark, "simlog_batches",
+	    err) < 0 ||
+	    prepare(s, "INSERT INTO simlog_rejects "
+	    "(simulation_id, type, data, error, drained_at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", &l->reject, "simlog_rejects",
+	    err) < 0) {
+		lite_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- tables ---------------------------------------------------------------- */
+
+static void
+sql_literal(struct simlog_sql *b, const struct simlog_column *c)
+{
+	switch (c->dkind) {
+	case SIMLOG_D_NONE:
+	case SIMLOG_D_NULL:
+		simlog_sqlf(b, "NULL");
+		break;
+	case SIMLOG_D_INT:
+	case SIMLOG_D_REAL:
+		simlog_sqlf(b, "%s", c->dform);
+		break;
+	case SIMLOG_D_TEXT:
+		simlog_sqlf(b, "'");
+		for (const char *p = c->dtext; *p; p++)
+			simlog_sqlf(b, *p == '\'' ? "''" : "%c", *p);
+		simlog_sqlf(b, "'");
+		break;
+	}
+}
+
+static void
+column_def(struct simlog_sql *b, const struct simlog_column *c, int adding, int key)
+{
+	/* JSON is kept as TEXT: SQLite's JSON functions read it, and TEXT
+	 * affinity never turns "5" into a number. */
+	simlog_sqlf(b, "\"%s\" %s", c->name, c->type == SIMLOG_C_JSON ? "TEXT" :
+	    simlog_ctype_names[c->type]);
+	if (c->primary && !adding)
+		simlog_sqlf(b, " PRIMARY KEY");
+	if (c->unique && !adding)
+		simlog_sqlf(b, " UNIQUE");
+	/* A key is never NULL (SQLite would let a non-INTEGER one be). */
+	if (c->notnull || (!adding && ((c->primary &&
+	    c->type != SIMLOG_C_INTEGER) || key)))
+		simlog_sqlf(b, " NOT NULL");
+	if (c->dkind != SIMLOG_D_NONE) {
+		simlog_sqlf(b, " DEFAULT ");
+		sql_literal(b, c);
+	}
+}
+
+static void
+create_sql(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	size_t i;
+
+	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
+	for (i = 0; i < t->ncols; i++) {
+		simlog_sqlf(b, i ? ", " : "");
+		column_def(b, &t->cols[i], 0, simlog_stable_in_key(t,
+		    &t->cols[i]));
+	}
+	simlog_sql_constraints(b, t);
+	simlog_sqlf(b, ")");
+}
+
+/* Whether the table has column name (SQLite compares names without
+ * regard to case). */
+static int
+has_column(sqlite3 *db, const char *table, const char *name)
+{
+	sqlite3_stmt *st;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) "
+	    "WHERE name = ?2 COLLATE NOCASE", -1, &st, NULL) != SQLITE_OK)
+		return 1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* A column added to the schema later joins the existing table. */
+static int
+add_columns(struct simlog_sink *s, const struct simlog_stable *t,
+	    struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < t->ncols && rc == 0; i++) {
+		const struct simlog_column *c = &t->cols[i];
+
+		if (has_column(L(s)->db, t->name, c->name))
+			continue;
+		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
+			b.len = 0;
+			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
+			column_def(&b, c, 1, 0);
+			rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory") : exec(s, b.s, t->name, err);
+		}
+	}
+	free(b.s);
+	return rc;
+}
+
+/*
+ * The insert: ?1..?n the row's values (defaults filled in).  Under on
+ * duplicate update, ?n+1..?2n are the record's own values (NULL where it
+ * left a field out or gave null): the row keeps its value for those.
+ */
+static void
+insert_sql(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	size_t i;
+	int first = 1;
+
+	simlog_sqlf(b, "INSERT INTO \"%s\" (", t->name);
+	simlog_sql_columns(b, t);
+	simlog_sqlf(b, ") VALUES (");
+	for (i = 0; i < t->ncols; i++)
+		simlog_sqlf(b, "%s?%zu", i ? ", " : "", i + 1);
+	simlog_sqlf(b, ")");
+	if (t->on_dup == SIMLOG_DUP_IGNORE) {
+		simlog_sqlf(b, " ON CONFLICT DO NOTHING");
+		return;
+	}
+	if (t->on_dup != SIMLOG_DUP_UPDATE)
+		return;
+	for (i = 0; i < t->ncols; i++) {
+		const struct simlog_column *c = &t->cols[i];
+
+		if (c->primary || c->is_sim || simlog_stable_in_key(t, c))
+			continue;
+		simlog_sqlf(b, "%s\"%s\" = coalesce(?%zu, \"%s\")",
+		    first ? " ON CONFLICT DO UPDATE SET " : ", ",
+		    c->name, t->ncols + i + 1, c->name);
+		first = 0;
+	}
+	if (first)
+		simlog_sqlf(b, " ON CONFLICT DO NOTHING");
+}
+
+static int
+apply_table(struct simlog_sink *s, struct simlog_stable *t,
+	    struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	struct lite_table *lt = t->sink;
+	int rc;
+
+	create_sql(&b, t);
+	if (b.oom || exec(s, b.s, t->name, err) < 0 ||
+	    add_columns(s, t, err) < 0) {
+		rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "out of memory") : -1;
+		free(b.s);
+		return rc;
+	}
+	if (lt == NULL && (t->sink = lt = calloc(1, sizeof(*lt))) == NULL) {
+		free(b.s);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	b.len = 0;
+	insert_sql(&b, t);
+	sqlite3_finalize(lt->ins);
+	lt->ins = NULL;
+	lt->raw = t->on_dup == SIMLOG_DUP_UPDATE;
+	rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory") :
+	    sqlite3_prepare_v3(L(s)->db, b.s, -1, SQLITE_PREPARE_PERSISTENT,
+	    &lt->ins, NULL) != SQLITE_OK ? simlog_seterr(err, SIMLOG_EX_IOERR,
+	    "table %s: %s", t->name, sqlite3_errmsg(L(s)->db)) : 0;
+	free(b.s);
+	return rc;
+}
+
+static int
+lite_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
+		  struct simlog_err *err)
+{
+	/* Under the write lock: two drains never race an ALTER. */
+	if (exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
+		return -1;
+	for (size_t i = 0; i < sc->ntables; i++)
+		if (apply_table(s, &sc->tables[i], err) < 0) {
+			sqlite3_exec(L(s)->db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	return exec(s, "COMMIT", "applying the schema", err);
+}
+
+static int
+lite_plain_table(struct simlog_sink *s, struct simlog_route *r,
+		 struct simlog_err *err)
+{
+	char ident[160], sql[512];
+
+	if (simlog_sink_ident(r->table, strlen(r->table), ident,
+	    sizeof(ident)) < 0)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record type "
+		    "'%s': not a table name", r->type);
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
+	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
+	    "data TEXT NOT NULL)", ident);
+	if (exec(s, sql, ident, err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
+	return prepare(s, sql, (sqlite3_stmt **)&r->plain, ident, err);
+}
+
+static void
+lite_forget(struct simlog_sink *s, struct simlog_route *r)
+{
+	(void)s;
+	sqlite3_finalize(r->plain);
+	r->plain = NULL;
+}
+
+/* --- transactions ----------------------------------------------------------- */
+
+static int
+lite_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
+{
+	(void)sim;
+	if (exec(s, "BEGIN IMMEDIATE", "starting a transaction", err) < 0)
+		return -1;
+	L(s)->in_txn = 1;
+	return 0;
+}
+
+static int
+lite_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
+	  int *dup, struct simlog_err *err)
+{
+	sqlite3_stmt *st = L(s)->mark;
+	int r;
+
+	sqlite3_bind_blob(st, 1, id, SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->sim, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, records);
+	sqlite3_bind_double(st, 4, simlog_now_wall());
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r != SQLITE_DONE)
+		return fail(s, err, r, "recording a batch");
+	*dup = sqlite3_changes(L(s)->db) == 0;
+	return 0;
+}
+
+static int
+lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
+		  const char *json, size_t len, struct simlog_err *err)
+{
+	sqlite3_stmt *st = r->plain;
+	int rc;
+
+	sqlite3_bind_text(st, 1, s->sim, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, err, rc, r->table);
+}
+
+static void
+bind(sqlite3_stmt *st, int k, const struct simlog_val *v)
+{
+	switch (v->kind) {
+	case SIMLOG_V_NULL:
+		sqlite3_bind_null(st, k);
+		break;
+	case SIMLOG_V_INT:
+		sqlite3_bind_int64(st, k, v->i);
+		break;
+	case SIMLOG_V_REAL:
+		sqlite3_bind_double(st, k, v->r);
+		break;
+	case SIMLOG_V_TEXT:
+		sqlite3_bind_text(st, k, v->s, (int)v->n, SQLITE_STATIC);
+		break;
+	}
+}
+
+static int
+lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
+		const struct simlog_val *vals, const char *json, size_t len,
+		struct simlog_err *err)
+{
+	const struct simlog_stable *t = r->st;
+	const struct lite_table *lt = t->sink;
+	sqlite3_stmt *st = lt->ins;
+	int n = (int)t->ncols, rc;
+
+	(void)json;
+	(void)len;
+	for (int i = 0; i < n; i++) {
+		const struct simlog_val *v = &vals[i];
+
+		if (v->set)
+			bind(st, i + 1, v);
+		else
+			sqlite3_bind_null(st, i + 1);
+		if (!lt->raw)
+			continue;
+		if (v->set && !v->dflt)
+			bind(st, n + i + 1, v);
+		else
+			sqlite3_bind_null(st, n + i + 1);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
+		    sqlite3_errmsg(L(s)->db)), 1;
+	return fail(s, err, rc, t->name);
+}
+
+static int
+lite_reject(struct simlog_sink *s, const char *type, const char *json,
+	    size_t len, const char *why, struct simlog_err *err)
+{
+	sqlite3_stmt *st = L(s)->reject;
+	int r;
+
+	sqlite3_bind_text(st, 1, s->sim, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, json, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 5, simlog_now_wall());
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	return r == SQLITE_DONE ? 0 : fail(s, err, r, "simlog_rejects");
+}
+
+static int
+lite_commit(struct simlog_sink *s, struct simlog_err *err)
+{
+	int rc;
+
+	/* COMMIT can meet a busy checkpoint; the busy handler waits, and
+	 * the transaction stays open to try again. */
+	while ((rc = exec(s, "COMMIT", "committing", err)) < 0 &&
+	    err->code == SIMLOG_EX_TEMPFAIL && !(s->stop && *s->stop))
+		;
+	if (rc == 0)
+		L(s)->in_txn = 0;
+	return rc;
+}
+
+static void
+lite_rollback(struct simlog_sink *s)
+{
+	if (sqlite3_get_autocommit(L(s)->db) == 0)
+		sqlite3_exec(L(s)->db, "ROLLBACK", NULL, NULL, NULL);
+	L(s)->in_txn = 0;
+}
+
+static int
+lite_prune(struct simlog_sink *s, double before, struct simlog_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(L(s)->db, "DELETE FROM simlog_batches "
+	    "WHERE drained_at < ?1", -1, &st, NULL) != SQLITE_OK)
+		return fail(s, err, sqlite3_errcode(L(s)->db),
+		    "pruning old batch ids");
+	sqlite3_bind_double(st, 1, before);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, err, rc, "pruning old batch ids");
+}
+
+const struct simlog_sink_ops simlog_sink_sqlite = {
+	.kind = "sqlite",
+	.open = lite_open,
+	.close = lite_close,
+	.apply_schema = lite_apply_schema,
+	.begin = lite_begin,
+	.mark = lite_mark,
+	.plain_table = lite_plain_table,
+	.insert_plain = lite_insert_plain,
+	.insert_row = lite_insert_row,
+	.reject = lite_reject,
+	.commit = lite_commit,
+	.rollback = lite_rollback,
+	.prune = lite_prune,
+	.forget = lite_forget,
+	.unschema = lite_unschema,
+};
