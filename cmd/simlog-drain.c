@@ -27,6 +27,7 @@
 enum {
 	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,
 	OPT_SCHEMA, OPT_FOLLOW, OPT_COMMIT_INTERVAL, OPT_CORRUPT, OPT_DISCARD,
+	OPT_SHARD,
 };
 
 static const struct option longopts[] = {
@@ -43,6 +44,7 @@ static const struct option longopts[] = {
 	{ "commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL },
 	{ "corrupt", required_argument, NULL, OPT_CORRUPT },
 	{ "discard", no_argument, NULL, OPT_DISCARD },
+	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -60,11 +62,11 @@ usage(void)
 "exactly once.\n"
 "\n"
 "Options:\n"
-"  -u, --url URL            Redis URL (default $SIMLOG_REDIS_URL, else\n"
-"                           redis://127.0.0.1:6379/0)\n"
-"      --password-file FILE read the Redis password from FILE\n"
-"      --timeout SECONDS    connect and command timeout (default 2)\n"
+CLI_CONN_USAGE
 "  -s, --sim SIM            drain only this simulation (default: all)\n"
+"      --shard I/N          drain only the simulations of shard I of N\n"
+"                           (FNV-1a of the name, mod N): N drains split\n"
+"                           the work with no overlap\n"
 "  -d, --db PATH|URL        SQLite database, or postgresql://... (default\n"
 "                           $SIMLOG_DB, else ./simlog.db)\n"
 "      --schema FILE|NAME   typed tables from a schema (simlog-schema(5)),\n"
@@ -106,6 +108,7 @@ struct seen {
 
 struct drain {
 	const char *target;		/* --db as given */
+	unsigned shard, shards;		/* --shard I/N; shards 0: all */
 	size_t batch;
 	double busy_timeout;
 	double keep_days;
@@ -653,6 +656,21 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	return n < 0 ? -1 : 0;
 }
 
+/* --shard: only this drain's simulations stay in the list. */
+static void
+keep_shard(struct drain *d, char **sims, size_t *n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (simlog_shard_of(sims[i], d->shards) == d->shard)
+			sims[o++] = sims[i];
+		else
+			free(sims[i]);
+	}
+	*n = o;
+}
+
 /* One pass over the simulations (or just sim); 0 or an exit status. */
 static int
 drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
@@ -678,6 +696,8 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 			return e.code == SIMLOG_EX_UNAVAILABLE ?
 			    SIMLOG_EX_TEMPFAIL : e.code;
 		}
+		if (d->shards > 1)
+			keep_shard(d, *sims, nsims);
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++)
 		if (drain_sim(d, (*sims)[i], &e) < 0) {
@@ -692,6 +712,51 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 			break;
 		}
 	return rc;
+}
+
+/*
+ * In a cluster one XREAD may not name streams of two slots, and one
+ * connection cannot block on several masters: ask each stream (one
+ * pipelined round per master) every 50 ms until an entry newer than the
+ * last seen arrives, or the block time passes.
+ */
+static void
+wait_cluster(struct drain *d, char (*keys)[SIMLOG_KEYLEN], char (*ids)[48],
+	     size_t n, double block)
+{
+	double end = simlog_now_mono() + block;
+
+	while (!stop_requested) {
+		struct simlog_err e;
+		int got = 0;
+		size_t i, sent = 0;
+
+		for (i = 0; i < n; i++) {
+			const char *av[6] = { "XREAD", "COUNT", "1", "STREAMS",
+			    keys[i], ids[i] };
+
+			if (simlog_conn_append(&d->conn, 6, av, NULL, &e) < 0)
+				break;
+			sent++;
+		}
+		for (i = 0; i < sent; i++) {
+			redisReply *r;
+
+			if (simlog_conn_recv(&d->conn, 0, &r, &e) < 0)
+				break;
+			got |= r->type == REDIS_REPLY_ARRAY;
+			freeReplyObject(r);
+		}
+		if (sent < n || i < sent) {
+			/* Trouble shows itself at the next pass. */
+			simlog_conn_close(&d->conn);
+			simlog_sleep(end - simlog_now_mono(), &stop_requested);
+			return;
+		}
+		if (got || simlog_now_mono() >= end)
+			return;
+		simlog_sleep(0.05, &stop_requested);
+	}
 }
 
 /*
@@ -735,6 +800,10 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 			simlog_key_stream(sims[i], keys[n]);
 			snprintf(ids[n++], sizeof(ids[0]), "0-0");
 		}
+	if (d->conn.url.topo == SIMLOG_TOPO_CLUSTER) {
+		wait_cluster(d, keys, ids, n, block);
+		goto out;
+	}
 	snprintf(ms, sizeof(ms), "%.0f", block * 1000 > 1 ? block * 1000 : 1);
 	av[ac++] = "XREAD";
 	av[ac++] = "COUNT";
@@ -753,6 +822,7 @@ wait_for_records(struct drain *d, char **sims, size_t nsims)
 		simlog_sleep(block, &stop_requested);
 	}
 	freeReplyObject(r);
+out:
 	free(av);
 	free(keys);
 	free(ids);
@@ -950,7 +1020,7 @@ discard(struct drain *d, const char *sim)
 struct args {
 	struct simlog_conn_opts co;
 	const char *sim, *schema, *corrupt;
-	int quiet, force_progress, discard;
+	int quiet, force_progress, discard, sharded;
 };
 
 static void
@@ -1020,6 +1090,26 @@ parse_args(int argc, char **argv, struct drain *d, struct args *a)
 		case OPT_DISCARD:
 			a->discard = 1;
 			break;
+		case OPT_SHARD: {
+			long long i, n;
+			char *slash = strchr(optarg, '/');
+			const char *why;
+
+			if (slash == NULL)
+				errx(SIMLOG_EX_USAGE, "invalid --shard: '%.40s': "
+				    "use I/N, e.g. 0/2", optarg);
+			*slash = '\0';
+			if (simlog_parse_ll(optarg, 0, 1023, &i, &why) < 0 ||
+			    simlog_parse_ll(slash + 1, 1, 1024, &n, &why) < 0 ||
+			    i >= n)
+				errx(SIMLOG_EX_USAGE, "invalid --shard: '%.20s/"
+				    "%.20s': use I/N with 0 <= I < N <= 1024",
+				    optarg, slash + 1);
+			d->shard = (unsigned)i;
+			d->shards = (unsigned)n;
+			a->sharded = 1;
+			break;
+		}
 		case 'h':
 			usage();
 			exit(cli_close_stdout() == 0 ? 0 : SIMLOG_EX_IOERR);
@@ -1033,6 +1123,9 @@ parse_args(int argc, char **argv, struct drain *d, struct args *a)
 		warnx("unexpected argument '%s'", argv[optind]);
 		cli_try_help();
 	}
+	if (a->sharded && (a->sim != NULL || a->corrupt || a->discard))
+		errx(SIMLOG_EX_USAGE, "--shard takes simulations by their "
+		    "names: it excludes --sim, --corrupt and --discard");
 	if ((a->corrupt || a->discard) && a->sim == NULL)
 		errx(SIMLOG_EX_USAGE, "--%s needs --sim", a->corrupt ?
 		    "corrupt" : "discard");

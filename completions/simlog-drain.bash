@@ -92,7 +92,8 @@ _simlog_drain()
 		COMPREPLY=($(compgen -W "$(_simlog_buffered_sims)" -- "$cur"))
 		return
 		;;
-	--timeout | --batch | --busy-timeout | --keep-batches | --commit-interval)
+	--timeout | --batch | --busy-timeout | --keep-batches | --commit-interval | \
+	--shard)
 		# Numbers.
 		return
 		;;
@@ -114,6 +115,7 @@ _simlog_drain()
 		--tls-server-name
 		--tls-no-verify
 		-s --sim
+		--shard
 		-d --db
 		--schema
 		--batch

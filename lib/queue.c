@@ -458,3 +458,10 @@ simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 	freeReplyObject(r);
 	return 0;
 }
+
+unsigned
+simlog_shard_of(const char *sim, unsigned shards)
+{
+	return shards > 0 ? (unsigned)(simlog_fnv1a(sim, strlen(sim)) %
+	    shards) : 0;
+}

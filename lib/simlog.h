@@ -521,6 +521,10 @@ int simlog_push_reply(struct simlog_conn *conn, double deadline,
 int simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		     struct simlog_err *err);
 void simlog_strv_free(char **v, size_t n);
+/* The shard (0 to shards - 1) of a simulation, for simlog-drain --shard:
+ * the 64-bit FNV-1a hash of its name, modulo shards.  Stable: it depends
+ * on the name alone. */
+unsigned simlog_shard_of(const char *sim, unsigned shards);
 /* Take from the old layout's set (SIMLOG_SIMS_KEY) the names that are not
  * in sims[0..n) (sorted): their streams have gone.  Best effort. */
 void simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n);
