@@ -36,6 +36,9 @@ static const char discard_lua[] =
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
     "return {entries, records}\n";
 
+static struct simlog_script purge_script = SIMLOG_SCRIPT(purge_lua);
+static struct simlog_script discard_script = SIMLOG_SCRIPT(discard_lua);
+
 void
 simlog_base64(const unsigned char *p, size_t n, char *out)
 {
@@ -192,15 +195,16 @@ simlog_corrupt_delete(struct simlog_conn *conn, const char *sim,
 		goto out;
 	}
 	simlog_key_corrupt(sim, k);
-	av[a++] = "EVAL";
-	av[a++] = purge_lua;
+	av[a++] = NULL;		/* EVALSHA and the script's SHA-1 */
+	av[a++] = NULL;
 	av[a++] = "1";
 	av[a++] = k;
 	for (size_t i = 0; i < n; i++) {
 		simlog_sid_format(&c[i].entry, ids[i]);
 		av[a++] = ids[i];
 	}
-	if ((r = simlog_cmd(conn, err, (int)a, av, NULL)) == NULL)
+	if ((r = simlog_script_call(conn, &purge_script, (int)a, av, NULL,
+	    "purging the corrupt stream", err)) == NULL)
 		rc = -1;
 	else if (r->type == REDIS_REPLY_INTEGER)
 		*deleted = (unsigned long long)r->integer;
@@ -217,7 +221,7 @@ simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 		       unsigned long long *records, struct simlog_err *err)
 {
 	char k[3][SIMLOG_KEYLEN];
-	const char *av[6] = { "EVAL", discard_lua, "3", k[0], k[1], k[2] };
+	const char *av[6] = { NULL, NULL, "3", k[0], k[1], k[2] };
 	const char *rm[3] = { "SREM", SIMLOG_SIMS_KEY, sim };
 	redisReply *r;
 
@@ -225,7 +229,8 @@ simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
 	*entries = *records = 0;
-	if ((r = simlog_cmd(conn, err, 6, av, NULL)) == NULL)
+	if ((r = simlog_script_call(conn, &discard_script, 6, av, NULL,
+	    "discarding the backlog", err)) == NULL)
 		return -1;
 	/* The set older versions kept (simlog_forget_old_sims would take
 	 * the name out at the next listing anyway). */
