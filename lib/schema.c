@@ -1024,7 +1024,13 @@ simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
 			klen = simlog_json_unescape(key, klen, kbuf);
 			key = kbuf;
 		}
-		if ((ci = find_member_col(t, key, klen)) >= 0) {
+		if (i < 64 && t->pred[i] != 0 && t->cols[t->pred[i] - 1].flen ==
+		    klen && memcmp(t->cols[t->pred[i] - 1].field, key,
+		    klen) == 0)
+			ci = t->pred[i] - 1;
+		else if ((ci = find_member_col(t, key, klen)) >= 0 && i < 64)
+			t->pred[i] = (unsigned short)(ci + 1);
+		if (ci >= 0) {
 			if (vals[ci].set)
 				return misfit(err, &t->cols[ci],
 				    "field appears twice"), 1;

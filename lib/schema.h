@@ -61,6 +61,9 @@ struct simlog_stable {
 	unsigned *hash;		/* field-name hash: slot -> column index + 1 */
 	size_t hcap;
 	size_t scratch;		/* bytes of scratch templates need beyond 2n */
+	unsigned short pred[64];	/* member i -> the column index + 1 the
+					 * record before matched there, 0 none:
+					 * records of a type keep their order */
 	int line;
 	void *sink;		/* the sink's state for this table */
 };
