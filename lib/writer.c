@@ -426,8 +426,13 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	if (simlog_chunk_add(&w->cur->ch, type, tlen, line, len) < 0)
 		goto oom;
 	w->st.records++;
-	if (w->cur->ch.records == 1)
+	if (w->cur->ch.records == 1) {
 		w->cur_started = simlog_now_mono();
+		/* The thread may be asleep for a second: it must wake when
+		 * this chunk's flush interval is up, not then. */
+		if (w->o.flush_interval > 0)
+			kick(w);
+	}
 	if (w->cur->ch.records >= w->o.batch ||
 	    w->cur->ch.rawlen >= CHUNK_BYTES) {
 		if (w->qbytes >= w->o.queue_max && wait_for_room(w)) {
