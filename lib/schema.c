@@ -5,6 +5,7 @@
  * letter).  The SQL of each database is the sinks' (lib/sink/).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -546,6 +547,49 @@ schema_dirs(char *dirs, size_t len)
 	snprintf(dirs + used, len - used, "%s", SIMLOG_SCHEMA_DIR);
 }
 
+/* No schema NAME: say which there are, and where they were looked for. */
+static void
+not_found(const char *name, struct simlog_err *err)
+{
+	char dirs[2048], names[SIMLOG_ERRLEN / 2] = "", where[SIMLOG_ERRLEN / 2];
+	size_t nl = 0, wl = 0;
+
+	schema_dirs(dirs, sizeof(dirs));
+	where[0] = '\0';
+	for (char *d = strtok(dirs, ":"); d != NULL; d = strtok(NULL, ":")) {
+		DIR *dp = opendir(d);
+		struct dirent *e;
+
+		if (wl < sizeof(where))
+			wl += (size_t)snprintf(where + wl, sizeof(where) - wl,
+			    "%s%s", wl ? ", " : "", d);
+		while (dp != NULL && (e = readdir(dp)) != NULL) {
+			size_t n = strlen(e->d_name);
+			char one[80];
+
+			if (n <= 7 || n > 70 ||
+			    strcmp(e->d_name + n - 7, ".schema") != 0)
+				continue;
+			snprintf(one, sizeof(one), "%.*s", (int)n - 7,
+			    e->d_name);
+			/* Listed once, though several directories hold it. */
+			if (strstr(names, one) != NULL && (strlen(one) ==
+			    strlen(names) || strstr(names, one)[strlen(one)] ==
+			    ',' || strstr(names, one)[strlen(one)] == '\0'))
+				continue;
+			if (nl < sizeof(names))
+				nl += (size_t)snprintf(names + nl,
+				    sizeof(names) - nl, "%s%s", nl ? ", " : "",
+				    one);
+		}
+		if (dp != NULL)
+			closedir(dp);
+	}
+	simlog_seterr(err, SIMLOG_EX_NOINPUT, "no schema named '%.64s'; %s%s "
+	    "(looked in %s; SIMLOG_SCHEMA_PATH adds directories)", name,
+	    nl ? "there are: " : "there are none", names, where);
+}
+
 /* NAME: a file path if it holds '/' or ends in .schema, else a schema
  * installed in one of schema_dirs(). */
 static FILE *
@@ -573,8 +617,7 @@ open_schema(const char *name, char *path, size_t len, struct simlog_err *err)
 		if ((f = fopen(path, "r")) != NULL)
 			return f;
 	}
-	simlog_seterr(err, SIMLOG_EX_NOINPUT, "no schema named '%s' (looked in "
-	    "$SIMLOG_SCHEMA_PATH and %s)", name, SIMLOG_SCHEMA_DIR);
+	not_found(name, err);
 	return NULL;
 }
 

@@ -83,8 +83,14 @@ wal(struct simlog_sink *s, const char *path, struct simlog_err *err)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW ||
 	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		/* A file that is there but no database (or a damaged one) is
+		 * a database error, not one that could not be created. */
+		int code = sqlite3_errcode(L(s)->db);
+
 		simlog_seterr(err, busy(rc) ? SIMLOG_EX_TEMPFAIL :
-		    SIMLOG_EX_CANTCREAT, "%s: cannot switch to WAL mode: %s",
+		    code == SQLITE_NOTADB || code == SQLITE_CORRUPT ?
+		    SIMLOG_EX_IOERR : SIMLOG_EX_CANTCREAT,
+		    "%s: cannot switch to WAL mode: %s",
 		    path, sqlite3_errmsg(L(s)->db));
 		sqlite3_finalize(st);
 		return -1;
