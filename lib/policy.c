@@ -230,8 +230,12 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->give_up_at > 0 && simlog_now_mono() + delay > p->give_up_at)
 		delay = p->give_up_at - simlog_now_mono();
 	if (p->forever) {
+		/* Say where, unless the failure does already. */
 		if (!p->lost)
-			say(p, "%s; retrying until Redis is back", err->msg);
+			say(p, "%s%s%s; retrying until Redis is back",
+			    strstr(err->msg, conn->display) ? "" :
+			    conn->display, strstr(err->msg, conn->display) ?
+			    "" : ": ", err->msg);
 		p->lost = 1;
 	} else
 		say(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
