@@ -241,9 +241,9 @@ static void
 show_progress(struct push *p)
 {
 	struct simlog_writer_stats st;
-	double now = simlog_now_mono(), el;
+	double now, el;
 
-	if (!p->progress || now - p->shown < 0.5)
+	if (!p->progress || (now = simlog_now_mono()) - p->shown < 0.5)
 		return;
 	p->shown = now;
 	simlog_writer_stats(p->w, &st);

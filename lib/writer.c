@@ -60,6 +60,8 @@ struct simlog_writer {
 	char sim[72];
 	char field[72];
 	size_t flen;
+	char last_type[64];		/* the last type found valid */
+	size_t last_tlen;		/* (the caller's thread only) */
 	char stream_key[SIMLOG_KEYLEN];
 
 	pthread_mutex_t mu;
@@ -75,6 +77,7 @@ struct simlog_writer {
 	size_t qbytes;
 	struct item *pool;		/* spare items */
 	int closing;
+	int asleep;			/* the thread waits for a kick */
 	int fatal;			/* spool full or unwritable */
 	struct simlog_err fatal_err;
 	enum wstate state;
@@ -93,6 +96,7 @@ struct simlog_writer {
 	struct item **ring;		/* sent, awaiting replies, oldest first */
 	size_t rhead, nring;
 	double next_probe;
+	double next_spool_look;		/* when to look for spooled segments */
 	int policy_checked;
 	struct simlog_spool_seg *seg;	/* being replayed */
 	size_t seg_done;
@@ -220,7 +224,10 @@ enqueue_cur(struct simlog_writer *w)
 		w->qhead = it;
 	w->qtail = it;
 	w->qbytes += it->ch.rawlen;
-	kick(w);
+	/* A thread at work finds the chunk anyway: only a sleeping one
+	 * needs the (system call's worth of) kick. */
+	if (w->asleep)
+		kick(w);
 }
 
 /* Compress a chunk under a fresh batch id. */
@@ -327,6 +334,11 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 	}
 	*type = f.val;
 	*tlen = f.len;
+	/* Records of a type come in runs: the last type checked is the
+	 * likeliest, and needs no second look. */
+	if (!f.escaped && f.len == w->last_tlen &&
+	    memcmp(f.val, w->last_type, f.len) == 0)
+		return 0;
 	if (f.escaped) {
 		/* Decoding never grows; a type is at most 63 bytes anyway. */
 		if (f.len > tcap) {
@@ -340,6 +352,10 @@ record_type(struct simlog_writer *w, const char *line, size_t len,
 	if (simlog_valid_type(*type, *tlen, &what) < 0) {
 		simlog_seterr(why, SIMLOG_EX_DATAERR, "%s", what);
 		return 1;
+	}
+	if (!f.escaped && *tlen < sizeof(w->last_type)) {
+		memcpy(w->last_type, *type, *tlen);
+		w->last_tlen = *tlen;
 	}
 	return 0;
 }
@@ -430,7 +446,7 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		w->cur_started = simlog_now_mono();
 		/* The thread may be asleep for a second: it must wake when
 		 * this chunk's flush interval is up, not then. */
-		if (w->o.flush_interval > 0)
+		if (w->o.flush_interval > 0 && w->asleep)
 			kick(w);
 	}
 	if (w->cur->ch.records >= w->o.batch ||
@@ -772,8 +788,9 @@ probe(struct simlog_writer *w)
 	if (simlog_run(&w->conn, &once, 0, resend_all, w, &e) == 0) {
 		say(w, "%s: Redis is back; sending records again",
 		    w->conn.display);
-		/* Our segment becomes replayable. */
+		/* Our segment becomes replayable, at once. */
 		simlog_spool_seal(w->spool);
+		w->next_spool_look = 0;
 		set_state(w, W_SENDING);
 		return;
 	}
@@ -828,6 +845,14 @@ replay_some(struct simlog_writer *w)
 	struct simlog_err e;
 
 	if (w->seg == NULL) {
+		/* Reading the directory each time the thread catches up
+		 * would cost a system call or five per chunk: once a second
+		 * finds what other processes spooled soon enough. */
+		double now = simlog_now_mono();
+
+		if (now < w->next_spool_look)
+			return 0;
+		w->next_spool_look = now + 1;
 		if (!simlog_spool_pending(w->spool))
 			return 0;
 		if (simlog_spool_take(w->spool, &w->seg, &e) <= 0) {
@@ -916,6 +941,12 @@ sleep_ms(struct simlog_writer *w)
 	    w->o.flush_interval > 0 &&
 	    w->cur_started + w->o.flush_interval < until)
 		until = w->cur_started + w->o.flush_interval;
+	/* Checked and flagged under the lock the caller's thread queues
+	 * under: a chunk queued from now on comes with a kick. */
+	if (w->qhead != NULL || w->closing)
+		until = now;
+	else
+		w->asleep = 1;
 	pthread_mutex_unlock(&w->mu);
 	if (w->nring > 0 &&
 	    w->ring[w->rhead]->sent_at + w->o.conn.timeout < until)
@@ -943,6 +974,9 @@ idle(struct simlog_writer *w)
 	}
 	if (ms > 0 && poll(p, (nfds_t)n, ms) > 0 && (p[0].revents & POLLIN))
 		(void)!read(w->wake, &v, sizeof(v));
+	pthread_mutex_lock(&w->mu);
+	w->asleep = 0;
+	pthread_mutex_unlock(&w->mu);
 	if (w->state != W_SENDING || w->nring == 0)
 		return;
 	if (ack_ready(w, &e) < 0) {
@@ -967,11 +1001,15 @@ finish(struct simlog_writer *w)
 		if (ack_oldest(w, &e) < 0)
 			recover(w, &e);
 	simlog_spool_seal(w->spool);
-	while (w->state == W_SENDING && !(w->stop && *w->stop) &&
-	    replay_some(w) > 0)
+	while (w->state == W_SENDING && !(w->stop && *w->stop)) {
+		/* At the end every segment is looked for at once. */
+		w->next_spool_look = 0;
+		if (replay_some(w) <= 0)
+			break;
 		while (w->state == W_SENDING && w->nring > 0)
 			if (ack_oldest(w, &e) < 0)
 				recover(w, &e);
+	}
 	seg_let_go(w);
 }
 
