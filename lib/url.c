@@ -389,8 +389,13 @@ simlog_url_has_password(const char *s)
 	struct simlog_url u;
 	int has;
 
-	if (simlog_url_parse(s, &u, NULL) < 0)
-		return 0;
+	if (simlog_url_parse(s, &u, NULL) < 0) {
+		/* Not a URL we take, yet it may still carry a secret. */
+		char shown[300];
+
+		simlog_url_redact(s, shown, sizeof(shown));
+		return strcmp(shown, s) != 0;
+	}
 	has = u.password != NULL;
 	simlog_url_clear(&u);
 	return has;
