@@ -317,7 +317,45 @@ struct txn {
 	enum where where;		/* where a failure came from */
 	size_t records, handled;
 	unsigned long long batches, dups, dup_rows;
+	/* The page after the one being inserted: asked for (its reply on
+	 * its way), or read already (ahead). */
+	int asked;
+	struct simlog_entry *ahead;
+	size_t nahead;
+	int have_ahead;
 };
+
+/* Read the page asked for ahead, to keep (before another command). */
+static int
+take_ahead(struct drain *d, struct txn *t, struct simlog_err *e)
+{
+	if (!t->asked)
+		return 0;
+	t->asked = 0;
+	if (simlog_queue_read_recv(&d->conn, t->sim, &t->ahead, &t->nahead,
+	    e) < 0)
+		return -1;
+	t->have_ahead = 1;
+	return 0;
+}
+
+/* A transaction that failed forgets the page ahead: it reads again from
+ * where it began.  A reply still owed is read and dropped (or, if Redis
+ * fails meanwhile, the connection goes with it). */
+static void
+drop_ahead(struct drain *d, struct txn *t)
+{
+	struct simlog_err ignored;
+
+	if (t->asked)
+		take_ahead(d, t, &ignored);
+	t->asked = 0;
+	if (t->have_ahead)
+		simlog_entries_free(t->ahead, t->nahead);
+	t->ahead = NULL;
+	t->nahead = 0;
+	t->have_ahead = 0;
+}
 
 /* A decodable chunk may still hold a type we would not make a table of. */
 static const char *
@@ -361,7 +399,7 @@ set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 	warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim, id,
 	    why, t->sim);
 	t->where = IN_REDIS;
-	if (simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
+	if (take_ahead(d, t, e) < 0 || simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
 		return -1;
 	t->where = IN_DB;
 	d->corrupt++;
@@ -397,17 +435,46 @@ insert_chunk(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 	return 0;
 }
 
-/* Read and insert one page of entries; the number read, or -1. */
+/*
+ * Read and insert one page of entries; the number read, or -1.  When
+ * more is set and the page is full, the next page is asked for before
+ * this one is inserted: Redis sends it meanwhile, and the transaction
+ * must go on to read it (t->asked).
+ */
 static long
-drain_page(struct drain *d, struct txn *t, struct simlog_err *e)
+drain_page(struct drain *d, struct txn *t, int more, struct simlog_err *e)
 {
 	struct simlog_entry *ent;
 	size_t n, i;
 
 	t->where = IN_REDIS;
-	if (simlog_queue_read(&d->conn, t->sim, *t->started ? t->after : NULL,
-	    t->upto, PAGE, &ent, &n, e) < 0)
+	if (t->have_ahead) {
+		ent = t->ahead;
+		n = t->nahead;
+		t->ahead = NULL;
+		t->have_ahead = 0;
+	} else if ((!t->asked && simlog_queue_read_send(&d->conn, t->sim,
+	    *t->started ? t->after : NULL, t->upto, PAGE, e) < 0) ||
+	    (t->asked = 0, simlog_queue_read_recv(&d->conn, t->sim, &ent, &n,
+	    e) < 0))
 		return -1;
+	if (more && n == PAGE) {
+		/* Not when this page fills the transaction. */
+		size_t coming = t->records;
+
+		for (i = 0; i < n; i++)
+			coming += simlog_chunk_peek_records(ent[i].data,
+			    ent[i].len);
+		more = coming < d->batch;
+	}
+	if (more && n == PAGE) {
+		if (simlog_queue_read_send(&d->conn, t->sim, &ent[n - 1].id,
+		    t->upto, PAGE, e) < 0) {
+			simlog_entries_free(ent, n);
+			return -1;
+		}
+		t->asked = 1;
+	}
 	t->where = IN_DB;
 	for (i = 0; i < n; i++) {
 		struct simlog_err why;
@@ -464,7 +531,7 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 	  enum where *where, struct simlog_err *e)
 {
 	struct txn t = { sim, after, started, upto, acks, IN_DB, 0, 0, 0, 0,
-	    0 };
+	    0, 0, NULL, 0, 0 };
 	struct simlog_sid resume = *after;
 	int resume_started = *started;
 	double t0;
@@ -474,9 +541,14 @@ drain_txn(struct drain *d, const char *sim, struct simlog_sid *after,
 	if (simlog_sink_begin(d->sink, sim, e) < 0)
 		goto fail;
 	t0 = simlog_now_mono();
-	while (t.records < d->batch &&
-	    simlog_now_mono() - t0 < d->commit_interval) {
-		if ((n = drain_page(d, &t, e)) < 0)
+	for (;;) {
+		int more = t.records < d->batch &&
+		    simlog_now_mono() - t0 < d->commit_interval;
+
+		/* A page asked for is read in this transaction. */
+		if (!more && !t.asked && !t.have_ahead)
+			break;
+		if ((n = drain_page(d, &t, more, e)) < 0)
 			goto rollback;
 		if (n < PAGE)
 			break;
@@ -495,6 +567,7 @@ rollback:
 	simlog_sink_rollback(d->sink);
 fail:
 	*where = t.where;
+	drop_ahead(d, &t);
 	/* Read again from where this transaction began. */
 	*after = resume;
 	*started = resume_started;

@@ -158,6 +158,16 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 	return 0;
 }
 
+uint32_t
+simlog_chunk_peek_records(const char *buf, size_t len)
+{
+	const unsigned char *h = (const unsigned char *)buf;
+
+	if (buf == NULL || len < SIMLOG_CHUNK_HDR || memcmp(h, "SLC", 3) != 0)
+		return 0;
+	return get32le(h + 24);
+}
+
 int
 simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		    struct simlog_err *err)

@@ -318,16 +318,13 @@ simlog_entries_free(struct simlog_entry *e, size_t n)
 }
 
 int
-simlog_queue_read(struct simlog_conn *conn, const char *sim,
-		  const struct simlog_sid *after, const struct simlog_sid *upto,
-		  size_t count, struct simlog_entry **out, size_t *n,
-		  struct simlog_err *err)
+simlog_queue_read_send(struct simlog_conn *conn, const char *sim,
+		       const struct simlog_sid *after,
+		       const struct simlog_sid *upto, size_t count,
+		       struct simlog_err *err)
 {
 	char k[SIMLOG_KEYLEN], lo[50], hi[48], cnt[24];
 	const char *av[6] = { "XRANGE", k, lo, hi, "COUNT", cnt };
-	redisReply *r;
-	struct simlog_entry *e;
-	size_t i;
 
 	simlog_key_stream(sim, k);
 	if (after != NULL) {
@@ -337,10 +334,34 @@ simlog_queue_read(struct simlog_conn *conn, const char *sim,
 		snprintf(lo, sizeof(lo), "-");
 	simlog_sid_format(upto, hi);
 	snprintf(cnt, sizeof(cnt), "%zu", count);
+	if (simlog_conn_append(conn, 6, av, NULL, err) < 0 ||
+	    simlog_conn_flush(conn, err) < 0)
+		return -1;
+	return 0;
+}
+
+int
+simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
+		       struct simlog_entry **out, size_t *n,
+		       struct simlog_err *err)
+{
+	char k[SIMLOG_KEYLEN];
+	redisReply *r;
+	struct simlog_entry *e;
+	size_t i;
+
 	*out = NULL;
 	*n = 0;
-	if ((r = simlog_cmd(conn, err, 6, av, NULL)) == NULL)
+	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
+		simlog_conn_error(conn, NULL, "XRANGE", err);
 		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		simlog_conn_error(conn, r, "XRANGE", err);
+		freeReplyObject(r);
+		return -1;
+	}
+	simlog_key_stream(sim, k);
 	if (r->type != REDIS_REPLY_ARRAY)
 		goto bad;
 	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL) {
@@ -379,6 +400,22 @@ bad:
 	freeReplyObject(r);
 	return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 	    "reading %s: unexpected reply", k);
+}
+
+int
+simlog_queue_read(struct simlog_conn *conn, const char *sim,
+		  const struct simlog_sid *after, const struct simlog_sid *upto,
+		  size_t count, struct simlog_entry **out, size_t *n,
+		  struct simlog_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (simlog_conn_pending(conn) > 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "XRANGE: "
+		    "replies of a pipeline are still owed");
+	if (simlog_queue_read_send(conn, sim, after, upto, count, err) < 0)
+		return -1;
+	return simlog_queue_read_recv(conn, sim, out, n, err);
 }
 
 int

@@ -452,6 +452,9 @@ struct simlog_chunk {
 	char *enc;			/* encoded chunk after _seal */
 	size_t enclen, enccap;
 };
+/* The record count a chunk's header claims, unchecked (0 when buf is no
+ * chunk): an estimate, for deciding how much to read ahead. */
+uint32_t simlog_chunk_peek_records(const char *buf, size_t len);
 
 void simlog_chunk_init(struct simlog_chunk *ch);
 void simlog_chunk_clear(struct simlog_chunk *ch);	/* frees memory */
@@ -554,6 +557,16 @@ int simlog_queue_read(struct simlog_conn *conn, const char *sim,
 		      const struct simlog_sid *upto, size_t count,
 		      struct simlog_entry **out, size_t *n,
 		      struct simlog_err *err);
+/* The same in two halves, so that the next page can be on its way while
+ * this one is worked on: send asks (nothing else may be sent on conn
+ * until recv has read the answer). */
+int simlog_queue_read_send(struct simlog_conn *conn, const char *sim,
+			   const struct simlog_sid *after,
+			   const struct simlog_sid *upto, size_t count,
+			   struct simlog_err *err);
+int simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
+			   struct simlog_entry **out, size_t *n,
+			   struct simlog_err *err);
 void simlog_entries_free(struct simlog_entry *e, size_t n);
 
 /*

@@ -3,8 +3,11 @@
  * hostage (simlog(3), simlog-push(1)).
  *
  * The caller's thread validates each record and adds it to the chunk being
- * filled; a full chunk (or one older than the flush interval) joins a
- * queue.  A thread of the writer's own compresses queued chunks and sends
+ * filled, under a lock of its own (fill) that the writer's thread takes
+ * only to send a chunk whose flush interval is up: a record costs no
+ * contended lock.  A full chunk (or one older than the flush interval)
+ * joins a queue, under the lock the two threads share (mu).  Lock order:
+ * fill, then mu.  A thread of the writer's own compresses queued chunks and sends
  * them through a bounded pipeline on one connection, reading replies as
  * they come.  Every wait it makes is bounded by the timeout.  When Redis
  * fails, the policy (lib/policy.c) retries with the same chunks; once it
@@ -64,21 +67,30 @@ struct simlog_writer {
 	size_t last_tlen;		/* (the caller's thread only) */
 	char stream_key[SIMLOG_KEYLEN];
 
+	pthread_mutex_t fill;		/* cur */
 	pthread_mutex_t mu;
 	pthread_cond_t space;		/* the queue has room, or progress */
 	pthread_t thread;
 	int started;
 	int wake;			/* eventfd: work for the thread */
 
-	/* under mu: what the caller's thread and the writer's thread share */
+	/* under fill */
 	struct item *cur;		/* being filled */
-	double cur_started;
+	/* atomic, so the writer's thread can look without the lock: */
+	int cur_open;			/* cur holds a record */
+	double cur_since;		/* when cur's first record came */
+	unsigned long long accepted;	/* records taken (written by the
+					 * caller's thread only) */
+
+	/* under mu: what the caller's thread and the writer's thread share */
 	struct item *qhead, *qtail;	/* full chunks, oldest first */
 	size_t qbytes;
 	struct item *pool;		/* spare items */
 	int closing;
-	int asleep;			/* the thread waits for a kick */
-	int fatal;			/* spool full or unwritable */
+	int asleep;			/* the thread waits for a kick (also
+					 * read atomically) */
+	int fatal;			/* spool full or unwritable (also
+					 * read atomically) */
 	struct simlog_err fatal_err;
 	enum wstate state;
 	unsigned long long progress;	/* chunks Redis acknowledged */
@@ -209,15 +221,25 @@ item_free_all(struct item *it)
 	}
 }
 
-/* Under mu: the chunk being filled joins the queue. */
-static void
-enqueue_cur(struct simlog_writer *w)
+/* Under fill: take the chunk being filled (NULL when it is empty). */
+static struct item *
+detach_cur(struct simlog_writer *w)
 {
 	struct item *it = w->cur;
 
 	if (it == NULL || it->ch.records == 0)
-		return;
+		return NULL;
 	w->cur = NULL;
+	__atomic_store_n(&w->cur_open, 0, __ATOMIC_SEQ_CST);
+	return it;
+}
+
+/* Under mu: a chunk joins the queue. */
+static void
+enqueue(struct simlog_writer *w, struct item *it)
+{
+	if (it == NULL)
+		return;
 	if (w->qtail != NULL)
 		w->qtail->next = it;
 	else
@@ -226,7 +248,7 @@ enqueue_cur(struct simlog_writer *w)
 	w->qbytes += it->ch.rawlen;
 	/* A thread at work finds the chunk anyway: only a sleeping one
 	 * needs the (system call's worth of) kick. */
-	if (w->asleep)
+	if (__atomic_load_n(&w->asleep, __ATOMIC_SEQ_CST))
 		kick(w);
 }
 
@@ -279,8 +301,8 @@ set_aside(struct simlog_writer *w, struct item *it)
 	}
 	pthread_mutex_lock(&w->mu);
 	if (!w->fatal) {
-		w->fatal = 1;
 		w->fatal_err = e;
+		__atomic_store_n(&w->fatal, 1, __ATOMIC_RELEASE);
 		w->st.spool_failed = 1;
 	}
 	w->st.failed += n;
@@ -395,7 +417,7 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	const char *type;
 	size_t tlen;
 	char tbuf[80];
-	struct item *overflow = NULL;
+	struct item *full, *overflow = NULL;
 	int rc = 0;
 
 	while (len > 0 && is_space(line[0])) {
@@ -423,41 +445,60 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	}
 	if (record_type(w, line, len, tbuf, sizeof(tbuf), &type, &tlen, why))
 		return 1;
-	pthread_mutex_lock(&w->mu);
-	if (w->fatal || w->closing) {
+	if (__atomic_load_n(&w->fatal, __ATOMIC_ACQUIRE) || w->closing) {
+		pthread_mutex_lock(&w->mu);
 		if (w->fatal && why != NULL)
 			*why = w->fatal_err;
-		else
+		else if (!w->fatal)
 			simlog_seterr(why, SIMLOG_EX_SOFTWARE, "writer closed");
 		/* Taken and stored nowhere: counted, so the totals add up. */
 		if (w->fatal) {
-			w->st.records++;
+			__atomic_store_n(&w->accepted, w->accepted + 1,
+			    __ATOMIC_RELAXED);
 			w->st.failed++;
 		}
 		pthread_mutex_unlock(&w->mu);
 		return -1;
 	}
-	if (w->cur == NULL && (w->cur = item_get(w)) == NULL)
-		goto oom;
+	pthread_mutex_lock(&w->fill);
+	if (w->cur == NULL) {
+		pthread_mutex_lock(&w->mu);
+		w->cur = item_get(w);
+		pthread_mutex_unlock(&w->mu);
+		if (w->cur == NULL)
+			goto oom;
+	}
 	if (simlog_chunk_add(&w->cur->ch, type, tlen, line, len) < 0)
 		goto oom;
-	w->st.records++;
+	__atomic_store_n(&w->accepted, w->accepted + 1, __ATOMIC_RELAXED);
 	if (w->cur->ch.records == 1) {
-		w->cur_started = simlog_now_mono();
+		double t = simlog_now_mono();
+
+		__atomic_store(&w->cur_since, &t, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->cur_open, 1, __ATOMIC_SEQ_CST);
 		/* The thread may be asleep for a second: it must wake when
-		 * this chunk's flush interval is up, not then. */
-		if (w->o.flush_interval > 0 && w->asleep)
+		 * this chunk's flush interval is up, not then.  (It flags
+		 * asleep before it looks at cur_open: one of the two sees
+		 * the other.) */
+		if (w->o.flush_interval > 0 &&
+		    __atomic_load_n(&w->asleep, __ATOMIC_SEQ_CST))
 			kick(w);
 	}
-	if (w->cur->ch.records >= w->o.batch ||
-	    w->cur->ch.rawlen >= CHUNK_BYTES) {
-		if (w->qbytes >= w->o.queue_max && wait_for_room(w)) {
-			overflow = w->cur;
-			w->cur = NULL;
-			w->st.overflowed += overflow->ch.records;
-		} else
-			enqueue_cur(w);
+	if (w->cur->ch.records < w->o.batch &&
+	    w->cur->ch.rawlen < CHUNK_BYTES) {
+		pthread_mutex_unlock(&w->fill);
+		return 0;
 	}
+	/* Full: out of fill before any wait, so the thread never waits on
+	 * a producer that waits on the thread. */
+	full = detach_cur(w);
+	pthread_mutex_unlock(&w->fill);
+	pthread_mutex_lock(&w->mu);
+	if (w->qbytes >= w->o.queue_max && wait_for_room(w)) {
+		overflow = full;
+		w->st.overflowed += overflow->ch.records;
+	} else
+		enqueue(w, full);
 	pthread_mutex_unlock(&w->mu);
 	if (overflow != NULL) {
 		/* Not under the lock: spooling is disk I/O. */
@@ -472,7 +513,7 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	}
 	return rc;
 oom:
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->fill);
 	simlog_seterr(why, SIMLOG_EX_SOFTWARE, "out of memory");
 	return -1;
 }
@@ -480,8 +521,13 @@ oom:
 void
 simlog_writer_flush(struct simlog_writer *w)
 {
+	struct item *it;
+
+	pthread_mutex_lock(&w->fill);
+	it = detach_cur(w);
+	pthread_mutex_unlock(&w->fill);
 	pthread_mutex_lock(&w->mu);
-	enqueue_cur(w);
+	enqueue(w, it);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -492,6 +538,7 @@ simlog_writer_stats(struct simlog_writer *w, struct simlog_writer_stats *st)
 	*st = w->st;
 	st->spooling = w->state != W_SENDING;
 	pthread_mutex_unlock(&w->mu);
+	st->records = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
 	snprintf(st->sim, sizeof(st->sim), "%s", w->sim);
 	snprintf(st->spool_dir, sizeof(st->spool_dir), "%s",
 	    w->spool ? simlog_spool_dir(w->spool) : "");
@@ -585,12 +632,10 @@ acked(struct simlog_writer *w)
 	w->progress++;
 	w->progress_at = simlog_now_mono();
 	pthread_cond_broadcast(&w->space);
-	pthread_mutex_unlock(&w->mu);
 	if (it->from_spool) {
 		w->seg_done = it->seg_end;
 		w->seg_done_records = it->seg_seen;
 	}
-	pthread_mutex_lock(&w->mu);
 	item_put(w, it);
 	pthread_mutex_unlock(&w->mu);
 }
@@ -906,17 +951,39 @@ replay_some(struct simlog_writer *w)
 
 /* --- the writer's thread -------------------------------------------------- */
 
-/* Under mu: what the thread should do now. */
+/* The chunk being filled is due: its flush interval is up, or the writer
+ * is closing. */
+static int
+cur_due(struct simlog_writer *w, int closing)
+{
+	double since;
+
+	if (!__atomic_load_n(&w->cur_open, __ATOMIC_SEQ_CST))
+		return 0;
+	__atomic_load(&w->cur_since, &since, __ATOMIC_RELAXED);
+	return closing || (w->o.flush_interval > 0 &&
+	    simlog_now_mono() - since >= w->o.flush_interval * 0.999);
+}
+
+/* What the thread should do now. */
 static struct item *
 take_work(struct simlog_writer *w, int *done)
 {
 	struct item *it = NULL;
+	int closing = __atomic_load_n(&w->closing, __ATOMIC_ACQUIRE);
 
+	if (cur_due(w, closing)) {
+		/* Looked at without the lock: again under it (the chunk
+		 * seen may have filled up and gone meanwhile). */
+		pthread_mutex_lock(&w->fill);
+		if (cur_due(w, closing))
+			it = detach_cur(w);
+		pthread_mutex_unlock(&w->fill);
+	}
 	*done = 0;
-	if (w->cur != NULL && w->cur->ch.records > 0 && (w->closing ||
-	    (w->o.flush_interval > 0 && simlog_now_mono() - w->cur_started >=
-	    w->o.flush_interval * 0.999)))
-		enqueue_cur(w);
+	pthread_mutex_lock(&w->mu);
+	enqueue(w, it);
+	it = NULL;
 	if (w->qhead != NULL) {
 		it = w->qhead;
 		w->qhead = it->next;
@@ -925,8 +992,10 @@ take_work(struct simlog_writer *w, int *done)
 		w->qbytes -= it->ch.rawlen;
 		it->next = NULL;
 		pthread_cond_broadcast(&w->space);
-	} else if (w->closing)
+	} else if (w->closing && !__atomic_load_n(&w->cur_open,
+	    __ATOMIC_SEQ_CST))
 		*done = 1;
+	pthread_mutex_unlock(&w->mu);
 	return it;
 }
 
@@ -937,17 +1006,24 @@ sleep_ms(struct simlog_writer *w)
 	double now = simlog_now_mono(), until = now + 1.0;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->cur != NULL && w->cur->ch.records > 0 &&
-	    w->o.flush_interval > 0 &&
-	    w->cur_started + w->o.flush_interval < until)
-		until = w->cur_started + w->o.flush_interval;
 	/* Checked and flagged under the lock the caller's thread queues
 	 * under: a chunk queued from now on comes with a kick. */
 	if (w->qhead != NULL || w->closing)
 		until = now;
 	else
-		w->asleep = 1;
+		__atomic_store_n(&w->asleep, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&w->mu);
+	/* After asleep is flagged: a chunk opened from now on comes with a
+	 * kick, one opened before is seen here. */
+	if (w->o.flush_interval > 0 &&
+	    __atomic_load_n(&w->cur_open, __ATOMIC_SEQ_CST)) {
+		double due;
+
+		__atomic_load(&w->cur_since, &due, __ATOMIC_RELAXED);
+		due += w->o.flush_interval;
+		if (due < until)
+			until = due;
+	}
 	if (w->nring > 0 &&
 	    w->ring[w->rhead]->sent_at + w->o.conn.timeout < until)
 		until = w->ring[w->rhead]->sent_at + w->o.conn.timeout;
@@ -974,9 +1050,7 @@ idle(struct simlog_writer *w)
 	}
 	if (ms > 0 && poll(p, (nfds_t)n, ms) > 0 && (p[0].revents & POLLIN))
 		(void)!read(w->wake, &v, sizeof(v));
-	pthread_mutex_lock(&w->mu);
-	w->asleep = 0;
-	pthread_mutex_unlock(&w->mu);
+	__atomic_store_n(&w->asleep, 0, __ATOMIC_SEQ_CST);
 	if (w->state != W_SENDING || w->nring == 0)
 		return;
 	if (ack_ready(w, &e) < 0) {
@@ -1043,9 +1117,7 @@ run(void *arg)
 		struct item *it;
 		int done;
 
-		pthread_mutex_lock(&w->mu);
 		it = take_work(w, &done);
-		pthread_mutex_unlock(&w->mu);
 		if (w->state == W_SPOOLING)
 			probe(w);
 		if (w->state == W_SENDING && w->conn.net != NULL &&
@@ -1088,6 +1160,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	w->o = *o;
 	w->wake = -1;
+	pthread_mutex_init(&w->fill, NULL);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->space, NULL);
 	w->stop = o->stop;
@@ -1216,8 +1289,9 @@ simlog_writer_close(struct simlog_writer *w, struct simlog_writer_stats *st)
 	if (w == NULL)
 		return 0;
 	if (w->started) {
+		simlog_writer_flush(w);
 		pthread_mutex_lock(&w->mu);
-		w->closing = 1;
+		__atomic_store_n(&w->closing, 1, __ATOMIC_RELEASE);
 		kick(w);
 		pthread_mutex_unlock(&w->mu);
 		pthread_join(w->thread, NULL);
@@ -1251,6 +1325,7 @@ simlog_writer_close(struct simlog_writer *w, struct simlog_writer_stats *st)
 		close(w->wake);
 	pthread_cond_destroy(&w->space);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->fill);
 	free(w);
 	return 0;
 }

@@ -1,7 +1,13 @@
 /*
  * The SQLite sink: a database file in WAL mode with synchronous=FULL, one
  * writer at a time (BEGIN IMMEDIATE), a prepared insert per table.
+ *
+ * Checkpoints (copying the WAL into the database file, and syncing both)
+ * are made by a thread of the sink's own on a second connection, after
+ * each commit, while the drain goes on inserting: they cost the drain no
+ * time.  Without that thread, SQLite checkpoints inside COMMIT.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,15 @@ struct lite {
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
 	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
 	int in_txn;
+
+	/* the checkpointer */
+	sqlite3 *ckdb;
+	pthread_t ck;
+	int ck_started;
+	pthread_mutex_t ck_mu;
+	pthread_cond_t ck_cv;
+	unsigned ck_due;		/* commits not yet checkpointed */
+	int ck_stop;
 };
 
 /* A typed table's insert. */
@@ -113,6 +128,89 @@ lite_unschema(struct simlog_sink *s, struct simlog_schema *sc)
 	}
 }
 
+/* --- the checkpointer ------------------------------------------------------ */
+
+static void *
+checkpointer(void *arg)
+{
+	struct lite *l = arg;
+
+	pthread_mutex_lock(&l->ck_mu);
+	for (;;) {
+		while (l->ck_due == 0 && !l->ck_stop)
+			pthread_cond_wait(&l->ck_cv, &l->ck_mu);
+		if (l->ck_stop)
+			break;
+		l->ck_due = 0;
+		pthread_mutex_unlock(&l->ck_mu);
+		/* PASSIVE: never waits on, nor holds up, a writer or a
+		 * reader; what it cannot copy now, the next one does.  A
+		 * failure (another process checkpointing) is left to the
+		 * next commit's. */
+		sqlite3_wal_checkpoint_v2(l->ckdb, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&l->ck_mu);
+	}
+	pthread_mutex_unlock(&l->ck_mu);
+	return NULL;
+}
+
+/* Best effort: without the thread, SQLite checkpoints as it always
+ * does (wal_autocheckpoint). */
+static void
+checkpointer_start(struct lite *l, const char *path)
+{
+	if (sqlite3_open_v2(path, &l->ckdb, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(l->ckdb, "PRAGMA synchronous=FULL", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(l->ckdb);
+		l->ckdb = NULL;
+		return;
+	}
+	pthread_mutex_init(&l->ck_mu, NULL);
+	pthread_cond_init(&l->ck_cv, NULL);
+	if (pthread_create(&l->ck, NULL, checkpointer, l) != 0) {
+		pthread_cond_destroy(&l->ck_cv);
+		pthread_mutex_destroy(&l->ck_mu);
+		sqlite3_close(l->ckdb);
+		l->ckdb = NULL;
+		return;
+	}
+	l->ck_started = 1;
+	sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+}
+
+/* A commit: its pages are for the checkpointer to copy. */
+static void
+checkpointer_kick(struct lite *l)
+{
+	if (!l->ck_started)
+		return;
+	pthread_mutex_lock(&l->ck_mu);
+	l->ck_due++;
+	pthread_cond_signal(&l->ck_cv);
+	pthread_mutex_unlock(&l->ck_mu);
+}
+
+/* Stop the thread; the last connection to close checkpoints the rest. */
+static void
+checkpointer_stop(struct lite *l)
+{
+	if (!l->ck_started)
+		return;
+	pthread_mutex_lock(&l->ck_mu);
+	l->ck_stop = 1;
+	pthread_cond_signal(&l->ck_cv);
+	pthread_mutex_unlock(&l->ck_mu);
+	pthread_join(l->ck, NULL);
+	pthread_cond_destroy(&l->ck_cv);
+	pthread_mutex_destroy(&l->ck_mu);
+	sqlite3_close(l->ckdb);
+	l->ckdb = NULL;
+	l->ck_started = 0;
+}
+
 static void
 lite_close(struct simlog_sink *s)
 {
@@ -120,6 +218,7 @@ lite_close(struct simlog_sink *s)
 
 	if (l == NULL)
 		return;
+	checkpointer_stop(l);
 	for (size_t i = 0; i < s->nroutes; i++)
 		sqlite3_finalize(s->routes[i].plain);
 	if (s->schema != NULL)
@@ -149,8 +248,10 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	}
 	sqlite3_busy_timeout(l->db, (int)(s->busy_timeout * 1000));
 	/* Only takes effect on a new database: bigger pages mean fewer
-	 * system calls per drained row (a no-op on an existing file). */
-	sqlite3_exec(l->db, "PRAGMA page_size=16384", NULL, NULL, NULL);
+	 * system calls per drained row (a no-op on an existing file).
+	 * The largest SQLite has: 64 KiB pages drain about a tenth faster
+	 * than 16 KiB ones (make bench). */
+	sqlite3_exec(l->db, "PRAGMA page_size=65536", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
 	if (wal(s, path, err) < 0 ||
@@ -180,6 +281,7 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 		lite_close(s);
 		return -1;
 	}
+	checkpointer_start(l, path);
 	return 0;
 }
 
@@ -525,8 +627,10 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 	while ((rc = exec(s, "COMMIT", "committing", err)) < 0 &&
 	    err->code == SIMLOG_EX_TEMPFAIL && !(s->stop && *s->stop))
 		;
-	if (rc == 0)
+	if (rc == 0) {
 		L(s)->in_txn = 0;
+		checkpointer_kick(L(s));
+	}
 	return rc;
 }
 
