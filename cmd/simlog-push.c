@@ -76,7 +76,7 @@ CLI_CONN_USAGE
 "      --tee-error MODE     when stdout's reader goes away: warn (once, and\n"
 "                           go on pushing; the default) or exit (stop reading)\n"
 "      --reject FILE        append rejected lines to FILE\n"
-"      --batch N            records per chunk (default 256)\n"
+"      --batch N            records per chunk (default 1024)\n"
 "      --max-record BYTES   longest accepted line (default 1048576)\n"
 "      --inflight N         chunks awaiting Redis's reply (default 8)\n"
 "      --flush-interval S   send a partial chunk after S seconds (default\n"

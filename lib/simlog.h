@@ -738,7 +738,7 @@ struct simlog_writer_opts {
 	const char *type;		/* every record's type, or NULL */
 	const char *type_field;		/* member holding the type ("type") */
 	const char *type_hint;		/* added to "no \"type\" field" */
-	size_t batch;			/* records per chunk (256) */
+	size_t batch;			/* records per chunk (1024) */
 	size_t inflight;		/* chunks awaiting replies (8) */
 	size_t max_record;		/* longest record, bytes (1 MiB) */
 	double flush_interval;		/* send a partial chunk this old

@@ -124,7 +124,7 @@ simlog_writer_opts_init(struct simlog_writer_opts *o)
 	o->conn.timeout = 2;
 	o->conn.name = "simlog";
 	o->type_field = "type";
-	o->batch = 256;
+	o->batch = 1024;
 	o->inflight = 8;
 	o->max_record = 1 << 20;
 	o->flush_interval = 0.25;
@@ -1165,7 +1165,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	pthread_cond_init(&w->space, NULL);
 	w->stop = o->stop;
 	if (w->o.batch == 0)
-		w->o.batch = 256;
+		w->o.batch = 1024;
 	if (w->o.inflight == 0)
 		w->o.inflight = 8;
 	if (w->o.queue_max == 0)

@@ -187,7 +187,7 @@ replay_entry() {
 
 @test "a chunk delivered twice is stored once (same transaction)" {
 	"$SIMGEN" -n 1000 -s 106 > in.jsonl
-	push_all s in.jsonl
+	push_all s in.jsonl --batch 256
 	replay_entry s 1
 	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 5
 	run --separate-stderr simlog-drain -q -d "$DB"
@@ -214,7 +214,7 @@ replay_entry() {
 	exactly_once "$DB" in.jsonl
 	# A copy arriving after its original was drained and deleted.
 	"$SIMGEN" -n 300 -s 108 > more.jsonl
-	push_all s more.jsonl
+	push_all s more.jsonl --batch 256
 	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
 	simlog-drain -q -d "$DB" > /dev/null

@@ -43,10 +43,11 @@ teardown() {
 		pg_server start
 }
 
-# push SIM FILE: FILE's records into SIM's buffer, all of them.
+# push SIM FILE: FILE's records into SIM's buffer, all of them, in chunks
+# of 256 records (the chunk counts below are reckoned so).
 push() {
 	local out
-	out=$(simlog-push -s "$1" < "$2")
+	out=$(simlog-push -s "$1" --batch 256 < "$2")
 	[ "$(jnum pushed "$out")" -eq "$(grep -c . "$2")" ]
 }
 
