@@ -7,12 +7,12 @@
  * only to send a chunk whose flush interval is up: a record costs no
  * contended lock.  A full chunk (or one older than the flush interval)
  * joins a queue, under the lock the two threads share (mu).  Lock order:
- * fill, then mu.  A thread of the writer's own compresses queued chunks and sends
- * them through a bounded pipeline on one connection, reading replies as
- * they come.  Every wait it makes is bounded by the timeout.  When Redis
- * fails, the policy (lib/policy.c) retries with the same chunks; once it
- * gives up, chunks go to the spool and the writer probes Redis now and
- * then, replaying the spool when Redis is back.
+ * fill, then mu.  A thread of the writer's own compresses queued chunks
+ * and sends them through a bounded pipeline on one connection, reading
+ * replies as they come.  Every wait it makes is bounded by the timeout.
+ * When Redis fails, the policy (lib/policy.c) retries with the same
+ * chunks; once it gives up, chunks go to the spool and the writer probes
+ * Redis now and then, replaying the spool when Redis is back.
  *
  * The queue is bounded.  When it is full while Redis is failing (or has
  * taken nothing for a quarter of the timeout), the caller's thread spools

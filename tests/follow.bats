@@ -372,3 +372,37 @@ idle_check() {
 	[[ $x == *'"STREAMS" "simlog:{F1}:q" "'"$last"'"'* ]]
 	! grep '"XREAD"' monitor.txt | grep -q '"\$"'
 }
+
+# wal_bytes: the size of the database's WAL file (0 when there is none).
+wal_bytes() {
+	stat -c %s "$DB-wal" 2>/dev/null || echo 0
+}
+
+@test "a drain checkpoints on a connection of its own: while --follow runs, its WAL stays a commit's size, not the data's" {
+	"$SIMGEN" -n 60000 -s 9 > in.jsonl
+	follow f
+	local r
+	# Six rounds, each committed apart: without checkpoints (the drain
+	# turns SQLite's own off) the WAL would hold all six.
+	for r in 0 1 2 3 4 5; do
+		sed -n "$((r * 10000 + 1)),$(((r + 1) * 10000))p" in.jsonl |
+			simlog-push -s wal > /dev/null
+		wait_until "round $r to land" eval '[ "$(sqlite3 "$DB" \
+		    "SELECT coalesce(sum(records), 0) FROM simlog_batches" \
+		    2>/dev/null)" = $(((r + 1) * 10000)) ]'
+	done
+	local wal db
+	wal=$(wal_bytes)
+	db=$(stat -c %s "$DB")
+	echo "# WAL $wal bytes, database $db bytes" >&3
+	[ "$wal" -gt 0 ]
+	[ "$wal" -lt $((db / 2)) ]
+	assert_equal "$(sqlite3 "$DB" 'PRAGMA page_size')" 65536
+	finish TERM
+	assert_equal "$FOLLOW_STATUS" 0
+	landed "$DB" > got
+	sort in.jsonl > want
+	cmp want got
+	# On exit the WAL is checkpointed and gone.
+	[ ! -e "$DB-wal" ]
+}
