@@ -21,7 +21,7 @@
 #include "simlog_backlog.h"
 #include "sink/sink.h"
 
-#define DEFAULT_BATCH 20000
+#define DEFAULT_BATCH 100000
 #define PAGE 16			/* stream entries per XRANGE */
 
 enum {
@@ -71,7 +71,7 @@ CLI_CONN_USAGE
 "                           $SIMLOG_DB, else ./simlog.db)\n"
 "      --schema FILE|NAME   typed tables from a schema (simlog-schema(5)),\n"
 "                           e.g. --schema agentfarm\n"
-"      --batch N            records per transaction (default 20000)\n"
+"      --batch N            records per transaction (default 100000)\n"
 "  -f, --follow             keep draining as records arrive; stop on\n"
 "                           SIGINT or SIGTERM\n"
 "      --commit-interval S  commit at least this often (default 1)\n"

@@ -24,7 +24,7 @@
 
 #define LOCK_SIM 0x73696d6c		/* "siml": a simulation's drains */
 #define LOCK_DDL 0x73696d64		/* "simd": creating and altering */
-#define FLUSH_BYTES (16u << 20)		/* flush a table's rows early */
+#define FLUSH_BYTES (4u << 20)		/* flush a table's rows early */
 
 struct buf {
 	char *s;
