@@ -533,3 +533,55 @@ corrupt_fixture() {
 	[[ $stderr == *"simlog-drain: s: $DB: "*"table a has no column named simulation_id"* ]]
 	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 1
 }
+
+# A drain asks for the next page of 16 entries while it inserts one: these
+# two make it meet a bad entry, and a database error, with that page's
+# reply on its way.
+
+@test "an undecodable entry in a page whose next page is already asked for: set aside, the rest drained exactly (65)" {
+	"$SIMGEN" -n 2000 -s 63 > in.jsonl
+	# 6 chunks, the bad entry, 34 chunks: the first page is full.
+	head -n 300 in.jsonl | simlog-push -s s --batch 50 > /dev/null
+	rcli XADD 'simlog:{s}:q' '*' c garbage > /dev/null
+	tail -n +301 in.jsonl | simlog-push -s s --batch 50 > /dev/null
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 41
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$status" 65
+	assert_equal "$(jnum corrupt "${lines[-1]}")" 1
+	assert_equal "$(jnum rows "${lines[-1]}")" 2000
+	assert_equal "$(jnum batches "${lines[-1]}")" 40
+	landed "$DB" > got
+	sort in.jsonl > want
+	cmp want got
+	assert_equal "$(simlog_keys)" 'simlog:{s}:corrupt'
+}
+
+@test "a database error with the next page asked for: nothing committed, nothing deleted (74); once mended, every record once" {
+	local i
+	# 16 chunks of 50: the tenth holds type a, which the table a made
+	# below cannot take.
+	for i in $(seq 1 800); do
+		if [ "$i" -gt 450 ] && [ "$i" -le 500 ]; then
+			printf '{"type":"a","n":%d}\n' "$i"
+		else
+			printf '{"type":"ok","n":%d}\n' "$i"
+		fi
+	done > in.jsonl
+	"$SIMGEN" -n 500 -s 64 >> in.jsonl
+	simlog-push -s s --batch 50 < in.jsonl > /dev/null
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 26
+	sqlite3 "$DB" 'CREATE TABLE a (x INTEGER)'
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$status" 74
+	[[ $stderr == *"table a has no column named simulation_id"* ]]
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 26
+	assert_equal "$(sqlite3 "$DB" 'SELECT count(*) FROM simlog_batches')" 0
+	sqlite3 "$DB" 'DROP TABLE a'
+	run --separate-stderr simlog-drain -q -d "$DB"
+	assert_success
+	assert_equal "$(jnum rows "${lines[-1]}")" 1300
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 0
+	landed "$DB" > got
+	sort in.jsonl > want
+	cmp want got
+}
