@@ -347,9 +347,7 @@ drop_ahead(struct drain *d, struct txn *t)
 {
 	struct simlog_err ignored;
 
-	if (t->asked)
-		take_ahead(d, t, &ignored);
-	t->asked = 0;
+	take_ahead(d, t, &ignored);
 	if (t->have_ahead)
 		simlog_entries_free(t->ahead, t->nahead);
 	t->ahead = NULL;
@@ -399,7 +397,8 @@ set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 	warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim, id,
 	    why, t->sim);
 	t->where = IN_REDIS;
-	if (take_ahead(d, t, e) < 0 || simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
+	if (take_ahead(d, t, e) < 0 ||
+	    simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
 		return -1;
 	t->where = IN_DB;
 	d->corrupt++;
@@ -453,11 +452,14 @@ drain_page(struct drain *d, struct txn *t, int more, struct simlog_err *e)
 		n = t->nahead;
 		t->ahead = NULL;
 		t->have_ahead = 0;
-	} else if ((!t->asked && simlog_queue_read_send(&d->conn, t->sim,
-	    *t->started ? t->after : NULL, t->upto, PAGE, e) < 0) ||
-	    (t->asked = 0, simlog_queue_read_recv(&d->conn, t->sim, &ent, &n,
-	    e) < 0))
-		return -1;
+	} else {
+		if (!t->asked && simlog_queue_read_send(&d->conn, t->sim,
+		    *t->started ? t->after : NULL, t->upto, PAGE, e) < 0)
+			return -1;
+		t->asked = 0;
+		if (simlog_queue_read_recv(&d->conn, t->sim, &ent, &n, e) < 0)
+			return -1;
+	}
 	if (more && n == PAGE) {
 		/* Not when this page fills the transaction. */
 		size_t coming = t->records;
@@ -465,15 +467,14 @@ drain_page(struct drain *d, struct txn *t, int more, struct simlog_err *e)
 		for (i = 0; i < n; i++)
 			coming += simlog_chunk_peek_records(ent[i].data,
 			    ent[i].len);
-		more = coming < d->batch;
-	}
-	if (more && n == PAGE) {
-		if (simlog_queue_read_send(&d->conn, t->sim, &ent[n - 1].id,
-		    t->upto, PAGE, e) < 0) {
-			simlog_entries_free(ent, n);
-			return -1;
+		if (coming < d->batch) {
+			if (simlog_queue_read_send(&d->conn, t->sim,
+			    &ent[n - 1].id, t->upto, PAGE, e) < 0) {
+				simlog_entries_free(ent, n);
+				return -1;
+			}
+			t->asked = 1;
 		}
-		t->asked = 1;
 	}
 	t->where = IN_DB;
 	for (i = 0; i < n; i++) {
