@@ -8,6 +8,7 @@
  * time.  Without that thread, SQLite checkpoints inside COMMIT.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,9 @@ checkpointer(void *arg)
 static void
 checkpointer_start(struct lite *l, const char *path)
 {
+	sigset_t all, old;
+	int rc;
+
 	if (sqlite3_open_v2(path, &l->ckdb, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(l->ckdb, "PRAGMA synchronous=FULL", NULL, NULL,
@@ -170,7 +174,13 @@ checkpointer_start(struct lite *l, const char *path)
 	}
 	pthread_mutex_init(&l->ck_mu, NULL);
 	pthread_cond_init(&l->ck_cv, NULL);
-	if (pthread_create(&l->ck, NULL, checkpointer, l) != 0) {
+	/* Started with every signal blocked: they are the drain's thread's
+	 * business (a SIGTERM must interrupt its waits, not this one's). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&l->ck, NULL, checkpointer, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		pthread_cond_destroy(&l->ck_cv);
 		pthread_mutex_destroy(&l->ck_mu);
 		sqlite3_close(l->ckdb);
