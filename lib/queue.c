@@ -403,22 +403,6 @@ bad:
 }
 
 int
-simlog_queue_read(struct simlog_conn *conn, const char *sim,
-		  const struct simlog_sid *after, const struct simlog_sid *upto,
-		  size_t count, struct simlog_entry **out, size_t *n,
-		  struct simlog_err *err)
-{
-	*out = NULL;
-	*n = 0;
-	if (simlog_conn_pending(conn) > 0)
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "XRANGE: "
-		    "replies of a pipeline are still owed");
-	if (simlog_queue_read_send(conn, sim, after, upto, count, err) < 0)
-		return -1;
-	return simlog_queue_read_recv(conn, sim, out, n, err);
-}
-
-int
 simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 		 const struct simlog_ack *acks, size_t n, struct simlog_err *err)
 {

@@ -551,15 +551,10 @@ struct simlog_entry {
 	char *data;		/* the encoded chunk */
 	size_t len;
 };
-/* Read up to count entries with after < id <= upto. *n = how many. */
-int simlog_queue_read(struct simlog_conn *conn, const char *sim,
-		      const struct simlog_sid *after,
-		      const struct simlog_sid *upto, size_t count,
-		      struct simlog_entry **out, size_t *n,
-		      struct simlog_err *err);
-/* The same in two halves, so that the next page can be on its way while
- * this one is worked on: send asks (nothing else may be sent on conn
- * until recv has read the answer). */
+/* Read up to count entries with after < id <= upto (*n = how many), in
+ * two halves, so that the next page can be on its way while this one is
+ * worked on: send asks (nothing else may be sent on conn until recv has
+ * read the answer). */
 int simlog_queue_read_send(struct simlog_conn *conn, const char *sim,
 			   const struct simlog_sid *after,
 			   const struct simlog_sid *upto, size_t count,
