@@ -1,11 +1,16 @@
 /*
  * Small helpers the library's files share and nothing outside it needs
- * (not installed): little-endian integers in byte layouts.
+ * (not installed): little-endian integers in byte layouts, a text check.
  */
 #ifndef SIMLOG_UTIL_H
 #define SIMLOG_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Whether s[0..n) is well-formed UTF-8 without a NUL: text every
+ * database takes as it is (lib/jsonw.c). */
+int simlog_utf8_text(const char *s, size_t n);
 
 static inline void
 put32le(unsigned char *p, uint32_t v)

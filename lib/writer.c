@@ -484,8 +484,10 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		    __atomic_load_n(&w->asleep, __ATOMIC_SEQ_CST))
 			kick(w);
 	}
+	/* A chunk never holds more types than a drain takes in one. */
 	if (w->cur->ch.records < w->o.batch &&
-	    w->cur->ch.rawlen < CHUNK_BYTES) {
+	    w->cur->ch.rawlen < CHUNK_BYTES &&
+	    w->cur->ch.ntypes < SIMLOG_CHUNK_MAXTYPES) {
 		pthread_mutex_unlock(&w->fill);
 		return 0;
 	}

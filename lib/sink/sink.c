@@ -9,7 +9,9 @@
 #include <strings.h>
 
 #include "schema.h"
+#include "simlog_backlog.h"
 #include "sink/sink.h"
+#include "util.h"
 
 int
 simlog_sink_is_url(const char *target)
@@ -195,19 +197,24 @@ new_route(struct simlog_sink *s, const char *type, size_t tlen,
 	return r;
 }
 
+/* Whether route r is for type[0..tlen): by length, byte for byte. */
+static int
+route_is(const struct simlog_route *r, const char *type, size_t tlen)
+{
+	return tlen < sizeof(r->type) && memcmp(r->type, type, tlen) == 0 &&
+	    r->type[tlen] == '\0';
+}
+
 struct simlog_route *
 simlog_sink_route_of(struct simlog_sink *s, const char *type, size_t tlen)
 {
 	struct simlog_route *r;
 
-	if (s->last < s->nroutes) {
-		r = &s->routes[s->last];
-		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0')
-			return r;
-	}
+	if (s->last < s->nroutes && route_is(&s->routes[s->last], type, tlen))
+		return &s->routes[s->last];
 	for (size_t i = 0; i < s->nroutes; i++) {
 		r = &s->routes[i];
-		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0') {
+		if (route_is(r, type, tlen)) {
 			s->last = i;
 			return r;
 		}
@@ -239,9 +246,29 @@ static int
 dead_letter(struct simlog_sink *s, struct simlog_route *r, const char *json,
 	    size_t jlen, const char *why, struct simlog_err *err)
 {
-	if (s->ops->reject(s, r->type, json, jlen, why, err) < 0)
+	char *b64, msg[400];
+	int rc;
+
+	if (simlog_utf8_text(json, jlen)) {
+		if (s->ops->reject(s, r->type, json, jlen, why, err) < 0)
+			return -1;
+		note_reject(s, r, why);
+		return 0;
+	}
+	/* Bytes that are not text (planted in Redis, not pushed) would
+	 * make the database refuse the whole transaction, or a reader
+	 * unable to read the row: they are kept whole, in base64. */
+	if (jlen > SIZE_MAX / 2 || (b64 = malloc(4 * ((jlen + 2) / 3) + 1)) ==
+	    NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	simlog_base64((const unsigned char *)json, jlen, b64);
+	snprintf(msg, sizeof(msg), "%.320s; the record is kept in base64: it "
+	    "is not UTF-8 text", why);
+	rc = s->ops->reject(s, r->type, b64, strlen(b64), msg, err);
+	free(b64);
+	if (rc < 0)
 		return -1;
-	note_reject(s, r, why);
+	note_reject(s, r, msg);
 	return 0;
 }
 
@@ -272,8 +299,25 @@ simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
 		snprintf(msg, sizeof(msg), "record type %s is not in the "
 		    "strict schema", r->type);
 		return dead_letter(s, r, json, jlen, msg, err);
-	} else if (s->ops->insert_plain(s, r, json, jlen, err) < 0)
-		return -1;
+	} else {
+		const char *bad;
+		size_t at;
+		struct simlog_jfield none;
+
+		/* Push takes only JSON objects in UTF-8; anything else got
+		 * into Redis by another way, and a reader of data could not
+		 * read it back. */
+		if (simlog_json_scan(json, jlen, NULL, 0, &none, &bad,
+		    &at) < 0) {
+			char msg[120];
+
+			snprintf(msg, sizeof(msg), "not a JSON object: %s at "
+			    "byte %zu", bad, at + 1);
+			return dead_letter(s, r, json, jlen, msg, err);
+		}
+		if (s->ops->insert_plain(s, r, json, jlen, err) < 0)
+			return -1;
+	}
 	r->rows++;
 	return 0;
 }
