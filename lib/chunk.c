@@ -156,7 +156,9 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 		h[4] = FLAG_LZ4;
 		ch->enclen = SIMLOG_CHUNK_HDR + (size_t)clen;
 	} else {
-		memcpy(ch->enc + SIMLOG_CHUNK_HDR, ch->raw, ch->rawlen);
+		/* An empty chunk may have no raw buffer at all. */
+		if (ch->rawlen > 0)
+			memcpy(ch->enc + SIMLOG_CHUNK_HDR, ch->raw, ch->rawlen);
 		ch->enclen = SIMLOG_CHUNK_HDR + ch->rawlen;
 	}
 	return 0;

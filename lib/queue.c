@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include "simlog.h"
+#include "util.h"
 
 /*
  * What the push and the acknowledgement share: the stream must be one (a
@@ -402,33 +403,17 @@ simlog_queue_read_send(struct simlog_conn *conn, const char *sim,
 }
 
 int
-simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
-		       struct simlog_entry **out, size_t *n,
-		       struct simlog_err *err)
+simlog_queue_entries(redisReply *r, struct simlog_entry **out, size_t *n)
 {
-	char k[SIMLOG_KEYLEN];
-	redisReply *r;
 	struct simlog_entry *e;
 	size_t i;
 
 	*out = NULL;
 	*n = 0;
-	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
-		simlog_conn_error(conn, NULL, "XRANGE", err);
-		return -1;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, "XRANGE", err);
-		freeReplyObject(r);
-		return -1;
-	}
-	simlog_key_stream(sim, k);
 	if (r->type != REDIS_REPLY_ARRAY)
-		goto bad;
-	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	}
+		return -1;
+	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL)
+		return -2;
 	for (i = 0; i < r->elements; i++) {
 		redisReply *x = r->element[i], *f;
 		size_t j;
@@ -438,7 +423,7 @@ simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
 		    simlog_sid_parse(x->element[0]->str, x->element[0]->len,
 		    &e[i].id) < 0 || x->element[1]->type != REDIS_REPLY_ARRAY) {
 			simlog_entries_free(e, i);
-			goto bad;
+			return -1;
 		}
 		f = x->element[1];
 		e[i].nfields = f->elements / 2;
@@ -456,12 +441,39 @@ simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
 	}
 	*out = e;
 	*n = r->elements;
-	freeReplyObject(r);
 	return 0;
-bad:
+}
+
+int
+simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
+		       struct simlog_entry **out, size_t *n,
+		       struct simlog_err *err)
+{
+	char k[SIMLOG_KEYLEN];
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
+		simlog_conn_error(conn, NULL, "XRANGE", err);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		simlog_conn_error(conn, r, "XRANGE", err);
+		freeReplyObject(r);
+		return -1;
+	}
+	rc = simlog_queue_entries(r, out, n);
 	freeReplyObject(r);
-	return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-	    "reading %s: unexpected reply", k);
+	if (rc == -2)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (rc < 0) {
+		simlog_key_stream(sim, k);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "reading %s: unexpected reply", k);
+	}
+	return 0;
 }
 
 /* One acknowledgement script call: at most ACK_ENTRIES entries and

@@ -8,6 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct redisReply;
+struct simlog_entry;
+/* The entries of an XRANGE reply (lib/queue.c), their chunks taken out
+ * of r: 0, -1 when r is no such reply, -2 out of memory. */
+int simlog_queue_entries(struct redisReply *r, struct simlog_entry **out,
+			 size_t *n);
+
 /* Whether s[0..n) is well-formed UTF-8 without a NUL: text every
  * database takes as it is (lib/jsonw.c). */
 int simlog_utf8_text(const char *s, size_t n);
