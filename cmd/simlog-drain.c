@@ -866,6 +866,11 @@ judge(const struct drain *d, const struct simlog_err *e, enum where where)
 		return o;
 	switch (e->code) {
 	case SIMLOG_EX_NOPERM:
+		/* ACL key patterns can deny one simulation's keys alone; a
+		 * command denied is denied for all. */
+		o.local = strstr(e->msg, "access one of the keys") != NULL ||
+		    strstr(e->msg, "can't access") != NULL;
+		return o;
 	case SIMLOG_EX_CONFIG:
 		return o;
 	case SIMLOG_EX_UNAVAILABLE:

@@ -58,9 +58,13 @@
 /*
  * A version's metadata as a flat {field, value, ...} list: only the fields
  * simlog writes, so a hash of any size (damaged, planted) costs the same,
- * and {} when it is missing or not a hash.  Needs P.
+ * and {} when it is missing or not a hash; and whether version v is in the
+ * versions set.  Needs P and vers.
  */
 #define META_LUA \
+    "local function listed(v)\n" \
+    "  return #redis.call('ZRANGE', vers, v, v, 'BYSCORE') > 0\n" \
+    "end\n" \
     "local META = {'version', 'size', 'stored_size', 'compression',\n" \
     "  'checksum', 'format', 'tags', 'created_at', 'rollback_of'}\n" \
     "local function meta(v)\n" \
@@ -149,7 +153,7 @@ static const char rollback_lua[] =
     "local h = {}\n"
     "for i = 1, #m, 2 do h[m[i]] = m[i + 1] end\n"
     "if h['created_at'] ~= ARGV[4] then return {-2} end\n"
-    "if redis.call('TYPE', dk(to)).ok ~= 'string' then return {-1} end\n"
+    "if redis.call('EXISTS', dk(to)) == 0 then return {-1} end\n"
     "local at = redis.call('HGET', head, 'expires_at')\n"
     "if at and not tonumber(at) then return {-3} end\n"
     "local v = redis.call('HINCRBY', head, 'seq', 1)\n"
@@ -217,8 +221,8 @@ static const char load_lua[] =
     "if v == '0' then v = redis.call('ZREVRANGE', vers, 0, 0)[1] end\n"
     "local m = v and meta(v) or {}\n"
     "if #m == 0 then\n"
-    "  local listed = v and redis.call('ZSCORE', vers, v)\n"
-    "  return {0, redis.call('ZCARD', vers), ARGV[2], listed and 1 or 0}\n"
+    "  return {0, redis.call('ZCARD', vers), ARGV[2],\n"
+    "    v and listed(v) and 1 or 0}\n"
     "end\n"
     "local d = P .. 'data:' .. v\n"
     "local n = redis.pcall('STRLEN', d)\n"
@@ -258,7 +262,7 @@ static const char describe_lua[] =
     "elseif which ~= '-2' then vs = {which} end\n"
     "for _, v in ipairs(vs) do\n"
     "  local m = meta(v)\n"
-    "  if #m > 0 or redis.call('ZSCORE', vers, v) then\n"
+    "  if #m > 0 or listed(v) then\n"
     "    out[#out + 1] = v\n"
     "    out[#out + 1] = m\n"
     "  end\n"
