@@ -90,7 +90,8 @@ CLI_CONN_USAGE
 "Exit status: 0 drained, 65 undecodable entries set aside, 66 no such\n"
 "database, 69 Redis unreachable, 73 database cannot be created, 74\n"
 "database error, 75 Redis or the database failed part-way, 77\n"
-"authentication refused; see simlog-drain(1).\n",
+"authentication refused; a simulation that fails alone is named and the\n"
+"others drained, with the worst status; see simlog-drain(1).\n",
 	    stdout);
 }
 

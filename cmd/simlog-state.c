@@ -123,7 +123,8 @@ CLI_CONN_USAGE
 "66 no such state or version, 69 Redis unreachable, 70 internal error,\n"
 "73 FILE cannot be created, 74 I/O error, 75 Redis failed part-way,\n"
 "77 authentication refused, 78 configuration, 79 --expect-version\n"
-"conflict; see simlog-state(1).\n",
+"conflict, or the version loaded was deleted while read; see\n"
+"simlog-state(1).\n",
 	    stdout);
 }
 
