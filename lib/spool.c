@@ -656,10 +656,11 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 				s->loss.unknown = 1;
 				continue;
 			}
+			/* good_end stays: what the mark counts lies before
+			 * it, and is checked against those bytes at the end. */
 			s->has_end = 1;
 			s->end_in_file = 1;
 			s->end_total = cum;
-			s->good_end = s->pos;
 			continue;
 		case 2:
 			break;
