@@ -138,6 +138,7 @@ struct drain {
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
 	struct tally *tally;
 	size_t ntally;
+	size_t *thash, thcap;		/* (sim, type) -> tally index + 1 */
 	struct seen *seen;
 	size_t nseen;
 	struct seen *cur;		/* the simulation being drained */
@@ -168,44 +169,89 @@ xrealloc(void *p, size_t n)
 
 /* --- what a run drained ----------------------------------------------------- */
 
+static size_t
+tally_slot(const struct drain *d, const char *sim, const char *type)
+{
+	return (simlog_fnv1a(sim, strlen(sim)) * 1099511628211ull ^
+	    simlog_fnv1a(type, strlen(type))) & (d->thcap - 1);
+}
+
+/* Index entry i of the tally by its simulation and type. */
+static void
+tally_index(struct drain *d, size_t i)
+{
+	size_t h = tally_slot(d, d->tally[i].sim, d->tally[i].type);
+
+	while (d->thash[h] != 0)
+		h = (h + 1) & (d->thcap - 1);
+	d->thash[h] = i + 1;
+}
+
+/* The tally's entry for sim and type, made if need be: found through an
+ * index at most half full, so that many simulations and types cost no
+ * more a commit than a few. */
+static struct tally *
+tally_of(struct drain *d, const char *sim, const struct simlog_sink_count *c)
+{
+	size_t h, i;
+
+	if (d->thcap > 0)
+		for (h = tally_slot(d, sim, c->type); d->thash[h] != 0;
+		    h = (h + 1) & (d->thcap - 1)) {
+			struct tally *t = &d->tally[d->thash[h] - 1];
+
+			if (strcmp(t->sim, sim) == 0 &&
+			    strcmp(t->type, c->type) == 0)
+				return t;
+		}
+	i = d->ntally++;
+	d->tally = xrealloc(d->tally, d->ntally * sizeof(*d->tally));
+	memset(&d->tally[i], 0, sizeof(d->tally[i]));
+	snprintf(d->tally[i].sim, sizeof(d->tally[i].sim), "%s", sim);
+	snprintf(d->tally[i].type, sizeof(d->tally[i].type), "%s", c->type);
+	snprintf(d->tally[i].table, sizeof(d->tally[i].table), "%s", c->table);
+	if (2 * (d->ntally + 1) > d->thcap) {
+		d->thcap = d->thcap ? 2 * d->thcap : 64;
+		free(d->thash);
+		d->thash = xrealloc(NULL, d->thcap * sizeof(*d->thash));
+		memset(d->thash, 0, d->thcap * sizeof(*d->thash));
+		for (size_t j = 0; j < d->ntally; j++)
+			tally_index(d, j);
+	} else
+		tally_index(d, i);
+	return &d->tally[i];
+}
+
 static void
 tally_add(struct drain *d, const char *sim, const struct simlog_sink_count *c)
 {
-	size_t i;
+	struct tally *t = tally_of(d, sim, c);
 
-	for (i = 0; i < d->ntally; i++)
-		if (strcmp(d->tally[i].sim, sim) == 0 &&
-		    strcmp(d->tally[i].type, c->type) == 0)
-			break;
-	if (i == d->ntally) {
-		d->tally = xrealloc(d->tally, (i + 1) * sizeof(*d->tally));
-		memset(&d->tally[i], 0, sizeof(d->tally[i]));
-		snprintf(d->tally[i].sim, sizeof(d->tally[i].sim), "%s", sim);
-		snprintf(d->tally[i].type, sizeof(d->tally[i].type), "%s",
-		    c->type);
-		snprintf(d->tally[i].table, sizeof(d->tally[i].table), "%s",
-		    c->table);
-		d->ntally++;
-	}
-	d->tally[i].rows += c->rows;
-	d->tally[i].rejects += c->rejects;
+	t->rows += c->rows;
+	t->rejects += c->rejects;
 	d->rows += c->rows;
 	d->rejects += c->rejects;
 }
 
+static int
+by_sim(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* How many simulations the tally holds: n log n, not n^2. */
 static size_t
 count_sims(const struct drain *d)
 {
+	const char **v = xrealloc(NULL, (d->ntally + 1) * sizeof(*v));
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->ntally; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (strcmp(d->tally[j].sim, d->tally[i].sim) == 0)
-				break;
-		n += j == i;
-	}
+	for (size_t i = 0; i < d->ntally; i++)
+		v[i] = d->tally[i].sim;
+	qsort(v, d->ntally, sizeof(*v), by_sim);
+	for (size_t i = 0; i < d->ntally; i++)
+		n += i == 0 || strcmp(v[i], v[i - 1]) != 0;
+	free(v);
 	return n;
 }
 
@@ -1486,6 +1532,7 @@ cleanup(struct drain *d)
 	simlog_schema_free(d->schema);
 	simlog_chunk_clear(&d->ch);
 	free(d->tally);
+	free(d->thash);
 	for (size_t i = 0; i < d->nseen; i++)
 		free(d->seen[i].types);
 	free(d->seen);

@@ -118,6 +118,7 @@ simlog_sink_free(struct simlog_sink *s)
 		return;
 	s->ops->close(s);
 	free(s->routes);
+	free(s->rhash);
 	free(s->counts);
 	free(s->vals);
 	free(s);
@@ -151,6 +152,50 @@ simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 		 uint32_t records, int *dup, struct simlog_err *err)
 {
 	return s->ops->mark(s, id, records, dup, err);
+}
+
+/* Whether route r is for type[0..tlen): by length, byte for byte. */
+static int
+route_is(const struct simlog_route *r, const char *type, size_t tlen)
+{
+	return tlen < sizeof(r->type) && memcmp(r->type, type, tlen) == 0 &&
+	    r->type[tlen] == '\0';
+}
+
+/* Put route i in the index of routes by type. */
+static void
+index_route(struct simlog_sink *s, size_t i)
+{
+	size_t h = simlog_fnv1a(s->routes[i].type, strlen(s->routes[i].type)) &
+	    (s->rhcap - 1);
+
+	while (s->rhash[h] != 0)
+		h = (h + 1) & (s->rhcap - 1);
+	s->rhash[h] = i + 1;
+}
+
+/* Index every route by its type anew (grown, or after a rollback dropped
+ * some), in a table at most half full, so that finding a route costs the
+ * same however many types the drain has met. */
+static int
+rehash(struct simlog_sink *s)
+{
+	size_t cap = s->rhcap ? s->rhcap : 64;
+
+	while (cap < 2 * (s->nroutes + 1))
+		cap *= 2;
+	if (cap != s->rhcap) {
+		size_t *q = realloc(s->rhash, cap * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		s->rhash = q;
+		s->rhcap = cap;
+	}
+	memset(s->rhash, 0, s->rhcap * sizeof(*s->rhash));
+	for (size_t i = 0; i < s->nroutes; i++)
+		index_route(s, i);
+	return 0;
 }
 
 /* A new route: where records of this type go from now on. */
@@ -194,15 +239,15 @@ new_route(struct simlog_sink *s, const char *type, size_t tlen,
 		r->made_in_txn = 1;
 	}
 	s->last = s->nroutes++;
-	return r;
-}
-
-/* Whether route r is for type[0..tlen): by length, byte for byte. */
-static int
-route_is(const struct simlog_route *r, const char *type, size_t tlen)
-{
-	return tlen < sizeof(r->type) && memcmp(r->type, type, tlen) == 0 &&
-	    r->type[tlen] == '\0';
+	if (2 * (s->nroutes + 1) > s->rhcap) {
+		if (rehash(s) < 0) {
+			s->nroutes--;
+			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+			return NULL;
+		}
+	} else
+		index_route(s, s->last);
+	return &s->routes[s->last];
 }
 
 struct simlog_route *
@@ -210,12 +255,17 @@ simlog_sink_route_of(struct simlog_sink *s, const char *type, size_t tlen)
 {
 	struct simlog_route *r;
 
+	size_t h;
+
 	if (s->last < s->nroutes && route_is(&s->routes[s->last], type, tlen))
 		return &s->routes[s->last];
-	for (size_t i = 0; i < s->nroutes; i++) {
-		r = &s->routes[i];
+	if (s->rhcap == 0)
+		return NULL;
+	for (h = simlog_fnv1a(type, tlen) & (s->rhcap - 1); s->rhash[h] != 0;
+	    h = (h + 1) & (s->rhcap - 1)) {
+		r = &s->routes[s->rhash[h] - 1];
 		if (route_is(r, type, tlen)) {
-			s->last = i;
+			s->last = s->rhash[h] - 1;
 			return r;
 		}
 	}
@@ -311,8 +361,9 @@ simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
 		    &at) < 0) {
 			char msg[120];
 
-			snprintf(msg, sizeof(msg), "not a JSON object: %s at "
-			    "byte %zu", bad, at + 1);
+			/* Worded as push words a line it refuses. */
+			snprintf(msg, sizeof(msg), "%s at byte %zu", bad,
+			    at + 1);
 			return dead_letter(s, r, json, jlen, msg, err);
 		}
 		if (s->ops->insert_plain(s, r, json, jlen, err) < 0)
@@ -379,6 +430,9 @@ simlog_sink_rollback(struct simlog_sink *s)
 	s->nroutes = keep;
 	s->last = 0;
 	s->ncounts = 0;
+	/* Fewer routes than before: the table it had is large enough. */
+	if (s->rhcap > 0)
+		rehash(s);
 }
 
 void
