@@ -25,12 +25,17 @@ static const char purge_lua[] =
 
 /* The stream and both counters together (one simulation's keys, one
  * cluster slot); what the counters said is returned with the number of
- * entries. */
+ * entries.  A counter that holds no number counts as 0, a counter key of
+ * another type as none, and the sum stops at 2^53, which a double holds
+ * exactly. */
 static const char discard_lua[] =
     "#!lua flags=allow-oom\n"
     "local records = 0\n"
-    "for _, v in ipairs(redis.call('HVALS', KEYS[2])) do\n"
-    "  records = records + tonumber(v)\n"
+    "local vals = redis.pcall('HVALS', KEYS[2])\n"
+    "if vals.err then vals = {} end\n"
+    "for _, v in ipairs(vals) do\n"
+    "  local n = tonumber(v) or 0\n"
+    "  if n > 0 then records = math.min(records + n, 9007199254740992) end\n"
     "end\n"
     "local entries = redis.call('XLEN', KEYS[1])\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"

@@ -256,6 +256,12 @@ exported() {
 	# At most 89,478,485 records (a 256 MiB chunk of 3-byte records) per
 	# entry: 2 entries.
 	[ "$total" -le $(( 2 * 89478485 )) ]
+	# --discard sums the same counters: it stops at 2^53.
+	push g g.jsonl
+	rcli HSET 'simlog:{g}:n' agent 9223372036854775807 step 9223372036854775807 x lots > /dev/null
+	run -0 --separate-stderr simlog-drain -s g --discard
+	assert_equal "$(jnum discarded_records "$output")" 9007199254740992
+	assert_equal "$(simlog_keys)" ''
 }
 
 @test "spool: a megabyte of crafted old-format headers is read in linear time; both good chunks are replayed" {
