@@ -81,6 +81,25 @@ plant() {
 	ENTRY=$(rcli -x XADD "simlog:{$1}:q" '*' c < "$2")
 }
 
+# stop_follow PID: the --follow drain PID (stderr in f.err), still
+# running, ends on SIGTERM; RC is its exit status.
+stop_follow() {
+	kill -0 "$1"
+	kill -TERM "$1"
+	RC=0
+	wait "$1" || RC=$?
+	cat f.err
+}
+
+# spooled quad|counts: the crafted segment in this test's spool directory
+# for Redis, as dir/0000000000001-1-0.seg (dir: a local of the caller).
+spooled() {
+	dir=$(simlog-push --spool-status | tail -n 1)
+	dir=$(jget "$dir" '$.spool')
+	mkdir -p "$dir"
+	craft seg "$dir/0000000000001-1-0.seg" "$1"
+}
+
 # exported SIM ENTRY FIELD: the bytes of FIELD of the set-aside ENTRY, as
 # --corrupt export gives them (base64).
 exported() {
@@ -128,12 +147,8 @@ exported() {
 	push b b.jsonl
 	push c c.jsonl
 	wait_until "every good record" eval '[ "$(landed "$DB" 2>/dev/null | wc -l)" -eq 3000 ]'
-	kill -0 $pid
-	kill -TERM $pid
-	local rc=0
-	wait $pid || rc=$?
-	cat f.err
-	assert_equal "$rc" 65
+	stop_follow $pid
+	assert_equal "$RC" 65
 	assert_exact a.jsonl b.jsonl c.jsonl
 	assert_equal "$(grep -c "moved to simlog:{b}:corrupt" f.err)" 1
 	assert_equal "$(rcli XLEN 'simlog:{b}:corrupt')" 1
@@ -266,10 +281,7 @@ exported() {
 
 @test "spool: a megabyte of crafted old-format headers is read in linear time; both good chunks are replayed" {
 	local dir
-	dir=$(simlog-push --spool-status | tail -n 1)
-	dir=$(jget "$dir" '$.spool')
-	mkdir -p "$dir"
-	craft seg "$dir/0000000000001-1-0.seg" quad
+	spooled quad
 	local t0 t1
 	t0=${EPOCHREALTIME/./}
 	run -0 --separate-stderr simlog-push --spool-status
@@ -286,10 +298,7 @@ exported() {
 
 @test "spool: checksums that hold around made-up counts: no loss larger than the file could hold; the readable chunks are replayed" {
 	local dir
-	dir=$(simlog-push --spool-status | tail -n 1)
-	dir=$(jget "$dir" '$.spool')
-	mkdir -p "$dir"
-	craft seg "$dir/0000000000001-1-0.seg" counts
+	spooled counts
 	run -0 --separate-stderr simlog-push --spool-status
 	echo "$output"
 	assert_equal "$(jget "${lines[0]}" '$.lost_records')" 0
@@ -397,12 +406,8 @@ acl_user() {
 	SIMLOG_REDIS_URL=unix://$REDIS_SOCK push a a2.jsonl
 	SIMLOG_REDIS_URL=unix://$REDIS_SOCK push c c.jsonl
 	wait_until "a and c drained" eval '[ "$(landed "$DB" 2>/dev/null | wc -l)" -eq 3000 ]'
-	kill -0 $pid
-	kill -TERM $pid
-	local rc=0
-	wait $pid || rc=$?
-	cat f.err
-	assert_equal "$rc" 77
+	stop_follow $pid
+	assert_equal "$RC" 77
 	assert_exact a.jsonl a2.jsonl c.jsonl
 	assert_equal "$(grep -c '^simlog-drain: b: ' f.err)" 1
 	assert_equal "$(tail -n 1 f.err)" "simlog-drain: 1 simulation not drained (see above): b"
