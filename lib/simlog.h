@@ -842,8 +842,16 @@ int simlog_spool_write(struct simlog_spool *sp, const char *sim,
 /* Close our segment (with its end mark) so that it can be replayed. */
 void simlog_spool_seal(struct simlog_spool *sp);
 uint64_t simlog_spool_bytes(const struct simlog_spool *sp);
-/* Whether any segment (ours or not) waits; re-scans the directory. */
-int simlog_spool_pending(struct simlog_spool *sp);
+/* Whether any segment (ours or not) waits (1, or 0); re-scans the
+ * directory; -1 with err set when it cannot be read. */
+int simlog_spool_pending(struct simlog_spool *sp, struct simlog_err *err);
+/* Where to say that the directory vanished and what was written back
+ * (from whichever thread wrote). */
+void simlog_spool_on_say(struct simlog_spool *sp,
+			 void (*say)(void *, const char *), void *arg);
+/* Records this spool took and keeps no more (the directory vanished and
+ * they could not be written back), in all; why says what happened. */
+uint64_t simlog_spool_lost(struct simlog_spool *sp, struct simlog_err *why);
 /* Take the next segment no live process holds; 0 when none is left. */
 int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
 		      struct simlog_err *err);

@@ -92,6 +92,8 @@ struct simlog_writer {
 	int fatal;			/* spool full or unwritable (also
 					 * read atomically) */
 	struct simlog_err fatal_err;
+	uint64_t spool_lost;		/* spooled records the spool lost */
+	struct simlog_err lost_err;	/* and why */
 	enum wstate state;
 	unsigned long long progress;	/* chunks Redis acknowledged */
 	double progress_at;		/* when it last acknowledged one */
@@ -109,6 +111,7 @@ struct simlog_writer {
 	size_t rhead, nring;
 	double next_probe;
 	double next_spool_look;		/* when to look for spooled segments */
+	int spool_unreadable;		/* said that it cannot be listed */
 	int policy_checked;
 	struct simlog_spool_seg *seg;	/* being replayed */
 	size_t seg_done;
@@ -162,6 +165,14 @@ policy_say(void *arg, const char *msg)
 
 	if (w->o.say != NULL)
 		w->o.say(w->o.say_arg, msg);
+}
+
+/* The spool writes back what a vanished directory took; it says so
+ * here, from whichever thread was spooling. */
+static void
+spool_say(void *arg, const char *msg)
+{
+	policy_say(arg, msg);
 }
 
 static void
@@ -273,6 +284,25 @@ seal(struct simlog_writer *w, struct item *it)
 
 /* --- where records go when Redis does not take them ----------------------- */
 
+/* Records spooled and then lost with a vanished spool directory are
+ * failed, not spooled: the totals say where records are. */
+static void
+count_spool_lost(struct simlog_writer *w)
+{
+	struct simlog_err why;
+	uint64_t n = simlog_spool_lost(w->spool, &why), more;
+
+	pthread_mutex_lock(&w->mu);
+	if (n > w->spool_lost) {
+		more = n - w->spool_lost;
+		w->spool_lost = n;
+		w->lost_err = why;
+		w->st.spooled -= more < w->st.spooled ? more : w->st.spooled;
+		w->st.failed += more;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Any thread: keep a chunk out of Redis (spool, or drop if low). */
 static void
 set_aside(struct simlog_writer *w, struct item *it)
@@ -297,6 +327,7 @@ set_aside(struct simlog_writer *w, struct item *it)
 		pthread_mutex_lock(&w->mu);
 		w->st.spooled += n;
 		pthread_mutex_unlock(&w->mu);
+		count_spool_lost(w);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -898,8 +929,17 @@ replay_some(struct simlog_writer *w)
 		if (now < w->next_spool_look)
 			return 0;
 		w->next_spool_look = now + 1;
-		if (!simlog_spool_pending(w->spool))
+		switch (simlog_spool_pending(w->spool, &e)) {
+		case -1:
+			if (!w->spool_unreadable)
+				say(w, "%s; its segments are not replayed",
+				    e.msg);
+			w->spool_unreadable = 1;
 			return 0;
+		case 0:
+			return 0;
+		}
+		w->spool_unreadable = 0;
 		if (simlog_spool_take(w->spool, &w->seg, &e) <= 0) {
 			w->seg = NULL;
 			return 0;
@@ -1254,6 +1294,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	if ((w->spool = simlog_spool_open(dir, endpoint, o->spool_max,
 	    err)) == NULL)
 		goto fail;
+	simlog_spool_on_say(w->spool, spool_say, w);
 	free(dir);
 	dir = NULL;
 	if (simlog_idgen_init(&w->ids) < 0) {
@@ -1296,18 +1337,31 @@ simlog_writer_close(struct simlog_writer *w, struct simlog_writer_stats *st)
 		pthread_mutex_unlock(&w->mu);
 		pthread_join(w->thread, NULL);
 	}
+	if (w->spool != NULL) {
+		struct simlog_err e;
+
+		/* Sealing looked at the directory a last time. */
+		count_spool_lost(w);
+		if (st != NULL)
+			st->spool_pending = simlog_spool_pending(w->spool,
+			    &e) != 0;
+	}
 	if (st != NULL) {
+		int pending = st->spool_pending;
+
 		simlog_writer_stats(w, st);
+		st->spool_pending = pending;
 		st->breaker = w->have_brk ? w->brk.seen : SIMLOG_B_CLOSED;
 		st->nchanges = w->have_brk ? w->brk.nchanges : 0;
 		for (int i = 0; i < st->nchanges; i++)
 			snprintf(st->changes[i], sizeof(st->changes[i]), "%s",
 			    w->brk.changes[i]);
 		st->retries = w->pol.retries;
-		st->spool_pending = w->spool ? simlog_spool_pending(w->spool) : 0;
 		st->seconds = simlog_now_mono() - w->st.start;
 		if (w->fatal)
 			st->fatal = w->fatal_err;
+		else if (w->spool_lost > 0)
+			st->fatal = w->lost_err;
 	}
 	if (w->cur != NULL) {
 		simlog_chunk_clear(&w->cur->ch);
