@@ -396,6 +396,8 @@ exit_status(struct push *p, int status)
 		return SIMLOG_EX_NOPERM;	/* safe in the spool */
 	if (s->config_failed)
 		return SIMLOG_EX_CONFIG;	/* likewise */
+	if (s->local_failed && s->spooled > 0 && s->spool_pending)
+		return SIMLOG_EX_OSERR;		/* likewise; ours to mend */
 	if (s->spooled > 0 && s->spool_pending)
 		return SIMLOG_EX_TEMPFAIL;
 	if (p->o.replay_only && s->spool_pending)

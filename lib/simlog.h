@@ -30,6 +30,9 @@ enum simlog_exit {
 	SIMLOG_EX_NOINPUT = 66,		/* a named input or item does not exist */
 	SIMLOG_EX_UNAVAILABLE = 69,	/* Redis could not be reached */
 	SIMLOG_EX_SOFTWARE = 70,	/* internal error */
+	SIMLOG_EX_OSERR = 71,		/* this process's own resources ran
+					 * out (open files, memory, local
+					 * ports): not Redis's failure */
 	SIMLOG_EX_CANTCREAT = 73,	/* an output file could not be created */
 	SIMLOG_EX_IOERR = 74,		/* reading input or writing output failed */
 	SIMLOG_EX_TEMPFAIL = 75,	/* try again later: Redis failed part-way */
@@ -58,6 +61,15 @@ struct simlog_err {
 /* Fill err (if not NULL) and return -1. */
 int simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for a failed system call whose errno is e: "WHAT: strerror",
+ * with code, or with SIMLOG_EX_OSERR and the limit named when e is this
+ * process's own trouble (open files, memory, local ports). */
+int simlog_seterrno(struct simlog_err *err, int code, int e,
+		    const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Whether errno value e is this process's own trouble, and which limit
+ * it met (*hint, may be NULL). */
+int simlog_errno_local(int e, const char **hint);
 
 /* --- numbers and names ------------------------------------------------- */
 
@@ -780,6 +792,8 @@ struct simlog_writer_stats {
 	unsigned long long damaged_segments;
 	int auth_failed, spool_failed;
 	int config_failed;		/* Redis blamed the setup (78) */
+	int local_failed;		/* this process's own resources ran
+					 * out (71): its open files, memory */
 	int spooling;			/* Redis is being given up on now */
 	int spool_pending;		/* segments still wait (at close) */
 	unsigned long long retries;

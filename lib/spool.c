@@ -86,6 +86,8 @@ struct simlog_spool {
 	ino_t dir_ino;
 	uint64_t max_bytes, bytes;
 	int fd;			/* our segment, or -1 */
+	int reserve;		/* a descriptor kept for the spool, should
+				 * the process run out (or -1) */
 	char seg[600];
 	uint64_t seg_bytes, seg_records;
 	struct held held[HELD_MAX];
@@ -226,9 +228,9 @@ make_dir(struct simlog_spool *sp, struct simlog_err *err)
 	int fd;
 
 	if (mkdirs(sp->dir) < 0 || stat(sp->dir, &st) < 0)
-		return simlog_seterr(err, SIMLOG_EX_CANTCREAT, "spool %s: %s "
-		    "(name another directory with --spool or "
-		    "SIMLOG_SPOOL_DIR)", sp->dir, strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_CANTCREAT, errno,
+		    "spool %s (name another directory with --spool or "
+		    "SIMLOG_SPOOL_DIR)", sp->dir);
 	sp->dir_dev = st.st_dev;
 	sp->dir_ino = st.st_ino;
 	/* Name the server, for a person looking at the directory. */
@@ -257,8 +259,13 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 	simlog_spool_path(dir, endpoint, sp->dir, sizeof(sp->dir));
 	snprintf(sp->endpoint, sizeof(sp->endpoint), "%s", endpoint);
 	sp->fd = -1;
+	/* The process out of descriptors is also what keeps it from
+	 * reaching Redis: one is kept for the spool's next segment. */
+	sp->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sp->max_bytes = max_bytes;
 	if (make_dir(sp, err) < 0) {
+		if (sp->reserve >= 0)
+			close(sp->reserve);
 		pthread_mutex_destroy(&sp->mu);
 		free(sp);
 		return NULL;
@@ -398,6 +405,8 @@ simlog_spool_free(struct simlog_spool *sp)
 	simlog_spool_seal(sp);
 	while (sp->nheld > 0)
 		held_drop(sp, 0);
+	if (sp->reserve >= 0)
+		close(sp->reserve);
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
@@ -459,12 +468,19 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 	 * from here. */
 	sp->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600);
+	if (sp->fd < 0 && (errno == EMFILE || errno == ENFILE) &&
+	    sp->reserve >= 0) {
+		close(sp->reserve);
+		sp->reserve = -1;
+		sp->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+		    O_CLOEXEC, 0600);
+	}
 	if (sp->fd < 0)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    tmp, strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    tmp);
 	if (name_it(sp->fd, sp->seg, 1) < 0) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
-		    strerror(errno));
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->seg);
 		close(sp->fd);
 		sp->fd = -1;
 		return -1;
@@ -742,8 +758,8 @@ simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
 	v[1].iov_base = (void *)chunk;
 	v[1].iov_len = len;
 	if (write_all(sp->fd, v, 2) < 0 || sync_fd(sp->fd) < 0) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
-		    strerror(errno));
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->seg);
 		/* Never append after a partial record: cut it off (a full
 		 * disk leaves no torn record behind), or, failing that,
 		 * start a new segment (what is on disk stays readable up
@@ -775,8 +791,8 @@ simlog_spool_pending(struct simlog_spool *sp, struct simlog_err *err)
 	recheck_locked(sp);
 	prune_held(sp);
 	if ((rc = simlog_spool_usage(sp->dir, &u)) < 0)
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->dir,
-		    strerror(errno));
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->dir);
 	else
 		sp->bytes = u.bytes;
 	pthread_mutex_unlock(&sp->mu);
@@ -872,8 +888,8 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 
 	*out = NULL;
 	if (list_dir(sp->dir, ".seg", &names, &n) < 0)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    sp->dir, strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->dir);
 	for (i = 0; i < n && !found; i++) {
 		struct simlog_spool_seg *s = calloc(1, sizeof(*s));
 		struct stat st;
@@ -1163,8 +1179,8 @@ simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
 	simlog_spool_seg_release(s);
 	return 0;
 fail:
-	simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
-	    strerror(errno));
+	simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+	    s->path);
 	simlog_spool_seg_release(s);
 	return -1;
 }

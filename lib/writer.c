@@ -778,19 +778,23 @@ start_spooling(struct simlog_writer *w, const struct simlog_err *e)
 	}
 	seg_let_go(w);
 	simlog_conn_close(&w->conn);
-	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG) {
+	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG ||
+	    e->code == SIMLOG_EX_OSERR) {
 		pthread_mutex_lock(&w->mu);
 		if (e->code == SIMLOG_EX_NOPERM)
 			w->st.auth_failed = 1;
-		else
+		else if (e->code == SIMLOG_EX_CONFIG)
 			w->st.config_failed = 1;
+		else
+			w->st.local_failed = 1;
 		pthread_mutex_unlock(&w->mu);
 	}
 	if (!quiet)
-		say(w, "%s; %s to %s until Redis is back", e->msg,
+		say(w, "%s; %s to %s%s", e->msg,
 		    w->o.prio == SIMLOG_PRIO_LOW ? "dropping records instead "
 		    "of spooling them" : "spooling records",
-		    simlog_spool_dir(w->spool));
+		    simlog_spool_dir(w->spool), e->code == SIMLOG_EX_OSERR ?
+		    "" : " until Redis is back");
 	set_state(w, W_SPOOLING);
 	w->next_probe = simlog_now_mono() + (w->have_brk ? w->brk.reset : 5);
 }
@@ -1304,8 +1308,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	if ((w->ring = calloc(w->o.inflight, sizeof(*w->ring))) == NULL ||
 	    (w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "writer: %s",
-		    strerror(errno));
+		simlog_seterrno(err, SIMLOG_EX_SOFTWARE, errno, "writer");
 		goto fail;
 	}
 	simlog_chunk_init(&w->scratch);

@@ -137,14 +137,18 @@ replay_and_drain() {
 	feed a.jsonl 3000
 	rm -r "$SIMLOG_SPOOL_DIR"
 	echo "not a directory" > "$SIMLOG_SPOOL_DIR"
-	cat b.jsonl >&5
+	# The push stops reading once its spool is unusable: a pipe it
+	# no longer reads may break.
+	cat b.jsonl >&5 || true
 	finish_push
 	[ "$PUSH_RC" -eq 74 ]
 	out=$(cat push.out)
-	[ "$(jnum read "$out")" = 6000 ]
-	[ "$(jnum failed "$out")" = 6000 ]
+	read=$(jnum read "$out")
+	[ "$read" -gt 3000 ]
+	[ "$(jnum failed "$out")" = "$read" ]
 	[ "$(jnum spooled "$out")" = 0 ]
-	grep -q "6000 records were not stored anywhere: spool .*: Not a directory" push.err
+	[ "$(jnum pushed "$out")" = 0 ]
+	grep -q "^simlog-push: $read records were not stored anywhere: spool .*: Not a directory" push.err
 }
 
 @test "the default spool is never under /tmp: XDG_STATE_HOME, else the home directory, else the password database's home" {
