@@ -903,10 +903,10 @@ seg_finished(struct simlog_writer *w)
 	w->st.damaged_segments++;
 	pthread_mutex_unlock(&w->mu);
 	if (loss.records == 0 && !loss.unknown && !loss.damaged) {
-		say(w, "spool: %s: its last record was cut short (a push "
-		    "stopped while writing it, so it was never counted as "
-		    "spooled); the rest was replayed, the file is kept as %s",
-		    name, kept);
+		say(w, "spool: %s: its last record was cut short (the push "
+		    "writing it was killed, or its disk was full, so it was "
+		    "never counted as spooled); the rest was replayed, the "
+		    "file is kept as %s", name, kept);
 		return;
 	}
 	say(w, "spool: %s: %s: %llu records lost%s; the readable rest was "

@@ -169,3 +169,59 @@ replay_and_drain() {
 		[[ "$spool" == /var/lib/simlog/spool-"$(id -u)"/* ]]
 	fi
 }
+
+# spool_runs N: N spooled runs of 20,000 records each (simulations r1..rN,
+# files r1.jsonl ...), Redis down; one segment each.
+spool_runs() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		gen "r$i.jsonl" 20000 "$((60 + i))"
+		simlog-push -s "r$i" < "r$i.jsonl" > /dev/null 2>&1 || true
+	done
+	[ "$(segments)" -eq "$1" ]
+}
+
+@test "a replay leaves a segment another process holds, and says so (75); the rest lands; a later replay takes it; exact" {
+	spool_runs 3
+	start_redis main
+	seg=$(find "$SIMLOG_SPOOL_DIR" -name '*.seg' | sort | sed -n 2p)
+	flock -o -x "$seg" sleep 60 3>&- &
+	HOLDER=$!
+	track "$HOLDER"
+	wait_until "the holder to lock $seg" bash -c "! flock -n '$seg' true"
+	run --separate-stderr simlog-push --replay
+	echo "$stderr"
+	assert_equal "$status" 75
+	assert_equal "$(jnum replayed "$output")" 40000
+	[[ $stderr == *"simlog-push: 20000 records in 1 segment of the spool "*" are held by other running processes (another replay, or a push writing its own spool): left to them"* ]]
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || true
+	replay
+	assert_equal "$REPLAYED" 20000
+	drain_all
+	assert_exact r1.jsonl r2.jsonl r3.jsonl
+}
+
+@test "three replays at once: each ends 0, or 75 saying which segments the others hold; together every record once" {
+	spool_runs 6
+	start_redis main
+	for i in 1 2 3; do
+		simlog-push --replay > "rp$i.out" 2> "rp$i.err" 3>&- &
+		eval "RP$i=\$!"
+	done
+	total=0
+	for i in 1 2 3; do
+		rc=0
+		eval "wait \$RP$i" || rc=$?
+		echo "replay $i: $rc $(cat "rp$i.out") $(cat "rp$i.err")"
+		[[ $rc -eq 0 || $rc -eq 75 ]]
+		if [ "$rc" -eq 75 ]; then
+			grep -q "are held by other running processes" "rp$i.err"
+		fi
+		total=$((total + $(jnum replayed "$(cat "rp$i.out")")))
+	done
+	assert_equal "$total" 120000
+	assert_equal "$(segments)" 0
+	drain_all
+	assert_exact r1.jsonl r2.jsonl r3.jsonl r4.jsonl r5.jsonl r6.jsonl
+}
