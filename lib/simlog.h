@@ -295,6 +295,22 @@ struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
 int simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
 		char ***keys, size_t *n, struct simlog_err *err);
 
+/* The replicas of the master serving key (NULL: any master), as the
+ * sentinels' master said in its ROLE or the cluster's slot map lists;
+ * -1 when not known (plain URLs do not ask). */
+int simlog_conn_replicas(const struct simlog_conn *conn, const char *key);
+/*
+ * Sentinel URLs: a subscription to the sentinels' +switch-master, on a
+ * connection of its own that outlives reconnections.  _watch_fd is the
+ * socket to poll for it (opened on the first call, and again at most
+ * every 5 s after it breaks; -1 when there is none).  _watch_check reads
+ * what has come, without waiting: 1 when the sentinels switched this
+ * URL's master away from the one last connected (why says to where), 0
+ * when not, -1 when the subscription broke.
+ */
+int simlog_conn_watch_fd(struct simlog_conn *conn);
+int simlog_conn_watch_check(struct simlog_conn *conn, struct simlog_err *why);
+
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
 /* Whether a maxmemory-policy may evict simlog's keys. */
@@ -758,7 +774,9 @@ struct simlog_writer_opts {
 	uint64_t spool_max;		/* bytes (1 GiB) */
 	size_t queue_max;		/* raw bytes waiting in memory (4 MiB) */
 	int wait_replicas;		/* WAIT for this many replicas; < 0:
-					 * $SIMLOG_WAIT_REPLICAS, else 0 */
+					 * $SIMLOG_WAIT_REPLICAS, else 1
+					 * behind sentinels or in a cluster
+					 * when the master has replicas */
 	int retries;			/* < 0: the environment's, else 3 */
 	double retry_base, retry_factor, retry_cap;	/* < 0: likewise */
 	int breaker_failures;		/* 0: the environment's, else 3 */

@@ -53,7 +53,8 @@ struct item {
 	int from_spool;			/* a replayed chunk, not ours */
 	size_t seg_end;			/* spool: where its frame ends */
 	uint64_t seg_seen;		/* spool: segment records to here */
-	int waits;			/* a WAIT reply follows its own */
+	int waits;			/* replicas a WAIT after it asks for
+					 * (its reply follows the chunk's) */
 };
 
 enum wstate { W_SENDING, W_RECOVERING, W_SPOOLING };
@@ -118,6 +119,10 @@ struct simlog_writer {
 	uint64_t seg_done_records;
 	struct simlog_chunk scratch;
 	const volatile sig_atomic_t *stop;
+	int auto_wait;			/* --wait-replicas not given: wait for
+					 * one where a failover is automatic
+					 * and the master has replicas */
+	int said_wait;			/* and said so */
 };
 
 void
@@ -586,27 +591,50 @@ set_state(struct simlog_writer *w, enum wstate s)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/*
+ * How many replicas must confirm a chunk of key's stream: --wait-replicas;
+ * by default one, behind sentinels or in a cluster (where a replica takes
+ * over by itself, and what it does not have is lost) when the master has
+ * replicas, so that an acknowledged record survives a failover.
+ */
+static int
+replicas_to_wait(struct simlog_writer *w, const char *key)
+{
+	int have;
+
+	if (!w->auto_wait)
+		return w->o.wait_replicas;
+	if (w->conn.url.topo == SIMLOG_TOPO_SINGLE ||
+	    (have = simlog_conn_replicas(&w->conn, key)) <= 0)
+		return 0;
+	if (!w->said_wait) {
+		w->said_wait = 1;
+		say(w, "%s: the master has %d replica%s: a chunk counts as "
+		    "pushed once one of them has it too (--wait-replicas 0 "
+		    "not to wait)", w->conn.display, have, have == 1 ? "" :
+		    "s");
+	}
+	return 1;
+}
+
 /* Append a chunk's command (and its WAIT) to the pipeline. */
 static int
 send_item(struct simlog_writer *w, struct item *it, struct simlog_err *e)
 {
-	char n[16], ms[24];
+	char n[16], ms[24], key[SIMLOG_KEYLEN];
 	const char *av[3] = { "WAIT", n, ms };
 
 	if (simlog_push_append_enc(&w->conn, it->sim, it->ch.enc,
 	    it->ch.enclen, it->ch.types, it->ch.ntypes, w->o.max_backlog,
 	    e) < 0)
 		return -1;
-	it->waits = 0;
-	if (w->o.wait_replicas > 0) {
-		char key[SIMLOG_KEYLEN];
-
-		snprintf(n, sizeof(n), "%d", w->o.wait_replicas);
+	simlog_key_stream(it->sim, key);
+	it->waits = replicas_to_wait(w, key);
+	if (it->waits > 0) {
+		snprintf(n, sizeof(n), "%d", it->waits);
 		snprintf(ms, sizeof(ms), "%.0f", w->o.conn.timeout * 1000);
-		simlog_key_stream(it->sim, key);
 		if (simlog_conn_append_to(&w->conn, key, 3, av, NULL, e) < 0)
 			return -1;
-		it->waits = 1;
 	}
 	it->sent_at = simlog_now_mono();
 	return 0;
@@ -635,10 +663,10 @@ settle_oldest(struct simlog_writer *w, redisReply *r, struct simlog_err *e)
 		if (rc == 0 && wr->type != REDIS_REPLY_INTEGER) {
 			simlog_conn_error(&w->conn, wr, "WAIT", e);
 			rc = -1;
-		} else if (rc == 0 && wr->integer < w->o.wait_replicas) {
+		} else if (rc == 0 && wr->integer < it->waits) {
 			simlog_seterr(e, SIMLOG_EX_TEMPFAIL, "%s: only %lld of "
 			    "%d replicas confirmed a batch within %g s",
-			    w->conn.display, wr->integer, w->o.wait_replicas,
+			    w->conn.display, wr->integer, it->waits,
 			    w->o.conn.timeout);
 			rc = -1;
 		}
@@ -819,6 +847,21 @@ recover(struct simlog_writer *w, struct simlog_err *e)
 	start_spooling(w, e);
 }
 
+/*
+ * Behind sentinels: have they switched the master?  A demoted master may
+ * go on taking writes until it is reconfigured, and what it takes then is
+ * lost; the sentinels' word is acted on at once, as a failure: the chunks
+ * it has not acknowledged go to the new master.
+ */
+static int
+failed_over(struct simlog_writer *w, struct simlog_err *e)
+{
+	if (w->conn.url.topo != SIMLOG_TOPO_SENTINEL)
+		return 0;
+	(void)simlog_conn_watch_fd(&w->conn);
+	return simlog_conn_watch_check(&w->conn, e) == 1;
+}
+
 /* Send one chunk into the pipeline, making room first. */
 static void
 deliver(struct simlog_writer *w, struct item *it)
@@ -832,6 +875,10 @@ deliver(struct simlog_writer *w, struct item *it)
 			item_put(w, it);
 			pthread_mutex_unlock(&w->mu);
 			return;
+		}
+		if (failed_over(w, &e)) {
+			recover(w, &e);
+			continue;
 		}
 		/* Room first; the chunk is not in flight yet, so a failure
 		 * here leaves it to this loop: sent after the recovery, or
@@ -1080,7 +1127,7 @@ sleep_ms(struct simlog_writer *w)
 static void
 idle(struct simlog_writer *w)
 {
-	struct pollfd p[2];
+	struct pollfd p[3];
 	struct simlog_err e;
 	int n = 1, ms = sleep_ms(w);
 	uint64_t v;
@@ -1088,13 +1135,19 @@ idle(struct simlog_writer *w)
 	p[0].fd = w->wake;
 	p[0].events = POLLIN;
 	if (w->state == W_SENDING && w->nring > 0 &&
-	    (p[1].fd = simlog_conn_fd(&w->conn)) >= 0) {
-		p[1].events = POLLIN;
-		n = 2;
-	}
+	    (p[n].fd = simlog_conn_fd(&w->conn)) >= 0)
+		p[n++].events = POLLIN;
+	/* A failover is learnt while idle too. */
+	if (w->state == W_SENDING && w->conn.url.topo == SIMLOG_TOPO_SENTINEL &&
+	    (p[n].fd = simlog_conn_watch_fd(&w->conn)) >= 0)
+		p[n++].events = POLLIN;
 	if (ms > 0 && poll(p, (nfds_t)n, ms) > 0 && (p[0].revents & POLLIN))
 		(void)!read(w->wake, &v, sizeof(v));
 	__atomic_store_n(&w->asleep, 0, __ATOMIC_SEQ_CST);
+	if (w->state == W_SENDING && failed_over(w, &e)) {
+		recover(w, &e);
+		return;
+	}
 	if (w->state != W_SENDING || w->nring == 0)
 		return;
 	if (ack_ready(w, &e) < 0) {
@@ -1256,10 +1309,12 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		goto fail;
 	if (w->o.wait_replicas < 0) {
 		long long n = 0;
+		int set = simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err);
 
-		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err) < 0)
+		if (set < 0)
 			goto fail;
 		w->o.wait_replicas = (int)n;
+		w->auto_wait = set == 0;
 	}
 	if (o->retries >= 0)
 		w->pol.retry.tries = o->retries;
