@@ -148,6 +148,7 @@ struct drain {
 	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
+	int said_partial;		/* that masters did not answer */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -168,6 +169,20 @@ xrealloc(void *p, size_t n)
 }
 
 /* --- what a run drained ----------------------------------------------------- */
+
+/* The worse of two exit statuses: a set-aside entry (65) is less than a
+ * simulation left for later (75), less than Redis gone (69), less than
+ * anything else. */
+static int
+worse(int a, int b)
+{
+	int ra = a == 0 ? 0 : a == SIMLOG_EX_DATAERR ? 1 :
+	    a == SIMLOG_EX_TEMPFAIL ? 2 : a == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
+	int rb = b == 0 ? 0 : b == SIMLOG_EX_DATAERR ? 1 :
+	    b == SIMLOG_EX_TEMPFAIL ? 2 : b == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
+
+	return rb > ra ? b : a;
+}
 
 static size_t
 tally_slot(const struct drain *d, const char *sim, const char *type)
@@ -515,7 +530,7 @@ set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 		    id, why, t->sim);
 	t->where = IN_DB;
 	d->corrupt += rc > 0;
-	d->status = SIMLOG_EX_DATAERR;
+	d->status = worse(d->status, SIMLOG_EX_DATAERR);
 	return 0;
 }
 
@@ -774,15 +789,23 @@ op_last(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 struct list_op {
 	char ***sims;
 	size_t *n;
+	int partial;			/* some masters did not answer */
+	struct simlog_err why;		/* which */
 };
 
 static int
 op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 {
 	struct list_op *o = arg;
+	int rc;
 
-	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+	/* A cluster master that is down hides its own simulations only:
+	 * the others are drained. */
+	if ((rc = simlog_list_sims_reachable(conn, o->sims, o->n, e)) < 0)
 		return -1;
+	o->partial = rc > 0;
+	if (o->partial)
+		o->why = *e;
 	/* The old layout's index loses what has gone. */
 	simlog_forget_old_sims(conn, *o->sims, *o->n);
 	return 0;
@@ -932,20 +955,6 @@ judge(const struct drain *d, const struct simlog_err *e, enum where where)
 	}
 }
 
-/* The worse of two exit statuses: a set-aside entry (65) is less than a
- * simulation left for later (75), less than Redis gone (69), less than
- * anything else. */
-static int
-worse(int a, int b)
-{
-	int ra = a == 0 ? 0 : a == SIMLOG_EX_DATAERR ? 1 :
-	    a == SIMLOG_EX_TEMPFAIL ? 2 : a == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
-	int rb = b == 0 ? 0 : b == SIMLOG_EX_DATAERR ? 1 :
-	    b == SIMLOG_EX_TEMPFAIL ? 2 : b == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
-
-	return rb > ra ? b : a;
-}
-
 static size_t
 undrained_at(const struct drain *d, const char *sim)
 {
@@ -1031,7 +1040,7 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
 	} else {
-		struct list_op lo = { sims, nsims };
+		struct list_op lo = { sims, nsims, 0, { 0 } };
 
 		if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
 			if (e.stopped)
@@ -1042,6 +1051,13 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		}
 		if (d->shards > 1)
 			keep_shard(d, *sims, nsims);
+		if (lo.partial && !d->said_partial)
+			warnx("%s; the simulations of the others are drained",
+			    lo.why.msg);
+		d->said_partial = lo.partial;
+		/* The pass goes on; a one-shot drain ends with 75. */
+		if (lo.partial && !d->follow)
+			d->status = SIMLOG_EX_TEMPFAIL;
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++) {
 		struct sim_outcome o;
