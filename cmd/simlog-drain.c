@@ -529,8 +529,10 @@ set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 		warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim,
 		    id, why, t->sim);
 	t->where = IN_DB;
-	d->corrupt += rc > 0;
-	d->status = worse(d->status, SIMLOG_EX_DATAERR);
+	if (rc > 0) {
+		d->corrupt++;
+		d->status = worse(d->status, SIMLOG_EX_DATAERR);
+	}
 	return 0;
 }
 
