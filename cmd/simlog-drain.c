@@ -956,8 +956,8 @@ check_policy(struct drain *d)
 static void
 open_sink(struct drain *d)
 {
-	struct simlog_sink_opts o = { d->busy_timeout,
-	    (volatile int *)&stop_requested };
+	struct simlog_sink_opts o = { .busy_timeout = d->busy_timeout,
+	    .stop = &stop_requested, .timeout = d->conn.timeout };
 	struct simlog_err e;
 	int n = 0;
 

@@ -111,3 +111,19 @@ pg_rows() {
 	done
 	echo "$n"
 }
+
+# pg_freeze: SIGSTOP the whole server, the postmaster first (a stopped
+# postmaster starts no more processes), then every process it started.
+pg_freeze() {
+	local pm
+	pm=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+	kill -STOP "$pm"
+	kill -STOP $(ps -o pid= --ppid "$pm")
+}
+
+# pg_thaw: SIGCONT what pg_freeze stopped (harmless when nothing was).
+pg_thaw() {
+	local pm
+	pm=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) || return 0
+	kill -CONT $(ps -o pid= --ppid "$pm") "$pm" 2>/dev/null || true
+}

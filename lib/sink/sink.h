@@ -26,6 +26,8 @@
 #ifndef SIMLOG_SINK_H
 #define SIMLOG_SINK_H
 
+#include <signal.h>
+
 #include "simlog.h"
 
 struct simlog_sink;
@@ -33,7 +35,10 @@ struct simlog_schema;
 
 struct simlog_sink_opts {
 	double busy_timeout;	/* seconds to wait for a lock */
-	volatile int *stop;	/* set by a signal: stop waiting */
+	const volatile sig_atomic_t *stop;	/* set by a signal: stop
+						 * waiting */
+	double timeout;		/* seconds a database server may take to
+				 * answer (beyond a lock's wait); 0: 2 */
 };
 
 /* Whether target names a PostgreSQL database rather than an SQLite file. */
@@ -146,7 +151,8 @@ struct simlog_sink {
 	void *impl;			/* the implementation's state */
 	char name[512];			/* fit to print */
 	double busy_timeout;
-	volatile int *stop;
+	double timeout;
+	const volatile sig_atomic_t *stop;
 	struct simlog_schema *schema;
 	char sim[72];			/* the open transaction's */
 	struct simlog_route *routes;
