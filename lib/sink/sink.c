@@ -419,6 +419,12 @@ simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen)
 }
 
 int
+simlog_sink_check(struct simlog_sink *s, struct simlog_err *err)
+{
+	return s->ops->check != NULL ? s->ops->check(s, err) : 0;
+}
+
+int
 simlog_sink_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 {
 	return s->ops->prune(s, before, err);

@@ -81,6 +81,11 @@ int simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
 int simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err);
 void simlog_sink_rollback(struct simlog_sink *s);
 
+/* Whether the database is still the one opened: an SQLite file deleted
+ * or replaced under the drain is IOERR, naming it.  Call it after a commit,
+ * before deleting from elsewhere what the commit stored. */
+int simlog_sink_check(struct simlog_sink *s, struct simlog_err *err);
+
 /* Forget batch ids recorded before a Unix time. */
 int simlog_sink_prune(struct simlog_sink *s, double before,
 		      struct simlog_err *err);
@@ -144,6 +149,8 @@ struct simlog_sink_ops {
 	void (*forget)(struct simlog_sink *s, struct simlog_route *r);
 	/* Let go of what apply_schema kept in a schema's tables. */
 	void (*unschema)(struct simlog_sink *s, struct simlog_schema *sc);
+	/* simlog_sink_check; NULL: a database that cannot go astray. */
+	int (*check)(struct simlog_sink *s, struct simlog_err *err);
 };
 
 struct simlog_sink {
