@@ -36,30 +36,10 @@ teardown() {
 	stop_all_redis
 }
 
-push() {
-	local out
-	out=$(simlog-push -s "$1" --batch 256 < "$2")
-	[ "$(jnum pushed "$out")" -eq "$(grep -c . "$2")" ]
-}
-
-want() {
-	sed "s/^/$1\t/" "$2" >> want
-}
-
-batches_over() {
-	[ "$(pq 'SELECT count(*) FROM simlog_batches' 2>/dev/null || echo 0)" -gt "$1" ]
-}
-
-# exact: every record in want once, nothing else, no batch recorded twice
-# over, and Redis empty.
-exact() {
-	local d
-	pg_expect want
-	d=$(pg_diff)
-	[ -z "$d" ] || { echo "$d"; return 1; }
-	assert_equal "$(pg_rows)" "$(wc -l < want)"
+# exact_batches: exact, and no batch recorded twice over.
+exact_batches() {
+	exact
 	assert_equal "$(pq 'SELECT sum(records) FROM simlog_batches')" "$(wc -l < want)"
-	assert_equal "$(simlog_keys)" ""
 }
 
 now() {
@@ -85,6 +65,39 @@ in_poll() {
 # the frozen server, not on Redis, which answers in microseconds.
 stuck_in_poll() {
 	in_poll "$1" && sleep 0.3 && in_poll "$1"
+}
+
+# sigterm_when_frozen [OPTION...]: a drain of the backlog, with a
+# --timeout far longer than the test waits (only the SIGTERM can end its
+# wait on the frozen server), meets a frozen server and gets a SIGTERM:
+# it stops, with status 0; then the server is thawed.
+sigterm_when_frozen() {
+	local pid st=0 t0 took
+	simlog-drain -q -d "$PGURL" --timeout 100 --batch 2000 "$@" \
+	    > d.out 2> d.err 3>&- &
+	pid=$!
+	track "$pid"
+	wait_until "rows to land" batches_over 3
+	pg_freeze
+	wait_until "the drain to wait on the frozen server" stuck_in_poll "$pid"
+	kill -TERM "$pid"
+	t0=$(now)
+	wait_until "the drain to stop" gone "$pid"
+	took=$(since "$t0")
+	wait "$pid" || st=$?
+	cat d.err
+	echo "# stopped $took s after SIGTERM"
+	assert_equal "$st" 0
+	! grep -q "no answer within" d.err
+	pg_thaw
+}
+
+# the_rest: a new drain lands the rest; every record once.
+the_rest() {
+	run --separate-stderr simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	assert_success
+	exact_batches
 }
 
 @test "pg frozen mid-drain: 75 within --timeout x tries, nothing committed twice; thawed, every record once" {
@@ -118,44 +131,25 @@ stuck_in_poll() {
 	assert_equal "$status" 75
 	[[ $stderr == *"$PGURL: cannot connect: no answer within 1 s (--timeout)"* ]]
 	pg_thaw
-	run --separate-stderr simlog-drain -q -d "$PGURL"
-	echo "$stderr"
-	assert_success
-	exact
+	the_rest
 }
 
-@test "pg frozen under a --follow drain and a producer: SIGTERM stops it at once; thawed, every record once" {
+@test "pg frozen under a --follow drain, a producer pushing: SIGTERM stops it at once; thawed, every record once" {
 	"$SIMGEN" -n 60000 -s 202 > in.jsonl
+	"$SIMGEN" -n 40000 -s 203 > more.jsonl
 	push s in.jsonl
 	want s in.jsonl
-	simlog-drain -q -d "$PGURL" -s none > /dev/null
-	local pid st=0 t0 took
-	# A --timeout far longer than the test waits: only the SIGTERM can
-	# end the wait on the frozen server.
-	simlog-drain -q -f -d "$PGURL" --timeout 100 --batch 2000 \
-	    > f.out 2> f.err 3>&- &
-	pid=$!
-	track "$pid"
-	wait_until "rows to land" batches_over 5
-	"$SIMGEN" -n 20000 -s 203 > more.jsonl
-	push t more.jsonl
 	want t more.jsonl
-	pg_freeze
-	wait_until "the drain to wait on the frozen server" stuck_in_poll "$pid"
-	kill -TERM "$pid"
-	t0=$(now)
-	wait_until "the drain to stop" gone "$pid"
-	took=$(since "$t0")
-	wait "$pid" || st=$?
-	cat f.err
-	echo "# stopped $took s after SIGTERM"
+	simlog-drain -q -d "$PGURL" -s none > /dev/null
+	local producer st=0
+	simlog-push -s t --batch 64 < more.jsonl > more.out 3>&- &
+	producer=$!
+	track "$producer"
+	sigterm_when_frozen -f
+	wait "$producer" || st=$?
 	assert_equal "$st" 0
-	! grep -q "no answer within" f.err
-	pg_thaw
-	run --separate-stderr simlog-drain -q -d "$PGURL"
-	echo "$stderr"
-	assert_success
-	exact
+	assert_equal "$(jnum pushed "$(cat more.out)")" 40000
+	the_rest
 }
 
 @test "pg: a SIGTERM to a one-shot drain waiting on a frozen server: stopped, nothing lost or doubled" {
@@ -163,24 +157,6 @@ stuck_in_poll() {
 	push s in.jsonl
 	want s in.jsonl
 	simlog-drain -q -d "$PGURL" -s none > /dev/null
-	local pid st=0 t0 took
-	simlog-drain -q -d "$PGURL" --timeout 100 --batch 2000 > d.out 2> d.err 3>&- &
-	pid=$!
-	track "$pid"
-	wait_until "rows to land" batches_over 3
-	pg_freeze
-	wait_until "the drain to wait on the frozen server" stuck_in_poll "$pid"
-	kill -TERM "$pid"
-	t0=$(now)
-	wait_until "the drain to stop" gone "$pid"
-	took=$(since "$t0")
-	wait "$pid" || st=$?
-	cat d.err
-	echo "# stopped $took s after SIGTERM"
-	assert_equal "$st" 0
-	pg_thaw
-	run --separate-stderr simlog-drain -q -d "$PGURL"
-	echo "$stderr"
-	assert_success
-	exact
+	sigterm_when_frozen
+	the_rest
 }
