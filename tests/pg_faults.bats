@@ -160,3 +160,31 @@ the_rest() {
 	sigterm_when_frozen
 	the_rest
 }
+
+@test "pg frozen under an idle --follow drain: the next records meet it, 75 within --timeout x tries; thawed, every record once" {
+	"$SIMGEN" -n 3000 -s 205 > a.jsonl
+	"$SIMGEN" -n 3000 -s 206 > b.jsonl
+	push s a.jsonl
+	want s a.jsonl
+	local pid st=0 t0 took
+	# The default --busy-timeout (30 s): only a statement waiting for a
+	# lock may take it, not the BEGIN that meets the frozen server.
+	SIMLOG_RETRIES=2 SIMLOG_RETRY_CAP=0.2 simlog-drain -q -f -d "$PGURL" \
+	    --timeout 1 > f.out 2> f.err 3>&- &
+	pid=$!
+	track "$pid"
+	wait_until "the first records" batches_over $(( (3000 + 255) / 256 - 1 ))
+	pg_freeze
+	push s b.jsonl
+	want s b.jsonl
+	t0=$(now)
+	wait_until "the drain to give up on the frozen server" gone "$pid"
+	took=$(since "$t0")
+	wait "$pid" || st=$?
+	cat f.err
+	echo "# idle --follow: gave up $took s after the next records came (--timeout 1, 2 retries)"
+	assert_equal "$st" 75
+	grep -q "starting a transaction: no answer within 1 s (--timeout)" f.err
+	pg_thaw
+	the_rest
+}

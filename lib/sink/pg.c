@@ -75,7 +75,7 @@ struct pg {
 					 * temporary tables are per connection */
 	unsigned mark_gen;
 	int in_txn;
-	int locking;			/* the statement takes an advisory lock */
+	int locking;			/* statements may wait for a lock */
 	double allowed;			/* the call's time, for messages */
 	char why[SIMLOG_ERRLEN];	/* a call given up on: why */
 	int why_stopped;		/* ... because a stop was asked for */
@@ -282,16 +282,16 @@ misfit_reason(const PGresult *res, char *out, size_t len)
 #define STOP_SLICE 0.2
 
 /* The moment a call must be answered by: --timeout from now, and for a
- * statement that may wait for another drain's lock (outside a drain's
- * transaction, or taking an advisory lock) the time the server may wait
- * for that lock (lock_timeout: --busy-timeout) as well. */
+ * statement that may wait for another drain's lock (an advisory lock;
+ * creating or altering tables) the time the server may wait for it
+ * (lock_timeout: --busy-timeout) as well. */
 static double
 deadline(struct simlog_sink *s)
 {
 	struct pg *p = P(s);
 
 	p->allowed = s->timeout;
-	if (!p->in_txn || p->locking)
+	if (p->locking)
 		p->allowed += s->busy_timeout;
 	p->why[0] = '\0';
 	return simlog_now_mono() + p->allowed;
@@ -712,6 +712,7 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 	find_password(p);
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d, 0)",
 	    LOCK_DDL);
+	p->locking = 1;		/* another drain may hold the DDL lock */
 	if (pg_connect(s, err) < 0 ||
 	    run(s, "BEGIN", "creating simlog's tables", err) < 0 ||
 	    run(s, lock, "creating simlog's tables", err) < 0 ||
@@ -732,6 +733,7 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 		pg_close(s);
 		return -1;
 	}
+	p->locking = 0;
 	return 0;
 }
 
@@ -1559,14 +1561,22 @@ static int
 pg_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
 {
 	char sql[200];
+	int rc;
 
 	clear_rows(s);
 	if (ensure_connected(s, err) < 0 || ensure_stages(s, err) < 0)
 		return -1;
-	/* Drains of one simulation take turns; the names are safe. */
-	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d, "
+	/* Drains of one simulation take turns; the names are safe.  Only
+	 * the wait for the lock may last --busy-timeout: a server that
+	 * does not answer BEGIN is given up on after --timeout. */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, "
 	    "hashtext('%s'))", LOCK_SIM, sim);
-	if (run(s, sql, "starting a transaction", err) < 0) {
+	if (run(s, "BEGIN", "starting a transaction", err) < 0)
+		return -1;
+	P(s)->locking = 1;
+	rc = run(s, sql, "starting a transaction", err);
+	P(s)->locking = 0;
+	if (rc < 0) {
 		run(s, "ROLLBACK", "rolling back", NULL);
 		return -1;
 	}
@@ -1661,11 +1671,25 @@ pg_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 	return rc;
 }
 
+/* Creating and altering tables waits for the DDL lock another drain may
+ * hold, and for a table's readers. */
+static int
+pg_apply_schema_waiting(struct simlog_sink *s, struct simlog_schema *sc,
+			struct simlog_err *err)
+{
+	int rc;
+
+	P(s)->locking = 1;
+	rc = pg_apply_schema(s, sc, err);
+	P(s)->locking = 0;
+	return rc;
+}
+
 const struct simlog_sink_ops simlog_sink_pg = {
 	.kind = "postgresql",
 	.open = pg_open,
 	.close = pg_close,
-	.apply_schema = pg_apply_schema,
+	.apply_schema = pg_apply_schema_waiting,
 	.begin = pg_begin,
 	.mark = pg_mark,
 	.plain_table = pg_plain_table,
