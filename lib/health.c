@@ -779,8 +779,12 @@ refused(struct findings *f, const struct need *nd, unsigned tools,
 }
 
 /* The script: ARGV is groups "N word1 ... wordN"; for each, 1 the user
- * may run it, 0 not, -1 no such command. */
+ * may run it, 0 not, -1 no such command.  Before Redis 7.0 an error
+ * naming acl_check_cmd. */
 static const char acl_script[] =
+    "if redis.acl_check_cmd == nil then\n"
+    "  return redis.error_reply('ERR no redis.acl_check_cmd')\n"
+    "end\n"
     "local out, i = {}, 1\n"
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
