@@ -142,7 +142,8 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	$(if $(SANITIZE),@$(MAKE) --no-print-directory SANITIZE= all)
-	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" sh tests/run.sh
+	@O=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" \
+		sh tests/run.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done

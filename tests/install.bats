@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # make install: every file in its place, a usable library and pkg-config
 # file, and installed tools that find their installed schemas.
+# once: it installs the plain build
 
 load helpers
 
