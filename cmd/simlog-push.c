@@ -1,6 +1,6 @@
 /*
  * simlog-push: JSON lines on stdin into the simlog buffer in Redis.  The
- * library's writer (simlog(3)) does the work; this is options, the input
+ * library's writer (libsimlog(3)) does the work; this is options, the input
  * loop, --tee and --reject, progress and the summary.
  */
 #include <err.h>

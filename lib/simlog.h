@@ -718,7 +718,7 @@ int simlog_run(struct simlog_conn *conn, struct simlog_policy *p,
 	       int (*op)(struct simlog_conn *, void *, struct simlog_err *),
 	       void *arg, struct simlog_err *err);
 
-/* --- the writer: records in, to Redis (simlog(3)) ----------------------- */
+/* --- the writer: records in, to Redis (libsimlog(3)) ----------------------- */
 
 enum simlog_priority {
 	SIMLOG_PRIO_LOW,		/* drop what Redis does not take */

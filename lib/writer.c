@@ -1,6 +1,6 @@
 /*
  * The writer: records in, chunks out to Redis, never holding the producer
- * hostage (simlog(3), simlog-push(1)).
+ * hostage (libsimlog(3), simlog-push(1)).
  *
  * The caller's thread validates each record and adds it to the chunk being
  * filled, under a lock of its own (fill) that the writer's thread takes
