@@ -9,6 +9,7 @@
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make examples             the C API's example programs (examples/)
+#   make deb                  Debian packages (debian/) in build/deb
 #   make install PREFIX=/usr/local DESTDIR=
 #                             (and systemd units in PREFIX/lib/systemd/system)
 
@@ -42,7 +43,7 @@ DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
 SCHEMADIR  ?= $(DATADIR)/simlog/schemas
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) \
-              -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CFLAGS)
+              -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
 LIBS       := $(DEP_LIBS) -lm -lpthread
 
@@ -95,7 +96,7 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 .SECONDARY:
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
-	examples
+	examples deb
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace
 
@@ -168,6 +169,12 @@ bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O)/bin
+
+# dpkg-buildpackage in a copy of the tree (it writes beside the source
+# directory): the packages land in build/deb.
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/deb.sh $(VERSION)
 
 # libFuzzer target for the JSON scanner, with jansson as the oracle.  The
 # corpus it grows and any crash file (crash-*) stay under build/fuzz.
