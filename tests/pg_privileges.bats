@@ -7,31 +7,23 @@
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	load helpers
-	load pg_helpers
-	pg_start
-}
+load helpers
+load pg_helpers
 
-teardown_file() {
-	load pg_helpers
-	pg_stop
-}
+setup_file() { pg_start; }
+teardown_file() { pg_stop; }
 
 setup() {
-	load helpers
-	load pg_helpers
 	simlog_env
-	cd "$BATS_TEST_TMPDIR"
-	start_redis main
-	export SIMLOG_REDIS_URL=$REDIS_URL
-	export SIMLOG_SCHEMA_PATH="$SIMLOG_TOP/schemas"
 	pg_newdb
 	# A role of this test's own: roles are the server's, not the database's.
 	ROLE="w${BATS_TEST_NUMBER}_$RANDOM"
 	pq "CREATE ROLE $ROLE LOGIN;
 	    REVOKE CREATE ON SCHEMA public FROM PUBLIC"
 	ROLEURL="postgresql://$ROLE@/$PGDB?host=$PG_DIR"
+	cd "$BATS_TEST_TMPDIR"
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL SIMLOG_SCHEMA_PATH="$SIMLOG_TOP/schemas"
 }
 
 teardown() {
