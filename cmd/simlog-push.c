@@ -409,9 +409,11 @@ report_left(struct push *p)
 		    l.busy, l.busy == 1 ? "" : "s", s->spool_dir);
 	if (l.waiting > 0)
 		warnx("%llu records in %llu segment%s still wait in the spool "
-		    "%s: Redis did not take them; run 'simlog-push --replay' "
+		    "%s: Redis did not take them; run 'simlog-push %s%s' "
 		    "again once it does", l.waiting_records, l.waiting,
-		    l.waiting == 1 ? "" : "s", s->spool_dir);
+		    l.waiting == 1 ? "" : "s", s->spool_dir,
+		    p->o.spool_endpoint ? "--replay-from " : "--replay",
+		    p->o.spool_endpoint ? p->o.spool_endpoint : "");
 }
 
 /* What became of the records, said once at the end, worst first. */
@@ -580,8 +582,8 @@ static int
 worse(int a, int b)
 {
 	static const int rank[] = { SIMLOG_EX_IOERR, SIMLOG_EX_NOPERM,
-	    SIMLOG_EX_CONFIG, SIMLOG_EX_TEMPFAIL, SIMLOG_EX_UNAVAILABLE,
-	    SIMLOG_EX_DATAERR };
+	    SIMLOG_EX_CONFIG, SIMLOG_EX_OSERR, SIMLOG_EX_TEMPFAIL,
+	    SIMLOG_EX_UNAVAILABLE, SIMLOG_EX_DATAERR };
 
 	for (size_t i = 0; i < sizeof(rank) / sizeof(rank[0]); i++)
 		if (a == rank[i] || b == rank[i])
