@@ -368,6 +368,7 @@ r_follow() {
 	local db=${FOLLOW_DB:-$W/results.db}
 	wait_until "rows to land" ${FOLLOW_CHECK:-follow_landed} "$db"
 	kill -TERM "$(cat "$W/bgpid")"
+	wait_until "the drain to stop" gone "$(cat "$W/bgpid")"
 	wait "$wrapper"
 }
 

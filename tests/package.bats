@@ -39,7 +39,8 @@ teardown_file() {
 	[ "$(id -u)" -eq 0 ] || return 0
 	# Whatever a failed test left installed goes.
 	if [ -f "$BATS_FILE_TMPDIR/installed" ]; then
-		apt-get purge -y -qq $PKGS >/dev/null 2>&1 || true
+		apt-get purge -y -qq -o DPkg::Lock::Timeout=120 $PKGS \
+			>/dev/null 2>&1 || true
 		rm -rf /var/lib/simlog
 		deluser --quiet --system simlog >/dev/null 2>&1 || true
 		delgroup --quiet --system simlog >/dev/null 2>&1 || true
@@ -56,17 +57,18 @@ teardown() {
 	stop_all_redis
 }
 
-# As a user would: apt-get install ./build/deb/*.deb
+# As a user would: apt-get install ./build/deb/*.deb.  Another apt-get on
+# the machine holds dpkg's lock for a while: waited for, up to 2 minutes.
 install_debs() {
 	touch "$BATS_FILE_TMPDIR/installed"
 	(cd "$SIMLOG_TOP" && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends ./build/deb/*.deb) > "$BATS_FILE_TMPDIR/apt.log" 2>&1 ||
+		-o DPkg::Lock::Timeout=120 --no-install-recommends ./build/deb/*.deb) > "$BATS_FILE_TMPDIR/apt.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/apt.log"; return 1; }
 }
 
 purge_debs() {
-	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $PKGS \
-		> "$BATS_FILE_TMPDIR/purge.log" 2>&1 ||
+	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq \
+		-o DPkg::Lock::Timeout=120 $PKGS > "$BATS_FILE_TMPDIR/purge.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/purge.log"; return 1; }
 }
 
@@ -189,9 +191,17 @@ Version: $v"
 		/lib/systemd/system/simlog-replay.timer
 	assert_success
 	assert_output ""
-	# The package's user runs the services, in its own directory.
+	# The package's user runs the services, in its own directory, and
+	# they stay as confined as the units make install gives.
 	run grep -h '^DynamicUser=' /lib/systemd/system/simlog-drain.service.d/static-user.conf
 	assert_output "DynamicUser=no"
+	systemd-analyze security --help 2>/dev/null | grep -q -- --threshold || return 0
+	local u
+	for u in simlog-drain-follow simlog-drain simlog-replay; do
+		run systemd-analyze security --offline=yes --threshold=20 "$u.service"
+		assert_success
+		assert_line --partial "Service runs under a static non-root user identity"
+	done
 }
 
 @test "package: purged, nothing is left but the data the services made" {
