@@ -46,7 +46,8 @@ missing=
 for p in $pkgs; do
 	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	case $s in
-	*" installed") ;;
+	# Unpacked and configured; a trigger (man-db's) may still be due.
+	*" installed"|*" triggers-pending"|*" triggers-awaited") ;;
 	*) missing="$missing $p" ;;
 	esac
 done
