@@ -348,6 +348,7 @@ summary(struct push *p)
 	simlog_jw_kuint(&w, "rejected", p->rejected);
 	simlog_jw_kuint(&w, "spooled", s->spooled);
 	simlog_jw_kuint(&w, "replayed", s->replayed);
+	simlog_jw_kuint(&w, "deferred", s->deferred);
 	simlog_jw_kuint(&w, "dropped", s->dropped);
 	simlog_jw_kuint(&w, "failed", s->failed);
 	simlog_jw_kuint(&w, "spool_lost", s->spool_lost);
