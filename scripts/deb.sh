@@ -29,6 +29,9 @@ else
 	tar -C "$top" --exclude=./build -cf - . | tar -C "$src" -xf -
 fi
 jobs=$(nproc 2>/dev/null || echo 1)
+# The package is built as debian/rules says, whatever make called this
+# (make check WERROR=1 SANITIZE=... passes its variables down).
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 cd "$src"
 log=$out/build.log
 if ! DEB_BUILD_OPTIONS="parallel=$jobs ${DEB_BUILD_OPTIONS:-}" \
