@@ -532,6 +532,39 @@ run(struct simlog_sink *s, const char *sql, const char *what,
 	return rc;
 }
 
+/*
+ * Run ddl (a CREATE) unless the table ident (quoted) exists already.  A
+ * role with no CREATE on the schema drains into tables made for it, and
+ * PostgreSQL checks that privilege before IF NOT EXISTS: look first.
+ */
+static int
+create_missing(struct simlog_sink *s, const char *ident, const char *ddl,
+	       const char *what, struct simlog_err *err)
+{
+	const char *v[1] = { ident };
+	PGresult *res = pq_exec_params(s, "SELECT to_regclass($1) IS NULL",
+	    1, NULL, v, NULL, NULL, 0);
+	int rc, missing;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = fail(s, res, what, err);
+		PQclear(res);
+		return rc;
+	}
+	missing = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!missing || run(s, ddl, what, err) == 0)
+		return 0;
+	if (err != NULL && err->code == SIMLOG_EX_NOPERM) {
+		size_t n = strlen(err->msg);
+
+		snprintf(err->msg + n, sizeof(err->msg) - n, " (the drain "
+		    "makes the tables it misses: give its role CREATE on the "
+		    "schema, or make them first; simlog-drain(1), PRIVILEGES)");
+	}
+	return -1;
+}
+
 static void
 quiet(void *arg, const char *message)
 {
@@ -716,11 +749,14 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 	if (pg_connect(s, err) < 0 ||
 	    run(s, "BEGIN", "creating simlog's tables", err) < 0 ||
 	    run(s, lock, "creating simlog's tables", err) < 0 ||
-	    run(s, "CREATE TABLE IF NOT EXISTS simlog_batches ("
+	    create_missing(s, "simlog_batches",
+	    "CREATE TABLE IF NOT EXISTS simlog_batches ("
 	    " batch bytea PRIMARY KEY,"
 	    " simulation_id text NOT NULL,"
 	    " records bigint NOT NULL,"
-	    " drained_at double precision NOT NULL);"
+	    " drained_at double precision NOT NULL)",
+	    "creating simlog's tables", err) < 0 ||
+	    create_missing(s, "simlog_rejects",
 	    "CREATE TABLE IF NOT EXISTS simlog_rejects ("
 	    " id bigserial PRIMARY KEY,"
 	    " simulation_id text NOT NULL,"
@@ -1029,12 +1065,13 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 {
 	struct simlog_sql b = { NULL, 0, 0, 0 };
 	struct pgtab *pt;
-	char *seq;
+	char *seq, ident[160];
 	int rc;
 
 	create_sql(&b, t);
-	rc = !b.oom ? run(s, b.s, t->name, err) : simlog_seterr(err,
-	    SIMLOG_EX_SOFTWARE, "out of memory");
+	rc = !b.oom && simlog_sink_ident(t->name, strlen(t->name), ident,
+	    sizeof(ident)) == 0 ? create_missing(s, ident, b.s, t->name, err) :
+	    simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	free(b.s);
 	if (rc < 0 || add_columns(s, t, err) < 0)
 		return -1;
@@ -1101,8 +1138,8 @@ pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	    "simulation_id text NOT NULL, data jsonb NOT NULL)", LOCK_DDL,
 	    ident);
 	P(s)->locking = 1;	/* another drain may hold the DDL lock */
-	rc = !b.oom ? run(s, b.s, ident, err) : simlog_seterr(err,
-	    SIMLOG_EX_SOFTWARE, "out of memory");
+	rc = !b.oom ? create_missing(s, ident, b.s, ident, err) :
+	    simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	P(s)->locking = 0;
 	free(b.s);
 	if (rc < 0)
