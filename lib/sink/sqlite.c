@@ -57,13 +57,32 @@ busy(int code)
 	return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
 
+/* The process's own limits met inside SQLite (its open files, memory)
+ * are its own error (71), named, whatever SQLite calls them. */
+static void
+own_limits(sqlite3 *db, struct simlog_err *err)
+{
+	const char *hint;
+	size_t n;
+
+	if (db == NULL || err == NULL ||
+	    !simlog_errno_local(sqlite3_system_errno(db), &hint))
+		return;
+	err->code = SIMLOG_EX_OSERR;
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n, " (%s: %s)",
+	    strerror(sqlite3_system_errno(db)), hint);
+}
+
 /* An error naming the database and what was being done. */
 static int
 fail(struct simlog_sink *s, struct simlog_err *err, int code, const char *what)
 {
-	return simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
+	simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
 	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
 	    sqlite3_errmsg(L(s)->db));
+	own_limits(L(s)->db, err);
+	return -1;
 }
 
 static int
@@ -78,6 +97,7 @@ exec(struct simlog_sink *s, const char *sql, const char *what,
 		simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
 		    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
 		    msg ? msg : sqlite3_errmsg(L(s)->db));
+		own_limits(L(s)->db, err);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -115,6 +135,7 @@ wal(struct simlog_sink *s, const char *path, struct simlog_err *err)
 		    SIMLOG_EX_IOERR : SIMLOG_EX_CANTCREAT,
 		    "%s: cannot switch to WAL mode: %s",
 		    path, sqlite3_errmsg(L(s)->db));
+		own_limits(L(s)->db, err);
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -312,6 +333,7 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	if (rc != SQLITE_OK) {
 		simlog_seterr(err, SIMLOG_EX_CANTCREAT, "%s: %s", path,
 		    l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+		own_limits(l->db, err);
 		lite_close(s);
 		return -1;
 	}
