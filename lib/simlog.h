@@ -738,6 +738,11 @@ struct simlog_writer_opts {
 	const char *type;		/* every record's type, or NULL */
 	const char *type_field;		/* member holding the type ("type") */
 	const char *type_hint;		/* added to "no \"type\" field" */
+	const char *sim_field;		/* take each record's simulation from
+					 * this member (NULL: every record is
+					 * sim's); sim, or $SIMLOG_SIM, then
+					 * stands for records without it,
+					 * which are refused without those */
 	size_t batch;			/* records per chunk (1024) */
 	size_t inflight;		/* chunks awaiting replies (8) */
 	size_t max_record;		/* longest record, bytes (1 MiB) */
