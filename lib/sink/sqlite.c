@@ -646,8 +646,9 @@ check_existing(struct simlog_sink *s, const struct simlog_stable *t,
 		    't' && holds_json_strings(s, t->name, c->name)) {
 			snprintf(fix, sizeof(fix), "To keep the text they "
 			    "hold: UPDATE \"%s\" SET \"%s\" = json_extract("
-			    "\"%s\", '$') WHERE json_type(\"%s\") = 'text'",
-			    t->name, c->name, c->name, c->name);
+			    "\"%s\", '$') WHERE json_valid(\"%s\") AND "
+			    "json_type(\"%s\") = 'text'", t->name, c->name,
+			    c->name, c->name, c->name);
 			rc = simlog_sink_type_mismatch(s, t, c,
 			    "JSON strings (\"...\" in quotes, as a JSON column "
 			    "keeps them)", fix, err);
