@@ -653,3 +653,150 @@ EOF
 	assert_equal "$(cat drain.out | wc -l)" 3
 	assert_equal "$(per_type agent rows)" 1
 }
+
+# --- the language AgentFarm's tables needed ---------------------------------
+
+@test "parse errors: paths, references, indexes and strict fields name their line" {
+	bad path.schema 3 "column x: from: '[x]' is not an [index] (0 to 1000000)" <<'EOF'
+table a
+    y TEXT
+    x TEXT from pos[x]
+EOF
+	bad path2.schema 2 "column x: from '.b': no field name before the path" <<'EOF'
+table a
+    x TEXT from .b
+EOF
+	bad ref.schema 4 "column p: references b, which is not a table declared above it" <<'EOF'
+table a
+    k TEXT primary key
+table c
+    p TEXT references b(k)
+table b
+    k TEXT primary key
+EOF
+	bad ref2.schema 5 "column p: references a(v), which is neither its primary key nor unique" <<'EOF'
+table a
+    k TEXT primary key
+    v TEXT
+table c
+    p TEXT references a(v)
+EOF
+	bad ref3.schema 2 "column p: expected references TABLE(COLUMN)" <<'EOF'
+table a
+    p TEXT references a
+EOF
+	bad idx.schema 3 "index i names unknown column 'y' (declare columns first)" <<'EOF'
+table a
+    x TEXT
+    index i on x, y
+EOF
+	bad idx2.schema 5 "index I declared twice" <<'EOF'
+table a
+    x TEXT
+    index i on x
+table b
+    index I on x
+EOF
+	bad idx3.schema 3 "expected: unique index NAME on COLUMN, ..." <<'EOF'
+table a
+    x TEXT
+    unique index i x
+EOF
+	bad sf.schema 1 "table a: strict fields and a rest column exclude each other" <<'EOF'
+table a
+    strict fields
+    x TEXT
+    rest more
+EOF
+	bad simfrom.schema 1 "table a: field s is the sim column's and cannot feed another column" <<'EOF'
+table a
+    s TEXT sim
+    t TEXT from s
+EOF
+}
+
+@test "ID takes strings and numbers as text; anything else is a dead letter" {
+	printf 'table ids for rec\n    v ID\n' > id.schema
+	printf '%s\n' '{"type":"rec","v":"r\u00e9_1"}' '{"type":"rec","v":42}' \
+	    '{"type":"rec","v":-1.50e3}' '{"type":"rec","v":null}' \
+	    '{"type":"rec","v":true}' '{"type":"rec","v":[1]}' | push S1
+	run -0 drain --schema ./id.schema
+	assert_equal "$(q "SELECT quote(v) || ':' || typeof(v) FROM ids ORDER BY rowid")" \
+	    "$(printf '%s\n' "'ré_1':text" "'42':text" "'-1.50e3':text" "NULL:null")"
+	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" \
+	    "$(printf '%s\n' 'column v: expected a string or a number, got true' \
+	    'column v: expected a string or a number, got an array')"
+}
+
+@test "from paths: members of objects and elements of arrays; missing is NULL, the wrong kind a dead letter" {
+	cat > p.schema <<'EOF'
+table pts for rec
+    x     REAL     from position[0]
+    y     REAL     from position[1]
+    seed  INTEGER  from meta.run.seed
+    tag   TEXT     from meta.tags[1]
+    raw   JSON     from meta
+    dot   TEXT     from "a.b"
+EOF
+	printf '%s\n' \
+	    '{"type":"rec","position":[1.5,2],"meta":{"run":{"seed":7},"tags":["a","b\u00e9"]},"a.b":"d"}' \
+	    '{"type":"rec","position":[3],"meta":{"run":{}}}' \
+	    '{"type":"rec","position":null,"meta":null}' \
+	    '{"type":"rec","position":{"0":1}}' \
+	    '{"type":"rec","meta":{"run":[1]}}' | push S1
+	run -0 drain --schema ./p.schema
+	assert_equal "$(q "SELECT quote(x), quote(y), quote(seed), quote(tag), quote(raw), quote(dot) FROM pts ORDER BY rowid")" \
+	    "$(printf '%s\n' "1.5|2.0|7|'bé'|'{\"run\":{\"seed\":7},\"tags\":[\"a\",\"b\\u00e9\"]}'|'d'" \
+	    "3.0|NULL|NULL|NULL|'{\"run\":{}}'|NULL" "NULL|NULL|NULL|NULL|NULL|NULL")"
+	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" \
+	    "$(printf '%s\n' 'column x: from position: expected an array at step 1, got an object' \
+	    'column seed: from meta: expected an object at step 2, got an array')"
+}
+
+@test "indexes: made with the table, added to one that lacks them; a unique index refuses a duplicate" {
+	printf 'table t for rec\n    k TEXT\n    v INTEGER\n' > v1.schema
+	printf '%s\n' '{"type":"rec","k":"a","v":1}' | push S1
+	run -0 drain --schema ./v1.schema
+	{ cat v1.schema; printf '    index t_v on v\n    unique index t_k on k, v\n'; } > v2.schema
+	printf '%s\n' '{"type":"rec","k":"a","v":1}' '{"type":"rec","k":"a","v":2}' | push S1
+	run -0 drain --schema ./v2.schema
+	assert_equal "$(q "SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 't' ORDER BY name")" \
+	    "$(printf '%s\n' 't_k CREATE UNIQUE INDEX "t_k" ON "t" ("k", "v")' 't_v CREATE INDEX "t_v" ON "t" ("v")')"
+	# The old row was there before the index, which could be made (no
+	# duplicate yet); the new duplicate is a dead letter.
+	assert_equal "$(q "SELECT error FROM simlog_rejects")" "UNIQUE constraint failed: t.k, t.v"
+	assert_equal "$(q "SELECT k || v FROM t ORDER BY rowid")" "$(printf '%s\n' a1 a2)"
+}
+
+@test "unmapped fields: counted per table, named once on stderr; strict fields makes them dead letters" {
+	printf 'table t for rec\n    k TEXT\n' > u.schema
+	printf '%s\n' '{"type":"rec","k":"a","extra":1,"more":2}' '{"type":"rec","k":"b","extra":3}' \
+	    '{"type":"rec","k":"c"}' | push S1
+	printf '%s\n' '{"type":"rec","k":"d","other":4}' | push S2
+	run -0 --separate-stderr simlog-drain -q -d "$DB" --schema ./u.schema
+	assert_equal "$stderr" "simlog-drain: table t: 3 records carried fields no column takes, not stored: extra, more, other"
+	assert_equal "$(jnum unmapped "$(grep '"sim":"S1"' <<< "$output")")" 2
+	[[ ${lines[-1]} == *'"unmapped":{"t":3}'* ]]
+	assert_equal "$(q "SELECT count(*) FROM t")" 4
+	{ echo 'strict fields'; cat u.schema; } > su.schema
+	printf '%s\n' '{"type":"rec","k":"e","extra":1}' '{"type":"rec","k":"f"}' | push S1
+	run -0 --separate-stderr simlog-drain -q -d "$DB" --schema ./su.schema
+	assert_equal "$(q "SELECT error FROM simlog_rejects")" "field extra feeds no column of table t (strict fields)"
+	assert_equal "$(q "SELECT k FROM t WHERE k > 'd'")" f
+	# The type field is no unmapped field.
+	printf '%s\n' '{"type":"rec","k":"g"}' | push S1
+	run -0 --separate-stderr simlog-drain -q -d "$DB" --schema ./u.schema
+	assert_equal "$stderr" ""
+}
+
+@test "the sim column: a record's own field that names its simulation lands; another is a dead letter, never relabelled" {
+	printf 'table t for rec\n    run TEXT sim\n    v INTEGER\n' > s.schema
+	printf '%s\n' '{"type":"rec","run":"S1","v":1}' '{"type":"rec","v":2}' \
+	    '{"type":"rec","run":null,"v":3}' '{"type":"rec","run":"S2","v":4}' \
+	    '{"type":"rec","run":5,"v":5}' | push S1
+	run -0 drain --schema ./s.schema
+	assert_equal "$(q "SELECT run || v FROM t ORDER BY v")" "$(printf '%s\n' S11 S12 S13)"
+	assert_equal "$(q "SELECT simulation_id || ' ' || error FROM simlog_rejects ORDER BY id")" \
+	    "$(printf '%s\n' "S1 column run: the record names simulation 'S2', but it was pushed under 'S1'" \
+	    "S1 column run: expected the simulation's name, got a number")"
+}
