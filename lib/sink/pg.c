@@ -54,6 +54,9 @@ struct pgtab {
 	Oid *ptypes;			/* parameter types, 0: inferred */
 	enum mode mode;
 	int serial;			/* column of a numbered key, or -1 */
+	char *seq;			/* its sequence */
+	long long *ids;			/* values taken from it, not yet used */
+	size_t nids, idpos;
 	int plain;			/* a default-mapping table */
 	unsigned prep_gen, stage_gen;	/* connection they were made on */
 	struct buf rows;		/* COPY text, one line per row */
@@ -63,6 +66,7 @@ struct pgtab {
 	struct buf json;		/* typed rows: the records, for dead
 					 * letters (offsets in jofs) */
 	size_t *jofs;
+	unsigned char *autoid;		/* row k's key was numbered here */
 	size_t jcap;
 };
 
@@ -358,10 +362,13 @@ tab_free(struct pgtab *t)
 	free(t->stage_ddl);
 	free(t->insert);
 	free(t->owner);
+	free(t->seq);
+	free(t->ids);
 	free(t->ptypes);
 	free(t->rows.s);
 	free(t->json.s);
 	free(t->jofs);
+	free(t->autoid);
 	free(t);
 }
 
@@ -877,7 +884,7 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 	snprintf(pt->type, sizeof(pt->type), "%s", t->type);
 	seq = serial_sequence(s, t, err);
 	rc = typed_statements(pt, t, seq, index);
-	free(seq);
+	pt->seq = seq;
 	if (rc < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	t->sink = pt;
@@ -1026,6 +1033,40 @@ put_val(struct buf *b, const struct simlog_val *v, enum simlog_ctype type)
 	}
 }
 
+/* The next value of a table's key sequence, from a block taken at once:
+ * one query per 1024 rows numbered rather than a staging table. */
+static int
+next_id(struct simlog_sink *s, struct pgtab *pt, long long *id,
+	struct simlog_err *err)
+{
+	if (pt->idpos == pt->nids) {
+		const char *v[1] = { pt->seq };
+		PGresult *res = PQexecParams(P(s)->c, "SELECT nextval($1::regclass) "
+		    "FROM generate_series(1, 1024)", 1, NULL, v, NULL, NULL, 0);
+		int n = PQntuples(res);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || n == 0) {
+			int rc = fail(s, res, pt->type, err);
+
+			PQclear(res);
+			return rc;
+		}
+		if (pt->ids == NULL && (pt->ids = malloc(1024 *
+		    sizeof(*pt->ids))) == NULL) {
+			PQclear(res);
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		}
+		for (int i = 0; i < n && i < 1024; i++)
+			pt->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		pt->nids = (size_t)(n < 1024 ? n : 1024);
+		pt->idpos = 0;
+		PQclear(res);
+	}
+	*id = pt->ids[pt->idpos++];
+	return 0;
+}
+
 static int
 pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	      const struct simlog_val *vals, const char *json, size_t len,
@@ -1033,7 +1074,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 {
 	const struct simlog_stable *t = r->st;
 	struct pgtab *pt = t->sink;
-	size_t need = 32 + 2 * len, n = t->ncols;
+	size_t need = 56 + 2 * len, n = t->ncols;
 	char num[24];
 
 	for (size_t i = 0; i < n; i++)
@@ -1041,11 +1082,16 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	if (pt->nrows + 2 > pt->jcap) {
 		size_t cap = pt->jcap ? 2 * pt->jcap : 1024;
 		size_t *q = realloc(pt->jofs, cap * sizeof(*q));
+		unsigned char *a = q ? realloc(pt->autoid, cap) : NULL;
 
 		if (q == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
 		pt->jofs = q;
+		if (a == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		pt->autoid = a;
 		pt->jcap = cap;
 	}
 	if (grow(&pt->rows, need) < 0 || grow(&pt->json, len) < 0)
@@ -1055,6 +1101,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		pt->jofs[0] = 0;
 	put(&pt->json, json, len);
 	pt->jofs[pt->nrows + 1] = pt->json.len;
+	pt->autoid[pt->nrows] = 0;
 	if (pt->mode == M_STAGE) {
 		/* The order number, used when the rows are staged. */
 		put(&pt->rows, num, (size_t)snprintf(num, sizeof(num), "%zu",
@@ -1062,12 +1109,24 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		pt->rows.s[pt->rows.len++] = '\t';
 	}
 	for (size_t i = 0; i < n; i++) {
-		put_val(&pt->rows, &vals[i], t->cols[i].type);
+		int missing = (int)i == pt->serial && (!vals[i].set ||
+		    vals[i].kind == SIMLOG_V_NULL);
+
+		if (missing && pt->mode == M_COPY) {
+			long long id = 0;
+
+			/* Numbered here: the rows still go in by one COPY. */
+			if (next_id(s, pt, &id, err) < 0)
+				return -1;
+			pt->autoid[pt->nrows] = 1;
+			put(&pt->rows, num, (size_t)snprintf(num, sizeof(num),
+			    "%lld", id));
+		} else {
+			put_val(&pt->rows, &vals[i], t->cols[i].type);
+			pt->numbered |= missing;
+		}
 		pt->rows.s[pt->rows.len++] = i + 1 < n || pt->mode == M_ROWS ?
 		    '\t' : '\n';
-		if ((int)i == pt->serial && (!vals[i].set ||
-		    vals[i].kind == SIMLOG_V_NULL))
-			pt->numbered = 1;
 	}
 	/* On duplicate update: the record's own values follow. */
 	for (size_t i = 0; pt->mode == M_ROWS && i < n; i++) {
@@ -1283,6 +1342,10 @@ rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, int careful,
 		put(lb, line, (size_t)(next - line - 1));
 		lb->s[lb->len] = '\0';
 		n = split_line(lb->s, params, pt->nparams, pt->has_n);
+		/* A key numbered here (it met a key a record gave): the
+		 * sequence's next, as the statement takes it for NULL. */
+		if (!pt->plain && pt->autoid[k] && pt->serial >= 0)
+			params[pt->serial] = NULL;
 		if (careful && run(s, "SAVEPOINT simlog_row", pt->type,
 		    err) < 0)
 			return -1;
