@@ -133,6 +133,7 @@ struct drain {
 	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
+	int said_partial;		/* that masters did not answer */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -712,15 +713,23 @@ op_last(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 struct list_op {
 	char ***sims;
 	size_t *n;
+	int partial;			/* some masters did not answer */
+	struct simlog_err why;		/* which */
 };
 
 static int
 op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 {
 	struct list_op *o = arg;
+	int rc;
 
-	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+	/* A cluster master that is down hides its own simulations only:
+	 * the others are drained. */
+	if ((rc = simlog_list_sims_reachable(conn, o->sims, o->n, e)) < 0)
 		return -1;
+	o->partial = rc > 0;
+	if (o->partial)
+		o->why = *e;
 	/* The old layout's index loses what has gone. */
 	simlog_forget_old_sims(conn, *o->sims, *o->n);
 	return 0;
@@ -836,7 +845,7 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
 	} else {
-		struct list_op lo = { sims, nsims };
+		struct list_op lo = { sims, nsims, 0, { 0 } };
 
 		if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
 			if (e.stopped)
@@ -847,6 +856,13 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		}
 		if (d->shards > 1)
 			keep_shard(d, *sims, nsims);
+		if (lo.partial && !d->said_partial)
+			warnx("%s; the simulations of the others are drained",
+			    lo.why.msg);
+		d->said_partial = lo.partial;
+		/* The pass goes on; a one-shot drain ends with 75. */
+		if (lo.partial && !d->follow)
+			d->status = SIMLOG_EX_TEMPFAIL;
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++)
 		if (drain_sim(d, (*sims)[i], &e) < 0) {

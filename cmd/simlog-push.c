@@ -135,6 +135,7 @@ struct push {
 	unsigned long long read, rejected, blank;
 	size_t partial;			/* bytes of an unfinished last line */
 	int lost_input;			/* the writer refused: stop reading */
+	int left;			/* --replay: segments are left */
 	struct simlog_writer_stats st;
 };
 
@@ -342,6 +343,7 @@ summary(struct push *p)
 	simlog_jw_kuint(&w, "rejected", p->rejected);
 	simlog_jw_kuint(&w, "spooled", s->spooled);
 	simlog_jw_kuint(&w, "replayed", s->replayed);
+	simlog_jw_kuint(&w, "deferred", s->deferred);
 	simlog_jw_kuint(&w, "dropped", s->dropped);
 	simlog_jw_kuint(&w, "failed", s->failed);
 	simlog_jw_kuint(&w, "spool_lost", s->spool_lost);
@@ -360,6 +362,52 @@ summary(struct push *p)
 	simlog_jw_kdouble(&w, "seconds", s->seconds, 3);
 	simlog_jw_end(&w);
 	fflush(p->out);
+}
+
+/* What is left in the spool: held by other live processes, or waiting. */
+struct left {
+	unsigned long long busy, busy_records, waiting, waiting_records;
+};
+
+static int
+left_one(void *arg, const struct simlog_spool_stat *s)
+{
+	struct left *l = arg;
+
+	if (s->state == SIMLOG_SPOOL_BUSY) {
+		l->busy++;
+		l->busy_records += s->records;
+	} else if (s->state == SIMLOG_SPOOL_WAITING) {
+		l->waiting++;
+		l->waiting_records += s->records;
+	}
+	return 0;
+}
+
+/* A replay that leaves segments says why: others hold them, or Redis
+ * did not take them.  Looked at once more: segments another replay held
+ * when the writer closed may be gone now. */
+static void
+report_left(struct push *p)
+{
+	const struct simlog_writer_stats *s = &p->st;
+	struct left l = { 0, 0, 0, 0 };
+
+	p->left = s->spool_pending;
+	if (!s->spool_pending || simlog_spool_status(s->spool_dir, left_one,
+	    &l) < 0)
+		return;
+	p->left = l.busy > 0 || l.waiting > 0;
+	if (l.busy > 0)
+		warnx("%llu records in %llu segment%s of the spool %s are "
+		    "held by other running processes (another replay, or a "
+		    "push writing its own spool): left to them", l.busy_records,
+		    l.busy, l.busy == 1 ? "" : "s", s->spool_dir);
+	if (l.waiting > 0)
+		warnx("%llu records in %llu segment%s still wait in the spool "
+		    "%s: Redis did not take them; run 'simlog-push --replay' "
+		    "again once it does", l.waiting_records, l.waiting,
+		    l.waiting == 1 ? "" : "s", s->spool_dir);
 }
 
 /* What became of the records, said once at the end, worst first. */
@@ -383,6 +431,8 @@ report(struct push *p)
 		    s->spool_dir);
 	if (s->dropped > 0)
 		warnx("%llu low-priority records were dropped", s->dropped);
+	if (p->o.replay_only)
+		report_left(p);
 }
 
 /* Records of this run not in Redis decide the status, worst first. */
@@ -399,9 +449,11 @@ exit_status(struct push *p, int status)
 		return SIMLOG_EX_NOPERM;	/* safe in the spool */
 	if (s->config_failed)
 		return SIMLOG_EX_CONFIG;	/* likewise */
+	if (s->local_failed && s->spooled > 0 && s->spool_pending)
+		return SIMLOG_EX_OSERR;		/* likewise; ours to mend */
 	if (s->spooled > 0 && s->spool_pending)
 		return SIMLOG_EX_TEMPFAIL;
-	if (p->o.replay_only && s->spool_pending)
+	if (p->o.replay_only && p->left)
 		return SIMLOG_EX_TEMPFAIL;
 	if (s->dropped > 0)
 		return SIMLOG_EX_UNAVAILABLE;

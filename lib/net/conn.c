@@ -87,6 +87,8 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
 	n->stop = o->stop;
+	simlog_link_init(&n->watch);
+	n->watch.stop = o->stop;
 	n->password = secret(o->password_file, NULL, conn->url.password, err,
 	    &failed);
 	if (failed)
@@ -161,6 +163,7 @@ simlog_net_node_add(struct simlog_conn *conn, const char *host, int port)
 	memset(&n->nodes[i], 0, sizeof(n->nodes[i]));
 	snprintf(n->nodes[i].host, sizeof(n->nodes[i].host), "%s", host);
 	n->nodes[i].port = port;
+	n->nodes[i].replicas = -1;
 	simlog_link_init(&n->nodes[i].link);
 	n->nodes[i].link.stop = n->stop;
 	n->nodes[i].link.count = &n->commands;
@@ -368,6 +371,7 @@ simlog_conn_clear(struct simlog_conn *conn)
 		return;
 	simlog_conn_close(conn);
 	if ((n = conn->net) != NULL) {
+		simlog_link_close(&n->watch);
 		free(n->order);
 		simlog_tls_free(n->tls);
 		free(n->server_name);
@@ -458,8 +462,16 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		*words = "this is a Redis Cluster: use a redis-cluster:// URL";
 		return SIMLOG_EX_CONFIG;
 	}
-	if (has_prefix(s, "BUSY") || has_prefix(s, "TRYAGAIN") ||
-	    has_prefix(s, "MASTERDOWN") || has_prefix(s, "CLUSTERDOWN"))
+	/* A slot in migration: keys of one simulation are on both nodes for
+	 * a moment.  A multi-key command is refused (TRYAGAIN), and a script
+	 * that reaches a key gone meanwhile is stopped; both pass. */
+	if (has_prefix(s, "TRYAGAIN") || strstr(s, "Script attempted to "
+	    "access a non local key") != NULL) {
+		*words = "a slot is being migrated (resharding)";
+		return SIMLOG_EX_TEMPFAIL;
+	}
+	if (has_prefix(s, "BUSY") || has_prefix(s, "MASTERDOWN") ||
+	    has_prefix(s, "CLUSTERDOWN"))
 		return SIMLOG_EX_TEMPFAIL;
 	if (has_prefix(s, "READONLY")) {
 		/* Behind sentinels or in a cluster a master that became a
@@ -534,10 +546,13 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 			    r->str);
 		else
 			simlog_seterr(err, code, "%s: %.200s", what, r->str);
-		/* Up, and answering: only not ready or not roomy.  Waiting
-		 * (or draining) cures it; the breaker does not count it. */
+		/* Up, and answering: only not ready, not roomy, or moving a
+		 * slot.  Waiting (or draining) cures it; the breaker does not
+		 * count it. */
 		if (err != NULL && (has_prefix(r->str, "OOM") ||
-		    has_prefix(r->str, "LOADING")))
+		    has_prefix(r->str, "LOADING") ||
+		    has_prefix(r->str, "TRYAGAIN") || strstr(r->str,
+		    "Script attempted to access a non local key") != NULL))
 			err->full = 1;
 		return -1;
 	}
