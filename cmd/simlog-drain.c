@@ -581,7 +581,10 @@ commit(struct drain *d, struct txn *t, struct simlog_err *e)
 	const struct simlog_sink_count *c;
 	size_t n;
 
-	if (simlog_sink_commit(d->sink, e) < 0)
+	/* Rows committed into a database file deleted or replaced meanwhile
+	 * are in no database anyone reads: their entries stay. */
+	if (simlog_sink_commit(d->sink, e) < 0 ||
+	    simlog_sink_check(d->sink, e) < 0)
 		return -1;
 	n = simlog_sink_counts(d->sink, &c);
 	for (size_t i = 0; i < n; i++)
@@ -1047,8 +1050,8 @@ check_policy(struct drain *d)
 static void
 open_sink(struct drain *d)
 {
-	struct simlog_sink_opts o = { d->busy_timeout,
-	    (volatile int *)&stop_requested };
+	struct simlog_sink_opts o = { .busy_timeout = d->busy_timeout,
+	    .stop = &stop_requested, .timeout = d->conn.timeout };
 	struct simlog_err e;
 	int n = 0;
 

@@ -766,7 +766,7 @@ int simlog_run(struct simlog_conn *conn, struct simlog_policy *p,
 	       int (*op)(struct simlog_conn *, void *, struct simlog_err *),
 	       void *arg, struct simlog_err *err);
 
-/* --- the writer: records in, to Redis (simlog(3)) ----------------------- */
+/* --- the writer: records in, to Redis (libsimlog(3)) ----------------------- */
 
 enum simlog_priority {
 	SIMLOG_PRIO_LOW,		/* drop what Redis does not take */
@@ -807,6 +807,10 @@ struct simlog_writer_opts {
 	int breaker_failures;		/* 0: the environment's, else 3 */
 	double breaker_reset;		/* 0: likewise, else 5 s */
 	int replay_only;		/* probe through an open breaker */
+	const char *spool_endpoint;	/* the spool of this endpoint (as
+					 * simlog_spool_each names it), not
+					 * the URL's own: to replay records
+					 * spooled for another URL here */
 	const volatile sig_atomic_t *stop;	/* set: give up on a failing
 					 * Redis at once, no replay at close */
 	void (*say)(void *arg, const char *msg);	/* diagnostics; may be
@@ -989,6 +993,13 @@ struct simlog_spool_stat {
 int simlog_spool_status(const char *dir,
 			int (*fn)(void *, const struct simlog_spool_stat *),
 			void *arg);
+/* Every endpoint's spool under dir (DIR/<id>/ naming its endpoint, as
+ * simlog_spool_open makes them), in name order: fn(arg, path, endpoint)
+ * for each; fn returning non-zero stops, and is returned.  0 for a dir
+ * that does not exist, -1 for one that cannot be read. */
+int simlog_spool_each(const char *dir,
+		      int (*fn)(void *, const char *path, const char *endpoint),
+		      void *arg);
 
 #ifdef __cplusplus
 }

@@ -1326,3 +1326,50 @@ simlog_spool_status(const char *dir,
 	}
 	return 0;
 }
+
+/* --- every endpoint's spool -------------------------------------------- */
+
+static int
+is_endpoint_id(const char *name)
+{
+	size_t n = 0;
+
+	for (; name[n] != '\0'; n++)
+		if (!((name[n] >= '0' && name[n] <= '9') ||
+		    (name[n] >= 'a' && name[n] <= 'f')))
+			return 0;
+	return n == 16;
+}
+
+int
+simlog_spool_each(const char *dir,
+		  int (*fn)(void *, const char *, const char *), void *arg)
+{
+	char **names, path[1024], file[1100], endpoint[700];
+	size_t n;
+	int rc = 0;
+
+	if (list_dir(dir, "", &names, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ssize_t len = -1;
+		int fd;
+
+		if (!is_endpoint_id(names[i]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(file, sizeof(file), "%s/endpoint", path);
+		/* The name is the directory's only record of its endpoint. */
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) >= 0) {
+			len = read(fd, endpoint, sizeof(endpoint) - 1);
+			close(fd);
+		}
+		if (len <= 0)
+			continue;
+		endpoint[len] = '\0';
+		endpoint[strcspn(endpoint, "\n")] = '\0';
+		rc = fn(arg, path, endpoint);
+	}
+	simlog_strv_free(names, n);
+	return rc;
+}

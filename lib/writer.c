@@ -1,6 +1,6 @@
 /*
  * The writer: records in, chunks out to Redis, never holding the producer
- * hostage (simlog(3), simlog-push(1)).
+ * hostage (libsimlog(3), simlog-push(1)).
  *
  * The caller's thread validates each record and adds it to the chunk being
  * filled, under a lock of its own (fill) that the writer's thread takes
@@ -1467,6 +1467,8 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		w->pol.brk = &w->brk;
 	}
 	simlog_conn_endpoint(&w->conn, 1, endpoint, sizeof(endpoint));
+	if (o->spool_endpoint != NULL)
+		snprintf(endpoint, sizeof(endpoint), "%s", o->spool_endpoint);
 	if ((dir = o->spool_dir ? strdup(o->spool_dir) :
 	    simlog_spool_default_dir()) == NULL) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");

@@ -97,7 +97,7 @@ static int
 setup(struct fixture *f, const char *text, const char *what)
 {
 	struct simlog_err e = { 0 };
-	struct simlog_sink_opts o = { 5, NULL };
+	struct simlog_sink_opts o = { .busy_timeout = 5 };
 
 	f->db = NULL;
 	f->sink = NULL;
