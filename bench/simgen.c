@@ -75,6 +75,8 @@ static struct {
 	unsigned next_agent;
 	unsigned next_lineage;
 	const char *sim;		/* --sim: every record's simulation_id */
+	int ids;			/* --ids: actions and incidents numbered */
+	unsigned long long action_id, incident_id;
 	/* per-step tallies for the "step" record */
 	unsigned births, deaths, nactions;
 	double gathered, consumed, reward_sum;
@@ -231,6 +233,8 @@ static void emit_death(const struct agent *a, const char *cause)
 		       g.step);
 	if (!line("health_incident"))
 		return;
+	if (g.ids)
+		printf("\"incident_id\":%llu,", ++g.incident_id);
 	printf("\"step_number\":%u,\"agent_id\":\"a%06u\",\"health_before\":0,"
 	       "\"health_after\":0,\"cause\":\"%s\",", g.step, a->id, cause);
 	put_details("{\"final_state\": \"dead\"}");
@@ -244,6 +248,8 @@ static void emit_incident(const struct agent *a, double before,
 
 	if (!line("health_incident"))
 		return;
+	if (g.ids)
+		printf("\"incident_id\":%llu,", ++g.incident_id);
 	printf("\"step_number\":%u,\"agent_id\":\"a%06u\","
 	       "\"health_before\":%.5g,\"health_after\":%.5g,\"cause\":\"%s\",",
 	       g.step, a->id, before, a->health, cause);
@@ -429,6 +435,8 @@ static void act(int i)
 
 	if (!line("action"))
 		return;
+	if (g.ids)
+		printf("\"action_id\":%llu,", ++g.action_id);
 	printf("\"step_number\":%u,\"agent_id\":\"a%06u\",\"action_type\":\"%s\","
 	       "\"action_target_id\":", g.step, a->id, action_names[kind]);
 	if (r >= 0)
@@ -454,11 +462,13 @@ static void act(int i)
 				 "\"success\": true}", amount, tbefore);
 		else
 			snprintf(d, sizeof(d), "{\"success\": false, "
-				 "\"reason\": \"too_poor\"}");
+				 "\"reason\": \"too_poor\", "
+				 "\"resources_before\": %.6g}", before);
 		break;
 	case A_ATTACK:
 		snprintf(d, sizeof(d), "{\"damage_dealt\": %.3f, "
-			 "\"success\": %s}", damage, ok ? "true" : "false");
+			 "\"success\": %s, \"resources_before\": %.6g}",
+			 damage, ok ? "true" : "false", before);
 		break;
 	case A_REPRODUCE:
 		if (ok)
@@ -468,10 +478,14 @@ static void act(int i)
 				 child->generation);
 		else
 			snprintf(d, sizeof(d), "{\"success\": false, "
-				 "\"reason\": \"insufficient_resources\"}");
+				 "\"reason\": \"insufficient_resources\", "
+				 "\"resources_before\": %.6g}", before);
 		break;
 	case A_DEFEND:
-		snprintf(d, sizeof(d), "{\"duration\": 1, \"cost\": 0.05}");
+		/* As AgentFarm's defend: what it cost, before and after. */
+		snprintf(d, sizeof(d), "{\"duration\": 1, \"cost\": 0.05, "
+			 "\"resources_before\": %.6g, "
+			 "\"resources_after\": %.6g}", before, a->res);
 		break;
 	}
 	put_details(d);
@@ -628,6 +642,9 @@ static void usage(void)
 	      "  -n, --count COUNT  number of records, 0 to 10^11\n"
 	      "  -s, --seed SEED    unsigned 64-bit seed\n"
 	      "      --sim NAME     give every record \"simulation_id\":\"NAME\"\n"
+	      "      --ids          give actions and incidents their ids\n"
+	      "                     (action_id, incident_id), which AgentFarm's\n"
+	      "                     database assigns: every line is distinct\n"
 	      "  -h, --help         show this help and exit\n", stdout);
 }
 
@@ -655,6 +672,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "sim", required_argument, NULL, 'S' },
+		{ "ids", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -676,6 +694,9 @@ int main(int argc, char **argv)
 			if (strlen(optarg) > 64 || strpbrk(optarg, "\"\\") != NULL)
 				errx(EX_USAGE, "invalid --sim: '%s'", optarg);
 			g.sim = optarg;
+			break;
+		case 'I':
+			g.ids = 1;
 			break;
 		case 'h':
 			usage();
