@@ -90,7 +90,7 @@ _simlog_push()
 		COMPREPLY=($(compgen -W "$(_simlog_buffered_sims)" -- "$cur"))
 		return
 		;;
-	-t | --type | --type-field)
+	-t | --type | --type-field | --sim-field)
 		# Names the user makes up: nothing to offer.
 		return
 		;;
@@ -121,6 +121,7 @@ _simlog_push()
 		-s --sim
 		-t --type
 		--type-field
+		--sim-field
 		--tee
 		--tee-error
 		--reject

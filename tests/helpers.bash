@@ -268,7 +268,7 @@ gen() {
 	local f=$1 n=$2 s
 	shift 2
 	for s in "$@"; do
-		"$SIMGEN" -n "$n" -s "$s" >> "$f"
+		"$SIMGEN" --ids -n "$n" -s "$s" >> "$f"
 	done
 	[ -z "$(sort "$f" | uniq -d | head -n 1)" ]
 }
