@@ -86,7 +86,7 @@ C
 # with the named schema agentfarm, found the way an installed tool finds it.
 drain_typed() {
 	start_redis main
-	"$SIMGEN" -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run1 >/dev/null 2>&1
+	"$SIMGEN" --ids -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run1 >/dev/null 2>&1
 	run env -u SIMLOG_SCHEMA_PATH "$1" -q -u "$REDIS_URL" --schema agentfarm \
 		-d "$BATS_TEST_TMPDIR/typed.db"
 	assert_success
