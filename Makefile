@@ -9,6 +9,7 @@
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make examples             the C API's example programs (examples/)
+#   make python               the Python module in $(O)/python (also by make)
 #   make install PREFIX=/usr/local DESTDIR=
 #                             (and systemd units in PREFIX/lib/systemd/system)
 
@@ -87,9 +88,9 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 .SECONDARY:
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
-	examples
+	examples python
 
-all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace
+all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace python
 
 $(O)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
@@ -131,6 +132,41 @@ bench/simgen: bench/simgen.c
 # with it how long push ever blocks its producer.
 bench/pace: bench/pace.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+# The Python module: the package python/simlog/ beside its C half, built
+# against Debian's python3-dev with this tree's static library inside (so
+# it needs no library path, here or installed).  The tree's own copy is
+# $(O)/python, for PYTHONPATH.
+PYTHON     ?= /usr/bin/python3
+PY_CONFIG  := $(shell $(PYTHON) -c 'import sysconfig as s; \
+	print(s.get_paths()["include"], s.get_config_var("EXT_SUFFIX"))' \
+	2>/dev/null)
+PY_INCLUDE := $(word 1,$(PY_CONFIG))
+PY_SUFFIX  := $(word 2,$(PY_CONFIG))
+PYTHONDIR  ?= $(PREFIX)/lib/python3/dist-packages
+PY_SRC     := $(wildcard python/ext/*.c)
+PY_OBJ     := $(PY_SRC:python/ext/%.c=$(O)/python/ext/%.o)
+PY_FILES   := $(wildcard python/simlog/*.py)
+PY_PKG     := $(PY_FILES:python/%=$(O)/python/%)
+PY_MOD     := $(O)/python/simlog/_simlog$(PY_SUFFIX)
+
+python: $(PY_MOD) $(PY_PKG)
+
+$(O)/python/ext/%.o: python/ext/%.c python/ext/simlog_py.h $(PUBLIC_HDR)
+	@test -f "$(PY_INCLUDE)/Python.h" || { echo "simlog: $(PYTHON)'s \
+	headers are missing: apt-get install python3-dev" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -I$(PY_INCLUDE) -fvisibility=hidden -c -o $@ $<
+
+# Only PyInit__simlog leaves the module: the library inside stays its own.
+$(PY_MOD): $(PY_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) -shared $(ALL_LDFLAGS) -Wl,--exclude-libs,ALL -o $@ $(PY_OBJ) \
+		$(STATIC_LIB) $(LIBS)
+
+$(O)/python/simlog/%.py: python/simlog/%.py
+	@mkdir -p $(@D)
+	cp $< $@
 
 # Missing Debian packages are installed when run as root; otherwise the
 # exact apt-get line is printed.  Each target asks only for what it needs.
@@ -211,6 +247,13 @@ install: all
 		$(INSTALL) -m 644 completions/$$t.bash $(DESTDIR)$(BASHCOMPDIR)/$$t; \
 		$(INSTALL) -m 644 completions/_$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/simlog
+	$(INSTALL) -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/simlog
+	$(INSTALL) -m 644 $(PY_MOD) $(DESTDIR)$(PYTHONDIR)/simlog
+	@$(PYTHON) -c 'import sys; sys.exit("$(PYTHONDIR)" not in sys.path)' \
+	    && echo "simlog: Python module installed in $(PYTHONDIR)" \
+	    || echo "simlog: Python module installed in $(PYTHONDIR), which" \
+	    "$(PYTHON) does not search: PYTHONPATH=$(PYTHONDIR)"
 
 uninstall:
 	for t in $(TOOLS); do \
@@ -226,6 +269,7 @@ uninstall:
 	      $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
 	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/simlog
 
 clean:
 	rm -rf build bench/simgen bench/pace
