@@ -98,7 +98,7 @@ static int
 fail_status(struct simlog_err *e)
 {
 	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_SOFTWARE ||
-	    e->code == SIMLOG_EX_CONFIG)
+	    e->code == SIMLOG_EX_CONFIG || e->code == SIMLOG_EX_OSERR)
 		return e->code;
 	return SIMLOG_EX_UNAVAILABLE;
 }

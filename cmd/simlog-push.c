@@ -132,6 +132,7 @@ struct push {
 	unsigned long long read, rejected, blank;
 	size_t partial;			/* bytes of an unfinished last line */
 	int lost_input;			/* the writer refused: stop reading */
+	int left;			/* --replay: segments are left */
 	struct simlog_writer_stats st;
 };
 
@@ -330,7 +331,8 @@ input_counts(const struct push *p)
 {
 	struct simlog_writer_input in = { .read = p->read,
 	    .rejected = p->rejected, .blank = p->blank, .partial = p->partial,
-	    .prio = p->o.prio, .replay_only = p->o.replay_only };
+	    .prio = p->o.prio, .replay_only = p->o.replay_only,
+	    .left = p->left };
 
 	return in;
 }
@@ -344,6 +346,52 @@ summary(struct push *p)
 	simlog_jw_init(&w, p->out);
 	simlog_writer_summary(&w, &p->st, &in);
 	fflush(p->out);
+}
+
+/* What is left in the spool: held by other live processes, or waiting. */
+struct left {
+	unsigned long long busy, busy_records, waiting, waiting_records;
+};
+
+static int
+left_one(void *arg, const struct simlog_spool_stat *s)
+{
+	struct left *l = arg;
+
+	if (s->state == SIMLOG_SPOOL_BUSY) {
+		l->busy++;
+		l->busy_records += s->records;
+	} else if (s->state == SIMLOG_SPOOL_WAITING) {
+		l->waiting++;
+		l->waiting_records += s->records;
+	}
+	return 0;
+}
+
+/* A replay that leaves segments says why: others hold them, or Redis
+ * did not take them.  Looked at once more: segments another replay held
+ * when the writer closed may be gone now. */
+static void
+report_left(struct push *p)
+{
+	const struct simlog_writer_stats *s = &p->st;
+	struct left l = { 0, 0, 0, 0 };
+
+	p->left = s->spool_pending;
+	if (!s->spool_pending || simlog_spool_status(s->spool_dir, left_one,
+	    &l) < 0)
+		return;
+	p->left = l.busy > 0 || l.waiting > 0;
+	if (l.busy > 0)
+		warnx("%llu records in %llu segment%s of the spool %s are "
+		    "held by other running processes (another replay, or a "
+		    "push writing its own spool): left to them", l.busy_records,
+		    l.busy, l.busy == 1 ? "" : "s", s->spool_dir);
+	if (l.waiting > 0)
+		warnx("%llu records in %llu segment%s still wait in the spool "
+		    "%s: Redis did not take them; run 'simlog-push --replay' "
+		    "again once it does", l.waiting_records, l.waiting,
+		    l.waiting == 1 ? "" : "s", s->spool_dir);
 }
 
 /* What became of the records, said once at the end, worst first. */
@@ -367,6 +415,8 @@ report(struct push *p)
 		    s->spool_dir);
 	if (s->dropped > 0)
 		warnx("%llu low-priority records were dropped", s->dropped);
+	if (p->o.replay_only)
+		report_left(p);
 }
 
 /* Records of this run not in Redis decide the status, worst first. */

@@ -833,8 +833,8 @@ simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 	simlog_conn_endpoint(conn, 1, endpoint, sizeof(endpoint));
 	simlog_spool_path(dir, endpoint, path, len);
 	if (simlog_spool_usage(path, u) < 0)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    path, strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    path);
 	return 0;
 }
 

@@ -30,6 +30,9 @@ enum simlog_exit {
 	SIMLOG_EX_NOINPUT = 66,		/* a named input or item does not exist */
 	SIMLOG_EX_UNAVAILABLE = 69,	/* Redis could not be reached */
 	SIMLOG_EX_SOFTWARE = 70,	/* internal error */
+	SIMLOG_EX_OSERR = 71,		/* this process's own resources ran
+					 * out (open files, memory, local
+					 * ports): not Redis's failure */
 	SIMLOG_EX_CANTCREAT = 73,	/* an output file could not be created */
 	SIMLOG_EX_IOERR = 74,		/* reading input or writing output failed */
 	SIMLOG_EX_TEMPFAIL = 75,	/* try again later: Redis failed part-way */
@@ -58,6 +61,15 @@ struct simlog_err {
 /* Fill err (if not NULL) and return -1. */
 int simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for a failed system call whose errno is e: "WHAT: strerror",
+ * with code, or with SIMLOG_EX_OSERR and the limit named when e is this
+ * process's own trouble (open files, memory, local ports). */
+int simlog_seterrno(struct simlog_err *err, int code, int e,
+		    const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Whether errno value e is this process's own trouble, and which limit
+ * it met (*hint, may be NULL). */
+int simlog_errno_local(int e, const char **hint);
 
 /* --- numbers and names ------------------------------------------------- */
 
@@ -286,6 +298,22 @@ struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
  * node that holds data; a malloc'd array of malloc'd strings. */
 int simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
 		char ***keys, size_t *n, struct simlog_err *err);
+
+/* The replicas of the master serving key (NULL: any master), as the
+ * sentinels' master said in its ROLE or the cluster's slot map lists;
+ * -1 when not known (plain URLs do not ask). */
+int simlog_conn_replicas(const struct simlog_conn *conn, const char *key);
+/*
+ * Sentinel URLs: a subscription to the sentinels' +switch-master, on a
+ * connection of its own that outlives reconnections.  _watch_fd is the
+ * socket to poll for it (opened on the first call, and again at most
+ * every 5 s after it breaks; -1 when there is none).  _watch_check reads
+ * what has come, without waiting: 1 when the sentinels switched this
+ * URL's master away from the one last connected (why says to where), 0
+ * when not, -1 when the subscription broke.
+ */
+int simlog_conn_watch_fd(struct simlog_conn *conn);
+int simlog_conn_watch_check(struct simlog_conn *conn, struct simlog_err *why);
 
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
@@ -750,7 +778,9 @@ struct simlog_writer_opts {
 	uint64_t spool_max;		/* bytes (1 GiB) */
 	size_t queue_max;		/* raw bytes waiting in memory (4 MiB) */
 	int wait_replicas;		/* WAIT for this many replicas; < 0:
-					 * $SIMLOG_WAIT_REPLICAS, else 0 */
+					 * $SIMLOG_WAIT_REPLICAS, else 1
+					 * behind sentinels or in a cluster
+					 * when the master has replicas */
 	int retries;			/* < 0: the environment's, else 3 */
 	double retry_base, retry_factor, retry_cap;	/* < 0: likewise */
 	int breaker_failures;		/* 0: the environment's, else 3 */
@@ -784,6 +814,8 @@ struct simlog_writer_stats {
 	unsigned long long damaged_segments;
 	int auth_failed, spool_failed;
 	int config_failed;		/* Redis blamed the setup (78) */
+	int local_failed;		/* this process's own resources ran
+					 * out (71): its open files, memory */
 	int spooling;			/* Redis is being given up on now */
 	int spool_pending;		/* segments still wait (at close) */
 	unsigned long long retries;
@@ -829,11 +861,13 @@ struct simlog_writer_input {
 	size_t partial;			/* bytes of an unfinished last line */
 	enum simlog_priority prio;	/* the writer's */
 	int replay_only;		/* the writer only replayed */
+	int left;			/* and segments are left in the spool */
 };
 /* simlog-push's summary line (simlog-push(1) SUMMARY) for a closed
  * writer's st, and its exit status: where the run's records went, the
- * worst first (74 lost, 77 and 78 refused by Redis and spooled, 75
- * spooled, 69 dropped, 65 some refused, else 0). */
+ * worst first (74 lost, 77 and 78 refused by Redis and spooled, 71
+ * spooled for want of this process's own resources, 75 spooled or a
+ * replay that left segments, 69 dropped, 65 some refused, else 0). */
 void simlog_writer_summary(struct simlog_jw *w,
 			   const struct simlog_writer_stats *st,
 			   const struct simlog_writer_input *in);
@@ -865,8 +899,16 @@ int simlog_spool_write(struct simlog_spool *sp, const char *sim,
 /* Close our segment (with its end mark) so that it can be replayed. */
 void simlog_spool_seal(struct simlog_spool *sp);
 uint64_t simlog_spool_bytes(const struct simlog_spool *sp);
-/* Whether any segment (ours or not) waits; re-scans the directory. */
-int simlog_spool_pending(struct simlog_spool *sp);
+/* Whether any segment (ours or not) waits (1, or 0); re-scans the
+ * directory; -1 with err set when it cannot be read. */
+int simlog_spool_pending(struct simlog_spool *sp, struct simlog_err *err);
+/* Where to say that the directory vanished and what was written back
+ * (from whichever thread wrote). */
+void simlog_spool_on_say(struct simlog_spool *sp,
+			 void (*say)(void *, const char *), void *arg);
+/* Records this spool took and keeps no more (the directory vanished and
+ * they could not be written back), in all; why says what happened. */
+uint64_t simlog_spool_lost(struct simlog_spool *sp, struct simlog_err *why);
 /* Take the next segment no live process holds; 0 when none is left. */
 int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
 		      struct simlog_err *err);

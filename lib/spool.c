@@ -30,11 +30,23 @@
  * replayable at once.  Each record is fdatasync'ed before it counts as
  * spooled.  A segment with damage is renamed *.damaged once its readable
  * records are replayed: kept for a person to look at, never deleted.
+ *
+ * A directory removed or replaced under a writer (rm -r, a tmp cleaner, a
+ * mv) takes the spooled records with it, though the writer's descriptors
+ * still reach their bytes.  So the writer keeps a descriptor on each
+ * segment it wrote this run (unlocked once sealed) and looks, after every
+ * record and when sealing, whether the directory and its segment are still
+ * the ones it opened: when not, it makes the directory again and writes
+ * back every segment it still holds.  What cannot be written back is
+ * counted as lost, never passed over.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -47,23 +59,52 @@
 #include "simlog.h"
 #include "util.h"
 
+/* A system user's state (simlog(7) FILES), where no home is. */
+#ifndef SIMLOG_STATE_DIR
+#define SIMLOG_STATE_DIR "/var/lib/simlog"
+#endif
+
 #define SEG_MAX (16u << 20)	/* start a new segment past this size */
 #define REC_HDR 28
 #define OLD_HDR 12
 #define MARK_LEN 16		/* end and base frames */
+#define HELD_MAX 64		/* sealed segments of this run kept open */
+
+/* A segment this process sealed, kept open to write it back should the
+ * directory vanish. */
+struct held {
+	int fd;
+	char name[640];		/* its name in the directory */
+	uint64_t records;
+};
 
 struct simlog_spool {
 	pthread_mutex_t mu;	/* writes come from more than one thread */
 	char dir[512];
+	char endpoint[700];
+	dev_t dir_dev;		/* the directory as opened */
+	ino_t dir_ino;
 	uint64_t max_bytes, bytes;
 	int fd;			/* our segment, or -1 */
+	int reserve;		/* a descriptor kept for the spool, should
+				 * the process run out (or -1) */
 	char seg[600];
 	uint64_t seg_bytes, seg_records;
+	struct held held[HELD_MAX];
+	size_t nheld;
+	uint64_t lost;		/* spooled records no longer kept */
+	struct simlog_err lost_why;
+	void (*say)(void *, const char *);
+	void *say_arg;
 };
 
 /* Segment names end in a number unique in the process, so that two
  * spools of one process never pick the same name. */
 static unsigned seg_seq;
+
+static void recheck_locked(struct simlog_spool *sp);
+static void prune_held(struct simlog_spool *sp);
+static void held_drop(struct simlog_spool *sp, size_t i);
 
 struct simlog_spool_seg {
 	int fd;
@@ -99,6 +140,26 @@ mkdirs(const char *path)
 	return 0;
 }
 
+/* The home directory: $HOME, else the password database's, when it is
+ * a directory of this user's (a system user's home is often "/" or
+ * /nonexistent). */
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+	struct stat st;
+
+	if (h != NULL && *h == '/')
+		return h;
+	if ((pw = getpwuid(getuid())) == NULL || pw->pw_dir == NULL ||
+	    pw->pw_dir[0] != '/' || strcmp(pw->pw_dir, "/") == 0 ||
+	    stat(pw->pw_dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != getuid())
+		return NULL;
+	return pw->pw_dir;
+}
+
 char *
 simlog_spool_default_dir(void)
 {
@@ -107,12 +168,13 @@ simlog_spool_default_dir(void)
 
 	if (s != NULL && *s != '\0')
 		return strdup(s);
+	/* Never under /tmp: tmp cleaners delete what waits there. */
 	if ((s = getenv("XDG_STATE_HOME")) != NULL && *s == '/')
 		snprintf(buf, sizeof(buf), "%s/simlog/spool", s);
-	else if ((s = getenv("HOME")) != NULL && *s == '/')
+	else if ((s = home_dir()) != NULL)
 		snprintf(buf, sizeof(buf), "%s/.local/state/simlog/spool", s);
 	else
-		snprintf(buf, sizeof(buf), "/tmp/simlog-%u/spool",
+		snprintf(buf, sizeof(buf), "%s/spool-%u", SIMLOG_STATE_DIR,
 		    (unsigned)getuid());
 	return strdup(buf);
 }
@@ -157,14 +219,37 @@ simlog_spool_usage(const char *dir, struct simlog_spool_usage *u)
 	return 0;
 }
 
+/* Make the endpoint's directory (again) and note which one it is. */
+static int
+make_dir(struct simlog_spool *sp, struct simlog_err *err)
+{
+	char path[700];
+	struct stat st;
+	int fd;
+
+	if (mkdirs(sp->dir) < 0 || stat(sp->dir, &st) < 0)
+		return simlog_seterrno(err, SIMLOG_EX_CANTCREAT, errno,
+		    "spool %s (name another directory with --spool or "
+		    "SIMLOG_SPOOL_DIR)", sp->dir);
+	sp->dir_dev = st.st_dev;
+	sp->dir_ino = st.st_ino;
+	/* Name the server, for a person looking at the directory. */
+	snprintf(path, sizeof(path), "%s/endpoint", sp->dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+		/* Only informative: a failed write changes nothing. */
+		if (write(fd, sp->endpoint, strlen(sp->endpoint)) > 0)
+			(void)!write(fd, "\n", 1);
+		close(fd);
+	}
+	return 0;
+}
+
 struct simlog_spool *
 simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 		  struct simlog_err *err)
 {
 	struct simlog_spool *sp = calloc(1, sizeof(*sp));
 	struct simlog_spool_usage u;
-	char path[700];
-	int fd;
 
 	if (sp == NULL) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
@@ -172,26 +257,30 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 	}
 	pthread_mutex_init(&sp->mu, NULL);
 	simlog_spool_path(dir, endpoint, sp->dir, sizeof(sp->dir));
+	snprintf(sp->endpoint, sizeof(sp->endpoint), "%s", endpoint);
 	sp->fd = -1;
+	/* The process out of descriptors is also what keeps it from
+	 * reaching Redis: one is kept for the spool's next segment. */
+	sp->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sp->max_bytes = max_bytes;
-	if (mkdirs(sp->dir) < 0) {
-		simlog_seterr(err, SIMLOG_EX_CANTCREAT, "spool %s: %s", sp->dir,
-		    strerror(errno));
+	if (make_dir(sp, err) < 0) {
+		if (sp->reserve >= 0)
+			close(sp->reserve);
 		pthread_mutex_destroy(&sp->mu);
 		free(sp);
 		return NULL;
 	}
-	/* Name the server, for a person looking at the directory. */
-	snprintf(path, sizeof(path), "%s/endpoint", sp->dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
-		/* Only informative: a failed write changes nothing. */
-		if (write(fd, endpoint, strlen(endpoint)) > 0)
-			(void)!write(fd, "\n", 1);
-		close(fd);
-	}
 	if (simlog_spool_usage(sp->dir, &u) == 0)
 		sp->bytes = u.bytes;
 	return sp;
+}
+
+void
+simlog_spool_on_say(struct simlog_spool *sp, void (*say)(void *, const char *),
+		    void *arg)
+{
+	sp->say = say;
+	sp->say_arg = arg;
 }
 
 const char *
@@ -256,7 +345,8 @@ mark(unsigned char *m, const char *magic, uint64_t count)
 }
 
 /* Close our segment, with its end frame and its count in its name, so
- * that it can be replayed. */
+ * that it can be replayed; unlocked, it stays open (held) until it is
+ * replayed, to be written back should the directory vanish. */
 static void
 seal_locked(struct simlog_spool *sp)
 {
@@ -266,7 +356,11 @@ seal_locked(struct simlog_spool *sp)
 
 	if (sp->fd < 0)
 		return;
+	recheck_locked(sp);
+	if (sp->fd < 0)
+		return;
 	mark(m, "SLSE", sp->seg_records);
+	snprintf(named, sizeof(named), "%s", sp->seg);
 	/* Without them the segment still replays; only a truncation after
 	 * the last record could then go uncounted. */
 	if (write_all(sp->fd, &v, 1) == 0 && sync_fd(sp->fd) == 0) {
@@ -276,8 +370,20 @@ seal_locked(struct simlog_spool *sp)
 		    (unsigned long long)sp->seg_records);
 		if (rename(sp->seg, named) == 0)
 			sync_dir(sp->dir);
+		else
+			snprintf(named, sizeof(named), "%s", sp->seg);
 	}
-	close(sp->fd);		/* releases the lock */
+	if (sp->nheld == HELD_MAX)
+		prune_held(sp);
+	if (sp->nheld == HELD_MAX)
+		/* Beyond this many the oldest rests on the disk alone. */
+		held_drop(sp, 0);
+	flock(sp->fd, LOCK_UN);		/* replayable now */
+	sp->held[sp->nheld].fd = sp->fd;
+	sp->held[sp->nheld].records = sp->seg_records;
+	snprintf(sp->held[sp->nheld].name, sizeof(sp->held[0].name), "%s",
+	    named);
+	sp->nheld++;
 	sp->fd = -1;
 }
 
@@ -297,6 +403,10 @@ simlog_spool_free(struct simlog_spool *sp)
 	if (sp == NULL)
 		return;
 	simlog_spool_seal(sp);
+	while (sp->nheld > 0)
+		held_drop(sp, 0);
+	if (sp->reserve >= 0)
+		close(sp->reserve);
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
@@ -307,28 +417,71 @@ simlog_spool_bytes(const struct simlog_spool *sp)
 	return sp ? sp->bytes : 0;
 }
 
+/* A segment name no other writer picks (creation time first, so that
+ * names sort oldest first); sealed ones say how many records they hold. */
+static void
+fresh_name(struct simlog_spool *sp, char *buf, size_t len, int sealed,
+	   uint64_t records)
+{
+	char base[580];
+
+	snprintf(base, sizeof(base), "%s/%013.0f-%ld-%u", sp->dir,
+	    simlog_now_wall() * 1000, (long)getpid(),
+	    __atomic_fetch_add(&seg_seq, 1, __ATOMIC_RELAXED));
+	if (sealed)
+		snprintf(buf, len, "%s.n%llu.seg", base,
+		    (unsigned long long)records);
+	else
+		snprintf(buf, len, "%s.seg", base);
+}
+
+/*
+ * Give the file being written as path.new its name path: locked first
+ * when asked (replay skips a segment a live writer holds, and never sees
+ * one unlocked while in use), and never over another file.
+ */
+static int
+name_it(int fd, const char *path, int lock)
+{
+	char tmp[640];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((lock && flock(fd, LOCK_EX | LOCK_NB) < 0) ||
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
+		int saved = errno;
+
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 new_segment(struct simlog_spool *sp, struct simlog_err *err)
 {
-	char tmp[620];
+	char tmp[640];
 
-	snprintf(sp->seg, sizeof(sp->seg), "%s/%013.0f-%ld-%u.seg", sp->dir,
-	    simlog_now_wall() * 1000, (long)getpid(),
-	    __atomic_fetch_add(&seg_seq, 1, __ATOMIC_RELAXED));
+	fresh_name(sp, sp->seg, sizeof(sp->seg), 0, 0);
 	snprintf(tmp, sizeof(tmp), "%s.new", sp->seg);
-	sp->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	/* Readable too: should the directory vanish, its bytes are copied
+	 * from here. */
+	sp->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600);
+	if (sp->fd < 0 && (errno == EMFILE || errno == ENFILE) &&
+	    sp->reserve >= 0) {
+		close(sp->reserve);
+		sp->reserve = -1;
+		sp->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+		    O_CLOEXEC, 0600);
+	}
 	if (sp->fd < 0)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    tmp, strerror(errno));
-	/* Locked before it gets its replayable name: replay skips a segment
-	 * a live writer holds, and never sees one unlocked while in use. */
-	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0 ||
-	    renameat2(AT_FDCWD, tmp, AT_FDCWD, sp->seg, RENAME_NOREPLACE) < 0) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
-		    strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    tmp);
+	if (name_it(sp->fd, sp->seg, 1) < 0) {
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->seg);
 		close(sp->fd);
-		unlink(tmp);
 		sp->fd = -1;
 		return -1;
 	}
@@ -337,6 +490,229 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 	/* The new name must survive a crash too. */
 	sync_dir(sp->dir);
 	return 0;
+}
+
+/* --- a directory that vanishes --------------------------------------------- */
+
+static void
+say(struct simlog_spool *sp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+say(struct simlog_spool *sp, const char *fmt, ...)
+{
+	char msg[SIMLOG_ERRLEN * 2];
+	va_list ap;
+
+	if (sp->say == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sp->say(sp->say_arg, msg);
+}
+
+/* Whether fd is still the file named path. */
+static int
+still_named(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && a.st_nlink > 0 && stat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Whether the directory is still the one written to. */
+static int
+dir_intact(const struct simlog_spool *sp)
+{
+	struct stat st;
+
+	return stat(sp->dir, &st) == 0 && st.st_dev == sp->dir_dev &&
+	    st.st_ino == sp->dir_ino;
+}
+
+/* Write the bytes of from into a new file named path; its descriptor
+ * (locked when asked), or -1 with errno set. */
+static int
+copy_to(int from, const char *path, int lock)
+{
+	char tmp[640], buf[65536];
+	off_t off = 0;
+	ssize_t n;
+	int fd, saved;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600)) < 0)
+		return -1;
+	while ((n = pread(from, buf, sizeof(buf), off)) != 0) {
+		struct iovec v;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		v.iov_base = buf;
+		v.iov_len = (size_t)n;
+		if (write_all(fd, &v, 1) < 0)
+			goto fail;
+		off += n;
+	}
+	if (sync_fd(fd) < 0)
+		goto fail;
+	if (name_it(fd, path, lock) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+static void
+held_drop(struct simlog_spool *sp, size_t i)
+{
+	close(sp->held[i].fd);
+	sp->held[i] = sp->held[--sp->nheld];
+}
+
+/* Under mu: the held segment that fd is a descriptor of, or -1. */
+static long
+held_find(struct simlog_spool *sp, int fd)
+{
+	struct stat a, b;
+
+	if (fstat(fd, &a) < 0)
+		return -1;
+	for (size_t i = 0; i < sp->nheld; i++)
+		if (fstat(sp->held[i].fd, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return (long)i;
+	return -1;
+}
+
+/* Under mu: records that were spooled and are kept no more. */
+static void
+count_lost(struct simlog_spool *sp, uint64_t records, const char *what,
+	   int saved)
+{
+	sp->lost += records;
+	simlog_seterr(&sp->lost_why, SIMLOG_EX_IOERR, "spool %s: %s, and "
+	    "writing it back failed: %s", sp->dir, what, strerror(saved));
+}
+
+/*
+ * Under mu: are the directory and our segment still the ones written to?
+ * Segments of ours that vanished with them are written back into the
+ * directory, made again; what cannot be is counted as lost.  A sealed
+ * segment gone from a directory still in place was replayed: only a
+ * vanished directory takes those with it.
+ */
+static void
+recheck_locked(struct simlog_spool *sp)
+{
+	int dir_ok = dir_intact(sp);
+	int seg_ok = sp->fd < 0 || still_named(sp->fd, sp->seg);
+	const char *what = dir_ok ? "the segment being written was removed "
+	    "or replaced" : "the directory was removed or replaced";
+	uint64_t back = 0;
+	unsigned nback = 0;
+	struct simlog_err e;
+	char path[600];
+	int fd;
+
+	if (dir_ok && seg_ok)
+		return;
+	if (!dir_ok && make_dir(sp, &e) < 0) {
+		int saved = errno;
+
+		if (sp->fd >= 0) {
+			count_lost(sp, sp->seg_records, what, saved);
+			close(sp->fd);
+			sp->fd = -1;
+		}
+		while (sp->nheld > 0) {
+			count_lost(sp, sp->held[0].records, what, saved);
+			held_drop(sp, 0);
+		}
+		say(sp, "%s", sp->lost_why.msg);
+		return;
+	}
+	if (sp->fd >= 0 && !still_named(sp->fd, sp->seg)) {
+		fresh_name(sp, path, sizeof(path), 0, 0);
+		if ((fd = copy_to(sp->fd, path, 1)) < 0) {
+			count_lost(sp, sp->seg_records, what, errno);
+			say(sp, "%s", sp->lost_why.msg);
+			close(sp->fd);
+			sp->fd = -1;
+		} else {
+			close(sp->fd);
+			sp->fd = fd;
+			snprintf(sp->seg, sizeof(sp->seg), "%s", path);
+			back += sp->seg_records;
+			nback++;
+		}
+	}
+	for (size_t i = 0; !dir_ok && i < sp->nheld;) {
+		struct held *h = &sp->held[i];
+
+		if (still_named(h->fd, h->name)) {
+			i++;
+			continue;
+		}
+		fresh_name(sp, path, sizeof(path), 1, h->records);
+		if ((fd = copy_to(h->fd, path, 0)) < 0) {
+			count_lost(sp, h->records, what, errno);
+			say(sp, "%s", sp->lost_why.msg);
+			held_drop(sp, i);
+			continue;
+		}
+		close(h->fd);
+		h->fd = fd;
+		snprintf(h->name, sizeof(h->name), "%s", path);
+		back += h->records;
+		nback++;
+		i++;
+	}
+	sync_dir(sp->dir);
+	if (nback > 0)
+		say(sp, "spool %s: %s while records were spooled in it; "
+		    "wrote back the %llu records this process still held (%u "
+		    "segment%s)", sp->dir, what, (unsigned long long)back,
+		    nback, nback == 1 ? "" : "s");
+}
+
+/* Under mu: let go of sealed segments replayed meanwhile. */
+static void
+prune_held(struct simlog_spool *sp)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < sp->nheld;)
+		if (fstat(sp->held[i].fd, &st) < 0 || st.st_nlink == 0)
+			held_drop(sp, i);
+		else
+			i++;
+}
+
+uint64_t
+simlog_spool_lost(struct simlog_spool *sp, struct simlog_err *why)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&sp->mu);
+	n = sp->lost;
+	if (why != NULL)
+		*why = sp->lost_why;
+	pthread_mutex_unlock(&sp->mu);
+	return n;
 }
 
 int
@@ -353,6 +729,9 @@ simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 		    "spool: record too large");
 	pthread_mutex_lock(&sp->mu);
+	/* Not into a directory that has gone: a segment made now would be
+	 * just as unreachable. */
+	recheck_locked(sp);
 	if (sp->bytes + REC_HDR + plen + MARK_LEN > sp->max_bytes) {
 		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s is full (%llu of "
 		    "at most %llu bytes)", sp->dir,
@@ -379,17 +758,23 @@ simlog_spool_write(struct simlog_spool *sp, const char *sim, const char *chunk,
 	v[1].iov_base = (void *)chunk;
 	v[1].iov_len = len;
 	if (write_all(sp->fd, v, 2) < 0 || sync_fd(sp->fd) < 0) {
-		simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", sp->seg,
-		    strerror(errno));
-		/* Never append after a partial record: start a new segment
-		 * (what is on disk stays readable up to the torn record). */
-		close(sp->fd);
-		sp->fd = -1;
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->seg);
+		/* Never append after a partial record: cut it off (a full
+		 * disk leaves no torn record behind), or, failing that,
+		 * start a new segment (what is on disk stays readable up
+		 * to the torn record). */
+		if (ftruncate(sp->fd, (off_t)sp->seg_bytes) < 0) {
+			close(sp->fd);
+			sp->fd = -1;
+		}
 		goto out;
 	}
 	sp->bytes += REC_HDR + plen;
 	sp->seg_bytes += REC_HDR + plen;
 	sp->seg_records += records;
+	/* Spooled only once it is in a file the directory still names. */
+	recheck_locked(sp);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&sp->mu);
@@ -397,14 +782,21 @@ out:
 }
 
 int
-simlog_spool_pending(struct simlog_spool *sp)
+simlog_spool_pending(struct simlog_spool *sp, struct simlog_err *err)
 {
 	struct simlog_spool_usage u;
+	int rc;
 
-	if (simlog_spool_usage(sp->dir, &u) < 0)
-		return 0;
-	sp->bytes = u.bytes;
-	return u.segments > 0;
+	pthread_mutex_lock(&sp->mu);
+	recheck_locked(sp);
+	prune_held(sp);
+	if ((rc = simlog_spool_usage(sp->dir, &u)) < 0)
+		simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->dir);
+	else
+		sp->bytes = u.bytes;
+	pthread_mutex_unlock(&sp->mu);
+	return rc < 0 ? -1 : u.segments > 0;
 }
 
 static int
@@ -496,8 +888,8 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 
 	*out = NULL;
 	if (list_dir(sp->dir, ".seg", &names, &n) < 0)
-		return simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s",
-		    sp->dir, strerror(errno));
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    sp->dir);
 	for (i = 0; i < n && !found; i++) {
 		struct simlog_spool_seg *s = calloc(1, sizeof(*s));
 		struct stat st;
@@ -712,6 +1104,7 @@ int
 simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *s,
 		      char *kept, size_t len)
 {
+	long i;
 	int rc;
 
 	if (kept != NULL && len > 0)
@@ -726,6 +1119,9 @@ simlog_spool_seg_done(struct simlog_spool *sp, struct simlog_spool_seg *s,
 	pthread_mutex_lock(&sp->mu);
 	if (rc == 0 && sp->bytes >= s->len)
 		sp->bytes -= s->len;
+	/* Ours and replayed: nothing to write back any more. */
+	if (rc == 0 && (i = held_find(sp, s->fd)) >= 0)
+		held_drop(sp, (size_t)i);
 	pthread_mutex_unlock(&sp->mu);
 	simlog_spool_seg_release(s);
 	return rc;
@@ -739,6 +1135,7 @@ simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
 	char tmp[620];
 	unsigned char m[MARK_LEN];
 	struct iovec v[2];
+	long i;
 	int fd;
 
 	if (done == 0) {
@@ -766,12 +1163,24 @@ simlog_spool_seg_trim(struct simlog_spool *sp, struct simlog_spool_seg *s,
 	if (sp->bytes >= done)
 		sp->bytes -= done;
 	sp->bytes += MARK_LEN;
+	/* Ours: what is left is what to write back, should it come to
+	 * that. */
+	if ((i = held_find(sp, s->fd)) >= 0) {
+		if ((fd = open(s->path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			close(sp->held[i].fd);
+			sp->held[i].fd = fd;
+			sp->held[i].records = sp->held[i].records >
+			    done_records ? sp->held[i].records -
+			    done_records : 0;
+		} else
+			held_drop(sp, (size_t)i);
+	}
 	pthread_mutex_unlock(&sp->mu);
 	simlog_spool_seg_release(s);
 	return 0;
 fail:
-	simlog_seterr(err, SIMLOG_EX_IOERR, "spool %s: %s", s->path,
-	    strerror(errno));
+	simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+	    s->path);
 	simlog_spool_seg_release(s);
 	return -1;
 }

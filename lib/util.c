@@ -29,6 +29,59 @@ simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 }
 
 int
+simlog_errno_local(int e, const char **hint)
+{
+	const char *h;
+
+	switch (e) {
+	case EMFILE:
+		h = "this process's limit of open files: see ulimit -n";
+		break;
+	case ENFILE:
+		h = "the system's limit of open files";
+		break;
+	case ENOMEM:
+	case ENOBUFS:
+		h = "this host is out of memory";
+		break;
+	case EADDRNOTAVAIL:
+		h = "no local port or address is free";
+		break;
+	default:
+		return 0;
+	}
+	if (hint != NULL)
+		*hint = h;
+	return 1;
+}
+
+int
+simlog_seterrno(struct simlog_err *err, int code, int e, const char *fmt, ...)
+{
+	const char *hint;
+	va_list ap;
+	size_t n;
+
+	if (err == NULL)
+		return -1;
+	err->code = code;
+	err->full = 0;
+	err->stopped = 0;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(err->msg);
+	if (simlog_errno_local(e, &hint)) {
+		err->code = SIMLOG_EX_OSERR;
+		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s (%s)",
+		    strerror(e), hint);
+	} else
+		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
+		    strerror(e));
+	return -1;
+}
+
+int
 simlog_parse_ll(const char *s, long long min, long long max, long long *out,
 		const char **why)
 {

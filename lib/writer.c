@@ -53,7 +53,8 @@ struct item {
 	int from_spool;			/* a replayed chunk, not ours */
 	size_t seg_end;			/* spool: where its frame ends */
 	uint64_t seg_seen;		/* spool: segment records to here */
-	int waits;			/* a WAIT reply follows its own */
+	int waits;			/* replicas a WAIT after it asks for
+					 * (its reply follows the chunk's) */
 };
 
 enum wstate { W_SENDING, W_RECOVERING, W_SPOOLING };
@@ -92,6 +93,8 @@ struct simlog_writer {
 	int fatal;			/* spool full or unwritable (also
 					 * read atomically) */
 	struct simlog_err fatal_err;
+	uint64_t spool_lost;		/* spooled records the spool lost */
+	struct simlog_err lost_err;	/* and why */
 	enum wstate state;
 	unsigned long long progress;	/* chunks Redis acknowledged */
 	double progress_at;		/* when it last acknowledged one */
@@ -109,6 +112,7 @@ struct simlog_writer {
 	size_t rhead, nring;
 	double next_probe;
 	double next_spool_look;		/* when to look for spooled segments */
+	int spool_unreadable;		/* said that it cannot be listed */
 	int policy_checked;
 	struct simlog_spool_seg *seg;	/* being replayed */
 	size_t seg_done;
@@ -116,6 +120,10 @@ struct simlog_writer {
 	struct simlog_chunk scratch;
 	const volatile sig_atomic_t *stop;
 	unsigned long forks;		/* simlog_forks() when opened */
+	int auto_wait;			/* --wait-replicas not given: wait for
+					 * one where a failover is automatic
+					 * and the master has replicas */
+	int said_wait;			/* and said so */
 };
 
 void
@@ -163,6 +171,14 @@ policy_say(void *arg, const char *msg)
 
 	if (w->o.say != NULL)
 		w->o.say(w->o.say_arg, msg);
+}
+
+/* The spool writes back what a vanished directory took; it says so
+ * here, from whichever thread was spooling. */
+static void
+spool_say(void *arg, const char *msg)
+{
+	policy_say(arg, msg);
 }
 
 static void
@@ -274,6 +290,25 @@ seal(struct simlog_writer *w, struct item *it)
 
 /* --- where records go when Redis does not take them ----------------------- */
 
+/* Records spooled and then lost with a vanished spool directory are
+ * failed, not spooled: the totals say where records are. */
+static void
+count_spool_lost(struct simlog_writer *w)
+{
+	struct simlog_err why;
+	uint64_t n = simlog_spool_lost(w->spool, &why), more;
+
+	pthread_mutex_lock(&w->mu);
+	if (n > w->spool_lost) {
+		more = n - w->spool_lost;
+		w->spool_lost = n;
+		w->lost_err = why;
+		w->st.spooled -= more < w->st.spooled ? more : w->st.spooled;
+		w->st.failed += more;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Any thread: keep a chunk out of Redis (spool, or drop if low). */
 static void
 set_aside(struct simlog_writer *w, struct item *it)
@@ -298,6 +333,7 @@ set_aside(struct simlog_writer *w, struct item *it)
 		pthread_mutex_lock(&w->mu);
 		w->st.spooled += n;
 		pthread_mutex_unlock(&w->mu);
+		count_spool_lost(w);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -574,27 +610,50 @@ set_state(struct simlog_writer *w, enum wstate s)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/*
+ * How many replicas must confirm a chunk of key's stream: --wait-replicas;
+ * by default one, behind sentinels or in a cluster (where a replica takes
+ * over by itself, and what it does not have is lost) when the master has
+ * replicas, so that an acknowledged record survives a failover.
+ */
+static int
+replicas_to_wait(struct simlog_writer *w, const char *key)
+{
+	int have;
+
+	if (!w->auto_wait)
+		return w->o.wait_replicas;
+	if (w->conn.url.topo == SIMLOG_TOPO_SINGLE ||
+	    (have = simlog_conn_replicas(&w->conn, key)) <= 0)
+		return 0;
+	if (!w->said_wait) {
+		w->said_wait = 1;
+		say(w, "%s: the master has %d replica%s: a chunk counts as "
+		    "pushed once one of them has it too (--wait-replicas 0 "
+		    "not to wait)", w->conn.display, have, have == 1 ? "" :
+		    "s");
+	}
+	return 1;
+}
+
 /* Append a chunk's command (and its WAIT) to the pipeline. */
 static int
 send_item(struct simlog_writer *w, struct item *it, struct simlog_err *e)
 {
-	char n[16], ms[24];
+	char n[16], ms[24], key[SIMLOG_KEYLEN];
 	const char *av[3] = { "WAIT", n, ms };
 
 	if (simlog_push_append_enc(&w->conn, it->sim, it->ch.enc,
 	    it->ch.enclen, it->ch.types, it->ch.ntypes, w->o.max_backlog,
 	    e) < 0)
 		return -1;
-	it->waits = 0;
-	if (w->o.wait_replicas > 0) {
-		char key[SIMLOG_KEYLEN];
-
-		snprintf(n, sizeof(n), "%d", w->o.wait_replicas);
+	simlog_key_stream(it->sim, key);
+	it->waits = replicas_to_wait(w, key);
+	if (it->waits > 0) {
+		snprintf(n, sizeof(n), "%d", it->waits);
 		snprintf(ms, sizeof(ms), "%.0f", w->o.conn.timeout * 1000);
-		simlog_key_stream(it->sim, key);
 		if (simlog_conn_append_to(&w->conn, key, 3, av, NULL, e) < 0)
 			return -1;
-		it->waits = 1;
 	}
 	it->sent_at = simlog_now_mono();
 	return 0;
@@ -623,10 +682,10 @@ settle_oldest(struct simlog_writer *w, redisReply *r, struct simlog_err *e)
 		if (rc == 0 && wr->type != REDIS_REPLY_INTEGER) {
 			simlog_conn_error(&w->conn, wr, "WAIT", e);
 			rc = -1;
-		} else if (rc == 0 && wr->integer < w->o.wait_replicas) {
+		} else if (rc == 0 && wr->integer < it->waits) {
 			simlog_seterr(e, SIMLOG_EX_TEMPFAIL, "%s: only %lld of "
 			    "%d replicas confirmed a batch within %g s",
-			    w->conn.display, wr->integer, w->o.wait_replicas,
+			    w->conn.display, wr->integer, it->waits,
 			    w->o.conn.timeout);
 			rc = -1;
 		}
@@ -766,19 +825,23 @@ start_spooling(struct simlog_writer *w, const struct simlog_err *e)
 	}
 	seg_let_go(w);
 	simlog_conn_close(&w->conn);
-	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG) {
+	if (e->code == SIMLOG_EX_NOPERM || e->code == SIMLOG_EX_CONFIG ||
+	    e->code == SIMLOG_EX_OSERR) {
 		pthread_mutex_lock(&w->mu);
 		if (e->code == SIMLOG_EX_NOPERM)
 			w->st.auth_failed = 1;
-		else
+		else if (e->code == SIMLOG_EX_CONFIG)
 			w->st.config_failed = 1;
+		else
+			w->st.local_failed = 1;
 		pthread_mutex_unlock(&w->mu);
 	}
 	if (!quiet)
-		say(w, "%s; %s to %s until Redis is back", e->msg,
+		say(w, "%s; %s to %s%s", e->msg,
 		    w->o.prio == SIMLOG_PRIO_LOW ? "dropping records instead "
 		    "of spooling them" : "spooling records",
-		    simlog_spool_dir(w->spool));
+		    simlog_spool_dir(w->spool), e->code == SIMLOG_EX_OSERR ?
+		    "" : " until Redis is back");
 	set_state(w, W_SPOOLING);
 	w->next_probe = simlog_now_mono() + (w->have_brk ? w->brk.reset : 5);
 }
@@ -803,6 +866,21 @@ recover(struct simlog_writer *w, struct simlog_err *e)
 	start_spooling(w, e);
 }
 
+/*
+ * Behind sentinels: have they switched the master?  A demoted master may
+ * go on taking writes until it is reconfigured, and what it takes then is
+ * lost; the sentinels' word is acted on at once, as a failure: the chunks
+ * it has not acknowledged go to the new master.
+ */
+static int
+failed_over(struct simlog_writer *w, struct simlog_err *e)
+{
+	if (w->conn.url.topo != SIMLOG_TOPO_SENTINEL)
+		return 0;
+	(void)simlog_conn_watch_fd(&w->conn);
+	return simlog_conn_watch_check(&w->conn, e) == 1;
+}
+
 /* Send one chunk into the pipeline, making room first. */
 static void
 deliver(struct simlog_writer *w, struct item *it)
@@ -816,6 +894,10 @@ deliver(struct simlog_writer *w, struct item *it)
 			item_put(w, it);
 			pthread_mutex_unlock(&w->mu);
 			return;
+		}
+		if (failed_over(w, &e)) {
+			recover(w, &e);
+			continue;
 		}
 		/* Room first; the chunk is not in flight yet, so a failure
 		 * here leaves it to this loop: sent after the recovery, or
@@ -887,10 +969,10 @@ seg_finished(struct simlog_writer *w)
 	w->st.damaged_segments++;
 	pthread_mutex_unlock(&w->mu);
 	if (loss.records == 0 && !loss.unknown && !loss.damaged) {
-		say(w, "spool: %s: its last record was cut short (a push "
-		    "stopped while writing it, so it was never counted as "
-		    "spooled); the rest was replayed, the file is kept as %s",
-		    name, kept);
+		say(w, "spool: %s: its last record was cut short (the push "
+		    "writing it was killed, or its disk was full, so it was "
+		    "never counted as spooled); the rest was replayed, the "
+		    "file is kept as %s", name, kept);
 		return;
 	}
 	say(w, "spool: %s: %s: %llu records lost%s; the readable rest was "
@@ -917,8 +999,17 @@ replay_some(struct simlog_writer *w)
 		if (now < w->next_spool_look)
 			return 0;
 		w->next_spool_look = now + 1;
-		if (!simlog_spool_pending(w->spool))
+		switch (simlog_spool_pending(w->spool, &e)) {
+		case -1:
+			if (!w->spool_unreadable)
+				say(w, "%s; its segments are not replayed",
+				    e.msg);
+			w->spool_unreadable = 1;
 			return 0;
+		case 0:
+			return 0;
+		}
+		w->spool_unreadable = 0;
 		if (simlog_spool_take(w->spool, &w->seg, &e) <= 0) {
 			w->seg = NULL;
 			return 0;
@@ -1055,7 +1146,7 @@ sleep_ms(struct simlog_writer *w)
 static void
 idle(struct simlog_writer *w)
 {
-	struct pollfd p[2];
+	struct pollfd p[3];
 	struct simlog_err e;
 	int n = 1, ms = sleep_ms(w);
 	uint64_t v;
@@ -1063,13 +1154,19 @@ idle(struct simlog_writer *w)
 	p[0].fd = w->wake;
 	p[0].events = POLLIN;
 	if (w->state == W_SENDING && w->nring > 0 &&
-	    (p[1].fd = simlog_conn_fd(&w->conn)) >= 0) {
-		p[1].events = POLLIN;
-		n = 2;
-	}
+	    (p[n].fd = simlog_conn_fd(&w->conn)) >= 0)
+		p[n++].events = POLLIN;
+	/* A failover is learnt while idle too. */
+	if (w->state == W_SENDING && w->conn.url.topo == SIMLOG_TOPO_SENTINEL &&
+	    (p[n].fd = simlog_conn_watch_fd(&w->conn)) >= 0)
+		p[n++].events = POLLIN;
 	if (ms > 0 && poll(p, (nfds_t)n, ms) > 0 && (p[0].revents & POLLIN))
 		(void)!read(w->wake, &v, sizeof(v));
 	__atomic_store_n(&w->asleep, 0, __ATOMIC_SEQ_CST);
+	if (w->state == W_SENDING && failed_over(w, &e)) {
+		recover(w, &e);
+		return;
+	}
 	if (w->state != W_SENDING || w->nring == 0)
 		return;
 	if (ack_ready(w, &e) < 0) {
@@ -1232,10 +1329,12 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		goto fail;
 	if (w->o.wait_replicas < 0) {
 		long long n = 0;
+		int set = simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err);
 
-		if (simlog_env_ll("SIMLOG_WAIT_REPLICAS", 0, 100, &n, err) < 0)
+		if (set < 0)
 			goto fail;
 		w->o.wait_replicas = (int)n;
+		w->auto_wait = set == 0;
 	}
 	if (o->retries >= 0)
 		w->pol.retry.tries = o->retries;
@@ -1274,6 +1373,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	if ((w->spool = simlog_spool_open(dir, endpoint, o->spool_max,
 	    err)) == NULL)
 		goto fail;
+	simlog_spool_on_say(w->spool, spool_say, w);
 	free(dir);
 	dir = NULL;
 	if (simlog_idgen_init(&w->ids) < 0) {
@@ -1283,8 +1383,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	if ((w->ring = calloc(w->o.inflight, sizeof(*w->ring))) == NULL ||
 	    (w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "writer: %s",
-		    strerror(errno));
+		simlog_seterrno(err, SIMLOG_EX_SOFTWARE, errno, "writer");
 		goto fail;
 	}
 	simlog_chunk_init(&w->scratch);
@@ -1322,18 +1421,31 @@ simlog_writer_close(struct simlog_writer *w, struct simlog_writer_stats *st)
 		pthread_mutex_unlock(&w->mu);
 		pthread_join(w->thread, NULL);
 	}
+	if (w->spool != NULL) {
+		struct simlog_err e;
+
+		/* Sealing looked at the directory a last time. */
+		count_spool_lost(w);
+		if (st != NULL)
+			st->spool_pending = simlog_spool_pending(w->spool,
+			    &e) != 0;
+	}
 	if (st != NULL) {
+		int pending = st->spool_pending;
+
 		simlog_writer_stats(w, st);
+		st->spool_pending = pending;
 		st->breaker = w->have_brk ? w->brk.seen : SIMLOG_B_CLOSED;
 		st->nchanges = w->have_brk ? w->brk.nchanges : 0;
 		for (int i = 0; i < st->nchanges; i++)
 			snprintf(st->changes[i], sizeof(st->changes[i]), "%s",
 			    w->brk.changes[i]);
 		st->retries = w->pol.retries;
-		st->spool_pending = w->spool ? simlog_spool_pending(w->spool) : 0;
 		st->seconds = simlog_now_mono() - w->st.start;
 		if (w->fatal)
 			st->fatal = w->fatal_err;
+		else if (w->spool_lost > 0)
+			st->fatal = w->lost_err;
 	}
 	if (w->cur != NULL) {
 		simlog_chunk_clear(&w->cur->ch);

@@ -47,9 +47,11 @@ simlog_writer_status(const struct simlog_writer_stats *s,
 		return SIMLOG_EX_NOPERM;	/* safe in the spool */
 	if (s->config_failed)
 		return SIMLOG_EX_CONFIG;	/* likewise */
+	if (s->local_failed && s->spooled > 0 && s->spool_pending)
+		return SIMLOG_EX_OSERR;		/* likewise; ours to mend */
 	if (s->spooled > 0 && s->spool_pending)
 		return SIMLOG_EX_TEMPFAIL;
-	if (in->replay_only && s->spool_pending)
+	if (in->replay_only && in->left)
 		return SIMLOG_EX_TEMPFAIL;
 	if (s->dropped > 0)
 		return SIMLOG_EX_UNAVAILABLE;

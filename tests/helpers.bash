@@ -336,3 +336,30 @@ release_clients() {
 	wait "${HOLDERS[@]}" 2>/dev/null || true
 	exec 8>&-
 }
+
+# starved N CMD...: run CMD (a shell command) with at most N open files.
+starved() {
+	local n=$1
+	shift
+	run --separate-stderr bash -c "ulimit -n $n && exec $*" 3>&-
+}
+
+# limit_for CMD...: the largest open-file limit under which CMD runs out
+# of descriptors (status 71, the limit named), in LIMIT; the last run is
+# one under that limit.  The runs with enough descriptors do their work.
+limit_for() {
+	local n
+	LIMIT=
+	for n in $(seq 5 40); do
+		starved "$n" "$@"
+		if [ "$status" -eq 71 ] &&
+		    [[ $stderr == *"this process's limit of open files"* ]]; then
+			LIMIT=$n
+		elif [ -n "$LIMIT" ]; then
+			break
+		fi
+	done
+	echo "limit: ${LIMIT:-none}"
+	[ -n "$LIMIT" ] || return 1
+	starved "$LIMIT" "$@"
+}

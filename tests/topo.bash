@@ -1116,6 +1116,38 @@ sentinel_kill_master() {
 	export SENTINEL_OLD_MASTER_PORT SENTINEL_KILLED_AT
 }
 
+# sentinel_planned_failover: SENTINEL FAILOVER of the set's master, as an
+# operator would before maintenance; the old master stays up.  Waits until
+# the sentinels name the new master and the old one is its replica in
+# sync (ready for another failover).  Exports SENTINEL_OLD_MASTER_PORT,
+# SENTINEL_KILLED_AT (ms, the command's time) and SENTINEL_SWITCHED_AT (ms,
+# when a sentinel first named the new master).
+sentinel_planned_failover() {
+	local mp
+	mp=$(sentinel_master_port) || return 1
+	SENTINEL_OLD_MASTER_PORT=$mp SENTINEL_KILLED_AT=$(_topo_now_ms)
+	export SENTINEL_OLD_MASTER_PORT SENTINEL_KILLED_AT
+	sentinel_cli 1 SENTINEL FAILOVER "$SENTINEL_NAME" | grep -q OK ||
+		_topo_err "SENTINEL FAILOVER $SENTINEL_NAME refused" || return 1
+	_topo_poll "a sentinel to name a new master" \
+	    _sentinel_switched "$mp" || return 1
+	SENTINEL_SWITCHED_AT=$(_topo_now_ms)
+	export SENTINEL_SWITCHED_AT
+	sentinel_wait_failover || return 1
+	_topo_poll "$mp to be a replica in sync" \
+	    _sentinel_ready "$SENTINEL_DIR" "$SENTINEL_MASTER_PORT" || {
+		_sentinel_why "$SENTINEL_DIR" >&2
+		return 1
+	}
+	sentinel_refresh
+}
+
+_sentinel_switched() {
+	local p
+	p=$(sentinel_master_port) || return 1
+	[ "$p" != "$1" ]
+}
+
 # sentinel_wait_failover [SECONDS]: wait (default TOPO_WAIT) until every
 # live sentinel names a new master (not SENTINEL_OLD_MASTER_PORT), its
 # failover over, and the new master answers ROLE master.  The sentinels

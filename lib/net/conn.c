@@ -87,6 +87,8 @@ simlog_conn_init(struct simlog_conn *conn, const struct simlog_conn_opts *o,
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
 	n->stop = o->stop;
+	simlog_link_init(&n->watch);
+	n->watch.stop = o->stop;
 	n->password = secret(o->password_file, NULL, conn->url.password, err,
 	    &failed);
 	if (failed)
@@ -161,6 +163,7 @@ simlog_net_node_add(struct simlog_conn *conn, const char *host, int port)
 	memset(&n->nodes[i], 0, sizeof(n->nodes[i]));
 	snprintf(n->nodes[i].host, sizeof(n->nodes[i].host), "%s", host);
 	n->nodes[i].port = port;
+	n->nodes[i].replicas = -1;
 	simlog_link_init(&n->nodes[i].link);
 	n->nodes[i].link.stop = n->stop;
 	n->nodes[i].link.count = &n->commands;
@@ -368,6 +371,7 @@ simlog_conn_clear(struct simlog_conn *conn)
 		return;
 	simlog_conn_close(conn);
 	if ((n = conn->net) != NULL) {
+		simlog_link_close(&n->watch);
 		free(n->order);
 		simlog_tls_free(n->tls);
 		free(n->server_name);

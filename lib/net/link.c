@@ -126,6 +126,32 @@ fail(struct simlog_link *l, struct simlog_err *err, const char *why)
 	return -1;
 }
 
+/*
+ * A failure of this process's own (its open-file limit, memory, the
+ * host's local ports) is not Redis's: no breaker shared with other
+ * processes counts it, and no retry waits for Redis to mend it.
+ */
+/*
+ * A failure of this process's own (its open-file limit, memory, the
+ * host's local ports) is not Redis's: no breaker shared with other
+ * processes counts it, and no retry waits for Redis to mend it.
+ */
+static int
+fail_errno(struct simlog_link *l, struct simlog_err *err, int e)
+{
+	const char *hint;
+
+	if (!simlog_errno_local(e, &hint))
+		return fail(l, err, strerror(e));
+	fail(l, NULL, strerror(e));
+	l->why.code = SIMLOG_EX_OSERR;
+	snprintf(l->why.msg + strlen(l->why.msg), sizeof(l->why.msg) -
+	    strlen(l->why.msg), " (%s), not a failure of Redis", hint);
+	if (err != NULL)
+		*err = l->why;
+	return -1;
+}
+
 static int
 stopped(struct simlog_link *l, struct simlog_err *err)
 {
@@ -196,7 +222,7 @@ open_unix(struct simlog_link *l, const char *path, double deadline,
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
-		return fail(l, err, strerror(errno));
+		return fail_errno(l, err, errno);
 	if (connect_fd(l->fd, (struct sockaddr *)&sun, sizeof(sun), deadline,
 	    l->stop, &stop_hit) < 0) {
 		if (stop_hit)
@@ -223,8 +249,9 @@ open_tcp(struct simlog_link *l, const char *host, int port, double deadline,
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(ports, sizeof(ports), "%d", port);
 	if ((rc = getaddrinfo(host, ports, &hints, &res)) != 0)
-		return fail(l, err, rc == EAI_SYSTEM ? strerror(errno) :
-		    gai_strerror(rc));
+		return rc == EAI_SYSTEM ? fail_errno(l, err, errno) :
+		    rc == EAI_MEMORY ? fail_errno(l, err, ENOMEM) :
+		    fail(l, err, gai_strerror(rc));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		l->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
@@ -245,8 +272,8 @@ open_tcp(struct simlog_link *l, const char *host, int port, double deadline,
 	if (stop_hit)
 		return stopped(l, err);
 	if (l->fd < 0)
-		return fail(l, err, saved == ETIMEDOUT ? "timed out" :
-		    strerror(saved));
+		return saved == ETIMEDOUT ? fail(l, err, "timed out") :
+		    fail_errno(l, err, saved);
 	/* Small commands (acks, pings) should not wait for Nagle. */
 	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(l->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));

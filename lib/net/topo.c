@@ -102,6 +102,9 @@ confirm_master(struct simlog_conn *conn, int i, double deadline,
 	ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
 	    strcmp(r->element[0]->str, "master") == 0;
+	/* A master's ROLE lists its connected replicas third. */
+	if (ok && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
+		conn->net->nodes[i].replicas = (int)r->element[2]->elements;
 	freeReplyObject(r);
 	if (!ok)
 		return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: the sentinels "
@@ -141,6 +144,9 @@ simlog_net_sentinel_open(struct simlog_conn *conn, double deadline,
 				conn->net->nodes[0] = conn->net->nodes[i];
 				conn->net->nodes[i] = tmp;
 			}
+			snprintf(conn->net->master_host,
+			    sizeof(conn->net->master_host), "%s", host);
+			conn->net->master_port = port;
 			return 0;
 		}
 		simlog_link_close(&conn->net->nodes[i].link);
@@ -149,6 +155,127 @@ simlog_net_sentinel_open(struct simlog_conn *conn, double deadline,
 			return -1;
 	}
 	return rc;
+}
+
+/*
+ * The sentinels say when they switch a master (+switch-master on their
+ * pub/sub): a subscription on a connection of its own tells a writer at
+ * once, where otherwise it would go on writing to a demoted master that
+ * still takes writes (a planned failover) until it is reconfigured.
+ */
+static int
+watch_open(struct simlog_conn *conn, struct simlog_err *err)
+{
+	struct simlog_net *n = conn->net;
+	struct simlog_url *u = &conn->url;
+	double deadline = simlog_now_mono() + conn->timeout;
+	const char *av[2] = { "SUBSCRIBE", "+switch-master" };
+
+	for (size_t s = 0; s < u->naddrs; s++) {
+		struct link_target t = { NULL, u->addrs[s].host,
+		    u->addrs[s].port };
+		char where[640];
+		redisReply *r = NULL;
+
+		snprintf(where, sizeof(where), "sentinel %s:%d",
+		    u->addrs[s].host, u->addrs[s].port);
+		if (simlog_link_open(&n->watch, &t, n->tls, n->server_name,
+		    deadline, err) < 0)
+			continue;
+		if (simlog_net_hello(conn, &n->watch, NULL, n->sentinel_password,
+		    0, NULL, deadline, where, err) == 0 &&
+		    simlog_link_append(&n->watch, 2, av, NULL, LINK_USER, 0,
+		    err) == 0 &&
+		    simlog_link_recv(&n->watch, deadline, &r, err) == 0 &&
+		    r->type == REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return 0;
+		}
+		freeReplyObject(r);
+		simlog_link_close(&n->watch);
+		if (simlog_now_mono() >= deadline)
+			break;
+	}
+	return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE, "%s: no sentinel "
+	    "takes a subscription to +switch-master", conn->display);
+}
+
+int
+simlog_conn_watch_fd(struct simlog_conn *conn)
+{
+	struct simlog_net *n = conn->net;
+	struct simlog_err ignored;
+
+	if (n == NULL || conn->url.topo != SIMLOG_TOPO_SENTINEL)
+		return -1;
+	if (!simlog_link_connected(&n->watch)) {
+		if (simlog_now_mono() < n->watch_retry_at)
+			return -1;
+		/* Not every second: a sentinel that is down is the
+		 * master's connection's business, not this one's. */
+		n->watch_retry_at = simlog_now_mono() + 5;
+		if (watch_open(conn, &ignored) < 0)
+			return -1;
+	}
+	return n->watch.fd;
+}
+
+int
+simlog_conn_watch_check(struct simlog_conn *conn, struct simlog_err *why)
+{
+	struct simlog_net *n = conn->net;
+	redisReply *r;
+	int got, switched = 0;
+
+	if (n == NULL || !simlog_link_connected(&n->watch))
+		return 0;
+	while ((got = simlog_link_try_recv(&n->watch, &r, why)) > 0) {
+		const redisReply *m;
+		char name[256], host[256];
+		int port;
+
+		/* "message", "+switch-master", "NAME OLDIP OLDPORT NEWIP
+		 * NEWPORT" */
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    (m = r->element[2])->type == REDIS_REPLY_STRING &&
+		    sscanf(m->str, "%255s %*s %*d %255s %d", name, host,
+		    &port) == 3 && strcmp(name, conn->url.master) == 0 &&
+		    (port != n->master_port ||
+		    strcmp(host, n->master_host) != 0)) {
+			simlog_seterr(why, SIMLOG_EX_TEMPFAIL, "%s: the "
+			    "sentinels switched master %s from %s:%d to %s:%d "
+			    "(a failover)", conn->display, name, n->master_host,
+			    n->master_port, host, port);
+			switched = 1;
+		}
+		freeReplyObject(r);
+	}
+	if (got < 0) {
+		simlog_link_close(&n->watch);
+		n->watch_retry_at = simlog_now_mono() + 1;
+		return switched ? 1 : -1;
+	}
+	return switched;
+}
+
+int
+simlog_conn_replicas(const struct simlog_conn *conn, const char *key)
+{
+	const struct simlog_net *n = conn->net;
+	int i = 0;
+
+	if (n == NULL || n->nnodes == 0)
+		return -1;
+	if (conn->url.topo == SIMLOG_TOPO_CLUSTER) {
+		if (n->slots == NULL)
+			return -1;
+		i = key ? n->slots[simlog_net_key_slot(key, strlen(key))] : -1;
+		for (size_t s = 0; s < NET_SLOTS && i < 0; s++)
+			i = n->slots[s];
+		if (i < 0)
+			return -1;
+	}
+	return n->nodes[i].replicas;
 }
 
 /* --- cluster -------------------------------------------------------------- */
@@ -233,6 +360,8 @@ read_slots(struct simlog_conn *conn, const redisReply *r, int asked,
 			    "out of memory");
 		}
 		n->nodes[node].master = 1;
+		/* After the master: its replicas. */
+		n->nodes[node].replicas = (int)e->elements - 3;
 		for (long long s = lo; s <= hi; s++)
 			map[s] = (int16_t)node;
 	}

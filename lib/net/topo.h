@@ -15,6 +15,9 @@ struct net_node {
 	char host[256];			/* "" for a unix socket */
 	int port;
 	int master;			/* cluster: serves slots */
+	int replicas;			/* the replicas it has, as the
+					 * sentinels' ROLE or the slot map
+					 * said; -1 not known */
 	struct simlog_link link;
 };
 
@@ -45,6 +48,12 @@ struct simlog_net {
 	struct simlog_err saved;	/* what broke a link since closed */
 	uint64_t commands;		/* sent on every link, in all */
 	int saved_any_reply;
+	/* Sentinel: a subscription to +switch-master, kept across
+	 * reconnections, and the master it was confirmed at. */
+	struct simlog_link watch;
+	double watch_retry_at;		/* monotonic: when to open it again */
+	char master_host[256];
+	int master_port;
 };
 
 /* The node at host:port, added if new; its index, or -1 out of memory. */

@@ -29,6 +29,9 @@ static const struct {
 	  "No such state, version or file (66)." },
 	{ SIMLOG_EX_UNAVAILABLE, "Unavailable", NULL,
 	  "Redis could not be reached (69)." },
+	{ SIMLOG_EX_OSERR, "LocalError", NULL,
+	  "This process's own resources ran out (descriptors, memory, local "
+	  "ports): not a failure of Redis (71)." },
 	{ SIMLOG_EX_IOERR, "StorageError", NULL,
 	  "Records could not be stored anywhere: the spool is full or cannot "
 	  "be written (74)." },
@@ -260,7 +263,7 @@ simlog_py_ping(PyObject *self, PyObject *args, PyObject *kw)
 	/* As simlog-ping's exit status: anything that keeps Redis from
 	 * answering is "unavailable", bar refused credentials. */
 	if (e.code != SIMLOG_EX_NOPERM && e.code != SIMLOG_EX_SOFTWARE &&
-	    e.code != SIMLOG_EX_CONFIG)
+	    e.code != SIMLOG_EX_CONFIG && e.code != SIMLOG_EX_OSERR)
 		e.code = SIMLOG_EX_UNAVAILABLE;
 	simlog_py_raise(&e);
 	{
@@ -314,8 +317,9 @@ add_classes(PyObject *m)
 {
 	simlog_py_Error = PyErr_NewExceptionWithDoc("simlog.Error",
 	    "A simlog failure; .code is its exit class (simlog(7): 64 usage, "
-	    "65 data, 69 unavailable, 70 internal, 74 I/O, 75 temporary, 77 "
-	    "permission, 78 configuration, 79 conflict).", NULL, NULL);
+	    "65 data, 66 no such item, 69 unavailable, 70 internal, 71 local "
+	    "resources, 74 I/O, 75 temporary, 77 permission, 78 "
+	    "configuration, 79 conflict).", NULL, NULL);
 	if (simlog_py_Error == NULL)
 		return -1;
 	{

@@ -546,6 +546,7 @@ close_locked(WriterObject *self)
 	Py_BEGIN_ALLOW_THREADS
 	simlog_writer_close(w, &self->final);
 	Py_END_ALLOW_THREADS
+	self->in.left = self->final.spool_pending;
 	self->status = simlog_writer_status(&self->final, &self->in);
 }
 

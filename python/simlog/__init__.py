@@ -18,8 +18,8 @@ accounted for exactly once; close() returns simlog-push's summary.
 
 Errors are simlog.Error, whose .code is simlog's exit code; subclasses
 name the classes a caller catches: UsageError (64), RefusedRecord (65),
-NotFound (66), Unavailable (69), StorageError (74), TemporaryFailure
-(75), AuthError (77), ConfigError (78), Conflict (79).
+NotFound (66), Unavailable (69), LocalError (71), StorageError (74),
+TemporaryFailure (75), AuthError (77), ConfigError (78), Conflict (79).
 
 Also here: State (simlog-state(1): versioned states in Redis) and ping()
 (simlog-ping(1)).  simlog.agentfarm.DataLogger writes AgentFarm's
@@ -35,12 +35,13 @@ import threading
 import weakref
 
 from . import _simlog
-from ._simlog import (AuthError, ConfigError, Conflict, Error, NotFound,
-                      RefusedRecord, StorageError, TemporaryFailure,
-                      Unavailable, UsageError)
+from ._simlog import (AuthError, ConfigError, Conflict, Error, LocalError,
+                      NotFound, RefusedRecord, StorageError,
+                      TemporaryFailure, Unavailable, UsageError)
 
 __all__ = ["Writer", "State", "ping", "encode", "Error", "UsageError",
-           "RefusedRecord", "NotFound", "Unavailable", "StorageError",
+           "RefusedRecord", "NotFound", "Unavailable", "LocalError",
+           "StorageError",
            "TemporaryFailure", "AuthError", "ConfigError", "Conflict",
            "PRIORITIES"]
 
@@ -382,8 +383,9 @@ def ping(url=None, count=3, interval=0.1, wait=0, check=False,
 
     {"ok": ..., "url": ..., "latency_ms": {...}, "server": {...},
      "findings": [...] (check=True), "nodes": [...] (cluster, sentinel)}.
-    A Redis that does not answer is a dict with "ok": False and "error",
-    not an exception; refused credentials raise AuthError.
+    A Redis that does not answer raises the error of its class
+    (Unavailable, AuthError, ...) with that report, "ok": False and
+    "error", as its .report.
     """
     o = _conn_options(url, timeout, password_file, sentinel_password_file,
                       tls)

@@ -231,6 +231,7 @@ class Errors(Case):
                 (simlog.RefusedRecord, 65, ValueError),
                 (simlog.NotFound, 66, LookupError),
                 (simlog.Unavailable, 69, simlog.Error),
+                (simlog.LocalError, 71, simlog.Error),
                 (simlog.StorageError, 74, simlog.Error),
                 (simlog.TemporaryFailure, 75, simlog.Error),
                 (simlog.AuthError, 77, simlog.Error),

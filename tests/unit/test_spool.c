@@ -112,6 +112,133 @@ frame_at(int i)
 	return o;
 }
 
+/* Records in every segment of the endpoint's directory. */
+static uint64_t
+count_dir(int *segments)
+{
+	struct simlog_spool *sp;
+	struct simlog_spool_seg *seg;
+	struct simlog_spool_rec r;
+	struct simlog_err e;
+	uint64_t n = 0;
+
+	*segments = 0;
+	sp = simlog_spool_open(top, "redis://test:1/0", 1 << 24, &e);
+	if (sp == NULL)
+		abort();
+	while (simlog_spool_take(sp, &seg, &e) == 1) {
+		while (simlog_spool_seg_next(seg, &r) > 0)
+			n += r.records;
+		(*segments)++;
+		/* Taken once: gone, as a replay does. */
+		simlog_spool_seg_done(sp, seg, NULL, 0);
+	}
+	simlog_spool_free(sp);
+	return n;
+}
+
+static void
+noted(void *arg, const char *msg)
+{
+	snprintf(arg, SIMLOG_ERRLEN * 2, "%s", msg);
+}
+
+/* The directory removed under a spool that sealed two segments and is
+ * writing a third: all three come back at the next write; a segment the
+ * spool sealed and a replay took is not written back. */
+static void
+vanished_dir(void)
+{
+	struct simlog_spool *sp, *rp;
+	struct simlog_spool_seg *seg;
+	struct simlog_err e;
+	char chunk[300], msg[SIMLOG_ERRLEN * 2] = "", cmd[700];
+	int segments;
+	uint64_t n;
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", top);
+	if (system(cmd) != 0)
+		abort();
+	sp = simlog_spool_open(top, "redis://test:1/0", 1 << 24, &e);
+	if (sp == NULL)
+		abort();
+	simlog_spool_on_say(sp, noted, msg);
+	memset(chunk, 'v', sizeof(chunk));
+	for (int i = 0; i < 9; i++) {
+		if (simlog_spool_write(sp, "s", chunk, sizeof(chunk), PER,
+		    &e) < 0)
+			abort();
+		if (i % 3 == 2 && i < 8)
+			simlog_spool_seal(sp);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", simlog_spool_dir(sp));
+	if (system(cmd) != 0)
+		abort();
+	ok(simlog_spool_write(sp, "s", chunk, sizeof(chunk), PER, &e) == 0,
+	    "a write after the directory vanished works");
+	ok(strstr(msg, "the directory was removed or replaced") != NULL &&
+	    strstr(msg, "wrote back the 63 records") != NULL &&
+	    strstr(msg, "(3 segments)") != NULL, "said: %s", msg);
+	ok(simlog_spool_lost(sp, NULL) == 0, "nothing lost");
+	simlog_spool_free(sp);
+	n = count_dir(&segments);
+	ok(n == 10 * PER && segments == 3, "every record back: %llu in %d "
+	    "segments", (unsigned long long)n, segments);
+
+	/* A sealed segment replayed (and deleted) is not written back. */
+	msg[0] = '\0';
+	sp = simlog_spool_open(top, "redis://test:1/0", 1 << 24, &e);
+	simlog_spool_on_say(sp, noted, msg);
+	for (int i = 0; i < 6; i++) {
+		if (simlog_spool_write(sp, "s", chunk, sizeof(chunk), PER,
+		    &e) < 0)
+			abort();
+		if (i == 2)
+			simlog_spool_seal(sp);
+	}
+	rp = simlog_spool_open(top, "redis://test:1/0", 1 << 24, &e);
+	ok(simlog_spool_take(rp, &seg, &e) == 1, "another process takes the "
+	    "sealed segment");
+	simlog_spool_seg_done(rp, seg, NULL, 0);
+	simlog_spool_free(rp);
+	/* It notices at its next look that the segment has gone. */
+	ok(simlog_spool_pending(sp, &e) == 1, "the open segment still "
+	    "waits");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", simlog_spool_dir(sp));
+	if (system(cmd) != 0)
+		abort();
+	simlog_spool_seal(sp);
+	ok(strstr(msg, "wrote back the 21 records") != NULL &&
+	    strstr(msg, "(1 segment)") != NULL, "only the unreplayed segment "
+	    "is written back: %s", msg);
+	simlog_spool_free(sp);
+	n = count_dir(&segments);
+	ok(n == 3 * PER && segments == 1, "%llu records in %d segment",
+	    (unsigned long long)n, segments);
+
+	/* The directory cannot be made again: counted as lost. */
+	msg[0] = '\0';
+	sp = simlog_spool_open(top, "redis://test:1/0", 1 << 24, &e);
+	simlog_spool_on_say(sp, noted, msg);
+	for (int i = 0; i < 4; i++)
+		if (simlog_spool_write(sp, "s", chunk, sizeof(chunk), PER,
+		    &e) < 0)
+			abort();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && echo x > %s",
+	    simlog_spool_dir(sp), simlog_spool_dir(sp));
+	if (system(cmd) != 0)
+		abort();
+	ok(simlog_spool_write(sp, "s", chunk, sizeof(chunk), PER, &e) < 0,
+	    "no write into a directory that cannot be made: %s", e.msg);
+	ok(simlog_spool_lost(sp, &e) == 4 * PER && strstr(e.msg,
+	    "Not a directory") != NULL, "the spooled records counted lost: "
+	    "%s", e.msg);
+	simlog_spool_free(sp);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", top);
+	if (system(cmd) != 0)
+		abort();
+}
+
 int
 main(void)
 {
@@ -239,6 +366,7 @@ main(void)
 	    "trimmed then damaged: exactly one chunk lost (%llu)",
 	    (unsigned long long)loss.records);
 
+	vanished_dir();
 	{
 		char cmd[700];
 
