@@ -69,6 +69,33 @@ for i in walk(unittest.defaultTestLoader.discover(".", "test_*.py")):
 	      cut -d' ' -f2 | sort)
 }
 
+@test "simlog-python(3) names every keyword, method and exception class" {
+	run "$PYTHON" -c '
+import inspect, simlog, simlog.agentfarm as af
+names = set()
+for f in (simlog.Writer.__init__, simlog.State.__init__, simlog.State.save,
+          simlog.State.load, simlog.State.list, simlog.ping):
+    names.update(p for p in inspect.signature(f).parameters
+                 if p not in ("self", "tls"))
+names.update(simlog._TLS)
+names.update(n for n in dir(simlog) if isinstance(getattr(simlog, n), type)
+             and issubclass(getattr(simlog, n), Exception))
+names.update(n for n in dir(af.DataLogger) if not n.startswith("_")
+             and n not in ("logger", "writer", "needs_flush", "closed",
+                           "cleanup", "get_configuration", "export_data",
+                           "get_table_row_count", "add_experiment_record",
+                           "update_experiment_record"))
+print("\n".join(sorted(names)))'
+	assert_success
+	local n missing=""
+	for n in $output; do
+		# roff spells a name'"'"'s "_" as is and its "-" as "\-".
+		grep -q -- "$n" "$SIMLOG_TOP/man/simlog-python.3" ||
+		    missing="$missing $n"
+	done
+	[ -z "$missing" ] || { echo "not in simlog-python(3):$missing"; return 1; }
+}
+
 # --- the cases (tests/python/test_*.py), one each ---
 
 @test "writer: a refused password is 77 and the records are spooled" {
