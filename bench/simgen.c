@@ -1,6 +1,11 @@
 /*
  * simgen: writes AgentFarm-shaped simulation records as JSON lines, the same
- * lines for the same seed, as input for the simlog benchmarks.
+ * lines for the same seed, as input for the simlog benchmarks.  The shapes
+ * are those AgentFarm's DataLogger and SimulationDatabase write (commit
+ * db2f8f2): a simulation and its configuration first; agents with
+ * position [x, y] and their deaths as later partial records; details as
+ * JSON text; ids numbered by the database; resource ids that are strings
+ * for the first resources and integers for later ones.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -17,6 +22,7 @@
 #define MAX_AGENTS	512
 #define TARGET_POP	40
 #define NRESOURCES	64
+#define FIRST_RESOURCES	40	/* these have string ids, the rest integers */
 #define MAX_RESOURCE	30.0
 #define WORLD		100.0
 
@@ -68,7 +74,7 @@ static struct {
 	unsigned type_count[NTYPES];	/* at the start of the step */
 	unsigned next_agent;
 	unsigned next_lineage;
-	unsigned long long action_id, incident_id, rstate_id;
+	const char *sim;		/* --sim: every record's simulation_id */
 	/* per-step tallies for the "step" record */
 	unsigned births, deaths, nactions;
 	double gathered, consumed, reward_sum;
@@ -146,63 +152,119 @@ static double ln(double x)
 	return 2 * sum + k * 0.69314718055994530942;
 }
 
-/* Claims one output line; once COUNT is reached the model runs on silently. */
-static int line(void)
+/* Claims one output line and starts it ({"type":"TYPE", and the
+ * simulation_id with --sim); once COUNT is reached the model runs on
+ * silently. */
+static int line(const char *type)
 {
 	if (g.left == 0)
 		return 0;
 	g.left--;
+	printf("{\"type\":\"%s\",", type);
+	if (g.sim != NULL)
+		printf("\"simulation_id\":\"%s\",", g.sim);
 	return 1;
 }
 
-static void emit_agent(const struct agent *a, long death_time)
+/* A resource's id as AgentFarm gives it: "resource_<shortid>" for the
+ * first ones, an integer for those spawned later. */
+static void put_resource_id(int r)
+{
+	if (r < FIRST_RESOURCES)
+		printf("\"resource_%04x%02d\"", (unsigned)(r * 2654435761u) >> 16,
+		       r);
+	else
+		printf("%d", r);
+}
+
+/* details as AgentFarm writes them: json.dumps(...), a JSON string. */
+static void put_details(const char *json)
+{
+	fputs("\"details\":\"", stdout);
+	for (; *json; json++) {
+		if (*json == '"' || *json == '\\')
+			putchar('\\');
+		putchar(*json);
+	}
+	putchar('"');
+}
+
+static void emit_simulation(unsigned long long seed)
+{
+	if (!line("simulation"))
+		return;
+	printf("\"start_time\":\"2025-10-01T09:00:00\",\"status\":\"running\","
+	       "\"parameters\":{\"seed\":%llu,\"width\":%g,\"height\":%g,"
+	       "\"resources\":%d},\"simulation_db_path\":\"simgen.db\"}\n",
+	       seed, WORLD, WORLD, NRESOURCES);
+	if (!line("simulation_config"))
+		return;
+	printf("\"timestamp\":1759309200,\"config_data\":\"{\\\"seed\\\": %llu, "
+	       "\\\"width\\\": %g, \\\"height\\\": %g}\"}\n", seed, WORLD, WORLD);
+}
+
+/* log_agent's record at birth. */
+static void emit_agent(const struct agent *a)
 {
 	int i;
 
-	if (!line())
+	if (!line("agent"))
 		return;
-	printf("{\"type\":\"agent\",\"agent_id\":\"a%06u\",\"birth_time\":%u,",
-	       a->id, a->birth);
-	if (death_time < 0)
-		fputs("\"death_time\":null,", stdout);
-	else
-		printf("\"death_time\":%ld,", death_time);
-	printf("\"agent_type\":\"%s\",\"position_x\":%.4f,\"position_y\":%.4f,"
+	printf("\"agent_id\":\"a%06u\",\"birth_time\":%u,"
+	       "\"agent_type\":\"%s\",\"position\":[%.4f,%.4f],"
 	       "\"initial_resources\":%.6g,\"starting_health\":%.5g,"
 	       "\"genome_id\":\"g%04x.%u\",\"generation\":%u,"
 	       "\"action_weights\":{",
-	       agent_types[a->type], a->x, a->y, a->initial_res,
-	       a->start_health, a->lineage, a->generation, a->generation);
+	       a->id, a->birth, agent_types[a->type], a->x, a->y,
+	       a->initial_res, a->start_health, a->lineage, a->generation,
+	       a->generation);
 	for (i = 0; i < NACTIONS; i++)
 		printf("%s\"%s\":%.4g", i ? "," : "", action_names[i], a->w[i]);
 	fputs("}}\n", stdout);
 }
 
+/* update_agent_death: the agent's death_time, and an incident. */
+static void emit_death(const struct agent *a, const char *cause)
+{
+	if (line("agent"))
+		printf("\"agent_id\":\"a%06u\",\"death_time\":%u}\n", a->id,
+		       g.step);
+	if (!line("health_incident"))
+		return;
+	printf("\"step_number\":%u,\"agent_id\":\"a%06u\",\"health_before\":0,"
+	       "\"health_after\":0,\"cause\":\"%s\",", g.step, a->id, cause);
+	put_details("{\"final_state\": \"dead\"}");
+	fputs("}\n", stdout);
+}
+
 static void emit_incident(const struct agent *a, double before,
 			  const char *cause, const struct agent *by)
 {
-	if (!line())
+	char d[160];
+
+	if (!line("health_incident"))
 		return;
-	printf("{\"type\":\"health_incident\",\"incident_id\":%llu,"
-	       "\"step_number\":%u,\"agent_id\":\"a%06u\","
-	       "\"health_before\":%.5g,\"health_after\":%.5g,\"cause\":\"%s\","
-	       "\"details\":{",
-	       ++g.incident_id, g.step, a->id, before, a->health, cause);
+	printf("\"step_number\":%u,\"agent_id\":\"a%06u\","
+	       "\"health_before\":%.5g,\"health_after\":%.5g,\"cause\":\"%s\",",
+	       g.step, a->id, before, a->health, cause);
 	if (by)
-		printf("\"attacker_id\":\"a%06u\",\"defending\":%s}}\n",
-		       by->id, a->defending ? "true" : "false");
+		snprintf(d, sizeof(d), "{\"attacker_id\": \"a%06u\", "
+			 "\"defending\": %s}", by->id,
+			 a->defending ? "true" : "false");
 	else
-		printf("\"starvation_counter\":%d,\"resource_level\":%.3f}}\n",
-		       a->starving, a->res);
+		snprintf(d, sizeof(d), "{\"starvation_counter\": %d, "
+			 "\"resource_level\": %.3f}", a->starving, a->res);
+	put_details(d);
+	fputs("}\n", stdout);
 }
 
 static void emit_state(const struct agent *a)
 {
-	if (!line())
+	if (!line("agent_state"))
 		return;
-	printf("{\"type\":\"agent_state\",\"step_number\":%u,"
+	printf("\"step_number\":%u,"
 	       "\"agent_id\":\"a%06u\",\"position_x\":%.3f,\"position_y\":%.3f,"
-	       "\"position_z\":0,\"resource_level\":%.4g,"
+	       "\"resource_level\":%.4g,"
 	       "\"current_health\":%.4g,\"starting_health\":%.5g,"
 	       "\"starvation_counter\":%d,\"is_defending\":%s,"
 	       "\"total_reward\":%.5g,\"age\":%u}\n",
@@ -213,13 +275,12 @@ static void emit_state(const struct agent *a)
 
 static void emit_resource(int r)
 {
-	if (!line())
+	if (!line("resource_state"))
 		return;
-	printf("{\"type\":\"resource_state\",\"id\":%llu,\"step_number\":%u,"
-	       "\"resource_id\":%d,\"amount\":%.4g,\"position_x\":%.2f,"
-	       "\"position_y\":%.2f}\n",
-	       ++g.rstate_id, g.step, r, g.res[r].amount, g.res[r].x,
-	       g.res[r].y);
+	printf("\"step_number\":%u,\"resource_id\":", g.step);
+	put_resource_id(r);
+	printf(",\"amount\":%.4g,\"position_x\":%.2f,\"position_y\":%.2f}\n",
+	       g.res[r].amount, g.res[r].x, g.res[r].y);
 }
 
 static void new_agent(struct agent *a, const struct agent *parent)
@@ -290,6 +351,7 @@ static void act(int i)
 	int kind = choose_action(a), r = -1, ok = 1;
 	double before = a->res, reward = 0, amount = 0, dist = 0, tbefore = 0;
 	double damage = 0;
+	char d[200];
 
 	switch (kind) {
 	case A_MOVE: {
@@ -365,58 +427,58 @@ static void act(int i)
 	g.reward_sum += reward;
 	g.nactions++;
 
-	if (!line())
+	if (!line("action"))
 		return;
-	printf("{\"type\":\"action\",\"action_id\":%llu,\"step_number\":%u,"
-	       "\"agent_id\":\"a%06u\",\"action_type\":\"%s\","
-	       "\"action_target_id\":",
-	       ++g.action_id, g.step, a->id, action_names[kind]);
+	printf("\"step_number\":%u,\"agent_id\":\"a%06u\",\"action_type\":\"%s\","
+	       "\"action_target_id\":", g.step, a->id, action_names[kind]);
 	if (r >= 0)
-		printf("\"r%04d\",", r);
+		put_resource_id(r);
 	else if (t)
-		printf("\"a%06u\",", t->id);
+		printf("\"a%06u\"", t->id);
 	else
-		fputs("null,", stdout);
-	printf("\"resources_before\":%.5g,\"resources_after\":%.5g,"
-	       "\"reward\":%.3g,\"details\":{",
-	       before, a->res, reward);
+		fputs("null", stdout);
+	printf(",\"reward\":%.3g,", reward);
 	switch (kind) {
 	case A_MOVE:
-		printf("\"distance\":%.4f", dist);
+		snprintf(d, sizeof(d), "{\"distance\": %.4f}", dist);
 		break;
 	case A_GATHER:
-		printf("\"resource_id\":%d,\"amount_gathered\":%.4g,"
-		       "\"success\":%s", r, amount, ok ? "true" : "false");
+		snprintf(d, sizeof(d), "{\"resource_before\": %.5g, "
+			 "\"amount_gathered\": %.4g, \"success\": %s}", before,
+			 amount, ok ? "true" : "false");
 		break;
 	case A_SHARE:
 		if (ok)
-			printf("\"amount_shared\":%.4g,"
-			       "\"target_resources_before\":%.4g,\"success\":true",
-			       amount, tbefore);
+			snprintf(d, sizeof(d), "{\"amount_shared\": %.4g, "
+				 "\"target_resources_before\": %.4g, "
+				 "\"success\": true}", amount, tbefore);
 		else
-			fputs("\"success\":false,\"reason\":\"too_poor\"", stdout);
+			snprintf(d, sizeof(d), "{\"success\": false, "
+				 "\"reason\": \"too_poor\"}");
 		break;
 	case A_ATTACK:
-		printf("\"damage_dealt\":%.3f,\"success\":%s", damage,
-		       ok ? "true" : "false");
+		snprintf(d, sizeof(d), "{\"damage_dealt\": %.3f, "
+			 "\"success\": %s}", damage, ok ? "true" : "false");
 		break;
 	case A_REPRODUCE:
 		if (ok)
-			printf("\"success\":true,\"offspring_id\":\"a%06u\","
-			       "\"offspring_generation\":%u",
-			       child->id, child->generation);
+			snprintf(d, sizeof(d), "{\"success\": true, "
+				 "\"offspring_id\": \"a%06u\", "
+				 "\"offspring_generation\": %u}", child->id,
+				 child->generation);
 		else
-			fputs("\"success\":false,"
-			      "\"reason\":\"insufficient_resources\"", stdout);
+			snprintf(d, sizeof(d), "{\"success\": false, "
+				 "\"reason\": \"insufficient_resources\"}");
 		break;
 	case A_DEFEND:
-		fputs("\"duration\":1,\"cost\":0.05", stdout);
+		snprintf(d, sizeof(d), "{\"duration\": 1, \"cost\": 0.05}");
 		break;
 	}
-	printf("},\"module_type\":\"%s\",\"module_id\":\"m%d\"}\n",
+	put_details(d);
+	printf(",\"module_type\":\"%s\",\"module_id\":\"m%d\"}\n",
 	       module_types[a->module], a->module * NACTIONS + kind);
 	if (child)
-		emit_agent(child, -1);
+		emit_agent(child);
 }
 
 static int cmp_unsigned(const void *pa, const void *pb)
@@ -463,9 +525,9 @@ static void emit_step(void)
 			best = run;
 	}
 
-	if (!line())
+	if (!line("step"))
 		return;
-	printf("{\"type\":\"step\",\"step_number\":%u,\"total_agents\":%d,"
+	printf("\"step_number\":%u,\"total_agents\":%d,"
 	       "\"agent_type_counts\":{\"system\":%u,\"independent\":%u,"
 	       "\"control\":%u},\"total_resources\":%.6g,"
 	       "\"average_agent_resources\":%.6g,\"births\":%u,\"deaths\":%u,"
@@ -538,7 +600,7 @@ static void sim_step(void)
 		struct agent *a = &g.pop[i];
 
 		if (a->health <= 0 || g.step - a->birth >= a->max_age) {
-			emit_agent(a, (long)g.step);
+			emit_death(a, a->health <= 0 ? "starvation" : "old_age");
 			g.pop[i] = g.pop[--g.npop];
 			g.deaths++;
 		} else {
@@ -548,7 +610,7 @@ static void sim_step(void)
 	/* immigration keeps a crashed population from dying out */
 	while (g.npop < TARGET_POP / 8) {
 		new_agent(&g.pop[g.npop], NULL);
-		emit_agent(&g.pop[g.npop++], -1);
+		emit_agent(&g.pop[g.npop++]);
 		g.births++;
 	}
 
@@ -565,6 +627,7 @@ static void usage(void)
 	      "\n"
 	      "  -n, --count COUNT  number of records, 0 to 10^11\n"
 	      "  -s, --seed SEED    unsigned 64-bit seed\n"
+	      "      --sim NAME     give every record \"simulation_id\":\"NAME\"\n"
 	      "  -h, --help         show this help and exit\n", stdout);
 }
 
@@ -591,6 +654,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "count", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "sim", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -605,6 +669,13 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			seed = number(optarg, 0, UINT64_MAX, "seed");
+			break;
+		case 'S':
+			/* Written as it is: a simulation name needs no
+			 * escaping (simlog-push refuses any other). */
+			if (strlen(optarg) > 64 || strpbrk(optarg, "\"\\") != NULL)
+				errx(EX_USAGE, "invalid --sim: '%s'", optarg);
+			g.sim = optarg;
 			break;
 		case 'h':
 			usage();
@@ -629,9 +700,10 @@ int main(int argc, char **argv)
 		g.res[i].y = range(0, WORLD);
 		g.res[i].amount = range(5, MAX_RESOURCE);
 	}
+	emit_simulation(seed);
 	while (g.npop < TARGET_POP) {
 		new_agent(&g.pop[g.npop], NULL);
-		emit_agent(&g.pop[g.npop++], -1);
+		emit_agent(&g.pop[g.npop++]);
 	}
 	while (g.left > 0)
 		sim_step();

@@ -97,7 +97,7 @@ CLI_CONN_USAGE
  * (a --follow drain makes many passes). */
 struct tally {
 	char sim[72], type[64], table[64];
-	unsigned long long rows, rejects;
+	unsigned long long rows, rejects, waiting, unmapped;
 };
 
 /* The newest entry seen of each simulation (--follow waits after it). */
@@ -120,6 +120,7 @@ struct drain {
 	struct simlog_chunk ch;
 
 	unsigned long long rows, rejects, batches, dups, dup_rows, corrupt;
+	unsigned long long waiting, resumed;	/* foreign keys */
 	unsigned long long expect;	/* records buffered at start */
 	int follow;
 	double commit_interval;
@@ -174,8 +175,19 @@ tally_add(struct drain *d, const char *sim, const struct simlog_sink_count *c)
 	}
 	d->tally[i].rows += c->rows;
 	d->tally[i].rejects += c->rejects;
+	d->tally[i].waiting += c->waiting;
+	d->tally[i].unmapped += c->unmapped;
 	d->rows += c->rows;
 	d->rejects += c->rejects;
+	d->waiting += c->waiting;
+	d->resumed += c->resumed;
+}
+
+/* Records handled: stored, dead letters, or waiting for a parent. */
+static unsigned long long
+handled(const struct drain *d)
+{
+	return d->rows + d->rejects + d->waiting;
 }
 
 static size_t
@@ -194,6 +206,38 @@ count_sims(const struct drain *d)
 	return n;
 }
 
+/* Records of tally i's table that carried fields no column takes, over
+ * every simulation; 0 unless i is the table's first tally. */
+static unsigned long long
+table_unmapped(const struct drain *d, size_t i)
+{
+	unsigned long long n = 0;
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (strcmp(d->tally[j].table, d->tally[i].table) == 0)
+			return 0;	/* counted with the first */
+	for (j = i; j < d->ntally; j++)
+		if (strcmp(d->tally[j].table, d->tally[i].table) == 0)
+			n += d->tally[j].unmapped;
+	return n;
+}
+
+/* "unmapped": {"table": records, ...}, per table over the run. */
+static void
+print_unmapped(const struct drain *d, struct simlog_jw *w)
+{
+	simlog_jw_key(w, "unmapped");
+	simlog_jw_obj(w);
+	for (size_t i = 0; i < d->ntally; i++) {
+		unsigned long long n = table_unmapped(d, i);
+
+		if (n > 0)
+			simlog_jw_kuint(w, d->tally[i].table, n);
+	}
+	simlog_jw_close(w);
+}
+
 static void
 print_summary(const struct drain *d)
 {
@@ -207,11 +251,16 @@ print_summary(const struct drain *d)
 		simlog_jw_kstr(&w, "table", d->tally[i].table);
 		simlog_jw_kuint(&w, "rows", d->tally[i].rows);
 		simlog_jw_kuint(&w, "rejects", d->tally[i].rejects);
+		simlog_jw_kuint(&w, "waiting", d->tally[i].waiting);
+		simlog_jw_kuint(&w, "unmapped", d->tally[i].unmapped);
 		simlog_jw_end(&w);
 	}
 	simlog_jw_begin(&w);
 	simlog_jw_kuint(&w, "rows", d->rows);
 	simlog_jw_kuint(&w, "rejects", d->rejects);
+	simlog_jw_kuint(&w, "waiting", d->waiting);
+	simlog_jw_kuint(&w, "resumed", d->resumed);
+	print_unmapped(d, &w);
 	simlog_jw_kuint(&w, "batches", d->batches);
 	simlog_jw_kuint(&w, "duplicate_batches", d->dups);
 	simlog_jw_kuint(&w, "duplicate_rows", d->dup_rows);
@@ -221,6 +270,32 @@ print_summary(const struct drain *d)
 	simlog_jw_kstr(&w, "db", simlog_sink_name(d->sink));
 	simlog_jw_kdouble(&w, "seconds", simlog_now_mono() - d->t0, 3);
 	simlog_jw_end(&w);
+}
+
+/* Fields no column took, and rows waiting for a parent row, are said
+ * once a run (also with -q). */
+static void
+report_notes(const struct drain *d)
+{
+	const char *first = simlog_sink_first_wait(d->sink);
+	unsigned long long now = simlog_sink_waiting(d->sink);
+
+	for (size_t i = 0; i < d->ntally; i++) {
+		char names[SIMLOG_ERRLEN / 2];
+		unsigned long long n = table_unmapped(d, i);
+
+		if (n > 0 && simlog_sink_unmapped_fields(d->sink,
+		    d->tally[i].table, names, sizeof(names)) > 0)
+			warnx("table %s: %llu record%s carried fields no column "
+			    "takes, not stored: %s", d->tally[i].table, n,
+			    n == 1 ? "" : "s", names);
+	}
+	if (now > 0)
+		warnx("%llu row%s wait%s in simlog_waiting in %s for a parent "
+		    "row not there yet, and go in when it comes%s%s", now,
+		    now == 1 ? "" : "s", now == 1 ? "s" : "",
+		    simlog_sink_name(d->sink), first ? "; the first: " : "",
+		    first ? first : "");
 }
 
 /* Dead letters are said, not only counted (also with -q). */
@@ -253,7 +328,7 @@ static void
 show_progress(struct drain *d, const char *sim, int final)
 {
 	double now = simlog_now_mono(), el = now - d->t0, rate;
-	unsigned long long done = d->rows + d->rejects + d->dup_rows;
+	unsigned long long done = handled(d) + d->dup_rows;
 	char eta[32] = "";
 
 	if (!d->progress || (!final && now - d->shown < 0.5))
@@ -693,7 +768,7 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 {
 	struct simlog_sid upto, after = { 0, 0 };
 	struct acklist acks = { NULL, 0, 0 };
-	unsigned long long done0 = d->rows + d->rejects;
+	unsigned long long done0 = handled(d);
 	int found, started = 0;
 	long n;
 
@@ -725,7 +800,7 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 	}
 	acks_clear(&acks);
 	free(acks.a);
-	if (d->progress && d->rows + d->rejects > done0)
+	if (d->progress && handled(d) > done0)
 		show_progress(d, sim, 1);
 	return n < 0 ? -1 : 0;
 }
@@ -1242,9 +1317,9 @@ run(struct drain *d, const char *sim)
 		if (rc != 0 || !d->follow || stop_requested)
 			break;
 		/* Nothing new this pass: sleep in Redis until records come. */
-		if (d->rows + d->rejects + d->dup_rows == d->rows_seen)
+		if (handled(d) + d->dup_rows == d->rows_seen)
 			wait_for_records(d, sims, nsims);
-		d->rows_seen = d->rows + d->rejects + d->dup_rows;
+		d->rows_seen = handled(d) + d->dup_rows;
 	} while (!stop_requested);
 	simlog_strv_free(sims, nsims);
 	return rc;
@@ -1292,6 +1367,7 @@ main(int argc, char **argv)
 	prune_batches(&d);
 	print_summary(&d);
 	report_rejects(&d);
+	report_notes(&d);
 	cleanup(&d);
 	if (cli_close_stdout() < 0 && rc == 0)
 		rc = SIMLOG_EX_IOERR;

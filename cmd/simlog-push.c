@@ -21,7 +21,7 @@ enum {
 	OPT_DEADLINE, OPT_MAX_BACKLOG, OPT_SPOOL, OPT_SPOOL_MAX, OPT_REPLAY,
 	OPT_SPOOL_STATUS, OPT_RETRIES, OPT_RETRY_BASE, OPT_RETRY_FACTOR,
 	OPT_RETRY_CAP, OPT_BREAKER_FAILURES, OPT_BREAKER_RESET,
-	OPT_WAIT_REPLICAS, OPT_PROGRESS,
+	OPT_WAIT_REPLICAS, OPT_PROGRESS, OPT_SIM_FIELD,
 };
 
 static const struct option longopts[] = {
@@ -29,6 +29,7 @@ static const struct option longopts[] = {
 	{ "sim", required_argument, NULL, 's' },
 	{ "type", required_argument, NULL, 't' },
 	{ "type-field", required_argument, NULL, OPT_TYPE_FIELD },
+	{ "sim-field", required_argument, NULL, OPT_SIM_FIELD },
 	{ "tee", no_argument, NULL, OPT_TEE },
 	{ "tee-error", required_argument, NULL, OPT_TEE_ERROR },
 	{ "reject", required_argument, NULL, OPT_REJECT },
@@ -72,6 +73,8 @@ CLI_CONN_USAGE
 "  -s, --sim SIM            simulation name (default $SIMLOG_SIM, else default)\n"
 "  -t, --type TYPE          record type of every line\n"
 "      --type-field NAME    field that holds the record type (default type)\n"
+"      --sim-field NAME     take each record's simulation from field NAME\n"
+"                           (-s: for records without it)\n"
 "      --tee                copy every input line to stdout; summary to stderr\n"
 "      --tee-error MODE     when stdout's reader goes away: warn (once, and\n"
 "                           go on pushing; the default) or exit (stop reading)\n"
@@ -547,6 +550,12 @@ options(int argc, char **argv, struct push *p)
 				errx(SIMLOG_EX_USAGE, "invalid --type-field: "
 				    "'%.64s': 1 to 64 bytes", optarg);
 			o->type_field = optarg;
+			break;
+		case OPT_SIM_FIELD:
+			if (*optarg == '\0' || strlen(optarg) > 64)
+				errx(SIMLOG_EX_USAGE, "invalid --sim-field: "
+				    "'%.64s': 1 to 64 bytes", optarg);
+			o->sim_field = optarg;
 			break;
 		case OPT_TEE:
 			p->tee = 1;

@@ -66,7 +66,7 @@ _simlog_push()
 		COMPREPLY=($(compgen -W "$(_simlog_buffered_sims)" -- "$cur"))
 		return
 		;;
-	-t | --type | --type-field)
+	-t | --type | --type-field | --sim-field)
 		# Names the user makes up: nothing to offer.
 		return
 		;;
@@ -97,6 +97,7 @@ _simlog_push()
 		-s --sim
 		-t --type
 		--type-field
+		--sim-field
 		--tee
 		--tee-error
 		--reject

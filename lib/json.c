@@ -561,3 +561,70 @@ simlog_json_unescape(const char *s, size_t n, char *out)
 	}
 	return (size_t)(o - out);
 }
+
+/* The kind of a value from its first byte. */
+static enum simlog_jvkind
+kind_of(unsigned char c)
+{
+	switch (c) {
+	case '"': return SIMLOG_JV_STRING;
+	case '{': return SIMLOG_JV_OBJECT;
+	case '[': return SIMLOG_JV_ARRAY;
+	case 't': return SIMLOG_JV_TRUE;
+	case 'f': return SIMLOG_JV_FALSE;
+	case 'n': return SIMLOG_JV_NULL;
+	default: return SIMLOG_JV_NUMBER;
+	}
+}
+
+int
+simlog_json_child(const char *val, size_t len, const char *key, size_t klen,
+		  size_t index, struct simlog_jmember *out)
+{
+	struct scan s;
+	struct simlog_jfield f;
+	struct want w = { key, klen, &f };
+	unsigned char close = key != NULL ? '}' : ']';
+	size_t i = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.start = s.p = (const unsigned char *)val;
+	s.end = s.p + len;
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != (key != NULL ? '{' : '['))
+		return -1;
+	s.p++;
+	skip_ws(&s);
+	while (s.p < s.end && *s.p != close) {
+		const unsigned char *k = NULL, *v;
+		int esc = 0, match;
+
+		if (key != NULL) {
+			k = s.p + 1;
+			if (scan_string(&s, &esc) < 0)
+				return -1;
+			match = key_matches(k, (size_t)(s.p - 1 - k), esc, &w);
+			skip_ws(&s);
+			s.p++;		/* ':' */
+			skip_ws(&s);
+		} else
+			match = i++ == index;
+		v = s.p;
+		if (scan_value(&s) < 0)
+			return -1;
+		if (match) {
+			out->key = (const char *)k;
+			out->klen = k ? klen : 0;
+			out->kesc = esc;
+			out->val = (const char *)v;
+			out->vlen = (size_t)(s.p - v);
+			out->kind = kind_of(*v);
+			return 0;
+		}
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == ',')
+			s.p++;
+		skip_ws(&s);
+	}
+	return 1;
+}

@@ -24,9 +24,11 @@
 #define MAX_COLS SIMLOG_SCHEMA_MAXCOLS
 #define MAX_MEMBERS 512
 
-const char *const simlog_ctype_names[5] = {
-	"INTEGER", "REAL", "TEXT", "BOOLEAN", "JSON",
+const char *const simlog_ctype_names[SIMLOG_NCTYPES] = {
+	"INTEGER", "REAL", "TEXT", "BOOLEAN", "JSON", "ID", "DATETIME",
 };
+
+#define TYPE_LIST "INTEGER, REAL, TEXT, BOOLEAN, JSON, ID, DATETIME"
 
 static uint32_t
 fnv(const char *s, size_t n)
@@ -222,6 +224,85 @@ compile_template(struct parser *p, struct simlog_stable *t,
 	return 0;
 }
 
+/* from FIELD: a top-level field, then .member and [index] steps. */
+static int
+parse_path(struct parser *p, struct simlog_column *c, const char *f)
+{
+	size_t n = strcspn(f, ".[");
+
+	if (n == 0)
+		return perr(p, "column %s: from '%s': no field name before the "
+		    "path", c->name, f);
+	if ((c->field = strndup(f, n)) == NULL)
+		return perr(p, "out of memory");
+	for (f += n; *f != '\0';) {
+		struct simlog_pstep st = { NULL, 0, 0 };
+		void *q;
+
+		if (*f == '.') {
+			n = strcspn(++f, ".[");
+			if (n == 0)
+				return perr(p, "column %s: from: an empty name "
+				    "after '.'", c->name);
+			if ((st.key = strndup(f, n)) == NULL)
+				return perr(p, "out of memory");
+			st.klen = n;
+			f += n;
+		} else {
+			char *end = (char *)f;
+
+			if (isdigit((unsigned char)f[1])) {
+				errno = 0;
+				st.index = strtoul(f + 1, &end, 10);
+			}
+			if (end == f || errno != 0 || *end != ']' ||
+			    st.index > 1000000)
+				return perr(p, "column %s: from: '%s' is not an "
+				    "[index] (0 to 1000000)", c->name, f);
+			f = end + 1;
+		}
+		if ((q = realloc(c->path, (c->npath + 1) *
+		    sizeof(*c->path))) == NULL) {
+			free(st.key);
+			return perr(p, "out of memory");
+		}
+		c->path = q;
+		c->path[c->npath++] = st;
+	}
+	return 0;
+}
+
+/* references TABLE(COLUMN), or TABLE (COLUMN): a table declared above,
+ * and a column of it that is its primary key or unique. */
+static int
+parse_ref(struct parser *p, struct simlog_column *c, const char *w,
+	  const char *next, int *i)
+{
+	char tab[80], col[80];
+	const char *o = strchr(w, '(');
+
+	if (c->ref_table != NULL)
+		return perr(p, "column %s: references named twice", c->name);
+	if (o == NULL && next != NULL && next[0] == '(') {
+		snprintf(tab, sizeof(tab), "%s", w);
+		o = next;
+		(*i)++;
+	} else if (o != NULL && o - w < (int)sizeof(tab))
+		snprintf(tab, sizeof(tab), "%.*s", (int)(o - w), w);
+	else
+		o = NULL;
+	if (o == NULL || strlen(o) < 3 || o[strlen(o) - 1] != ')' ||
+	    strlen(o) - 2 >= sizeof(col))
+		return perr(p, "column %s: expected references TABLE(COLUMN)",
+		    c->name);
+	snprintf(col, sizeof(col), "%.*s", (int)strlen(o) - 2, o + 1);
+	(*i)++;
+	if ((c->ref_table = strdup(tab)) == NULL ||
+	    (c->ref_col = strdup(col)) == NULL)
+		return perr(p, "out of memory");
+	return 0;
+}
+
 static int
 parse_column(struct parser *p, struct simlog_stable *t)
 {
@@ -236,16 +317,17 @@ parse_column(struct parser *p, struct simlog_stable *t)
 	if (find_col(t, p->tok[0]) != NULL)
 		return perr(p, "column %s named twice", p->tok[0]);
 	if (p->ntok < 2)
-		return perr(p, "column %s needs a type (INTEGER, REAL, TEXT, "
-		    "BOOLEAN, JSON)", p->tok[0]);
+		return perr(p, "column %s needs a type (" TYPE_LIST ")",
+		    p->tok[0]);
 	c = &t->cols[t->ncols];
 	memset(c, 0, sizeof(*c));
-	for (k = 0; k < 5; k++)
+	c->ref_t = c->ref_c = -1;
+	for (k = 0; k < SIMLOG_NCTYPES; k++)
 		if (strcasecmp(p->tok[1], simlog_ctype_names[k]) == 0)
 			break;
-	if (k == 5)
-		return perr(p, "column %s: unknown type '%s' (INTEGER, REAL, "
-		    "TEXT, BOOLEAN, JSON)", p->tok[0], p->tok[1]);
+	if (k == SIMLOG_NCTYPES)
+		return perr(p, "column %s: unknown type '%s' (" TYPE_LIST ")",
+		    p->tok[0], p->tok[1]);
 	c->type = (enum simlog_ctype)k;
 	c->line = p->line;
 	if ((c->name = strdup(p->tok[0])) == NULL)
@@ -270,9 +352,17 @@ parse_column(struct parser *p, struct simlog_stable *t)
 			const char *f = p->tok[++i];
 
 			free(c->field);
-			/* A quoted field name: the word after the marker. */
-			if ((c->field = strdup(f[0] == '"' ? f + 1 : f)) == NULL)
-				return perr(p, "out of memory");
+			/* A quoted field name: the word after the marker, as
+			 * it is; else a path (meta.seed, position[0]). */
+			if (f[0] == '"') {
+				if ((c->field = strdup(f + 1)) == NULL)
+					return perr(p, "out of memory");
+			} else if (parse_path(p, c, f) < 0)
+				return -1;
+		} else if (strcasecmp(w, "references") == 0 && i + 1 < p->ntok) {
+			if (parse_ref(p, c, p->tok[i + 1], i + 2 < p->ntok ?
+			    p->tok[i + 2] : NULL, &i) < 0)
+				return -1;
 		} else if (strcasecmp(w, "default") == 0 && i + 1 < p->ntok) {
 			if (parse_default(p, c, p->tok[++i]) < 0)
 				return -1;
@@ -316,6 +406,132 @@ parse_list(struct parser *p, struct simlog_stable *t, char ***out, size_t *n)
 	return 0;
 }
 
+/* The source of top-level field f, made if need be. */
+static struct simlog_source *
+source_of(struct simlog_stable *t, const char *f)
+{
+	size_t n = strlen(f), h;
+	struct simlog_source *src;
+
+	for (h = fnv(f, n) & (t->hcap - 1); t->hash[h] != 0;
+	    h = (h + 1) & (t->hcap - 1)) {
+		src = &t->src[t->hash[h] - 1];
+		if (src->klen == n && memcmp(src->key, f, n) == 0)
+			return src;
+	}
+	src = &t->src[t->nsrc];
+	src->key = f;
+	src->klen = n;
+	src->col = src->sim = -1;
+	t->hash[h] = (unsigned)++t->nsrc;
+	return src;
+}
+
+/*
+ * The fields the table's columns take, each once, in a hash for the insert
+ * path: a field fed whole to a column, compared with the simulation by a
+ * sim column, or read inside by columns with a path.
+ */
+static int
+build_sources(struct parser *p, struct simlog_stable *t)
+{
+	for (t->hcap = 16; t->hcap < 2 * t->ncols; t->hcap *= 2)
+		;
+	t->hash = calloc(t->hcap, sizeof(*t->hash));
+	t->src = calloc(t->ncols + 1, sizeof(*t->src));
+	if (t->hash == NULL || t->src == NULL)
+		return perr(p, "out of memory");
+	for (size_t i = 0; i < t->ncols; i++) {
+		struct simlog_column *c = &t->cols[i];
+		struct simlog_source *src;
+		void *q;
+
+		if (c->field == NULL && !c->is_sim)
+			continue;
+		src = source_of(t, c->field ? c->field : c->name);
+		if (c->is_sim)
+			src->sim = (int)i;
+		else if (c->npath == 0) {
+			if (src->col >= 0)
+				return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
+				    "%s:%d: table %s: field %s feeds two "
+				    "columns", p->path, t->line, t->name,
+				    c->field);
+			src->col = (int)i;
+		} else {
+			if ((q = realloc(src->paths, (src->npaths + 1) *
+			    sizeof(*src->paths))) == NULL)
+				return perr(p, "out of memory");
+			src->paths = q;
+			src->paths[src->npaths++] = (int)i;
+		}
+		if (src->sim >= 0 && (src->col >= 0 || src->npaths > 0))
+			return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
+			    "%s:%d: table %s: field %s is the sim column's and "
+			    "cannot feed another column", p->path, t->line,
+			    t->name, src->key);
+	}
+	return 0;
+}
+
+/* Whether a column is one of those on duplicate update matches by (and
+ * there are such). */
+static int
+in_conflict_cols(const struct simlog_stable *t, const char *name)
+{
+	const char *cols[MAX_COLS];
+	size_t n = simlog_stable_conflict_cols(t, cols, MAX_COLS);
+
+	if (n == 0)
+		return 1;	/* nothing to match: no row is updated */
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(cols[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* References: to a table declared above (so that it is made first, and
+ * its rows go in first), to its primary key or a unique column.  The
+ * table then knows it is referenced. */
+static int
+resolve_refs(struct parser *p, struct simlog_schema *s)
+{
+	for (size_t ti = 0; ti < s->ntables; ti++) {
+		struct simlog_stable *t = &s->tables[ti];
+
+		for (size_t i = 0; i < t->ncols; i++) {
+			struct simlog_column *c = &t->cols[i], *pc;
+			struct simlog_stable *pt = NULL;
+			size_t k;
+
+			if (c->ref_table == NULL)
+				continue;
+			p->line = c->line;
+			for (k = 0; k < ti; k++)
+				if (strcasecmp(s->tables[k].name,
+				    c->ref_table) == 0)
+					pt = &s->tables[k];
+			if (pt == NULL)
+				return perr(p, "column %s: references %s, which "
+				    "is not a table declared above it", c->name,
+				    c->ref_table);
+			if ((pc = find_col(pt, c->ref_col)) == NULL)
+				return perr(p, "column %s: references %s(%s): "
+				    "no such column", c->name, pt->name,
+				    c->ref_col);
+			if (!pc->primary && !pc->unique && !(pt->nkey == 1 &&
+			    strcasecmp(pt->key[0], pc->name) == 0))
+				return perr(p, "column %s: references %s(%s), "
+				    "which is neither its primary key nor unique",
+				    c->name, pt->name, pc->name);
+			c->ref_t = (int)(pt - s->tables);
+			c->ref_c = (int)(pc - pt->cols);
+			pt->referenced = 1;
+		}
+	}
+	return 0;
+}
+
 static int
 finish_table(struct parser *p, struct simlog_stable *t)
 {
@@ -345,24 +561,53 @@ finish_table(struct parser *p, struct simlog_stable *t)
 		return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
 		    "%s:%d: table %s: more than one primary key (use key a, b "
 		    "for a composite one)", p->path, t->line, t->name);
-	/* A field-name hash for the insert path. */
-	for (t->hcap = 16; t->hcap < 2 * t->ncols; t->hcap *= 2)
-		;
-	if ((t->hash = calloc(t->hcap, sizeof(*t->hash))) == NULL)
-		return perr(p, "out of memory");
-	for (i = 0; i < t->ncols; i++) {
-		const char *f = t->cols[i].field;
-		size_t h;
+	if (t->strict_fields && t->rest >= 0)
+		return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
+		    "%s:%d: table %s: strict fields and a rest column exclude "
+		    "each other", p->path, t->line, t->name);
+	t->sim_col = -1;
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].is_sim && t->sim_col < 0)
+			t->sim_col = (int)i;
+	return build_sources(p, t);
+}
 
-		if (f == NULL)
-			continue;
-		for (h = fnv(f, strlen(f)) & (t->hcap - 1); t->hash[h] != 0;
-		    h = (h + 1) & (t->hcap - 1))
-			if (strcmp(t->cols[t->hash[h] - 1].field, f) == 0)
-				return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
-				    "%s:%d: table %s: field %s feeds two "
-				    "columns", p->path, t->line, t->name, f);
-		t->hash[h] = (unsigned)i + 1;
+/* index NAME on COLUMN, ...; unique index NAME on COLUMN, ... */
+static int
+parse_index(struct parser *p, struct simlog_schema *s, struct simlog_stable *t)
+{
+	int u = strcmp(p->tok[0], "unique") == 0, w = u ? 2 : 1;
+	struct simlog_index *x;
+	void *q;
+
+	if (p->ntok < w + 3 || strcmp(p->tok[w + 1], "on") != 0)
+		return perr(p, "expected: %sindex NAME on COLUMN, ...",
+		    u ? "unique " : "");
+	if (!is_ident(p->tok[w]) || strncasecmp(p->tok[w], "sqlite_", 7) == 0)
+		return perr(p, "'%s' is not an index name (and sqlite_ is "
+		    "reserved)", p->tok[w]);
+	/* Index names share one namespace with each other in the database. */
+	for (size_t i = 0; i < s->ntables; i++)
+		for (size_t j = 0; j < s->tables[i].nidx; j++)
+			if (strcasecmp(s->tables[i].idx[j].name,
+			    p->tok[w]) == 0)
+				return perr(p, "index %s declared twice",
+				    p->tok[w]);
+	if ((q = realloc(t->idx, (t->nidx + 1) * sizeof(*t->idx))) == NULL)
+		return perr(p, "out of memory");
+	t->idx = q;
+	x = &t->idx[t->nidx++];
+	memset(x, 0, sizeof(*x));
+	x->unique = u;
+	if ((x->name = strdup(p->tok[w])) == NULL ||
+	    (x->cols = calloc((size_t)p->ntok, sizeof(char *))) == NULL)
+		return perr(p, "out of memory");
+	for (int i = w + 2; i < p->ntok; i++) {
+		if (find_col(t, p->tok[i]) == NULL)
+			return perr(p, "index %s names unknown column '%s' "
+			    "(declare columns first)", x->name, p->tok[i]);
+		if ((x->cols[x->ncols++] = strdup(p->tok[i])) == NULL)
+			return perr(p, "out of memory");
 	}
 	return 0;
 }
@@ -397,6 +642,12 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 			if (t != NULL)
 				return perr(p, "strict goes before the tables");
 			s->strict = 1;
+		} else if (strcmp(p->tok[0], "strict") == 0 && p->ntok == 2 &&
+		    strcmp(p->tok[1], "fields") == 0) {
+			if (t != NULL)
+				t->strict_fields = 1;
+			else
+				s->strict_fields = 1;
 		} else if (strcmp(p->tok[0], "typefield") == 0) {
 			if (p->ntok != 2 || t != NULL)
 				return perr(p, "typefield NAME goes before the "
@@ -452,6 +703,11 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 				    t->name);
 			if (parse_list(p, t, &t->key, &t->nkey) < 0)
 				return -1;
+		} else if (strcmp(p->tok[0], "index") == 0 ||
+		    (strcmp(p->tok[0], "unique") == 0 && p->ntok > 1 &&
+		    strcmp(p->tok[1], "index") == 0)) {
+			if (parse_index(p, s, t) < 0)
+				return -1;
 		} else if (strcmp(p->tok[0], "unique") == 0) {
 			void *q = realloc(t->uniques, (t->nuniques + 1) *
 			    sizeof(*t->uniques));
@@ -498,6 +754,7 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 			memset(c, 0, sizeof(*c));
 			c->name = strdup(p->tok[1]);
 			c->type = SIMLOG_C_JSON;
+			c->ref_t = c->ref_c = -1;
 			c->is_rest = 1;
 			t->rest = (int)t->ncols++;
 		} else if (parse_column(p, t) < 0)
@@ -511,7 +768,14 @@ parse(struct simlog_schema *s, FILE *f, struct parser *p)
 	if (s->ntables == 0)
 		return simlog_seterr(p->err, SIMLOG_EX_CONFIG,
 		    "%s: no tables in the schema", p->path);
-	return 0;
+	for (size_t i = 0; i < s->ntables; i++) {
+		t = &s->tables[i];
+		t->strict_fields |= s->strict_fields && t->rest < 0;
+		t->owner_check = t->on_dup == SIMLOG_DUP_UPDATE &&
+		    t->sim_col >= 0 && !in_conflict_cols(t,
+		    t->cols[t->sim_col].name);
+	}
+	return resolve_refs(p, s);
 }
 
 /*
@@ -660,6 +924,11 @@ simlog_schema_free(struct simlog_schema *s)
 		struct simlog_stable *t = &s->tables[i];
 
 		for (size_t j = 0; j < t->ncols; j++) {
+			for (size_t k = 0; k < t->cols[j].npath; k++)
+				free(t->cols[j].path[k].key);
+			free(t->cols[j].path);
+			free(t->cols[j].ref_table);
+			free(t->cols[j].ref_col);
 			free(t->cols[j].name);
 			free(t->cols[j].field);
 			free(t->cols[j].tmpl);
@@ -673,6 +942,18 @@ simlog_schema_free(struct simlog_schema *s)
 				free(t->uniques[u][j]);
 			free(t->uniques[u]);
 		}
+		for (size_t j = 0; t->src != NULL && j < t->nsrc; j++)
+			free(t->src[j].paths);
+		free(t->src);
+		for (size_t j = 0; j < t->nidx; j++) {
+			for (size_t k = 0; k < t->idx[j].ncols; k++)
+				free(t->idx[j].cols[k]);
+			free(t->idx[j].cols);
+			free(t->idx[j].name);
+		}
+		free(t->idx);
+		for (size_t j = 0; j < t->nunmapped; j++)
+			free(t->unmapped[j]);
 		free(t->uniques);
 		free(t->nuniq);
 		free(t->key);
@@ -838,6 +1119,224 @@ json_real(const char *p, size_t n, double *out)
 	return isfinite(*out) ? 0 : -2;
 }
 
+/* --- date-times --------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
+ * days_from_civil), and back. */
+static long long
+days_from_civil(long long y, unsigned m, unsigned d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static void
+civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+	long long era;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
+/* Fixed-width decimal digits at p; -1 unless all n are digits. */
+static int
+digits_at(const char *p, size_t avail, size_t n, long *out)
+{
+	long v = 0;
+
+	if (avail < n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Seconds and microseconds since the epoch, as the stored text. */
+static size_t
+format_time(long long secs, long usec, char *out)
+{
+	long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	long long rem = secs - days * 86400, y;
+	unsigned m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	return (size_t)snprintf(out, 32, "%04lld-%02u-%02u %02lld:%02lld:%02lld."
+	    "%06ld", y, m, d, rem / 3600, rem / 60 % 60, rem % 60, usec);
+}
+
+/*
+ * ISO 8601 text: YYYY-MM-DD, then optionally T or a space and
+ * HH:MM[:SS[.fraction]], then optionally Z or +HH[:MM] / -HH[:MM].  A time
+ * with a zone is turned to UTC; one without is kept as written.  Returns
+ * the seconds and microseconds, or -1.
+ */
+static int
+parse_iso(const char *p, size_t n, long long *secs, long *usec)
+{
+	long y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, zh, zm = 0;
+	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31,
+	    30, 31, 30, 31 };
+	size_t i = 10;
+
+	if (digits_at(p, n, 4, &y) < 0 || n < 10 || p[4] != '-' ||
+	    digits_at(p + 5, n - 5, 2, &mo) < 0 || p[7] != '-' ||
+	    digits_at(p + 8, n - 8, 2, &d) < 0)
+		return -1;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 &&
+	    y % 400 != 0))))
+		return -1;
+	*usec = 0;
+	if (i < n && (p[i] == 'T' || p[i] == 't' || p[i] == ' ')) {
+		if (digits_at(p + i + 1, n - i - 1, 2, &h) < 0 ||
+		    i + 3 >= n || p[i + 3] != ':' ||
+		    digits_at(p + i + 4, n - i - 4, 2, &mi) < 0)
+			return -1;
+		i += 6;
+		if (i < n && p[i] == ':') {
+			if (digits_at(p + i + 1, n - i - 1, 2, &sec) < 0)
+				return -1;
+			i += 3;
+			if (i < n && (p[i] == '.' || p[i] == ',')) {
+				size_t k = 0;
+
+				for (i++; i < n && p[i] >= '0' && p[i] <= '9';
+				    i++, k++)
+					if (k < 6)
+						frac = frac * 10 + (p[i] - '0');
+				if (k == 0)
+					return -1;
+				for (; k < 6; k++)
+					frac *= 10;
+			}
+		}
+		if (h > 23 || mi > 59 || sec > 59)
+			return -1;
+	}
+	*secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+	    h * 3600 + mi * 60 + sec;
+	*usec = frac;
+	if (i < n && (p[i] == 'Z' || p[i] == 'z'))
+		i++;
+	else if (i < n && (p[i] == '+' || p[i] == '-') && i > 10) {
+		int neg = p[i] == '-';
+
+		if (digits_at(p + i + 1, n - i - 1, 2, &zh) < 0)
+			return -1;
+		i += 3;
+		if (i < n && p[i] == ':')
+			i++;
+		if (i < n) {
+			if (digits_at(p + i, n - i, 2, &zm) < 0)
+				return -1;
+			i += 2;
+		}
+		if (zh > 23 || zm > 59)
+			return -1;
+		*secs -= (neg ? -1 : 1) * (zh * 3600 + zm * 60);
+	}
+	return i == n ? 0 : -1;
+}
+
+/* Epoch seconds, an integer or a decimal fraction; an exponent goes
+ * through a double.  -1 out of range. */
+static int
+parse_epoch(const char *p, size_t n, long long *secs, long *usec)
+{
+	long long whole = 0;
+	long frac = 0;
+	size_t i = 0, k = 0;
+	int neg = 0;
+
+	if (memchr(p, 'e', n) != NULL || memchr(p, 'E', n) != NULL) {
+		double d, f;
+
+		if (json_real(p, n, &d) < 0 || fabs(d) > 253402300800.0)
+			return -1;
+		f = floor(d);
+		*secs = (long long)f;
+		*usec = lround((d - f) * 1e6);
+	} else {
+		if (p[0] == '-') {
+			neg = 1;
+			i++;
+		}
+		for (; i < n && p[i] != '.'; i++) {
+			if (whole > 300000000000LL)
+				return -1;
+			whole = whole * 10 + (p[i] - '0');
+		}
+		for (i += i < n; i < n; i++, k++)
+			if (k < 6)
+				frac = frac * 10 + (p[i] - '0');
+			else if (k == 6 && p[i] >= '5')
+				frac++;		/* rounded to microseconds */
+		for (; k < 6; k++)
+			frac *= 10;
+		*secs = neg ? -whole : whole;
+		*usec = frac;
+		if (neg && frac > 0) {
+			(*secs)--;
+			*usec = 1000000 - frac;
+		}
+	}
+	if (*usec >= 1000000) {
+		(*secs)++;
+		*usec -= 1000000;
+	}
+	/* 0001-01-01 to 9999-12-31 */
+	return *secs < -62135596800LL || *secs > 253402300799LL ? -1 : 0;
+}
+
+static int
+convert_datetime(const struct simlog_column *c, const struct simlog_jmember *m,
+		 char **o, struct simlog_val *v, struct simlog_err *err)
+{
+	long long secs;
+	long usec;
+	char what[120];
+
+	if (m->kind == SIMLOG_JV_NUMBER) {
+		if (parse_epoch(m->val, m->vlen, &secs, &usec) < 0)
+			return misfit(err, c, "epoch seconds out of range "
+			    "(years 1 to 9999)");
+	} else if (m->kind != SIMLOG_JV_STRING ||
+	    memchr(m->val + 1, '\\', m->vlen - 2) != NULL ||
+	    parse_iso(m->val + 1, m->vlen - 2, &secs, &usec) < 0 ||
+	    secs < -62135596800LL || secs > 253402300799LL) {
+		snprintf(what, sizeof(what), "expected an ISO 8601 date-time "
+		    "or epoch seconds, got %s%.*s", m->kind == SIMLOG_JV_STRING ?
+		    "" : kind_name(m->kind), m->kind == SIMLOG_JV_STRING ?
+		    (int)(m->vlen > 40 ? 40 : m->vlen) : 0, m->val);
+		return misfit(err, c, what);
+	}
+	v->kind = SIMLOG_V_TEXT;
+	v->s = *o;
+	v->n = format_time(secs, usec, *o);
+	*o += v->n;
+	return 0;
+}
+
 /* Convert one member to a column's type; decoded text goes to the scratch
  * buffer at *o. */
 static int
@@ -911,12 +1410,28 @@ convert(const struct simlog_column *c, const struct simlog_jmember *m,
 		v->s = m->val;
 		v->n = m->vlen;
 		return 0;
+	case SIMLOG_C_ID:
+		/* A number is kept as its JSON text: 42 is '42'. */
+		if (m->kind == SIMLOG_JV_NUMBER) {
+			v->kind = SIMLOG_V_TEXT;
+			v->s = m->val;
+			v->n = m->vlen;
+			return 0;
+		}
+		if (m->kind != SIMLOG_JV_STRING)
+			goto wrong;
+		c = &(struct simlog_column){ .name = c->name,
+		    .type = SIMLOG_C_TEXT };
+		return convert(c, m, o, v, err);
+	case SIMLOG_C_DATETIME:
+		return convert_datetime(c, m, o, v, err);
 	}
 wrong:
 	snprintf(what, sizeof(what), "expected %s, got %s",
 	    c->type == SIMLOG_C_INTEGER ? "an integer" :
 	    c->type == SIMLOG_C_REAL ? "a number" :
-	    c->type == SIMLOG_C_BOOLEAN ? "true or false" : "a string",
+	    c->type == SIMLOG_C_BOOLEAN ? "true or false" :
+	    c->type == SIMLOG_C_ID ? "a string or a number" : "a string",
 	    kind_name(m->kind));
 	return misfit(err, c, what);
 }
@@ -961,13 +1476,13 @@ compute(struct simlog_stable *t, const struct simlog_column *c,
 }
 
 static int
-find_member_col(const struct simlog_stable *t, const char *key, size_t n)
+find_source(const struct simlog_stable *t, const char *key, size_t n)
 {
 	for (size_t h = fnv(key, n) & (t->hcap - 1); t->hash[h] != 0;
 	    h = (h + 1) & (t->hcap - 1)) {
-		const struct simlog_column *c = &t->cols[t->hash[h] - 1];
+		const struct simlog_source *src = &t->src[t->hash[h] - 1];
 
-		if (c->flen == n && memcmp(c->field, key, n) == 0)
+		if (src->klen == n && memcmp(src->key, key, n) == 0)
 			return (int)t->hash[h] - 1;
 	}
 	return -1;
@@ -978,9 +1493,9 @@ static int
 reserve(struct simlog_schema *s, const struct simlog_stable *t, size_t len,
 	struct simlog_err *err)
 {
-	/* Unescaped text (never longer than the line), the rest object (no
-	 * longer than the line), computed values. */
-	size_t need = 2 * len + 8 + t->scratch;
+	/* Unescaped text and date-times, the rest object (no longer than
+	 * the line), computed values. */
+	size_t need = 2 * len + 8 + 32 * t->ncols + t->scratch;
 
 	for (size_t i = 0; i < t->ncols; i++)
 		if (t->cols[i].tmpl != NULL)
@@ -1037,6 +1552,82 @@ fill_missing(struct simlog_stable *t, const char *sim, struct simlog_val *vals)
 	}
 }
 
+/* A field no column takes: named once a run (the first few). */
+static void
+note_unmapped(struct simlog_stable *t, const char *key, size_t klen)
+{
+	t->row_unmapped++;
+	for (size_t i = 0; i < t->nunmapped; i++)
+		if (strlen(t->unmapped[i]) == klen &&
+		    memcmp(t->unmapped[i], key, klen) == 0)
+			return;
+	if (t->nunmapped == SIMLOG_UNMAPPED_NAMES ||
+	    (t->unmapped[t->nunmapped] = strndup(key, klen)) == NULL)
+		t->unmapped_more = 1;
+	else
+		t->nunmapped++;
+}
+
+/* The record's own value of the sim column's field: the simulation it was
+ * pushed under, or null. */
+static int
+check_sim(const struct simlog_column *c, const struct simlog_jmember *m,
+	  const char *sim, char *tmp, struct simlog_err *err)
+{
+	char what[SIMLOG_ERRLEN / 2];
+	const char *v = m->val + 1;
+	size_t n = m->vlen - 2;
+
+	if (m->kind == SIMLOG_JV_NULL)
+		return 0;
+	if (m->kind != SIMLOG_JV_STRING) {
+		snprintf(what, sizeof(what), "expected the simulation's name, "
+		    "got %s", kind_name(m->kind));
+		return misfit(err, c, what);
+	}
+	if (memchr(v, '\\', n) != NULL) {
+		n = simlog_json_unescape(v, n, tmp);
+		v = tmp;
+	}
+	if (n == strlen(sim) && memcmp(v, sim, n) == 0)
+		return 0;
+	snprintf(what, sizeof(what), "the record names simulation '%.*s', "
+	    "but it was pushed under '%s'", (int)(n > 80 ? 80 : n), v, sim);
+	return misfit(err, c, what);
+}
+
+/* A column fed from inside a field: follow its path.  A step that finds
+ * nothing leaves the column missing; one into a value of another kind is
+ * a misfit. */
+static int
+convert_path(const struct simlog_column *c, const struct simlog_jmember *top,
+	     char **o, struct simlog_val *v, struct simlog_err *err)
+{
+	struct simlog_jmember m = *top;
+	char what[160];
+
+	for (size_t k = 0; k < c->npath; k++) {
+		const struct simlog_pstep *st = &c->path[k];
+		int rc;
+
+		if (m.kind == SIMLOG_JV_NULL)
+			return 0;
+		rc = simlog_json_child(m.val, m.vlen, st->key, st->klen,
+		    st->index, &m);
+		if (rc > 0)
+			return 0;
+		if (rc < 0) {
+			snprintf(what, sizeof(what), "from %s: expected %s at "
+			    "step %zu, got %s", c->field, st->key ? "an object" :
+			    "an array", k + 1, kind_name(m.kind));
+			return misfit(err, c, what);
+		}
+	}
+	if (v->set)
+		return misfit(err, c, "field appears twice");
+	return convert(c, &m, o, v, err);
+}
+
 int
 simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
 		  const char *sim, const char *json, size_t len,
@@ -1046,45 +1637,72 @@ simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
 	size_t n, i, tflen = strlen(s->typefield);
 	const char *why;
 	char *text, *rest, *comp, *r0;
+	int sim_seen = 0;
 
+	t->row_unmapped = 0;
 	if (simlog_json_members(json, len, m, MAX_MEMBERS, &n, &why) < 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record: %s",
 		    why), 1;
 	if (reserve(s, t, len, err) < 0)
 		return -1;
 	text = s->buf;
-	r0 = rest = s->buf + len + 1;
-	comp = s->buf + 2 * len + 4;
+	r0 = rest = s->buf + len + 32 * t->ncols + 1;
+	comp = r0 + len + 3;
 	memset(vals, 0, t->ncols * sizeof(*vals));
 	*rest++ = '{';
 	for (i = 0; i < n; i++) {
 		char kbuf[256];
 		const char *key = m[i].key;
 		size_t klen = m[i].klen;
-		int ci;
+		const struct simlog_source *src;
+		int si;
 
 		if (m[i].kesc && klen < sizeof(kbuf)) {
 			klen = simlog_json_unescape(key, klen, kbuf);
 			key = kbuf;
 		}
-		if (i < 64 && t->pred[i] != 0 && t->cols[t->pred[i] - 1].flen ==
-		    klen && memcmp(t->cols[t->pred[i] - 1].field, key,
+		if (i < 64 && t->pred[i] != 0 && t->src[t->pred[i] - 1].klen ==
+		    klen && memcmp(t->src[t->pred[i] - 1].key, key,
 		    klen) == 0)
-			ci = t->pred[i] - 1;
-		else if ((ci = find_member_col(t, key, klen)) >= 0 && i < 64)
-			t->pred[i] = (unsigned short)(ci + 1);
-		if (ci >= 0) {
-			if (vals[ci].set)
-				return misfit(err, &t->cols[ci],
-				    "field appears twice"), 1;
-			if (convert(&t->cols[ci], &m[i], &text, &vals[ci],
-			    err) < 0)
-				return 1;
+			si = t->pred[i] - 1;
+		else if ((si = find_source(t, key, klen)) >= 0 && i < 64)
+			t->pred[i] = (unsigned short)(si + 1);
+		if (si >= 0) {
+			src = &t->src[si];
+			if (src->sim >= 0) {
+				if (sim_seen++)
+					return misfit(err, &t->cols[src->sim],
+					    "field appears twice"), 1;
+				if (check_sim(&t->cols[src->sim], &m[i], sim,
+				    text, err) < 0)
+					return 1;
+				continue;
+			}
+			if (src->col >= 0) {
+				if (vals[src->col].set)
+					return misfit(err, &t->cols[src->col],
+					    "field appears twice"), 1;
+				if (convert(&t->cols[src->col], &m[i], &text,
+				    &vals[src->col], err) < 0)
+					return 1;
+			}
+			for (size_t k = 0; k < src->npaths; k++)
+				if (convert_path(&t->cols[src->paths[k]], &m[i],
+				    &text, &vals[src->paths[k]], err) < 0)
+					return 1;
 			continue;
 		}
-		if (t->rest < 0 || (klen == tflen &&
-		    memcmp(key, s->typefield, tflen) == 0))
+		if (klen == tflen && memcmp(key, s->typefield, tflen) == 0)
+			continue;	/* the record's type: not a field */
+		if (t->rest < 0) {
+			note_unmapped(t, key, klen);
+			if (t->strict_fields)
+				return simlog_seterr(err, SIMLOG_EX_DATAERR,
+				    "field %.*s feeds no column of table %s "
+				    "(strict fields)", (int)(klen > 64 ? 64 :
+				    klen), key, t->name), 1;
 			continue;	/* not kept */
+		}
 		if (rest > r0 + 1)
 			*rest++ = ',';
 		*rest++ = '"';
@@ -1108,4 +1726,41 @@ simlog_stable_row(struct simlog_schema *s, struct simlog_stable *t,
 		    compute(t, &t->cols[i], vals, &comp, err) < 0)
 			return 1;
 	return 0;
+}
+
+size_t
+simlog_stable_conflict_cols(const struct simlog_stable *t, const char **names,
+			    size_t max)
+{
+	size_t i, n = 0;
+
+	if (t->nkey > 0) {
+		for (i = 0; i < t->nkey && n < max; i++)
+			names[n++] = t->key[i];
+		return n;
+	}
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].primary) {
+			names[0] = t->cols[i].name;
+			return 1;
+		}
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].unique) {
+			names[0] = t->cols[i].name;
+			return 1;
+		}
+	for (i = 0; t->nuniques > 0 && i < t->nuniq[0] && n < max; i++)
+		names[n++] = t->uniques[0][i];
+	return n;
+}
+
+const char *
+simlog_val_key(const struct simlog_val *v, char *buf, size_t *n)
+{
+	if (v->kind == SIMLOG_V_INT) {
+		*n = (size_t)snprintf(buf, 24, "%lld", v->i);
+		return buf;
+	}
+	*n = v->n;
+	return v->s;
 }

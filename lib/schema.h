@@ -11,10 +11,13 @@
 
 #define SIMLOG_SCHEMA_MAXCOLS 256
 
+/* ID: a string or a number, stored as text; DATETIME: ISO 8601 text or
+ * epoch seconds, stored as UTC "YYYY-MM-DD HH:MM:SS.ffffff". */
 enum simlog_ctype { SIMLOG_C_INTEGER, SIMLOG_C_REAL, SIMLOG_C_TEXT,
-	SIMLOG_C_BOOLEAN, SIMLOG_C_JSON };
+	SIMLOG_C_BOOLEAN, SIMLOG_C_JSON, SIMLOG_C_ID, SIMLOG_C_DATETIME };
+#define SIMLOG_NCTYPES 7
 /* The names schema files use. */
-extern const char *const simlog_ctype_names[5];
+extern const char *const simlog_ctype_names[SIMLOG_NCTYPES];
 
 /* A column's default (simlog-schema(5) "default VALUE"). */
 enum simlog_dkind { SIMLOG_D_NONE, SIMLOG_D_NULL, SIMLOG_D_INT, SIMLOG_D_REAL,
@@ -30,10 +33,21 @@ struct simlog_tpart {
 	int col;
 };
 
+/* One step of a path into a field (from meta.seed, from position[0]). */
+struct simlog_pstep {
+	char *key;		/* a member of an object, or NULL: */
+	size_t klen;
+	size_t index;		/* an element of an array */
+};
+
 struct simlog_column {
 	char *name;
 	char *field;		/* source field; NULL for sim/computed/rest */
 	size_t flen;
+	struct simlog_pstep *path;	/* inside the field, npath steps */
+	size_t npath;
+	char *ref_table, *ref_col;	/* references TABLE(COLUMN) */
+	int ref_t, ref_c;		/* their indexes in the schema */
 	enum simlog_ctype type;
 	int notnull, primary, unique;
 	int is_sim, is_rest;
@@ -48,6 +62,26 @@ struct simlog_column {
 	char dform[40];		/* a numeric default as text */
 };
 
+/* index NAME on COLUMN, ... (unique index ...) */
+struct simlog_index {
+	char *name;
+	int unique;
+	char **cols;
+	size_t ncols;
+};
+
+/* A top-level field of the records and what it feeds. */
+struct simlog_source {
+	const char *key;
+	size_t klen;
+	int col;		/* the column it feeds as a whole, or -1 */
+	int sim;		/* the sim column it must agree with, or -1 */
+	int *paths;		/* columns fed from inside it */
+	size_t npaths;
+};
+
+#define SIMLOG_UNMAPPED_NAMES 16
+
 struct simlog_stable {
 	char *name, *type;
 	struct simlog_column *cols;
@@ -58,10 +92,25 @@ struct simlog_stable {
 	size_t *nuniq, nuniques;
 	int rest;		/* index of the rest column, or -1 */
 	enum simlog_on_dup on_dup;
-	unsigned *hash;		/* field-name hash: slot -> column index + 1 */
+	struct simlog_source *src;	/* the fields its columns take */
+	size_t nsrc;
+	unsigned *hash;		/* field-name hash: slot -> source index + 1 */
 	size_t hcap;
+	struct simlog_index *idx;
+	size_t nidx;
+	int strict_fields;	/* a field that feeds no column: dead letter */
+	int sim_col;		/* the sim column, or -1 */
+	int referenced;		/* another table's column references it */
+	int owner_check;	/* on duplicate update with a sim column
+				 * outside the key: only the record's own
+				 * simulation's row is updated */
+	/* Fields records carried that feed no column, named once a run. */
+	char *unmapped[SIMLOG_UNMAPPED_NAMES];
+	size_t nunmapped;
+	int unmapped_more;
+	unsigned row_unmapped;	/* such fields in the last record */
 	size_t scratch;		/* bytes of scratch templates need beyond 2n */
-	unsigned short pred[64];	/* member i -> the column index + 1 the
+	unsigned short pred[64];	/* member i -> the source index + 1 the
 					 * record before matched there, 0 none:
 					 * records of a type keep their order */
 	int line;
@@ -71,6 +120,7 @@ struct simlog_stable {
 struct simlog_schema {
 	char *path;
 	int strict;
+	int strict_fields;
 	char *typefield;
 	struct simlog_stable *tables;
 	size_t ntables;
@@ -110,5 +160,14 @@ int simlog_stable_addable(const struct simlog_stable *t,
 /* Whether column c is part of t's composite key. */
 int simlog_stable_in_key(const struct simlog_stable *t,
 			 const struct simlog_column *c);
+
+/* The columns on duplicate update matches rows by (the primary key, else
+ * the first unique column or unique line): n names, or 0 when none. */
+size_t simlog_stable_conflict_cols(const struct simlog_stable *t,
+				   const char **names, size_t max);
+
+/* A value's text as a parent key (INTEGER in decimal): into buf, or
+ * pointing into v; the length in *n. */
+const char *simlog_val_key(const struct simlog_val *v, char *buf, size_t *n);
 
 #endif

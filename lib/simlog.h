@@ -364,6 +364,11 @@ int simlog_json_members(const char *line, size_t len, struct simlog_jmember *m,
 /* Decode the escapes of a validated JSON string body into out, which must
  * hold n bytes (decoding never grows); returns the decoded length. */
 size_t simlog_json_unescape(const char *s, size_t n, char *out);
+/* In a validated JSON object (key != NULL) its member key, or in an array
+ * its element index: 0 with *out set (out->val, vlen, kind), 1 when there
+ * is no such member or element, -1 when val is not an object (array). */
+int simlog_json_child(const char *val, size_t len, const char *key,
+		      size_t klen, size_t index, struct simlog_jmember *out);
 
 /* --- JSON-lines writer ------------------------------------------------- */
 
@@ -765,6 +770,11 @@ struct simlog_writer_opts {
 	const char *type;		/* every record's type, or NULL */
 	const char *type_field;		/* member holding the type ("type") */
 	const char *type_hint;		/* added to "no \"type\" field" */
+	const char *sim_field;		/* take each record's simulation from
+					 * this member (NULL: every record is
+					 * sim's); sim, or $SIMLOG_SIM, then
+					 * stands for records without it,
+					 * which are refused without those */
 	size_t batch;			/* records per chunk (1024) */
 	size_t inflight;		/* chunks awaiting replies (8) */
 	size_t max_record;		/* longest record, bytes (1 MiB) */

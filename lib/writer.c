@@ -64,6 +64,8 @@ struct simlog_writer {
 	char sim[72];
 	char field[72];
 	size_t flen;
+	int sim_default;		/* sim_field: records without it go
+					 * to sim */
 	char last_type[64];		/* the last type found valid */
 	size_t last_tlen;		/* (the caller's thread only) */
 	char stream_key[SIMLOG_KEYLEN];
@@ -356,6 +358,41 @@ is_space(char c)
 }
 
 /* The record's type, validated; 1 with why filled when it has none. */
+/* --sim-field: the simulation a record names, into sbuf; the default
+ * (sim) for one that names none, if there is a default. */
+static int
+record_sim(struct simlog_writer *w, const char *line, size_t len, char *sbuf,
+	   struct simlog_err *why)
+{
+	const char *f = w->o.sim_field, *what;
+	struct simlog_jfield v;
+	size_t at, n;
+
+	/* The line was scanned whole already: this cannot fail. */
+	simlog_json_scan(line, len, f, strlen(f), &v, &what, &at);
+	if (v.kind == SIMLOG_J_ABSENT && w->sim_default) {
+		snprintf(sbuf, 72, "%s", w->sim);
+		return 0;
+	}
+	if (v.kind == SIMLOG_J_ABSENT)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "no \"%s\" field "
+		    "(the record's simulation), and no default simulation "
+		    "(-s)", f), 1;
+	if (v.kind != SIMLOG_J_STRING || v.dup)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "\"%s\" %s", f,
+		    v.dup ? "appears twice" : "is not a string"), 1;
+	n = v.len;
+	if (n < 72 && v.escaped)
+		n = simlog_json_unescape(v.val, v.len, sbuf);
+	else if (n < 72)
+		memcpy(sbuf, v.val, n);
+	if (n >= 72 || !simlog_valid_sim(sbuf, n))
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "\"%s\": not a "
+		    "simulation name (1-64 of [A-Za-z0-9_.-])", f), 1;
+	sbuf[n] = '\0';
+	return 0;
+}
+
 static int
 record_type(struct simlog_writer *w, const char *line, size_t len,
 	    char *tbuf, size_t tcap, const char **type, size_t *tlen,
@@ -455,6 +492,35 @@ forked(const struct simlog_writer *w)
 	return simlog_forks() != w->forks;
 }
 
+/* A sealed chunk to the thread, once the queue has room (or set aside, as
+ * the thread would, when it has none in time).  0, or -1 with why. */
+static int
+hand_over(struct simlog_writer *w, struct item *full, struct simlog_err *why)
+{
+	struct item *overflow = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->qbytes >= w->o.queue_max && wait_for_room(w)) {
+		overflow = full;
+		w->st.overflowed += overflow->ch.records;
+	} else
+		enqueue(w, full);
+	pthread_mutex_unlock(&w->mu);
+	if (overflow != NULL) {
+		/* Not under the lock: spooling is disk I/O. */
+		set_aside(w, overflow);
+		pthread_mutex_lock(&w->mu);
+		item_put(w, overflow);
+		if (w->fatal && why != NULL) {
+			*why = w->fatal_err;
+			rc = -1;
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	return rc;
+}
+
 int
 simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		    struct simlog_err *why)
@@ -462,7 +528,8 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	const char *type;
 	size_t tlen;
 	char tbuf[80];
-	struct item *full, *overflow = NULL;
+	struct item *full;
+	char sim[72];
 	int rc = 0;
 
 	if (forked(w))
@@ -492,7 +559,8 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		    w->o.max_record);
 		return 1;
 	}
-	if (record_type(w, line, len, tbuf, sizeof(tbuf), &type, &tlen, why))
+	if (record_type(w, line, len, tbuf, sizeof(tbuf), &type, &tlen, why) ||
+	    (w->o.sim_field != NULL && record_sim(w, line, len, sim, why)))
 		return 1;
 	if (__atomic_load_n(&w->fatal, __ATOMIC_ACQUIRE) || w->closing) {
 		pthread_mutex_lock(&w->mu);
@@ -510,6 +578,16 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		return -1;
 	}
 	pthread_mutex_lock(&w->fill);
+	/* A chunk holds one simulation's records: another simulation's
+	 * record seals it. */
+	if (w->o.sim_field != NULL && w->cur != NULL &&
+	    w->cur->ch.records > 0 && strcmp(w->cur->sim, sim) != 0) {
+		full = detach_cur(w);
+		pthread_mutex_unlock(&w->fill);
+		if ((rc = hand_over(w, full, why)) < 0)
+			return rc;
+		pthread_mutex_lock(&w->fill);
+	}
 	if (w->cur == NULL) {
 		pthread_mutex_lock(&w->mu);
 		w->cur = item_get(w);
@@ -517,6 +595,8 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		if (w->cur == NULL)
 			goto oom;
 	}
+	if (w->o.sim_field != NULL && w->cur->ch.records == 0)
+		snprintf(w->cur->sim, sizeof(w->cur->sim), "%s", sim);
 	if (simlog_chunk_add(&w->cur->ch, type, tlen, line, len) < 0)
 		goto oom;
 	__atomic_store_n(&w->accepted, w->accepted + 1, __ATOMIC_RELAXED);
@@ -542,25 +622,7 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	 * a producer that waits on the thread. */
 	full = detach_cur(w);
 	pthread_mutex_unlock(&w->fill);
-	pthread_mutex_lock(&w->mu);
-	if (w->qbytes >= w->o.queue_max && wait_for_room(w)) {
-		overflow = full;
-		w->st.overflowed += overflow->ch.records;
-	} else
-		enqueue(w, full);
-	pthread_mutex_unlock(&w->mu);
-	if (overflow != NULL) {
-		/* Not under the lock: spooling is disk I/O. */
-		set_aside(w, overflow);
-		pthread_mutex_lock(&w->mu);
-		item_put(w, overflow);
-		if (w->fatal && why != NULL) {
-			*why = w->fatal_err;
-			rc = -1;
-		}
-		pthread_mutex_unlock(&w->mu);
-	}
-	return rc;
+	return hand_over(w, full, why);
 oom:
 	pthread_mutex_unlock(&w->fill);
 	simlog_seterr(why, SIMLOG_EX_SOFTWARE, "out of memory");
@@ -1302,8 +1364,14 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	}
 	if (sim == NULL || *sim == '\0')
 		sim = getenv("SIMLOG_SIM");
+	w->sim_default = sim != NULL && *sim != '\0';
 	if (sim == NULL || *sim == '\0')
 		sim = "default";
+	if (o->sim_field != NULL && (*o->sim_field == '\0' ||
+	    strlen(o->sim_field) > 64)) {
+		simlog_seterr(err, SIMLOG_EX_USAGE, "a sim field of 1-64 bytes");
+		goto fail;
+	}
 	if (!simlog_valid_sim(sim, strlen(sim))) {
 		simlog_seterr(err, SIMLOG_EX_USAGE, "invalid simulation name "
 		    "'%.64s%s'%s: use 1-64 of [A-Za-z0-9_.-]", sim,

@@ -84,7 +84,7 @@ exact() {
 	assert_success
 	assert_equal "$stderr" ""
 	assert_equal "$(pg_record_tables | tr '\n' ' ')" \
-	    "action agent agent_state health_incident resource_state step "
+	    "action agent agent_state health_incident resource_state simulation simulation_config step "
 	local t
 	for t in $(pg_record_tables); do
 		assert_equal "$(pq "SELECT string_agg(column_name || ' ' || data_type ||
@@ -107,7 +107,7 @@ exact() {
 	assert_equal "$(jnum rows "${lines[-1]}")" 5000
 	assert_equal "$(jnum batches "${lines[-1]}")" $(( (5000 + 255) / 256 ))
 	[[ ${lines[-1]} == *"\"db\":\"$PGURL\""* ]]
-	assert_equal "${#lines[@]}" 7
+	assert_equal "${#lines[@]}" 9
 	run --separate-stderr simlog-drain -q -d "$PGURL"
 	assert_success
 	assert_equal "$(jnum rows "$output")" 0
@@ -123,7 +123,7 @@ exact() {
 }
 
 @test "pg: agentfarm tables with PostgreSQL types, keys and values" {
-	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	run -0 simlog-drain -q -d "$PGURL" --schema "$SIMLOG_TOP/tests/agentfarm-before.schema"
 	assert_equal "$(pq "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable, ', '
 	    ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'agents'")" \
 	    "simulation_id text NO, agent_id text NO, birth_time bigint YES, death_time bigint YES, agent_type text YES, position_x double precision YES, position_y double precision YES, initial_resources double precision YES, starting_health double precision YES, genome_id text YES, generation bigint YES, action_weights jsonb YES"
@@ -143,7 +143,7 @@ exact() {
 {"type":"weather","rain":1}
 EOF
 	simlog-push -s S1 < in.jsonl > /dev/null
-	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema agentfarm
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema "$SIMLOG_TOP/tests/agentfarm-before.schema"
 	assert_equal "$(jnum rows "${lines[-1]}")" 7
 	assert_equal "$(jnum rejects "${lines[-1]}")" 0
 	assert_equal "$(pq "SELECT simulation_id, agent_id, birth_time, death_time, agent_type,
@@ -185,7 +185,7 @@ EOF
 }
 
 @test "pg: dead letters have the reasons SQLite gives; what fits lands" {
-	{ echo strict; cat "$SIMLOG_TOP/schemas/agentfarm.schema"; } > strict.schema
+	{ echo strict; cat "$SIMLOG_TOP/tests/agentfarm-before.schema"; } > strict.schema
 	cat > in.jsonl <<'EOF'
 {"type":"action","action_id":1,"step_number":"3","agent_id":"a1","action_type":"move"}
 {"type":"action","action_id":2,"step_number":3,"action_type":"move"}
@@ -307,7 +307,7 @@ EOF
 }
 
 @test "pg: schema evolution adds columns with ALTER TABLE; key columns cannot be added (78)" {
-	cp "$SIMLOG_TOP/schemas/agentfarm.schema" my.schema
+	cp "$SIMLOG_TOP/tests/agentfarm-before.schema" my.schema
 	printf '%s\n' '{"type":"resource_state","id":1,"amount":2.5}' | simlog-push -s S1 > /dev/null
 	run -0 simlog-drain -q -d "$PGURL" --schema ./my.schema
 	cat >> my.schema <<'EOF'

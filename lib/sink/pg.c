@@ -46,6 +46,9 @@ struct pgtab {
 	char *move;			/* stage -> table, then TRUNCATE */
 	char *stage_ddl;		/* CREATE TEMP TABLE */
 	char *insert;			/* one row, $1... */
+	char *owner;			/* on duplicate update: the simulation
+					 * of a key's row, $1... its columns */
+	int okey[8], nokey, simcol;
 	char stmt[24];			/* its prepared name */
 	int nparams;
 	Oid *ptypes;			/* parameter types, 0: inferred */
@@ -71,6 +74,7 @@ struct pg {
 	unsigned mark_gen;
 	int in_txn;
 	struct buf rejects;		/* COPY text for simlog_rejects */
+	struct buf waits;		/* COPY text for simlog_waiting */
 	struct buf line;		/* one row's parameters */
 	struct pgtab **tabs;		/* every table with statements */
 	size_t ntabs;
@@ -353,6 +357,7 @@ tab_free(struct pgtab *t)
 	free(t->move);
 	free(t->stage_ddl);
 	free(t->insert);
+	free(t->owner);
 	free(t->ptypes);
 	free(t->rows.s);
 	free(t->json.s);
@@ -376,6 +381,7 @@ pg_close(struct simlog_sink *s)
 		s->routes[i].plain = NULL;
 	free(p->tabs);
 	free(p->rejects.s);
+	free(p->waits.s);
 	free(p->line.s);
 	free(p->target);
 	PQfinish(p->c);
@@ -423,7 +429,17 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 	    " type text NOT NULL,"
 	    " data text NOT NULL,"
 	    " error text NOT NULL,"
-	    " drained_at double precision NOT NULL)",
+	    " drained_at double precision NOT NULL);"
+	    "CREATE TABLE IF NOT EXISTS simlog_waiting ("
+	    " id bigserial PRIMARY KEY,"
+	    " simulation_id text NOT NULL,"
+	    " type text NOT NULL,"
+	    " data text NOT NULL,"
+	    " parent text NOT NULL,"
+	    " parent_key text NOT NULL,"
+	    " drained_at double precision NOT NULL);"
+	    "CREATE INDEX IF NOT EXISTS simlog_waiting_parent"
+	    " ON simlog_waiting (parent, parent_key)",
 	    "creating simlog's tables", err) < 0 ||
 	    run(s, "COMMIT", "creating simlog's tables", err) < 0) {
 		pg_close(s);
@@ -437,8 +453,9 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 static const char *
 pgtype(const struct simlog_column *c)
 {
-	static const char *const n[] = { "bigint", "double precision", "text",
-	    "boolean", "jsonb" };
+	static const char *const n[SIMLOG_NCTYPES] = { "bigint",
+	    "double precision", "text", "boolean", "jsonb", "text",
+	    "timestamptz" };
 
 	return n[c->type];
 }
@@ -471,7 +488,8 @@ is_serial(const struct simlog_column *c)
 }
 
 static void
-column_def(struct simlog_sql *b, const struct simlog_column *c, int adding)
+column_def(struct simlog_sql *b, const struct simlog_schema *sc,
+	   const struct simlog_column *c, int adding)
 {
 	simlog_sqlf(b, "\"%s\" %s", c->name, !adding && is_serial(c) ?
 	    "bigserial" : pgtype(c));
@@ -485,17 +503,20 @@ column_def(struct simlog_sql *b, const struct simlog_column *c, int adding)
 		simlog_sqlf(b, " DEFAULT ");
 		literal(b, c);
 	}
+	if (!adding)
+		simlog_sql_references(b, sc, c);
 }
 
 static void
-create_sql(struct simlog_sql *b, const struct simlog_stable *t)
+create_sql(struct simlog_sql *b, const struct simlog_schema *sc,
+	   const struct simlog_stable *t)
 {
 	size_t i;
 
 	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++) {
 		simlog_sqlf(b, i ? ", " : "");
-		column_def(b, &t->cols[i], 0);
+		column_def(b, sc, &t->cols[i], 0);
 	}
 	simlog_sql_constraints(b, t);
 	simlog_sqlf(b, ")");
@@ -534,7 +555,7 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
 			b.len = 0;
 			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
-			column_def(&b, c, 1);
+			column_def(&b, NULL, c, 1);
 			rc = !b.oom ? run(s, b.s, t->name, err) :
 			    simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
@@ -549,37 +570,46 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 static void
 conflict_target(struct simlog_sql *b, const struct simlog_stable *t)
 {
-	size_t i;
+	const char *cols[SIMLOG_SCHEMA_MAXCOLS];
+	size_t n = simlog_stable_conflict_cols(t, cols, SIMLOG_SCHEMA_MAXCOLS);
 
 	simlog_sqlf(b, " ON CONFLICT (");
-	if (t->nkey > 0) {
-		for (i = 0; i < t->nkey; i++)
-			simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", t->key[i]);
-	} else {
-		for (i = 0; i < t->ncols && !t->cols[i].primary; i++)
-			;
-		if (i == t->ncols)
-			for (i = 0; i < t->ncols && !t->cols[i].unique; i++)
-				;
-		if (i < t->ncols)
-			simlog_sqlf(b, "\"%s\"", t->cols[i].name);
-		else
-			for (size_t j = 0; j < t->nuniq[0]; j++)
-				simlog_sqlf(b, "%s\"%s\"", j ? ", " : "",
-				    t->uniques[0][j]);
-	}
+	for (size_t i = 0; i < n; i++)
+		simlog_sqlf(b, "%s\"%s\"", i ? ", " : "", cols[i]);
 	simlog_sqlf(b, ")");
 }
 
 static int
 has_conflict_target(const struct simlog_stable *t)
 {
-	if (t->nkey > 0 || t->nuniques > 0)
-		return 1;
-	for (size_t i = 0; i < t->ncols; i++)
-		if (t->cols[i].primary || t->cols[i].unique)
-			return 1;
-	return 0;
+	const char *cols[1];
+
+	return simlog_stable_conflict_cols(t, cols, 1) > 0;
+}
+
+/* on duplicate update never changes another simulation's row: when it
+ * changed none, this finds whose it is. */
+static void
+owner_statement(struct pgtab *pt, const struct simlog_stable *t)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	const char *cols[8];
+	size_t n = simlog_stable_conflict_cols(t, cols, 8);
+
+	pt->nokey = 0;
+	pt->simcol = t->sim_col;
+	if (!t->owner_check)
+		return;
+	simlog_sqlf(&b, "SELECT \"%s\" FROM \"%s\" WHERE ",
+	    t->cols[t->sim_col].name, t->name);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < t->ncols; k++)
+			if (strcmp(t->cols[k].name, cols[i]) == 0)
+				pt->okey[pt->nokey++] = (int)k;
+		simlog_sqlf(&b, "%s\"%s\" = $%zu", i ? " AND " : "",
+		    cols[i], i + 1);
+	}
+	pt->owner = b.s;
 }
 
 /* The statements of a typed table; the serial key's sequence is seq. */
@@ -638,6 +668,11 @@ typed_statements(struct pgtab *pt, const struct simlog_stable *t,
 		}
 		if (first)
 			simlog_sqlf(&b, " DO NOTHING");
+		else if (t->owner_check)
+			simlog_sqlf(&b, " WHERE simlog_t.\"%s\" IS NOT DISTINCT "
+			    "FROM EXCLUDED.\"%s\"", t->cols[t->sim_col].name,
+			    t->cols[t->sim_col].name);
+		owner_statement(pt, t);
 	}
 	pt->insert = b.s;
 	oom |= b.oom;
@@ -718,6 +753,106 @@ serial_sequence(struct simlog_sink *s, const struct simlog_stable *t,
 	return seq;
 }
 
+/* The table's indexes, made with it or added to it. */
+static int
+make_indexes(struct simlog_sink *s, const struct simlog_stable *t,
+	     struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	int rc;
+
+	if (t->nidx == 0)
+		return 0;
+	simlog_sql_indexes(&b, t);
+	rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory") :
+	    run(s, b.s, t->name, err);
+	free(b.s);
+	return rc;
+}
+
+/* Whether a column of PostgreSQL type found (format_type's words) takes
+ * the schema type's values as they are sent. */
+static int
+takes(const char *found, enum simlog_ctype want)
+{
+	static const char *const ok[SIMLOG_NCTYPES][4] = {
+		{ "bigint", "integer", "smallint", NULL },
+		{ "double precision", "real", "numeric", NULL },
+		{ "text", "character varying", NULL, NULL },
+		{ "boolean", NULL, NULL, NULL },
+		{ "jsonb", "json", NULL, NULL },
+		{ "text", "character varying", NULL, NULL },
+		{ "timestamp with time zone", "timestamp without time zone",
+		    NULL, NULL },
+	};
+
+	for (int i = 0; i < 4 && ok[want][i] != NULL; i++)
+		if (strncmp(found, ok[want][i], strlen(ok[want][i])) == 0 &&
+		    (found[strlen(ok[want][i])] == '\0' ||
+		    found[strlen(ok[want][i])] == '('))
+			return 1;
+	return 0;
+}
+
+/*
+ * A table that is there already: each of its columns the schema names
+ * must take the schema's type, and none the schema leaves out may refuse
+ * every row (NOT NULL without a default).  Found before the first row,
+ * with the ALTER TABLE that fixes it.
+ */
+static int
+check_existing(struct simlog_sink *s, const struct simlog_stable *t,
+	       struct simlog_err *err)
+{
+	const char *v[1] = { t->name };
+	PGresult *res = PQexecParams(P(s)->c, "SELECT a.attname, "
+	    "format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef "
+	    "FROM pg_attribute a WHERE a.attrelid = to_regclass("
+	    "quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped "
+	    "ORDER BY a.attnum", 1, NULL, v, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = fail(s, res, t->name, err);
+		PQclear(res);
+		return rc;
+	}
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		const char *found = PQgetvalue(res, i, 1);
+		const struct simlog_column *c = NULL;
+		char fix[SIMLOG_ERRLEN / 2];
+		int js;
+
+		for (size_t k = 0; k < t->ncols && c == NULL; k++)
+			if (strcmp(t->cols[k].name, name) == 0)
+				c = &t->cols[k];
+		if (c == NULL) {
+			if (PQgetvalue(res, i, 2)[0] == 't' &&
+			    PQgetvalue(res, i, 3)[0] == 'f')
+				rc = simlog_seterr(err, SIMLOG_EX_CONFIG,
+				    "table %s has column %s, NOT NULL without "
+				    "a default, which the schema does not "
+				    "fill: every row would be refused; nothing "
+				    "was drained.  Give it a default, or add "
+				    "it to the schema", t->name, name);
+			continue;
+		}
+		if (takes(found, c->type))
+			continue;
+		/* A JSON string becomes the text it holds. */
+		js = strncmp(found, "json", 4) == 0 &&
+		    (c->type == SIMLOG_C_TEXT || c->type == SIMLOG_C_ID);
+		snprintf(fix, sizeof(fix), "To change it, keeping its rows: "
+		    "ALTER TABLE \"%s\" ALTER COLUMN \"%s\" TYPE %s USING "
+		    "\"%s\"%s%s", t->name, name, pgtype(c), name,
+		    js ? " #>> '{}'" : "::", js ? "" : pgtype(c));
+		rc = simlog_sink_type_mismatch(s, t, c, found, fix, err);
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int
 apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 	    struct simlog_err *err)
@@ -727,11 +862,13 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 	char *seq;
 	int rc;
 
-	create_sql(&b, t);
+	if (check_existing(s, t, err) < 0)
+		return -1;
+	create_sql(&b, s->schema, t);
 	rc = !b.oom ? run(s, b.s, t->name, err) : simlog_seterr(err,
 	    SIMLOG_EX_SOFTWARE, "out of memory");
 	free(b.s);
-	if (rc < 0 || add_columns(s, t, err) < 0)
+	if (rc < 0 || add_columns(s, t, err) < 0 || make_indexes(s, t, err) < 0)
 		return -1;
 	if ((pt = calloc(1, sizeof(*pt))) == NULL || add_tab(s, pt) < 0) {
 		free(pt);
@@ -842,6 +979,20 @@ pg_forget(struct simlog_sink *s, struct simlog_route *r)
 static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
 		     struct simlog_err *err);
 
+/* Flush a table early, and before it those above it in the schema: a
+ * parent's rows always go in before its children's. */
+static int
+flush_through(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
+{
+	for (size_t i = 0; i < P(s)->ntabs; i++) {
+		if (flush_tab(s, P(s)->tabs[i], err) < 0)
+			return -1;
+		if (P(s)->tabs[i] == pt)
+			break;
+	}
+	return 0;
+}
+
 static int
 pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		const char *json, size_t len, struct simlog_err *err)
@@ -862,13 +1013,17 @@ pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	return 0;
 }
 
+/* A value in COPY text; a date-time is UTC (simlog_stable_row's). */
 static void
-put_val(struct buf *b, const struct simlog_val *v)
+put_val(struct buf *b, const struct simlog_val *v, enum simlog_ctype type)
 {
 	if (!v->set || v->kind == SIMLOG_V_NULL)
 		put(b, "\\N", 2);
-	else
+	else {
 		put_escaped(b, v->s, v->n);
+		if (type == SIMLOG_C_DATETIME && !v->dflt)
+			put(b, "+00", 3);
+	}
 }
 
 static int
@@ -882,7 +1037,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	char num[24];
 
 	for (size_t i = 0; i < n; i++)
-		need += 2 * (vals[i].n + 2) * (pt->mode == M_ROWS ? 2 : 1) + 2;
+		need += 2 * (vals[i].n + 5) * (pt->mode == M_ROWS ? 2 : 1) + 2;
 	if (pt->nrows + 2 > pt->jcap) {
 		size_t cap = pt->jcap ? 2 * pt->jcap : 1024;
 		size_t *q = realloc(pt->jofs, cap * sizeof(*q));
@@ -907,7 +1062,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		pt->rows.s[pt->rows.len++] = '\t';
 	}
 	for (size_t i = 0; i < n; i++) {
-		put_val(&pt->rows, &vals[i]);
+		put_val(&pt->rows, &vals[i], t->cols[i].type);
 		pt->rows.s[pt->rows.len++] = i + 1 < n || pt->mode == M_ROWS ?
 		    '\t' : '\n';
 		if ((int)i == pt->serial && (!vals[i].set ||
@@ -917,13 +1072,13 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	/* On duplicate update: the record's own values follow. */
 	for (size_t i = 0; pt->mode == M_ROWS && i < n; i++) {
 		if (vals[i].set && !vals[i].dflt)
-			put_val(&pt->rows, &vals[i]);
+			put_val(&pt->rows, &vals[i], t->cols[i].type);
 		else
 			put(&pt->rows, "\\N", 2);
 		pt->rows.s[pt->rows.len++] = i + 1 < n ? '\t' : '\n';
 	}
 	pt->nrows++;
-	if (pt->rows.len >= FLUSH_BYTES && flush_tab(s, pt, err) < 0)
+	if (pt->rows.len >= FLUSH_BYTES && flush_through(s, pt, err) < 0)
 		return -1;
 	return 0;
 }
@@ -1064,6 +1219,41 @@ row_misfit(struct simlog_sink *s, struct pgtab *pt, size_t k, char **params,
 	return 0;
 }
 
+/* On duplicate update changed no row: if the key's row is another
+ * simulation's, the record is a dead letter saying whose. */
+static int
+owned_elsewhere(struct simlog_sink *s, struct pgtab *pt, size_t k,
+		char **params, struct simlog_err *err)
+{
+	const char *v[8];
+	PGresult *res;
+	int rc = 0;
+
+	for (int i = 0; i < pt->nokey; i++)
+		v[i] = params[pt->okey[i]];
+	res = PQexecParams(P(s)->c, pt->owner, pt->nokey, NULL, v, NULL, NULL,
+	    0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, pt->type, err);
+	else if (PQntuples(res) == 1 && (PQgetisnull(res, 0, 0) ||
+	    params[pt->simcol] == NULL ||
+	    strcmp(PQgetvalue(res, 0, 0), params[pt->simcol]) != 0)) {
+		char why[SIMLOG_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s: the row of this key belongs to "
+		    "simulation '%s' (on duplicate update changes only the "
+		    "record's own simulation's rows)", route_of(s, pt)->table,
+		    PQgetvalue(res, 0, 0));
+		if (pg_reject(s, pt->type, pt->json.s + pt->jofs[k],
+		    pt->jofs[k + 1] - pt->jofs[k], why, err) < 0)
+			rc = -1;
+		else
+			simlog_sink_misfit(s, route_of(s, pt), why);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* Row by row, each under a savepoint (after a flush failed, or for on
  * duplicate update).  With careful = 0 no savepoint is taken, and the
  * first failure fails the whole. */
@@ -1098,6 +1288,16 @@ rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, int careful,
 			return -1;
 		res = PQexecPrepared(P(s)->c, pt->stmt, n,
 		    (const char *const *)params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK &&
+		    pt->owner != NULL && strcmp(PQcmdTuples(res), "0") == 0) {
+			PQclear(res);
+			if (owned_elsewhere(s, pt, k, params, err) < 0)
+				return -1;
+			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
+			    pt->type, err) < 0)
+				return -1;
+			continue;
+		}
 		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 			PQclear(res);
 			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
@@ -1187,7 +1387,10 @@ flush_tab(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 		return 0;
 	if (run(s, "SAVEPOINT simlog_flush", pt->type, err) < 0)
 		return -1;
-	rc = pt->mode == M_ROWS ? rows_one_by_one(s, pt, 0, &failed, err) :
+	/* A table whose rows can be another simulation's goes row by row
+	 * under savepoints: its dead letters are made once. */
+	rc = pt->mode == M_ROWS ? rows_one_by_one(s, pt, pt->owner != NULL,
+	    &failed, err) :
 	    rows_at_once(s, pt, &failed, err);
 	if (rc < 0 && failed != NULL && data_error(failed)) {
 		PQclear(failed);
@@ -1220,6 +1423,7 @@ clear_rows(struct simlog_sink *s)
 		pt->has_n = pt->mode == M_STAGE;
 	}
 	P(s)->rejects.len = 0;
+	P(s)->waits.len = 0;
 }
 
 /* The staging tables of this connection, made outside any transaction
@@ -1307,6 +1511,17 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 			return -1;
 		p->rejects.len = 0;
 	}
+	if (p->waits.len > 0) {
+		PGresult *failed;
+		int rc = copy_in(s, "COPY simlog_waiting (simulation_id, type, "
+		    "data, parent, parent_key, drained_at) FROM STDIN",
+		    &p->waits, "simlog_waiting", &failed, err);
+
+		PQclear(failed);
+		if (rc < 0)
+			return -1;
+		p->waits.len = 0;
+	}
 	if (run(s, "COMMIT", "committing", err) < 0)
 		return -1;
 	p->in_txn = 0;
@@ -1321,6 +1536,114 @@ pg_rollback(struct simlog_sink *s)
 	    PQtransactionStatus(P(s)->c) != PQTRANS_IDLE)
 		run(s, "ROLLBACK", "rolling back", NULL);
 	P(s)->in_txn = 0;
+}
+
+/* --- foreign keys ---------------------------------------------------------------- */
+
+static int
+pg_parent_has(struct simlog_sink *s, struct simlog_parent *p, const char *key,
+	      size_t n, int *found, struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	char *k = strndup(key, n);
+	const char *v[1] = { k };
+	PGresult *res;
+	int rc = 0;
+
+	simlog_sqlf(&b, "SELECT 1 FROM \"%s\" WHERE \"%s\" = $1 LIMIT 1",
+	    p->st->name, p->st->cols[p->col].name);
+	if (b.oom || k == NULL) {
+		free(b.s);
+		free(k);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	res = PQexecParams(P(s)->c, b.s, 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, p->name, err);
+	else
+		*found = PQntuples(res) > 0;
+	PQclear(res);
+	free(b.s);
+	free(k);
+	return rc;
+}
+
+static int
+pg_wait_put(struct simlog_sink *s, const char *sim, const char *type,
+	    const char *json, size_t len, const struct simlog_parent *p,
+	    const char *key, size_t n, struct simlog_err *err)
+{
+	struct buf *b = &P(s)->waits;
+	char num[40];
+
+	if (grow(b, 2 * (strlen(sim) + strlen(type) + len + strlen(p->name) +
+	    n) + 64) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	put_escaped(b, sim, strlen(sim));
+	b->s[b->len++] = '\t';
+	put_escaped(b, type, strlen(type));
+	b->s[b->len++] = '\t';
+	put_escaped(b, json, len);
+	b->s[b->len++] = '\t';
+	put_escaped(b, p->name, strlen(p->name));
+	b->s[b->len++] = '\t';
+	put_escaped(b, key, n);
+	put(b, num, (size_t)snprintf(num, sizeof(num), "\t%.6f\n",
+	    simlog_now_wall()));
+	return 0;
+}
+
+static int
+pg_wait_list(struct simlog_sink *s,
+	     void (*fn)(struct simlog_sink *, const char *, const char *),
+	     unsigned long long *rows, struct simlog_err *err)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (ensure_connected(s, err) < 0)
+		return -1;
+	res = PQexec(P(s)->c, "SELECT parent, parent_key, count(*) FROM "
+	    "simlog_waiting GROUP BY parent, parent_key");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, "simlog_waiting", err);
+	else {
+		*rows = 0;
+		for (int i = 0; i < PQntuples(res); i++) {
+			fn(s, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+			*rows += strtoull(PQgetvalue(res, i, 2), NULL, 10);
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
+	     const char *key, size_t n,
+	     int (*fn)(struct simlog_sink *, const char *, const char *,
+		       const char *, size_t, struct simlog_err *),
+	     struct simlog_err *err)
+{
+	char *k = strndup(key, n);
+	const char *v[2] = { p->name, k };
+	PGresult *res;
+	int rc = 0;
+
+	if (k == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	res = PQexecParams(P(s)->c, "WITH taken AS (DELETE FROM simlog_waiting "
+	    "WHERE parent = $1 AND parent_key = $2 RETURNING id, "
+	    "simulation_id, type, data) SELECT simulation_id, type, data "
+	    "FROM taken ORDER BY id", 2, NULL, v, NULL, NULL, 0);
+	free(k);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, "simlog_waiting", err);
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+		rc = fn(s, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), err);
+	PQclear(res);
+	return rc;
 }
 
 static int
@@ -1353,6 +1676,10 @@ const struct simlog_sink_ops simlog_sink_pg = {
 	.insert_plain = pg_insert_plain,
 	.insert_row = pg_insert_row,
 	.reject = pg_reject,
+	.parent_has = pg_parent_has,
+	.wait_put = pg_wait_put,
+	.wait_list = pg_wait_list,
+	.wait_take = pg_wait_take,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.prune = pg_prune,

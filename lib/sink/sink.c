@@ -115,6 +115,7 @@ simlog_sink_free(struct simlog_sink *s)
 	if (s == NULL)
 		return;
 	s->ops->close(s);
+	simlog_parents_free(s);
 	free(s->routes);
 	free(s->counts);
 	free(s->vals);
@@ -131,7 +132,15 @@ simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 	if (s->schema != NULL && s->schema != sc)
 		s->ops->unschema(s, s->schema);
 	s->schema = sc;
-	return s->ops->apply_schema(s, sc, err);
+	if (s->ops->apply_schema(s, sc, err) < 0)
+		return -1;
+	return simlog_parents_init(s, err);
+}
+
+static void
+zero_counts(struct simlog_route *r)
+{
+	r->rows = r->rejects = r->waiting = r->unmapped = r->resumed = 0;
 }
 
 int
@@ -140,8 +149,14 @@ simlog_sink_begin(struct simlog_sink *s, const char *sim,
 {
 	snprintf(s->sim, sizeof(s->sim), "%s", sim);
 	for (size_t i = 0; i < s->nroutes; i++)
-		s->routes[i].rows = s->routes[i].rejects = 0;
-	return s->ops->begin(s, sim, err);
+		zero_counts(&s->routes[i]);
+	if (s->ops->begin(s, sim, err) < 0)
+		return -1;
+	if (simlog_parents_begin(s, err) < 0) {
+		simlog_sink_rollback(s);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -152,9 +167,9 @@ simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 }
 
 /* A new route: where records of this type go from now on. */
-static struct simlog_route *
-new_route(struct simlog_sink *s, const char *type, size_t tlen,
-	  struct simlog_err *err)
+struct simlog_route *
+simlog_sink_new_route(struct simlog_sink *s, const char *type, size_t tlen,
+		      struct simlog_err *err)
 {
 	struct simlog_route *r;
 	const char *why;
@@ -245,37 +260,97 @@ dead_letter(struct simlog_sink *s, struct simlog_route *r, const char *json,
 	return 0;
 }
 
-int
-simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
-		   const char *json, size_t jlen, struct simlog_err *err)
+/* A row went in: one that had waited in simlog_waiting, or a new one. */
+static void
+count_stored(struct simlog_route *r, int from_wait)
 {
-	struct simlog_route *r = simlog_sink_route_of(s, type, tlen);
+	if (from_wait)
+		r->resumed++;
+	else
+		r->rows++;
+}
+
+/*
+ * A record of a schema's table: a row, a dead letter, or held for a parent
+ * row not there yet.  again: a held record tried again, which returns 1
+ * while its parent is still missing; from_wait: one that had waited in
+ * simlog_waiting.
+ */
+static int
+typed_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
+	     size_t jlen, int again, int from_wait, struct simlog_err *err)
+{
+	struct simlog_err why;
+	int rc = simlog_stable_row(s->schema, r->st, s->sim, json, jlen,
+	    s->vals, &why);
+
+	if (rc >= 0 && !again && r->st->row_unmapped > 0)
+		r->unmapped++;
+	if (rc == 0) {
+		rc = simlog_parents_check(s, r, s->sim, json, jlen, again,
+		    &why);
+		if (rc > 0)
+			return again ? 1 : 0;
+	}
+	if (rc == 0)
+		rc = s->ops->insert_row(s, r, s->vals, json, jlen, &why);
+	if (rc < 0) {
+		*err = why;
+		return -1;
+	}
+	if (rc > 0)
+		return dead_letter(s, r, json, jlen, why.msg, err);
+	if (simlog_parents_stored(s, r->st, s->vals, err) < 0)
+		return -1;
+	count_stored(r, from_wait);
+	return 0;
+}
+
+/* Any record, by its route. */
+static int
+route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
+	     size_t jlen, int again, int from_wait, struct simlog_err *err)
+{
 	struct simlog_err why;
 	int rc;
 
-	if (r == NULL && (r = new_route(s, type, tlen, err)) == NULL)
-		return -1;
-	if (r->st != NULL) {
-		rc = simlog_stable_row(s->schema, r->st, s->sim, json, jlen,
-		    s->vals, &why);
-		if (rc == 0)
-			rc = s->ops->insert_row(s, r, s->vals, json, jlen, &why);
-		if (rc < 0) {
-			*err = why;
-			return -1;
-		}
-		if (rc > 0)
-			return dead_letter(s, r, json, jlen, why.msg, err);
-	} else if (r->strict_unknown) {
+	if (r->st != NULL)
+		return typed_insert(s, r, json, jlen, again, from_wait, err);
+	if (r->strict_unknown) {
 		char msg[120];
 
 		snprintf(msg, sizeof(msg), "record type %s is not in the "
 		    "strict schema", r->type);
 		return dead_letter(s, r, json, jlen, msg, err);
-	} else if (s->ops->insert_plain(s, r, json, jlen, err) < 0)
+	}
+	/* A constraint of the table (a CHECK someone added) refuses it. */
+	if ((rc = s->ops->insert_plain(s, r, json, jlen, &why)) > 0)
+		return dead_letter(s, r, json, jlen, why.msg, err);
+	if (rc < 0) {
+		*err = why;
 		return -1;
-	r->rows++;
+	}
+	count_stored(r, from_wait);
 	return 0;
+}
+
+int
+simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
+		   const char *json, size_t jlen, struct simlog_err *err)
+{
+	struct simlog_route *r = simlog_sink_route_of(s, type, tlen);
+
+	if (r == NULL && (r = simlog_sink_new_route(s, type, tlen, err)) == NULL)
+		return -1;
+	return route_insert(s, r, json, jlen, 0, 0, err);
+}
+
+int
+simlog_sink_retry(struct simlog_sink *s, struct simlog_route *r,
+		  const char *json, size_t jlen, int from_wait,
+		  struct simlog_err *err)
+{
+	return route_insert(s, r, json, jlen, 1, from_wait, err);
 }
 
 int
@@ -283,12 +358,16 @@ simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
 {
 	size_t i, n = 0;
 
-	if (s->ops->commit(s, err) < 0)
+	if (simlog_parents_settle(s, err) < 0 || s->ops->commit(s, err) < 0)
 		return -1;
+	simlog_parents_commit(s);
 	if (s->first_reject[0] == '\0')
 		memcpy(s->first_reject, s->pending_reject,
 		    sizeof(s->first_reject));
 	s->pending_reject[0] = '\0';
+	if (s->first_wait[0] == '\0')
+		memcpy(s->first_wait, s->pending_wait, sizeof(s->first_wait));
+	s->pending_wait[0] = '\0';
 	if (s->nroutes > 0) {
 		void *q = realloc(s->counts, s->nroutes * sizeof(*s->counts));
 
@@ -301,14 +380,18 @@ simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
 		struct simlog_route *r = &s->routes[i];
 
 		r->made_in_txn = 0;
-		if (r->rows == 0 && r->rejects == 0)
+		if (r->rows == 0 && r->rejects == 0 && r->waiting == 0 &&
+		    r->unmapped == 0 && r->resumed == 0)
 			continue;
 		s->counts[n].type = r->type;
 		s->counts[n].table = r->table;
 		s->counts[n].rows = r->rows;
 		s->counts[n].rejects = r->rejects;
+		s->counts[n].waiting = r->waiting;
+		s->counts[n].unmapped = r->unmapped;
+		s->counts[n].resumed = r->resumed;
 		n++;
-		r->rows = r->rejects = 0;
+		zero_counts(r);
 	}
 	s->ncounts = n;
 	return 0;
@@ -320,7 +403,9 @@ simlog_sink_rollback(struct simlog_sink *s)
 	size_t i, keep = 0;
 
 	s->ops->rollback(s);
+	simlog_parents_rollback(s);
 	s->pending_reject[0] = '\0';
+	s->pending_wait[0] = '\0';
 	/* A table made in the rolled-back transaction is gone with it. */
 	for (i = 0; i < s->nroutes; i++) {
 		struct simlog_route *r = &s->routes[i];
@@ -329,7 +414,7 @@ simlog_sink_rollback(struct simlog_sink *s)
 			s->ops->forget(s, r);
 			continue;
 		}
-		r->rows = r->rejects = 0;
+		zero_counts(r);
 		s->routes[keep++] = *r;
 	}
 	s->nroutes = keep;
@@ -435,4 +520,76 @@ const char *
 simlog_sink_first_reject(const struct simlog_sink *s)
 {
 	return s->first_reject[0] ? s->first_reject : NULL;
+}
+
+const char *
+simlog_sink_first_wait(const struct simlog_sink *s)
+{
+	return s->first_wait[0] ? s->first_wait : NULL;
+}
+
+unsigned long long
+simlog_sink_waiting(const struct simlog_sink *s)
+{
+	return s->waiting;
+}
+
+size_t
+simlog_sink_unmapped_fields(const struct simlog_sink *s, const char *table,
+			    char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; s->schema != NULL && i < s->schema->ntables; i++) {
+		const struct simlog_stable *t = &s->schema->tables[i];
+
+		if (strcmp(t->name, table) != 0)
+			continue;
+		for (size_t k = 0; k < t->nunmapped && o < len; k++)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    k ? ", " : "", t->unmapped[k]);
+		if (t->unmapped_more && o < len)
+			o += (size_t)snprintf(buf + o, len - o, ", ...");
+	}
+	return o < len ? o : len - 1;
+}
+
+/* A type the table holds that the schema's type cannot go into. */
+int
+simlog_sink_type_mismatch(struct simlog_sink *s, const struct simlog_stable *t,
+			  const struct simlog_column *c, const char *found,
+			  const char *fix, struct simlog_err *err)
+{
+	(void)s;
+	return simlog_seterr(err, SIMLOG_EX_CONFIG, "table %s, column %s: the "
+	    "database has %s, the schema wants %s; nothing was drained. %s",
+	    t->name, c->name, found, simlog_ctype_names[c->type], fix);
+}
+
+void
+simlog_sql_indexes(struct simlog_sql *b, const struct simlog_stable *t)
+{
+	for (size_t i = 0; i < t->nidx; i++) {
+		const struct simlog_index *x = &t->idx[i];
+
+		simlog_sqlf(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON "
+		    "\"%s\" (", x->unique ? "UNIQUE " : "", x->name, t->name);
+		for (size_t k = 0; k < x->ncols; k++)
+			simlog_sqlf(b, "%s\"%s\"", k ? ", " : "", x->cols[k]);
+		simlog_sqlf(b, ");");
+	}
+}
+
+void
+simlog_sql_references(struct simlog_sql *b, const struct simlog_schema *sc,
+		      const struct simlog_column *c)
+{
+	const struct simlog_stable *pt;
+
+	if (c->ref_t < 0)
+		return;
+	pt = &sc->tables[c->ref_t];
+	simlog_sqlf(b, " REFERENCES \"%s\" (\"%s\")", pt->name,
+	    pt->cols[c->ref_c].name);
 }

@@ -7,8 +7,14 @@
  * Records are routed here, the same way for every database: a type named
  * by the schema goes to its typed table, any other type to a table of its
  * own (id, simulation_id, data), or, under a strict schema, to the dead
- * letters.  A record that does not fit its table is a dead letter in
- * simlog_rejects, in the same transaction.
+ * letters.  A record that does not fit its table, or that the database
+ * refuses (a CHECK, NOT NULL, UNIQUE or foreign key constraint), is a dead
+ * letter in simlog_rejects, in the same transaction, with the reason.
+ *
+ * A row whose parent row (references TABLE(COLUMN)) is not in the database
+ * yet waits for it: held until the transaction's end, when its parent may
+ * have come in the same transaction, then kept in simlog_waiting; it goes
+ * in, in the transaction that brings its parent.
  *
  * One transaction drains one simulation:
  *
@@ -30,6 +36,8 @@
 
 struct simlog_sink;
 struct simlog_schema;
+struct simlog_stable;
+struct simlog_column;
 
 struct simlog_sink_opts {
 	double busy_timeout;	/* seconds to wait for a lock */
@@ -80,15 +88,26 @@ void simlog_sink_rollback(struct simlog_sink *s);
 int simlog_sink_prune(struct simlog_sink *s, double before,
 		      struct simlog_err *err);
 
-/* What the last committed transaction stored, per record type. */
+/* What the last committed transaction stored, per record type: rows,
+ * dead letters, records left waiting for a parent row, records that
+ * carried fields no column takes; and rows that had waited and went in
+ * (of any simulation). */
 struct simlog_sink_count {
 	const char *type, *table;
-	unsigned long long rows, rejects;
+	unsigned long long rows, rejects, waiting, unmapped, resumed;
 };
 size_t simlog_sink_counts(const struct simlog_sink *s,
 			  const struct simlog_sink_count **c);
 /* The first dead letter's reason since the sink was opened, or NULL. */
 const char *simlog_sink_first_reject(const struct simlog_sink *s);
+/* The first reason a row was left waiting since the sink was opened, or
+ * NULL; and how many rows wait in the database now. */
+const char *simlog_sink_first_wait(const struct simlog_sink *s);
+unsigned long long simlog_sink_waiting(const struct simlog_sink *s);
+/* The fields records of table carried that no column takes, as
+ * "a, b, c" (and ", ..." when there were more), into buf; 0 if none. */
+size_t simlog_sink_unmapped_fields(const struct simlog_sink *s,
+				   const char *table, char *buf, size_t len);
 
 /* --- for the implementations -------------------------------------------- */
 
@@ -101,7 +120,21 @@ struct simlog_route {
 	void *plain;			/* the sink's state for a default table */
 	int made_in_txn;		/* created by the open transaction */
 	struct simlog_sink_count c;	/* the last commit's */
-	unsigned long long rows, rejects;	/* in the open transaction */
+	/* in the open transaction */
+	unsigned long long rows, rejects, waiting, unmapped, resumed;
+};
+
+/* A parent column (references TABLE(COLUMN)) and the keys known to be in
+ * it, known missing, and waited for by rows in simlog_waiting. */
+struct simlog_keyset {
+	struct simlog_key *e;
+	size_t cap, used;
+};
+struct simlog_parent {
+	struct simlog_stable *st;
+	int col;
+	char name[140];			/* "table(column)" */
+	struct simlog_keyset known, missing, waited, arrived;
 };
 
 struct simlog_val;
@@ -120,6 +153,8 @@ struct simlog_sink_ops {
 	 * transaction. */
 	int (*plain_table)(struct simlog_sink *s, struct simlog_route *r,
 			   struct simlog_err *err);
+	/* A default table's row: 0 stored, 1 refused by a constraint of
+	 * the table (err says why), -1 failure. */
 	int (*insert_plain)(struct simlog_sink *s, struct simlog_route *r,
 			    const char *json, size_t len,
 			    struct simlog_err *err);
@@ -131,6 +166,28 @@ struct simlog_sink_ops {
 	int (*reject)(struct simlog_sink *s, const char *type,
 		      const char *json, size_t len, const char *why,
 		      struct simlog_err *err);
+	/* Whether parent p holds key (in the database, committed or in the
+	 * open transaction). */
+	int (*parent_has)(struct simlog_sink *s, struct simlog_parent *p,
+			  const char *key, size_t n, int *found,
+			  struct simlog_err *err);
+	/* simlog_waiting: keep a record of simulation sim waiting for key in
+	 * p; list every (parent, key) waited for; take (delete, and give to
+	 * fn) the records waiting for key in p. */
+	int (*wait_put)(struct simlog_sink *s, const char *sim,
+			const char *type, const char *json, size_t len,
+			const struct simlog_parent *p, const char *key,
+			size_t n, struct simlog_err *err);
+	int (*wait_list)(struct simlog_sink *s,
+			 void (*fn)(struct simlog_sink *s, const char *parent,
+				    const char *key),
+			 unsigned long long *rows, struct simlog_err *err);
+	int (*wait_take)(struct simlog_sink *s, const struct simlog_parent *p,
+			 const char *key, size_t n,
+			 int (*fn)(struct simlog_sink *s, const char *sim,
+				   const char *type, const char *json,
+				   size_t len, struct simlog_err *err),
+			 struct simlog_err *err);
 	int (*commit)(struct simlog_sink *s, struct simlog_err *err);
 	void (*rollback)(struct simlog_sink *s);
 	int (*prune)(struct simlog_sink *s, double before,
@@ -155,7 +212,18 @@ struct simlog_sink {
 	size_t ncounts;
 	char first_reject[SIMLOG_ERRLEN];
 	char pending_reject[SIMLOG_ERRLEN];	/* not yet committed */
+	char first_wait[SIMLOG_ERRLEN];
+	char pending_wait[SIMLOG_ERRLEN];
 	struct simlog_val *vals;
+	/* foreign keys: the parent columns, the records held in the open
+	 * transaction for a parent not yet seen, the rows waiting in the
+	 * database */
+	struct simlog_parent *parents;
+	size_t nparents;
+	struct simlog_held *held;
+	size_t nheld, heldcap;
+	unsigned long long waiting, waiting_txn;
+	int reload_waits;
 };
 
 /* A record found not to fit only at commit (PostgreSQL checks
@@ -163,6 +231,13 @@ struct simlog_sink {
  * implementation stores it. */
 void simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
 			const char *why);
+/* An existing table's column cannot take the schema's type: a CONFIG
+ * error naming table, column, the type found, the type wanted and fix,
+ * what to do. */
+int simlog_sink_type_mismatch(struct simlog_sink *s,
+			      const struct simlog_stable *t,
+			      const struct simlog_column *c, const char *found,
+			      const char *fix, struct simlog_err *err);
 /* SQL text built piece by piece (malloc'd s); oom set when memory ran
  * out, and nothing more is added. */
 struct simlog_sql {
@@ -177,6 +252,40 @@ void simlog_sql_columns(struct simlog_sql *b, const struct simlog_stable *t);
 /* Its composite constraints: ", PRIMARY KEY (...)", ", UNIQUE (...)". */
 void simlog_sql_constraints(struct simlog_sql *b,
 			    const struct simlog_stable *t);
+/* CREATE [UNIQUE] INDEX IF NOT EXISTS for each of the table's indexes,
+ * each ending in ';' (nothing without any). */
+void simlog_sql_indexes(struct simlog_sql *b, const struct simlog_stable *t);
+/* A column's REFERENCES clause (nothing without one). */
+void simlog_sql_references(struct simlog_sql *b, const struct simlog_schema *sc,
+			   const struct simlog_column *c);
+
+/* The route a new record type takes (made now). */
+struct simlog_route *simlog_sink_new_route(struct simlog_sink *s,
+					   const char *type, size_t tlen,
+					   struct simlog_err *err);
+/* A held record tried again (parents.c): 1 while its parent is still
+ * missing, 0 stored or a dead letter, -1 failure. */
+int simlog_sink_retry(struct simlog_sink *s, struct simlog_route *r,
+		      const char *json, size_t jlen, int from_wait,
+		      struct simlog_err *err);
+
+/* Foreign keys (parents.c): the parent columns of the schema's references
+ * (init, after the tables are made), a transaction's begin, a row checked
+ * before it goes in (0 go on, 1 held: leave it), a row stored, the held
+ * rows settled before the commit, then the commit or rollback. */
+int simlog_parents_init(struct simlog_sink *s, struct simlog_err *err);
+int simlog_parents_load(struct simlog_sink *s, struct simlog_err *err);
+void simlog_parents_free(struct simlog_sink *s);
+int simlog_parents_begin(struct simlog_sink *s, struct simlog_err *err);
+int simlog_parents_check(struct simlog_sink *s, struct simlog_route *r,
+			 const char *sim, const char *json, size_t len,
+			 int again, struct simlog_err *err);
+int simlog_parents_stored(struct simlog_sink *s, const struct simlog_stable *t,
+			  const struct simlog_val *vals,
+			  struct simlog_err *err);
+int simlog_parents_settle(struct simlog_sink *s, struct simlog_err *err);
+void simlog_parents_commit(struct simlog_sink *s);
+void simlog_parents_rollback(struct simlog_sink *s);
 
 /* Quote an identifier ("name" with "" doubled) into buf; -1 if it does
  * not fit. */

@@ -7,6 +7,7 @@
  * each commit, while the drain goes on inserting: they cost the drain no
  * time.  Without that thread, SQLite checkpoints inside COMMIT.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@ struct lite {
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
 	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
+	sqlite3_stmt *wput;		/* INSERT INTO simlog_waiting */
 	int in_txn;
 
 	/* the checkpointer */
@@ -40,6 +42,9 @@ struct lite_table {
 	sqlite3_stmt *ins;
 	int raw;			/* on duplicate update: raw values
 					 * follow at ncols + 1 */
+	sqlite3_stmt *owner;		/* the simulation of a key's row */
+	int okey[8];			/* its parameters: column indexes */
+	size_t nokey;
 };
 
 #define L(s) ((struct lite *)(s)->impl)
@@ -122,8 +127,10 @@ lite_unschema(struct simlog_sink *s, struct simlog_schema *sc)
 	for (size_t i = 0; i < sc->ntables; i++) {
 		struct lite_table *t = sc->tables[i].sink;
 
-		if (t != NULL)
+		if (t != NULL) {
 			sqlite3_finalize(t->ins);
+			sqlite3_finalize(t->owner);
+		}
 		free(t);
 		sc->tables[i].sink = NULL;
 	}
@@ -235,6 +242,7 @@ lite_close(struct simlog_sink *s)
 		lite_unschema(s, s->schema);
 	sqlite3_finalize(l->mark);
 	sqlite3_finalize(l->reject);
+	sqlite3_finalize(l->wput);
 	sqlite3_close(l->db);
 	free(l);
 	s->impl = NULL;
@@ -264,8 +272,11 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	sqlite3_exec(l->db, "PRAGMA page_size=65536", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
+	/* Foreign keys are enforced, as in PostgreSQL: a row whose parent
+	 * is not there is refused by the database too (parents.c holds it
+	 * back before that). */
 	if (wal(s, path, err) < 0 ||
-	    exec(s, "PRAGMA synchronous=FULL;"
+	    exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 	    "CREATE TABLE IF NOT EXISTS simlog_batches ("
 	    " batch BLOB PRIMARY KEY,"
 	    " simulation_id TEXT NOT NULL,"
@@ -279,7 +290,19 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	    " data TEXT NOT NULL,"
 	    " error TEXT NOT NULL,"
 	    " drained_at REAL NOT NULL"
-	    ");", "creating simlog's tables", err) < 0 ||
+	    ");"
+	    "CREATE TABLE IF NOT EXISTS simlog_waiting ("
+	    " id INTEGER PRIMARY KEY,"
+	    " simulation_id TEXT NOT NULL,"
+	    " type TEXT NOT NULL,"
+	    " data TEXT NOT NULL,"
+	    " parent TEXT NOT NULL,"
+	    " parent_key TEXT NOT NULL,"
+	    " drained_at REAL NOT NULL"
+	    ");"
+	    "CREATE INDEX IF NOT EXISTS simlog_waiting_parent"
+	    " ON simlog_waiting (parent, parent_key);",
+	    "creating simlog's tables", err) < 0 ||
 	    prepare(s, "INSERT INTO simlog_batches "
 	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (batch) DO NOTHING", &l->mark, "simlog_batches",
@@ -287,7 +310,10 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	    prepare(s, "INSERT INTO simlog_rejects "
 	    "(simulation_id, type, data, error, drained_at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)", &l->reject, "simlog_rejects",
-	    err) < 0) {
+	    err) < 0 ||
+	    prepare(s, "INSERT INTO simlog_waiting (simulation_id, type, "
+	    "data, parent, parent_key, drained_at) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6)", &l->wput, "simlog_waiting", err) < 0) {
 		lite_close(s);
 		return -1;
 	}
@@ -318,13 +344,21 @@ sql_literal(struct simlog_sql *b, const struct simlog_column *c)
 	}
 }
 
-static void
-column_def(struct simlog_sql *b, const struct simlog_column *c, int adding, int key)
+/* The declared type.  JSON, ID and DATETIME are kept as TEXT: SQLite's
+ * JSON functions read it, TEXT affinity never turns "5" into a number, and
+ * a date-time's text is what SQLAlchemy and datetime.fromisoformat read. */
+static const char *
+decl_type(const struct simlog_column *c)
 {
-	/* JSON is kept as TEXT: SQLite's JSON functions read it, and TEXT
-	 * affinity never turns "5" into a number. */
-	simlog_sqlf(b, "\"%s\" %s", c->name, c->type == SIMLOG_C_JSON ? "TEXT" :
-	    simlog_ctype_names[c->type]);
+	return c->type == SIMLOG_C_JSON || c->type == SIMLOG_C_ID ||
+	    c->type == SIMLOG_C_DATETIME ? "TEXT" : simlog_ctype_names[c->type];
+}
+
+static void
+column_def(struct simlog_sql *b, const struct simlog_schema *sc,
+	   const struct simlog_column *c, int adding, int key)
+{
+	simlog_sqlf(b, "\"%s\" %s", c->name, decl_type(c));
 	if (c->primary && !adding)
 		simlog_sqlf(b, " PRIMARY KEY");
 	if (c->unique && !adding)
@@ -337,17 +371,20 @@ column_def(struct simlog_sql *b, const struct simlog_column *c, int adding, int 
 		simlog_sqlf(b, " DEFAULT ");
 		sql_literal(b, c);
 	}
+	if (!adding)
+		simlog_sql_references(b, sc, c);
 }
 
 static void
-create_sql(struct simlog_sql *b, const struct simlog_stable *t)
+create_sql(struct simlog_sql *b, const struct simlog_schema *sc,
+	   const struct simlog_stable *t)
 {
 	size_t i;
 
 	simlog_sqlf(b, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++) {
 		simlog_sqlf(b, i ? ", " : "");
-		column_def(b, &t->cols[i], 0, simlog_stable_in_key(t,
+		column_def(b, sc, &t->cols[i], 0, simlog_stable_in_key(t,
 		    &t->cols[i]));
 	}
 	simlog_sql_constraints(b, t);
@@ -388,7 +425,7 @@ add_columns(struct simlog_sink *s, const struct simlog_stable *t,
 		if ((rc = simlog_stable_addable(t, c, err)) == 0) {
 			b.len = 0;
 			simlog_sqlf(&b, "ALTER TABLE \"%s\" ADD COLUMN ", t->name);
-			column_def(&b, c, 1, 0);
+			column_def(&b, NULL, c, 1, 0);
 			rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory") : exec(s, b.s, t->name, err);
 		}
@@ -432,6 +469,193 @@ insert_sql(struct simlog_sql *b, const struct simlog_stable *t)
 	}
 	if (first)
 		simlog_sqlf(b, " ON CONFLICT DO NOTHING");
+	else if (t->owner_check)
+		/* Never another simulation's row: 0 changes, a dead letter. */
+		simlog_sqlf(b, " WHERE \"%s\".\"%s\" IS excluded.\"%s\"",
+		    t->name, t->cols[t->sim_col].name,
+		    t->cols[t->sim_col].name);
+}
+
+/* The statement that finds which simulation owns a key (owner_check). */
+static int
+owner_stmt(struct simlog_sink *s, const struct simlog_stable *t,
+	   struct lite_table *lt, struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	const char *cols[8];
+	size_t n = simlog_stable_conflict_cols(t, cols, 8);
+	int rc;
+
+	sqlite3_finalize(lt->owner);
+	lt->owner = NULL;
+	lt->nokey = 0;
+	if (!t->owner_check)
+		return 0;
+	simlog_sqlf(&b, "SELECT \"%s\" FROM \"%s\" WHERE ",
+	    t->cols[t->sim_col].name, t->name);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < t->ncols; k++)
+			if (strcasecmp(t->cols[k].name, cols[i]) == 0)
+				lt->okey[lt->nokey++] = (int)k;
+		simlog_sqlf(&b, "%s\"%s\" IS ?%zu", i ? " AND " : "", cols[i],
+		    i + 1);
+	}
+	rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory") :
+	    prepare(s, b.s, &lt->owner, t->name, err);
+	free(b.s);
+	return rc;
+}
+
+/* The table's indexes, made with it or added to it. */
+static int
+make_indexes(struct simlog_sink *s, const struct simlog_stable *t,
+	     struct simlog_err *err)
+{
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	int rc;
+
+	if (t->nidx == 0)
+		return 0;
+	simlog_sql_indexes(&b, t);
+	rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory") :
+	    exec(s, b.s, t->name, err);
+	free(b.s);
+	return rc;
+}
+
+/* SQLite's type affinity of a declared type (datatype3.html, 3.1):
+ * i INTEGER, t TEXT, b BLOB (none), r REAL, n NUMERIC. */
+static char
+affinity(const char *decl)
+{
+	char up[64];
+	size_t i;
+
+	for (i = 0; decl[i] && i + 1 < sizeof(up); i++)
+		up[i] = (char)toupper((unsigned char)decl[i]);
+	up[i] = '\0';
+	if (strstr(up, "INT"))
+		return 'i';
+	if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
+		return 't';
+	if (strstr(up, "BLOB") || up[0] == '\0')
+		return 'b';
+	if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB"))
+		return 'r';
+	return 'n';
+}
+
+/* Whether a column of that affinity keeps the schema type's values as
+ * they are bound (NUMERIC, as SQLAlchemy declares JSON, BOOLEAN and
+ * DATETIME columns, keeps those). */
+static int
+takes(char aff, enum simlog_ctype want)
+{
+	if (aff == 'b')
+		return 1;
+	switch (want) {
+	case SIMLOG_C_INTEGER:
+		return aff == 'i' || aff == 'n';
+	case SIMLOG_C_REAL:
+		/* An INTEGER column keeps 2.0 as 2: the same number. */
+		return aff == 'r' || aff == 'i' || aff == 'n';
+	case SIMLOG_C_BOOLEAN:
+		return aff == 'i' || aff == 'n';
+	case SIMLOG_C_JSON:
+	case SIMLOG_C_DATETIME:
+		return aff == 't' || aff == 'n';
+	default:
+		return aff == 't';
+	}
+}
+
+/* Whether column c of table holds JSON strings ("..." in quotes), as a
+ * JSON column does, where the schema wants plain text: the first 100
+ * values of its first 10000 rows are all such. */
+static int
+holds_json_strings(struct simlog_sink *s, const char *table, const char *col)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	int yes = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(v GLOB "
+	    "'\"*' AND json_valid(v) AND json_type(v) = 'text'), 0) FROM "
+	    "(SELECT v FROM (SELECT \"%s\" AS v FROM \"%s\" LIMIT 10000) "
+	    "WHERE v IS NOT NULL LIMIT 100)", col, table);
+	if (sqlite3_prepare_v2(L(s)->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) > 0 &&
+		    sqlite3_column_int(st, 0) == sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	return yes;
+}
+
+/*
+ * A table that is there already: each of its columns the schema names
+ * must take the schema's values, and none the schema leaves out may
+ * refuse every row (NOT NULL without a default).  Found before the first
+ * row; what to do is said.
+ */
+static int
+check_existing(struct simlog_sink *s, const struct simlog_stable *t,
+	       struct simlog_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(L(s)->db, "SELECT name, type, \"notnull\", "
+	    "dflt_value IS NOT NULL, pk FROM pragma_table_info(?1)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return fail(s, err, sqlite3_errcode(L(s)->db), t->name);
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *decl = (const char *)sqlite3_column_text(st, 1);
+		const struct simlog_column *c = NULL;
+		char found[96], fix[SIMLOG_ERRLEN / 2];
+
+		for (size_t i = 0; i < t->ncols && c == NULL; i++)
+			if (strcasecmp(t->cols[i].name, name) == 0)
+				c = &t->cols[i];
+		if (c == NULL) {
+			if (sqlite3_column_int(st, 2) &&
+			    !sqlite3_column_int(st, 3) &&
+			    !sqlite3_column_int(st, 4))
+				rc = simlog_seterr(err, SIMLOG_EX_CONFIG,
+				    "table %s has column %s, NOT NULL without "
+				    "a default, which the schema does not "
+				    "fill: every row would be refused; nothing "
+				    "was drained.  Give it a default, or add "
+				    "it to the schema", t->name, name);
+			continue;
+		}
+		snprintf(found, sizeof(found), "%s", decl && *decl ? decl :
+		    "no type");
+		if (!takes(affinity(decl ? decl : ""), c->type)) {
+			snprintf(fix, sizeof(fix), "SQLite cannot change a "
+			    "column's type: rebuild the table with the "
+			    "schema's types and copy its rows (see "
+			    "simlog-schema(5), OLD DATABASES), or drain into a "
+			    "new database");
+			rc = simlog_sink_type_mismatch(s, t, c, found, fix,
+			    err);
+		} else if ((c->type == SIMLOG_C_TEXT ||
+		    c->type == SIMLOG_C_ID) && affinity(decl ? decl : "") ==
+		    't' && holds_json_strings(s, t->name, c->name)) {
+			snprintf(fix, sizeof(fix), "To keep the text they "
+			    "hold: UPDATE \"%s\" SET \"%s\" = json_extract("
+			    "\"%s\", '$') WHERE json_valid(\"%s\") AND "
+			    "json_type(\"%s\") = 'text'", t->name, c->name,
+			    c->name, c->name, c->name);
+			rc = simlog_sink_type_mismatch(s, t, c,
+			    "JSON strings (\"...\" in quotes, as a JSON column "
+			    "keeps them)", fix, err);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static int
@@ -442,9 +666,11 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t,
 	struct lite_table *lt = t->sink;
 	int rc;
 
-	create_sql(&b, t);
+	if (check_existing(s, t, err) < 0)
+		return -1;
+	create_sql(&b, s->schema, t);
 	if (b.oom || exec(s, b.s, t->name, err) < 0 ||
-	    add_columns(s, t, err) < 0) {
+	    add_columns(s, t, err) < 0 || make_indexes(s, t, err) < 0) {
 		rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 		    "out of memory") : -1;
 		free(b.s);
@@ -464,7 +690,7 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t,
 	    &lt->ins, NULL) != SQLITE_OK ? simlog_seterr(err, SIMLOG_EX_IOERR,
 	    "table %s: %s", t->name, sqlite3_errmsg(L(s)->db)) : 0;
 	free(b.s);
-	return rc;
+	return rc < 0 ? rc : owner_stmt(s, t, lt, err);
 }
 
 static int
@@ -552,7 +778,12 @@ lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail(s, err, rc, r->table);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
+		    sqlite3_errmsg(L(s)->db)), 1;
+	return fail(s, err, rc, r->table);
 }
 
 static void
@@ -572,6 +803,38 @@ bind(sqlite3_stmt *st, int k, const struct simlog_val *v)
 		sqlite3_bind_text(st, k, v->s, (int)v->n, SQLITE_STATIC);
 		break;
 	}
+}
+
+/* On duplicate update changed nothing: the key's row is another
+ * simulation's (1, a dead letter saying whose), or the record's own
+ * simulation's with nothing to change (0). */
+static int
+owned_elsewhere(struct simlog_sink *s, const struct simlog_stable *t,
+		const struct lite_table *lt, const struct simlog_val *vals,
+		struct simlog_err *err)
+{
+	sqlite3_stmt *st = lt->owner;
+	const struct simlog_val *sv = &vals[t->sim_col];
+	int rc, mine = 1;
+
+	for (size_t i = 0; i < lt->nokey; i++)
+		bind(st, (int)i + 1, &vals[lt->okey[i]]);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 0);
+
+		mine = o != NULL && strlen(o) == sv->n &&
+		    memcmp(o, sv->s, sv->n) == 0;
+		if (!mine)
+			simlog_seterr(err, SIMLOG_EX_DATAERR, "%s: the row of "
+			    "this key belongs to simulation '%s' (on duplicate "
+			    "update changes only the record's own "
+			    "simulation's rows)", t->name, o ? o : "(null)");
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, err, rc, t->name);
+	return mine ? 0 : 1;
 }
 
 static int
@@ -603,7 +866,8 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
-		return 0;
+		return lt->owner != NULL && sqlite3_changes(L(s)->db) == 0 ?
+		    owned_elsewhere(s, t, lt, vals, err) : 0;
 	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
 		    sqlite3_errmsg(L(s)->db)), 1;
@@ -625,6 +889,110 @@ lite_reject(struct simlog_sink *s, const char *type, const char *json,
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
 	return r == SQLITE_DONE ? 0 : fail(s, err, r, "simlog_rejects");
+}
+
+/* --- foreign keys ----------------------------------------------------------- */
+
+static int
+lite_parent_has(struct simlog_sink *s, struct simlog_parent *p,
+		const char *key, size_t n, int *found, struct simlog_err *err)
+{
+	char sql[300];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" WHERE \"%s\" = ?1 "
+	    "LIMIT 1", p->st->name, p->st->cols[p->col].name);
+	if (sqlite3_prepare_v2(L(s)->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail(s, err, sqlite3_errcode(L(s)->db), p->name);
+	sqlite3_bind_text(st, 1, key, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, err, rc, p->name);
+	*found = rc == SQLITE_ROW;
+	return 0;
+}
+
+static int
+lite_wait_put(struct simlog_sink *s, const char *sim, const char *type,
+	      const char *json, size_t len, const struct simlog_parent *p,
+	      const char *key, size_t n, struct simlog_err *err)
+{
+	sqlite3_stmt *st = L(s)->wput;
+	int r;
+
+	sqlite3_bind_text(st, 1, sim, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, json, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, key, (int)n, SQLITE_STATIC);
+	sqlite3_bind_double(st, 6, simlog_now_wall());
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	return r == SQLITE_DONE ? 0 : fail(s, err, r, "simlog_waiting");
+}
+
+static int
+lite_wait_list(struct simlog_sink *s,
+	       void (*fn)(struct simlog_sink *, const char *, const char *),
+	       unsigned long long *rows, struct simlog_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(L(s)->db, "SELECT parent, parent_key, count(*) "
+	    "FROM simlog_waiting GROUP BY parent, parent_key", -1, &st,
+	    NULL) != SQLITE_OK)
+		return fail(s, err, sqlite3_errcode(L(s)->db),
+		    "simlog_waiting");
+	*rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fn(s, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+		*rows += (unsigned long long)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, err, rc, "simlog_waiting");
+}
+
+static int
+lite_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
+	       const char *key, size_t n,
+	       int (*fn)(struct simlog_sink *, const char *, const char *,
+			 const char *, size_t, struct simlog_err *),
+	       struct simlog_err *err)
+{
+	static const char *const sql[2] = {
+		"SELECT simulation_id, type, data FROM simlog_waiting "
+		"WHERE parent = ?1 AND parent_key = ?2 ORDER BY id",
+		"DELETE FROM simlog_waiting WHERE parent = ?1 AND "
+		"parent_key = ?2",
+	};
+
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *st;
+		int rc;
+
+		if (sqlite3_prepare_v2(L(s)->db, sql[k], -1, &st, NULL) !=
+		    SQLITE_OK)
+			return fail(s, err, sqlite3_errcode(L(s)->db),
+			    "simlog_waiting");
+		sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, key, (int)n, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			if (fn(s, (const char *)sqlite3_column_text(st, 0),
+			    (const char *)sqlite3_column_text(st, 1),
+			    (const char *)sqlite3_column_text(st, 2),
+			    (size_t)sqlite3_column_bytes(st, 2), err) < 0) {
+				sqlite3_finalize(st);
+				return -1;
+			}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fail(s, err, rc, "simlog_waiting");
+	}
+	return 0;
 }
 
 static int
@@ -679,6 +1047,10 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.insert_plain = lite_insert_plain,
 	.insert_row = lite_insert_row,
 	.reject = lite_reject,
+	.parent_has = lite_parent_has,
+	.wait_put = lite_wait_put,
+	.wait_list = lite_wait_list,
+	.wait_take = lite_wait_take,
 	.commit = lite_commit,
 	.rollback = lite_rollback,
 	.prune = lite_prune,
