@@ -24,20 +24,38 @@ from datetime import datetime, timezone
 
 BUFFER = 1000           # AgentFarm's DataLoggingConfig.buffer_size
 
+# The columns AgentFarm's models declare JSON, DateTime or Boolean; in
+# SQLite they are TEXT and INTEGER, so reflection cannot see it, and
+# SQLAlchemy must be told to write them as AgentFarm's models do.
+JSON_COLUMNS = {"agents": ("action_weights",),
+                "simulation_steps": ("agent_type_counts",),
+                "simulations": ("parameters", "results_summary"),
+                "experiments": ("tags", "variables", "results_summary")}
+DATETIME_COLUMNS = {"simulations": ("start_time", "end_time"),
+                    "experiments": ("creation_date", "last_updated")}
+BOOLEAN_COLUMNS = {"agent_states": ("is_defending",)}
+
 
 class Peer:
-    """AgentFarm's DataLogger and SimulationDatabase over db_path (a
-    SQLite file whose tables exist)."""
+    """AgentFarm's DataLogger and SimulationDatabase over db_file (a
+    SQLite file whose tables exist); db_path is what it records as the
+    simulation's database (db_file when not given)."""
 
-    def __init__(self, db_path, simulation_id):
+    def __init__(self, db_file, simulation_id, db_path=None):
         import sqlalchemy as sa
         from sqlalchemy.orm import declarative_base, sessionmaker
-        self.db_path = db_path
+        self.db_path = db_path or db_file
         self.simulation_id = simulation_id
-        self.engine = sa.create_engine("sqlite:///" + db_path)
+        self.engine = sa.create_engine("sqlite:///" + db_file)
         meta = sa.MetaData()
         meta.reflect(bind=self.engine)
         base = declarative_base(metadata=meta)
+        for kinds, typ in ((JSON_COLUMNS, sa.JSON), (DATETIME_COLUMNS,
+                           sa.DateTime), (BOOLEAN_COLUMNS, sa.Boolean)):
+            for name, cols in kinds.items():
+                for c in cols:
+                    if name in meta.tables:
+                        meta.tables[name].c[c].type = typ()
         self.models = {}
         for name, table in meta.tables.items():
             args = {"__table__": table}
@@ -242,7 +260,7 @@ class Peer:
 
 
 def simulate(db, simulation_id, steps=25, agents=100, resources=30,
-             seed=1, db_path="simulation.db"):
+             seed=1):
     """An AgentFarm-shaped run through db (a DataLogger or a Peer), as
     AgentFarm's run_simulation and Environment call it.  Returns the
     number of rows it makes."""

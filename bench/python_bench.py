@@ -186,9 +186,10 @@ c.close()
 
 
 def run_datalogger():
-    d = simlog.agentfarm.DataLogger(simulation_id="sim_dl", url=url)
+    d = simlog.agentfarm.DataLogger(simulation_id="sim_dl", url=url,
+                                    db_path="sim_dl.db")
     t = time.perf_counter()
-    rows = simulate(d, "sim_dl", steps=STEPS, db_path="sim_dl.db")
+    rows = simulate(d, "sim_dl", steps=STEPS)
     d.close()
     el = time.perf_counter() - t
     run_datalogger.rows = rows
@@ -201,9 +202,9 @@ def run_peer():
         if os.path.exists(db + ext):
             os.unlink(db + ext)
     shutil.copy(template, db)
-    p = Peer(db, "sim_peer")
+    p = Peer(db, "sim_peer", db_path="sim_dl.db")
     t = time.perf_counter()
-    simulate(p, "sim_peer", steps=STEPS, db_path="sim_dl.db")
+    simulate(p, "sim_peer", steps=STEPS)
     p.close()
     el = time.perf_counter() - t
     run_peer.tables = tables(db)

@@ -237,3 +237,35 @@ print("\n".join(sorted(names)))'
 @test "state and ping: the metadata is what simlog state prints" {
 	pyunit test_state.State.test_the_metadata_is_what_simlog_state_prints
 }
+
+@test "agentfarm: a record of another simulation goes to that one" {
+	pyunit test_agentfarm.AgentFarm.test_a_record_of_another_simulation_goes_to_that_one
+}
+
+@test "agentfarm: it imports without agentfarm or sqlalchemy" {
+	pyunit test_agentfarm.AgentFarm.test_it_imports_without_agentfarm_or_sqlalchemy
+}
+
+@test "agentfarm: redis down while it ran the rows are the same" {
+	pyunit test_agentfarm.AgentFarm.test_redis_down_while_it_ran_the_rows_are_the_same
+}
+
+@test "agentfarm: setup db and the factory answer as agentfarms setup does" {
+	pyunit test_agentfarm.AgentFarm.test_setup_db_and_the_factory_answer_as_agentfarms_setup_does
+}
+
+@test "agentfarm: the methods have agentfarms signatures" {
+	pyunit test_agentfarm.AgentFarm.test_the_methods_have_agentfarms_signatures
+}
+
+@test "agentfarm: the rows are agentfarms in postgresql" {
+	pyunit test_agentfarm.AgentFarm.test_the_rows_are_agentfarms_in_postgresql
+}
+
+@test "agentfarm: the rows are agentfarms in sqlite" {
+	pyunit test_agentfarm.AgentFarm.test_the_rows_are_agentfarms_in_sqlite
+}
+
+@test "agentfarm: what agentfarm refuses is refused and nothing written" {
+	pyunit test_agentfarm.AgentFarm.test_what_agentfarm_refuses_is_refused_and_nothing_written
+}

@@ -195,7 +195,8 @@ Writer_init(WriterObject *self, PyObject *args, PyObject *kw)
 {
 	/* (char **): Python 3.11 takes them without const. */
 	static const char *kwlist[] = {
-		"url", "sim", "type", "type_field", "priority", "timeout",
+		"url", "sim", "type", "type_field", "sim_field", "priority",
+		"timeout",
 		"deadline", "spool", "spool_max", "batch", "inflight",
 		"max_record", "flush_interval", "max_backlog",
 		"wait_replicas", "retries", "retry_base", "retry_factor",
@@ -206,7 +207,7 @@ Writer_init(WriterObject *self, PyObject *args, PyObject *kw)
 	};
 	struct simlog_writer_opts o;
 	const char *url = NULL, *sim = NULL, *type = NULL, *field = NULL,
-	    *spool = NULL, *pwfile = NULL, *spwfile = NULL, *ca = NULL,
+	    *simfield = NULL, *spool = NULL, *pwfile = NULL, *spwfile = NULL, *ca = NULL,
 	    *cert = NULL, *key = NULL, *sni = NULL, *name = NULL;
 	int prio, insecure = 0, replay = 0;
 	unsigned long long spool_max, max_backlog;
@@ -224,8 +225,8 @@ Writer_init(WriterObject *self, PyObject *args, PyObject *kw)
 	inflight = (Py_ssize_t)o.inflight;
 	max_record = (Py_ssize_t)o.max_record;
 	if (!PyArg_ParseTupleAndKeywords(args, kw,
-	    "|$zzzzidd" "zKnnndK" "iiddd" "id" "zzzzzzp" "zp", (char **)kwlist,
-	    &url, &sim, &type, &field, &prio, &o.conn.timeout, &o.deadline,
+	    "|$zzzzzidd" "zKnnndK" "iiddd" "id" "zzzzzzp" "zp",
+	    (char **)kwlist, &url, &sim, &type, &field, &simfield, &prio, &o.conn.timeout, &o.deadline,
 	    &spool, &spool_max, &batch, &inflight, &max_record,
 	    &o.flush_interval, &max_backlog,
 	    &o.wait_replicas, &o.retries, &o.retry_base, &o.retry_factor,
@@ -258,6 +259,7 @@ Writer_init(WriterObject *self, PyObject *args, PyObject *kw)
 	    simlog_py_keep(&self->strs, type, &o.type) < 0 ||
 	    simlog_py_keep(&self->strs, field ? field : "type",
 	    &o.type_field) < 0 ||
+	    simlog_py_keep(&self->strs, simfield, &o.sim_field) < 0 ||
 	    simlog_py_keep(&self->strs, spool, &o.spool_dir) < 0 ||
 	    simlog_py_keep(&self->strs, pwfile, &o.conn.password_file) < 0 ||
 	    simlog_py_keep(&self->strs, spwfile,

@@ -120,19 +120,22 @@ class Writer(_simlog.Writer):
     """Records into the simlog buffer in Redis, as simlog-push takes them.
 
     Writer(url=None, simulation=None, type=None, type_field="type",
-           priority="normal", timeout=2, deadline=30, spool=None,
+           sim_field=None, priority="normal", timeout=2, deadline=30, spool=None,
            spool_max=1 GiB, batch=1024, inflight=8, max_record=1 MiB,
            flush_interval=0.25, max_backlog=0, wait_replicas=None,
            retries=None, retry_base=None, retry_factor=None,
            retry_cap=None, breaker_failures=None, breaker_reset=None,
-           password_file=None, sentinel_password_file=None, tls_ca=None,
-           tls_cert=None, tls_key=None, tls_server_name=None,
+           password_file=None, sentinel_password_file=None, replay=False,
+           tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None,
            tls_no_verify=False)
 
-    Each is simlog-push's option of that name (simlog-push(1)); None
-    means its default, or the environment variable push reads
-    (SIMLOG_REDIS_URL, SIMLOG_SIM, SIMLOG_WAIT_REPLICAS, SIMLOG_RETRIES,
+    Each is simlog-push's option of that name (simlog-push(1);
+    simulation is --sim, spool --spool, replay --replay); None means its
+    default, or the environment variable push reads (SIMLOG_REDIS_URL,
+    SIMLOG_SIM, SIMLOG_WAIT_REPLICAS, SIMLOG_RETRIES,
     SIMLOG_BREAKER_FAILURES, SIMLOG_SPOOL_DIR, SIMLOG_TLS_CA, ...).
+    With sim_field, each record's simulation is that member of its own
+    (simulation, if given, for records without it).
 
     write(record) takes a dict (written as JSON; a value JSON cannot hold
     raises RefusedRecord, a ValueError, naming the field) or one line of
@@ -148,7 +151,8 @@ class Writer(_simlog.Writer):
     """
 
     def __init__(self, url=None, simulation=None, type=None,
-                 type_field="type", priority="normal", timeout=None,
+                 type_field="type", sim_field=None, priority="normal",
+                 timeout=None,
                  deadline=30, spool=None, spool_max=1 << 30, batch=1024,
                  inflight=8, max_record=1 << 20, flush_interval=0.25,
                  max_backlog=0, wait_replicas=None, retries=None,
@@ -169,6 +173,7 @@ class Writer(_simlog.Writer):
             sim=_text("simulation", simulation, 64),
             type=_text("type", type, 63),
             type_field=_text("type_field", type_field, 64),
+            sim_field=_text("sim_field", sim_field, 64),
             priority=PRIORITIES.index(priority),
             deadline=_number("deadline", deadline, 0, 86400 * 7, float),
             spool=_path("spool", spool),

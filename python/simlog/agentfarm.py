@@ -84,11 +84,11 @@ class DataLogger:
     database and config are AgentFarm's arguments, accepted and unused
     (database's db_path is taken when db_path is not given).
     simulation_id is required, as AgentFarm requires it; it also names
-    the simlog simulation.  writer is a simlog.Writer to write through
-    (its simulation must be simulation_id); without one, a Writer is
-    opened with writer_options (url=, priority=, spool=, ...).  Records
-    of another simulation (add_simulation_record for another id) go
-    through a Writer of that simulation, opened with writer_options.
+    the simlog simulation.  writer is a simlog.Writer to write through;
+    without one, a Writer is opened with writer_options (url=,
+    priority=, spool=, ...) and sim_field="simulation_id", so that a
+    record of another simulation (add_simulation_record for another id)
+    is pushed under that one.  A writer given should be opened so too.
     db_path is what AgentFarm records as the simulation's database (the
     simulations table's simulation_db_path): where you will drain to.
     """
@@ -104,11 +104,13 @@ class DataLogger:
             db_path = getattr(database, "db_path", None) or ":memory:"
         self.db_path = db_path
         self._own = writer is None
-        self._writer_options = writer_options
+        # Each record names its simulation (simulation_id), so a record
+        # of another one (add_simulation_record for another id) goes to
+        # that one's stream, as the schema's sim column requires.
         self._writer = writer if writer is not None else Writer(
-            simulation=simulation_id, **writer_options)
+            simulation=simulation_id, sim_field="simulation_id",
+            **writer_options)
         self._write = self._writer.write
-        self._others = {}            # writers of other simulations
         self._config = None
         self.closed = False
 
@@ -125,18 +127,6 @@ class DataLogger:
     def needs_flush(self):
         """Nothing waits here: the writer holds the records."""
         return False
-
-    def _write_for(self, simulation_id, rec):
-        """A record of another simulation goes to a writer of its own
-        (a record's simulation_id must be the one it is pushed under)."""
-        if simulation_id == self.simulation_id:
-            self._write(rec)
-            return
-        w = self._others.get(simulation_id)
-        if w is None:
-            w = self._others[simulation_id] = Writer(
-                simulation=simulation_id, **self._writer_options)
-        w.write(rec)
 
     # --- DataLoggerProtocol -------------------------------------------------
 
@@ -218,7 +208,7 @@ class DataLogger:
             if weights is not None and not isinstance(weights, (dict, str)):
                 weights = str(weights)
             pos = data["position"]
-            recs.append((data["simulation_id"], {
+            recs.append({
                 "type": "agent",
                 "simulation_id": data["simulation_id"],
                 "agent_id": data["agent_id"],
@@ -230,11 +220,10 @@ class DataLogger:
                 "genome_id": data.get("genome_id"),
                 "generation": data.get("generation", 0),
                 "action_weights": weights,
-            }))
+            })
         # All checked before any is written, as AgentFarm's one
         # transaction writes all or none.
-        for sim, rec in recs:
-            self._write_for(sim, rec)
+        self._writer.write_many(recs)
 
     def log_step(self, step_number, agent_states, resource_states, metrics):
         """A step: its agents' states, its resources' states, its metrics."""
@@ -286,8 +275,6 @@ class DataLogger:
     def flush_all_buffers(self):
         """Send what was written so far now (the writer does not wait)."""
         self._writer.flush()
-        for w in self._others.values():
-            w.flush()
 
     def flush_if_needed(self):
         """The writer flushes on its own within its flush_interval."""
@@ -328,7 +315,7 @@ class DataLogger:
     def add_simulation_record(self, simulation_id, start_time, status,
                               parameters):
         """The simulation's row of simulations."""
-        self._write_for(simulation_id, {
+        self._write({
             "type": "simulation",
             "simulation_id": simulation_id,
             "start_time": _when(start_time),
@@ -350,7 +337,7 @@ class DataLogger:
             rec["results_summary"] = results_summary
         if simulation_db_path is not None:
             rec["simulation_db_path"] = simulation_db_path
-        self._write_for(simulation_id, rec)
+        self._write(rec)
 
     def add_experiment_record(self, experiment_id, name, description=None,
                               hypothesis=None, status="planned", tags=None,
@@ -385,8 +372,6 @@ class DataLogger:
         if self.closed:
             return None
         self.closed = True
-        for w in self._others.values():
-            w.close()
         return self._writer.close() if self._own else None
 
     def cleanup(self):
