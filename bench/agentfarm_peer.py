@@ -6,7 +6,8 @@ behaviour: buffers of dicts for actions and health incidents flushed with
 SQLAlchemy 1.4's bulk_insert_mappings every 1000 rows and at
 flush_all_buffers; agents, resources and each step in a transaction of
 their own; a death as an update of the agent's row and a health incident;
-the simulation's row added and updated through the session.  The tables
+the simulation's row added and updated through the session; its default
+pragmas (WAL, synchronous NORMAL, 200 MB of cache).  The tables
 are the ones simlog-drain --schema agentfarm makes, reflected from the
 SQLite file, so both write the same tables.
 
@@ -47,6 +48,15 @@ class Peer:
         self.db_path = db_path or db_file
         self.simulation_id = simulation_id
         self.engine = sa.create_engine("sqlite:///" + db_file)
+
+        # AgentFarm's default pragma profile ("balanced").
+        @sa.event.listens_for(self.engine, "connect")
+        def pragmas(conn, record):
+            cur = conn.cursor()
+            for p in ("synchronous=NORMAL", "journal_mode=WAL",
+                      "cache_size=-204800", "temp_store=MEMORY"):
+                cur.execute("PRAGMA " + p)
+            cur.close()
         meta = sa.MetaData()
         meta.reflect(bind=self.engine)
         base = declarative_base(metadata=meta)
