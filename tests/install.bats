@@ -117,3 +117,35 @@ drain_typed() {
 	assert_failure 66
 	assert_output --partial "no schema named 'nosuchschema'"
 }
+
+@test "install: the Python module, where Debian's python3 imports it" {
+	local dir="$DEST/usr/lib/python3/dist-packages"
+	[ -f "$dir/simlog/__init__.py" ]
+	[ -f "$dir/simlog/agentfarm.py" ]
+	ls "$dir"/simlog/_simlog.cpython-*.so
+	[ -f "$DEST/usr/share/man/man3/simlog-python.3" ]
+	grep -qx "simlog: Python module installed in /usr/lib/python3/dist-packages" \
+		"$BATS_TEST_TMPDIR/install.log"
+	start_redis main
+	# From outside the tree, with nothing of it on any path.
+	cd /
+	run env PYTHONPATH="$dir" /usr/bin/python3 -B -c '
+import sys, simlog
+assert simlog.__file__.startswith(sys.argv[1]), simlog.__file__
+with simlog.Writer(url=sys.argv[2], simulation="inst") as w:
+    w.write_many([{"type": "t", "i": i} for i in range(3)])
+print(w.close()["pushed"])' "$dir" "$REDIS_URL"
+	assert_success
+	assert_output 3
+}
+
+@test "install PREFIX=DIR: the Python module's directory, and PYTHONPATH where python3 does not look" {
+	prefix="$BATS_TEST_TMPDIR/prefix"
+	run make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
+		PREFIX="$prefix"
+	assert_success
+	assert_line "simlog: Python module installed in $prefix/lib/python3/dist-packages, which /usr/bin/python3 does not search: PYTHONPATH=$prefix/lib/python3/dist-packages"
+	PYTHONPATH="$prefix/lib/python3/dist-packages" run /usr/bin/python3 -B \
+		-c 'import simlog.agentfarm; print(simlog.__version__)'
+	assert_output 0.1.0
+}
