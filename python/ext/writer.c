@@ -330,12 +330,6 @@ write_one(WriterObject *self, struct simlog_writer *w, PyObject *rec)
 		    "of JSON as str or bytes, not %s", Py_TYPE(rec)->tp_name);
 		return -1;
 	}
-	if (memchr(p, '\0', (size_t)n) != NULL) {
-		self->in.rejected++;
-		simlog_py_raisef(SIMLOG_EX_DATAERR, "the record holds a NUL "
-		    "byte (not text)");
-		return 1;
-	}
 	Py_BEGIN_ALLOW_THREADS
 	r = simlog_writer_write(w, p, (size_t)n, &why);
 	Py_END_ALLOW_THREADS
