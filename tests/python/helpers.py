@@ -31,6 +31,11 @@ import simlog  # noqa: E402  (from the build tree, above)
 
 WAIT = float(os.environ.get("SIMLOG_WAIT", "30"))
 
+# Under a sanitizer build python3 runs with the ASan runtime preloaded
+# (tests/python.bats); the programs a test starts do not want it (some
+# hang at exit with it), bar another python3 that imports the module.
+PRELOAD = os.environ.pop("LD_PRELOAD", None)
+
 
 def wait_until(what, cond, limit=WAIT):
     """Run cond every 50 ms until it is true; fail after limit seconds.
@@ -230,6 +235,8 @@ def python(code, *args, env=None, timeout=None):
     """Run code in a fresh interpreter (this one) with the build tree's module."""
     e = dict(os.environ)
     e["PYTHONPATH"] = PYDIR
+    if PRELOAD:
+        e["LD_PRELOAD"] = PRELOAD
     if env:
         e.update(env)
     return subprocess.run([sys.executable, "-c", code] + list(args),
