@@ -10,6 +10,7 @@
 #   make bench                speed and memory beside their peers
 #   make examples             the C API's example programs (examples/)
 #   make python               the Python module in $(O)/python (also by make)
+#   make deb                  Debian packages (debian/) in build/deb
 #   make install PREFIX=/usr/local DESTDIR=
 #                             (and systemd units in PREFIX/lib/systemd/system)
 
@@ -43,7 +44,7 @@ DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
 SCHEMADIR  ?= $(DATADIR)/simlog/schemas
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib $(DEP_CFLAGS) \
-              -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CFLAGS)
+              -DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"' $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
 LIBS       := $(DEP_LIBS) -lm -lpthread
 
@@ -79,6 +80,14 @@ MAN1       := $(wildcard man/*.1)
 MAN3       := $(wildcard man/*.3)
 MAN5       := $(wildcard man/*.5)
 MAN7       := $(wildcard man/*.7)
+# One page per function of libsimlog(3)'s NAME section, each pointing there.
+MAN3_LINKS := $(shell sed -n '/^\.SH NAME/,/\\-/p' man/libsimlog.3 | \
+              sed '1d; s/\\-.*//' | tr ', ' '\n\n' | grep '^simlog_')
+# The loader searches its own directories; a library installed elsewhere
+# is found by programs built with pkg-config through a run path.
+MULTIARCH  := $(shell $(CC) -print-multiarch 2>/dev/null)
+PC_RPATH   := $(if $(filter /lib /usr/lib /lib64 /usr/lib64 \
+              /lib/$(MULTIARCH) /usr/lib/$(MULTIARCH),$(LIBDIR)),,-Wl,-rpath,$${libdir})
 # systemd units; *.in name the installed tools' directory.
 UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
               $(notdir $(wildcard systemd/*.timer))
@@ -88,7 +97,7 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 .SECONDARY:
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
-	examples python
+	examples deb python
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace python
 
@@ -178,7 +187,8 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	$(if $(SANITIZE),@$(MAKE) --no-print-directory SANITIZE= all)
-	@O=$(O) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" sh tests/run.sh
+	@O=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" \
+		sh tests/run.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
@@ -195,6 +205,12 @@ bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O)/bin
+
+# dpkg-buildpackage in a copy of the tree (it writes beside the source
+# directory): the packages land in build/deb.
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/deb.sh $(VERSION)
 
 # libFuzzer target for the JSON scanner, with jansson as the oracle.  The
 # corpus it grows and any crash file (crash-*) stay under build/fuzz.
@@ -237,10 +253,15 @@ install: all
 	# Written at install time: it names the PREFIX of this install.
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's| @RPATH@|$(if $(PC_RPATH), $(PC_RPATH))|' \
 	    simlog.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc
 	$(if $(MAN1),$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN3),$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
+	for f in $(MAN3_LINKS); do \
+		echo '.so man3/libsimlog.3' > $(DESTDIR)$(MANDIR)/man3/$$f.3 && \
+		chmod 644 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
+	done
 	$(if $(MAN5),$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
 	$(if $(MAN7),$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	for t in $(TOOLS); do \
@@ -248,12 +269,11 @@ install: all
 		$(INSTALL) -m 644 completions/_$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/simlog
-	$(INSTALL) -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/simlog
-	$(INSTALL) -m 644 $(PY_MOD) $(DESTDIR)$(PYTHONDIR)/simlog
-	@$(PYTHON) -c 'import sys; sys.exit("$(PYTHONDIR)" not in sys.path)' \
-	    && echo "simlog: Python module installed in $(PYTHONDIR)" \
-	    || echo "simlog: Python module installed in $(PYTHONDIR), which" \
-	    "$(PYTHON) does not search: PYTHONPATH=$(PYTHONDIR)"
+	$(INSTALL) -m 644 $(PY_FILES) $(PY_MOD) $(DESTDIR)$(PYTHONDIR)/simlog
+	@DESTDIR="$(DESTDIR)" CC="$(CC)" PYTHON="$(PYTHON)" \
+		sh scripts/install-note.sh "$(BINDIR)" "$(LIBDIR)" "$(MANDIR)" \
+		"$(PKGCONFIGDIR)" "$(SYSTEMDUNITDIR)" "$(PYTHONDIR)"
+	@echo "simlog: the Python module is in $(PYTHONDIR)/simlog"
 
 uninstall:
 	for t in $(TOOLS); do \
@@ -267,6 +287,7 @@ uninstall:
 	      $(PUBLIC_HDR:lib/%=$(DESTDIR)$(INCLUDEDIR)/%) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/simlog.pc \
 	      $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
+	      $(MAN3_LINKS:%=$(DESTDIR)$(MANDIR)/man3/%.3) \
 	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 	rm -rf $(DESTDIR)$(PYTHONDIR)/simlog

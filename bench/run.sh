@@ -301,6 +301,15 @@ awk '{ match($0, /"type":"[^"]*"/); c[substr($0, RSTART + 8, RLENGTH - 9)]++ }
 awk -v key="$listkey" 'BEGIN { ORS = ""; kl = length(key) }
 	{ printf "*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
 	  kl, key, length($0), $0 }' "$records" >"$resp"
+# The typed drains take the records as AgentFarm writes them: each with its
+# simulation_id.
+typed=$work/typed.jsonl
+"$simgen" -n "$n" -s 1 --sim "$sim" >"$typed"
+awk -v key="$listkey" 'BEGIN { ORS = ""; kl = length(key) }
+	{ printf "*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+	  kl, key, length($0), $0 }' "$typed" >"$work/typed.resp"
+# The agentfarm schema without AgentFarm's 16 indexes: what they cost.
+grep -v '^[[:space:]]*index ' "$top/schemas/agentfarm.schema" >"$work/noidx.schema"
 # Rows each AgentFarm table should end with: one per record, but one per
 # agent in agents (a later record of an agent updates its row); types the
 # schema does not name keep the default mapping's table.
@@ -309,12 +318,15 @@ awk 'BEGIN {
 	tab["health_incident"] = "health_incidents"
 	tab["agent_state"] = "agent_states"; tab["step"] = "simulation_steps"
 	tab["resource_state"] = "resource_states"
+	tab["simulation"] = "simulations"
+	tab["simulation_config"] = "simulation_config"
      }
      { match($0, /"type":"[^"]*"/); t = substr($0, RSTART + 8, RLENGTH - 9) }
      t == "agent" { match($0, /"agent_id":"[^"]*"/); seen[substr($0, RSTART, RLENGTH)] = 1; next }
      { c[t in tab ? tab[t] : t]++ }
-     END { for (a in seen) c["agents"]++; for (t in c) print t, c[t] }' \
-	"$records" | sort >"$work/expect.typed"
+     END { for (a in seen) c["agents"]++; c["experiments"] += 0
+	   for (t in c) print t, c[t] }' \
+	"$typed" | sort >"$work/expect.typed"
 typed_rows=$(awk '{ s += $2 } END { print s + 0 }' "$work/expect.typed")
 json_cols=$(awk '$2 == "JSON" { print $1 }' "$top/schemas/agentfarm.schema" |
 	sort -u)
@@ -380,47 +392,61 @@ done
 
 # --- e: typed drain into AgentFarm's tables --------------------------------
 
-typed_best='' typed_rss='' styped_best='' styped_rss='' typed_all=() styped_all=()
-for r in $(seq "$runs"); do
-	note "typed drain run $r/$runs: simlog-drain --schema agentfarm"
-	flush
-	"$push" -u "unix://$sock" -s "$sim" <"$records" >"$work/push.out"
-	check_pushed "typed drain run $r" "$work/push.out" "$n"
-	rm -f "$work/typed.db" "$work/typed.db-wal" "$work/typed.db-shm"
-	timed "$drain" -u "unix://$sock" -s "$sim" -d "$work/typed.db" \
-		--schema agentfarm >"$work/typed.out"
-	typed_best=$(min "$typed_best" "$secs")
-	typed_all+=("$secs")
-	typed_rss=$(max "$typed_rss" "$rss")
-	check_db "simlog-drain --schema agentfarm run $r" "$work/typed.db" \
-		"$work/expect.typed" "$typed_rows"
-	nrej=$(rejects "$work/typed.db")
-	if [ "$nrej" != 0 ] || [ "$(json_field "$work/typed.out" rejects)" != 0 ]; then
-		fail "simlog-drain --schema agentfarm run $r: $nrej rows in" \
-			"simlog_rejects ($(tail -n 1 "$work/typed.out"))"
-	fi
+# typed_runs VARIANT SCHEMA SEED_FLAG: the typed drains with the agentfarm
+# schema (idx) or without its indexes (noidx), beside the seed; sets
+# typed_best_VARIANT, styped_best_VARIANT (and the _all lists, the RSS).
+typed_runs() {
+	local v=$1 schema=$2 flag=$3 r tb='' sb='' nrej
+	for r in $(seq "$runs"); do
+		note "typed drain ($v) run $r/$runs: simlog-drain --schema $schema"
+		flush
+		"$push" -u "unix://$sock" -s "$sim" <"$typed" >"$work/push.out"
+		check_pushed "typed drain run $r" "$work/push.out" "$n"
+		rm -f "$work/typed.db" "$work/typed.db-wal" "$work/typed.db-shm"
+		timed "$drain" -u "unix://$sock" -s "$sim" -d "$work/typed.db" \
+			--schema "$schema" >"$work/typed.out"
+		tb=$(min "$tb" "$secs")
+		typed_all+=("$v:$secs")
+		typed_rss=$(max "$typed_rss" "$rss")
+		check_db "simlog-drain --schema $schema run $r" "$work/typed.db" \
+			"$work/expect.typed" "$typed_rows"
+		nrej=$(rejects "$work/typed.db")
+		if [ "$nrej" != 0 ] || [ "$(json_field "$work/typed.out" rejects)" != 0 ] ||
+			[ "$(json_field "$work/typed.out" waiting)" != 0 ]; then
+			fail "simlog-drain --schema $schema run $r: $nrej rows in" \
+				"simlog_rejects ($(tail -n 1 "$work/typed.out"))"
+		fi
 
-	note "typed drain run $r/$runs: seed_typed_drain.py"
-	flush
-	redis-cli -s "$sock" --pipe <"$resp" >/dev/null
-	rm -f "$work/styped.db" "$work/styped.db-wal" "$work/styped.db-shm"
-	timed "$py" "$here/seed_typed_drain.py" "$sock" "$listkey" \
-		"$work/styped.db" "$sim" >"$work/styped.out"
-	styped_best=$(min "$styped_best" "$secs")
-	styped_all+=("$secs")
-	styped_rss=$(max "$styped_rss" "$rss")
-	check_db "seed_typed_drain.py run $r" "$work/styped.db" \
-		"$work/expect.typed" "$typed_rows"
-	[ "$(db_counts "$work/typed.db")" = "$(db_counts "$work/styped.db")" ] ||
-		fail "typed drain run $r: row counts per table differ:" \
-			"simlog-drain: $(db_counts "$work/typed.db" | tr '\n' ' ')," \
-			"seed_typed_drain.py: $(db_counts "$work/styped.db" | tr '\n' ' ')"
-done
+		note "typed drain ($v) run $r/$runs: seed_typed_drain.py $flag"
+		flush
+		redis-cli -s "$sock" --pipe <"$work/typed.resp" >/dev/null
+		rm -f "$work/styped.db" "$work/styped.db-wal" "$work/styped.db-shm"
+		# shellcheck disable=SC2086 # an empty flag is no argument
+		timed "$py" "$here/seed_typed_drain.py" "$sock" "$listkey" \
+			"$work/styped.db" "$sim" $flag >"$work/styped.out"
+		sb=$(min "$sb" "$secs")
+		styped_all+=("$v:$secs")
+		styped_rss=$(max "$styped_rss" "$rss")
+		check_db "seed_typed_drain.py run $r" "$work/styped.db" \
+			"$work/expect.typed" "$typed_rows"
+		[ "$(db_counts "$work/typed.db")" = "$(db_counts "$work/styped.db")" ] ||
+			fail "typed drain run $r: row counts per table differ:" \
+				"simlog-drain: $(db_counts "$work/typed.db" | tr '\n' ' ')," \
+				"seed_typed_drain.py: $(db_counts "$work/styped.db" | tr '\n' ' ')"
+	done
+	printf -v "typed_best_$v" '%s' "$tb"
+	printf -v "styped_best_$v" '%s' "$sb"
+}
+
+typed_rss='' styped_rss='' typed_all=() styped_all=()
+typed_runs idx agentfarm ''
 note "comparing the values the two typed drains stored"
 # shellcheck disable=SC2086 # split: one argument per column name
 diffs=$(same_values "$work/typed.db" "$work/styped.db" $json_cols)
 [ -z "$diffs" ] ||
 	fail "typed drains stored different values: $(tr '\n' ';' <<<"$diffs")"
+typed_runs noidx "$work/noidx.schema" --no-indexes
+typed_best=$typed_best_idx styped_best=$styped_best_idx
 
 # --- f: --follow latency from push to committed row --------------------------
 
@@ -523,6 +549,48 @@ fl_slow_push=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate"
 
 # --- g: drain into PostgreSQL ----------------------------------------------
 
+# pg_typed_runs VARIANT SCHEMA SEED_FLAG: the typed drains into PostgreSQL,
+# as typed_runs does into SQLite; sets pgt_best_VARIANT, spgt_best_VARIANT.
+pg_typed_runs() {
+	local v=$1 schema=$2 flag=$3 r tb='' sb=''
+	for r in $(seq "$runs"); do
+		note "PostgreSQL typed drain ($v) run $r/$runs: simlog-drain --schema $schema"
+		flush
+		"$push" -u "unix://$sock" -s "$sim" <"$typed" >"$work/push.out"
+		check_pushed "PostgreSQL typed drain run $r" "$work/push.out" "$n"
+		pgq postgres "DROP DATABASE IF EXISTS bench_typed" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_typed"
+		timed "$drain" -u "unix://$sock" -s "$sim" --schema "$schema" \
+			-d "postgresql://simlog@/bench_typed?host=$pgdir" \
+			>"$work/pgt.out"
+		tb=$(min "$tb" "$secs")
+		pgt_all+=("$v:$secs")
+		[ "$(pg_counts bench_typed)" = "$(cat "$work/expect.typed")" ] ||
+			fail "simlog-drain --schema $schema into PostgreSQL run $r:" \
+				"$(pg_counts bench_typed | tr '\n' ' ') differ from the input"
+		[ "$(json_field "$work/pgt.out" rejects)" = 0 ] ||
+			fail "PostgreSQL typed drain run $r: $(tail -n 1 "$work/pgt.out")"
+
+		note "PostgreSQL typed drain ($v) run $r/$runs: seed_typed_drain.py $flag"
+		flush
+		redis-cli -s "$sock" --pipe <"$work/typed.resp" >/dev/null
+		pgq postgres "DROP DATABASE IF EXISTS bench_styped" >/dev/null 2>&1
+		pgq postgres "CREATE DATABASE bench_styped"
+		# shellcheck disable=SC2086 # an empty flag is no argument
+		timed "$py" "$here/seed_typed_drain.py" "$sock" "$listkey" \
+			"host=$pgdir user=simlog dbname=bench_styped" "$sim" $flag \
+			>"$work/spgt.out"
+		sb=$(min "$sb" "$secs")
+		spgt_all+=("$v:$secs")
+		[ "$(pg_counts bench_styped)" = "$(cat "$work/expect.typed")" ] ||
+			fail "seed_typed_drain.py into PostgreSQL run $r: per-table" \
+				"rows differ from the input"
+	done
+	printf -v "pgt_best_$v" '%s' "$tb"
+	printf -v "spgt_best_$v" '%s' "$sb"
+}
+pgt_all=() spgt_all=() pgt_best_idx=''
+
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 pgdir=''
 pg_best='' pg_rss='' spg_best='' spg_rss='' pg_all=() spg_all=()
@@ -604,6 +672,8 @@ if [ "$bench_pg" = 1 ] && [ -x "$pg_bin/initdb" ] &&
 		[ "$(pg_counts bench_seed)" = "$(cat "$work/expect")" ] ||
 			fail "seed_pg_drain.py run $r: per-type rows differ from the input"
 	done
+	pg_typed_runs idx agentfarm ''
+	pg_typed_runs noidx "$work/noidx.schema" --no-indexes
 	pg_as "$pg_bin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null || true
 	rm -rf "$pgdir"
 	pgdir=''
@@ -651,6 +721,9 @@ drain_x=$(calc %.2f "$drain_rate / $seed_rate")
 typed_rate=$(rate "$typed_best")
 styped_rate=$(rate "$styped_best")
 typed_x=$(calc %.2f "$typed_rate / $styped_rate")
+typed_noidx_rate=$(rate "$typed_best_noidx")
+styped_noidx_rate=$(rate "$styped_best_noidx")
+typed_noidx_x=$(calc %.2f "$typed_noidx_rate / $styped_noidx_rate")
 
 # Flat: 3N within 10% or 2 MiB of N, whichever is looser.
 flat() { awk -v a="$1" -v b="$2" 'BEGIN { print (b <= a * 1.1 || b - a <= 2048) ? 1 : 0 }'; }
@@ -679,6 +752,8 @@ $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ).
 | Redis memory, bytes/record | $push_mem | $pipe_mem (RPUSH list) | ${mem_x}x | <= 0.35x | $(yes_no "$mem_x <= 0.35") |
 | drain, rows/s | $drain_rate | $seed_rate (seed_drain.py) | ${drain_x}x | >= 5x | $(yes_no "$drain_x >= 5") |
 | typed drain (--schema agentfarm), records/s | $typed_rate | $styped_rate (seed_typed_drain.py) | ${typed_x}x | >= 4x | $(yes_no "$typed_x >= 4") |
+| typed drain without the 16 indexes, records/s | $typed_noidx_rate | $styped_noidx_rate (seed_typed_drain.py --no-indexes) | ${typed_noidx_x}x | - | - |
+| typed drain: the 16 indexes' cost | $(calc %.2f "$typed_rate / $typed_noidx_rate")x of the rate without | $(calc %.2f "$styped_rate / $styped_noidx_rate")x (the seed's) | - | - | - |
 EOF
 if [ -n "$pg_best" ]; then
 	pg_rate=$(rate "$pg_best")
@@ -690,6 +765,15 @@ if [ -n "$pg_best" ]; then
 		"$pg_rate" "$drain_rate" "$(calc %.2f "$pg_rate / $drain_rate")"
 	printf '| drain into PostgreSQL beside the server'"'"'s floor, rows/s | %s | %s (psql \\copy of the same rows into one jsonb table) | %sx | - | - |\n' \
 		"$pg_rate" "$(rate "$floor_best")" "$(calc %.2f "$pg_rate / $(rate "$floor_best")")"
+fi
+if [ -n "$pgt_best_idx" ]; then
+	pgt_rate=$(rate "$pgt_best_idx") spgt_rate=$(rate "$spgt_best_idx")
+	pgtn_rate=$(rate "$pgt_best_noidx") spgtn_rate=$(rate "$spgt_best_noidx")
+	pgt_x=$(calc %.2f "$pgt_rate / $spgt_rate")
+	printf '| typed drain into PostgreSQL (--schema agentfarm), records/s | %s | %s (seed_typed_drain.py: execute_values) | %sx | >= 4x | %s |\n' \
+		"$pgt_rate" "$spgt_rate" "$pgt_x" "$(yes_no "$pgt_x >= 4")"
+	printf '| typed drain into PostgreSQL without the 16 indexes, records/s | %s | %s (--no-indexes) | %sx | - | - |\n' \
+		"$pgtn_rate" "$spgtn_rate" "$(calc %.2f "$pgtn_rate / $spgtn_rate")"
 fi
 cat <<EOF
 
@@ -744,8 +828,10 @@ Wall time of every run, seconds:
   redis-cli --pipe $(secs_list "${pipe_all[@]}")
   simlog-drain     $(secs_list "${drain_all[@]}")
   seed_drain.py    $(secs_list "${seed_all[@]}")
-  simlog-drain --schema agentfarm $(secs_list "${typed_all[@]}")
-  seed_typed_drain.py $(secs_list "${styped_all[@]}")
+  simlog-drain --schema agentfarm ${typed_all[*]}
+  seed_typed_drain.py ${styped_all[*]}
+  simlog-drain --schema agentfarm into PostgreSQL ${pgt_all[*]:-}
+  seed_typed_drain.py into PostgreSQL ${spgt_all[*]:-}
   simlog-drain into PostgreSQL ${pg_all[*]:+$(secs_list "${pg_all[@]}")}
   seed_pg_drain.py ${spg_all[*]:+$(secs_list "${spg_all[@]}")}
   psql \copy      ${floor_all[*]:+$(secs_list "${floor_all[@]}")}

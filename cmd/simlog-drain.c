@@ -133,6 +133,7 @@ struct drain {
 	struct simlog_breaker brk;
 	double t0, shown;
 	int status;
+	int said_partial;		/* that masters did not answer */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -580,7 +581,10 @@ commit(struct drain *d, struct txn *t, struct simlog_err *e)
 	const struct simlog_sink_count *c;
 	size_t n;
 
-	if (simlog_sink_commit(d->sink, e) < 0)
+	/* Rows committed into a database file deleted or replaced meanwhile
+	 * are in no database anyone reads: their entries stay. */
+	if (simlog_sink_commit(d->sink, e) < 0 ||
+	    simlog_sink_check(d->sink, e) < 0)
 		return -1;
 	n = simlog_sink_counts(d->sink, &c);
 	for (size_t i = 0; i < n; i++)
@@ -712,15 +716,23 @@ op_last(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 struct list_op {
 	char ***sims;
 	size_t *n;
+	int partial;			/* some masters did not answer */
+	struct simlog_err why;		/* which */
 };
 
 static int
 op_list(struct simlog_conn *conn, void *arg, struct simlog_err *e)
 {
 	struct list_op *o = arg;
+	int rc;
 
-	if (simlog_list_sims(conn, o->sims, o->n, e) < 0)
+	/* A cluster master that is down hides its own simulations only:
+	 * the others are drained. */
+	if ((rc = simlog_list_sims_reachable(conn, o->sims, o->n, e)) < 0)
 		return -1;
+	o->partial = rc > 0;
+	if (o->partial)
+		o->why = *e;
 	/* The old layout's index loses what has gone. */
 	simlog_forget_old_sims(conn, *o->sims, *o->n);
 	return 0;
@@ -836,7 +848,7 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 			errx(SIMLOG_EX_SOFTWARE, "out of memory");
 		*nsims = 1;
 	} else {
-		struct list_op lo = { sims, nsims };
+		struct list_op lo = { sims, nsims, 0, { 0 } };
 
 		if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
 			if (e.stopped)
@@ -847,6 +859,13 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		}
 		if (d->shards > 1)
 			keep_shard(d, *sims, nsims);
+		if (lo.partial && !d->said_partial)
+			warnx("%s; the simulations of the others are drained",
+			    lo.why.msg);
+		d->said_partial = lo.partial;
+		/* The pass goes on; a one-shot drain ends with 75. */
+		if (lo.partial && !d->follow)
+			d->status = SIMLOG_EX_TEMPFAIL;
 	}
 	for (size_t i = 0; i < *nsims && !stop_requested; i++)
 		if (drain_sim(d, (*sims)[i], &e) < 0) {
@@ -1031,8 +1050,8 @@ check_policy(struct drain *d)
 static void
 open_sink(struct drain *d)
 {
-	struct simlog_sink_opts o = { d->busy_timeout,
-	    (volatile int *)&stop_requested };
+	struct simlog_sink_opts o = { .busy_timeout = d->busy_timeout,
+	    .stop = &stop_requested, .timeout = d->conn.timeout };
 	struct simlog_err e;
 	int n = 0;
 

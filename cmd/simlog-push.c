@@ -1,6 +1,6 @@
 /*
  * simlog-push: JSON lines on stdin into the simlog buffer in Redis.  The
- * library's writer (simlog(3)) does the work; this is options, the input
+ * library's writer (libsimlog(3)) does the work; this is options, the input
  * loop, --tee and --reject, progress and the summary.
  */
 #include <err.h>
@@ -21,7 +21,7 @@ enum {
 	OPT_DEADLINE, OPT_MAX_BACKLOG, OPT_SPOOL, OPT_SPOOL_MAX, OPT_REPLAY,
 	OPT_SPOOL_STATUS, OPT_RETRIES, OPT_RETRY_BASE, OPT_RETRY_FACTOR,
 	OPT_RETRY_CAP, OPT_BREAKER_FAILURES, OPT_BREAKER_RESET,
-	OPT_WAIT_REPLICAS, OPT_PROGRESS, OPT_SIM_FIELD,
+	OPT_WAIT_REPLICAS, OPT_PROGRESS, OPT_REPLAY_FROM, OPT_SIM_FIELD,
 };
 
 static const struct option longopts[] = {
@@ -44,6 +44,7 @@ static const struct option longopts[] = {
 	{ "spool", required_argument, NULL, OPT_SPOOL },
 	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
 	{ "replay", no_argument, NULL, OPT_REPLAY },
+	{ "replay-from", required_argument, NULL, OPT_REPLAY_FROM },
 	{ "spool-status", no_argument, NULL, OPT_SPOOL_STATUS },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "retry-base", required_argument, NULL, OPT_RETRY_BASE },
@@ -63,7 +64,7 @@ usage(void)
 {
 	fputs(
 "Usage: simlog-push [options] < records.jsonl\n"
-"       simlog-push --replay [options]\n"
+"       simlog-push --replay [--replay-from ENDPOINT|all] [options]\n"
 "       simlog-push --spool-status [options]\n"
 "\n"
 "Buffer JSON-line records in Redis for simlog-drain.\n"
@@ -100,6 +101,9 @@ CLI_CONN_USAGE
 "                           $XDG_STATE_HOME/simlog/spool)\n"
 "      --spool-max BYTES    largest spool for this Redis (default 1 GiB)\n"
 "      --replay             replay the spool into Redis and exit\n"
+"      --replay-from ENDPOINT  replay the spool kept for another URL (as\n"
+"                           its messages name it), or of every URL (all),\n"
+"                           into this one; implies --replay\n"
 "      --spool-status       show what waits in the spool, as JSON lines\n"
 "      --retries N          retries after a failure (default 3)\n"
 "      --retry-base S       first backoff ceiling (default 0.1)\n"
@@ -127,6 +131,8 @@ struct push {
 	int tee_closed;
 	const char *reject_path;
 	FILE *reject;
+	const char *replay_from;	/* --replay-from */
+	char endpoint[700];		/* whose spool the writer uses */
 	int progress;
 	double shown;
 	int drawn;			/* a progress line is on the screen */
@@ -335,7 +341,7 @@ input_counts(const struct push *p)
 	struct simlog_writer_input in = { .read = p->read,
 	    .rejected = p->rejected, .blank = p->blank, .partial = p->partial,
 	    .prio = p->o.prio, .replay_only = p->o.replay_only,
-	    .left = p->left };
+	    .left = p->left, .replayed_from = p->o.spool_endpoint };
 
 	return in;
 }
@@ -392,9 +398,11 @@ report_left(struct push *p)
 		    l.busy, l.busy == 1 ? "" : "s", s->spool_dir);
 	if (l.waiting > 0)
 		warnx("%llu records in %llu segment%s still wait in the spool "
-		    "%s: Redis did not take them; run 'simlog-push --replay' "
+		    "%s: Redis did not take them; run 'simlog-push %s%s' "
 		    "again once it does", l.waiting_records, l.waiting,
-		    l.waiting == 1 ? "" : "s", s->spool_dir);
+		    l.waiting == 1 ? "" : "s", s->spool_dir,
+		    p->o.spool_endpoint ? "--replay-from " : "--replay",
+		    p->o.spool_endpoint ? p->o.spool_endpoint : "");
 }
 
 /* What became of the records, said once at the end, worst first. */
@@ -414,8 +422,10 @@ report(struct push *p)
 		    s->damaged_segments);
 	if (s->spooled > 0 && s->spool_pending)
 		warnx("%llu records wait in the spool %s; the next simlog-push "
-		    "replays them, or now 'simlog-push --replay'", s->spooled,
-		    s->spool_dir);
+		    "to %s replays them, or now 'simlog-push --replay'; to "
+		    "send them with another URL, 'simlog-push --replay-from "
+		    "%s -u URL'", s->spooled, s->spool_dir, p->endpoint,
+		    p->endpoint);
 	if (s->dropped > 0)
 		warnx("%llu low-priority records were dropped", s->dropped);
 	if (p->o.replay_only)
@@ -431,6 +441,194 @@ exit_status(struct push *p, int status)
 	if (status != SIMLOG_EX_OK)
 		return status;
 	return simlog_writer_status(&p->st, &in);
+}
+
+/* The endpoint (the spool's name for a server) of url, or of the
+ * connection options' own URL when url is NULL; -1 if it is no URL. */
+static int
+endpoint_of(const struct simlog_conn_opts *co, const char *url, char *buf,
+	    size_t len, struct simlog_err *e)
+{
+	struct simlog_conn_opts o = *co;
+	struct simlog_conn conn;
+
+	if (url != NULL)
+		o.url = url;
+	if (simlog_conn_init(&conn, &o, e) < 0)
+		return -1;
+	simlog_conn_endpoint(&conn, 1, buf, len);
+	simlog_conn_clear(&conn);
+	return 0;
+}
+
+/* The spool directory (malloc'd). */
+static char *
+spool_root(const struct simlog_writer_opts *o)
+{
+	char *dir = o->spool_dir ? strdup(o->spool_dir) :
+	    simlog_spool_default_dir();
+
+	if (dir == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	return dir;
+}
+
+/* One writer from open to close: records in (none for a replay), the
+ * summary, what became of them; the exit status. */
+static int
+push_once(struct push *p, struct simlog_lines *in)
+{
+	struct simlog_err e;
+	int status;
+
+	if ((p->w = simlog_writer_open(&p->o, &e)) == NULL)
+		cli_die(&e);
+	status = p->o.replay_only ? SIMLOG_EX_OK : run(p, in);
+	simlog_writer_close(p->w, &p->st);
+	show_final(p);
+	p->w = NULL;
+	summary(p);
+	report(p);
+	return exit_status(p, status);
+}
+
+/* --- every endpoint's spool (--replay-from) ----------------------------- */
+
+struct spool_dir {
+	char path[1024];
+	char endpoint[700];
+};
+
+struct spools {
+	struct spool_dir *v;
+	size_t n;
+};
+
+static int
+add_spool(void *arg, const char *path, const char *endpoint)
+{
+	struct spools *l = arg;
+	struct spool_dir *q = realloc(l->v, (l->n + 1) * sizeof(*q));
+
+	if (q == NULL)
+		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	l->v = q;
+	snprintf(q[l->n].path, sizeof(q->path), "%s", path);
+	snprintf(q[l->n].endpoint, sizeof(q->endpoint), "%s", endpoint);
+	l->n++;
+	return 0;
+}
+
+static void
+list_spools(const struct push *p, struct spools *l)
+{
+	char *dir = spool_root(&p->o);
+
+	l->v = NULL;
+	l->n = 0;
+	if (simlog_spool_each(dir, add_spool, l) < 0)
+		err(SIMLOG_EX_IOERR, "spool %s", dir);
+	free(dir);
+}
+
+/* Segments waiting in an endpoint's spool. */
+static unsigned long long
+waiting(const struct spool_dir *d)
+{
+	struct simlog_spool_usage u;
+
+	return simlog_spool_usage(d->path, &u) == 0 ? u.segments : 0;
+}
+
+/* Whether d is the spool --replay-from names: by its endpoint as the
+ * messages spell it, by its directory's name, or as a URL would be. */
+static int
+named(const struct push *p, const struct spool_dir *d, const char *as_url)
+{
+	const char *base = strrchr(d->path, '/');
+
+	return strcmp(p->replay_from, d->endpoint) == 0 ||
+	    strcmp(p->replay_from, base ? base + 1 : d->path) == 0 ||
+	    (as_url[0] != '\0' && strcmp(as_url, d->endpoint) == 0);
+}
+
+/* The worse of two exit statuses, as exit_status ranks them. */
+static int
+worse(int a, int b)
+{
+	static const int rank[] = { SIMLOG_EX_IOERR, SIMLOG_EX_NOPERM,
+	    SIMLOG_EX_CONFIG, SIMLOG_EX_OSERR, SIMLOG_EX_TEMPFAIL,
+	    SIMLOG_EX_UNAVAILABLE, SIMLOG_EX_DATAERR };
+
+	for (size_t i = 0; i < sizeof(rank) / sizeof(rank[0]); i++)
+		if (a == rank[i] || b == rank[i])
+			return rank[i];
+	return a != SIMLOG_EX_OK ? a : b;
+}
+
+/* --replay-from ENDPOINT|all: that spool (or every one with segments
+ * waiting) replayed into this URL, a summary line each. */
+static int
+replay_from(struct push *p)
+{
+	struct spools l;
+	struct simlog_err e;
+	char as_url[700] = "", here[700];
+	int all = strcmp(p->replay_from, "all") == 0, status = SIMLOG_EX_OK;
+	size_t i, done = 0;
+
+	if (endpoint_of(&p->o.conn, NULL, here, sizeof(here), &e) < 0)
+		cli_die(&e);
+	if (!all && endpoint_of(&p->o.conn, p->replay_from, as_url,
+	    sizeof(as_url), &e) < 0)
+		as_url[0] = '\0';
+	list_spools(p, &l);
+	for (i = 0; i < l.n; i++) {
+		if (all ? waiting(&l.v[i]) == 0 : !named(p, &l.v[i], as_url))
+			continue;
+		snprintf(p->endpoint, sizeof(p->endpoint), "%s",
+		    l.v[i].endpoint);
+		p->o.spool_endpoint = p->endpoint;
+		if (strcmp(p->endpoint, here) != 0)
+			warnx("replaying the spool of %s (%s) into %s",
+			    p->endpoint, l.v[i].path, here);
+		status = worse(status, push_once(p, NULL));
+		done++;
+	}
+	if (done == 0 && !all) {
+		char *dir = spool_root(&p->o);
+
+		warnx("--replay-from %.200s: no spool of that name in %s; "
+		    "there are:%s", p->replay_from, dir, l.n ? "" : " none");
+		for (i = 0; i < l.n; i++)
+			fprintf(stderr, "  %s (%llu segments waiting)\n",
+			    l.v[i].endpoint, waiting(&l.v[i]));
+		free(dir);
+		status = SIMLOG_EX_NOINPUT;
+	}
+	free(l.v);
+	return status;
+}
+
+/* After a plain --replay: spools kept for other URLs that this replay
+ * did not touch, each said once with the line that sends them here. */
+static void
+other_spools(const struct push *p)
+{
+	struct spools l;
+
+	list_spools(p, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		unsigned long long n;
+
+		if (strcmp(l.v[i].endpoint, p->endpoint) == 0 ||
+		    (n = waiting(&l.v[i])) == 0)
+			continue;
+		warnx("the spool of %s also holds %llu segment(s), for another "
+		    "URL: 'simlog-push --replay-from %s' sends them to this "
+		    "one", l.v[i].endpoint, n, l.v[i].endpoint);
+	}
+	free(l.v);
 }
 
 /* --spool-status: one line per segment, then the totals. */
@@ -485,9 +683,7 @@ spool_status(const struct simlog_writer_opts *o)
 	if (simlog_conn_init(&conn, &o->conn, &e) < 0)
 		cli_die(&e);
 	simlog_conn_endpoint(&conn, 1, endpoint, sizeof(endpoint));
-	if ((dir = o->spool_dir ? strdup(o->spool_dir) :
-	    simlog_spool_default_dir()) == NULL)
-		errx(SIMLOG_EX_SOFTWARE, "out of memory");
+	dir = spool_root(o);
 	simlog_spool_path(dir, endpoint, path, sizeof(path));
 	memset(&t, 0, sizeof(t));
 	simlog_jw_init(&t.w, stdout);
@@ -616,6 +812,14 @@ options(int argc, char **argv, struct push *p)
 		case OPT_REPLAY:
 			o->replay_only = 1;
 			break;
+		case OPT_REPLAY_FROM:
+			if (*optarg == '\0')
+				errx(SIMLOG_EX_USAGE, "invalid --replay-from: "
+				    "empty (an endpoint, as the spool's messages "
+				    "name it, or all)");
+			p->replay_from = optarg;
+			o->replay_only = 1;
+			break;
 		case OPT_SPOOL_STATUS:
 			status = 1;
 			break;
@@ -697,16 +901,16 @@ main(int argc, char **argv)
 	    (in = simlog_lines_new(STDIN_FILENO, p.o.max_record)) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	install_signals();
-	if ((p.w = simlog_writer_open(&p.o, &e)) == NULL)
-		cli_die(&e);
-
-	status = p.o.replay_only ? SIMLOG_EX_OK : run(&p, in);
-	simlog_writer_close(p.w, &p.st);
-	show_final(&p);
-	p.w = NULL;
-	summary(&p);
-	report(&p);
-	status = exit_status(&p, status);
+	if (p.replay_from != NULL)
+		status = replay_from(&p);
+	else {
+		if (endpoint_of(&p.o.conn, NULL, p.endpoint,
+		    sizeof(p.endpoint), &e) < 0)
+			cli_die(&e);
+		status = push_once(&p, in);
+		if (p.o.replay_only)
+			other_spools(&p);
+	}
 
 	if (p.reject != NULL && fclose(p.reject) != 0) {
 		warn("%s", p.reject_path);

@@ -652,7 +652,9 @@ load_one(struct st *s)
 }
 
 /* One line of load --batch output: the state inline, on one line (the
- * writer turns a document's line breaks into spaces). */
+ * writer turns a document's line breaks into spaces), then its tags and
+ * the seconds it has left, when it has them, so that save --batch copies
+ * them (and --tag, --ttl apply where it has none). */
 static void
 state_line(const char *id, const struct simlog_state_loaded *l)
 {
@@ -661,6 +663,13 @@ state_line(const char *id, const struct simlog_state_loaded *l)
 	simlog_jw_kint(&out, "version", l->meta.version);
 	simlog_jw_key(&out, "state");
 	simlog_jw_raw(&out, l->data, l->len);
+	if (l->meta.tags[0] != '\0')
+		simlog_state_tags_put(&out, l->meta.tags);
+	if (l->expires_ms > 0) {
+		double left = (double)l->expires_ms / 1000 - simlog_now_wall();
+
+		simlog_jw_kdouble(&out, "ttl", left > 0.001 ? left : 0.001, 3);
+	}
 	line_end();
 }
 

@@ -26,6 +26,25 @@ _simlog_buffered_sims()
 		sort -u
 }
 
+# The endpoints that have a spool (each spool directory's "endpoint" file),
+# in the spool directory --spool names, else where simlog-push looks.
+_simlog_push_spooled()
+{
+	local i dir=${SIMLOG_SPOOL_DIR-}
+	for ((i = 1; i < ${#words[@]} - 1; i++)); do
+		[[ ${words[i]} == --spool ]] && dir=${words[i + 1]}
+		[[ ${words[i]} == --spool=* ]] && dir=${words[i]#--spool=}
+	done
+	if [[ -z $dir ]]; then
+		if [[ ${XDG_STATE_HOME-} == /* ]]; then
+			dir=$XDG_STATE_HOME/simlog/spool
+		else
+			dir=${HOME-}/.local/state/simlog/spool
+		fi
+	fi
+	cat "$dir"/*/endpoint 2>/dev/null
+}
+
 _simlog_push()
 {
 	local cur prev words cword split
@@ -59,6 +78,11 @@ _simlog_push()
 		;;
 	--priority)
 		COMPREPLY=($(compgen -W 'critical normal low' -- "$cur"))
+		return
+		;;
+	--replay-from)
+		COMPREPLY=($(compgen -W "all $(_simlog_push_spooled)" -- "$cur"))
+		__ltrim_colon_completions "$cur"
 		return
 		;;
 	-s | --sim)
@@ -114,6 +138,7 @@ _simlog_push()
 		--spool
 		--spool-max
 		--replay
+		--replay-from
 		--spool-status
 		--retries
 		--retry-base

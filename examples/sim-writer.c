@@ -1,6 +1,6 @@
 /*
  * sim-writer: a toy simulation that writes its records to Redis
- * through libsimlog's writer (simlog(3)), where another program
+ * through libsimlog's writer (libsimlog(3)), where another program
  * would pipe them to simlog-push(1).
  *
  *   cc -o sim-writer sim-writer.c $(pkg-config --cflags --libs simlog)

@@ -202,7 +202,7 @@ store(struct simlog_breaker *b, const struct bfile *f)
 		n = (int)sizeof(buf) - 1;
 	/* One write of a short line under the lock: readers see old or new. */
 	if (pwrite(b->fd, buf, (size_t)n, 0) == n)
-		(void)ftruncate(b->fd, n);
+		(void)!ftruncate(b->fd, n);
 }
 
 static void

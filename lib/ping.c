@@ -181,11 +181,12 @@ static int
 judge(struct simlog_ping *p, size_t node, const char *addr, const char *info,
       size_t *problems, size_t *warnings, struct simlog_err *e)
 {
-	struct simlog_finding f[SIMLOG_MAX_FINDINGS];
+	struct simlog_finding f[SIMLOG_MAX_FINDINGS + SIMLOG_MAX_COMMAND_FINDINGS];
+	struct simlog_server srv;
 	struct simlog_err se;
 	char *save;
 	long long aof;
-	size_t n;
+	size_t n, nc = 0;
 
 	save = p->multi ? simlog_config_get_node(&p->conn, node, "save", &se) :
 	    simlog_config_get(&p->conn, "save", &se);
@@ -200,6 +201,16 @@ judge(struct simlog_ping *p, size_t node, const char *addr, const char *info,
 	n = simlog_check_topo(info, save, p->conn.url.topo, f,
 	    SIMLOG_MAX_FINDINGS);
 	free(save);
+	/* The commands the tools need, as this URL's user (a sentinel
+	 * serves none of them, as its finding says). */
+	simlog_server_parse(info, &srv);
+	if (strcmp(srv.mode, "sentinel") != 0 &&
+	    (p->multi ? simlog_check_commands_node(&p->conn, node,
+	    p->conn.url.user, f + n, SIMLOG_MAX_COMMAND_FINDINGS, &nc, e) :
+	    simlog_check_commands(&p->conn, p->conn.url.user, f + n,
+	    SIMLOG_MAX_COMMAND_FINDINGS, &nc, e)) < 0)
+		return -1;
+	n += nc;
 	for (size_t i = 0; i < n; i++) {
 		if (f[i].severity == SIMLOG_SEV_PROBLEM)
 			(*problems)++;
@@ -243,9 +254,19 @@ look_at_node(struct simlog_ping *p, const struct simlog_node *nd,
 	v->have_server = 1;
 	simlog_info_ll(info, "connected_slaves", &v->replicas);
 	if (p->o.check && judge(p, nd->index, v->addr, info, &v->problems,
-	    &v->warnings, e) < 0) {
+	    &v->warnings, &ne) < 0) {
 		free(info);
-		return -1;
+		if (ne.code == SIMLOG_EX_SOFTWARE) {
+			*e = ne;
+			return -1;
+		}
+		/* It stopped answering while judged. */
+		v->ok = 0;
+		snprintf(v->error, sizeof(v->error), "%s", ne.msg);
+		if (p->node_err.code == 0)
+			simlog_seterr(&p->node_err, ne.code, "master %s: %s",
+			    v->addr, ne.msg);
+		return 0;
 	}
 	free(info);
 	return 0;

@@ -207,16 +207,17 @@ simlog_forget_old_sims(struct simlog_conn *conn, char **sims, size_t n)
 }
 
 int
-simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
-		 struct simlog_err *err)
+simlog_list_sims_reachable(struct simlog_conn *conn, char ***sims, size_t *n,
+			   struct simlog_err *err)
 {
 	char **keys = NULL, **v, sim[SIMLOG_KEYLEN];
 	size_t nkeys = 0, i, o = 0;
+	int rc;
 
 	*sims = NULL;
 	*n = 0;
-	if (simlog_scan(conn, "simlog:{*}:q", "stream", &keys, &nkeys,
-	    err) < 0)
+	if ((rc = simlog_scan_reachable(conn, "simlog:{*}:q", "stream", &keys,
+	    &nkeys, err)) < 0)
 		return -1;
 	if ((v = calloc(nkeys + 1, sizeof(*v))) == NULL) {
 		simlog_strv_free(keys, nkeys);
@@ -231,7 +232,22 @@ simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		qsort(v, o, sizeof(*v), by_str);
 	*sims = v;
 	*n = o;
-	return 0;
+	return rc;
+}
+
+int
+simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
+		 struct simlog_err *err)
+{
+	int rc = simlog_list_sims_reachable(conn, sims, n, err);
+
+	if (rc > 0) {
+		simlog_strv_free(*sims, *n);
+		*sims = NULL;
+		*n = 0;
+		return -1;
+	}
+	return rc;
 }
 
 int

@@ -298,6 +298,11 @@ struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
  * node that holds data; a malloc'd array of malloc'd strings. */
 int simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
 		char ***keys, size_t *n, struct simlog_err *err);
+/* The same, going on past masters that do not answer: 0 all listed, 1
+ * the keys of those that answered (err says which did not), -1 none. */
+int simlog_scan_reachable(struct simlog_conn *conn, const char *match,
+			  const char *type, char ***keys, size_t *n,
+			  struct simlog_err *err);
 
 /* The replicas of the master serving key (NULL: any master), as the
  * sentinels' master said in its ROLE or the cluster's slot map lists;
@@ -314,6 +319,12 @@ int simlog_conn_replicas(const struct simlog_conn *conn, const char *key);
  */
 int simlog_conn_watch_fd(struct simlog_conn *conn);
 int simlog_conn_watch_check(struct simlog_conn *conn, struct simlog_err *why);
+
+/* Cluster URLs: whether the master serving key answers (its connection
+ * opened if need be): 0, or -1 with err set; a master that did not is
+ * not asked again for 5 s.  Always 0 for other URLs and unknown slots. */
+int simlog_conn_reachable(struct simlog_conn *conn, const char *key,
+			  struct simlog_err *err);
 
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
@@ -560,6 +571,10 @@ int simlog_push_reply(struct simlog_conn *conn, double deadline,
  * strings; free with simlog_strv_free). */
 int simlog_list_sims(struct simlog_conn *conn, char ***sims, size_t *n,
 		     struct simlog_err *err);
+/* The same, going on past masters that do not answer: 1 when some did
+ * not (err says which), as simlog_scan_reachable. */
+int simlog_list_sims_reachable(struct simlog_conn *conn, char ***sims,
+			       size_t *n, struct simlog_err *err);
 void simlog_strv_free(char **v, size_t n);
 /* The shard (0 to shards - 1) of a simulation, for simlog-drain --shard:
  * the 64-bit FNV-1a hash of its name, modulo shards.  Stable: it depends
@@ -755,7 +770,7 @@ int simlog_run(struct simlog_conn *conn, struct simlog_policy *p,
 	       int (*op)(struct simlog_conn *, void *, struct simlog_err *),
 	       void *arg, struct simlog_err *err);
 
-/* --- the writer: records in, to Redis (simlog(3)) ----------------------- */
+/* --- the writer: records in, to Redis (libsimlog(3)) ----------------------- */
 
 enum simlog_priority {
 	SIMLOG_PRIO_LOW,		/* drop what Redis does not take */
@@ -796,6 +811,10 @@ struct simlog_writer_opts {
 	int breaker_failures;		/* 0: the environment's, else 3 */
 	double breaker_reset;		/* 0: likewise, else 5 s */
 	int replay_only;		/* probe through an open breaker */
+	const char *spool_endpoint;	/* the spool of this endpoint (as
+					 * simlog_spool_each names it), not
+					 * the URL's own: to replay records
+					 * spooled for another URL here */
 	const volatile sig_atomic_t *stop;	/* set: give up on a failing
 					 * Redis at once, no replay at close */
 	void (*say)(void *arg, const char *msg);	/* diagnostics; may be
@@ -817,6 +836,9 @@ struct simlog_writer_stats {
 					 * failed) by the caller's thread,
 					 * the queue being full */
 	unsigned long long replayed;	/* from the spool into Redis */
+	unsigned long long deferred;	/* spooled records a replay left in
+					 * the spool: their master did not
+					 * answer (a cluster) */
 	unsigned long long batches;	/* chunks made of this run's records */
 	unsigned long long bytes;	/* their size, compressed */
 	unsigned long long spool_lost;	/* in damaged spool records */
@@ -872,6 +894,8 @@ struct simlog_writer_input {
 	enum simlog_priority prio;	/* the writer's */
 	int replay_only;		/* the writer only replayed */
 	int left;			/* and segments are left in the spool */
+	const char *replayed_from;	/* the spool replayed (an endpoint's,
+					 * --replay-from), or NULL */
 };
 /* simlog-push's summary line (simlog-push(1) SUMMARY) for a closed
  * writer's st, and its exit status: where the run's records went, the
@@ -919,6 +943,14 @@ void simlog_spool_on_say(struct simlog_spool *sp,
 /* Records this spool took and keeps no more (the directory vanished and
  * they could not be written back), in all; why says what happened. */
 uint64_t simlog_spool_lost(struct simlog_spool *sp, struct simlog_err *why);
+/* Keep a chunk a replay cannot deliver now (its master does not answer)
+ * in a segment of its own, so that the replay goes on past it; once
+ * sealed (simlog_spool_seal_aside), this spool does not take that segment
+ * again: a later run replays it. */
+int simlog_spool_write_aside(struct simlog_spool *sp, const char *sim,
+			     const char *chunk, size_t len, uint32_t records,
+			     struct simlog_err *err);
+void simlog_spool_seal_aside(struct simlog_spool *sp);
 /* Take the next segment no live process holds; 0 when none is left. */
 int simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **seg,
 		      struct simlog_err *err);
@@ -988,6 +1020,13 @@ struct simlog_spool_stat {
 int simlog_spool_status(const char *dir,
 			int (*fn)(void *, const struct simlog_spool_stat *),
 			void *arg);
+/* Every endpoint's spool under dir (DIR/<id>/ naming its endpoint, as
+ * simlog_spool_open makes them), in name order: fn(arg, path, endpoint)
+ * for each; fn returning non-zero stops, and is returned.  0 for a dir
+ * that does not exist, -1 for one that cannot be read. */
+int simlog_spool_each(const char *dir,
+		      int (*fn)(void *, const char *path, const char *endpoint),
+		      void *arg);
 
 #ifdef __cplusplus
 }

@@ -148,6 +148,28 @@ size_t simlog_check_topo(const char *info, const char *save,
 			 enum simlog_topo topo, struct simlog_finding *out,
 			 size_t max);
 
+/*
+ * Whether the commands the tools need can run (simlog-ping --check).  A
+ * command renamed away (rename-command) or missing is a problem for every
+ * tool that needs it; it is found without running anything.  A command an
+ * ACL rule refuses to user (NULL: "default") is a problem for the tools
+ * that user is for: a user named after a tool (simlog-push, simlog-drain,
+ * simlog-state, simlog-ping, simlog-pool-stats, as simlog(7) names them)
+ * is for that tool, any other for every tool.  The ACL is asked in a
+ * script (redis.acl_check_cmd, Redis 7.0), with keys where the tools keep
+ * theirs; a user only for simlog-ping or simlog-pool-stats, which run no
+ * scripts, has the reads they need run instead.  Findings go into
+ * out[0..max) as simlog_check's do, *n of them; -1 with err set when the
+ * server could not be asked.  _node asks one node of simlog_conn_nodes().
+ */
+#define SIMLOG_MAX_COMMAND_FINDINGS 64
+int simlog_check_commands(struct simlog_conn *conn, const char *user,
+			  struct simlog_finding *out, size_t max, size_t *n,
+			  struct simlog_err *err);
+int simlog_check_commands_node(struct simlog_conn *conn, size_t node,
+			       const char *user, struct simlog_finding *out,
+			       size_t max, size_t *n, struct simlog_err *err);
+
 /* --- backlog ----------------------------------------------------------- */
 
 struct simlog_backlog_type {

@@ -248,6 +248,8 @@ int simlog_state_used_memory(struct simlog_conn *conn, long long *bytes,
 void simlog_state_meta_put(struct simlog_jw *w, const char *id,
 			   const struct simlog_state_meta *m,
 			   long long expires_ms);
+/* The member "tags" as an array, from a comma-separated tag list. */
+void simlog_state_tags_put(struct simlog_jw *w, const char *tags);
 
 /* --- batch lines ------------------------------------------------------- */
 

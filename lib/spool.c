@@ -94,6 +94,12 @@ struct simlog_spool {
 	size_t nheld;
 	uint64_t lost;		/* spooled records no longer kept */
 	struct simlog_err lost_why;
+	char top[512];		/* the spool directory, as opened */
+	uint64_t max_total;	/* likewise */
+	char sealed[640];	/* the segment sealed last */
+	struct simlog_spool *aside;	/* chunks a replay moved past */
+	char (*skip)[640];	/* segments not to take again */
+	size_t nskip;
 	void (*say)(void *, const char *);
 	void *say_arg;
 };
@@ -258,6 +264,8 @@ simlog_spool_open(const char *dir, const char *endpoint, uint64_t max_bytes,
 	pthread_mutex_init(&sp->mu, NULL);
 	simlog_spool_path(dir, endpoint, sp->dir, sizeof(sp->dir));
 	snprintf(sp->endpoint, sizeof(sp->endpoint), "%s", endpoint);
+	snprintf(sp->top, sizeof(sp->top), "%s", dir);
+	sp->max_total = max_bytes;
 	sp->fd = -1;
 	/* The process out of descriptors is also what keeps it from
 	 * reaching Redis: one is kept for the spool's next segment. */
@@ -378,6 +386,7 @@ seal_locked(struct simlog_spool *sp)
 	if (sp->nheld == HELD_MAX)
 		/* Beyond this many the oldest rests on the disk alone. */
 		held_drop(sp, 0);
+	snprintf(sp->sealed, sizeof(sp->sealed), "%s", named);
 	flock(sp->fd, LOCK_UN);		/* replayable now */
 	sp->held[sp->nheld].fd = sp->fd;
 	sp->held[sp->nheld].records = sp->seg_records;
@@ -403,6 +412,8 @@ simlog_spool_free(struct simlog_spool *sp)
 	if (sp == NULL)
 		return;
 	simlog_spool_seal(sp);
+	simlog_spool_free(sp->aside);
+	free(sp->skip);
 	while (sp->nheld > 0)
 		held_drop(sp, 0);
 	if (sp->reserve >= 0)
@@ -878,6 +889,49 @@ read_base(struct simlog_spool_seg *s)
 	}
 }
 
+/* --- chunks a replay moves past ------------------------------------------- */
+
+int
+simlog_spool_write_aside(struct simlog_spool *sp, const char *sim,
+			 const char *chunk, size_t len, uint32_t records,
+			 struct simlog_err *err)
+{
+	if (sp->aside == NULL &&
+	    (sp->aside = simlog_spool_open(sp->top, sp->endpoint,
+	    sp->max_total, err)) == NULL)
+		return -1;
+	return simlog_spool_write(sp->aside, sim, chunk, len, records, err);
+}
+
+void
+simlog_spool_seal_aside(struct simlog_spool *sp)
+{
+	char (*q)[640];
+
+	if (sp->aside == NULL || sp->aside->fd < 0)
+		return;
+	simlog_spool_seal(sp->aside);
+	pthread_mutex_lock(&sp->mu);
+	if ((q = realloc(sp->skip, (sp->nskip + 1) * sizeof(*q))) != NULL) {
+		sp->skip = q;
+		snprintf(q[sp->nskip++], sizeof(q[0]), "%s", sp->aside->sealed);
+	}
+	pthread_mutex_unlock(&sp->mu);
+}
+
+/* Whether path is a segment set aside by this spool. */
+static int
+skipped(struct simlog_spool *sp, const char *path)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	for (size_t i = 0; i < sp->nskip && !found; i++)
+		found = strcmp(sp->skip[i], path) == 0;
+	pthread_mutex_unlock(&sp->mu);
+	return found;
+}
+
 int
 simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 		  struct simlog_err *err)
@@ -897,6 +951,10 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 		if (s == NULL)
 			break;
 		snprintf(s->path, sizeof(s->path), "%s/%s", sp->dir, names[i]);
+		if (skipped(sp, s->path)) {
+			free(s);
+			continue;
+		}
 		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
 		if (s->fd < 0 || flock(s->fd, LOCK_EX | LOCK_NB) < 0 ||
 		    fstat(s->fd, &st) < 0 || st.st_nlink == 0) {
@@ -1267,4 +1325,51 @@ simlog_spool_status(const char *dir,
 			return rc;
 	}
 	return 0;
+}
+
+/* --- every endpoint's spool -------------------------------------------- */
+
+static int
+is_endpoint_id(const char *name)
+{
+	size_t n = 0;
+
+	for (; name[n] != '\0'; n++)
+		if (!((name[n] >= '0' && name[n] <= '9') ||
+		    (name[n] >= 'a' && name[n] <= 'f')))
+			return 0;
+	return n == 16;
+}
+
+int
+simlog_spool_each(const char *dir,
+		  int (*fn)(void *, const char *, const char *), void *arg)
+{
+	char **names, path[1024], file[1100], endpoint[700];
+	size_t n;
+	int rc = 0;
+
+	if (list_dir(dir, "", &names, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ssize_t len = -1;
+		int fd;
+
+		if (!is_endpoint_id(names[i]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(file, sizeof(file), "%s/endpoint", path);
+		/* The name is the directory's only record of its endpoint. */
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) >= 0) {
+			len = read(fd, endpoint, sizeof(endpoint) - 1);
+			close(fd);
+		}
+		if (len <= 0)
+			continue;
+		endpoint[len] = '\0';
+		endpoint[strcspn(endpoint, "\n")] = '\0';
+		rc = fn(arg, path, endpoint);
+	}
+	simlog_strv_free(names, n);
+	return rc;
 }

@@ -330,21 +330,10 @@ put_time(struct simlog_jw *w, const char *name, long long ms)
 }
 
 void
-simlog_state_meta_put(struct simlog_jw *w, const char *id,
-		      const struct simlog_state_meta *m, long long expires_ms)
+simlog_state_tags_put(struct simlog_jw *w, const char *tags)
 {
-	const char *p = m->tags;
-	char crc[16];
+	const char *p = tags;
 
-	snprintf(crc, sizeof(crc), "crc32:%08x", (unsigned)m->checksum);
-	simlog_jw_kstr(w, "id", id);
-	simlog_jw_kint(w, "version", m->version);
-	simlog_jw_kuint(w, "size", m->size);
-	simlog_jw_kuint(w, "stored_size", m->stored_size);
-	simlog_jw_kstr(w, "compression", simlog_state_comp_name(m->comp));
-	simlog_jw_kstr(w, "checksum", crc);
-	simlog_jw_kstr(w, "format", m->raw ? "raw" : "json");
-	put_time(w, "created_at", m->created_ms);
 	simlog_jw_key(w, "tags");
 	simlog_jw_arr(w);
 	while (*p != '\0') {
@@ -356,6 +345,24 @@ simlog_state_meta_put(struct simlog_jw *w, const char *id,
 			p++;
 	}
 	simlog_jw_close(w);
+}
+
+void
+simlog_state_meta_put(struct simlog_jw *w, const char *id,
+		      const struct simlog_state_meta *m, long long expires_ms)
+{
+	char crc[16];
+
+	snprintf(crc, sizeof(crc), "crc32:%08x", (unsigned)m->checksum);
+	simlog_jw_kstr(w, "id", id);
+	simlog_jw_kint(w, "version", m->version);
+	simlog_jw_kuint(w, "size", m->size);
+	simlog_jw_kuint(w, "stored_size", m->stored_size);
+	simlog_jw_kstr(w, "compression", simlog_state_comp_name(m->comp));
+	simlog_jw_kstr(w, "checksum", crc);
+	simlog_jw_kstr(w, "format", m->raw ? "raw" : "json");
+	put_time(w, "created_at", m->created_ms);
+	simlog_state_tags_put(w, m->tags);
 	put_time(w, "expires_at", expires_ms);
 	if (m->rollback_of > 0)
 		simlog_jw_kint(w, "rollback_of", m->rollback_of);

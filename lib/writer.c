@@ -1,6 +1,6 @@
 /*
  * The writer: records in, chunks out to Redis, never holding the producer
- * hostage (simlog(3), simlog-push(1)).
+ * hostage (libsimlog(3), simlog-push(1)).
  *
  * The caller's thread validates each record and adds it to the chunk being
  * filled, under a lock of its own (fill) that the writer's thread takes
@@ -126,6 +126,8 @@ struct simlog_writer {
 					 * one where a failover is automatic
 					 * and the master has replicas */
 	int said_wait;			/* and said so */
+	int said_aside;			/* said that a replay moved past
+					 * chunks whose master is down */
 };
 
 void
@@ -1021,6 +1023,9 @@ seg_finished(struct simlog_writer *w)
 
 	simlog_spool_seg_loss(w->seg, &loss);
 	snprintf(name, sizeof(name), "%s", simlog_spool_seg_name(w->seg));
+	/* What it moved past is on disk, in a segment of its own, before
+	 * the segment goes. */
+	simlog_spool_seal_aside(w->spool);
 	simlog_spool_seg_done(w->spool, w->seg, kept, sizeof(kept));
 	w->seg = NULL;
 	if (!loss.damaged && !loss.torn)
@@ -1043,6 +1048,50 @@ seg_finished(struct simlog_writer *w)
 	    (unsigned long long)loss.records, loss.unknown ? ", and more "
 	    "after the damage that cannot be counted (the segment has no end "
 	    "mark)" : "", kept);
+}
+
+/*
+ * In a cluster a spooled chunk may belong to a master that is down while
+ * the others are up: sent, it would fail the pipeline and send the run's
+ * own records to the spool too.  It is asked first whether it answers.
+ */
+static int
+master_answers(struct simlog_writer *w, const struct simlog_spool_rec *rec)
+{
+	char key[SIMLOG_KEYLEN];
+	struct simlog_err e;
+
+	if (w->conn.url.topo != SIMLOG_TOPO_CLUSTER)
+		return 1;
+	simlog_key_stream(rec->sim, key);
+	if (simlog_conn_reachable(&w->conn, key, &e) == 0)
+		return 1;
+	if (!w->said_aside) {
+		w->said_aside = 1;
+		say(w, "spool: %s; the records of %s (and of any simulation "
+		    "on that master) stay in the spool, the rest is replayed",
+		    e.msg, rec->sim);
+	}
+	return 0;
+}
+
+/* Keep a chunk whose master does not answer in a segment of its own,
+ * and go on past it; 0 when it could not be kept (the replay stops here:
+ * the segment keeps it). */
+static int
+move_past(struct simlog_writer *w, const struct simlog_spool_rec *rec)
+{
+	struct simlog_err e;
+
+	if (simlog_spool_write_aside(w->spool, rec->sim, rec->chunk, rec->len,
+	    rec->records, &e) < 0) {
+		say(w, "%s", e.msg);
+		return 0;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->st.deferred += rec->records;
+	pthread_mutex_unlock(&w->mu);
+	return 1;
 }
 
 /* Queue up to a window of spooled chunks; 0 when there is nothing. */
@@ -1086,6 +1135,11 @@ replay_some(struct simlog_writer *w)
 			if (w->nring == 0)
 				break;	/* done once all are acknowledged */
 			return 1;
+		}
+		if (!master_answers(w, &rec)) {
+			if (!move_past(w, &rec))
+				return 0;
+			continue;
 		}
 		pthread_mutex_lock(&w->mu);
 		it = item_get(w);
@@ -1433,6 +1487,8 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 		w->pol.brk = &w->brk;
 	}
 	simlog_conn_endpoint(&w->conn, 1, endpoint, sizeof(endpoint));
+	if (o->spool_endpoint != NULL)
+		snprintf(endpoint, sizeof(endpoint), "%s", o->spool_endpoint);
 	if ((dir = o->spool_dir ? strdup(o->spool_dir) :
 	    simlog_spool_default_dir()) == NULL) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");

@@ -13,11 +13,14 @@ simlog_writer_summary(struct simlog_jw *w, const struct simlog_writer_stats *s,
 
 	simlog_jw_begin(w);
 	simlog_jw_kstr(w, "sim", s->sim);
+	if (in->replayed_from != NULL)
+		simlog_jw_kstr(w, "replayed_from", in->replayed_from);
 	simlog_jw_kuint(w, "read", in->read);
 	simlog_jw_kuint(w, "pushed", s->pushed);
 	simlog_jw_kuint(w, "rejected", in->rejected);
 	simlog_jw_kuint(w, "spooled", s->spooled);
 	simlog_jw_kuint(w, "replayed", s->replayed);
+	simlog_jw_kuint(w, "deferred", s->deferred);
 	simlog_jw_kuint(w, "dropped", s->dropped);
 	simlog_jw_kuint(w, "failed", s->failed);
 	simlog_jw_kuint(w, "spool_lost", s->spool_lost);

@@ -3,7 +3,8 @@
 # prints the exact apt-get line to run (otherwise).
 #
 #   deps.sh [MODE]      check (the default: build and make check), demo
-#                       (build and make demo), bench or fuzz
+#                       (build and make demo), bench, fuzz or deb (make
+#                       deb: debian/control's Build-Depends)
 #   deps.sh -n [MODE]   print MODE's packages, one line, and install nothing
 set -eu
 list=
@@ -20,12 +21,20 @@ pg="postgresql postgresql-client"
 case $mode in
 check)	pkgs="$build g++ $run $pg bats bats-assert bats-support man-db
 groff-base bash-completion zsh binutils time python3
-python3-prometheus-client python3-sqlalchemy bsdutils openssl systemd" ;;
+python3-prometheus-client python3-sqlalchemy bsdutils openssl systemd
+dpkg-dev debhelper build-essential lintian jq" ;;
 demo)	pkgs="$build $run" ;;
 bench)	pkgs="$build $run $pg python3 python3-redis python3-psycopg2
 python3-sqlalchemy time" ;;
 fuzz)	pkgs="$build clang libclang-rt-dev" ;;
-*)	echo "deps.sh: unknown mode '$mode' (check, demo, bench or fuzz)" >&2
+deb)	# Names only: no versions, no alternatives; debhelper-compat is
+	# debhelper's.
+	pkgs="build-essential dpkg-dev $(sed -n '/^Build-Depends:/,/^[^[:space:]B]/p' \
+		"$(dirname "$0")/../debian/control" | sed '$d' |
+		sed 's/^Build-Depends://; s/([^)]*)//g; s/|[^,]*//g' | tr ',' '\n' |
+		sed 's/[[:space:]]//g; s/^debhelper-compat$/debhelper/' |
+		grep . | tr '\n' ' ')" ;;
+*)	echo "deps.sh: unknown mode '$mode' (check, demo, bench, fuzz or deb)" >&2
 	exit 64 ;;
 esac
 if [ -n "$list" ]; then
@@ -38,7 +47,8 @@ missing=
 for p in $pkgs; do
 	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	case $s in
-	*" installed") ;;
+	# Unpacked and configured; a trigger (man-db's) may still be due.
+	*" installed"|*" triggers-pending"|*" triggers-awaited") ;;
 	*) missing="$missing $p" ;;
 	esac
 done

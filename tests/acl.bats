@@ -200,6 +200,39 @@ denied_only_config_get() {
 	denied_only_config_get
 }
 
+@test "acl: simlog-ping --check names a command an ACL rule refuses and the tool that needs it" {
+	# The one user of every tool, as simlog(7) gives it: all there, and
+	# asking leaves no denial in the ACL log (bar CONFIG GET).
+	run as simlog simlog-ping --check
+	assert_success
+	refute_output --partial '"setting":"command"'
+	# Without +xdel: the drain's.
+	make_user ops simlog -xdel
+	run as ops simlog-ping --check
+	assert_failure 78
+	assert_output --partial '"setting":"command","value":"xdel","severity":"problem"'
+	assert_output --partial "command xdel: refused to user 'ops' by an ACL rule: simlog-drain needs it (+xdel)"
+	denied_only_config_get
+	# ... and so it is.
+	as simlog-push simlog-push -s run1 < "$BATS_TEST_TMPDIR/in.jsonl" >/dev/null 2>&1
+	run as ops simlog-drain -q -d "$DB"
+	assert_failure 77
+	# Without +eval: what needs scripts.
+	make_user no-eval simlog -eval
+	run as no-eval simlog-ping --check
+	assert_failure 78
+	assert_output --partial "command eval: refused to user 'no-eval' by an ACL rule: simlog-push, simlog-drain and simlog-state need it (+eval)"
+	# A user named after a tool is checked for that tool alone: the
+	# pool-stats user runs no scripts, so its reads are run.
+	run as simlog-pool-stats simlog-ping --check
+	assert_success
+	rcli ACL DELUSER simlog-pool-stats > /dev/null
+	make_user simlog-pool-stats simlog-pool-stats -time
+	run as simlog-pool-stats simlog-ping --check
+	assert_failure 78
+	assert_output --partial "command time: refused to user 'simlog-pool-stats' by an ACL rule: simlog-pool-stats needs it (+time)"
+}
+
 @test "acl: --wait-replicas (WAIT) for push and state, as their own users" {
 	local master=$REDIS_SOCK
 	start_redis replica --replicaof 127.0.0.1 "$REDIS_PORT"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The C API (simlog(3)): the example program examples/sim-writer.c built
+# The C API (libsimlog(3)): the example program examples/sim-writer.c built
 # against this tree and against an installed copy through pkg-config, run
 # against a real Redis and with Redis down; the public headers from C++;
 # the writer's return values.
@@ -298,8 +298,8 @@ members() {
 		}' "$SIMLOG_TOP/lib/simlog.h"
 }
 
-@test "capi: simlog(3) documents every writer function and every member of the writer's structs" {
-	local page="$SIMLOG_TOP/man/simlog.3" f m s missing=""
+@test "capi: libsimlog(3) documents every writer function and every member of the writer's structs" {
+	local page="$SIMLOG_TOP/man/libsimlog.3" f m s missing=""
 	for f in $(grep -o 'simlog_writer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog.h" | tr -d '(' | sort -u); do
 		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
 	done
@@ -312,16 +312,16 @@ members() {
 			grep -qE "^\.B [^ ].*[ *(]$m([[)].*)?\$" "$page" || missing="$missing $s.$m"
 		done
 	done
-	[ -z "$missing" ] || { echo "not in simlog(3):$missing"; return 1; }
+	[ -z "$missing" ] || { echo "not in libsimlog(3):$missing"; return 1; }
 }
 
 # After a change to the example, its text for the page (between
 # ".SS Program source" ".EX" ".ta ..." and ".EE") is
 #   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
 #       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/sim-writer.c
-@test "capi: simlog(3) quotes examples/sim-writer.c as it is" {
+@test "capi: libsimlog(3) quotes examples/sim-writer.c as it is" {
 	# The roff escapes the page uses in the program, undone.
-	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/simlog.3" |
+	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/libsimlog.3" |
 		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
 		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
 		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"

@@ -4,6 +4,7 @@
 # formats.  bash completion is driven as bash does it (COMP_WORDS, the
 # function); zsh's helpers run with the completion system's builtins
 # replaced by ones that print what they are given.
+# once: shell scripts; the tools they call run sanitized in other suites
 
 bats_require_minimum_version 1.5.0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # No password in core dumps: every tool turns core files off (RLIMIT_CORE
 # 0) and makes itself not dumpable before it reads a password.
+# once: core limits and dumpability; a sanitizer runtime sets those itself
 
 load helpers
 

@@ -2,6 +2,7 @@
 # The README's crontab lines, run as cron runs them: an empty environment
 # but HOME, PATH=/usr/bin:/bin, the crontab's own NAME=value lines, and the
 # command through /bin/sh -c; against the installed tools.
+# once: it installs and runs the plain build
 
 load helpers
 bats_require_minimum_version 1.5.0

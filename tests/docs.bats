@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Every tool has a man page that renders without warnings and documents
 # every long option, and bash and zsh completions that know every option.
+# once: man pages and completions are text
 
 load helpers
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # make install: every file in its place, a usable library and pkg-config
 # file, and installed tools that find their installed schemas.
+# once: it installs the plain build
 
 load helpers
 
@@ -44,7 +45,7 @@ setup() {
 		[ -f "$DEST/usr/share/bash-completion/completions/$t" ]
 		[ -f "$DEST/usr/share/zsh/site-functions/_$t" ]
 	done
-	[ -f "$DEST/usr/share/man/man3/simlog.3" ]
+	[ -f "$DEST/usr/share/man/man3/libsimlog.3" ]
 	[ -f "$DEST/usr/share/man/man7/simlog.7" ]
 }
 
@@ -118,13 +119,87 @@ drain_typed() {
 	assert_output --partial "no schema named 'nosuchschema'"
 }
 
+# A prefix the system knows nothing of, as a newcomer would pick.
+install_prefix() {
+	PREFIX_DIR="$BATS_TEST_TMPDIR/opt"
+	env PATH=/usr/bin:/bin make -C "$SIMLOG_TOP" --no-print-directory -s \
+		SANITIZE= install PREFIX="$PREFIX_DIR" >"$BATS_TEST_TMPDIR/out" \
+		2>"$BATS_TEST_TMPDIR/err" || { cat "$BATS_TEST_TMPDIR/err"; return 1; }
+	NOTE=$(cat "$BATS_TEST_TMPDIR/out")
+}
+
+@test "install PREFIX=DIR: it prints exactly what the shell needs, and that is enough" {
+	install_prefix
+	echo "$NOTE"
+	[[ "$NOTE" == "simlog: installed; for the shell and the system to find it:"* ]]
+	# The lines to paste, pasted: nothing else is set.
+	grep -q "^  export PATH=$PREFIX_DIR/bin:\\\$PATH   (man then finds $PREFIX_DIR/share/man too)\$" <<< "$NOTE"
+	grep -q "^  export PKG_CONFIG_PATH=$PREFIX_DIR/lib/pkgconfig " <<< "$NOTE"
+	export PATH="$PREFIX_DIR/bin:/usr/bin:/bin" PKG_CONFIG_PATH="$PREFIX_DIR/lib/pkgconfig"
+	unset LD_LIBRARY_PATH MANPATH
+	# man simlog is the overview; a function's name finds the library page.
+	run man -w simlog
+	assert_output "$PREFIX_DIR/share/man/man7/simlog.7"
+	run man -w simlog_writer_open
+	# (man follows the link page to the page itself)
+	assert_output "$PREFIX_DIR/share/man/man3/libsimlog.3"
+	run env MANWIDTH=80 man simlog_writer_open
+	assert_output --partial "simlog_writer_open"
+	# A program built as the README says runs without LD_LIBRARY_PATH.
+	cc -o "$BATS_TEST_TMPDIR/sw" "$SIMLOG_TOP/examples/sim-writer.c" \
+		$(pkg-config --cflags --libs simlog)
+	run readelf -d "$BATS_TEST_TMPDIR/sw"
+	assert_output --partial "Shared library: [libsimlog.so.0]"
+	run "$BATS_TEST_TMPDIR/sw" 0
+	assert_failure 64
+	assert_output --partial "usage: sim-writer"
+	# The units name man pages that man now finds.
+	if command -v systemd-analyze >/dev/null; then
+		cd "$PREFIX_DIR/lib/systemd/system"
+		run systemd-analyze verify simlog-drain.service simlog-replay.timer
+		assert_success
+		assert_output ""
+	fi
+}
+
+@test "install PREFIX=DIR: a system prefix needs no notes" {
+	run env DESTDIR= PATH="$BATS_TEST_TMPDIR/p/bin:/usr/bin:/bin" \
+		PKG_CONFIG_PATH="$BATS_TEST_TMPDIR/p/lib/pkgconfig" \
+		sh "$SIMLOG_TOP/scripts/install-note.sh" "$BATS_TEST_TMPDIR/p/bin" \
+		/usr/lib /usr/share/man "$BATS_TEST_TMPDIR/p/lib/pkgconfig" \
+		/usr/lib/systemd/system
+	assert_success
+	assert_output ""
+	# Staged installs are the packager's business.
+	run env DESTDIR=/x sh "$SIMLOG_TOP/scripts/install-note.sh" /nowhere \
+		/nowhere /nowhere /nowhere /nowhere
+	assert_output ""
+}
+
+@test "install: STATIC=1 links libsimlog.a even with the shared library beside it" {
+	install_prefix
+	cp -R "$SIMLOG_TOP/examples" "$BATS_TEST_TMPDIR/ex"
+	rm -f "$BATS_TEST_TMPDIR/ex/sim-writer"
+	[ -f "$PREFIX_DIR/lib/libsimlog.so.0" ]
+	PKG_CONFIG_PATH="$PREFIX_DIR/lib/pkgconfig" make -C "$BATS_TEST_TMPDIR/ex" \
+		--no-print-directory -s STATIC=1 CFLAGS="-O2 -Werror"
+	run readelf -d "$BATS_TEST_TMPDIR/ex/sim-writer"
+	refute_output --partial libsimlog
+	# And without STATIC, the shared one.
+	rm "$BATS_TEST_TMPDIR/ex/sim-writer"
+	PKG_CONFIG_PATH="$PREFIX_DIR/lib/pkgconfig" make -C "$BATS_TEST_TMPDIR/ex" \
+		--no-print-directory -s CFLAGS="-O2 -Werror"
+	run readelf -d "$BATS_TEST_TMPDIR/ex/sim-writer"
+	assert_output --partial "Shared library: [libsimlog.so.0]"
+}
+
 @test "install: the Python module, where Debian's python3 imports it" {
 	local dir="$DEST/usr/lib/python3/dist-packages"
 	[ -f "$dir/simlog/__init__.py" ]
 	[ -f "$dir/simlog/agentfarm.py" ]
 	ls "$dir"/simlog/_simlog.cpython-*.so
 	[ -f "$DEST/usr/share/man/man3/simlog-python.3" ]
-	grep -qx "simlog: Python module installed in /usr/lib/python3/dist-packages" \
+	grep -qx "simlog: the Python module is in /usr/lib/python3/dist-packages/simlog" \
 		"$BATS_TEST_TMPDIR/install.log"
 	start_redis main
 	# From outside the tree, with nothing of it on any path.
@@ -144,7 +219,8 @@ print(w.close()["pushed"])' "$dir" "$REDIS_URL"
 	run make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
 		PREFIX="$prefix"
 	assert_success
-	assert_line "simlog: Python module installed in $prefix/lib/python3/dist-packages, which /usr/bin/python3 does not search: PYTHONPATH=$prefix/lib/python3/dist-packages"
+	assert_line "simlog: the Python module is in $prefix/lib/python3/dist-packages/simlog"
+	assert_line "  export PYTHONPATH=$prefix/lib/python3/dist-packages   (for 'import simlog')"
 	PYTHONPATH="$prefix/lib/python3/dist-packages" run /usr/bin/python3 -B \
 		-c 'import simlog.agentfarm; print(simlog.__version__)'
 	assert_output 0.1.0

@@ -76,8 +76,9 @@ simlog-ping: invalid --url 'redis://:***@h:99999/0': URL port must be 1-65535"
 	[[ $stderr == *"(too long)"* ]]
 }
 
-@test "a push that spooled names the spool and simlog-push --replay" {
+@test "a push that spooled names the spool, its endpoint, simlog-push --replay and --replay-from" {
+	local ep="unix://$BATS_TEST_TMPDIR/none.sock?db=0"
 	run --separate-stderr simlog-push -u "unix://$BATS_TEST_TMPDIR/none.sock" <<< '{"type":"a"}'
 	assert_equal "$status" 75
-	[[ $stderr == *"1 records wait in the spool $SIMLOG_SPOOL_DIR/"*"; the next simlog-push replays them, or now 'simlog-push --replay'"* ]]
+	[[ $stderr == *"1 records wait in the spool $SIMLOG_SPOOL_DIR/"*"; the next simlog-push to $ep replays them, or now 'simlog-push --replay'; to send them with another URL, 'simlog-push --replay-from $ep -u URL'"* ]]
 }

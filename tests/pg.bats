@@ -43,39 +43,6 @@ teardown() {
 		pg_server start
 }
 
-# push SIM FILE: FILE's records into SIM's buffer, all of them, in chunks
-# of 256 records (the chunk counts below are reckoned so).
-push() {
-	local out
-	out=$(simlog-push -s "$1" --batch 256 < "$2")
-	[ "$(jnum pushed "$out")" -eq "$(grep -c . "$2")" ]
-}
-
-# want SIM FILE...: "SIM<TAB>json" for each record of the FILEs, appended
-# to the file want.
-want() {
-	local sim=$1 f; shift
-	for f in "$@"; do
-		sed "s/^/$sim\t/" "$f"
-	done >> want
-}
-
-# batches_over N: more than N batches are committed.
-batches_over() {
-	[ "$(pq 'SELECT count(*) FROM simlog_batches' 2>/dev/null || echo 0)" -gt "$1" ]
-}
-
-# exact: the record tables hold exactly the records in want, each once,
-# and Redis holds no simlog key.
-exact() {
-	local d
-	pg_expect want
-	d=$(pg_diff)
-	[ -z "$d" ] || { echo "$d"; return 1; }
-	assert_equal "$(pg_rows)" "$(wc -l < want)"
-	assert_equal "$(simlog_keys)" ""
-}
-
 @test "pg: one table per type (id bigint, simulation_id text, data jsonb), the records' values exactly" {
 	"$SIMGEN" -n 5000 -s 21 > in.jsonl
 	push s in.jsonl

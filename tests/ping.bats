@@ -334,6 +334,30 @@ release_all() {
 	[[ $(jget "$output" '$.findings[0].why') == *"little headroom"* ]]
 }
 
+@test "--check: a command renamed away fails it (78), naming the command and the tools that need it" {
+	start_redis main --appendonly yes --maxmemory 64mb \
+	    --rename-command EVALSHA "" --rename-command XDEL simlog-xdel
+	run --separate-stderr simlog-ping -u "$REDIS_URL" --check
+	assert_equal "$status" 78
+	assert_equal "$(jget "$output" '$.problems')" 2
+	assert_equal "$(jget "$output" '$.warnings')" 0
+	assert_equal "$(jsql "$output" "(SELECT group_concat(json_extract(value,
+	    '$.setting') || ':' || json_extract(value, '$.value') || ':' ||
+	    json_extract(value, '$.severity'), ' ') FROM json_each(j,
+	    '$.findings'))")" "command:EVALSHA:problem command:XDEL:problem"
+	[[ $stderr == *"$REDIS_URL: command EVALSHA: renamed away (rename-command) or not in this server: simlog-push, simlog-drain and simlog-state need it"* ]]
+	[[ $stderr == *"$REDIS_URL: command XDEL: renamed away (rename-command) or not in this server: simlog-drain needs it"* ]]
+	# What it says is so: the push cannot run its scripts.
+	run --separate-stderr simlog-push -u "$REDIS_URL" -s s <<< '{"type":"a","n":1}'
+	assert_equal "$status" 78
+	# With every command there, nothing to say.
+	stop_redis main
+	start_redis main --appendonly yes --maxmemory 64mb
+	run --separate-stderr simlog-ping -u "$REDIS_URL" --check
+	assert_success
+	assert_equal "$(jsql "$output" "json_array_length(j, '$.findings')")" 0
+}
+
 @test "an ACL that denies INFO: server is null without --check, 77 with it" {
 	start_redis main
 	rcli ACL SETUSER default -info > /dev/null

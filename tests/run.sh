@@ -5,7 +5,10 @@
 # runs only those bats files (tests/NAME.bats) and no unit tests.  JOBS=N
 # runs N bats files at a time (default 3; the tests mostly wait on servers,
 # so a 2-core machine keeps up); each file's TAP is printed whole when the
-# file ends.
+# file ends.  With SANITIZE set (make check SANITIZE=...), files that
+# carry a line "# once: WHY" are left out: they check what a sanitizer
+# cannot (docs, packaging, installed plain builds), and the plain run has
+# run them.
 set -u
 export LC_ALL=C
 O=${O:-build/std}
@@ -54,6 +57,17 @@ for n in ${TESTS:-}; do
 	suites="$suites $top/tests/${n%.bats}.bats"
 done
 [ -n "$suites" ] || suites=$(echo "$top"/tests/*.bats)
+if [ -n "${SANITIZE:-}" ]; then
+	kept=
+	for f in $suites; do
+		if grep -q '^# once: ' "$f" 2>/dev/null; then
+			echo "# ${f#"$top"/}: not run under SANITIZE ($(sed -n 's/^# once: //p' "$f" | head -n 1))"
+		else
+			kept="$kept $f"
+		fi
+	done
+	suites=$kept
+fi
 
 for t in "$top/$O"/tests/test_*; do
 	[ -z "${TESTS:-}" ] || break

@@ -460,13 +460,15 @@ flip() {
 	assert_equal "${#lines[@]}" 300
 	awk 'BEGIN {
 		for (i = 1; i <= 300; i++)
-			printf "{\"id\":\"agent-%03d\",\"version\":1,\"state\":{\"x\":%d,\"path\":[%d,%d],\"s\":\"q\\\"%d\"}}\n",
-			    i, i, i * 2, i * 3, i
+			printf "{\"id\":\"agent-%03d\",\"version\":1,\"state\":{\"x\":%d,\"path\":[%d,%d],\"s\":\"q\\\"%d\"},\"tags\":[\"g%d\"]}\n",
+			    i, i, i * 2, i * 3, i, i % 3
 	}' > want.jsonl
 	printf '%s\n' "${lines[@]}" | cmp - want.jsonl
 	# And save --batch takes load's output: copy every state, as version 2.
 	simlog-state load --batch < saved.jsonl | simlog-state save --batch > copy.out
 	assert_equal "$(grep -c '"version":2,' copy.out)" 300
+	# The copies keep their tags.
+	[[ $(grep '"id":"agent-005"' copy.out) == *'"tags":["g2"]'* ]]
 	run simlog-state load agent-300 --version 2
 	assert_output '{"x":300,"path":[600,900],"s":"q\"300"}'
 }
@@ -513,11 +515,38 @@ flip() {
 	run --separate-stderr simlog-state load --batch < req.jsonl
 	assert_equal "$status" 66
 	assert_equal "${#lines[@]}" 3
-	assert_equal "${lines[0]}" "{\"id\":\"b3\",\"version\":1,\"state\":$(cat mid.line)}"
-	assert_equal "${lines[1]}" "{\"id\":\"b2\",\"version\":1,\"state\":$(cat big.line)}"
-	assert_equal "${lines[2]}" '{"id":"b1","version":1,"state":[1]}'
+	assert_equal "${lines[0]}" "{\"id\":\"b3\",\"version\":1,\"state\":$(cat mid.line),\"tags\":[\"m\"]}"
+	assert_equal "${lines[1]}" "{\"id\":\"b2\",\"version\":1,\"state\":$(cat big.line),\"tags\":[\"all\"]}"
+	# (Saved again without a ttl, b1 no longer expires.)
+	assert_equal "${lines[2]}" '{"id":"b1","version":1,"state":[1],"tags":["all"]}'
 	[[ $stderr == *"line 2: nosuch: no such state"* ]]
 	[[ $stderr == *"line 5: b1: no version 7"* ]]
+}
+
+@test "load --batch carries tags and the time left: simlog-state(1)'s copy to another Redis keeps both" {
+	local main=$REDIS_URL
+	printf '{"v":%d}' 1 | simlog-state save a1 --tag exp1 --tag x --ttl 600 >/dev/null
+	printf '{"v":%d}' 2 | simlog-state save a2 --tag exp1 >/dev/null
+	printf '{"v":%d}' 3 | simlog-state save b1 --tag other >/dev/null
+	run --separate-stderr simlog-state load --batch <<< '{"id":"a1"}'
+	[[ $output =~ ^\{\"id\":\"a1\",\"version\":1,\"state\":\{\"v\":1\},\"tags\":\[\"exp1\",\"x\"\],\"ttl\":(5[0-9][0-9]|600)(\.[0-9]+)?\}$ ]]
+	start_redis backup
+	# The page's example, the backup's URL swapped in.
+	simlog-state -u "$main" list --tag exp1 | simlog-state -u "$main" load --batch |
+		simlog-state -u "$REDIS_URL" save --batch > copied.jsonl
+	assert_equal "$(wc -l < copied.jsonl)" 2
+	run simlog-state -u "$REDIS_URL" list --tag exp1
+	assert_equal "${#lines[@]}" 2
+	run simlog-state -u "$REDIS_URL" meta a1
+	[[ $output == *'"tags":["exp1","x"]'* ]]
+	[[ $output =~ \"expires_at\":[0-9] ]]
+	run simlog-state -u "$REDIS_URL" meta a2
+	[[ $output == *'"tags":["exp1"]'* ]]
+	[[ $output == *'"expires_at":null'* ]]
+	run simlog-state -u "$REDIS_URL" load a1
+	assert_output '{"v":1}'
+	run simlog-state -u "$REDIS_URL" meta b1
+	assert_failure 66
 }
 
 @test "load --batch puts a multi-line document on one line; refuses --raw states" {

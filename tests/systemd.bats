@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The systemd units make install puts in PREFIX/lib/systemd/system: in
 # place, naming the installed tools, and accepted by systemd-analyze verify.
+# once: it installs the plain build and checks unit files
 
 load helpers
 

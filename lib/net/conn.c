@@ -462,8 +462,16 @@ classify_reply(const struct simlog_conn *conn, const char *s,
 		*words = "this is a Redis Cluster: use a redis-cluster:// URL";
 		return SIMLOG_EX_CONFIG;
 	}
-	if (has_prefix(s, "BUSY") || has_prefix(s, "TRYAGAIN") ||
-	    has_prefix(s, "MASTERDOWN") || has_prefix(s, "CLUSTERDOWN"))
+	/* A slot in migration: keys of one simulation are on both nodes for
+	 * a moment.  A multi-key command is refused (TRYAGAIN), and a script
+	 * that reaches a key gone meanwhile is stopped; both pass. */
+	if (has_prefix(s, "TRYAGAIN") || strstr(s, "Script attempted to "
+	    "access a non local key") != NULL) {
+		*words = "a slot is being migrated (resharding)";
+		return SIMLOG_EX_TEMPFAIL;
+	}
+	if (has_prefix(s, "BUSY") || has_prefix(s, "MASTERDOWN") ||
+	    has_prefix(s, "CLUSTERDOWN"))
 		return SIMLOG_EX_TEMPFAIL;
 	if (has_prefix(s, "READONLY")) {
 		/* Behind sentinels or in a cluster a master that became a
@@ -538,10 +546,13 @@ simlog_conn_error(struct simlog_conn *conn, const redisReply *r,
 			    r->str);
 		else
 			simlog_seterr(err, code, "%s: %.200s", what, r->str);
-		/* Up, and answering: only not ready or not roomy.  Waiting
-		 * (or draining) cures it; the breaker does not count it. */
+		/* Up, and answering: only not ready, not roomy, or moving a
+		 * slot.  Waiting (or draining) cures it; the breaker does not
+		 * count it. */
 		if (err != NULL && (has_prefix(r->str, "OOM") ||
-		    has_prefix(r->str, "LOADING")))
+		    has_prefix(r->str, "LOADING") ||
+		    has_prefix(r->str, "TRYAGAIN") || strstr(r->str,
+		    "Script attempted to access a non local key") != NULL))
 			err->full = 1;
 		return -1;
 	}

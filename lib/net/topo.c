@@ -541,6 +541,40 @@ simlog_net_cluster_redirect(struct simlog_conn *conn, const redisReply *r,
 	return i;
 }
 
+int
+simlog_conn_reachable(struct simlog_conn *conn, const char *key,
+		      struct simlog_err *err)
+{
+	struct simlog_net *n = conn->net;
+	unsigned slot;
+	double now;
+	int i, again = 1;
+
+	if (n == NULL || conn->url.topo != SIMLOG_TOPO_CLUSTER ||
+	    n->slots == NULL)
+		return 0;
+	slot = simlog_net_key_slot(key, strlen(key));
+	for (;;) {
+		if ((i = n->slots[slot]) < 0)
+			return 0;	/* not known: the command finds out */
+		now = simlog_now_mono();
+		if (now < n->nodes[i].down_until)
+			return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
+			    "%s: node %s:%d did not answer a moment ago",
+			    conn->display, n->nodes[i].host,
+			    n->nodes[i].port);
+		if (simlog_link_connected(&n->nodes[i].link) ||
+		    simlog_net_node_open(conn, i, now + conn->timeout,
+		    err) == 0)
+			return 0;
+		/* Before giving up on the slot: has a replica taken over? */
+		n->nodes[i].down_until = simlog_now_mono() + 5;
+		if (!again-- || refresh(conn, simlog_now_mono() +
+		    conn->timeout, NULL) < 0 || n->slots[slot] == i)
+			return -1;
+	}
+}
+
 /* --- every node ----------------------------------------------------------- */
 
 int
@@ -638,49 +672,94 @@ scan_take(const redisReply *r, char *cursor, size_t clen, char ***keys,
 	return 0;
 }
 
+/* SCAN one node for keys; 0, or -1 with err set. */
+static int
+scan_node(struct simlog_conn *conn, size_t node, const char *match,
+	  const char *type, char ***keys, size_t *n, size_t *cap,
+	  struct simlog_err *err)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *av[8] = { "SCAN", cursor, "MATCH", match,
+		    "COUNT", "1000", "TYPE", type };
+		redisReply *r = simlog_node_cmd(conn, node, err, type ? 8 : 6,
+		    av, NULL);
+		int rc;
+
+		if (r == NULL)
+			return -1;
+		rc = scan_take(r, cursor, sizeof(cursor), keys, n, cap);
+		freeReplyObject(r);
+		if (rc == -1)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		if (rc == -2)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "SCAN: unexpected reply");
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
 int
-simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
-	    char ***keys, size_t *n, struct simlog_err *err)
+simlog_scan_reachable(struct simlog_conn *conn, const char *match,
+		      const char *type, char ***keys, size_t *n,
+		      struct simlog_err *err)
 {
 	struct simlog_node nodes[SIMLOG_MAX_NODES];
-	size_t nn, cap = 0;
+	struct simlog_err first = { 0 };
+	size_t nn, cap = 0, down = 0;
 
 	*keys = NULL;
 	*n = 0;
 	if (simlog_conn_nodes(conn, nodes, SIMLOG_MAX_NODES, &nn, err) < 0)
 		return -1;
 	for (size_t i = 0; i < nn; i++) {
-		char cursor[32] = "0";
+		struct simlog_err e;
 
-		do {
-			const char *av[8] = { "SCAN", cursor, "MATCH", match,
-			    "COUNT", "1000", "TYPE", type };
-			redisReply *r = simlog_node_cmd(conn, nodes[i].index,
-			    err, type ? 8 : 6, av, NULL);
-			int rc;
-
-			if (r == NULL)
-				goto fail;
-			rc = scan_take(r, cursor, sizeof(cursor), keys, n, &cap);
-			freeReplyObject(r);
-			if (rc == -1) {
-				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-				    "out of memory");
-				goto fail;
-			}
-			if (rc == -2) {
-				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-				    "SCAN: unexpected reply");
-				goto fail;
-			}
-		} while (strcmp(cursor, "0") != 0);
+		if (scan_node(conn, nodes[i].index, match, type, keys, n, &cap,
+		    &e) == 0)
+			continue;
+		/* A master that does not answer hides only its own keys;
+		 * anything else (an ACL, no memory) is the same everywhere. */
+		if (!simlog_err_transient(&e) || nn == 1) {
+			if (err != NULL)
+				*err = e;
+			goto fail;
+		}
+		if (down++ == 0)
+			first = e;
 	}
-	return 0;
+	if (down == 0)
+		return 0;
+	if (down == nn) {
+		if (err != NULL)
+			*err = first;
+		goto fail;
+	}
+	simlog_seterr(err, first.code, "%zu of %zu masters did not answer, "
+	    "their keys are not listed: %s", down, nn, first.msg);
+	return 1;
 fail:
 	simlog_strv_free(*keys, *n);
 	*keys = NULL;
 	*n = 0;
 	return -1;
+}
+
+int
+simlog_scan(struct simlog_conn *conn, const char *match, const char *type,
+	    char ***keys, size_t *n, struct simlog_err *err)
+{
+	int rc = simlog_scan_reachable(conn, match, type, keys, n, err);
+
+	if (rc > 0) {
+		simlog_strv_free(*keys, *n);
+		*keys = NULL;
+		*n = 0;
+		return -1;
+	}
+	return rc;
 }
 
 /* --- the sentinels, as a monitor sees them -------------------------------- */

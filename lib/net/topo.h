@@ -15,6 +15,8 @@ struct net_node {
 	char host[256];			/* "" for a unix socket */
 	int port;
 	int master;			/* cluster: serves slots */
+	double down_until;		/* monotonic: did not answer; not
+					 * asked again before this */
 	int replicas;			/* the replicas it has, as the
 					 * sentinels' ROLE or the slot map
 					 * said; -1 not known */

@@ -13,12 +13,17 @@
  * savepoint of its own, and the rows that fail become dead letters.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
+#include "net/net.h"
 #include "schema.h"
 #include "sink/sink.h"
 
@@ -54,6 +59,9 @@ struct pgtab {
 	Oid *ptypes;			/* parameter types, 0: inferred */
 	enum mode mode;
 	int serial;			/* column of a numbered key, or -1 */
+	char *seq;			/* its sequence */
+	long long *ids;			/* values taken from it, not yet used */
+	size_t nids, idpos;
 	int plain;			/* a default-mapping table */
 	unsigned prep_gen, stage_gen;	/* connection they were made on */
 	struct buf rows;		/* COPY text, one line per row */
@@ -63,6 +71,7 @@ struct pgtab {
 	struct buf json;		/* typed rows: the records, for dead
 					 * letters (offsets in jofs) */
 	size_t *jofs;
+	unsigned char *autoid;		/* row k's key was numbered here */
 	size_t jcap;
 };
 
@@ -73,6 +82,10 @@ struct pg {
 					 * temporary tables are per connection */
 	unsigned mark_gen;
 	int in_txn;
+	int locking;			/* statements may wait for a lock */
+	double allowed;			/* the call's time, for messages */
+	char why[SIMLOG_ERRLEN];	/* a call given up on: why */
+	int why_stopped;		/* ... because a stop was asked for */
 	struct buf rejects;		/* COPY text for simlog_rejects */
 	struct buf waits;		/* COPY text for simlog_waiting */
 	struct buf line;		/* one row's parameters */
@@ -188,6 +201,18 @@ fail(struct simlog_sink *s, const PGresult *res, const char *what,
 	char msg[SIMLOG_ERRLEN];
 	int code;
 
+	if (res == NULL && P(s)->why[0] != '\0') {
+		/* A call given up on (the connection is closed). */
+		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s: %s", s->name,
+		    what, P(s)->why);
+		if (err != NULL)
+			err->stopped = P(s)->why_stopped;
+		P(s)->why[0] = '\0';
+		return -1;
+	}
+	if (P(s)->c == NULL)
+		return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s: not "
+		    "connected", s->name, what);
 	if (PQstatus(P(s)->c) == CONNECTION_BAD) {
 		code = SIMLOG_EX_TEMPFAIL;
 		clean(s, PQerrorMessage(P(s)->c), msg, sizeof(msg));
@@ -249,13 +274,263 @@ misfit_reason(const PGresult *res, char *out, size_t len)
 	snprintf(out, len, "%s", m ? m : "rejected by PostgreSQL");
 }
 
+/* --- waiting for the server ---------------------------------------------------
+ *
+ * The connection is non-blocking: each call sends, then polls the socket
+ * until a deadline computed once when the call starts (simlog_net_wait,
+ * which re-checks it after every EINTR), so a frozen server or a lost
+ * network costs one --timeout, never a hang.  A call given up on is
+ * cancelled on the server (PQcancel) and its connection closed: what it
+ * did is rolled back or (a COMMIT) done or not, which the batch ids sort
+ * out.  The drain's stop flag (SIGINT, SIGTERM) ends a wait at once.
+ */
+
+/* Poll in slices: a signal that comes just before poll() starts still
+ * ends the wait this soon. */
+#define STOP_SLICE 0.2
+
+/* The moment a call must be answered by: --timeout from now, and for a
+ * statement that may wait for another drain's lock (an advisory lock;
+ * creating or altering tables) the time the server may wait for it
+ * (lock_timeout: --busy-timeout) as well. */
+static double
+deadline(struct simlog_sink *s)
+{
+	struct pg *p = P(s);
+
+	p->allowed = s->timeout;
+	if (p->locking)
+		p->allowed += s->busy_timeout;
+	p->why[0] = '\0';
+	return simlog_now_mono() + p->allowed;
+}
+
+static void *
+canceller(void *arg)
+{
+	char why[256];
+
+	(void)PQcancel(arg, why, sizeof(why));
+	PQfreeCancel(arg);
+	return NULL;
+}
+
+/*
+ * Ask the server to stop what the connection runs.  PQcancel connects to
+ * the server and waits, with no bound, for it to close that connection —
+ * a frozen server never does — so it runs in a thread of its own that
+ * nobody waits for: it ends when the server answers, or with the process.
+ * The thread starts with every signal blocked (they are the drain's).
+ */
+static void
+cancel_async(PGconn *c)
+{
+	PGcancel *cancel;
+	pthread_attr_t a;
+	pthread_t t;
+	sigset_t all, old;
+
+	if (PQstatus(c) != CONNECTION_OK ||
+	    PQtransactionStatus(c) != PQTRANS_ACTIVE ||
+	    (cancel = PQgetCancel(c)) == NULL)
+		return;
+	if (pthread_attr_init(&a) != 0) {
+		PQfreeCancel(cancel);
+		return;
+	}
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&t, &a, canceller, cancel) != 0)
+		PQfreeCancel(cancel);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+}
+
+/* Give up on the call in progress: cancel it, close the connection (the
+ * next call connects again) and keep why for fail().  Returns -1. */
+__attribute__((format(printf, 3, 4)))
+static int
+give_up(struct simlog_sink *s, int stopped, const char *fmt, ...)
+{
+	struct pg *p = P(s);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->why_stopped = stopped;
+	cancel_async(p->c);
+	/* Non-blocking: its goodbye is not waited for either. */
+	PQfinish(p->c);
+	p->c = NULL;
+	p->in_txn = 0;
+	return -1;
+}
+
+/* Wait until the socket is ready for events: 0, or -1 having given up
+ * (the deadline passed, a stop was asked for, poll failed). */
+static int
+wait_sock(struct simlog_sink *s, short events, double dl)
+{
+	int fd = PQsocket(P(s)->c);
+
+	if (fd < 0)
+		return give_up(s, 0, "lost the connection");
+	for (;;) {
+		double now = simlog_now_mono();
+		int r = simlog_net_wait(fd, events, dl < now + STOP_SLICE ? dl :
+		    now + STOP_SLICE, s->stop);
+
+		if (r > 0)
+			return 0;
+		if (s->stop != NULL && *s->stop)
+			return give_up(s, 1, "interrupted");
+		if (r < 0)
+			return give_up(s, 0, "waiting for the server: %s",
+			    strerror(errno));
+		if (simlog_now_mono() >= dl)
+			return give_up(s, 0, "no answer within %g s (--timeout%s)",
+			    P(s)->allowed, P(s)->allowed > s->timeout ?
+			    " and --busy-timeout" : "");
+	}
+}
+
+/* Send what libpq holds: 0, or -1 having given up.  A server slow to read
+ * may be writing to us meanwhile: read as well, or both sides stall.  A
+ * failure to write shows in the call's result. */
+static int
+flush_out(struct simlog_sink *s, double dl)
+{
+	while (PQflush(P(s)->c) == 1) {
+		if (wait_sock(s, POLLIN | POLLOUT, dl) < 0)
+			return -1;
+		if (!PQconsumeInput(P(s)->c))
+			break;
+	}
+	return 0;
+}
+
+/* The call's next result by the deadline: 0 with *res (NULL when there
+ * are no more), or -1 having given up. */
+static int
+next_result(struct simlog_sink *s, double dl, PGresult **res)
+{
+	char msg[SIMLOG_ERRLEN];
+
+	*res = NULL;
+	while (PQisBusy(P(s)->c)) {
+		if (wait_sock(s, POLLIN, dl) < 0)
+			return -1;
+		if (!PQconsumeInput(P(s)->c) && PQisBusy(P(s)->c)) {
+			clean(s, PQerrorMessage(P(s)->c), msg, sizeof(msg));
+			return give_up(s, 0, "%s", msg);
+		}
+	}
+	*res = PQgetResult(P(s)->c);
+	return 0;
+}
+
+/* A call sent (or not): its last result by the deadline, as PQexec gives
+ * it (stopping at a COPY); NULL when it could not be sent (PQerrorMessage
+ * says why) or was given up on (P(s)->why). */
+static PGresult *
+finish_call(struct simlog_sink *s, int sent, double dl)
+{
+	PGresult *last = NULL, *r;
+
+	if (!sent || flush_out(s, dl) < 0)
+		return NULL;
+	for (;;) {
+		if (next_result(s, dl, &r) < 0) {
+			PQclear(last);
+			return NULL;
+		}
+		if (r == NULL)
+			return last;
+		PQclear(last);
+		last = r;
+		if (PQresultStatus(r) == PGRES_COPY_IN ||
+		    PQresultStatus(r) == PGRES_COPY_OUT ||
+		    PQresultStatus(r) == PGRES_COPY_BOTH ||
+		    PQstatus(P(s)->c) == CONNECTION_BAD)
+			return last;
+	}
+}
+
+/* PQexec, PQexecParams, PQexecPrepared and PQprepare, by a deadline. */
+static PGresult *
+pq_exec(struct simlog_sink *s, const char *sql)
+{
+	double dl = deadline(s);
+
+	return finish_call(s, PQsendQuery(P(s)->c, sql), dl);
+}
+
+static PGresult *
+pq_exec_params(struct simlog_sink *s, const char *sql, int n,
+	       const Oid *types, const char *const *v, const int *lens,
+	       const int *fmts, int rfmt)
+{
+	double dl = deadline(s);
+
+	return finish_call(s, PQsendQueryParams(P(s)->c, sql, n, types, v,
+	    lens, fmts, rfmt), dl);
+}
+
+static PGresult *
+pq_exec_prepared(struct simlog_sink *s, const char *name, int n,
+		 const char *const *v, const int *lens, const int *fmts,
+		 int rfmt)
+{
+	double dl = deadline(s);
+
+	return finish_call(s, PQsendQueryPrepared(P(s)->c, name, n, v, lens,
+	    fmts, rfmt), dl);
+}
+
+static PGresult *
+pq_prepare(struct simlog_sink *s, const char *name, const char *sql, int n,
+	   const Oid *types)
+{
+	double dl = deadline(s);
+
+	return finish_call(s, PQsendPrepare(P(s)->c, name, sql, n, types), dl);
+}
+
+/* One piece of COPY data, by a deadline of its own (a large COPY goes on
+ * for as long as the server keeps taking it): 0, or -1 (given up, or
+ * the connection failed: PQerrorMessage). */
+static int
+pq_put_copy(struct simlog_sink *s, const char *data, int n)
+{
+	double dl = deadline(s);
+	int r;
+
+	while ((r = PQputCopyData(P(s)->c, data, n)) == 0)
+		if (wait_sock(s, POLLOUT, dl) < 0 || PQflush(P(s)->c) < 0)
+			return -1;
+	return r < 0 ? -1 : flush_out(s, dl);
+}
+
+static int
+pq_end_copy(struct simlog_sink *s, double dl)
+{
+	int r;
+
+	while ((r = PQputCopyEnd(P(s)->c, NULL)) == 0)
+		if (wait_sock(s, POLLOUT, dl) < 0 || PQflush(P(s)->c) < 0)
+			return -1;
+	return r < 0 ? -1 : flush_out(s, dl);
+}
+
 /* --- commands ----------------------------------------------------------------- */
 
 static int
 run(struct simlog_sink *s, const char *sql, const char *what,
     struct simlog_err *err)
 {
-	PGresult *res = PQexec(P(s)->c, sql);
+	PGresult *res = pq_exec(s, sql);
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 
@@ -263,6 +538,39 @@ run(struct simlog_sink *s, const char *sql, const char *what,
 		rc = fail(s, res, what, err);
 	PQclear(res);
 	return rc;
+}
+
+/*
+ * Run ddl (a CREATE) unless the table ident (quoted) exists already.  A
+ * role with no CREATE on the schema drains into tables made for it, and
+ * PostgreSQL checks that privilege before IF NOT EXISTS: look first.
+ */
+static int
+create_missing(struct simlog_sink *s, const char *ident, const char *ddl,
+	       const char *what, struct simlog_err *err)
+{
+	const char *v[1] = { ident };
+	PGresult *res = pq_exec_params(s, "SELECT to_regclass($1) IS NULL",
+	    1, NULL, v, NULL, NULL, 0);
+	int rc, missing;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = fail(s, res, what, err);
+		PQclear(res);
+		return rc;
+	}
+	missing = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!missing || run(s, ddl, what, err) == 0)
+		return 0;
+	if (err != NULL && err->code == SIMLOG_EX_NOPERM) {
+		size_t n = strlen(err->msg);
+
+		snprintf(err->msg + n, sizeof(err->msg) - n, " (the drain "
+		    "makes the tables it misses: give its role CREATE on the "
+		    "schema, or make them first; simlog-drain(1), PRIVILEGES)");
+	}
+	return -1;
 }
 
 static void
@@ -276,33 +584,65 @@ quiet(void *arg, const char *message)
 static int
 session(struct simlog_sink *s, struct simlog_err *err)
 {
-	char sql[256];
+	char sql[400];
 	double ms = s->busy_timeout * 1000;
 
 	PQsetNoticeProcessor(P(s)->c, quiet, NULL);
-	if (PQsetClientEncoding(P(s)->c, "UTF8") != 0)
-		return fail(s, NULL, "setting the client encoding", err);
 	/* A commit must be durable before its entries leave Redis; a lock
-	 * held longer than --busy-timeout is a temporary failure. */
+	 * held longer than --busy-timeout is a temporary failure.  Should
+	 * the drain vanish (its cancel lost with it), the server ends its
+	 * statement once no drain would still wait for it, and frees the
+	 * simulation's lock from a transaction left idle: other drains of
+	 * the simulation need not wait for a dead one. */
 	snprintf(sql, sizeof(sql), "SET synchronous_commit = on; "
-	    "SET lock_timeout = %.0f", ms >= 1 ? ms : 1);
+	    "SET lock_timeout = %.0f; SET statement_timeout = %.0f; "
+	    "SET idle_in_transaction_session_timeout = %.0f",
+	    ms >= 1 ? ms : 1, ms + s->timeout * 1000 + 1000,
+	    (60 + 4 * s->timeout) * 1000);
 	return run(s, sql, "setting up the session", err);
 }
 
+/* Connect by --timeout, polling libpq's non-blocking connect. */
 static int
 pg_connect(struct simlog_sink *s, struct simlog_err *err)
 {
-	const char *kw[] = { "connect_timeout", "fallback_application_name",
-	    "dbname", NULL };
-	const char *val[] = { "10", "simlog-drain", P(s)->target, NULL };
+	/* Ours first (the URL's own settings win), the encoding last (the
+	 * rows are UTF-8, whatever the URL says).  TCP keepalives notice a
+	 * dead server host while a statement waits for a lock. */
+	const char *kw[] = { "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count",
+	    "fallback_application_name", "dbname", "client_encoding", NULL };
+	char idle[24];
+	const char *val[] = { "1", idle, "1", "3", "simlog-drain",
+	    P(s)->target, "UTF8", NULL };
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	double dl = simlog_now_mono() + s->timeout;
 	char msg[SIMLOG_ERRLEN];
 	int code = SIMLOG_EX_TEMPFAIL;
 
+	snprintf(idle, sizeof(idle), "%.0f", s->timeout < 1 ? 1 :
+	    s->timeout + 0.5);
 	PQfinish(P(s)->c);
-	P(s)->c = PQconnectdbParams(kw, val, 1);
+	P(s)->in_txn = 0;
+	P(s)->c = PQconnectStartParams(kw, val, 1);
 	if (P(s)->c == NULL)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	P(s)->allowed = s->timeout;
+	while (PQstatus(P(s)->c) != CONNECTION_BAD &&
+	    st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		if (wait_sock(s, st == PGRES_POLLING_READING ? POLLIN :
+		    POLLOUT, dl) < 0) {
+			simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: cannot "
+			    "connect: %s", s->name, P(s)->why);
+			err->stopped = P(s)->why_stopped;
+			P(s)->why[0] = '\0';
+			return -1;
+		}
+		st = PQconnectPoll(P(s)->c);
+	}
 	if (PQstatus(P(s)->c) == CONNECTION_OK) {
+		if (PQsetnonblocking(P(s)->c, 1) != 0)
+			return fail(s, NULL, "connecting", err);
 		P(s)->gen++;
 		return session(s, err);
 	}
@@ -336,7 +676,7 @@ static int
 prepare(struct simlog_sink *s, const char *name, const char *sql, int n,
 	const Oid *types, const char *what, struct simlog_err *err)
 {
-	PGresult *res = PQprepare(P(s)->c, name, sql, n, types);
+	PGresult *res = pq_prepare(s, name, sql, n, types);
 	int rc = 0;
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -358,10 +698,13 @@ tab_free(struct pgtab *t)
 	free(t->stage_ddl);
 	free(t->insert);
 	free(t->owner);
+	free(t->seq);
+	free(t->ids);
 	free(t->ptypes);
 	free(t->rows.s);
 	free(t->json.s);
 	free(t->jofs);
+	free(t->autoid);
 	free(t);
 }
 
@@ -415,14 +758,18 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 	find_password(p);
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d, 0)",
 	    LOCK_DDL);
+	p->locking = 1;		/* another drain may hold the DDL lock */
 	if (pg_connect(s, err) < 0 ||
 	    run(s, "BEGIN", "creating simlog's tables", err) < 0 ||
 	    run(s, lock, "creating simlog's tables", err) < 0 ||
-	    run(s, "CREATE TABLE IF NOT EXISTS simlog_batches ("
+	    create_missing(s, "simlog_batches",
+	    "CREATE TABLE IF NOT EXISTS simlog_batches ("
 	    " batch bytea PRIMARY KEY,"
 	    " simulation_id text NOT NULL,"
 	    " records bigint NOT NULL,"
-	    " drained_at double precision NOT NULL);"
+	    " drained_at double precision NOT NULL)",
+	    "creating simlog's tables", err) < 0 ||
+	    create_missing(s, "simlog_rejects",
 	    "CREATE TABLE IF NOT EXISTS simlog_rejects ("
 	    " id bigserial PRIMARY KEY,"
 	    " simulation_id text NOT NULL,"
@@ -445,6 +792,7 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 		pg_close(s);
 		return -1;
 	}
+	p->locking = 0;
 	return 0;
 }
 
@@ -527,7 +875,7 @@ has_column(struct simlog_sink *s, const char *table, const char *col,
 	   int *has, struct simlog_err *err)
 {
 	const char *v[2] = { table, col };
-	PGresult *res = PQexecParams(P(s)->c, "SELECT 1 FROM pg_attribute "
+	PGresult *res = pq_exec_params(s, "SELECT 1 FROM pg_attribute "
 	    "WHERE attrelid = quote_ident($1)::regclass AND attname = $2 "
 	    "AND attnum > 0 AND NOT attisdropped", 2, NULL, v, NULL, NULL, 0);
 	int rc = 0;
@@ -742,7 +1090,7 @@ serial_sequence(struct simlog_sink *s, const struct simlog_stable *t,
 
 		if (!is_serial(&t->cols[i]))
 			continue;
-		res = PQexecParams(P(s)->c, "SELECT pg_get_serial_sequence("
+		res = pq_exec_params(s, "SELECT pg_get_serial_sequence("
 		    "quote_ident($1), $2)", 2, NULL, v, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			fail(s, res, t->name, err);
@@ -805,7 +1153,7 @@ check_existing(struct simlog_sink *s, const struct simlog_stable *t,
 	       struct simlog_err *err)
 {
 	const char *v[1] = { t->name };
-	PGresult *res = PQexecParams(P(s)->c, "SELECT a.attname, "
+	PGresult *res = pq_exec_params(s, "SELECT a.attname, "
 	    "format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef "
 	    "FROM pg_attribute a WHERE a.attrelid = to_regclass("
 	    "quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped "
@@ -859,14 +1207,15 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 {
 	struct simlog_sql b = { NULL, 0, 0, 0 };
 	struct pgtab *pt;
-	char *seq;
+	char *seq, ident[160];
 	int rc;
 
 	if (check_existing(s, t, err) < 0)
 		return -1;
 	create_sql(&b, s->schema, t);
-	rc = !b.oom ? run(s, b.s, t->name, err) : simlog_seterr(err,
-	    SIMLOG_EX_SOFTWARE, "out of memory");
+	rc = !b.oom && simlog_sink_ident(t->name, strlen(t->name), ident,
+	    sizeof(ident)) == 0 ? create_missing(s, ident, b.s, t->name, err) :
+	    simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	free(b.s);
 	if (rc < 0 || add_columns(s, t, err) < 0 || make_indexes(s, t, err) < 0)
 		return -1;
@@ -877,7 +1226,7 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 	snprintf(pt->type, sizeof(pt->type), "%s", t->type);
 	seq = serial_sequence(s, t, err);
 	rc = typed_statements(pt, t, seq, index);
-	free(seq);
+	pt->seq = seq;
 	if (rc < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	t->sink = pt;
@@ -932,8 +1281,10 @@ pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	    "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, "
 	    "simulation_id text NOT NULL, data jsonb NOT NULL)", LOCK_DDL,
 	    ident);
-	rc = !b.oom ? run(s, b.s, ident, err) : simlog_seterr(err,
-	    SIMLOG_EX_SOFTWARE, "out of memory");
+	P(s)->locking = 1;	/* another drain may hold the DDL lock */
+	rc = !b.oom ? create_missing(s, ident, b.s, ident, err) :
+	    simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	P(s)->locking = 0;
 	free(b.s);
 	if (rc < 0)
 		return -1;
@@ -1026,6 +1377,40 @@ put_val(struct buf *b, const struct simlog_val *v, enum simlog_ctype type)
 	}
 }
 
+/* The next value of a table's key sequence, from a block taken at once:
+ * one query per 1024 rows numbered rather than a staging table. */
+static int
+next_id(struct simlog_sink *s, struct pgtab *pt, long long *id,
+	struct simlog_err *err)
+{
+	if (pt->idpos == pt->nids) {
+		const char *v[1] = { pt->seq };
+		PGresult *res = pq_exec_params(s, "SELECT nextval($1::regclass) "
+		    "FROM generate_series(1, 1024)", 1, NULL, v, NULL, NULL, 0);
+		int n = PQntuples(res);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || n == 0) {
+			int rc = fail(s, res, pt->type, err);
+
+			PQclear(res);
+			return rc;
+		}
+		if (pt->ids == NULL && (pt->ids = malloc(1024 *
+		    sizeof(*pt->ids))) == NULL) {
+			PQclear(res);
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		}
+		for (int i = 0; i < n && i < 1024; i++)
+			pt->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		pt->nids = (size_t)(n < 1024 ? n : 1024);
+		pt->idpos = 0;
+		PQclear(res);
+	}
+	*id = pt->ids[pt->idpos++];
+	return 0;
+}
+
 static int
 pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	      const struct simlog_val *vals, const char *json, size_t len,
@@ -1033,7 +1418,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 {
 	const struct simlog_stable *t = r->st;
 	struct pgtab *pt = t->sink;
-	size_t need = 32 + 2 * len, n = t->ncols;
+	size_t need = 56 + 2 * len, n = t->ncols;
 	char num[24];
 
 	for (size_t i = 0; i < n; i++)
@@ -1041,11 +1426,16 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	if (pt->nrows + 2 > pt->jcap) {
 		size_t cap = pt->jcap ? 2 * pt->jcap : 1024;
 		size_t *q = realloc(pt->jofs, cap * sizeof(*q));
+		unsigned char *a = q ? realloc(pt->autoid, cap) : NULL;
 
 		if (q == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
 		pt->jofs = q;
+		if (a == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		pt->autoid = a;
 		pt->jcap = cap;
 	}
 	if (grow(&pt->rows, need) < 0 || grow(&pt->json, len) < 0)
@@ -1055,6 +1445,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		pt->jofs[0] = 0;
 	put(&pt->json, json, len);
 	pt->jofs[pt->nrows + 1] = pt->json.len;
+	pt->autoid[pt->nrows] = 0;
 	if (pt->mode == M_STAGE) {
 		/* The order number, used when the rows are staged. */
 		put(&pt->rows, num, (size_t)snprintf(num, sizeof(num), "%zu",
@@ -1062,12 +1453,24 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		pt->rows.s[pt->rows.len++] = '\t';
 	}
 	for (size_t i = 0; i < n; i++) {
-		put_val(&pt->rows, &vals[i], t->cols[i].type);
+		int missing = (int)i == pt->serial && (!vals[i].set ||
+		    vals[i].kind == SIMLOG_V_NULL);
+
+		if (missing && pt->mode == M_COPY) {
+			long long id = 0;
+
+			/* Numbered here: the rows still go in by one COPY. */
+			if (next_id(s, pt, &id, err) < 0)
+				return -1;
+			pt->autoid[pt->nrows] = 1;
+			put(&pt->rows, num, (size_t)snprintf(num, sizeof(num),
+			    "%lld", id));
+		} else {
+			put_val(&pt->rows, &vals[i], t->cols[i].type);
+			pt->numbered |= missing;
+		}
 		pt->rows.s[pt->rows.len++] = i + 1 < n || pt->mode == M_ROWS ?
 		    '\t' : '\n';
-		if ((int)i == pt->serial && (!vals[i].set ||
-		    vals[i].kind == SIMLOG_V_NULL))
-			pt->numbered = 1;
 	}
 	/* On duplicate update: the record's own values follow. */
 	for (size_t i = 0; pt->mode == M_ROWS && i < n; i++) {
@@ -1111,7 +1514,8 @@ static int
 copy_in(struct simlog_sink *s, const char *sql, const struct buf *b,
 	const char *what, PGresult **failed, struct simlog_err *err)
 {
-	PGresult *res = PQexec(P(s)->c, sql);
+	PGresult *res = pq_exec(s, sql);
+	double dl;
 	int rc = 0;
 
 	*failed = NULL;
@@ -1124,12 +1528,22 @@ copy_in(struct simlog_sink *s, const char *sql, const struct buf *b,
 	for (size_t o = 0; o < b->len && rc == 0; o += 1u << 20) {
 		size_t n = b->len - o < (1u << 20) ? b->len - o : 1u << 20;
 
-		if (PQputCopyData(P(s)->c, b->s + o, (int)n) != 1)
+		if (pq_put_copy(s, b->s + o, (int)n) < 0)
 			rc = fail(s, NULL, what, err);
 	}
-	if (PQputCopyEnd(P(s)->c, NULL) != 1 && rc == 0)
+	if (P(s)->c == NULL)
+		return rc;		/* given up: the connection is gone */
+	dl = deadline(s);
+	if (pq_end_copy(s, dl) < 0 && rc == 0)
 		rc = fail(s, NULL, what, err);
-	while ((res = PQgetResult(P(s)->c)) != NULL) {
+	while (P(s)->c != NULL) {
+		if (next_result(s, dl, &res) < 0) {
+			if (rc == 0)
+				rc = fail(s, NULL, what, err);
+			break;
+		}
+		if (res == NULL)
+			break;
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
 			rc = fail(s, res, what, err);
 			*failed = res;
@@ -1231,7 +1645,7 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt, size_t k,
 
 	for (int i = 0; i < pt->nokey; i++)
 		v[i] = params[pt->okey[i]];
-	res = PQexecParams(P(s)->c, pt->owner, pt->nokey, NULL, v, NULL, NULL,
+	res = pq_exec_params(s, pt->owner, pt->nokey, NULL, v, NULL, NULL,
 	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = fail(s, res, pt->type, err);
@@ -1283,10 +1697,14 @@ rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, int careful,
 		put(lb, line, (size_t)(next - line - 1));
 		lb->s[lb->len] = '\0';
 		n = split_line(lb->s, params, pt->nparams, pt->has_n);
+		/* A key numbered here (it met a key a record gave): the
+		 * sequence's next, as the statement takes it for NULL. */
+		if (!pt->plain && pt->autoid[k] && pt->serial >= 0)
+			params[pt->serial] = NULL;
 		if (careful && run(s, "SAVEPOINT simlog_row", pt->type,
 		    err) < 0)
 			return -1;
-		res = PQexecPrepared(P(s)->c, pt->stmt, n,
+		res = pq_exec_prepared(s, pt->stmt, n,
 		    (const char *const *)params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK &&
 		    pt->owner != NULL && strcmp(PQcmdTuples(res), "0") == 0) {
@@ -1339,7 +1757,7 @@ rows_at_once(struct simlog_sink *s, struct pgtab *pt, PGresult **failed,
 	if (copy_in(s, pt->copy_stage, &pt->rows, pt->type, failed, err) < 0)
 		return -1;
 	{
-		PGresult *res = PQexec(P(s)->c, pt->move);
+		PGresult *res = pq_exec(s, pt->move);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			int rc = fail(s, res, pt->type, err);
@@ -1447,14 +1865,22 @@ static int
 pg_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
 {
 	char sql[200];
+	int rc;
 
 	clear_rows(s);
 	if (ensure_connected(s, err) < 0 || ensure_stages(s, err) < 0)
 		return -1;
-	/* Drains of one simulation take turns; the names are safe. */
-	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d, "
+	/* Drains of one simulation take turns; the names are safe.  Only
+	 * the wait for the lock may last --busy-timeout: a server that
+	 * does not answer BEGIN is given up on after --timeout. */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, "
 	    "hashtext('%s'))", LOCK_SIM, sim);
-	if (run(s, sql, "starting a transaction", err) < 0) {
+	if (run(s, "BEGIN", "starting a transaction", err) < 0)
+		return -1;
+	P(s)->locking = 1;
+	rc = run(s, sql, "starting a transaction", err);
+	P(s)->locking = 0;
+	if (rc < 0) {
 		run(s, "ROLLBACK", "rolling back", NULL);
 		return -1;
 	}
@@ -1483,7 +1909,7 @@ pg_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 	}
 	snprintf(n, sizeof(n), "%u", records);
 	snprintf(t, sizeof(t), "%.6f", simlog_now_wall());
-	res = PQexecPrepared(P(s)->c, "simlog_mark", 4, v, lens, fmts, 0);
+	res = pq_exec_prepared(s, "simlog_mark", 4, v, lens, fmts, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = fail(s, res, "recording a batch", err);
 	else
@@ -1557,7 +1983,7 @@ pg_parent_has(struct simlog_sink *s, struct simlog_parent *p, const char *key,
 		free(k);
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
-	res = PQexecParams(P(s)->c, b.s, 1, NULL, v, NULL, NULL, 0);
+	res = pq_exec_params(s, b.s, 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = fail(s, res, p->name, err);
 	else
@@ -1603,7 +2029,7 @@ pg_wait_list(struct simlog_sink *s,
 
 	if (ensure_connected(s, err) < 0)
 		return -1;
-	res = PQexec(P(s)->c, "SELECT parent, parent_key, count(*) FROM "
+	res = pq_exec(s, "SELECT parent, parent_key, count(*) FROM "
 	    "simlog_waiting GROUP BY parent, parent_key");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = fail(s, res, "simlog_waiting", err);
@@ -1632,7 +2058,7 @@ pg_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
 
 	if (k == NULL)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	res = PQexecParams(P(s)->c, "WITH taken AS (DELETE FROM simlog_waiting "
+	res = pq_exec_params(s, "WITH taken AS (DELETE FROM simlog_waiting "
 	    "WHERE parent = $1 AND parent_key = $2 RETURNING id, "
 	    "simulation_id, type, data) SELECT simulation_id, type, data "
 	    "FROM taken ORDER BY id", 2, NULL, v, NULL, NULL, 0);
@@ -1654,10 +2080,13 @@ pg_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 	PGresult *res;
 	int rc = 0;
 
-	if (ensure_connected(s, err) < 0)
-		return -1;
+	/* Housekeeping, which the next drain does as well: not worth
+	 * keeping a drain asked to stop, nor connecting again to a server
+	 * that failed it. */
+	if ((s->stop != NULL && *s->stop) || PQstatus(P(s)->c) != CONNECTION_OK)
+		return 0;
 	snprintf(t, sizeof(t), "%.6f", before);
-	res = PQexecParams(P(s)->c, "DELETE FROM simlog_batches WHERE "
+	res = pq_exec_params(s, "DELETE FROM simlog_batches WHERE "
 	    "drained_at < $1", 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = fail(s, res, "pruning old batch ids", err);
@@ -1665,11 +2094,25 @@ pg_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 	return rc;
 }
 
+/* Creating and altering tables waits for the DDL lock another drain may
+ * hold, and for a table's readers. */
+static int
+pg_apply_schema_waiting(struct simlog_sink *s, struct simlog_schema *sc,
+			struct simlog_err *err)
+{
+	int rc;
+
+	P(s)->locking = 1;
+	rc = pg_apply_schema(s, sc, err);
+	P(s)->locking = 0;
+	return rc;
+}
+
 const struct simlog_sink_ops simlog_sink_pg = {
 	.kind = "postgresql",
 	.open = pg_open,
 	.close = pg_close,
-	.apply_schema = pg_apply_schema,
+	.apply_schema = pg_apply_schema_waiting,
 	.begin = pg_begin,
 	.mark = pg_mark,
 	.plain_table = pg_plain_table,

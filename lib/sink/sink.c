@@ -99,6 +99,7 @@ simlog_sink_open(const char *target, const struct simlog_sink_opts *o,
 	s->ops = simlog_sink_is_url(target) ? &simlog_sink_pg :
 	    &simlog_sink_sqlite;
 	s->busy_timeout = o->busy_timeout;
+	s->timeout = o->timeout > 0 ? o->timeout : 2.0;
 	s->stop = o->stop;
 	simlog_sink_redact(target, s->name, sizeof(s->name));
 	if (s->ops->open(s, target, err) < 0) {
@@ -500,6 +501,12 @@ simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen)
 	buf[o++] = '"';
 	buf[o] = '\0';
 	return 0;
+}
+
+int
+simlog_sink_check(struct simlog_sink *s, struct simlog_err *err)
+{
+	return s->ops->check != NULL ? s->ops->check(s, err) : 0;
 }
 
 int

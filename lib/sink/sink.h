@@ -32,6 +32,8 @@
 #ifndef SIMLOG_SINK_H
 #define SIMLOG_SINK_H
 
+#include <signal.h>
+
 #include "simlog.h"
 
 struct simlog_sink;
@@ -41,7 +43,10 @@ struct simlog_column;
 
 struct simlog_sink_opts {
 	double busy_timeout;	/* seconds to wait for a lock */
-	volatile int *stop;	/* set by a signal: stop waiting */
+	const volatile sig_atomic_t *stop;	/* set by a signal: stop
+						 * waiting */
+	double timeout;		/* seconds a database server may take to
+				 * answer (beyond a lock's wait); 0: 2 */
 };
 
 /* Whether target names a PostgreSQL database rather than an SQLite file. */
@@ -83,6 +88,11 @@ int simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
 /* Commit; then the counts below say what the transaction stored. */
 int simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err);
 void simlog_sink_rollback(struct simlog_sink *s);
+
+/* Whether the database is still the one opened: an SQLite file deleted
+ * or replaced under the drain is IOERR, naming it.  Call it after a commit,
+ * before deleting from elsewhere what the commit stored. */
+int simlog_sink_check(struct simlog_sink *s, struct simlog_err *err);
 
 /* Forget batch ids recorded before a Unix time. */
 int simlog_sink_prune(struct simlog_sink *s, double before,
@@ -196,6 +206,8 @@ struct simlog_sink_ops {
 	void (*forget)(struct simlog_sink *s, struct simlog_route *r);
 	/* Let go of what apply_schema kept in a schema's tables. */
 	void (*unschema)(struct simlog_sink *s, struct simlog_schema *sc);
+	/* simlog_sink_check; NULL: a database that cannot go astray. */
+	int (*check)(struct simlog_sink *s, struct simlog_err *err);
 };
 
 struct simlog_sink {
@@ -203,7 +215,8 @@ struct simlog_sink {
 	void *impl;			/* the implementation's state */
 	char name[512];			/* fit to print */
 	double busy_timeout;
-	volatile int *stop;
+	double timeout;
+	const volatile sig_atomic_t *stop;
 	struct simlog_schema *schema;
 	char sim[72];			/* the open transaction's */
 	struct simlog_route *routes;

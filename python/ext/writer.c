@@ -1,5 +1,5 @@
 /*
- * simlog._simlog.Writer: libsimlog's writer (simlog(3)) for Python.
+ * simlog._simlog.Writer: libsimlog's writer (libsimlog(3)) for Python.
  *
  * The library asks that one thread use a writer at a time; Python threads
  * share one through a lock of the object's own, taken without the GIL
@@ -456,11 +456,12 @@ Writer_flush(WriterObject *self, PyObject *unused)
 static PyObject *
 stats_dict(WriterObject *self, const struct simlog_writer_stats *s, int end)
 {
-	PyObject *d = Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsKsisssssKsK}",
+	PyObject *d = Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsKsKsisssssKsK}",
 	    "records", s->records, "pushed", s->pushed,
 	    "spooled", s->spooled, "dropped", s->dropped,
 	    "failed", s->failed, "overflowed", s->overflowed,
-	    "replayed", s->replayed, "batches", s->batches,
+	    "replayed", s->replayed, "deferred", s->deferred,
+	    "batches", s->batches,
 	    "bytes", s->bytes, "spool_lost", s->spool_lost,
 	    "damaged_segments", s->damaged_segments,
 	    "retries", s->retries, "spooling", s->spooling,

@@ -1,6 +1,6 @@
 """simlog from Python: records into the simlog buffer in Redis.
 
-A thin layer over libsimlog (simlog(3)): the same options, environment
+A thin layer over libsimlog (libsimlog(3)): the same options, environment
 variables, defaults and guarantees as simlog-push(1), without a pipe and
 a second process.
 

@@ -97,7 +97,7 @@ static int
 setup(struct fixture *f, const char *text, const char *what)
 {
 	struct simlog_err e = { 0 };
-	struct simlog_sink_opts o = { 5, NULL };
+	struct simlog_sink_opts o = { .busy_timeout = 5 };
 
 	f->db = NULL;
 	f->sink = NULL;
@@ -769,6 +769,68 @@ test_evolution(void)
 	teardown(&f);
 }
 
+/* DATETIME: ISO 8601 with and without a zone, epoch seconds, as the UTC
+ * text SQLAlchemy reads; impossible dates and other values are misfits. */
+static void
+test_datetime(void)
+{
+	static const struct { const char *in, *want; } good[] = {
+		{ "\"2025-10-01\"", "2025-10-01 00:00:00.000000" },
+		{ "\"2025-10-01T09:05\"", "2025-10-01 09:05:00.000000" },
+		{ "\"2025-10-01 09:05:07.5\"", "2025-10-01 09:05:07.500000" },
+		{ "\"2025-10-01T09:05:07.1234567Z\"", "2025-10-01 09:05:07.123456" },
+		{ "\"2025-10-01T01:00:00+02:00\"", "2025-09-30 23:00:00.000000" },
+		{ "\"2024-03-01T00:30:00+0100\"", "2024-02-29 23:30:00.000000" },
+		{ "\"2025-12-31T23:00:00-01\"", "2026-01-01 00:00:00.000000" },
+		{ "\"2000-02-29T12:00:00,25\"", "2000-02-29 12:00:00.250000" },
+		{ "0", "1970-01-01 00:00:00.000000" },
+		{ "1759309300.25", "2025-10-01 09:01:40.250000" },
+		{ "-1.5", "1969-12-31 23:59:58.500000" },
+		{ "1.7593093e9", "2025-10-01 09:01:40.000000" },
+		{ "253402300799", "9999-12-31 23:59:59.000000" },
+		{ "0.0000005", "1970-01-01 00:00:00.000001" },
+	};
+	static const char *const bad[] = {
+		"\"2025-02-29\"", "\"1900-02-29T00:00\"", "\"2025-13-01\"",
+		"\"2025-01-01T24:00\"", "\"2025-01-01T10:60\"",
+		"\"2025-01-01T10:00:00+25:00\"", "\"2025-01-01T10\"",
+		"\"2025-1-01\"", "\"0000-01-01\"", "\"2025-01-01T10:00:00.\"",
+		"\"yesterday\"", "true", "[1]",
+	};
+	struct fixture f;
+	char json[200], sql[100];
+
+	if (setup(&f, "table t for ev\n    n INTEGER\n    at DATETIME\n",
+	    "a DATETIME column") < 0) {
+		teardown(&f);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(json, sizeof(json), "{\"n\":%zu,\"at\":%s}", i,
+		    good[i].in);
+		ins_ok(&f, "ev", json);
+		snprintf(sql, sizeof(sql), "SELECT at FROM t WHERE n = %zu", i);
+		is_str(one(f.db, sql), good[i].want, "%s is %s", good[i].in,
+		    good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct simlog_err e;
+
+		snprintf(json, sizeof(json), "{\"at\":%s}", bad[i]);
+		ok(ins(&f, "ev", json, &e) == 1 &&
+		    strncmp(e.msg, "column at: ", 11) == 0, "misfit %s: %s",
+		    bad[i], e.msg);
+	}
+	{
+		struct simlog_err e;
+
+		ok(ins(&f, "ev", "{\"at\":253402300800}", &e) == 1 &&
+		    strcmp(e.msg, "column at: epoch seconds out of range "
+		    "(years 1 to 9999)") == 0, "past 9999: %s", e.msg);
+	}
+	teardown(&f);
+}
+
 int
 main(void)
 {
@@ -789,6 +851,7 @@ main(void)
 	test_typefield();
 	test_quoted_field();
 	test_evolution();
+	test_datetime();
 
 	for (int i = 1; i <= nfile; i++) {
 		char path[512];
