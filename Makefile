@@ -59,7 +59,6 @@ endif
 
 TOOLS      := simlog-push simlog-drain simlog-ping simlog-pool-stats simlog-state
 LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
-LIB_HDR    := $(wildcard lib/*.h lib/*/*.h)
 PUBLIC_HDR := $(wildcard lib/simlog*.h)
 LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o
@@ -101,13 +100,18 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 
 all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace python
 
-$(O)/lib/%.o: lib/%.c $(LIB_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# Each object depends on the headers it includes, as the compiler lists
+# them (-MMD, in a .d file beside it): a header change rebuilds what uses
+# it, and only that.
+DEPFLAGS   := -MMD -MP
 
-$(O)/cmd/%.o: cmd/%.c cmd/common.h $(LIB_HDR)
+$(O)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(O)/cmd/%.o: cmd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(STATIC_LIB): $(LIB_OBJ)
 	rm -f $@
@@ -122,17 +126,19 @@ $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMD_COMMON) $(STATIC_LIB) $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
+$(O)/tests/%: tests/unit/%.c $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< \
+		$(STATIC_LIB) $(LIBS)
 
 # Against the static library of this tree; examples/Makefile builds them
 # against an installed one, through pkg-config.
 examples: $(EXAMPLES)
 
-$(O)/examples/%: examples/%.c $(PUBLIC_HDR) $(STATIC_LIB)
+$(O)/examples/%: examples/%.c $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(EX_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
+	$(CC) $(EX_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) \
+		$(LIBS)
 
 bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
@@ -294,3 +300,7 @@ uninstall:
 
 clean:
 	rm -rf build bench/simgen bench/pace
+
+# The header lists -MMD wrote (none before the first build).
+-include $(wildcard $(O)/lib/*.d $(O)/lib/*/*.d $(O)/cmd/*.d $(O)/tests/*.d \
+	$(O)/examples/*.d)
