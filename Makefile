@@ -167,11 +167,12 @@ PY_MOD     := $(O)/python/simlog/_simlog$(PY_SUFFIX)
 
 python: $(PY_MOD) $(PY_PKG)
 
-$(O)/python/ext/%.o: python/ext/%.c python/ext/simlog_py.h $(PUBLIC_HDR)
+$(O)/python/ext/%.o: python/ext/%.c
 	@test -f "$(PY_INCLUDE)/Python.h" || { echo "simlog: $(PYTHON)'s \
 	headers are missing: apt-get install python3-dev" >&2; exit 1; }
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(PY_INCLUDE) -fvisibility=hidden -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -I$(PY_INCLUDE) -fvisibility=hidden \
+		-c -o $@ $<
 
 # Only PyInit__simlog leaves the module: the library inside stays its own.
 $(PY_MOD): $(PY_OBJ) $(STATIC_LIB)
@@ -303,4 +304,4 @@ clean:
 
 # The header lists -MMD wrote (none before the first build).
 -include $(wildcard $(O)/lib/*.d $(O)/lib/*/*.d $(O)/cmd/*.d $(O)/tests/*.d \
-	$(O)/examples/*.d)
+	$(O)/examples/*.d $(O)/python/ext/*.d)
