@@ -192,3 +192,36 @@ install_prefix() {
 	run readelf -d "$BATS_TEST_TMPDIR/ex/sim-writer"
 	assert_output --partial "Shared library: [libsimlog.so.0]"
 }
+
+@test "install: the Python module, where Debian's python3 imports it" {
+	local dir="$DEST/usr/lib/python3/dist-packages"
+	[ -f "$dir/simlog/__init__.py" ]
+	[ -f "$dir/simlog/agentfarm.py" ]
+	ls "$dir"/simlog/_simlog.cpython-*.so
+	[ -f "$DEST/usr/share/man/man3/simlog-python.3" ]
+	grep -qx "simlog: the Python module is in /usr/lib/python3/dist-packages/simlog" \
+		"$BATS_TEST_TMPDIR/install.log"
+	start_redis main
+	# From outside the tree, with nothing of it on any path.
+	cd /
+	run env PYTHONPATH="$dir" /usr/bin/python3 -B -c '
+import sys, simlog
+assert simlog.__file__.startswith(sys.argv[1]), simlog.__file__
+with simlog.Writer(url=sys.argv[2], simulation="inst") as w:
+    w.write_many([{"type": "t", "i": i} for i in range(3)])
+print(w.close()["pushed"])' "$dir" "$REDIS_URL"
+	assert_success
+	assert_output 3
+}
+
+@test "install PREFIX=DIR: the Python module's directory, and PYTHONPATH where python3 does not look" {
+	prefix="$BATS_TEST_TMPDIR/prefix"
+	run make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
+		PREFIX="$prefix"
+	assert_success
+	assert_line "simlog: the Python module is in $prefix/lib/python3/dist-packages/simlog"
+	assert_line "  export PYTHONPATH=$prefix/lib/python3/dist-packages   (for 'import simlog')"
+	PYTHONPATH="$prefix/lib/python3/dist-packages" run /usr/bin/python3 -B \
+		-c 'import simlog.agentfarm; print(simlog.__version__)'
+	assert_output 0.1.0
+}
