@@ -9,6 +9,7 @@
 #   make demo                 a sample simulation through push and drain
 #   make bench                speed and memory beside their peers
 #   make examples             the C API's example programs (examples/)
+#   make python               the Python module in $(O)/python (also by make)
 #   make deb                  Debian packages (debian/) in build/deb
 #   make install PREFIX=/usr/local DESTDIR=
 #                             (and systemd units in PREFIX/lib/systemd/system)
@@ -95,9 +96,9 @@ UNITS      := $(patsubst systemd/%.in,%,$(wildcard systemd/*.in)) \
 .SECONDARY:
 
 .PHONY: all deps check unit demo bench install uninstall clean checkusage fuzz \
-	examples deb
+	examples deb python
 
-all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace
+all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace python
 
 # Each object depends on the headers it includes, as the compiler lists
 # them (-MMD, in a .d file beside it): a header change rebuilds what uses
@@ -146,6 +147,42 @@ bench/simgen: bench/simgen.c
 # with it how long push ever blocks its producer.
 bench/pace: bench/pace.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+# The Python module: the package python/simlog/ beside its C half, built
+# against Debian's python3-dev with this tree's static library inside (so
+# it needs no library path, here or installed).  The tree's own copy is
+# $(O)/python, for PYTHONPATH.
+PYTHON     ?= /usr/bin/python3
+PY_CONFIG  := $(shell $(PYTHON) -c 'import sysconfig as s; \
+	print(s.get_paths()["include"], s.get_config_var("EXT_SUFFIX"))' \
+	2>/dev/null)
+PY_INCLUDE := $(word 1,$(PY_CONFIG))
+PY_SUFFIX  := $(word 2,$(PY_CONFIG))
+PYTHONDIR  ?= $(PREFIX)/lib/python3/dist-packages
+PY_SRC     := $(wildcard python/ext/*.c)
+PY_OBJ     := $(PY_SRC:python/ext/%.c=$(O)/python/ext/%.o)
+PY_FILES   := $(wildcard python/simlog/*.py)
+PY_PKG     := $(PY_FILES:python/%=$(O)/python/%)
+PY_MOD     := $(O)/python/simlog/_simlog$(PY_SUFFIX)
+
+python: $(PY_MOD) $(PY_PKG)
+
+$(O)/python/ext/%.o: python/ext/%.c
+	@test -f "$(PY_INCLUDE)/Python.h" || { echo "simlog: $(PYTHON)'s \
+	headers are missing: apt-get install python3-dev" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -I$(PY_INCLUDE) -fvisibility=hidden \
+		-c -o $@ $<
+
+# Only PyInit__simlog leaves the module: the library inside stays its own.
+$(PY_MOD): $(PY_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) -shared $(ALL_LDFLAGS) -Wl,--exclude-libs,ALL -o $@ $(PY_OBJ) \
+		$(STATIC_LIB) $(LIBS)
+
+$(O)/python/simlog/%.py: python/simlog/%.py
+	@mkdir -p $(@D)
+	cp $< $@
 
 # Missing Debian packages are installed when run as root; otherwise the
 # exact apt-get line is printed.  Each target asks only for what it needs.
@@ -266,8 +303,12 @@ install: all
 		$(INSTALL) -m 644 completions/$$t.bash $(DESTDIR)$(BASHCOMPDIR)/$$t; \
 		$(INSTALL) -m 644 completions/_$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
 	done
-	@DESTDIR="$(DESTDIR)" CC="$(CC)" sh scripts/install-note.sh "$(BINDIR)" \
-		"$(LIBDIR)" "$(MANDIR)" "$(PKGCONFIGDIR)" "$(SYSTEMDUNITDIR)"
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/simlog
+	$(INSTALL) -m 644 $(PY_FILES) $(PY_MOD) $(DESTDIR)$(PYTHONDIR)/simlog
+	@DESTDIR="$(DESTDIR)" CC="$(CC)" PYTHON="$(PYTHON)" \
+		sh scripts/install-note.sh "$(BINDIR)" "$(LIBDIR)" "$(MANDIR)" \
+		"$(PKGCONFIGDIR)" "$(SYSTEMDUNITDIR)" "$(PYTHONDIR)"
+	@echo "simlog: the Python module is in $(PYTHONDIR)/simlog"
 
 uninstall:
 	for t in $(TOOLS); do \
@@ -284,10 +325,11 @@ uninstall:
 	      $(MAN3_LINKS:%=$(DESTDIR)$(MANDIR)/man3/%.3) \
 	      $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
 	      $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/simlog
 
 clean:
 	rm -rf build bench/simgen bench/pace
 
 # The header lists -MMD wrote (none before the first build).
 -include $(wildcard $(O)/lib/*.d $(O)/lib/*/*.d $(O)/cmd/*.d $(O)/tests/*.d \
-	$(O)/examples/*.d)
+	$(O)/examples/*.d $(O)/python/ext/*.d)

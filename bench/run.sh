@@ -20,6 +20,8 @@
 #        BENCH_TIMEOUT  seconds any one timed command may take (default 900)
 #        BENCH_TOPO   0: skip the cluster, TLS and --wait-replicas measures
 #                     (bench/topo_bench.sh, servers from bench/topo.sh)
+#        BENCH_PYTHON 0: skip the Python module's measures
+#                     (bench/python_bench.py, with BENCH_N and BENCH_RUNS)
 set -euo pipefail
 export LC_ALL=C
 
@@ -865,6 +867,13 @@ if [ "${BENCH_TOPO:-1}" != 0 ]; then
 	echo "## simlog-push on a cluster, over TLS, with --wait-replicas"
 	bash "$here/topo_bench.sh" "$bindir" ||
 		failures+=("bench/topo_bench.sh failed")
+fi
+
+if [ "${BENCH_PYTHON:-1}" != 0 ]; then
+	echo
+	echo "## the Python module (simlog, simlog.agentfarm)"
+	"$py" "$here/python_bench.py" "$bindir" "$bindir/../python" ||
+		failures+=("bench/python_bench.py failed")
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -644,7 +644,9 @@ static void usage(void)
 	      "      --sim NAME     give every record \"simulation_id\":\"NAME\"\n"
 	      "      --ids          give actions and incidents their ids\n"
 	      "                     (action_id, incident_id), which AgentFarm's\n"
-	      "                     database assigns: every line is distinct\n"
+	      "                     database assigns, and agents ids of the\n"
+	      "                     seed's own: every line is distinct, and\n"
+	      "                     distinct from other seeds' lines\n"
 	      "  -h, --help         show this help and exit\n", stdout);
 }
 
@@ -715,6 +717,9 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	g.rng = seed;
+	/* Agents of two seeds never share an id (nor their records). */
+	if (g.ids)
+		g.next_agent = (unsigned)(seed % 4000) * 1000000u;
 	g.left = count;
 	for (i = 0; i < NRESOURCES; i++) {
 		g.res[i].x = range(0, WORLD);

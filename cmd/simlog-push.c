@@ -334,41 +334,26 @@ run(struct push *p, struct simlog_lines *in)
 	return SIMLOG_EX_OK;
 }
 
+/* What the run fed the writer, for the summary and the status. */
+static struct simlog_writer_input
+input_counts(const struct push *p)
+{
+	struct simlog_writer_input in = { .read = p->read,
+	    .rejected = p->rejected, .blank = p->blank, .partial = p->partial,
+	    .prio = p->o.prio, .replay_only = p->o.replay_only,
+	    .left = p->left, .replayed_from = p->o.spool_endpoint };
+
+	return in;
+}
+
 static void
 summary(struct push *p)
 {
-	static const char *const prio[] = { "low", "normal", "critical" };
-	const struct simlog_writer_stats *s = &p->st;
+	struct simlog_writer_input in = input_counts(p);
 	struct simlog_jw w;
 
 	simlog_jw_init(&w, p->out);
-	simlog_jw_begin(&w);
-	simlog_jw_kstr(&w, "sim", s->sim);
-	if (p->o.spool_endpoint != NULL)
-		simlog_jw_kstr(&w, "replayed_from", p->o.spool_endpoint);
-	simlog_jw_kuint(&w, "read", p->read);
-	simlog_jw_kuint(&w, "pushed", s->pushed);
-	simlog_jw_kuint(&w, "rejected", p->rejected);
-	simlog_jw_kuint(&w, "spooled", s->spooled);
-	simlog_jw_kuint(&w, "replayed", s->replayed);
-	simlog_jw_kuint(&w, "deferred", s->deferred);
-	simlog_jw_kuint(&w, "dropped", s->dropped);
-	simlog_jw_kuint(&w, "failed", s->failed);
-	simlog_jw_kuint(&w, "spool_lost", s->spool_lost);
-	simlog_jw_kuint(&w, "blank", p->blank);
-	simlog_jw_kuint(&w, "batches", s->batches);
-	simlog_jw_kuint(&w, "stored_bytes", s->bytes);
-	simlog_jw_kuint(&w, "retries", s->retries);
-	simlog_jw_kuint(&w, "partial_bytes", p->partial);
-	simlog_jw_kstr(&w, "priority", prio[p->o.prio]);
-	simlog_jw_kstr(&w, "breaker", simlog_breaker_name(s->breaker));
-	simlog_jw_key(&w, "breaker_changes");
-	simlog_jw_arr(&w);
-	for (int i = 0; i < s->nchanges; i++)
-		simlog_jw_str(&w, s->changes[i]);
-	simlog_jw_close(&w);
-	simlog_jw_kdouble(&w, "seconds", s->seconds, 3);
-	simlog_jw_end(&w);
+	simlog_writer_summary(&w, &p->st, &in);
 	fflush(p->out);
 }
 
@@ -451,25 +436,11 @@ report(struct push *p)
 static int
 exit_status(struct push *p, int status)
 {
-	const struct simlog_writer_stats *s = &p->st;
+	struct simlog_writer_input in = input_counts(p);
 
 	if (status != SIMLOG_EX_OK)
 		return status;
-	if (s->failed > 0 || s->spool_lost > 0 || s->spool_lost_unknown)
-		return SIMLOG_EX_IOERR;		/* not stored anywhere */
-	if (s->auth_failed)
-		return SIMLOG_EX_NOPERM;	/* safe in the spool */
-	if (s->config_failed)
-		return SIMLOG_EX_CONFIG;	/* likewise */
-	if (s->local_failed && s->spooled > 0 && s->spool_pending)
-		return SIMLOG_EX_OSERR;		/* likewise; ours to mend */
-	if (s->spooled > 0 && s->spool_pending)
-		return SIMLOG_EX_TEMPFAIL;
-	if (p->o.replay_only && p->left)
-		return SIMLOG_EX_TEMPFAIL;
-	if (s->dropped > 0)
-		return SIMLOG_EX_UNAVAILABLE;
-	return p->rejected > 0 ? SIMLOG_EX_DATAERR : SIMLOG_EX_OK;
+	return simlog_writer_status(&p->st, &in);
 }
 
 /* The endpoint (the spool's name for a server) of url, or of the

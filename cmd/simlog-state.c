@@ -214,54 +214,12 @@ line_end(void)
 		exit(SIMLOG_EX_IOERR);
 }
 
-/* A time in ms since 1970 as seconds with milliseconds; null if unset. */
-static void
-put_time(const char *name, long long ms)
-{
-	if (ms <= 0)
-		simlog_jw_knull(&out, name);
-	else
-		simlog_jw_kdouble(&out, name, (double)ms / 1000, 3);
-}
-
-static void
-put_tags(const char *tags)
-{
-	const char *p = tags;
-
-	simlog_jw_key(&out, "tags");
-	simlog_jw_arr(&out);
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-
-		simlog_jw_strn(&out, p, n);
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	simlog_jw_close(&out);
-}
-
 /* The metadata of one version, without ending the line. */
 static void
 put_meta(const char *id, const struct simlog_state_meta *m, long long expires)
 {
-	char crc[16];
-
-	snprintf(crc, sizeof(crc), "crc32:%08x", (unsigned)m->checksum);
 	simlog_jw_begin(&out);
-	simlog_jw_kstr(&out, "id", id);
-	simlog_jw_kint(&out, "version", m->version);
-	simlog_jw_kuint(&out, "size", m->size);
-	simlog_jw_kuint(&out, "stored_size", m->stored_size);
-	simlog_jw_kstr(&out, "compression", simlog_state_comp_name(m->comp));
-	simlog_jw_kstr(&out, "checksum", crc);
-	simlog_jw_kstr(&out, "format", m->raw ? "raw" : "json");
-	put_time("created_at", m->created_ms);
-	put_tags(m->tags);
-	put_time("expires_at", expires);
-	if (m->rollback_of > 0)
-		simlog_jw_kint(&out, "rollback_of", m->rollback_of);
+	simlog_state_meta_put(&out, id, m, expires);
 }
 
 static void
@@ -707,7 +665,7 @@ state_line(const char *id, const struct simlog_state_loaded *l)
 	simlog_jw_key(&out, "state");
 	simlog_jw_raw(&out, l->data, l->len);
 	if (l->meta.tags[0] != '\0')
-		put_tags(l->meta.tags);
+		simlog_state_tags_put(&out, l->meta.tags);
 	if (l->expires_ms > 0) {
 		double left = (double)l->expires_ms / 1000 - simlog_now_wall();
 

@@ -98,6 +98,10 @@ uint64_t simlog_fnv1a(const char *s, size_t len);
 /* Monotonic and wall clocks, in seconds. */
 double simlog_now_mono(void);
 double simlog_now_wall(void);
+/* How many fork(2)s separate this process from the one that first called
+ * this: an object made before a fork can tell it is in a child that must
+ * leave it alone (its threads stayed in the parent). */
+unsigned long simlog_forks(void);
 
 /* --- connection URL ---------------------------------------------------- */
 
@@ -897,6 +901,29 @@ void simlog_writer_stats(struct simlog_writer *w,
  * thread, fill st (may be NULL) and free the writer.  NULL is a no-op. */
 int simlog_writer_close(struct simlog_writer *w,
 			struct simlog_writer_stats *st);
+
+/* What the program fed a writer, beside the writer's own counts. */
+struct simlog_writer_input {
+	unsigned long long read;	/* records offered, refused ones too */
+	unsigned long long rejected;	/* refused */
+	unsigned long long blank;	/* blank lines passed over */
+	size_t partial;			/* bytes of an unfinished last line */
+	enum simlog_priority prio;	/* the writer's */
+	int replay_only;		/* the writer only replayed */
+	int left;			/* and segments are left in the spool */
+	const char *replayed_from;	/* the spool replayed (an endpoint's,
+					 * --replay-from), or NULL */
+};
+/* simlog-push's summary line (simlog-push(1) SUMMARY) for a closed
+ * writer's st, and its exit status: where the run's records went, the
+ * worst first (74 lost, 77 and 78 refused by Redis and spooled, 71
+ * spooled for want of this process's own resources, 75 spooled or a
+ * replay that left segments, 69 dropped, 65 some refused, else 0). */
+void simlog_writer_summary(struct simlog_jw *w,
+			   const struct simlog_writer_stats *st,
+			   const struct simlog_writer_input *in);
+int simlog_writer_status(const struct simlog_writer_stats *st,
+			 const struct simlog_writer_input *in);
 
 /* --- the spool: a durable local store for undelivered chunks ------------ */
 

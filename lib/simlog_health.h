@@ -217,6 +217,48 @@ int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 			 char *path, size_t len, struct simlog_spool_usage *u,
 			 struct simlog_err *err);
 
+/* --- ping (simlog-ping(1)) ---------------------------------------------- */
+
+struct simlog_ping_opts {
+	long long count;		/* PINGs to time (3) */
+	double interval;		/* pause between them (0.1 s) */
+	double wait;			/* keep trying this long for a first
+					 * answer (0: one attempt, retried as
+					 * the policy allows) */
+	int check;			/* judge the settings (findings) */
+	const volatile sig_atomic_t *stop;	/* set: stop waiting */
+	void (*say)(void *arg, const char *msg);	/* warnings, or NULL */
+	void *say_arg;
+};
+void simlog_ping_opts_init(struct simlog_ping_opts *o);
+
+/* Ready to ping the Redis co names; no I/O yet.  NULL with err set for
+ * options that do not resolve (the URL, a password file, TLS files).
+ * Free with simlog_ping_free. */
+struct simlog_ping;
+struct simlog_ping *simlog_ping_new(const struct simlog_conn_opts *co,
+				    const struct simlog_ping_opts *o,
+				    struct simlog_err *err);
+/*
+ * Connect and get a first PONG (trying again within the wait, even
+ * through an open circuit breaker, which an answer closes), time the
+ * rest, read INFO and with check judge it; behind a cluster or sentinel
+ * URL every master and sentinel too.  0 when Redis answered (findings may
+ * still say it is unsafe); -1 with err when it did not, or a master
+ * behind a cluster or sentinel URL did not.
+ */
+int simlog_ping_run(struct simlog_ping *p, struct simlog_err *err);
+/* simlog-ping's report of the run: begins the object and writes its
+ * members; the caller ends it (simlog_jw_end). */
+void simlog_ping_report(struct simlog_ping *p, struct simlog_jw *w);
+/* The i-th finding (NULL past the last) and the node it is about (NULL
+ * behind a plain URL). */
+const struct simlog_finding *simlog_ping_finding(const struct simlog_ping *p,
+						 size_t i, const char **node);
+/* The URL pinged, its password hidden. */
+const char *simlog_ping_url(const struct simlog_ping *p);
+void simlog_ping_free(struct simlog_ping *p);
+
 /* --- the circuit breaker, as a monitor sees it -------------------------- */
 
 /*

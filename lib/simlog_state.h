@@ -253,6 +253,15 @@ int simlog_state_prune(struct simlog_conn *conn, const char *id,
 int simlog_state_used_memory(struct simlog_conn *conn, long long *bytes,
 			     struct simlog_err *err);
 
+/* The members simlog-state(1) prints for a version (id, version, size,
+ * stored_size, compression, checksum, format, created_at, tags,
+ * expires_at, rollback_of), into an object w has begun. */
+void simlog_state_meta_put(struct simlog_jw *w, const char *id,
+			   const struct simlog_state_meta *m,
+			   long long expires_ms);
+/* The member "tags" as an array, from a comma-separated tag list. */
+void simlog_state_tags_put(struct simlog_jw *w, const char *tags);
+
 /* --- batch lines ------------------------------------------------------- */
 
 /*

@@ -2,6 +2,7 @@
  * by the JSON scanner, then walked member by member for what we need.
  * Members we do not know are ignored, so one mode's output is the other's
  * input. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,4 +315,55 @@ simlog_state_batch_parse(const char *line, size_t len, int load,
 		return -1;
 	}
 	return 0;
+}
+
+/* --- metadata as simlog-state prints it ---------------------------------- */
+
+/* A time in ms since 1970 as seconds with milliseconds; null if unset. */
+static void
+put_time(struct simlog_jw *w, const char *name, long long ms)
+{
+	if (ms <= 0)
+		simlog_jw_knull(w, name);
+	else
+		simlog_jw_kdouble(w, name, (double)ms / 1000, 3);
+}
+
+void
+simlog_state_tags_put(struct simlog_jw *w, const char *tags)
+{
+	const char *p = tags;
+
+	simlog_jw_key(w, "tags");
+	simlog_jw_arr(w);
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		simlog_jw_strn(w, p, n);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	simlog_jw_close(w);
+}
+
+void
+simlog_state_meta_put(struct simlog_jw *w, const char *id,
+		      const struct simlog_state_meta *m, long long expires_ms)
+{
+	char crc[16];
+
+	snprintf(crc, sizeof(crc), "crc32:%08x", (unsigned)m->checksum);
+	simlog_jw_kstr(w, "id", id);
+	simlog_jw_kint(w, "version", m->version);
+	simlog_jw_kuint(w, "size", m->size);
+	simlog_jw_kuint(w, "stored_size", m->stored_size);
+	simlog_jw_kstr(w, "compression", simlog_state_comp_name(m->comp));
+	simlog_jw_kstr(w, "checksum", crc);
+	simlog_jw_kstr(w, "format", m->raw ? "raw" : "json");
+	put_time(w, "created_at", m->created_ms);
+	simlog_state_tags_put(w, m->tags);
+	put_time(w, "expires_at", expires_ms);
+	if (m->rollback_of > 0)
+		simlog_jw_kint(w, "rollback_of", m->rollback_of);
 }

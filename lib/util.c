@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,30 @@ simlog_now_wall(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Counted in each child by a handler of pthread_atfork(3), registered the
+ * first time anyone asks: no writer exists before then. */
+static unsigned long forks;
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_child(void)
+{
+	__atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
+}
+
+static void
+forks_watch(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+unsigned long
+simlog_forks(void)
+{
+	pthread_once(&forks_once, forks_watch);
+	return __atomic_load_n(&forks, __ATOMIC_RELAXED);
 }
 
 void

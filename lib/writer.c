@@ -121,6 +121,7 @@ struct simlog_writer {
 	uint64_t seg_done_records;
 	struct simlog_chunk scratch;
 	const volatile sig_atomic_t *stop;
+	unsigned long forks;		/* simlog_forks() when opened */
 	int auto_wait;			/* --wait-replicas not given: wait for
 					 * one where a failover is automatic
 					 * and the master has replicas */
@@ -485,6 +486,14 @@ wait_for_room(struct simlog_writer *w)
 	return 0;
 }
 
+/* In a child of the process that opened the writer, whose thread, locks
+ * and connection stayed with the parent: nothing of it may be touched. */
+static int
+forked(const struct simlog_writer *w)
+{
+	return simlog_forks() != w->forks;
+}
+
 /* A sealed chunk to the thread, once the queue has room (or set aside, as
  * the thread would, when it has none in time).  0, or -1 with why. */
 static int
@@ -525,6 +534,10 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 	char sim[72];
 	int rc = 0;
 
+	if (forked(w))
+		return simlog_seterr(why, SIMLOG_EX_USAGE, "the writer was "
+		    "opened before a fork(2): a child opens a writer of its "
+		    "own");
 	while (len > 0 && is_space(line[0])) {
 		line++;
 		len--;
@@ -625,6 +638,8 @@ simlog_writer_flush(struct simlog_writer *w)
 {
 	struct item *it;
 
+	if (forked(w))
+		return;
 	pthread_mutex_lock(&w->fill);
 	it = detach_cur(w);
 	pthread_mutex_unlock(&w->fill);
@@ -636,6 +651,10 @@ simlog_writer_flush(struct simlog_writer *w)
 void
 simlog_writer_stats(struct simlog_writer *w, struct simlog_writer_stats *st)
 {
+	if (forked(w)) {
+		memset(st, 0, sizeof(*st));
+		return;
+	}
 	pthread_mutex_lock(&w->mu);
 	*st = w->st;
 	st->spooling = w->state != W_SENDING;
@@ -1379,6 +1398,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->space, NULL);
 	w->stop = o->stop;
+	w->forks = simlog_forks();
 	if (w->o.batch == 0)
 		w->o.batch = 1024;
 	if (w->o.inflight == 0)
@@ -1513,6 +1533,12 @@ simlog_writer_close(struct simlog_writer *w, struct simlog_writer_stats *st)
 {
 	if (w == NULL)
 		return 0;
+	if (forked(w)) {
+		/* The parent's: left as it is, its memory too. */
+		if (st != NULL)
+			memset(st, 0, sizeof(*st));
+		return -1;
+	}
 	if (w->started) {
 		simlog_writer_flush(w);
 		pthread_mutex_lock(&w->mu);

@@ -14,17 +14,18 @@ if [ "${1:-}" = -n ]; then
 fi
 mode=${1:-check}
 build="gcc make pkg-config libhiredis-dev libsqlite3-dev libpq-dev
-libjansson-dev liblz4-dev zlib1g-dev libssl-dev"
+libjansson-dev liblz4-dev zlib1g-dev libssl-dev python3-dev"
 run="redis-server redis-tools sqlite3"
 # PostgreSQL: the server for tests/pg*.bats and make bench, psql for both.
 pg="postgresql postgresql-client"
 case $mode in
 check)	pkgs="$build g++ $run $pg bats bats-assert bats-support man-db
 groff-base bash-completion zsh binutils time python3
-python3-prometheus-client bsdutils openssl systemd dpkg-dev debhelper
-build-essential lintian jq" ;;
+python3-prometheus-client python3-sqlalchemy bsdutils openssl systemd
+dpkg-dev debhelper build-essential lintian jq" ;;
 demo)	pkgs="$build $run" ;;
-bench)	pkgs="$build $run $pg python3 python3-redis python3-psycopg2 time" ;;
+bench)	pkgs="$build $run $pg python3 python3-redis python3-psycopg2
+python3-sqlalchemy time" ;;
 fuzz)	pkgs="$build clang libclang-rt-dev" ;;
 deb)	# Names only: no versions, no alternatives; debhelper-compat is
 	# debhelper's.

@@ -5,10 +5,10 @@
 # Silent when nothing is needed, and for staged installs (DESTDIR), whose
 # packager knows.
 #
-#   install-note.sh BINDIR LIBDIR MANDIR PKGCONFIGDIR UNITDIR
+#   install-note.sh BINDIR LIBDIR MANDIR PKGCONFIGDIR UNITDIR [PYTHONDIR]
 set -u
 [ -z "${DESTDIR:-}" ] || exit 0
-bindir=$1 libdir=$2 mandir=$3 pcdir=$4 unitdir=$5
+bindir=$1 libdir=$2 mandir=$3 pcdir=$4 unitdir=$5 pydir=${6:-}
 notes=
 
 note() {
@@ -62,6 +62,11 @@ case $unitdir in
 *)	note "  the systemd units are outside systemd's search path: as root,
     systemctl link $unitdir/simlog-*.service $unitdir/simlog-*.timer" ;;
 esac
+# Debian's python3 searches /usr/lib/python3/dist-packages, not /usr/local's.
+if [ -n "$pydir" ] && ! "${PYTHON:-/usr/bin/python3}" -c \
+    'import sys; sys.exit(sys.argv[1] not in sys.path)' "$pydir" 2>/dev/null; then
+	note "  export PYTHONPATH=$pydir   (for 'import simlog')"
+fi
 
 [ -n "$notes" ] || exit 0
 printf 'simlog: installed; for the shell and the system to find it:\n%s' "$notes"

@@ -19,7 +19,7 @@ setup() {
 	done
 	rcli ACL LOG RESET >/dev/null
 	DB="$BATS_TEST_TMPDIR/r.db"
-	"$SIMGEN" -n 600 -s 1 > "$BATS_TEST_TMPDIR/in.jsonl"
+	"$SIMGEN" --ids -n 600 -s 1 > "$BATS_TEST_TMPDIR/in.jsonl"
 }
 
 teardown() {

@@ -59,9 +59,9 @@ complete_zsh() {
 
 @test "push and drain: -s and --sim offer the simulations with buffered records" {
 	start_redis main
-	"$SIMGEN" -n 20 -s 1 | simlog-push -u "$REDIS_URL" -s run-1 > /dev/null
-	"$SIMGEN" -n 20 -s 2 | simlog-push -u "$REDIS_URL" -s run-2 > /dev/null
-	"$SIMGEN" -n 20 -s 3 | simlog-push -u "$REDIS_URL" -s other > /dev/null
+	"$SIMGEN" --ids -n 20 -s 1 | simlog-push -u "$REDIS_URL" -s run-1 > /dev/null
+	"$SIMGEN" --ids -n 20 -s 2 | simlog-push -u "$REDIS_URL" -s run-2 > /dev/null
+	"$SIMGEN" --ids -n 20 -s 3 | simlog-push -u "$REDIS_URL" -s other > /dev/null
 	run complete_bash simlog-push -u "$REDIS_URL" -s ''
 	assert_output "$(printf '%s\n' other run-1 run-2)"
 	run complete_bash simlog-push --url "$REDIS_URL" --sim run

@@ -71,8 +71,8 @@ cron_env() {
 	[[ $CMD != *%* ]]
 
 	# Records pushed to Redis, then records spooled while it was away.
-	"$SIMGEN" -n 500 -s 2 > "$BATS_TEST_TMPDIR/b.jsonl"
-	"$SIMGEN" -n 300 -s 1 > "$BATS_TEST_TMPDIR/a.jsonl"
+	"$SIMGEN" --ids -n 500 -s 2 > "$BATS_TEST_TMPDIR/b.jsonl"
+	"$SIMGEN" --ids -n 300 -s 1 > "$BATS_TEST_TMPDIR/a.jsonl"
 	run cron_env simlog-push -s here < "$BATS_TEST_TMPDIR/b.jsonl"
 	assert_success
 	stop_redis main

@@ -65,7 +65,7 @@ xadd_file() {
 }
 
 @test "one table per type with (id, simulation_id, data), WAL mode, data as pushed" {
-	"$SIMGEN" -n 5000 -s 21 > in.jsonl
+	"$SIMGEN" --ids -n 5000 -s 21 > in.jsonl
 	push s in.jsonl
 	run --separate-stderr simlog-drain -d "$DB"
 	assert_success
@@ -100,8 +100,8 @@ xadd_file() {
 }
 
 @test "the output: one line per simulation and type, then the totals" {
-	"$SIMGEN" -n 3000 -s 22 > a.jsonl
-	"$SIMGEN" -n 1000 -s 23 > b.jsonl
+	"$SIMGEN" --ids -n 3000 -s 22 > a.jsonl
+	"$SIMGEN" --ids -n 1000 -s 23 > b.jsonl
 	push sa a.jsonl
 	push sb b.jsonl
 	run --separate-stderr simlog-drain -q -d "$DB"
@@ -136,9 +136,9 @@ xadd_file() {
 }
 
 @test "without -s every simulation is drained; with -s only that one" {
-	"$SIMGEN" -n 800 -s 31 > a.jsonl
-	"$SIMGEN" -n 900 -s 32 > b.jsonl
-	"$SIMGEN" -n 1000 -s 33 > c.jsonl
+	"$SIMGEN" --ids -n 800 -s 31 > a.jsonl
+	"$SIMGEN" --ids -n 900 -s 32 > b.jsonl
+	"$SIMGEN" --ids -n 1000 -s 33 > c.jsonl
 	push a a.jsonl
 	push b b.jsonl
 	push c c.jsonl
@@ -172,7 +172,7 @@ xadd_file() {
 }
 
 @test "a full drain leaves no simlog key in Redis" {
-	"$SIMGEN" -n 2000 -s 41 > in.jsonl
+	"$SIMGEN" --ids -n 2000 -s 41 > in.jsonl
 	push x in.jsonl
 	push y in.jsonl
 	rcli SET unrelated:key keep > /dev/null
@@ -188,8 +188,8 @@ drain_waits_on_db() {
 }
 
 @test "only the backlog present at the start is drained; later records wait" {
-	"$SIMGEN" -n 20000 -s 51 > a.jsonl
-	"$SIMGEN" -n 7000 -s 52 > b.jsonl
+	"$SIMGEN" --ids -n 20000 -s 51 > a.jsonl
+	"$SIMGEN" --ids -n 7000 -s 52 > b.jsonl
 	# A database with simlog's tables, so a drain's first write waits.
 	simlog-drain -q -d "$DB" > /dev/null
 	push s a.jsonl
@@ -222,7 +222,7 @@ drain_waits_on_db() {
 }
 
 @test "SIGTERM lets the transaction in progress finish, then exits 0" {
-	"$SIMGEN" -n 20000 -s 53 > in.jsonl
+	"$SIMGEN" --ids -n 20000 -s 53 > in.jsonl
 	simlog-drain -q -d "$DB" > /dev/null
 	push s in.jsonl
 	db_hold "$DB" 'BEGIN IMMEDIATE;'
@@ -249,8 +249,8 @@ drain_waits_on_db() {
 }
 
 @test "an undecodable entry is moved to simlog:{SIM}:corrupt (65); the rest is drained" {
-	"$SIMGEN" -n 600 -s 61 > a.jsonl
-	"$SIMGEN" -n 500 -s 62 > b.jsonl
+	"$SIMGEN" --ids -n 600 -s 61 > a.jsonl
+	"$SIMGEN" --ids -n 500 -s 62 > b.jsonl
 	push s a.jsonl
 	rcli XADD 'simlog:{s}:q' '*' c garbage > /dev/null
 	rcli XADD 'simlog:{s}:q' '*' x no-chunk-here > /dev/null
@@ -309,7 +309,7 @@ drain_waits_on_db() {
 }
 
 @test "a locked database: the drain waits (--busy-timeout 10) and succeeds" {
-	"$SIMGEN" -n 3000 -s 71 > in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 71 > in.jsonl
 	simlog-drain -q -d "$DB" > /dev/null
 	push s in.jsonl
 	db_hold "$DB" 'BEGIN IMMEDIATE;'
@@ -329,7 +329,7 @@ drain_waits_on_db() {
 }
 
 @test "a database locked past --busy-timeout 0.5: 75, nothing lost, a later run drains all" {
-	"$SIMGEN" -n 3000 -s 72 > in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 72 > in.jsonl
 	push s in.jsonl
 	local qlen
 	qlen=$(rcli XLEN 'simlog:{s}:q')
@@ -357,8 +357,8 @@ drain_waits_on_db() {
 }
 
 @test "a reader's open transaction does not block a drain (WAL)" {
-	"$SIMGEN" -n 3000 -s 73 > in.jsonl
-	"$SIMGEN" -n 100 -s 74 > first.jsonl
+	"$SIMGEN" --ids -n 3000 -s 73 > in.jsonl
+	"$SIMGEN" --ids -n 100 -s 74 > first.jsonl
 	push s first.jsonl
 	simlog-drain -q -d "$DB" > /dev/null
 	push s in.jsonl
@@ -386,7 +386,7 @@ drain_waits_on_db() {
 }
 
 @test "a database in a missing directory: exit 73 naming it, Redis untouched" {
-	"$SIMGEN" -n 500 > in.jsonl
+	"$SIMGEN" --ids -n 500 > in.jsonl
 	push s in.jsonl
 	local q
 	q=$(rcli XLEN 'simlog:{s}:q')
@@ -426,7 +426,7 @@ drain_waits_on_db() {
 }
 
 @test "--progress: rows drained of those buffered, a percentage and the rate" {
-	"$SIMGEN" -n 20000 -s 81 > in.jsonl
+	"$SIMGEN" --ids -n 20000 -s 81 > in.jsonl
 	push s in.jsonl
 	run --separate-stderr simlog-drain --progress -d "$DB"
 	assert_success
@@ -440,7 +440,7 @@ drain_waits_on_db() {
 
 # corrupt_fixture: two undecodable entries set aside for simulation s.
 corrupt_fixture() {
-	"$SIMGEN" -n 300 -s 91 > a.jsonl
+	"$SIMGEN" --ids -n 300 -s 91 > a.jsonl
 	push s a.jsonl
 	rcli XADD 'simlog:{s}:q' '*' c garbage > /dev/null
 	rcli XADD 'simlog:{s}:q' '*' x no-chunk-here > /dev/null
@@ -490,8 +490,8 @@ corrupt_fixture() {
 }
 
 @test "--discard deletes one simulation's backlog, stream and counters together; others stay" {
-	"$SIMGEN" -n 3000 -s 92 > a.jsonl
-	"$SIMGEN" -n 1000 -s 93 > b.jsonl
+	"$SIMGEN" --ids -n 3000 -s 92 > a.jsonl
+	"$SIMGEN" --ids -n 1000 -s 93 > b.jsonl
 	push s a.jsonl
 	push t b.jsonl
 	local entries
@@ -539,7 +539,7 @@ corrupt_fixture() {
 # reply on its way.
 
 @test "an undecodable entry in a page whose next page is already asked for: set aside, the rest drained exactly (65)" {
-	"$SIMGEN" -n 2000 -s 63 > in.jsonl
+	"$SIMGEN" --ids -n 2000 -s 63 > in.jsonl
 	# 6 chunks, the bad entry, 34 chunks: the first page is full.
 	head -n 300 in.jsonl | simlog-push -s s --batch 50 > /dev/null
 	rcli XADD 'simlog:{s}:q' '*' c garbage > /dev/null
@@ -567,7 +567,7 @@ corrupt_fixture() {
 			printf '{"type":"ok","n":%d}\n' "$i"
 		fi
 	done > in.jsonl
-	"$SIMGEN" -n 500 -s 64 >> in.jsonl
+	"$SIMGEN" --ids -n 500 -s 64 >> in.jsonl
 	simlog-push -s s --batch 50 < in.jsonl > /dev/null
 	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 26
 	sqlite3 "$DB" 'CREATE TABLE a (x INTEGER)'

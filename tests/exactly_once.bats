@@ -49,7 +49,7 @@ push_all() {
 @test "drains SIGKILLed at random points, then a final drain: every record once" {
 	local n=${SIMLOG_EO_RECORDS:-200000} round=0 d st killed=0 more=0
 	local files=in.jsonl
-	"$SIMGEN" -n "$n" -s 101 > in.jsonl
+	"$SIMGEN" --ids -n "$n" -s 101 > in.jsonl
 	push_all s in.jsonl
 	# Kill drains part-way at random moments; when one gets to the end
 	# before its kill, push more, until ten were killed.
@@ -67,7 +67,7 @@ push_all() {
 			killed=$((killed + 1))
 		else
 			more=$((more + 1))
-			"$SIMGEN" -n 30000 -s $((200 + more)) > "more$more.jsonl"
+			"$SIMGEN" --ids -n 30000 -s $((200 + more)) > "more$more.jsonl"
 			push_all s "more$more.jsonl"
 			files="$files more$more.jsonl"
 		fi
@@ -84,7 +84,7 @@ push_all() {
 
 @test "two drains started together on one backlog and one database" {
 	local n=100000 a=0 b=0
-	"$SIMGEN" -n "$n" -s 102 > in.jsonl
+	"$SIMGEN" --ids -n "$n" -s 102 > in.jsonl
 	push_all s in.jsonl
 	# The database exists first, so neither race is about creating it.
 	simlog-drain -q -d "$DB" -s none > /dev/null
@@ -132,9 +132,9 @@ paced() {
 }
 
 @test "three pushers and two looping drains at once" {
-	"$SIMGEN" -n 40000 -s 103 > p1.jsonl
-	"$SIMGEN" -n 40000 -s 104 > p2.jsonl
-	"$SIMGEN" -n 40000 -s 105 > p3.jsonl
+	"$SIMGEN" --ids -n 40000 -s 103 > p1.jsonl
+	"$SIMGEN" --ids -n 40000 -s 104 > p2.jsonl
+	"$SIMGEN" --ids -n 40000 -s 105 > p3.jsonl
 	simlog-drain -q -d "$DB" -s none > /dev/null
 	drain_loop da 3>&- &
 	local la=$!
@@ -186,7 +186,7 @@ replay_entry() {
 }
 
 @test "a chunk delivered twice is stored once (same transaction)" {
-	"$SIMGEN" -n 1000 -s 106 > in.jsonl
+	"$SIMGEN" --ids -n 1000 -s 106 > in.jsonl
 	push_all s in.jsonl --batch 256
 	replay_entry s 1
 	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 5
@@ -200,7 +200,7 @@ replay_entry() {
 }
 
 @test "a chunk delivered twice is stored once (later transaction, later run)" {
-	"$SIMGEN" -n 10000 -s 107 > in.jsonl
+	"$SIMGEN" --ids -n 10000 -s 107 > in.jsonl
 	push_all s in.jsonl --batch 100
 	replay_entry s 1
 	replay_entry s 50
@@ -213,7 +213,7 @@ replay_entry() {
 	assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 200
 	exactly_once "$DB" in.jsonl
 	# A copy arriving after its original was drained and deleted.
-	"$SIMGEN" -n 300 -s 108 > more.jsonl
+	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
 	push_all s more.jsonl --batch 256
 	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null

@@ -222,7 +222,7 @@ setup_file() {
 case \${1:-} in
 --dump-state) echo '{"step":12,"agents":[{"name":"a","energy":3}]}' ;;
 --restore) cat > /dev/null ;;
-*) exec "$SIMGEN" -n 600 -s 7 ;;
+*) exec "$SIMGEN" --ids -n 600 -s 7 ;;
 esac
 SIM
 	chmod +x "$FAKEBIN/sim"
@@ -333,11 +333,11 @@ seed() {
 r_pipeline() {
 	cat > "$W/my-simulation" <<SIM
 #!/bin/sh
-exec "$SIMGEN" -n 800 -s 3
+exec "$SIMGEN" --ids -n 800 -s 3
 SIM
 	chmod +x "$W/my-simulation"
 	sh_block
-	[ "$(landed "$W/results.db")" = "$("$SIMGEN" -n 800 -s 3 | sort)" ]
+	[ "$(landed "$W/results.db")" = "$("$SIMGEN" --ids -n 800 -s 3 | sort)" ]
 	# The query printed five rows.
 	[ "$(sqlite3 "$W/results.db" "SELECT data->>'agent_id', data->>'reward' FROM action LIMIT 5" | wc -l)" -eq 5 ]
 }
@@ -418,7 +418,7 @@ r_acl_drain() {
 
 r_rejects() {
 	# AgentFarm records, one of which its schema refuses (no agent_id).
-	{ "$SIMGEN" -n 200 -s 9; echo '{"type":"agent","birth_time":1}'; } |
+	{ "$SIMGEN" --ids -n 200 -s 9; echo '{"type":"agent","birth_time":1}'; } |
 		in_block simlog-push -q -s run42 > /dev/null
 	in_block simlog-drain -q --schema agentfarm -d results.db > /dev/null
 	sh_block
@@ -716,7 +716,7 @@ r_replay_cluster() {
 	for sim in c1 c2 c3 c4 c5 c6 c7 c8; do
 		[ "$(cluster_node_for_key "{$sim}")" != "$NODE_PORT" ] && break
 	done
-	"$SIMGEN" -n 300 -s 10 > "$W/in.jsonl"
+	"$SIMGEN" --ids -n 300 -s 10 > "$W/in.jsonl"
 	in_block env SIMLOG_RETRIES=0 simlog-push -q -u "redis://127.0.0.1:$NODE_PORT" \
 		-s "$sim" < "$W/in.jsonl" > /dev/null 2>&1 || true
 	sh_block

@@ -95,7 +95,7 @@ all_seen() {
 	run --separate-stderr simlog-push --reject "$BATS_TEST_TMPDIR/no/dir/r" < /dev/null
 	code 73
 	# 74 the spool is full: records stored nowhere
-	run --separate-stderr simlog-push -u "$none" --spool-max 4096 < <("$SIMGEN" -n 2000 -s 3)
+	run --separate-stderr simlog-push -u "$none" --spool-max 4096 < <("$SIMGEN" --ids -n 2000 -s 3)
 	code 74
 	[[ $stderr == *"not stored anywhere"* ]]
 	# 75 records safe in the spool
@@ -121,7 +121,7 @@ all_seen() {
 	local none="unix://$BATS_TEST_TMPDIR/none.sock"
 	SEEN=
 	assert_equal "$(listed simlog-drain)" "0 64 65 66 69 70 71 73 74 75 77 78 "
-	"$SIMGEN" -n 500 -s 4 | simlog-push -s a > /dev/null
+	"$SIMGEN" --ids -n 500 -s 4 | simlog-push -s a > /dev/null
 	# 0 drained
 	run --separate-stderr simlog-drain -q -d "$DB"
 	code 0
@@ -167,7 +167,7 @@ all_seen() {
 	# 74 database error: the file is not a database
 	printf 'this is not SQLite, not at all, not a single page of it\n%.0s' \
 	    $(seq 100) > notadb
-	"$SIMGEN" -n 10 -s 5 | simlog-push -s b > /dev/null
+	"$SIMGEN" --ids -n 10 -s 5 | simlog-push -s b > /dev/null
 	run --separate-stderr simlog-drain -d notadb
 	code 74
 	[[ $stderr == *notadb* ]]

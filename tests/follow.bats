@@ -128,7 +128,7 @@ calls() {
 }
 
 @test "--follow with a schema: typed rows appear as records arrive" {
-	"$SIMGEN" -n 3000 -s 3 > in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 3 > in.jsonl
 	follow f --schema agentfarm
 	head -n 1000 in.jsonl | simlog-push -s run3 --flush-interval 0.1 > /dev/null
 	wait_until "the first records" eval \
@@ -165,7 +165,7 @@ calls() {
 # SQLite plus what is left in Redis is the input, and a later drain lands
 # exactly the input.
 stop_mid_backlog() {
-	"$SIMGEN" -n 200000 -s 11 > in.jsonl
+	"$SIMGEN" --ids -n 200000 -s 11 > in.jsonl
 	simlog-push -s big < in.jsonl > /dev/null
 	follow f --batch 100
 	wait_until "the first commit" eval '[ "$(sqlite3 "$DB" \
@@ -379,7 +379,7 @@ wal_bytes() {
 }
 
 @test "a drain checkpoints on a connection of its own: while --follow runs, its WAL stays a commit's size, not the data's" {
-	"$SIMGEN" -n 60000 -s 9 > in.jsonl
+	"$SIMGEN" --ids -n 60000 -s 9 > in.jsonl
 	follow f
 	local r
 	# Six rounds, each committed apart: without checkpoints (the drain

@@ -86,7 +86,7 @@ C
 # with the named schema agentfarm, found the way an installed tool finds it.
 drain_typed() {
 	start_redis main
-	"$SIMGEN" -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run1 >/dev/null 2>&1
+	"$SIMGEN" --ids -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run1 >/dev/null 2>&1
 	run env -u SIMLOG_SCHEMA_PATH "$1" -q -u "$REDIS_URL" --schema agentfarm \
 		-d "$BATS_TEST_TMPDIR/typed.db"
 	assert_success
@@ -191,4 +191,37 @@ install_prefix() {
 		--no-print-directory -s CFLAGS="-O2 -Werror"
 	run readelf -d "$BATS_TEST_TMPDIR/ex/sim-writer"
 	assert_output --partial "Shared library: [libsimlog.so.0]"
+}
+
+@test "install: the Python module, where Debian's python3 imports it" {
+	local dir="$DEST/usr/lib/python3/dist-packages"
+	[ -f "$dir/simlog/__init__.py" ]
+	[ -f "$dir/simlog/agentfarm.py" ]
+	ls "$dir"/simlog/_simlog.cpython-*.so
+	[ -f "$DEST/usr/share/man/man3/simlog-python.3" ]
+	grep -qx "simlog: the Python module is in /usr/lib/python3/dist-packages/simlog" \
+		"$BATS_TEST_TMPDIR/install.log"
+	start_redis main
+	# From outside the tree, with nothing of it on any path.
+	cd /
+	run env PYTHONPATH="$dir" /usr/bin/python3 -B -c '
+import sys, simlog
+assert simlog.__file__.startswith(sys.argv[1]), simlog.__file__
+with simlog.Writer(url=sys.argv[2], simulation="inst") as w:
+    w.write_many([{"type": "t", "i": i} for i in range(3)])
+print(w.close()["pushed"])' "$dir" "$REDIS_URL"
+	assert_success
+	assert_output 3
+}
+
+@test "install PREFIX=DIR: the Python module's directory, and PYTHONPATH where python3 does not look" {
+	prefix="$BATS_TEST_TMPDIR/prefix"
+	run make -C "$SIMLOG_TOP" --no-print-directory -s SANITIZE= install \
+		PREFIX="$prefix"
+	assert_success
+	assert_line "simlog: the Python module is in $prefix/lib/python3/dist-packages/simlog"
+	assert_line "  export PYTHONPATH=$prefix/lib/python3/dist-packages   (for 'import simlog')"
+	PYTHONPATH="$prefix/lib/python3/dist-packages" run /usr/bin/python3 -B \
+		-c 'import simlog.agentfarm; print(simlog.__version__)'
+	assert_output 0.1.0
 }

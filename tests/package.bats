@@ -143,7 +143,7 @@ Version: $v"
 
 @test "package: the installed tools push and drain, typed by the installed schema" {
 	start_redis main
-	"$SIMGEN" -n 300 -s 4 > recs.jsonl
+	"$SIMGEN" --ids -n 300 -s 4 > recs.jsonl
 	run /usr/bin/simlog-push -q -u "$REDIS_URL" -s pkg < recs.jsonl
 	assert_success
 	# The schema found where the package put it, nothing pointing there.
@@ -207,7 +207,7 @@ Version: $v"
 @test "package: purged, nothing is left but the data the services made" {
 	start_redis_tcp main
 	# A drain as the services run it: the package's user, its directory.
-	"$SIMGEN" -n 50 -s 5 | /usr/bin/simlog-push -q -u "$REDIS_URL" -s svc
+	"$SIMGEN" --ids -n 50 -s 5 | /usr/bin/simlog-push -q -u "$REDIS_URL" -s svc
 	run runuser -u simlog -- env -i PATH=/usr/bin:/bin /usr/bin/simlog-drain -q \
 		-u "redis://127.0.0.1:$REDIS_PORT/0" -d /var/lib/simlog/results.db
 	assert_success

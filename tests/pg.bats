@@ -44,7 +44,7 @@ teardown() {
 }
 
 @test "pg: one table per type (id bigint, simulation_id text, data jsonb), the records' values exactly" {
-	"$SIMGEN" -n 5000 -s 21 > in.jsonl
+	"$SIMGEN" --ids -n 5000 -s 21 > in.jsonl
 	push s in.jsonl
 	run --separate-stderr simlog-drain -d "$PGURL"
 	echo "$stderr"
@@ -130,7 +130,7 @@ EOF
 }
 
 @test "pg: simgen's records into the agentfarm tables, as many rows as in SQLite" {
-	"$SIMGEN" -n 20000 -s 7 > in.jsonl
+	"$SIMGEN" --ids -n 20000 -s 7 > in.jsonl
 	push run7 in.jsonl
 	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema agentfarm
 	push run7 in.jsonl
@@ -302,7 +302,7 @@ EOF
 
 @test "pg: drains SIGKILLed at 15 random instants, then a final drain: every record once" {
 	local n=150000 round=0 killed=0 more=0 d st
-	"$SIMGEN" -n "$n" -s 101 > in.jsonl
+	"$SIMGEN" --ids -n "$n" -s 101 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	# Kill at random instants; a drain that finishes before its kill
@@ -320,7 +320,7 @@ EOF
 			killed=$((killed + 1))
 		else
 			more=$((more + 1))
-			"$SIMGEN" -n 50000 -s $((300 + more)) > "more$more.jsonl"
+			"$SIMGEN" --ids -n 50000 -s $((300 + more)) > "more$more.jsonl"
 			push s "more$more.jsonl"
 			want s "more$more.jsonl"
 		fi
@@ -334,8 +334,8 @@ EOF
 }
 
 @test "pg: two drains at once on one backlog, and on two simulations: every record once" {
-	"$SIMGEN" -n 60000 -s 102 > a.jsonl
-	"$SIMGEN" -n 40000 -s 103 > b.jsonl
+	"$SIMGEN" --ids -n 60000 -s 102 > a.jsonl
+	"$SIMGEN" --ids -n 40000 -s 103 > b.jsonl
 	push s a.jsonl
 	push t b.jsonl
 	want s a.jsonl
@@ -364,7 +364,7 @@ EOF
 }
 
 @test "pg: the server restarted mid-drain: retried, nothing lost or doubled" {
-	"$SIMGEN" -n 200000 -s 104 > in.jsonl
+	"$SIMGEN" --ids -n 200000 -s 104 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	# A typed drain beside it, through a staging table (on duplicate
@@ -407,7 +407,7 @@ EOF
 }
 
 @test "pg: the server gone for longer than the retries: 75, nothing lost; a later drain finishes" {
-	"$SIMGEN" -n 100000 -s 105 > in.jsonl
+	"$SIMGEN" --ids -n 100000 -s 105 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	simlog-drain -q -d "$PGURL" -s none > /dev/null
@@ -470,8 +470,8 @@ EOF
 }
 
 @test "pg: --follow drains records as they arrive; SIGTERM ends it with status 0" {
-	"$SIMGEN" -n 3000 -s 106 > a.jsonl
-	"$SIMGEN" -n 2000 -s 107 > b.jsonl
+	"$SIMGEN" --ids -n 3000 -s 106 > a.jsonl
+	"$SIMGEN" --ids -n 2000 -s 107 > b.jsonl
 	push s a.jsonl
 	want s a.jsonl
 	local pid st=0

@@ -101,7 +101,7 @@ the_rest() {
 }
 
 @test "pg frozen mid-drain: 75 within --timeout x tries, nothing committed twice; thawed, every record once" {
-	"$SIMGEN" -n 100000 -s 201 > in.jsonl
+	"$SIMGEN" --ids -n 100000 -s 201 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	simlog-drain -q -d "$PGURL" -s none > /dev/null
@@ -135,8 +135,8 @@ the_rest() {
 }
 
 @test "pg frozen under a --follow drain, a producer pushing: SIGTERM stops it at once; thawed, every record once" {
-	"$SIMGEN" -n 60000 -s 202 > in.jsonl
-	"$SIMGEN" -n 40000 -s 203 > more.jsonl
+	"$SIMGEN" --ids -n 60000 -s 202 > in.jsonl
+	"$SIMGEN" --ids -n 40000 -s 203 > more.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	want t more.jsonl
@@ -153,7 +153,7 @@ the_rest() {
 }
 
 @test "pg: a SIGTERM to a one-shot drain waiting on a frozen server: stopped, nothing lost or doubled" {
-	"$SIMGEN" -n 60000 -s 204 > in.jsonl
+	"$SIMGEN" --ids -n 60000 -s 204 > in.jsonl
 	push s in.jsonl
 	want s in.jsonl
 	simlog-drain -q -d "$PGURL" -s none > /dev/null
@@ -162,8 +162,8 @@ the_rest() {
 }
 
 @test "pg frozen under an idle --follow drain: the next records meet it, 75 within --timeout x tries; thawed, every record once" {
-	"$SIMGEN" -n 3000 -s 205 > a.jsonl
-	"$SIMGEN" -n 3000 -s 206 > b.jsonl
+	"$SIMGEN" --ids -n 3000 -s 205 > a.jsonl
+	"$SIMGEN" --ids -n 3000 -s 206 > b.jsonl
 	push s a.jsonl
 	want s a.jsonl
 	local pid st=0 t0 took

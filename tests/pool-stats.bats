@@ -207,8 +207,8 @@ type_tally() {
 
 @test "backlog after a push: records and bytes per simulation and type" {
 	start_redis main
-	"$SIMGEN" -n 1000 -s 1 > run1.jsonl
-	"$SIMGEN" -n 300 -s 2 > run2.jsonl
+	"$SIMGEN" --ids -n 1000 -s 1 > run1.jsonl
+	"$SIMGEN" --ids -n 300 -s 2 > run2.jsonl
 	simlog-push -u "$REDIS_URL" -s run1 < run1.jsonl > /dev/null
 	simlog-push -u "$REDIS_URL" -s run2 < run2.jsonl > /dev/null
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
@@ -242,8 +242,8 @@ type_tally() {
 
 @test "a sample sends INFO, CLIENT LIST, SCAN, HGETALL, XRANGE, TIME, and no KEYS" {
 	start_redis main
-	"$SIMGEN" -n 100 -s 1 | simlog-push -u "$REDIS_URL" -s a > /dev/null
-	"$SIMGEN" -n 100 -s 2 | simlog-push -u "$REDIS_URL" -s b > /dev/null
+	"$SIMGEN" --ids -n 100 -s 1 | simlog-push -u "$REDIS_URL" -s a > /dev/null
+	"$SIMGEN" --ids -n 100 -s 2 | simlog-push -u "$REDIS_URL" -s b > /dev/null
 	rcli CONFIG RESETSTAT > /dev/null
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"
 	assert_success
@@ -336,8 +336,8 @@ xrange 2"
 
 @test "--format table: aligned blocks for clients and backlog" {
 	start_redis main
-	"$SIMGEN" -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run-one > /dev/null
-	"$SIMGEN" -n 50 -s 2 | simlog-push -u "$REDIS_URL" -s r2 > /dev/null
+	"$SIMGEN" --ids -n 200 -s 1 | simlog-push -u "$REDIS_URL" -s run-one > /dev/null
+	"$SIMGEN" --ids -n 50 -s 2 | simlog-push -u "$REDIS_URL" -s r2 > /dev/null
 	hold 1 a-rather-long-client-name
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --format table
 	assert_success
@@ -408,7 +408,7 @@ xrange 2"
 @test "backlog.spool: what simlog-push could not deliver, until it is replayed" {
 	start_redis main
 	stop_redis main
-	"$SIMGEN" -n 200 -s 1 > in.jsonl
+	"$SIMGEN" --ids -n 200 -s 1 > in.jsonl
 	run simlog-push -u "$REDIS_URL" -s offline < in.jsonl
 	assert_equal "$status" 75
 	start_redis main
@@ -477,7 +477,7 @@ PY
 	/usr/bin/python3 -c 'import prometheus_client' ||
 		{ echo "python3-prometheus-client is missing (scripts/deps.sh)"; return 1; }
 	start_redis main --maxclients 50
-	"$SIMGEN" -n 300 -s 1 | simlog-push -u "$REDIS_URL" -s run-1 > /dev/null
+	"$SIMGEN" --ids -n 300 -s 1 | simlog-push -u "$REDIS_URL" -s run-1 > /dev/null
 	# redis-cli reads the quotes and backslashes: the name is we"ird\name.
 	hold 1 '"we\"ird\\name"'
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" --format openmetrics
@@ -519,7 +519,7 @@ PY
 @test "--format openmetrics without Redis: up 0, the spool and the breaker, exit 69" {
 	start_redis main
 	stop_redis main
-	"$SIMGEN" -n 50 -s 1 > in.jsonl
+	"$SIMGEN" --ids -n 50 -s 1 > in.jsonl
 	run simlog-push -u "$REDIS_URL" -s offline < in.jsonl
 	assert_equal "$status" 75
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL" -f openmetrics
@@ -564,7 +564,7 @@ PY
 	rcli SADD simlog:sims old > /dev/null
 	rcli HSET 'simlog:{old}:n' step 1 > /dev/null
 	rcli HSET 'simlog:{old}:b' step 10 > /dev/null
-	"$SIMGEN" -n 20 -s 1 | simlog-push -u "$REDIS_URL" -s new > /dev/null
+	"$SIMGEN" --ids -n 20 -s 1 | simlog-push -u "$REDIS_URL" -s new > /dev/null
 	local t0 t1 age
 	t0=$(rcli TIME | head -n 1)
 	run --separate-stderr simlog-pool-stats -u "$REDIS_URL"

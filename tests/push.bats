@@ -69,7 +69,7 @@ tricky_records() {
 
 @test "records land in SQLite byte for byte as they were pushed" {
 	tricky_records > in.jsonl
-	"$SIMGEN" -n 3000 -s 7 >> in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 7 >> in.jsonl
 	run --separate-stderr simlog-push -s v < in.jsonl
 	assert_success
 	assert_equal "$(jnum pushed "$output")" 3006
@@ -284,7 +284,7 @@ line_of() {
 	assert_equal "$(jnum rejected "$last")" 1
 	[[ $stderr == *"line 3:"* ]]
 	# All good: the summary alone on stderr.
-	"$SIMGEN" -n 500 > in2.jsonl
+	"$SIMGEN" --ids -n 500 > in2.jsonl
 	run --separate-stderr simlog-push -s tee --tee < in2.jsonl
 	assert_success
 	printf '%s\n' "$output" > got2
@@ -294,7 +294,7 @@ line_of() {
 }
 
 @test "--tee into head -n 1: push ends cleanly and pushes every line it read" {
-	"$SIMGEN" -n 20000 -s 3 > in.jsonl
+	"$SIMGEN" --ids -n 20000 -s 3 > in.jsonl
 	local st
 	simlog-push -s h --tee < in.jsonl 2> err | head -n 1 > first
 	st=${PIPESTATUS[0]}
@@ -318,7 +318,7 @@ line_of() {
 # and check all of it landed.
 push_on_signal() {
 	local sig=$1 src=$2 sim="sig-$1-$2" pid st=0
-	"$SIMGEN" -n 600 -s 11 > "in.$sim"
+	"$SIMGEN" --ids -n 600 -s 11 > "in.$sim"
 	if [ "$src" = pipe ]; then
 		( echo "$BASHPID" > "writer.$sim"; cat "in.$sim"; exec sleep 120 ) 3>&- |
 			simlog-push -s "$sim" > "out.$sim" 2> "err.$sim" 3>&- &
@@ -402,7 +402,7 @@ stream_has_entries() {
 }
 
 @test "--flush-interval sends a partial chunk while the input stays open" {
-	"$SIMGEN" -n 100 -s 5 > in.jsonl
+	"$SIMGEN" --ids -n 100 -s 5 > in.jsonl
 	( echo "$BASHPID" > writer.pid; cat in.jsonl; exec sleep 120 ) 3>&- |
 		simlog-push -s fl --flush-interval 0.2 > out 2> err 3>&- &
 	local pid=$! st=0
@@ -427,7 +427,7 @@ stream_has_entries() {
 }
 
 @test "Redis not running: records are spooled (75), the message names the URL" {
-	"$SIMGEN" -n 700 -s 4 > in.jsonl
+	"$SIMGEN" --ids -n 700 -s 4 > in.jsonl
 	local url
 	stop_redis main
 	for url in "$REDIS_URL" "unix://$BATS_TEST_TMPDIR/no-such.sock" \
@@ -456,7 +456,7 @@ stream_has_entries() {
 }
 
 @test "Redis not running, --priority low: records dropped, exit 69 naming the URL" {
-	"$SIMGEN" -n 300 > in.jsonl
+	"$SIMGEN" --ids -n 300 > in.jsonl
 	stop_redis main
 	run --separate-stderr simlog-push --priority low -s low < in.jsonl
 	assert_equal "$status" 69
@@ -507,7 +507,7 @@ stream_has_entries() {
 	local pw='S3cr@t:p/w%x' enc='S3cr%40t%3Ap%2Fw%25x'
 	start_redis_tcp auth --requirepass "$pw"
 	local url="redis://:$enc@127.0.0.1:$REDIS_PORT/0"
-	"$SIMGEN" -n 300 > in.jsonl
+	"$SIMGEN" --ids -n 300 > in.jsonl
 	SIMLOG_REDIS_URL=$url run --separate-stderr simlog-push -s pw < in.jsonl
 	assert_success
 	assert_equal "$(jnum pushed "$output")" 300
@@ -624,7 +624,7 @@ client_named() {
 
 @test "keys carry the {SIM} hash tag; their counters match the input" {
 	local sim=run-7.b_2
-	"$SIMGEN" -n 3000 -s 9 > in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 9 > in.jsonl
 	run --separate-stderr simlog-push -s "$sim" < in.jsonl
 	assert_success
 	# Only the simulation's own keys, all in its hash slot.

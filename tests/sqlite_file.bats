@@ -85,8 +85,8 @@ exactly_once() {
 # pushing, the file lost by HOW (rm or mv); then a fresh drain into the
 # file at r.db.
 fault_during_follow() {
-	"$SIMGEN" -n 60000 -s 41 > a.jsonl
-	"$SIMGEN" -n 20000 -s 42 > b.jsonl
+	"$SIMGEN" --ids -n 60000 -s 41 > a.jsonl
+	"$SIMGEN" --ids -n 20000 -s 42 > b.jsonl
 	local pid st=0 tfault
 	simlog-drain -q -f -d r.db --batch 500 > f.out 2> f.err 3>&- &
 	pid=$!
@@ -129,7 +129,7 @@ fault_during_follow() {
 }
 
 @test "sqlite file: rm under a one-shot drain: 74 naming it, nothing lost; a fresh drain into a new file, every record once" {
-	"$SIMGEN" -n 80000 -s 43 > a.jsonl
+	"$SIMGEN" --ids -n 80000 -s 43 > a.jsonl
 	simlog-push -s s --batch 256 < a.jsonl > /dev/null
 	local pid st=0 tfault
 	simlog-drain -q -d r.db --batch 500 > d.out 2> d.err 3>&- &

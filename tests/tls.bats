@@ -84,7 +84,7 @@ fails_fast() {
 
 @test "push and drain over rediss:// with --tls-ca and a client certificate: exactly what was pushed" {
 	certs
-	"$SIMGEN" -n 20000 -s 31 > in.jsonl
+	"$SIMGEN" --ids -n 20000 -s 31 > in.jsonl
 	run --separate-stderr simlog-push -u "$MAIN_URL" "${CERT[@]}" -s tls1 < in.jsonl
 	assert_success
 	assert_equal "$(jnum pushed "$output")" 20000
@@ -102,7 +102,7 @@ fails_fast() {
 @test "SIMLOG_TLS_CA, SIMLOG_TLS_CERT and SIMLOG_TLS_KEY: push, drain, state, ping and pool-stats" {
 	export SIMLOG_TLS_CA=$TLS_CA SIMLOG_TLS_CERT=$TLS_CERT SIMLOG_TLS_KEY=$TLS_KEY
 	export SIMLOG_REDIS_URL=$MAIN_URL
-	"$SIMGEN" -n 3000 -s 32 > in.jsonl
+	"$SIMGEN" --ids -n 3000 -s 32 > in.jsonl
 	run --separate-stderr simlog-push -s tls2 < in.jsonl
 	assert_success
 	assert_equal "$(jnum pushed "$output")" 3000
@@ -136,7 +136,7 @@ fails_fast() {
 }
 
 @test "a server that asks for no client certificate: the CA alone is enough, from --tls-ca or SIMLOG_TLS_CA" {
-	"$SIMGEN" -n 500 -s 33 > in.jsonl
+	"$SIMGEN" --ids -n 500 -s 33 > in.jsonl
 	run --separate-stderr simlog-push -u "$OPEN_URL" --tls-ca "$TLS_CA" -s open < in.jsonl
 	assert_success
 	assert_equal "$(jnum pushed "$output")" 500
@@ -258,7 +258,7 @@ fails_fast() {
 	    simlog-ping -u "rediss://127.0.0.1:$WRONG_PORT" --tls-ca "$TLS_CA" \
 	    --tls-server-name localhost --timeout 2
 	# And a push through the fixed name lands every record.
-	"$SIMGEN" -n 300 -s 34 > in.jsonl
+	"$SIMGEN" --ids -n 300 -s 34 > in.jsonl
 	run --separate-stderr simlog-push -u "rediss://127.0.0.1:$WRONG_PORT" \
 	    --tls-ca "$TLS_CA" --tls-server-name wrong.example -s named < in.jsonl
 	assert_success

@@ -776,7 +776,9 @@ pg_open(struct simlog_sink *s, const char *target, struct simlog_err *err)
 	    " type text NOT NULL,"
 	    " data text NOT NULL,"
 	    " error text NOT NULL,"
-	    " drained_at double precision NOT NULL);"
+	    " drained_at double precision NOT NULL)",
+	    "creating simlog's tables", err) < 0 ||
+	    create_missing(s, "simlog_waiting",
 	    "CREATE TABLE IF NOT EXISTS simlog_waiting ("
 	    " id bigserial PRIMARY KEY,"
 	    " simulation_id text NOT NULL,"
@@ -1106,16 +1108,24 @@ static int
 make_indexes(struct simlog_sink *s, const struct simlog_stable *t,
 	     struct simlog_err *err)
 {
-	struct simlog_sql b = { NULL, 0, 0, 0 };
-	int rc;
+	/* One by one, each only when missing: CREATE INDEX wants the
+	 * table's owner even when the index is there (a role with rows only
+	 * drains into tables made for it). */
+	for (size_t i = 0; i < t->nidx; i++) {
+		struct simlog_sql b = { NULL, 0, 0, 0 };
+		char ident[160];
+		int rc;
 
-	if (t->nidx == 0)
-		return 0;
-	simlog_sql_indexes(&b, t);
-	rc = b.oom ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory") :
-	    run(s, b.s, t->name, err);
-	free(b.s);
-	return rc;
+		simlog_sql_index(&b, t, i);
+		rc = !b.oom && simlog_sink_ident(t->idx[i].name,
+		    strlen(t->idx[i].name), ident, sizeof(ident)) == 0 ?
+		    create_missing(s, ident, b.s, t->name, err) :
+		    simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		free(b.s);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Whether a column of PostgreSQL type found (format_type's words) takes

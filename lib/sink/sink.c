@@ -667,17 +667,23 @@ simlog_sink_type_mismatch(struct simlog_sink *s, const struct simlog_stable *t,
 }
 
 void
+simlog_sql_index(struct simlog_sql *b, const struct simlog_stable *t,
+		 size_t i)
+{
+	const struct simlog_index *x = &t->idx[i];
+
+	simlog_sqlf(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON \"%s\" (",
+	    x->unique ? "UNIQUE " : "", x->name, t->name);
+	for (size_t k = 0; k < x->ncols; k++)
+		simlog_sqlf(b, "%s\"%s\"", k ? ", " : "", x->cols[k]);
+	simlog_sqlf(b, ");");
+}
+
+void
 simlog_sql_indexes(struct simlog_sql *b, const struct simlog_stable *t)
 {
-	for (size_t i = 0; i < t->nidx; i++) {
-		const struct simlog_index *x = &t->idx[i];
-
-		simlog_sqlf(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON "
-		    "\"%s\" (", x->unique ? "UNIQUE " : "", x->name, t->name);
-		for (size_t k = 0; k < x->ncols; k++)
-			simlog_sqlf(b, "%s\"%s\"", k ? ", " : "", x->cols[k]);
-		simlog_sqlf(b, ");");
-	}
+	for (size_t i = 0; i < t->nidx; i++)
+		simlog_sql_index(b, t, i);
 }
 
 void

@@ -269,6 +269,9 @@ void simlog_sql_constraints(struct simlog_sql *b,
 /* CREATE [UNIQUE] INDEX IF NOT EXISTS for each of the table's indexes,
  * each ending in ';' (nothing without any). */
 void simlog_sql_indexes(struct simlog_sql *b, const struct simlog_stable *t);
+/* The same for index i of the table alone. */
+void simlog_sql_index(struct simlog_sql *b, const struct simlog_stable *t,
+		      size_t i);
 /* A column's REFERENCES clause (nothing without one). */
 void simlog_sql_references(struct simlog_sql *b, const struct simlog_schema *sc,
 			   const struct simlog_column *c);
