@@ -518,11 +518,17 @@ $(printf '{"action_id":1,"step_number":1,"agent_id":"a1","action_type":"\xfe"}' 
 	assert_equal "$(pq "SELECT count(*) FROM simlog_rejects WHERE error LIKE '%kept in base64%'")" 3
 	# Through a schema: the same three are dead letters, the good one lands.
 	pq "DELETE FROM simlog_rejects" > /dev/null
+	cat > acts.schema <<'SCHEMA'
+table acts for action
+    sim          TEXT     sim
+    action_id    INTEGER
+    action_type  TEXT
+SCHEMA
 	rcli -x XADD 'simlog:{t}:q' '*' c < typed.bin > /dev/null
-	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema agentfarm
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema ./acts.schema
 	echo "$stderr"
 	assert_equal "$(jnum rejects "${lines[-1]}")" 4
-	assert_equal "$(pq "SELECT action_id, action_type FROM agent_actions")" '2|move'
+	assert_equal "$(pq "SELECT action_id, action_type FROM acts")" '2|move'
 	assert_equal "$(pq "SELECT count(*) FROM simlog_rejects WHERE error LIKE '%kept in base64%'")" 3
 	assert_equal "$(simlog_keys)" ""
 }
