@@ -52,6 +52,18 @@ README.md: #include <simlog.h>
 	skip a fragment of C, not a command: examples/sim-writer.c is the whole program, which tests/capi.bats builds and runs
 README.md: lib/          libsimlog: URLs and connections, the JSON-line scanner,
 	skip not a command: the layout of the tree
+README.md: import simlog
+	run redis python
+README.md: farm.database.utilities.setup_db = simlog.agentfarm.setup_db
+	skip needs AgentFarm, which is not ours to ship; tests/python.bats calls simlog.agentfarm.setup_db and DatabaseFactory with AgentFarm's signatures and drains what they write
+simlog-python.3: import simlog
+	run redis python
+simlog-python.3: $ simlog-drain -d results.db
+	run redis prompt_steps
+simlog-python.3: import farm.database.utilities, simlog.agentfarm
+	skip needs AgentFarm and its configuration, which are not ours to ship; tests/python.bats runs an AgentFarm-shaped run through simlog.agentfarm.DataLogger
+simlog-python.3: $ simlog-drain --schema agentfarm -d runs/simulation.db
+	skip drains the AgentFarm run of the block before it; tests/python.bats drains the DataLogger's records with --schema agentfarm and compares them with AgentFarm's own tables
 libsimlog.3: $ export SIMLOG_REDIS_URL=redis://127.0.0.1:6379/0 SIMLOG_SIM=run42
 	run redis capi_session
 libsimlog.3: .ta 8n 16n 24n 32n 40n 48n 56n 64n 72n
@@ -374,6 +386,39 @@ r_follow() {
 
 follow_landed() {
 	[ -f "$1" ] && [ "$(sqlite3 "$1" "SELECT count(*) FROM agents" 2>/dev/null || echo 0)" -gt 0 ]
+}
+
+# A Python block, with the module where make install put it (as the
+# install says to set PYTHONPATH for a prefix Debian's python3 does not
+# search): what it wrote lands.
+r_python() {
+	local py
+	py=$(find "$PREFIX_DIR" -name __init__.py -path '*/simlog/*' | head -n 1)
+	cp "$W/block.sh" "$W/block.py"
+	in_block env PYTHONPATH="${py%/simlog/__init__.py}" python3 ./block.py > "$W/py.out"
+	cat "$W/py.out"
+	# close() gave push's summary, as a dict.
+	pushed=$(sed -n "s/.*'pushed': \([0-9]*\),.*/\1/p" "$W/py.out")
+	[ "$pushed" -gt 0 ]
+	in_block simlog-drain -q -d "$W/results.db" > /dev/null
+	[ "$(records "$W/results.db")" = "$pushed" ]
+}
+
+# A shell session ("$ " commands and what they print) after simlog-
+# python(3)'s Writer block: its commands run, and print what it shows.
+r_prompt_steps() {
+	local py
+	py=$(find "$PREFIX_DIR" -name __init__.py -path '*/simlog/*' | head -n 1)
+	in_block env PYTHONPATH="${py%/simlog/__init__.py}" python3 -c '
+import simlog
+with simlog.Writer(simulation="run42") as w:
+    for step in range(100):
+        w.write({"type": "step", "step": step, "reward": 0.5 * step})
+' > /dev/null
+	sed -n 's/^\$ //p' "$W/block.sh" > "$W/cmds.sh"
+	grep -v '^\$ ' "$W/block.sh" > "$W/want"
+	in_block bash -e -o pipefail ./cmds.sh 2> /dev/null | tail -n "$(wc -l < "$W/want")" > "$W/got"
+	cmp "$W/want" "$W/got"
 }
 
 r_state_readme() {
