@@ -929,6 +929,21 @@ saw(struct drain *d, const char *sim, const struct simlog_sid *id)
 }
 
 /* Drain one simulation: 0, or -1 with e and *where saying what failed. */
+/* In a cluster a simulation whose master does not answer is given up on
+ * for this pass while the others are drained; elsewhere Redis answers for
+ * every simulation or for none, and the policy alone decides. */
+static int
+sim_reachable(struct drain *d, const char *sim, struct simlog_err *e)
+{
+	char key[SIMLOG_KEYLEN];
+
+	if (d->conn.url.topo != SIMLOG_TOPO_CLUSTER ||
+	    simlog_policy_connect(&d->conn, &d->pol, e) < 0)
+		return 1;
+	simlog_key_stream(sim, key);
+	return simlog_conn_reachable(&d->conn, key, e) == 0;
+}
+
 static int
 drain_sim(struct drain *d, const char *sim, enum where *where,
 	  struct simlog_err *e)
@@ -942,6 +957,8 @@ drain_sim(struct drain *d, const char *sim, enum where *where,
 	struct last_op lo = { sim, &upto, &found };
 
 	*where = IN_REDIS;
+	if (!sim_reachable(d, sim, e))
+		return -1;
 	if (simlog_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
 		return -1;
 	if (!found)
@@ -964,6 +981,10 @@ drain_sim(struct drain *d, const char *sim, enum where *where,
 				break;
 			continue;
 		}
+		/* Its master gone: this simulation waits for the next pass,
+		 * the others go on (a --follow drain retries for ever). */
+		if (n < 0 && *where == IN_REDIS && !sim_reachable(d, sim, e))
+			break;
 		if (n == 0 || !retry_after(d, e, *where, &attempt, &dbtries))
 			break;
 	}
@@ -1174,16 +1195,21 @@ wait_cluster(struct drain *d, char (*keys)[SIMLOG_KEYLEN], char (*ids)[48],
 	while (!stop_requested) {
 		struct simlog_err e;
 		int got = 0;
-		size_t i, sent = 0;
+		size_t i, asked, sent = 0;
 
 		for (i = 0; i < n; i++) {
 			const char *av[6] = { "XREAD", "COUNT", "1", "STREAMS",
 			    keys[i], ids[i] };
 
+			/* A master that is down waits for the next pass, which
+			 * says so; the others are watched meanwhile. */
+			if (simlog_conn_reachable(&d->conn, keys[i], &e) < 0)
+				continue;
 			if (simlog_conn_append(&d->conn, 6, av, NULL, &e) < 0)
 				break;
 			sent++;
 		}
+		asked = i;
 		for (i = 0; i < sent; i++) {
 			redisReply *r;
 
@@ -1192,7 +1218,7 @@ wait_cluster(struct drain *d, char (*keys)[SIMLOG_KEYLEN], char (*ids)[48],
 			got |= r->type == REDIS_REPLY_ARRAY;
 			freeReplyObject(r);
 		}
-		if (sent < n || i < sent) {
+		if (asked < n || i < sent) {
 			/* Trouble shows itself at the next pass. */
 			simlog_conn_close(&d->conn);
 			simlog_sleep(end - simlog_now_mono(), &stop_requested);
