@@ -586,11 +586,12 @@ commit(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
 	d->dups += t->dups;
 	d->dup_rows += t->dup_rows;
 	t->where = IN_REDIS;
-	if (d->hooks.committed != NULL &&
-	    d->hooks.committed(d->hooks.arg, t->sim, e) < 0)
-		return -1;
-	if (t->acks->n > 0 && (reset = simlog_queue_ack(&d->conn, t->sim,
-	    t->acks->a, t->acks->n, e)) < 0)
+	if (t->acks->n == 0)
+		return 0;
+	if ((d->hooks.committed != NULL &&
+	    d->hooks.committed(d->hooks.arg, t->sim, e) < 0) ||
+	    (reset = simlog_queue_ack(&d->conn, t->sim, t->acks->a, t->acks->n,
+	    e)) < 0)
 		return -1;
 	simlog_key_count(t->sim, k);
 	if (reset > 0)
@@ -636,10 +637,8 @@ drain_txn(struct simlog_drainer *d, const char *sim, struct simlog_sid *after,
 		show_progress(d, sim, 0);
 	}
 	if (commit(d, &t, e) < 0) {
-		if (t.where == IN_REDIS) {
-			*where = IN_REDIS;
-			return -1;	/* committed: only the ack failed */
-		}
+		if (t.where == IN_REDIS)
+			goto fail;	/* committed: only the ack failed */
 		goto rollback;
 	}
 	*where = t.where;
@@ -649,7 +648,8 @@ rollback:
 fail:
 	*where = t.where;
 	drop_ahead(d, &t);
-	/* Read again from where this transaction began. */
+	/* Read again from where this transaction began (entries committed
+	 * but not deleted are found in already, and deleted). */
 	*after = resume;
 	*started = resume_started;
 	return -1;
