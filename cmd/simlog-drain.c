@@ -102,26 +102,6 @@ on_stop(int sig)
 	stop_requested = 1;
 }
 
-static void
-say(void *arg, const char *msg)
-{
-	(void)arg;
-	warnx("%s", msg);
-}
-
-/* The worse of two exit statuses, as the drainer ranks them (65 < 75 <
- * 69 < anything else). */
-static int
-worse(int a, int b)
-{
-	int ra = a == 0 ? 0 : a == SIMLOG_EX_DATAERR ? 1 :
-	    a == SIMLOG_EX_TEMPFAIL ? 2 : a == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
-	int rb = b == 0 ? 0 : b == SIMLOG_EX_DATAERR ? 1 :
-	    b == SIMLOG_EX_TEMPFAIL ? 2 : b == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
-
-	return rb > ra ? b : a;
-}
-
 /* --- the progress line ----------------------------------------------------------- */
 
 static double t0, shown;
@@ -529,7 +509,7 @@ main(int argc, char **argv)
 	simlog_drainer_opts_init(&o);
 	o.db = getenv("SIMLOG_DB");
 	o.stop = &stop_requested;
-	o.say = say;
+	o.say = cli_say;
 	parse_args(argc, argv, &o, &a);
 	on_signals();
 	t0 = simlog_now_mono();
@@ -547,8 +527,8 @@ main(int argc, char **argv)
 	report_notes(d);
 	simlog_drainer_close(d);
 	/* Output that could not be written is worse than entries set aside
-	 * or masters away, not than a pass that failed. */
+	 * or masters away (65, 75), not than a pass that failed. */
 	if (cli_close_stdout() < 0 && why.code == 0)
-		rc = worse(rc, SIMLOG_EX_IOERR);
+		rc = SIMLOG_EX_IOERR;
 	return rc;
 }
