@@ -513,23 +513,8 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 
 /* --- a directory that vanishes --------------------------------------------- */
 
-static void
-say(struct simlog_spool *sp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_spool *sp, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN * 2];
-	va_list ap;
-
-	if (sp->say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sp->say(sp->say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define tell(sp, ...) simlog_say((sp)->say, (sp)->say_arg, __VA_ARGS__)
 
 /* Whether fd is still the file named path. */
 static int
@@ -661,14 +646,14 @@ recheck_locked(struct simlog_spool *sp)
 			count_lost(sp, sp->held[0].records, what, saved);
 			held_drop(sp, 0);
 		}
-		say(sp, "%s", sp->lost_why.msg);
+		tell(sp, "%s", sp->lost_why.msg);
 		return;
 	}
 	if (sp->fd >= 0 && !still_named(sp->fd, sp->seg)) {
 		fresh_name(sp, path, sizeof(path), 0, 0);
 		if ((fd = copy_to(sp->fd, path, 1)) < 0) {
 			count_lost(sp, sp->seg_records, what, errno);
-			say(sp, "%s", sp->lost_why.msg);
+			tell(sp, "%s", sp->lost_why.msg);
 			close(sp->fd);
 			sp->fd = -1;
 		} else {
@@ -689,7 +674,7 @@ recheck_locked(struct simlog_spool *sp)
 		fresh_name(sp, path, sizeof(path), 1, h->records);
 		if ((fd = copy_to(h->fd, path, 0)) < 0) {
 			count_lost(sp, h->records, what, errno);
-			say(sp, "%s", sp->lost_why.msg);
+			tell(sp, "%s", sp->lost_why.msg);
 			held_drop(sp, i);
 			continue;
 		}
@@ -702,7 +687,7 @@ recheck_locked(struct simlog_spool *sp)
 	}
 	sync_dir(sp->dir);
 	if (nback > 0)
-		say(sp, "spool %s: %s while records were spooled in it; "
+		tell(sp, "spool %s: %s while records were spooled in it; "
 		    "wrote back the %llu records this process still held (%u "
 		    "segment%s)", sp->dir, what, (unsigned long long)back,
 		    nback, nback == 1 ? "" : "s");

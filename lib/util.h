@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A diagnostic for a caller's say callback (fn may be NULL: nothing). */
+void simlog_say(void (*fn)(void *, const char *), void *arg,
+		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 struct redisReply;
 struct simlog_entry;
 /* The entries of an XRANGE reply (lib/queue.c), their chunks taken out
