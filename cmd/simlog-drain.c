@@ -7,7 +7,6 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,15 +91,6 @@ struct args {
 	const char *corrupt;		/* --corrupt ACTION */
 	int quiet, force_progress, discard, sharded;
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 /* --- the progress line ----------------------------------------------------------- */
 
@@ -328,7 +318,7 @@ corrupt_action(struct simlog_conn *conn, const char *sim, const char *action)
 			started = 1;
 		}
 		simlog_corrupt_free(c, n);
-	} while (n == 100 && !stop_requested);
+	} while (n == 100 && !cli_stop);
 	if (purged > 0)
 		warnx("%s: purged %llu entries from simlog:{%s}:corrupt", sim,
 		    purged, sim);
@@ -483,19 +473,6 @@ parse_args(int argc, char **argv, struct simlog_drainer_opts *o,
 		o->progress = show_progress;
 }
 
-static void
-on_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -508,10 +485,10 @@ main(int argc, char **argv)
 	cli_protect_secrets();
 	simlog_drainer_opts_init(&o);
 	o.db = getenv("SIMLOG_DB");
-	o.stop = &stop_requested;
+	o.stop = &cli_stop;
 	o.say = cli_say;
 	parse_args(argc, argv, &o, &a);
-	on_signals();
+	cli_signals();
 	t0 = simlog_now_mono();
 	if ((d = simlog_drainer_open(&o, &e)) == NULL)
 		cli_die(&e);

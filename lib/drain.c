@@ -15,7 +15,6 @@
  * drained, or everyone's, so the run ends.
  */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "simlog_drain.h"
 #include "drain.h"
 #include "sink/sink.h"
+#include "util.h"
 
 #define DEFAULT_BATCH 100000
 #define PAGE 16			/* stream entries per XRANGE */
@@ -102,23 +102,8 @@ stopping(const struct simlog_drainer *d)
 	return d->stop_own || (d->o.stop != NULL && *d->o.stop);
 }
 
-static void
-say(struct simlog_drainer *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_drainer *d, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN * 4];
-	va_list ap;
-
-	if (d->o.say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	d->o.say(d->o.say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define say(d, ...) simlog_say((d)->o.say, (d)->o.say_arg, __VA_ARGS__)
 
 static int
 oom(struct simlog_err *e)

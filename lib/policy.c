@@ -281,7 +281,7 @@ simlog_policy_retry(struct simlog_policy *p, int *attempt,
 	    ++*attempt > p->retry.tries)
 		return 0;
 	delay = backoff(p, *attempt);
-	say(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
+	tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
 	simlog_sleep(delay, p->stop);
 	p->retries++;
 	return !stopping(p);
