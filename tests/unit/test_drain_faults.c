@@ -515,10 +515,44 @@ static void
 every(enum fault_point at, enum fault_action act, int code, size_t batch)
 {
 	unsigned long step = at == FAULT_ROW || at == FAULT_MARK ? 7 : 1;
+	unsigned long nth;
 
-	for (unsigned long nth = 1;; nth += step)
-		if (!one_fault(at, nth, act, code, batch))
-			break;
+	for (nth = 1; one_fault(at, nth, act, code, batch); nth += step)
+		;
+	if (nth == 1)
+		ok(0, "%s at %s (batch %zu): never reached",
+		    action_name(act, code), fault_names[at], batch);
+}
+
+/*
+ * A drain with no fault passes every point as often as the layout above
+ * says: the seam sees the whole of every transaction (a sink that went
+ * round one of the wrapped entry points would hide it from the tests).
+ */
+static void
+points_seen(size_t batch)
+{
+	/* begin, row, mark, commit, commit (lost), ack */
+	static const unsigned long small[] = { 7, 128, 64, 7, 7, 5 };
+	static const unsigned long large[] = { 4, 128, 64, 4, 4, 2 };
+	const unsigned long *want = batch < 32 ? small : large;
+	struct fault_plan plan = { .at = FAULT_NONE };
+	struct simlog_drainer_opts o;
+	struct result r;
+	int good;
+
+	load(two, 2, 2);
+	opts(&o, batch);
+	r = drain_here(&o, &plan);
+	good = r.status == 0 && all_once(two, 2, "no fault");
+	for (int p = FAULT_BEGIN; p < FAULT_NPOINTS; p++)
+		if (plan.seen[p] != want[p - 1]) {
+			printf("#   %s: %lu times, want %lu\n", fault_names[p],
+			    plan.seen[p], want[p - 1]);
+			good = 0;
+		}
+	ok(good, "batch %zu: a drain passes each point of its transactions "
+	    "as often as they have them", batch);
 }
 
 static void
@@ -702,11 +736,18 @@ follow_round(void)
 	    FAULT_FAIL };
 
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++)
-			for (unsigned long nth = 1;; nth += points[i] ==
-			    FAULT_ROW || points[i] == FAULT_MARK ? 11 : 1)
-				if (!follow_fault(points[i], nth, acts[j]))
-					break;
+		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
+			unsigned long nth, step = points[i] == FAULT_ROW ||
+			    points[i] == FAULT_MARK ? 11 : 1;
+
+			for (nth = 1; follow_fault(points[i], nth, acts[j]);
+			    nth += step)
+				;
+			if (nth == 1)
+				ok(0, "--follow: %s at %s: never reached",
+				    action_name(acts[j], SIMLOG_EX_IOERR),
+				    fault_names[points[i]]);
+		}
 }
 
 /* A --follow drain told to stop while it waits in Redis ends at once,
@@ -825,11 +866,18 @@ shard_handover(void)
 	    "(%d of 6 in shard 0)", mine))
 		return;
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++)
-			for (unsigned long nth = 1;; nth += points[i] ==
-			    FAULT_ROW || points[i] == FAULT_MARK ? 9 : 1)
-				if (!handover(points[i], nth, acts[j]))
-					break;
+		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
+			unsigned long nth, step = points[i] == FAULT_ROW ||
+			    points[i] == FAULT_MARK ? 9 : 1;
+
+			for (nth = 1; handover(points[i], nth, acts[j]);
+			    nth += step)
+				;
+			if (nth == 1)
+				ok(0, "--shard: %s at %s: never reached",
+				    action_name(acts[j], SIMLOG_EX_IOERR),
+				    fault_names[points[i]]);
+		}
 }
 
 int
@@ -859,6 +907,8 @@ main(void)
 		db_class(FAULT_ROW, classes[i]);
 		db_class(FAULT_COMMIT, classes[i]);
 	}
+	points_seen(24);
+	points_seen(1000);
 	transaction_points(24);
 	transaction_points(1000);
 	follow_round();
