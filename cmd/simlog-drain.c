@@ -290,6 +290,7 @@ static int
 corrupt_action(struct simlog_conn *conn, const char *sim, const char *action)
 {
 	int purge = strcmp(action, "purge") == 0;
+	char k[SIMLOG_KEYLEN];
 	struct simlog_sid after;
 	struct simlog_corrupt *c;
 	struct simlog_err e;
@@ -319,9 +320,9 @@ corrupt_action(struct simlog_conn *conn, const char *sim, const char *action)
 		}
 		simlog_corrupt_free(c, n);
 	} while (n == 100 && !cli_stop);
+	simlog_key_corrupt(sim, k);
 	if (purged > 0)
-		warnx("%s: purged %llu entries from simlog:{%s}:corrupt", sim,
-		    purged, sim);
+		warnx("%s: purged %llu entries from %s", sim, purged, k);
 	return 0;
 }
 
