@@ -175,7 +175,7 @@ pc() {
 @test "capi: the drainer example with -f drains as records come, and SIGTERM ends it with 0" {
 	start_redis main
 	export SIMLOG_REDIS_URL=$REDIS_URL
-	"$SIMDRAINER" -f "$DB" > drainer.out 2> drainer.err &
+	"$SIMDRAINER" -f "$DB" > "$BATS_TEST_TMPDIR/drainer.out" 2> "$BATS_TEST_TMPDIR/drainer.err" &
 	local pid=$! st=0
 	track "$pid"
 	run "$SIMWRITER" 3 50
@@ -185,7 +185,7 @@ pc() {
 	wait_until "the drainer to end" gone "$pid"
 	wait "$pid" || st=$?
 	[ "$st" -eq 0 ]
-	[ ! -s drainer.err ]
+	[ ! -s "$BATS_TEST_TMPDIR/drainer.err" ]
 	[ "$(landed_sim "$DB")" = "$(expected_rows 3 50)" ]
 	[ -z "$(rcli --scan --pattern 'simlog:*')" ]
 }
