@@ -76,6 +76,10 @@ int simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
  * connection's TLS settings. */
 void simlog_net_target(const struct simlog_conn *conn, const char *host,
 		       int port, struct link_target *t);
+/* err from a connect that failed, as "cannot connect to WHERE: why" and
+ * the hint; its class kept, and a stop kept a stop.  -1. */
+int simlog_net_connect_failed(const char *where, const char *hint,
+			      struct simlog_err *err);
 /* AUTH/SELECT/CLIENT SETNAME on a fresh link (NULL/0 skip each), then a
  * PING. */
 int simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,

@@ -142,6 +142,24 @@ simlog_net_hello(struct simlog_conn *conn, struct simlog_link *l,
 }
 
 int
+simlog_net_connect_failed(const char *where, const char *hint,
+			  struct simlog_err *err)
+{
+	char why[SIMLOG_ERRLEN];
+	int stopped;
+
+	if (err == NULL)
+		return -1;
+	snprintf(why, sizeof(why), "%s", err->msg);
+	stopped = err->stopped;
+	simlog_seterr(err, err->code, "cannot connect to %s: %s%s", where,
+	    why, hint);
+	/* A stop stays a stop: no retry, no other server asked. */
+	err->stopped = stopped;
+	return -1;
+}
+
+int
 simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
 		     struct simlog_err *err)
 {
@@ -152,18 +170,13 @@ simlog_net_node_open(struct simlog_conn *conn, int i, double deadline,
 
 	node_where(conn, i, where, sizeof(where));
 	simlog_net_target(conn, nd->host, nd->port, &t);
-	if (simlog_link_open(&nd->link, &t, deadline, err) < 0) {
-		char why[SIMLOG_ERRLEN];
-
-		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		return simlog_seterr(err, err ? err->code : SIMLOG_EX_UNAVAILABLE,
-		    "cannot connect to %s: %s%s", where, why,
-		    strstr(why, "refused") && conn->url.topo ==
+	if (simlog_link_open(&nd->link, &t, deadline, err) < 0)
+		return simlog_net_connect_failed(where, err != NULL &&
+		    strstr(err->msg, "refused") && conn->url.topo ==
 		    SIMLOG_TOPO_SINGLE ? (conn->source[0] == '\0' ?
 		    " (the default URL: give -u URL or set SIMLOG_REDIS_URL)" :
-		    strcmp(conn->source, "--url") == 0 ? "" :
-		    " (from SIMLOG_REDIS_URL)") : "");
-	}
+		    strcmp(conn->source, "SIMLOG_REDIS_URL") == 0 ?
+		    " (from SIMLOG_REDIS_URL)" : "") : "", err);
 	if (simlog_net_hello(conn, &nd->link, conn->url.user, n->password,
 	    conn->url.topo == SIMLOG_TOPO_CLUSTER ? 0 : conn->url.db,
 	    conn->name, deadline, where, err) < 0) {

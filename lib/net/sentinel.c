@@ -35,11 +35,7 @@ ask_sentinel(struct simlog_conn *conn, const struct simlog_hostport *s,
 	l.stop = n->stop;
 	simlog_net_target(conn, s->host, s->port, &t);
 	if (simlog_link_open(&l, &t, deadline, err) < 0) {
-		char why[SIMLOG_ERRLEN];
-
-		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		simlog_seterr(err, err ? err->code : SIMLOG_EX_UNAVAILABLE,
-		    "cannot connect to %s: %s", where, why);
+		simlog_net_connect_failed(where, "", err);
 		goto out;
 	}
 	if (simlog_net_hello(conn, &l, NULL, n->sentinel_password, 0, NULL, deadline,
