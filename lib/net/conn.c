@@ -425,10 +425,20 @@ settle(struct simlog_conn *conn, redisReply *r, double deadline,
 
 		if (to != -2) {
 			freeReplyObject(r);
-			if (to < 0 || simlog_link_append_raw(&n->nodes[to].link,
-			    p->cmd, p->len, err) < 0) {
-				if (to >= 0)
-					n->last = to;
+			if (to < 0) {
+				/* What the redirection met (a node that does
+				 * not answer) is what the caller is told,
+				 * once the connection has gone too. */
+				if (err != NULL) {
+					n->saved = *err;
+					n->saved_any_reply = 0;
+				}
+				lose_pending(conn);
+				return -1;
+			}
+			if (simlog_link_append_raw(&n->nodes[to].link, p->cmd,
+			    p->len, err) < 0) {
+				n->last = to;
 				simlog_conn_error(conn, NULL, "redirecting",
 				    err);
 				lose_pending(conn);
