@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -183,12 +184,19 @@ struct fate {
 struct proxy {
 	int b;				/* our end of the pair */
 	int r;				/* the real connection */
-	int ctl[2];			/* a byte on ctl[1]: end */
+	int ctl[2];			/* 'x' on ctl[1]: end; 'f': fates */
 	pthread_t thread;
+	/* The client's thread (fault_write) counts commands as the client
+	 * writes them, so that they are counted in the order the program
+	 * sends them, across links; the proxy thread reads their fates. */
+	pthread_mutex_t mu;
+	struct buf written;		/* an unfinished command written */
+	struct fate *fates;		/* per command written, by number - 1 */
+	size_t nfates, fcap;
+	/* The proxy thread's own: */
 	struct buf up_in, up_out;	/* client to server */
 	struct buf down_in, down_out;	/* server to client */
-	struct fate *fates;		/* per command sent, by number - 1 */
-	size_t nsent, nreplied, fcap;
+	size_t nsent, nreplied;
 	int silent;			/* commands go nowhere (dropped, or
 					 * after a cut) */
 	int frozen;			/* replies go nowhere */
@@ -203,25 +211,23 @@ now(void)
 	return simlog_now_mono();
 }
 
-/* Complete commands from the client: counted, struck, passed on or not. */
+/* Complete commands from the client, as fault_write struck them: passed
+ * on or not.  A command whose fate is not known yet waits for it. */
 static int
 take_commands(struct proxy *x)
 {
 	long n;
 
 	while ((n = resp_len(x->up_in.p, x->up_in.len, 0)) > 0) {
-		struct fate f = { FAULT_NONE, 0 };
+		struct fate f;
 
-		f.kind = strike(0, &f.seconds);
-		if (x->nsent == x->fcap) {
-			size_t cap = x->fcap ? x->fcap * 2 : 64;
-			struct fate *q = realloc(x->fates, cap * sizeof(*q));
-
-			if (q == NULL)
-				return -1;
-			x->fates = q;
-			x->fcap = cap;
+		pthread_mutex_lock(&x->mu);
+		if (x->nsent >= x->nfates) {
+			pthread_mutex_unlock(&x->mu);
+			return 0;
 		}
+		f = x->fates[x->nsent];
+		pthread_mutex_unlock(&x->mu);
 		if (f.kind == FAULT_DROP)
 			x->silent = 1;
 		if (x->silent) {
@@ -233,7 +239,7 @@ take_commands(struct proxy *x)
 		/* After a cut, nothing more reaches the server. */
 		if (f.kind == FAULT_CUT)
 			x->silent = 1;
-		x->fates[x->nsent++] = f;
+		x->nsent++;
 		buf_drop(&x->up_in, (size_t)n);
 	}
 	return n < 0 ? -1 : 0;
@@ -251,8 +257,10 @@ take_replies(struct proxy *x)
 		size_t k = x->nreplied + 1;
 		struct fate f = { FAULT_NONE, 0 };
 
-		if (k <= x->nsent)
+		pthread_mutex_lock(&x->mu);
+		if (k <= x->nfates)
 			f = x->fates[k - 1];
+		pthread_mutex_unlock(&x->mu);
 		if (f.kind == FAULT_FREEZE)
 			x->frozen = 1;
 		if (f.kind == FAULT_CUT) {
@@ -329,8 +337,13 @@ pump(void *arg)
 		p[2].events = (short)(POLLIN | (x->up_out.len ? POLLOUT : 0));
 		if (poll(p, 3, ms) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents)
-			break;
+		if (p[0].revents) {
+			char c[64];
+			ssize_t n = read(x->ctl[0], c, sizeof(c));
+
+			if (n <= 0 || memchr(c, 'x', (size_t)n) != NULL)
+				break;
+		}
 		/* The client went: the link is closing. */
 		if (pull(x->b, &x->up_in) < 0 || take_commands(x) < 0)
 			break;
@@ -360,6 +373,8 @@ proxy_free(struct proxy *x)
 		close(x->ctl[0]);
 	if (x->ctl[1] >= 0)
 		close(x->ctl[1]);
+	pthread_mutex_destroy(&x->mu);
+	free(x->written.p);
 	free(x->up_in.p);
 	free(x->up_out.p);
 	free(x->down_in.p);
@@ -395,9 +410,13 @@ fault_connect(struct simlog_link *l, const struct link_target *t,
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		goto oom;
 	x->b = x->r = x->ctl[0] = x->ctl[1] = -1;
+	pthread_mutex_init(&x->mu, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-	    pair) < 0 || pipe2(x->ctl, O_CLOEXEC) < 0) {
-		free(x);
+	    pair) < 0 || pipe2(x->ctl, O_CLOEXEC | O_NONBLOCK) < 0) {
+		int saved = errno;
+
+		proxy_free(x);
+		errno = saved;
 		goto oom;
 	}
 	x->r = l->fd;
@@ -429,11 +448,51 @@ fault_read(struct simlog_link *l, char *buf, size_t len, short *want,
 	return simlog_transport_plain.read(l, buf, len, want, err);
 }
 
+/* Count and strike the commands the client has written whole. */
+static int
+strike_written(struct proxy *x, const char *buf, size_t len)
+{
+	long n;
+
+	pthread_mutex_lock(&x->mu);
+	if (buf_add(&x->written, buf, len) < 0) {
+		pthread_mutex_unlock(&x->mu);
+		return -1;
+	}
+	while ((n = resp_len(x->written.p, x->written.len, 0)) > 0) {
+		struct fate f = { FAULT_NONE, 0 };
+
+		if (x->nfates == x->fcap) {
+			size_t cap = x->fcap ? x->fcap * 2 : 64;
+			struct fate *q = realloc(x->fates, cap * sizeof(*q));
+
+			if (q == NULL) {
+				pthread_mutex_unlock(&x->mu);
+				return -1;
+			}
+			x->fates = q;
+			x->fcap = cap;
+		}
+		f.kind = strike(0, &f.seconds);
+		x->fates[x->nfates++] = f;
+		buf_drop(&x->written, (size_t)n);
+	}
+	pthread_mutex_unlock(&x->mu);
+	/* The proxy may be waiting for these fates. */
+	(void)!write(x->ctl[1], "f", 1);
+	return n < 0 ? -1 : 0;
+}
+
 static long
 fault_write(struct simlog_link *l, const char *buf, size_t len, short *want,
 	    struct simlog_err *err)
 {
-	return simlog_transport_plain.write(l, buf, len, want, err);
+	long n = simlog_transport_plain.write(l, buf, len, want, err);
+
+	if (n > 0 && strike_written(l->io_ctx, buf, (size_t)n) < 0)
+		return simlog_seterr(err, SIMLOG_EX_OSERR, "fault: out of "
+		    "memory");
+	return n;
 }
 
 static void
@@ -442,7 +501,12 @@ fault_close(struct simlog_link *l)
 	struct proxy *x = l->io_ctx;
 
 	if (x != NULL) {
-		(void)!write(x->ctl[1], "x", 1);
+		struct timespec ts = { 0, 1000 * 1000 };
+
+		/* A full pipe empties: the proxy reads it while it runs. */
+		for (int i = 0; i < 1000 && write(x->ctl[1], "x", 1) < 0 &&
+		    errno == EAGAIN; i++)
+			nanosleep(&ts, NULL);
 		pthread_join(x->thread, NULL);
 		proxy_free(x);
 		l->io_ctx = NULL;
