@@ -1145,7 +1145,7 @@ check_eviction(struct simlog_drainer *d)
 {
 	char *policy = simlog_maxmemory_policy(&d->conn);
 
-	if (policy != NULL && simlog_policy_evicts(policy))
+	if (policy != NULL && simlog_maxmemory_evicts(policy))
 		say(d, "%s: maxmemory-policy %s lets Redis evict buffered "
 		    "records; use noeviction", d->conn.display, policy);
 	free(policy);
