@@ -25,13 +25,13 @@
 #include "simlog.h"
 #include "simlog_drain.h"
 #include "fault_sink.h"
+#include "server.h"
 #include "tap.h"
 
 /* --- a private Redis ------------------------------------------------------- */
 
-static char dir[64], sock[128], url[160], dbpath[160];
-static pid_t redis_pid, main_pid;
-static redisContext *rc;
+static struct server srv;
+static char url[160], dbpath[160];
 
 static void
 sleep_ms(long ms)
@@ -54,89 +54,16 @@ bail(const char *fmt, ...)
 	exit(1);
 }
 
-static void
-cleanup(void)
-{
-	char cmd[200];
-
-	if (getpid() != main_pid)
-		return;
-	if (rc != NULL)
-		redisFree(rc);
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGKILL);
-		waitpid(redis_pid, NULL, 0);
-	}
-	if (dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
-}
-
+/* A command on the test's own connection, which must answer. */
 static redisReply *
-cmd(const char *fmt, ...)
+answered(redisReply *r)
 {
-	redisReply *r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rc, fmt, ap);
-	va_end(ap);
 	if (r == NULL)
-		bail("redis: %s", rc->errstr);
+		bail("redis-server: no answer");
 	return r;
 }
 
-static void
-start_redis(void)
-{
-	/* In memory where there is some: SQLite syncs every commit, and
-	 * hundreds of drains would wait on a disk for what no test here
-	 * asks of it (a power cut). */
-	snprintf(dir, sizeof(dir), "%s/simlog-drain-faults.XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		bail("mkdtemp: %s", strerror(errno));
-	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(url, sizeof(url), "unix://%s", sock);
-	snprintf(dbpath, sizeof(dbpath), "%s/results.db", dir);
-	main_pid = getpid();
-	atexit(cleanup);
-	if ((redis_pid = fork()) == 0) {
-		execlp("redis-server", "redis-server", "--port", "0",
-		    "--unixsocket", sock, "--unixsocketperm", "700", "--dir",
-		    dir, "--save", "", "--appendonly", "no", "--logfile",
-		    "redis.log", (char *)NULL);
-		_exit(127);
-	}
-	/* Up within 10 s, or not at all. */
-	for (int i = 0; i < 1000; i++) {
-		struct timeval tv = { 2, 0 };
-		int status;
-
-		if (waitpid(redis_pid, &status, WNOHANG) == redis_pid) {
-			redis_pid = 0;
-			bail("redis-server did not start (status %d)", status);
-		}
-		if ((rc = redisConnectUnixWithTimeout(sock, tv)) != NULL &&
-		    !rc->err) {
-			redisReply *r = redisCommand(rc, "PING");
-
-			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
-				freeReplyObject(r);
-				return;
-			}
-			if (r != NULL)
-				freeReplyObject(r);
-		}
-		if (rc != NULL)
-			redisFree(rc);
-		rc = NULL;
-		sleep_ms(10);
-	}
-	bail("redis-server did not answer within 10 s");
-}
+#define cmd(...) answered(server_cmd(&srv, __VA_ARGS__))
 
 /* --- records in, records out ------------------------------------------------ */
 
@@ -889,15 +816,18 @@ main(void)
 	    SIMLOG_EX_DATAERR, SIMLOG_EX_SOFTWARE };
 	double t0;
 
-	if (system("command -v redis-server > /dev/null 2>&1") != 0) {
-		printf("1..0 # SKIP no redis-server\n");
-		return 0;
-	}
-	start_redis();
+	/* In memory where there is some: SQLite syncs every commit, and
+	 * hundreds of drains would wait on a disk for what no test here
+	 * asks of it (a power cut). */
+	if (getenv("TMPDIR") == NULL && access("/dev/shm", W_OK) == 0)
+		setenv("TMPDIR", "/dev/shm", 1);
+	server_start_or_skip(&srv, NULL);
+	snprintf(url, sizeof(url), "%s", srv.url);
+	server_path(&srv, "results.db", dbpath, sizeof(dbpath));
 	setenv("SIMLOG_REDIS_URL", url, 1);
-	setenv("SIMLOG_BREAKER_DIR", dir, 1);
+	setenv("SIMLOG_BREAKER_DIR", srv.dir, 1);
 	setenv("SIMLOG_BREAKER_FAILURES", "1000", 1);
-	setenv("SIMLOG_SPOOL_DIR", dir, 1);
+	setenv("SIMLOG_SPOOL_DIR", srv.dir, 1);
 	setenv("SIMLOG_RETRIES", "3", 1);
 	setenv("SIMLOG_RETRY_BASE", "0", 1);
 	t0 = simlog_now_mono();
