@@ -375,13 +375,17 @@ members() {
 		}' "$SIMLOG_TOP/lib/${2:-simlog.h}"
 }
 
-@test "capi: libsimlog(3) documents every drainer function and every member of the drainer's structs" {
-	local page="$SIMLOG_TOP/man/libsimlog.3" f m s missing=""
-	for f in $(grep -o 'simlog_drainer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog_drain.h" | tr -d '(' | sort -u); do
+# documented PREFIX HEADER STRUCT...: every function PREFIX* of lib/HEADER
+# has its synopsis line in libsimlog(3), and every member of each STRUCT
+# its tagged paragraph (".B type name", possibly with [..] or (..)).
+documented() {
+	local page="$SIMLOG_TOP/man/libsimlog.3" prefix=$1 header=$2 f m s missing=""
+	shift 2
+	for f in $(grep -o "${prefix}[a-z_]*(" "$SIMLOG_TOP/lib/$header" | tr -d '(' | sort -u); do
 		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
 	done
-	for s in simlog_drainer_opts simlog_drainer_stats simlog_drainer_tally; do
-		run members "$s" simlog_drain.h
+	for s in "$@"; do
+		run members "$s" "$header"
 		assert_success
 		[ -n "$output" ]
 		for m in $output; do
@@ -391,42 +395,33 @@ members() {
 	[ -z "$missing" ] || { echo "not in libsimlog(3):$missing"; return 1; }
 }
 
-@test "capi: libsimlog(3) quotes examples/sim-drainer.c as it is" {
-	sed -n '/^\.SS Drainer program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/libsimlog.3" |
+# quoted SECTION FILE: the program under ".SS SECTION" of libsimlog(3) is
+# examples/FILE as it is.  After a change to an example, its text for the
+# page (between ".SS SECTION" ".EX" ".ta ..." and ".EE") is
+#   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
+#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/FILE
+quoted() {
+	# The roff escapes the page uses in the program, undone.
+	sed -n "/^\\.SS $1\$/,/^\\.EE\$/p" "$SIMLOG_TOP/man/libsimlog.3" |
 		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
 		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
 		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"
-	run diff -u "$SIMLOG_TOP/examples/sim-drainer.c" "$BATS_TEST_TMPDIR/quoted.c"
+	run diff -u "$SIMLOG_TOP/examples/$2" "$BATS_TEST_TMPDIR/quoted.c"
 	assert_success
 }
 
 @test "capi: libsimlog(3) documents every writer function and every member of the writer's structs" {
-	local page="$SIMLOG_TOP/man/libsimlog.3" f m s missing=""
-	for f in $(grep -o 'simlog_writer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog.h" | tr -d '(' | sort -u); do
-		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
-	done
-	for s in simlog_writer_opts simlog_conn_opts simlog_writer_stats; do
-		run members "$s"
-		assert_success
-		[ -n "$output" ]
-		for m in $output; do
-			# A tagged paragraph: ".B type name", possibly with [..] or (..).
-			grep -qE "^\.B [^ ].*[ *(]$m([[)].*)?\$" "$page" || missing="$missing $s.$m"
-		done
-	done
-	[ -z "$missing" ] || { echo "not in libsimlog(3):$missing"; return 1; }
+	documented simlog_writer_ simlog.h simlog_writer_opts simlog_conn_opts simlog_writer_stats
 }
 
-# After a change to the example, its text for the page (between
-# ".SS Program source" ".EX" ".ta ..." and ".EE") is
-#   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
-#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/sim-writer.c
+@test "capi: libsimlog(3) documents every drainer function and every member of the drainer's structs" {
+	documented simlog_drainer_ simlog_drain.h simlog_drainer_opts simlog_drainer_stats simlog_drainer_tally
+}
+
 @test "capi: libsimlog(3) quotes examples/sim-writer.c as it is" {
-	# The roff escapes the page uses in the program, undone.
-	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/libsimlog.3" |
-		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
-		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
-		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"
-	run diff -u "$SIMLOG_TOP/examples/sim-writer.c" "$BATS_TEST_TMPDIR/quoted.c"
-	assert_success
+	quoted "Program source" sim-writer.c
+}
+
+@test "capi: libsimlog(3) quotes examples/sim-drainer.c as it is" {
+	quoted "Drainer program source" sim-drainer.c
 }
