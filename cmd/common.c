@@ -9,7 +9,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "breaker.h"
 #include "common.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "url.h"
+#include "util.h"
 
 extern char *program_invocation_short_name;
 

@@ -17,7 +17,12 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "health.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
+#include "spool.h"
+#include "util.h"
 
 enum { OPT_WARN_AT = 0x100, OPT_SPOOL };
 

@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "breaker.h"
 #include "simlog.h"
+#include "util.h"
 
 struct bfile {
 	int state, failures;

@@ -22,6 +22,7 @@
 #include <lz4.h>
 #include <zlib.h>
 
+#include "chunk.h"
 #include "simlog.h"
 #include "util.h"
 

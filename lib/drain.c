@@ -19,9 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simlog.h"
-#include "simlog_drain.h"
+#include "breaker.h"
+#include "chunk.h"
 #include "drain.h"
+#include "maxmemory.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
+#include "schema.h"
+#include "simlog.h"
+#include "simlog_backlog.h"
+#include "simlog_drain.h"
 #include "sink/sink.h"
 #include "util.h"
 

@@ -9,6 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "maxmemory.h"
+#include "net/conn.h"
 #include "simlog.h"
 
 char *

@@ -13,6 +13,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "breaker.h"
+#include "health.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
 #include "util.h"
 

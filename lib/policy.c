@@ -13,6 +13,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "breaker.h"
+#include "policy.h"
 #include "simlog.h"
 #include "util.h"
 

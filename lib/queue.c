@@ -21,7 +21,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include "chunk.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
 #include "simlog.h"
+#include "simlog_backlog.h"
+#include "simlog_drain.h"
 #include "util.h"
 
 /*

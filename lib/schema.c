@@ -15,7 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "schema.h"
+#include "util.h"
 
 #ifndef SIMLOG_SCHEMA_DIR
 #define SIMLOG_SCHEMA_DIR "/usr/local/share/simlog/schemas"

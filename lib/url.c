@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "simlog.h"
+#include "url.h"
+#include "util.h"
 
 #define MAX_ADDRS 64
 

@@ -37,7 +37,15 @@
 
 #include <hiredis/hiredis.h>
 
+#include "breaker.h"
+#include "chunk.h"
+#include "json.h"
+#include "maxmemory.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
 #include "simlog.h"
+#include "spool.h"
 #include "util.h"
 
 #define DEFAULT_QUEUE_MAX (4u << 20)

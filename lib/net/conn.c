@@ -15,7 +15,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "url.h"
+#include "util.h"
 
 /* --- setting up ----------------------------------------------------------- */
 

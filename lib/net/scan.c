@@ -9,7 +9,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "policy.h"
+#include "util.h"
 
 int
 simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,

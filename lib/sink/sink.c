@@ -8,9 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "schema.h"
-#include "simlog_backlog.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
 #include "util.h"
 
 int

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simlog_py.h"
+#include "breaker.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
+#include "simlog_py.h"
 
 PyObject *simlog_py_Error;
 

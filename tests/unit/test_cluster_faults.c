@@ -13,7 +13,9 @@
 #include <hiredis/hiredis.h>
 
 #include "fault.h"
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "policy.h"
 #include "server.h"
 #include "simlog.h"
 #include "tap.h"

@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 
 #include "fault.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "server.h"
 #include "simlog.h"
 #include "tap.h"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "simlog_health.h"
 #include "tap.h"
 

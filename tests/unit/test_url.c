@@ -5,6 +5,7 @@
 
 #include "simlog.h"
 #include "tap.h"
+#include "url.h"
 
 static void
 good(const char *s, const char *host, int port, const char *path,
