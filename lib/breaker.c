@@ -7,7 +7,8 @@
  *
  * so a cron job that runs simlog many times fails fast while Redis is known
  * to be down, and only one process at a time probes a half-open breaker.
- * Times are wall-clock seconds; one later than now (a clock stepped back)
+ * Times are wall-clock seconds (the breaker's clock, lib/clock.h: other
+ * processes must read them); one later than now (a clock stepped back)
  * counts as now, so a breaker can never stay open for good.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "simlog.h"
+#include "clock.h"
 
 struct bfile {
 	int state, failures;
@@ -157,7 +159,7 @@ static int
 load(struct simlog_breaker *b, struct bfile *f)
 {
 	char buf[128 + SIMLOG_BREAKER_WHYLEN];
-	double now = simlog_now_wall();
+	double now = simlog_clock_wall(b->clock);
 	const char *tab;
 	ssize_t n;
 	int moved = 0;
@@ -233,7 +235,7 @@ int
 simlog_breaker_allow(struct simlog_breaker *b, int force)
 {
 	struct bfile f;
-	double now = simlog_now_wall();
+	double now = simlog_clock_wall(b->clock);
 	int allow = 0;
 
 	if (b->fd < 0 || lock(b) < 0)
@@ -298,7 +300,7 @@ void
 simlog_breaker_failure(struct simlog_breaker *b, const char *why)
 {
 	struct bfile f;
-	double now = simlog_now_wall();
+	double now = simlog_clock_wall(b->clock);
 
 	if (b->fd < 0 || lock(b) < 0)
 		return;
@@ -329,7 +331,7 @@ simlog_breaker_failure(struct simlog_breaker *b, const char *why)
 void
 simlog_breaker_explain(const struct simlog_breaker *b, char *buf, size_t len)
 {
-	double wait = b->retry_at - simlog_now_wall();
+	double wait = b->retry_at - simlog_clock_wall(b->clock);
 
 	snprintf(buf, len, "circuit breaker open after: %s; next try in "
 	    "%.1f s ('simlog-ping --wait SECONDS' waits for Redis and closes "
