@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
-# Failure handling end to end (issue 3): retries, the shared circuit breaker,
-# priorities, the spool and its replay, --max-backlog, against a real
-# redis-server and real faults (not running, SIGKILL, SIGSTOP, SIGTERM,
-# maxclients, maxmemory, a wrong password).  Every scenario ends by draining
-# and comparing SQLite with the input: nothing lost, nothing doubled.
+# Failure handling end to end (simlog(7) FAILURE HANDLING): retries, the
+# shared circuit breaker, priorities, the spool and its replay,
+# --max-backlog, against a real redis-server and real faults (not running,
+# SIGKILL, SIGSTOP, SIGTERM, maxclients, maxmemory, a wrong password).
+# Every scenario ends by draining and comparing SQLite with the input:
+# nothing lost, nothing doubled.  The retry policy's and the breaker's own
+# logic is tests/unit/test_policy.c's and test_breaker.c's.
 
 bats_require_minimum_version 1.5.0
 

@@ -31,13 +31,13 @@ struct fake_clock {
 	void *on_sleep_arg;
 };
 
-static double
+static inline double
 fake_clock_mono(void *arg)
 {
 	return ((struct fake_clock *)arg)->mono;
 }
 
-static double
+static inline double
 fake_clock_wall(void *arg)
 {
 	return ((struct fake_clock *)arg)->wall;
@@ -45,7 +45,7 @@ fake_clock_wall(void *arg)
 
 /* As the real sleep: a set stop flag ends it at once (here: before it
  * starts); otherwise the whole time passes. */
-static void
+static inline void
 fake_clock_sleep(void *arg, double seconds, const volatile sig_atomic_t *stop)
 {
 	struct fake_clock *f = arg;
@@ -64,7 +64,7 @@ fake_clock_sleep(void *arg, double seconds, const volatile sig_atomic_t *stop)
 		f->on_sleep(f, f->on_sleep_arg);
 }
 
-static uint32_t
+static inline uint32_t
 fake_clock_random(void *arg)
 {
 	struct fake_clock *f = arg;

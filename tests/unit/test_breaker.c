@@ -576,6 +576,9 @@ main(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	/* Whatever hangs ends the test (and TAP so far is out). */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(120);
 	snprintf(dir, sizeof(dir), "%s/simlog-breaker.XXXXXX",
 	    tmp != NULL && *tmp == '/' ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
