@@ -638,11 +638,10 @@ main(void)
 	fake_clock_init(&fc, T0);
 	snprintf(url, sizeof(url), "unix://%s/nobody/sock", dir);
 	conn_to(&down, url);
-	if (test_redis_start(&srv, NULL) < 0) {
+	if (test_redis_start(&srv, NULL) < 0 && !srv.missing) {
 		printf("Bail out! %s\n", srv.why);
 		return 1;
 	}
-	conn_to(&up, srv.url);
 
 	test_settings();
 	test_backoff();
@@ -650,8 +649,15 @@ main(void)
 	test_forever();
 	test_blame();
 	test_breaker_loop();
-	test_run();
+	/* A package build has no servers; make check has. */
+	if (srv.missing)
+		printf("ok %d # skip ops against a server: %s\n", ++tap_n,
+		    srv.why);
+	else {
+		conn_to(&up, srv.url);
+		test_run();
+		simlog_conn_clear(&up);
+	}
 	simlog_conn_clear(&down);
-	simlog_conn_clear(&up);
 	return tap_done();
 }

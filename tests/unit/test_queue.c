@@ -474,6 +474,11 @@ main(void)
 	test_keys();
 	test_ids();
 	if (test_redis_start(&srv, NULL) < 0) {
+		/* A package build has no servers; make check has. */
+		if (srv.missing) {
+			printf("ok %d # skip the rest: %s\n", ++tap_n, srv.why);
+			return tap_done();
+		}
 		printf("Bail out! %s\n", srv.why);
 		return 1;
 	}
