@@ -344,7 +344,7 @@ test_ack(void)
 {
 	struct simlog_chunk ch[3], dh[3];
 	struct simlog_entry *e, *f;
-	struct simlog_ack acks[3];
+	struct simlog_ack acks[3], last;
 	struct simlog_err err = { 0 };
 	char c[400], d[400];
 
@@ -359,6 +359,7 @@ test_ack(void)
 	counts("a1", c, sizeof(c));
 	is_str(c, "agent=1", "ack: their records off the counters, types "
 	    "at 0 gone");
+	last = acks[2];
 
 	/* As after a partial failure: the first acknowledgement went
 	 * through but its reply was lost, so the drain runs it again, with
@@ -375,7 +376,7 @@ test_ack(void)
 
 	/* The last entry: the stream empties, and the simulation's keys go
 	 * with it, acknowledged once or twice. */
-	ok(simlog_queue_ack(&conn, "a1", acks + 2, 1, &err) == 0 &&
+	ok(simlog_queue_ack(&conn, "a1", &last, 1, &err) == 0 &&
 	    keys_of("a1") == 0, "ack: the last one takes all three keys");
 	ack_of(&acks[2], &f[2], &dh[2]);
 	ok(simlog_queue_ack(&conn, "a2", acks, 3, &err) == 0 &&
@@ -401,8 +402,8 @@ test_quarantine(void)
 
 	three("qq", ch, &e);
 	ok(simlog_queue_quarantine(&conn, "qq", &e[1], "cannot decode: "
-	    "bad checksum", &err) == 0 && xlen("qq") == 2,
-	    "quarantine: the entry leaves the stream");
+	    "bad checksum", &err) == 1 && xlen("qq") == 2,
+	    "quarantine: the entry leaves the stream (1: moved)");
 	simlog_key_corrupt("qq", k);
 	simlog_sid_format(&e[1].id, id);
 	r = test_redis_cmd(&srv, "XRANGE %s - +", k);
@@ -421,9 +422,10 @@ test_quarantine(void)
 	freeReplyObject(r);
 	ok(simlog_queue_quarantine(&conn, "qq", &e[1], "again", &err) == 0 &&
 	    test_redis_int(&srv, "XLEN %s", k) == 1,
-	    "quarantine: again is a no-op (a re-run after a lost reply)");
-	ok(simlog_queue_quarantine(&conn, "qq", &e[0], "x", &err) == 0 &&
-	    simlog_queue_quarantine(&conn, "qq", &e[2], "x", &err) == 0 &&
+	    "quarantine: again is a no-op, 0: gone already (a re-run after a "
+	    "lost reply)");
+	ok(simlog_queue_quarantine(&conn, "qq", &e[0], "x", &err) == 1 &&
+	    simlog_queue_quarantine(&conn, "qq", &e[2], "x", &err) == 1 &&
 	    keys_of("qq") == 0 && test_redis_int(&srv, "XLEN %s", k) == 3,
 	    "quarantine: the last entry takes the simulation's keys, the "
 	    "corrupt stream stays");
