@@ -323,27 +323,19 @@ test_redis_int(struct test_redis *r, const char *fmt, ...)
 static inline void
 test_redis_stop(struct test_redis *r)
 {
-	if (r->c != NULL) {
-		redisFree(r->c);
-		r->c = NULL;
-	}
 	if (r->pid > 0) {
-		int gone = 0;
-
 		kill(r->pid, SIGCONT);
 		kill(r->pid, SIGTERM);
-		for (int i = 0; i < 250 && !gone; i++) {
-			if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
-				gone = 1;
-			else
-				test_redis_sleep_ms(20);
+		for (int i = 0; i < 250; i++) {
+			if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+				r->pid = 0;
+				break;
+			}
+			test_redis_sleep_ms(20);
 		}
-		if (!gone) {
-			kill(r->pid, SIGKILL);
-			waitpid(r->pid, NULL, 0);
-		}
-		r->pid = 0;
 	}
+	test_redis_kill(r);	/* what is left: the connection, a server
+				 * that would not end */
 	if (r->dir[0] != '\0')
 		test_redis_rmdir(r->dir);
 	r->dir[0] = '\0';
