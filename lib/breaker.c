@@ -7,8 +7,8 @@
  *
  * so a cron job that runs simlog many times fails fast while Redis is known
  * to be down, and only one process at a time probes a half-open breaker.
- * Times are wall-clock seconds (the breaker's clock, lib/clock.h: other
- * processes must read them); one later than now (a clock stepped back)
+ * Times are wall-clock seconds, since other processes read them (from the
+ * breaker's clock, lib/clock.h); one later than now (a clock stepped back)
  * counts as now, so a breaker can never stay open for good.
  */
 #include <errno.h>
