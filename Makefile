@@ -64,6 +64,11 @@ LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+# Test doubles and helpers (tests/unit/*.c that are not test_*.c or a
+# fuzzer): linked into unit tests only, never into the library.
+UNIT_LIB_SRC := $(filter-out tests/unit/test_%.c tests/unit/fuzz_%.c, \
+              $(wildcard tests/unit/*.c))
+UNIT_LIB   := $(O)/tests/libunit.a
 BINS       := $(TOOLS:%=$(O)/bin/%)
 STATIC_LIB := $(O)/libsimlog.a
 SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
@@ -126,10 +131,19 @@ $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMD_COMMON) $(STATIC_LIB) $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(STATIC_LIB)
+$(O)/tests/%: tests/unit/%.c $(UNIT_LIB) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< \
-		$(STATIC_LIB) $(LIBS)
+		$(UNIT_LIB) $(STATIC_LIB) $(LIBS)
+
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Itests/unit \
+		-DUNIT_BUILD_DIR='"$(abspath $(O))"' -c -o $@ $<
+
+$(UNIT_LIB): $(UNIT_LIB_SRC:tests/unit/%.c=$(O)/tests/unit/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 # Against the static library of this tree; examples/Makefile builds them
 # against an installed one, through pkg-config.
@@ -197,7 +211,8 @@ check: deps
 	@O=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" \
 		sh tests/run.sh
 
-unit: $(UNIT_BIN)
+# Some unit tests run a tool (bin/simlog-drain) too.
+unit: $(BINS) $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
 checkusage: $(BINS)
@@ -332,4 +347,5 @@ clean:
 
 # The header lists -MMD wrote (none before the first build).
 -include $(wildcard $(O)/lib/*.d $(O)/lib/*/*.d $(O)/cmd/*.d $(O)/tests/*.d \
+	$(O)/tests/unit/*.d \
 	$(O)/examples/*.d $(O)/python/ext/*.d)

@@ -1341,7 +1341,7 @@ check_policy(struct drain *d)
 {
 	char *policy = simlog_maxmemory_policy(&d->conn);
 
-	if (policy != NULL && simlog_policy_evicts(policy))
+	if (policy != NULL && simlog_maxmemory_evicts(policy))
 		warnx("%s: maxmemory-policy %s lets Redis evict buffered "
 		    "records; use noeviction", d->conn.display, policy);
 	free(policy);

@@ -545,7 +545,7 @@ simlog_check_topo(const char *info, const char *save, enum simlog_topo topo,
 		    "a replica is read-only, or loses its writes at the next "
 		    "resync; point simlog at the master");
 	if (simlog_info_str(info, "maxmemory_policy", policy,
-	    sizeof(policy)) == 0 && simlog_policy_evicts(policy))
+	    sizeof(policy)) == 0 && simlog_maxmemory_evicts(policy))
 		add(&f, "maxmemory-policy", policy, SIMLOG_SEV_PROBLEM,
 		    "Redis may evict any key when memory is full, buffered "
 		    "records included, silently; use noeviction");

@@ -329,7 +329,7 @@ int simlog_conn_reachable(struct simlog_conn *conn, const char *key,
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
 /* Whether a maxmemory-policy may evict simlog's keys. */
-int simlog_policy_evicts(const char *policy);
+int simlog_maxmemory_evicts(const char *policy);
 
 /* --- JSON lines -------------------------------------------------------- */
 

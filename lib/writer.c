@@ -835,7 +835,7 @@ check_policy(struct simlog_writer *w)
 		return;
 	w->policy_checked = 1;
 	if ((policy = simlog_maxmemory_policy(&w->conn)) != NULL) {
-		if (simlog_policy_evicts(policy))
+		if (simlog_maxmemory_evicts(policy))
 			tell(w, "%s: maxmemory-policy %s lets Redis evict "
 			    "buffered records; use noeviction", w->conn.display,
 			    policy);
