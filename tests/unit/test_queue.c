@@ -13,10 +13,10 @@
 #include <hiredis/hiredis.h>
 
 #include "simlog.h"
-#include "redis_server.h"
+#include "server.h"
 #include "tap.h"
 
-static struct test_redis srv;
+static struct server srv;
 static struct simlog_conn conn;
 static struct simlog_idgen ids;
 
@@ -59,6 +59,21 @@ push(const char *sim, const struct simlog_chunk *ch, uint64_t max_backlog,
 	return simlog_push_reply(&conn, 0, e);
 }
 
+/* A reply's number (an integer, or a string of one), the reply freed;
+ * -1 otherwise. */
+static long long
+num(redisReply *r)
+{
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	else if (r != NULL && r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
 static int
 by_str(const void *a, const void *b)
 {
@@ -70,7 +85,7 @@ by_str(const void *a, const void *b)
 static void
 hash(const char *key, char *out, size_t len)
 {
-	redisReply *r = test_redis_cmd(&srv, "HGETALL %s", key);
+	redisReply *r = server_cmd(&srv, "HGETALL %s", key);
 	char pairs[32][96];
 	size_t n = 0, o = 0;
 
@@ -105,7 +120,7 @@ xlen(const char *sim)
 	char k[SIMLOG_KEYLEN];
 
 	simlog_key_stream(sim, k);
-	return test_redis_int(&srv, "XLEN %s", k);
+	return num(server_cmd(&srv, "XLEN %s", k));
 }
 
 /* How many of sim's keys (stream, counts, bytes) exist. */
@@ -117,7 +132,7 @@ keys_of(const char *sim)
 	simlog_key_stream(sim, k[0]);
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
-	return test_redis_int(&srv, "EXISTS %s %s %s", k[0], k[1], k[2]);
+	return num(server_cmd(&srv, "EXISTS %s %s %s", k[0], k[1], k[2]));
 }
 
 /* Every entry of sim's stream, read with the library (pages of up to
@@ -238,7 +253,7 @@ test_push(void)
 	ok(rc == 0, "push: a chunk is stored%s%s", rc ? ": " : "", e.msg);
 	ok(xlen("p1") == 1, "push: one stream entry");
 	simlog_key_stream("p1", k);
-	r = test_redis_cmd(&srv, "XRANGE %s - +", k);
+	r = server_cmd(&srv, "XRANGE %s - +", k);
 	ok(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->element[1]->elements == 2 &&
 	    strcmp(r->element[0]->element[1]->element[0]->str, "c") == 0 &&
@@ -292,7 +307,7 @@ test_push(void)
 	    "backlog: below the limit it is stored");
 
 	/* Out of memory: the script is denied before it runs. */
-	freeReplyObject(test_redis_cmd(&srv, "CONFIG SET maxmemory 1"));
+	freeReplyObject(server_cmd(&srv, "CONFIG SET maxmemory 1"));
 	ok(push("p1", &b, 0, &e) < 0 && e.code == SIMLOG_EX_TEMPFAIL &&
 	    e.full && strstr(e.msg, "OOM"), "full: out of memory is refused, "
 	    "counted as full: '%s'", e.msg);
@@ -316,7 +331,7 @@ test_push(void)
 	counts("p1", c, sizeof(c));
 	is_str(c, "action=1 agent=3 step=2", "full: and takes its records "
 	    "off the counters");
-	freeReplyObject(test_redis_cmd(&srv, "CONFIG SET maxmemory 0"));
+	freeReplyObject(server_cmd(&srv, "CONFIG SET maxmemory 0"));
 	simlog_entries_free(got, n);
 	simlog_chunk_clear(&a);
 	simlog_chunk_clear(&b);
@@ -406,7 +421,7 @@ test_quarantine(void)
 	    "quarantine: the entry leaves the stream (1: moved)");
 	simlog_key_corrupt("qq", k);
 	simlog_sid_format(&e[1].id, id);
-	r = test_redis_cmd(&srv, "XRANGE %s - +", k);
+	r = server_cmd(&srv, "XRANGE %s - +", k);
 	ok(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->element[1]->elements == 6 &&
 	    strcmp(r->element[0]->element[1]->element[0]->str, "id") == 0 &&
@@ -421,12 +436,12 @@ test_quarantine(void)
 	    "and its bytes");
 	freeReplyObject(r);
 	ok(simlog_queue_quarantine(&conn, "qq", &e[1], "again", &err) == 0 &&
-	    test_redis_int(&srv, "XLEN %s", k) == 1,
+	    num(server_cmd(&srv, "XLEN %s", k)) == 1,
 	    "quarantine: again is a no-op, 0: gone already (a re-run after a "
 	    "lost reply)");
 	ok(simlog_queue_quarantine(&conn, "qq", &e[0], "x", &err) == 1 &&
 	    simlog_queue_quarantine(&conn, "qq", &e[2], "x", &err) == 1 &&
-	    keys_of("qq") == 0 && test_redis_int(&srv, "XLEN %s", k) == 3,
+	    keys_of("qq") == 0 && num(server_cmd(&srv, "XLEN %s", k)) == 3,
 	    "quarantine: the last entry takes the simulation's keys, the "
 	    "corrupt stream stays");
 	simlog_entries_free(e, 3);
@@ -446,8 +461,8 @@ test_sims(void)
 	push("s-b", &ch, 0, &err);
 	push("s-a", &ch, 0, &err);
 	/* Not simulations simlog wrote: a name it refuses, a string. */
-	freeReplyObject(test_redis_cmd(&srv, "XADD simlog:{bad name}:q * c x"));
-	freeReplyObject(test_redis_cmd(&srv, "SET simlog:{str}:q x"));
+	freeReplyObject(server_cmd(&srv, "XADD simlog:{bad name}:q * c x"));
+	freeReplyObject(server_cmd(&srv, "SET simlog:{str}:q x"));
 	if (simlog_list_sims(&conn, &sims, &n, &err) < 0) {
 		sims = NULL;
 		n = 0;
@@ -455,10 +470,10 @@ test_sims(void)
 	ok(n == 3 && strcmp(sims[0], "p1") == 0 && strcmp(sims[1], "s-a") ==
 	    0 && strcmp(sims[2], "s-b") == 0, "sims: found by their streams, "
 	    "sorted, others passed over (%zu)", n);
-	freeReplyObject(test_redis_cmd(&srv, "SADD simlog:sims s-a gone"));
+	freeReplyObject(server_cmd(&srv, "SADD simlog:sims s-a gone"));
 	simlog_forget_old_sims(&conn, sims, n);
-	ok(test_redis_int(&srv, "SISMEMBER simlog:sims gone") == 0 &&
-	    test_redis_int(&srv, "SISMEMBER simlog:sims s-a") == 1,
+	ok(num(server_cmd(&srv, "SISMEMBER simlog:sims gone")) == 0 &&
+	    num(server_cmd(&srv, "SISMEMBER simlog:sims s-a")) == 1,
 	    "sims: the old set forgets names whose stream is gone");
 	simlog_strv_free(sims, n);
 	simlog_chunk_clear(&ch);
@@ -475,21 +490,19 @@ main(void)
 	alarm(120);
 	test_keys();
 	test_ids();
-	if (test_redis_start(&srv, NULL) < 0) {
-		/* A package build has no servers; make check has. */
-		if (srv.missing) {
-			printf("ok %d # skip the rest: %s\n", ++tap_n, srv.why);
-			return tap_done();
-		}
-		printf("Bail out! %s\n", srv.why);
-		return 1;
+	/* A package build has no servers; make check has. */
+	if (!server_available()) {
+		printf("ok %d # skip the rest: redis-server is not installed\n",
+		    ++tap_n);
+		return tap_done();
 	}
+	server_start_or_skip(&srv, NULL);
 	o.url = srv.url;
 	o.timeout = 10;
 	if (simlog_conn_init(&conn, &o, &err) < 0 ||
 	    simlog_conn_open(&conn, &err) < 0 || simlog_idgen_init(&ids) < 0) {
 		printf("Bail out! %s: %s\n", srv.url, err.msg);
-		test_redis_stop(&srv);
+		server_stop(&srv);
 		return 1;
 	}
 	test_push();
@@ -497,6 +510,6 @@ main(void)
 	test_quarantine();
 	test_sims();
 	simlog_conn_clear(&conn);
-	test_redis_stop(&srv);
+	server_stop(&srv);
 	return tap_done();
 }
