@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,9 @@
 static char dir[256];
 static struct fake_clock fc;
 static int nep;
+/* The clock every breaker of a test lives by: fc, or one in shared memory
+ * that a process can step while the others use it. */
+static struct simlog_clock *clk = &fc.clock;
 
 /* A breaker on the fake clock for an endpoint of its own (each test its
  * own file), threshold 3 and reset 5 s unless told. */
@@ -33,7 +38,7 @@ open_breaker(struct simlog_breaker *b, char *ep, int threshold, double reset)
 		printf("Bail out! breaker: %s\n", e.msg);
 		exit(1);
 	}
-	b->clock = &fc.clock;
+	b->clock = clk;
 }
 
 /* Another handle on the same file, as another process would have. */
@@ -47,7 +52,7 @@ same_breaker(struct simlog_breaker *b, const char *ep, int threshold,
 		printf("Bail out! breaker: %s\n", e.msg);
 		_exit(1);
 	}
-	b->clock = &fc.clock;
+	b->clock = clk;
 }
 
 static void
@@ -106,6 +111,35 @@ child_allow(const char *ep)
 		_exit(simlog_breaker_allow(&c, 0));
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* In another process, refused while a probe lives: the seconds its
+ * message gives until the next try (retry_at as explain() shows it), or
+ * -1 when it was let through or the two disagree. */
+static int
+child_next_try(const char *ep)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct simlog_breaker c;
+		char msg[600], want[64];
+		double left;
+
+		same_breaker(&c, ep, 3, 5);
+		if (simlog_breaker_allow(&c, 0) != 0)
+			_exit(255);
+		left = c.retry_at - fc.wall;
+		simlog_breaker_explain(&c, msg, sizeof(msg));
+		snprintf(want, sizeof(want), "; next try in %.1f s", left);
+		_exit(strstr(msg, want) != NULL && left >= 0 && left < 200 ?
+		    (int)left : 255);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) == 255)
 		return -1;
 	return WEXITSTATUS(st);
 }
@@ -214,6 +248,10 @@ test_half_open(void)
 	ok(simlog_breaker_allow(&b, 0) == 1, "half-open: this process probes");
 	ok(child_allow(ep) == 0,
 	    "half-open: another process is refused while the probe lives");
+	fake_clock_step(&fc, 2);
+	ok(child_next_try(ep) == 3, "half-open: a refused process may ask "
+	    "again when the probe's time is up (3 s), not the opening's, and "
+	    "its message says so");
 
 	/* Success of the probe closes it. */
 	simlog_breaker_success(&b);
@@ -359,10 +397,11 @@ test_files(void)
 
 	open_breaker(&b, ep, 3, 5);
 	stamp(&b, "garbage\n");
-	ok(simlog_breaker_allow(&b, 0) == 1,
+	ok(simlog_breaker_allow(&b, 0) == 1 && b.seen == SIMLOG_B_CLOSED,
 	    "files: a damaged file reads as closed (fail open)");
 	stamp(&b, "7 1 0 0 0\tx\n");
-	ok(simlog_breaker_allow(&b, 0) == 1, "files: so does a bad state");
+	ok(simlog_breaker_allow(&b, 0) == 1 && b.seen == SIMLOG_B_CLOSED,
+	    "files: so does a bad state");
 	simlog_breaker_failure(&b, "line\none\tmore");
 	view(ep, &v);
 	is_str(v.why, "line one more",
@@ -413,6 +452,8 @@ test_files(void)
  * probe stays alive until every other process has looked).  The lines,
  * in the order they came, are in out.
  */
+static int race_me;		/* in a child of race(): which, from 0 */
+
 static void
 race(const char *ep, int threshold, void (*fn)(struct simlog_breaker *,
      char *, size_t), char out[NPROC][64])
@@ -431,6 +472,7 @@ race(const char *ep, int threshold, void (*fn)(struct simlog_breaker *,
 			struct simlog_breaker c;
 			char line[64], x;
 
+			race_me = i;
 			close(start[1]);
 			close(done[1]);
 			close(res[0]);
@@ -561,6 +603,135 @@ test_processes(void)
 	simlog_breaker_clear(&b);
 }
 
+/* --- processes at once, the clock stepped under them ------------------- */
+
+static struct fake_clock *sc;	/* shared by the racing processes */
+
+/* Race member 0 steps the shared wall clock while the others work:
+ * back an hour and forward again, STEPS times, ending where it began. */
+#define STEPS 300
+
+static void
+step_or(void (*fn)(struct simlog_breaker *, char *, size_t),
+	struct simlog_breaker *c, char *line, size_t len)
+{
+	if (race_me != 0) {
+		fn(c, line, len);
+		return;
+	}
+	for (int i = 0; i < STEPS; i++) {
+		fake_clock_set_wall(sc, -3600);
+		sched_yield();
+		fake_clock_set_wall(sc, 3600);
+		sched_yield();
+	}
+	snprintf(line, len, "stepper\n");
+}
+
+static void
+fail_many_stepped(struct simlog_breaker *c, char *line, size_t len)
+{
+	step_or(fail_many, c, line, len);
+}
+
+/* The stepper goes back only (a forward step of the reset would rightly
+ * hand a silent probe's turn on): 100 s at a time, and forward 0.01 s
+ * between, 3 s in all, less than the reset. */
+static void
+allow_once_stepped(struct simlog_breaker *c, char *line, size_t len)
+{
+	if (race_me != 0) {
+		allow_once(c, line, len);
+		return;
+	}
+	for (int i = 0; i < STEPS; i++) {
+		fake_clock_set_wall(sc, -100);
+		sched_yield();
+		fake_clock_set_wall(sc, 0.01);
+	}
+	snprintf(line, len, "stepper\n");
+}
+
+static void
+test_processes_stepped(void)
+{
+	struct simlog_breaker b;
+	struct simlog_breaker_view v;
+	char ep[64], out[NPROC][64], line[200];
+	int n, opened, allowed, bad, st, fails;
+	long winner = 0, probe;
+	double at, probe_at;
+
+	sc = mmap(NULL, sizeof(*sc), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sc == MAP_FAILED) {
+		printf("Bail out! mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	fake_clock_init(sc, T0 + 86400);
+	clk = &sc->clock;
+
+	/* Counting while the wall clock jumps both ways: nothing lost, the
+	 * threshold crossed once. */
+	open_breaker(&b, ep, 3, 5);
+	race(ep, 3, fail_many_stepped, out);
+	opened = 0;
+	for (int i = 0; i < NPROC; i++)
+		if (strcmp(out[i], "1\n") == 0)
+			opened++;
+	view(ep, &v);
+	ok(v.failures == (NPROC - 1) * 500 && v.state == SIMLOG_B_OPEN &&
+	    opened == 1, "stepped processes: %d processes x 500 failures, the "
+	    "wall clock an hour back and forth %d times under them: %d "
+	    "counted, opened by %d", NPROC - 1, STEPS, v.failures, opened);
+
+	/* Whatever time it was stamped with, a clock set back far still
+	 * brings the probe one reset after the first look. */
+	fake_clock_set_wall(sc, -7300);
+	ok(simlog_breaker_allow(&b, 0) == 0 && fields(&b, &st, &fails, &at,
+	    &probe, &probe_at) == 0 && at == sc->wall,
+	    "stepped processes: then set back two hours: open, its time now");
+	fake_clock_step(sc, 4.875);
+	ok(simlog_breaker_allow(&b, 0) == 0 && child_allow(ep) == 0,
+	    "stepped processes: open until a reset has passed");
+	fake_clock_step(sc, 0.125);
+	ok(simlog_breaker_allow(&b, 0) == 1 && b.seen == SIMLOG_B_HALF_OPEN,
+	    "stepped processes: a reset on, one probe");
+	simlog_breaker_clear(&b);
+
+	/* A breaker long due, and every process asking while the clock is
+	 * set back under them: still one probe each round, the one the file
+	 * names; the probe's own time never lies ahead of the wall clock for
+	 * good, so no one takes over a live probe. */
+	open_breaker(&b, ep, 3, 5);
+	bad = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		snprintf(line, sizeof(line), "1 3 %.3f 0 0\trefused\n",
+		    sc->wall - 100000);
+		stamp(&b, line);
+		race(ep, 3, allow_once_stepped, out);
+		allowed = 0;
+		for (int i = 0; i < NPROC; i++)
+			if (sscanf(out[i], "%d %ld", &n, &probe) == 2 &&
+			    n == 1) {
+				allowed++;
+				winner = probe;
+			}
+		if (allowed != 1 || fields(&b, &st, &fails, &at, &probe,
+		    &probe_at) < 0 || st != SIMLOG_B_HALF_OPEN ||
+		    probe != winner) {
+			printf("# round %d: %d let through\n", round, allowed);
+			bad++;
+		}
+	}
+	ok(bad == 0, "stepped processes: %d ask at once as the clock is set "
+	    "back %d times, %d rounds: one let through each time", NPROC - 1,
+	    STEPS, ROUNDS);
+	simlog_breaker_clear(&b);
+	clk = &fc.clock;
+	munmap(sc, sizeof(*sc));
+}
+
 static void
 cleanup(void)
 {
@@ -597,5 +768,6 @@ main(void)
 	test_wall_steps();
 	test_files();
 	test_processes();
+	test_processes_stepped();
 	return tap_done();
 }
