@@ -412,6 +412,23 @@ test_breaker_loop(void)
 	    "refused: '%s'", e.msg);
 	simlog_breaker_clear(&b);
 
+	/* force (simlog-ping --force): through the open breaker as its
+	 * probe, every try made, each failure counted and reported as it
+	 * is, not as the breaker's refusal. */
+	policy(&p);
+	breaker(&b, ep, 1, 5);
+	simlog_breaker_failure(&b, "cannot connect to x: connection refused");
+	p.brk = &b;
+	p.force = 1;
+	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	ok(rc < 0 && e.code == SIMLOG_EX_UNAVAILABLE &&
+	    p.retries == (unsigned long long)p.retry.tries &&
+	    failures(ep) == 1 + p.retry.tries + 1 && b.seen == SIMLOG_B_OPEN,
+	    "force: an open breaker is gone through, %d tries, each failure "
+	    "counted (%d), the last reported (%d)", p.retry.tries + 1,
+	    failures(ep), e.code);
+	simlog_breaker_clear(&b);
+
 	/* One-shot, the failure that opens it ends the tries left: they
 	 * would only hammer a server known to be down. */
 	policy(&p);

@@ -406,6 +406,173 @@ test_ack(void)
 	}
 }
 
+/* EVALSHA calls Redis has counted since its statistics were reset. */
+static long long
+script_calls(void)
+{
+	redisReply *r = server_cmd(&srv, "INFO commandstats");
+	const char *p;
+	long long n = -1;
+
+	/* No line at all: none since the reset. */
+	if (r != NULL && r->str != NULL)
+		n = (p = strstr(r->str, "cmdstat_evalsha:calls=")) != NULL ?
+		    strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10) : 0;
+	freeReplyObject(r);
+	return n;
+}
+
+static void
+test_ack_steps(void)
+{
+	enum { N = 1300 };
+	struct simlog_chunk ch;
+	struct simlog_entry *e;
+	struct simlog_ack *acks;
+	struct simlog_typecount zero[1];
+	struct simlog_err err = { 0 };
+	size_t n;
+	long long calls;
+
+	/* Many entries: acknowledged in steps of at most 512, so that no
+	 * one script call keeps Redis busy for long, all of them in the
+	 * end. */
+	chunk(&ch, recs_c);
+	for (int i = 0; i < N; i++)
+		push("as", &ch, 0, &err);
+	e = read_all("as", 500, &n);
+	acks = calloc(N, sizeof(*acks));
+	for (size_t i = 0; acks != NULL && i < n && i < N; i++)
+		ack_of(&acks[i], &e[i], &ch);
+	freeReplyObject(server_cmd(&srv, "CONFIG RESETSTAT"));
+	ok(n == N && acks != NULL &&
+	    simlog_queue_ack(&conn, "as", acks, n, &err) == 0 &&
+	    (calls = script_calls()) == 3 && keys_of("as") == 0,
+	    "ack steps: %d entries acknowledged in 3 calls (512, 512, 276), "
+	    "all gone", N);
+	simlog_entries_free(e, n);
+	free(acks);
+
+	/* A type whose amounts are 0 is sent as 0, never as -0 (which
+	 * HINCRBY refuses, failing the whole call). */
+	push("az", &ch, 0, &err);
+	e = read_all("az", 10, &n);
+	zero[0] = ch.types[0];
+	zero[0].records = 0;
+	zero[0].bytes = 0;
+	if (n == 1) {
+		struct simlog_ack a = { .id = e[0].id, .types = zero,
+		    .ntypes = 1 };
+
+		ok(simlog_queue_ack(&conn, "az", &a, 1, &err) == 0 &&
+		    xlen("az") == 0, "ack steps: amounts of 0 are taken%s%s",
+		    err.msg[0] ? ": " : "", err.msg);
+	} else
+		ok(0, "ack steps: amounts of 0 (%zu entries, not 1)", n);
+	simlog_entries_free(e, n);
+	freeReplyObject(server_cmd(&srv, "DEL simlog:{az}:q simlog:{az}:n "
+	    "simlog:{az}:b"));
+
+	/* Entries of many types: a call also stops at 8192 arguments, 27
+	 * entries of 100 types (302 arguments each) at most. */
+	{
+		static struct simlog_typecount many[100];
+		struct simlog_ack a[60];
+
+		for (int i = 0; i < 100; i++)
+			snprintf(many[i].name, sizeof(many[i].name), "t%d", i);
+		for (int i = 0; i < 60; i++)
+			push("at", &ch, 0, &err);
+		e = read_all("at", 100, &n);
+		for (size_t i = 0; i < n && i < 60; i++) {
+			a[i].id = e[i].id;
+			a[i].types = many;
+			a[i].ntypes = 100;
+		}
+		freeReplyObject(server_cmd(&srv, "CONFIG RESETSTAT"));
+		ok(n == 60 && simlog_queue_ack(&conn, "at", a, n, &err) == 0 &&
+		    (calls = script_calls()) == 3 && keys_of("at") == 0,
+		    "ack steps: 60 entries of 100 types in 3 calls (27, 27, "
+		    "6), all gone");
+		simlog_entries_free(e, n);
+	}
+	simlog_chunk_clear(&ch);
+}
+
+/* The corrupt stream's name taken by a key of another type, and an entry
+ * with more fields than one XADD of them may carry. */
+static void
+test_quarantine_odd(void)
+{
+	enum { PAIRS = 600 };
+	struct simlog_chunk ch[3];
+	struct simlog_entry *e, big;
+	struct simlog_err err = { 0 };
+	char k[SIMLOG_KEYLEN], aside[SIMLOG_KEYLEN + 64], id[48];
+	char names[PAIRS][8], values[PAIRS][8], *want, *w;
+	const char *argv[3 + 2 * PAIRS];
+	redisReply *r = NULL;
+	int ok_big;
+
+	three("qd", ch, &e);
+	simlog_key_corrupt("qd", k);
+	freeReplyObject(server_cmd(&srv, "SET %s someone-elses", k));
+	simlog_sid_format(&e[0].id, id);
+	snprintf(aside, sizeof(aside), "%s:displaced:%s", k, id);
+	ok(simlog_queue_quarantine(&conn, "qd", &e[0], "bad", &err) == 2 &&
+	    num(server_cmd(&srv, "XLEN %s", k)) == 1 && xlen("qd") == 2 &&
+	    (r = server_cmd(&srv, "GET %s", aside)) != NULL &&
+	    r->type == REDIS_REPLY_STRING && strcmp(r->str, "someone-elses")
+	    == 0, "quarantine: a string in the corrupt stream's place is "
+	    "kept aside, renamed (2: moved, and that)");
+	freeReplyObject(r);
+	simlog_entries_free(e, 3);
+	for (int i = 0; i < 3; i++)
+		simlog_chunk_clear(&ch[i]);
+	/* Not a simulation for test_sims to find. */
+	freeReplyObject(server_cmd(&srv, "DEL simlog:{qd}:q simlog:{qd}:n "
+	    "simlog:{qd}:b"));
+
+	/* 600 fields, more than unpack passes in one call: all kept, in one
+	 * "packed" value of length:bytes pairs. */
+	simlog_key_stream("qb", k);
+	argv[0] = "XADD";
+	argv[1] = k;
+	argv[2] = "*";
+	want = malloc(PAIRS * 20);
+	w = want;
+	for (int i = 0; want != NULL && i < PAIRS; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%d", i);
+		snprintf(values[i], sizeof(values[i]), "%d", i * 7);
+		argv[3 + 2 * i] = names[i];
+		argv[4 + 2 * i] = values[i];
+		w += sprintf(w, "%zu:%s%zu:%s", strlen(names[i]), names[i],
+		    strlen(values[i]), values[i]);
+	}
+	freeReplyObject(server_cmd(&srv, "PING"));
+	r = srv.c != NULL ? redisCommandArgv(srv.c, 3 + 2 * PAIRS, argv,
+	    NULL) : NULL;
+	memset(&big, 0, sizeof(big));
+	ok_big = r != NULL && r->type == REDIS_REPLY_STRING &&
+	    simlog_sid_parse(r->str, r->len, &big.id) == 0;
+	freeReplyObject(r);
+	ok(ok_big && want != NULL &&
+	    simlog_queue_quarantine(&conn, "qb", &big, "too many", &err) == 1 &&
+	    keys_of("qb") == 0, "quarantine: an entry of %d fields is moved "
+	    "aside%s%s", 2 * PAIRS, err.msg[0] ? ": " : "", err.msg);
+	simlog_key_corrupt("qb", k);
+	r = server_cmd(&srv, "XRANGE %s - +", k);
+	ok(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->element[1]->elements == 6 &&
+	    strcmp(r->element[0]->element[1]->element[4]->str, "packed") == 0
+	    && want != NULL &&
+	    strcmp(r->element[0]->element[1]->element[5]->str, want) == 0,
+	    "quarantine: its fields packed whole, each name and value as "
+	    "length:bytes");
+	freeReplyObject(r);
+	free(want);
+}
+
 static void
 test_quarantine(void)
 {
@@ -447,6 +614,7 @@ test_quarantine(void)
 	simlog_entries_free(e, 3);
 	for (int i = 0; i < 3; i++)
 		simlog_chunk_clear(&ch[i]);
+	test_quarantine_odd();
 }
 
 static void
@@ -507,6 +675,7 @@ main(void)
 	}
 	test_push();
 	test_ack();
+	test_ack_steps();
 	test_quarantine();
 	test_sims();
 	simlog_conn_clear(&conn);
