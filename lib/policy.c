@@ -129,6 +129,18 @@ may_retry(const struct simlog_policy *p, int attempt)
 	return attempt <= p->retry.tries;
 }
 
+/* The wait before retry attempt, within the deadline if there is one. */
+static double
+backoff(const struct simlog_policy *p, int attempt)
+{
+	double wait = delay(&p->retry, attempt, simlog_clock_random(p->clock));
+
+	if (p->give_up_at > 0 &&
+	    simlog_clock_mono(p->clock) + wait > p->give_up_at)
+		wait = p->give_up_at - simlog_clock_mono(p->clock);
+	return wait;
+}
+
 /* The breaker is open: wait for its probe, or give up (0 / -1). */
 static int
 breaker_wait(struct simlog_conn *conn, struct simlog_policy *p,
@@ -221,11 +233,7 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->brk != NULL && !err->full && !p->forever &&
 	    p->give_up_at <= 0 && !simlog_breaker_allow(p->brk, p->force))
 		return 0;
-	wait = delay(&p->retry, *attempt > 30 ? 30 : *attempt,
-	    simlog_clock_random(p->clock));
-	if (p->give_up_at > 0 &&
-	    simlog_clock_mono(p->clock) + wait > p->give_up_at)
-		wait = p->give_up_at - simlog_clock_mono(p->clock);
+	wait = backoff(p, *attempt > 30 ? 30 : *attempt);
 	if (p->forever) {
 		/* Say where, unless the failure does already. */
 		if (!p->lost)
@@ -271,4 +279,20 @@ simlog_run(struct simlog_conn *conn, struct simlog_policy *p, unsigned flags,
 		if (!simlog_policy_failed(conn, p, &attempt, err))
 			return -1;
 	}
+}
+
+int
+simlog_policy_retry(struct simlog_policy *p, int *attempt,
+		    struct simlog_err *err)
+{
+	double wait;
+
+	if (!simlog_err_transient(err) || stopping(p) ||
+	    ++*attempt > p->retry.tries)
+		return 0;
+	wait = backoff(p, *attempt);
+	tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, wait);
+	simlog_clock_sleep(p->clock, wait, p->stop);
+	p->retries++;
+	return !stopping(p);
 }
