@@ -523,6 +523,44 @@ allow_once(struct simlog_breaker *c, char *line, size_t len)
 	snprintf(line, len, "%d %ld\n", a, (long)getpid());
 }
 
+/*
+ * ROUNDS times: the clock f moved on by step, the breaker stamped open
+ * since ago seconds (due), every process asking at once through fn: one
+ * is let through, and the file names it.  How many rounds were not so.
+ */
+static int
+probe_rounds(struct simlog_breaker *b, const char *ep, struct fake_clock *f,
+	     double step, double ago,
+	     void (*fn)(struct simlog_breaker *, char *, size_t))
+{
+	char out[NPROC][64], line[200];
+	int n, allowed, bad = 0, st, fails;
+	long winner = 0, probe;
+	double at, probe_at;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		fake_clock_step(f, step);
+		snprintf(line, sizeof(line), "1 3 %.3f 0 0\trefused\n",
+		    f->wall - ago);
+		stamp(b, line);
+		race(ep, 3, fn, out);
+		allowed = 0;
+		for (int i = 0; i < NPROC; i++)
+			if (sscanf(out[i], "%d %ld", &n, &probe) == 2 &&
+			    n == 1) {
+				allowed++;
+				winner = probe;
+			}
+		if (allowed != 1 || fields(b, &st, &fails, &at, &probe,
+		    &probe_at) < 0 || st != SIMLOG_B_HALF_OPEN ||
+		    probe != winner) {
+			printf("# round %d: %d let through\n", round, allowed);
+			bad++;
+		}
+	}
+	return bad;
+}
+
 static void
 test_processes(void)
 {
@@ -530,9 +568,6 @@ test_processes(void)
 	struct simlog_breaker_view v;
 	char ep[64], out[NPROC][64];
 	int n, opened, allowed, bad;
-	long winner = 0, probe;
-	int st, fails;
-	double at, probe_at;
 
 	/* No failure lost when every process counts at once. */
 	open_breaker(&b, ep, NPROC * 500 + 1, 5);
@@ -557,29 +592,7 @@ test_processes(void)
 
 	/* Past the reset, every process asks at once: one probe.  Rounds,
 	 * because a lost lock shows only when two asks meet. */
-	bad = 0;
-	for (int round = 0; round < ROUNDS; round++) {
-		char line[200];
-
-		fake_clock_step(&fc, 5);
-		snprintf(line, sizeof(line), "1 3 %.3f 0 0\trefused\n",
-		    fc.wall - 5);
-		stamp(&b, line);
-		race(ep, 3, allow_once, out);
-		allowed = 0;
-		for (int i = 0; i < NPROC; i++)
-			if (sscanf(out[i], "%d %ld", &n, &probe) == 2 &&
-			    n == 1) {
-				allowed++;
-				winner = probe;
-			}
-		if (allowed != 1 || fields(&b, &st, &fails, &at, &probe,
-		    &probe_at) < 0 || st != SIMLOG_B_HALF_OPEN ||
-		    probe != winner) {
-			printf("# round %d: %d let through\n", round, allowed);
-			bad++;
-		}
-	}
+	bad = probe_rounds(&b, ep, &fc, 5, 5, allow_once);
 	ok(bad == 0, "processes: %d ask at once past the reset, %d rounds: "
 	    "one let through each time, the file names it", NPROC, ROUNDS);
 
@@ -657,9 +670,9 @@ test_processes_stepped(void)
 {
 	struct simlog_breaker b;
 	struct simlog_breaker_view v;
-	char ep[64], out[NPROC][64], line[200];
-	int n, opened, allowed, bad, st, fails;
-	long winner = 0, probe;
+	char ep[64], out[NPROC][64];
+	int opened, bad, st, fails;
+	long probe;
 	double at, probe_at;
 
 	sc = mmap(NULL, sizeof(*sc), PROT_READ | PROT_WRITE,
@@ -704,26 +717,7 @@ test_processes_stepped(void)
 	 * names; the probe's own time never lies ahead of the wall clock for
 	 * good, so no one takes over a live probe. */
 	open_breaker(&b, ep, 3, 5);
-	bad = 0;
-	for (int round = 0; round < ROUNDS; round++) {
-		snprintf(line, sizeof(line), "1 3 %.3f 0 0\trefused\n",
-		    sc->wall - 100000);
-		stamp(&b, line);
-		race(ep, 3, allow_once_stepped, out);
-		allowed = 0;
-		for (int i = 0; i < NPROC; i++)
-			if (sscanf(out[i], "%d %ld", &n, &probe) == 2 &&
-			    n == 1) {
-				allowed++;
-				winner = probe;
-			}
-		if (allowed != 1 || fields(&b, &st, &fails, &at, &probe,
-		    &probe_at) < 0 || st != SIMLOG_B_HALF_OPEN ||
-		    probe != winner) {
-			printf("# round %d: %d let through\n", round, allowed);
-			bad++;
-		}
-	}
+	bad = probe_rounds(&b, ep, sc, 0, 100000, allow_once_stepped);
 	ok(bad == 0, "stepped processes: %d ask at once as the clock is set "
 	    "back %d times, %d rounds: one let through each time", NPROC - 1,
 	    STEPS, ROUNDS);
