@@ -504,25 +504,6 @@ drain_gets_through() {
 	cmp want.sorted got.sorted
 }
 
-@test "a half-open breaker stamped in the future, its probe process alive, does not wedge: a drain gets through within the reset" {
-	gen a.jsonl 2000 208
-	export SIMLOG_BREAKER_RESET=1	# (as above)
-	start_redis main
-	run simlog-push -s f7 < a.jsonl
-	assert_success
-	local brk prober
-	brk=$(breaker_file)
-	sleep 600 3>&- &
-	prober=$!
-	track "$prober"
-	mkdir -p -m 700 "$SIMLOG_BREAKER_DIR"
-	printf '2 3 %s.000 %s %s.000\tmax number of clients reached\n' \
-	    $(( $(date +%s) + 3600 )) "$prober" $(( $(date +%s) + 3600 )) > "$brk"
-	within 30 "a drain to get through the breaker" drain_gets_through
-	assert_equal "$(breaker_state "$brk")" 0
-	assert_exact a.jsonl
-}
-
 @test "after a Redis restart, 'simlog-ping --wait 10 && simlog-drain' succeeds at once: ping closes the breaker" {
 	gen in.jsonl 3000 209
 	start_redis main "${AOF[@]}"

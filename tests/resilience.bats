@@ -216,24 +216,6 @@ push_bg() {
 	assert_exact a.jsonl b.jsonl
 }
 
-@test "Redis frozen mid-push: what it took before freezing and what was spooled land once" {
-	gen in.jsonl 100000 33
-	start_redis main
-	push_bg in.jsonl 20 0.1 -s s3b --timeout 0.5
-	sleep 0.$(( RANDOM % 5 + 3 ))
-	kill -STOP "$(redis_pid main)"
-	sleep 1
-	kill -CONT "$(redis_pid main)"
-	local rc=0
-	wait "$PUSH_PID" || rc=$?
-	cat push.out push.err
-	[[ $rc -eq 0 || $rc -eq 75 ]]
-	replay
-	drain_all
-	echo "$DRAINED"
-	assert_exact in.jsonl
-}
-
 @test "maxclients reached by other connections: push spools naming the cause; replay once they are gone" {
 	gen in.jsonl 3000 41
 	start_redis main --maxclients 2
