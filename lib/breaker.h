@@ -7,6 +7,8 @@
 
 #include "simlog.h"
 
+struct simlog_clock;
+
 /*
  * Closed / open / half-open, kept in a small file per Redis server under
  * $XDG_RUNTIME_DIR/simlog (else /tmp/simlog-UID), read and updated under
@@ -23,6 +25,9 @@ struct simlog_breaker {
 	char why[SIMLOG_BREAKER_WHYLEN];	/* the failure that opened it */
 	char changes[8][24];	/* transitions this process made */
 	int nchanges;
+	const struct simlog_clock *clock;	/* NULL: the real clock; a
+					 * test's own (lib/clock.h) after
+					 * _init */
 };
 /* Defaults 3 failures, 5 s; SIMLOG_BREAKER_FAILURES, SIMLOG_BREAKER_RESET;
  * SIMLOG_BREAKER_DIR overrides the directory. */

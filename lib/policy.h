@@ -46,6 +46,8 @@ struct simlog_policy {
 	unsigned long long retries;	/* out: retries made */
 	int lost;			/* out: Redis is gone (forever) */
 	int refused;			/* the breaker refused a connect */
+	const struct simlog_clock *clock;	/* NULL: the real clock;
+					 * the breaker keeps its own */
 };
 /* Retry settings from the environment, the rest zero. */
 int simlog_policy_init(struct simlog_policy *p, struct simlog_err *err);
