@@ -47,7 +47,7 @@ simlog_clock_sleep(const struct simlog_clock *c, double seconds,
 	if (c != NULL)
 		c->sleep(c->arg, seconds, stop);
 	else
-		simlog_sleep(seconds, stop);
+		simlog_policy_sleep(seconds, stop);
 }
 
 static inline uint32_t

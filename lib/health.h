@@ -1,9 +1,9 @@
 /*
  * What simlog-ping and simlog-pool-stats read from a server (not
- * installed): INFO, CONFIG GET and CLIENT LIST, latency statistics, and
- * the checks that say whether a Redis is safe as a simlog buffer
- * (lib/health.c).  The public part, the ping and its findings, is in
- * simlog_health.h.
+ * installed): INFO and CONFIG GET (lib/info.c), CLIENT LIST (clients.c),
+ * latency statistics (latency.c), and the checks that say whether a Redis
+ * is safe as a simlog buffer (check.c).  The public part, the ping and
+ * its findings, is in simlog_health.h.
  */
 #ifndef SIMLOG_HEALTH_INT_H
 #define SIMLOG_HEALTH_INT_H
@@ -47,7 +47,7 @@ struct simlog_server {
 	char role[16];		/* master, replica or sentinel; "" unknown */
 	long long uptime;	/* seconds; -1 when unknown */
 };
-void simlog_server_parse(const char *info, struct simlog_server *s);
+void simlog_info_server(const char *info, struct simlog_server *s);
 
 /* The connection and memory figures simlog-pool-stats reports; -1 marks a
  * field the server did not give. */
@@ -61,13 +61,13 @@ struct simlog_pool {
 	long long used_memory;
 	long long maxmemory;		/* 0: no limit */
 };
-void simlog_pool_parse(const char *info, struct simlog_pool *p);
+void simlog_info_pool(const char *info, struct simlog_pool *p);
 
 /* CONFIG GET of one parameter: its value, malloc'd, or NULL with err set
  * (CONFIG may be renamed away or denied by an ACL). */
-char *simlog_config_get(struct simlog_conn *conn, const char *param,
+char *simlog_info_config(struct simlog_conn *conn, const char *param,
 			struct simlog_err *err);
-char *simlog_config_get_node(struct simlog_conn *conn, size_t node,
+char *simlog_info_config_node(struct simlog_conn *conn, size_t node,
 			     const char *param, struct simlog_err *err);
 
 /* --- latency ----------------------------------------------------------- */
@@ -83,7 +83,7 @@ struct simlog_latency {
  */
 void simlog_latency_stats(double *v, size_t n, struct simlog_latency *out);
 /* Nearest-rank percentile p (0 < p <= 100) of sorted[0..n); 0 if n is 0. */
-double simlog_percentile(const double *sorted, size_t n, double p);
+double simlog_latency_percentile(const double *sorted, size_t n, double p);
 
 /* --- CLIENT LIST ------------------------------------------------------- */
 

@@ -21,15 +21,15 @@ int simlog_retry_init(struct simlog_retry *r, struct simlog_err *err);
 double simlog_retry_delay(const struct simlog_retry *r, int attempt);
 /* Whether a failure may go away by itself (I/O, timeouts, LOADING, BUSY,
  * TRYAGAIN, MASTERDOWN, OOM, max clients, a failover); never a stop. */
-int simlog_err_transient(const struct simlog_err *e);
+int simlog_policy_transient(const struct simlog_err *e);
 /* Sleep to a deadline, ending early only when *stop becomes set. */
-void simlog_sleep(double seconds, const volatile sig_atomic_t *stop);
+void simlog_policy_sleep(double seconds, const volatile sig_atomic_t *stop);
 
 /* --- the failure policy ----------------------------------------------- */
 
 /*
  * How a tool goes on when Redis fails (simlog(7) FAILURE HANDLING):
- * transient failures (simlog_err_transient) are retried with backoff,
+ * transient failures (simlog_policy_transient) are retried with backoff,
  * reconnecting first; they feed the breaker unless Redis only said it is
  * full; an open breaker refuses at once (one-shot tools) or is waited out
  * (forever, give_up_at).  Diagnostics go to say(), never to a stream.
@@ -51,7 +51,7 @@ struct simlog_policy {
 };
 /* Retry settings from the environment, the rest zero. */
 int simlog_policy_init(struct simlog_policy *p, struct simlog_err *err);
-/* The two halves of simlog_run, for loops that also retry other things:
+/* The two halves of simlog_policy_run, for loops that also retry other things:
  * connect if need be, as the breaker allows (1 connected now, 0 was
  * already, -1 failed or refused); and after a failure, decide, count and
  * wait (1: try again, reconnecting; 0: give up, err says why). */
@@ -76,10 +76,11 @@ int simlog_policy_retry(struct simlog_policy *p, int *attempt,
  * allows), and after a transient failure close, wait, reconnect and run it
  * again.  The op must be safe to repeat unless SIMLOG_RUN_ONCE is given.
  */
-int simlog_run(struct simlog_conn *conn, struct simlog_policy *p,
-	       unsigned flags,
-	       int (*op)(struct simlog_conn *, void *, struct simlog_err *),
-	       void *arg, struct simlog_err *err);
+int simlog_policy_run(struct simlog_conn *conn, struct simlog_policy *p,
+		      unsigned flags,
+		      int (*op)(struct simlog_conn *, void *,
+				struct simlog_err *),
+		      void *arg, struct simlog_err *err);
 
 
 #endif

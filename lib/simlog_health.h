@@ -26,7 +26,7 @@ enum simlog_severity {
 };
 /* "warning" or "problem". */
 SIMLOG_API
-const char *simlog_severity_name(enum simlog_severity s);
+const char *simlog_ping_severity_name(enum simlog_severity s);
 
 struct simlog_finding {
 	const char *setting;		/* static: "maxmemory-policy", ... */

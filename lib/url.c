@@ -428,7 +428,7 @@ simlog_url_redact(const char *s, char *buf, size_t len)
 }
 
 char *
-simlog_read_password_file(const char *path, struct simlog_err *err)
+simlog_url_password_file(const char *path, struct simlog_err *err)
 {
 	FILE *f;
 	char buf[1024];

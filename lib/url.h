@@ -24,7 +24,7 @@ int simlog_url_has_password(const char *s);
 
 /* Read a password from a file: first line, trailing CR/LF removed.  Returns
  * a malloc'd string the caller frees, or NULL with err set. */
-char *simlog_read_password_file(const char *path, struct simlog_err *err);
+char *simlog_url_password_file(const char *path, struct simlog_err *err);
 
 
 #endif

@@ -262,7 +262,7 @@ int main()
 	// One function from each header.
 	simlog_backlog_clear(&b);
 	std::printf("%08x %s\n", (unsigned)simlog_state_crc32("123456789", 9),
-	    simlog_severity_name(SIMLOG_SEV_PROBLEM));
+	    simlog_ping_severity_name(SIMLOG_SEV_PROBLEM));
 	simlog_writer_opts_init(&o);
 	struct simlog_writer *w = simlog_writer_open(&o, &e);
 	if (w == NULL) {
@@ -480,4 +480,52 @@ declared() {
 		sort > symbols
 	run diff -u exported symbols
 	assert_success
+}
+
+# Every function a library object defines for others carries the name of
+# its file (simlog_FILE_...), or of the subject the file is named for:
+# what is not listed here is a function in the wrong file, or misnamed.
+prefix_ok() {
+	local obj=$1 fn=$2 f
+	f=$(basename "$obj" .o)
+	case "$fn" in "simlog_${f}"|"simlog_${f}_"*) return 0 ;; esac
+	case "$f:$fn" in
+	# lib/net: the connection (simlog_conn_*) and its transport layer
+	# (simlog_net_*, simlog_link_* in link.c), file by file.
+	conn:simlog_cmd|conn:simlog_script_*|*:simlog_net_*|*:simlog_conn_*|\
+	scan:simlog_node_cmd|wait:*) return 0 ;;
+	# The batch id is part of the chunk format.
+	chunk:simlog_idgen_*) return 0 ;;
+	# The key layout and everything that names keys (simlog(7)).
+	queue:simlog_key_*|queue:simlog_push_*|queue:simlog_sid_*|\
+	queue:simlog_entries_*|queue:simlog_list_sims*|queue:simlog_shard_of|\
+	queue:simlog_forget_old_sims) return 0 ;;
+	# The backlog's corrupt stream (simlog_backlog.h).
+	backlog:simlog_corrupt_*) return 0 ;;
+	# The retry settings object of the failure policy.
+	policy:simlog_retry_*) return 0 ;;
+	# A schema's tables (simlog_stable) and their values.
+	schema:simlog_stable_*|schema:simlog_val_key) return 0 ;;
+	# The JSON-lines writer (simlog_jw) and the text it escapes.
+	jsonw:simlog_jw_*|jsonw:simlog_utf8_text) return 0 ;;
+	state_codec:simlog_state_*|state_json:simlog_state_*) return 0 ;;
+	writer_summary:simlog_writer_*|drain:simlog_drainer_*) return 0 ;;
+	# The SQL both sinks build from a schema.
+	sink:simlog_sql*) return 0 ;;
+	# Small helpers for every file.
+	util:*) return 0 ;;
+	esac
+	return 1
+}
+
+@test "capi: every library function is named for its file, or for the subject its file holds" {
+	local o fn bad=
+	for o in "$SIMLOG_BUILD"/lib/*.o "$SIMLOG_BUILD"/lib/*/*.o; do
+		for fn in $(nm --defined-only "$o" | awk '$2 == "T" { print $3 }'); do
+			prefix_ok "$o" "$fn" || bad="$bad ${o##*/lib/}:$fn"
+		done
+	done
+	[ -z "$bad" ] || { echo "named for another file:$bad"; false; }
+	# And the check bites: a writer function in the queue's file would not pass.
+	! prefix_ok lib/queue.o simlog_writer_open
 }

@@ -51,7 +51,7 @@ secret(const char *file, const char *envname, const char *inline_pw,
 
 	*failed = 0;
 	if (file != NULL) {
-		if ((s = simlog_read_password_file(file, err)) == NULL)
+		if ((s = simlog_url_password_file(file, err)) == NULL)
 			*failed = 1;
 		return s;
 	}

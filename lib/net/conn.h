@@ -98,7 +98,9 @@ struct simlog_sentinel {
 };
 int simlog_conn_sentinels(struct simlog_conn *conn, struct simlog_sentinel *out,
 			  size_t max, size_t *n, struct simlog_err *err);
-/* One command to one of those nodes (no pipeline may be pending). */
+/* One command to one of those nodes (no pipeline may be pending), or
+ * with SIMLOG_ANY_NODE where the connection routes it (simlog_cmd). */
+#define SIMLOG_ANY_NODE ((size_t)-1)
 struct redisReply *simlog_node_cmd(struct simlog_conn *conn, size_t node,
 				   struct simlog_err *err, int argc,
 				   const char **argv, const size_t *lens);

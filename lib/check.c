@@ -1,21 +1,16 @@
 /*
- * Health and monitoring pieces shared by simlog-ping and simlog-pool-stats
- * (health.h): INFO, CONFIG GET and CLIENT LIST read and parsed, latency
- * statistics, the buffer-safety checks, and the breaker as a monitor sees
- * it.  The backlog read from simlog's own counters is in backlog.c.
+ * Whether a Redis is safe as a simlog buffer (health.h): the settings
+ * checked (persistence, eviction, clients, memory) and the commands each
+ * tool needs, allowed by renames and ACL rules; simlog-ping --check.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
-#include "breaker.h"
 #include "health.h"
 #include "maxmemory.h"
 #include "net/conn.h"
@@ -23,428 +18,7 @@
 #include "simlog_health.h"
 #include "util.h"
 
-/* --- INFO -------------------------------------------------------------- */
-
-/* Any node: the command goes where the connection routes it. */
-#define ANY_NODE ((size_t)-1)
-
-/* One command, routed (ANY_NODE) or to one node. */
-static redisReply *
-node_cmd(struct simlog_conn *conn, size_t node, struct simlog_err *err,
-	 int argc, const char **argv)
-{
-	if (node == ANY_NODE)
-		return simlog_cmd(conn, err, argc, argv, NULL);
-	return simlog_node_cmd(conn, node, err, argc, argv, NULL);
-}
-
-static char *
-info_at(struct simlog_conn *conn, size_t node, const char *section,
-	struct simlog_err *err)
-{
-	const char *av[2] = { "INFO", section };
-	redisReply *r;
-	char *s;
-
-	if ((r = node_cmd(conn, node, err, section ? 2 : 1, av)) == NULL)
-		return NULL;
-	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
-		simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-		    "INFO: unexpected reply type %d", r->type);
-		freeReplyObject(r);
-		return NULL;
-	}
-	if ((s = strndup(r->str, r->len)) == NULL)
-		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	freeReplyObject(r);
-	return s;
-}
-
-char *
-simlog_info(struct simlog_conn *conn, const char *section,
-	    struct simlog_err *err)
-{
-	return info_at(conn, ANY_NODE, section, err);
-}
-
-char *
-simlog_info_node(struct simlog_conn *conn, size_t node, const char *section,
-		 struct simlog_err *err)
-{
-	return info_at(conn, node, section, err);
-}
-
-const char *
-simlog_info_field(const char *info, const char *field, size_t *len)
-{
-	size_t flen = strlen(field);
-	const char *p = info;
-
-	if (info == NULL)
-		return NULL;
-	while (*p != '\0') {
-		const char *eol = p + strcspn(p, "\r\n");
-
-		if ((size_t)(eol - p) > flen && strncmp(p, field, flen) == 0 &&
-		    p[flen] == ':') {
-			*len = (size_t)(eol - p) - flen - 1;
-			return p + flen + 1;
-		}
-		p = eol;
-		while (*p == '\r' || *p == '\n')
-			p++;
-	}
-	return NULL;
-}
-
-int
-simlog_info_ll(const char *info, const char *field, long long *out)
-{
-	const char *v, *why;
-	size_t len;
-	char buf[32];
-
-	*out = -1;
-	if ((v = simlog_info_field(info, field, &len)) == NULL ||
-	    len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	if (simlog_parse_ll(buf, INT64_MIN, INT64_MAX, out, &why) < 0) {
-		*out = -1;
-		return -1;
-	}
-	return 0;
-}
-
-int
-simlog_info_str(const char *info, const char *field, char *buf, size_t len)
-{
-	const char *v;
-	size_t n;
-
-	if (len == 0)
-		return -1;
-	buf[0] = '\0';
-	if ((v = simlog_info_field(info, field, &n)) == NULL)
-		return -1;
-	if (n >= len)
-		n = len - 1;
-	memcpy(buf, v, n);
-	buf[n] = '\0';
-	return 0;
-}
-
-void
-simlog_server_parse(const char *info, struct simlog_server *s)
-{
-	memset(s, 0, sizeof(*s));
-	simlog_info_str(info, "redis_version", s->version, sizeof(s->version));
-	if (simlog_info_str(info, "redis_mode", s->mode, sizeof(s->mode)) < 0)
-		snprintf(s->mode, sizeof(s->mode), "standalone");
-	simlog_info_str(info, "role", s->role, sizeof(s->role));
-	/* Redis still says "slave"; the rest of its documentation says
-	 * replica.  A sentinel has no replication section. */
-	if (strcmp(s->role, "slave") == 0)
-		snprintf(s->role, sizeof(s->role), "replica");
-	if (s->role[0] == '\0' && strcmp(s->mode, "sentinel") == 0)
-		snprintf(s->role, sizeof(s->role), "sentinel");
-	simlog_info_ll(info, "uptime_in_seconds", &s->uptime);
-}
-
-void
-simlog_pool_parse(const char *info, struct simlog_pool *p)
-{
-	simlog_info_ll(info, "connected_clients", &p->connected_clients);
-	simlog_info_ll(info, "maxclients", &p->maxclients);
-	simlog_info_ll(info, "blocked_clients", &p->blocked_clients);
-	simlog_info_ll(info, "rejected_connections", &p->rejected_connections);
-	simlog_info_ll(info, "instantaneous_ops_per_sec", &p->ops_per_sec);
-	simlog_info_ll(info, "total_commands_processed", &p->total_commands);
-	simlog_info_ll(info, "used_memory", &p->used_memory);
-	simlog_info_ll(info, "maxmemory", &p->maxmemory);
-}
-
-static char *
-config_get_at(struct simlog_conn *conn, size_t node, const char *param,
-	      struct simlog_err *err)
-{
-	const char *av[3] = { "CONFIG", "GET", param };
-	redisReply *r;
-	char *v = NULL;
-
-	if ((r = node_cmd(conn, node, err, 3, av)) == NULL)
-		return NULL;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
-		if ((v = strndup(r->element[1]->str, r->element[1]->len)) == NULL)
-			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	} else
-		simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-		    "CONFIG GET %s: no such parameter", param);
-	freeReplyObject(r);
-	return v;
-}
-
-char *
-simlog_config_get(struct simlog_conn *conn, const char *param,
-		  struct simlog_err *err)
-{
-	return config_get_at(conn, ANY_NODE, param, err);
-}
-
-char *
-simlog_config_get_node(struct simlog_conn *conn, size_t node,
-		       const char *param, struct simlog_err *err)
-{
-	return config_get_at(conn, node, param, err);
-}
-
-/* --- latency ----------------------------------------------------------- */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-double
-simlog_percentile(const double *sorted, size_t n, double p)
-{
-	/* Rank ceil(p/100 * n), 1-based; the tiny slack keeps 99 % of 100
-	 * samples at rank 99 despite rounding in p/100 * n. */
-	double r;
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	r = p / 100.0 * (double)n - 1e-9;
-	k = r > 0 ? (size_t)r : 0;
-	if ((double)k < r)
-		k++;
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return sorted[k - 1];
-}
-
-void
-simlog_latency_stats(double *v, size_t n, struct simlog_latency *out)
-{
-	double sum = 0;
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	if (n == 0)
-		return;
-	qsort(v, n, sizeof(*v), cmp_double);
-	for (i = 0; i < n; i++)
-		sum += v[i];
-	out->n = n;
-	out->min = v[0];
-	out->max = v[n - 1];
-	out->avg = sum / (double)n;
-	out->p50 = simlog_percentile(v, n, 50);
-	out->p99 = simlog_percentile(v, n, 99);
-}
-
-/* --- CLIENT LIST ------------------------------------------------------- */
-
-static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(((const struct simlog_namecount *)a)->name,
-	    ((const struct simlog_namecount *)b)->name);
-}
-
-/*
- * The name= field of one CLIENT LIST line.  Fields are "key=value"
- * separated by spaces, in a fixed order: ... addr laddr fd name age ...;
- * CLIENT SETNAME keeps spaces out of names, but a unix socket path in
- * addr= and laddr= may hold anything.  So look for "fd=N name=X age=",
- * and only when no line has that shape for the first "fd=N name=".
- */
-static int
-line_name(const char *s, size_t len, int strict, const char **name,
-	  size_t *nlen)
-{
-	const char *end = s + len, *p = s;
-
-	while (p < end) {
-		const char *f = memmem(p, (size_t)(end - p), " fd=", 4);
-		const char *q, *n;
-
-		if (f == NULL)
-			break;
-		p = f + 1;
-		q = f + 4;
-		if (q < end && *q == '-')
-			q++;
-		while (q < end && *q >= '0' && *q <= '9')
-			q++;
-		if ((size_t)(end - q) < 6 || memcmp(q, " name=", 6) != 0)
-			continue;
-		n = q + 6;
-		q = n;
-		while (q < end && *q != ' ')
-			q++;
-		if (strict && ((size_t)(end - q) < 5 || memcmp(q, " age=", 5) != 0))
-			continue;
-		*name = n;
-		*nlen = (size_t)(q - n);
-		return 0;
-	}
-	return -1;
-}
-
-int
-simlog_clients_parse(const char *text, size_t len, struct simlog_clients *out,
-		     struct simlog_err *err)
-{
-	const char *p = text, *end = text + len;
-	size_t cap = 0;
-
-	memset(out, 0, sizeof(*out));
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = (size_t)((eol ? eol : end) - p), nlen, i;
-		const char *name;
-
-		if (ll > 0 && p[ll - 1] == '\r')
-			ll--;
-		if (ll > 0) {
-			if (line_name(p, ll, 1, &name, &nlen) < 0 &&
-			    line_name(p, ll, 0, &name, &nlen) < 0) {
-				simlog_clients_clear(out);
-				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-				    "CLIENT LIST: a line without fd= name=");
-			}
-			out->total++;
-			for (i = 0; i < out->n; i++)
-				if (strlen(out->v[i].name) == nlen &&
-				    memcmp(out->v[i].name, name, nlen) == 0)
-					break;
-			if (i == out->n) {
-				if (out->n == cap) {
-					size_t nc = cap ? 2 * cap : 8;
-					void *nv = realloc(out->v,
-					    nc * sizeof(*out->v));
-
-					if (nv == NULL)
-						goto oom;
-					out->v = nv;
-					cap = nc;
-				}
-				out->v[i].count = 0;
-				if ((out->v[i].name = strndup(name, nlen)) == NULL)
-					goto oom;
-				out->n++;
-			}
-			out->v[i].count++;
-		}
-		if (eol == NULL)
-			break;
-		p = eol + 1;
-	}
-	if (out->n > 1)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
-	return 0;
-oom:
-	simlog_clients_clear(out);
-	return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-}
-
-static int
-clients_at(struct simlog_conn *conn, size_t node, struct simlog_clients *out,
-	   struct simlog_err *err)
-{
-	const char *av[2] = { "CLIENT", "LIST" };
-	redisReply *r;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((r = node_cmd(conn, node, err, 2, av)) == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-		    "CLIENT LIST: unexpected reply");
-	}
-	rc = simlog_clients_parse(r->str, r->len, out, err);
-	freeReplyObject(r);
-	return rc;
-}
-
-int
-simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
-		    struct simlog_err *err)
-{
-	return clients_at(conn, ANY_NODE, out, err);
-}
-
-int
-simlog_clients_read_node(struct simlog_conn *conn, size_t node,
-			 struct simlog_clients *out, struct simlog_err *err)
-{
-	return clients_at(conn, node, out, err);
-}
-
-int
-simlog_clients_add(struct simlog_clients *a, const struct simlog_clients *b,
-		   struct simlog_err *err)
-{
-	size_t i, j, n = a->n;
-
-	for (j = 0; j < b->n; j++) {
-		for (i = 0; i < n; i++)
-			if (strcmp(a->v[i].name, b->v[j].name) == 0)
-				break;
-		if (i < n) {
-			a->v[i].count += b->v[j].count;
-			continue;
-		}
-		/* Grown one at a time: a handful of names per server. */
-		{
-			void *nv = realloc(a->v, (a->n + 1) * sizeof(*a->v));
-
-			if (nv == NULL)
-				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-				    "out of memory");
-			a->v = nv;
-		}
-		if ((a->v[a->n].name = strdup(b->v[j].name)) == NULL)
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
-		a->v[a->n++].count = b->v[j].count;
-	}
-	a->total += b->total;
-	if (a->n > 1)
-		qsort(a->v, a->n, sizeof(*a->v), cmp_name);
-	return 0;
-}
-
-void
-simlog_clients_clear(struct simlog_clients *c)
-{
-	size_t i;
-
-	if (c == NULL)
-		return;
-	for (i = 0; i < c->n; i++)
-		free(c->v[i].name);
-	free(c->v);
-	memset(c, 0, sizeof(*c));
-}
-
 /* --- buffer safety ----------------------------------------------------- */
-
-const char *
-simlog_severity_name(enum simlog_severity s)
-{
-	return s == SIMLOG_SEV_PROBLEM ? "problem" : "warning";
-}
 
 struct findings {
 	struct simlog_finding *v;
@@ -531,7 +105,7 @@ simlog_check_topo(const char *info, const char *save, enum simlog_topo topo,
 	char policy[64];
 	long long aof;
 
-	simlog_server_parse(info, &s);
+	simlog_info_server(info, &s);
 	if (strcmp(s.mode, "sentinel") == 0) {
 		add(&f, "mode", s.mode, SIMLOG_SEV_PROBLEM,
 		    "a sentinel stores no data: use a redis-sentinel://"
@@ -714,7 +288,7 @@ static enum answer
 answer(struct simlog_conn *conn, size_t node, int ac, const char **av,
        struct simlog_err *err)
 {
-	redisReply *r = node_cmd(conn, node, err, ac, av);
+	redisReply *r = simlog_node_cmd(conn, node, err, ac, av, NULL);
 
 	if (r == NULL)
 		return failure(err);
@@ -841,7 +415,7 @@ ask_acl(struct simlog_conn *conn, size_t node, const char *user,
 			which[nq] = i;
 			asked[nq++] = tool;
 		}
-	if ((r = node_cmd(conn, node, &e, (int)ac, av)) == NULL) {
+	if ((r = simlog_node_cmd(conn, node, &e, (int)ac, av, NULL)) == NULL) {
 		switch (failure(&e)) {
 		case REFUSED:
 			refused(f, eval, eval->tools & tools, user, "; without "
@@ -930,7 +504,7 @@ simlog_check_commands(struct simlog_conn *conn, const char *user,
 		      struct simlog_finding *out, size_t max, size_t *n,
 		      struct simlog_err *err)
 {
-	return commands_at(conn, ANY_NODE, user, out, max, n, err);
+	return commands_at(conn, SIMLOG_ANY_NODE, user, out, max, n, err);
 }
 
 int
@@ -939,16 +513,4 @@ simlog_check_commands_node(struct simlog_conn *conn, size_t node,
 			   size_t max, size_t *n, struct simlog_err *err)
 {
 	return commands_at(conn, node, user, out, max, n, err);
-}
-
-/* --- the circuit breaker, as a monitor sees it -------------------------- */
-
-int
-simlog_breaker_peek(const struct simlog_conn *conn, struct simlog_breaker_view *v,
-		    struct simlog_err *err)
-{
-	char endpoint[700];
-
-	simlog_conn_endpoint(conn, 0, endpoint, sizeof(endpoint));
-	return simlog_breaker_read(endpoint, v, err);
 }
