@@ -45,6 +45,12 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+void
+rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void
 stop_all(void)
 {
@@ -221,7 +227,7 @@ server_stop(struct server *s)
 			started[i] = NULL;
 	server_kill(s);
 	if (s->dir[0] != '\0')
-		nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(s->dir);
 	s->dir[0] = '\0';
 }
 

@@ -46,6 +46,9 @@ void server_path(const struct server *s, const char *name, char *buf,
  * reply to free with freeReplyObject, or NULL. */
 redisReply *server_cmd(struct server *s, const char *fmt, ...);
 
+/* Remove dir and everything in it (a test's temporary directory). */
+void rm_tree(const char *dir);
+
 /* Run a tool of this build (bin/NAME) with argv (argv[0] is replaced),
  * its output to OUT (NULL: /dev/null); its exit status, or -1 when it
  * could not run or had not ended in 60 s (then it is killed). */
