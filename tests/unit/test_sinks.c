@@ -670,6 +670,55 @@ out:
 	simlog_sink_free(s);
 }
 
+/* A test of a known divergence (TAP TODO): reported, not counted as a
+ * failure until the library is fixed. */
+/* is_str, but for a known divergence of PostgreSQL's (TAP TODO there):
+ * reported, not counted as a failure until the library is fixed. */
+static void
+same_or_todo(const struct backend *b, const char *got, const char *want,
+	     const char *why, const char *what)
+{
+	int pass = got != NULL && strcmp(got, want) == 0;
+
+	if (!b->pg) {
+		is_str(got, want, "%s: %s", b->kind, what);
+		return;
+	}
+	printf("%sok %d - %s: %s # TODO %s\n", pass ? "" : "not ", ++tap_n,
+	    b->kind, what, why);
+	if (!pass)
+		printf("#   got '%s', want '%s'\n", got ? got : "(null)", want);
+}
+
+/* The first dead letter is the first record refused, whoever refused it:
+ * the database (PostgreSQL finds it only at the commit) or simlog. */
+static void
+first_in_order(struct backend *b, struct simlog_schema *sc)
+{
+	static const struct rec r[] = {
+	    { "item", "{\"id\": 3, \"name\": \"c\"}" },
+	    { "item", "{\"id\": 1, \"qty\": \"many\", \"name\": \"a\"}" },
+	    { NULL, NULL } };
+	struct simlog_sink *s;
+
+	db_new(b, "first_in_order");
+	if ((s = sink(b, sc)) == NULL)
+		return;
+	txn(b, s, "s1", 1, r, COMMIT);
+	is_str(counts(s), "item items 0 2 0 0 0", "%s: two misfits: counts",
+	    b->kind);
+	same_or_todo(b, simlog_sink_first_reject(s), "item: NOT NULL "
+	    "constraint failed: items.qty", "it names the first misfit simlog "
+	    "found, before the commit's", "the first reason is the first "
+	    "record's");
+	same_or_todo(b, q(b, "SELECT data FROM simlog_rejects ORDER BY id"),
+	    "{\"id\": 3, \"name\": \"c\"}\n"
+	    "{\"id\": 1, \"qty\": \"many\", \"name\": \"a\"}",
+	    "it stores simlog's misfits before the commit's", "dead letters "
+	    "in the records' order");
+	simlog_sink_free(s);
+}
+
 static const char parents_schema[] =
     "table parents for parent\n"
     "    pid     TEXT     primary key\n"
@@ -958,6 +1007,7 @@ contract(struct backend *b)
 	duplicates(b);
 	typed(b, items);
 	refused(b, items);
+	first_in_order(b, items);
 	bulk(b, items);
 	orphans(b, fams);
 	orphans_rolled_back(b, fams);
