@@ -727,6 +727,9 @@ static const char parents_schema[] =
     "    sim     TEXT     sim\n"
     "    pid     TEXT     references parents(pid)\n";
 
+static const struct rec parent_p1[] = {
+    { "parent", "{\"pid\": \"p1\"}" }, { NULL, NULL } };
+
 static const char *
 kids(struct backend *b)
 {
@@ -751,8 +754,6 @@ orphans(struct backend *b, struct simlog_schema *sc)
 	    { "kid", "{\"kid\": 2, \"pid\": \"p2\"}" },
 	    { "parent", "{\"pid\": \"p2\"}" },
 	    { "kid", "{\"kid\": 3, \"pid\": null}" }, { NULL, NULL } };
-	static const struct rec p1[] = { { "parent", "{\"pid\": \"p1\"}" },
-	    { NULL, NULL } };
 	static const struct rec k4[] = {
 	    { "kid", "{\"kid\": 4, \"pid\": \"p4\"}" }, { NULL, NULL } };
 	static const struct rec p4[] = { { "parent", "{\"pid\": \"p4\"}" },
@@ -774,7 +775,7 @@ orphans(struct backend *b, struct simlog_schema *sc)
 	ok(simlog_sink_first_wait(s) != NULL, "%s: and says why: %s", b->kind,
 	    simlog_sink_first_wait(s));
 
-	txn(b, s, "s2", 2, p1, COMMIT);
+	txn(b, s, "s2", 2, parent_p1, COMMIT);
 	is_str(kids(b), "1|s1|p1\n2|s1|p2\n3|s1|NULL", "%s: its parent came: "
 	    "the row went in, its simulation kept", b->kind);
 	is_str(waiting(b), "", "%s: nothing waits", b->kind);
@@ -812,8 +813,6 @@ orphans_rolled_back(struct backend *b, struct simlog_schema *sc)
 	    { "parent", "{\"pid\": \"p1\"}" },
 	    { "kid", "{\"kid\": 5, \"pid\": \"p5\"}" },
 	    { "kid", "{\"kid\": \"five\"}" }, { NULL, NULL } };
-	static const struct rec p1[] = { { "parent", "{\"pid\": \"p1\"}" },
-	    { NULL, NULL } };
 	static const struct rec k6[] = {
 	    { "kid", "{\"kid\": 6, \"pid\": \"p1\"}" }, { NULL, NULL } };
 	static const char k1_waits[] =
@@ -846,7 +845,7 @@ orphans_rolled_back(struct backend *b, struct simlog_schema *sc)
 	is_str(waiting(b), want, "%s: a row for the parent rolled back waits "
 	    "too", b->kind);
 	is_str(rejects(b), "", "%s: and is no dead letter", b->kind);
-	txn(b, s, "s2", 2, p1, COMMIT);
+	txn(b, s, "s2", 2, parent_p1, COMMIT);
 	is_str(kids(b), "1|s1|p1\n6|s1|p1", "%s: the parent again: the rows "
 	    "go in", b->kind);
 	is_str(waiting(b), "", "%s: and wait no more", b->kind);
