@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <lz4.h>
-#include <zlib.h>
 
 #include "simlog.h"
 #include "util.h"
@@ -143,8 +142,7 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 	memcpy(h + 8, id, SIMLOG_BATCH_ID_LEN);
 	put32le(h + 24, ch->records);
 	put32le(h + 28, (uint32_t)ch->rawlen);
-	put32le(h + 32, (uint32_t)crc32(0L, (const Bytef *)ch->raw,
-	    (uInt)ch->rawlen));
+	put32le(h + 32, simlog_crc32(0, ch->raw, ch->rawlen));
 	if (compress)
 		clen = LZ4_compress_default(ch->raw, ch->enc + SIMLOG_CHUNK_HDR,
 		    (int)ch->rawlen, (int)bound);
@@ -210,7 +208,7 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		memcpy(ch->raw, buf + SIMLOG_CHUNK_HDR, rawlen);
 	}
 	ch->rawlen = rawlen;
-	if ((uint32_t)crc32(0L, (const Bytef *)ch->raw, rawlen) != crc)
+	if (simlog_crc32(0, ch->raw, rawlen) != crc)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk checksum mismatch");
 	memcpy(ch->id, h + 8, SIMLOG_BATCH_ID_LEN);

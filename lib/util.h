@@ -1,11 +1,15 @@
 /*
  * Small helpers the library's files share and nothing outside it needs
- * (not installed): little-endian integers in byte layouts.
+ * (not installed): little-endian integers in byte layouts, checksums.
  */
 #ifndef SIMLOG_UTIL_H
 #define SIMLOG_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* zlib's crc32(crc, buf, len), faster where the CPU can (crc32.c). */
+uint32_t simlog_crc32(uint32_t crc, const void *buf, size_t len);
 
 static inline void
 put32le(unsigned char *p, uint32_t v)
