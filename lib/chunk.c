@@ -167,6 +167,16 @@ simlog_chunk_peek_records(const char *buf, size_t len)
 }
 
 int
+simlog_chunk_peek_id(const char *buf, size_t len,
+		     unsigned char id[SIMLOG_BATCH_ID_LEN])
+{
+	if (buf == NULL || len < SIMLOG_CHUNK_HDR || memcmp(buf, "SLC", 3) != 0)
+		return -1;
+	memcpy(id, buf + 8, SIMLOG_BATCH_ID_LEN);
+	return 0;
+}
+
+int
 simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		    struct simlog_err *err)
 {

@@ -177,14 +177,6 @@ paced() {
 	exactly_once "$DB" p1.jsonl p2.jsonl p3.jsonl
 }
 
-# replay_entry SIM N: append again, byte for byte, the c field of the N-th
-# entry of SIM's stream, as a push retry after a lost reply would.
-replay_entry() {
-	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
-		redis.call('XADD', KEYS[1], '*', 'c', e[tonumber(ARGV[1])][2][2])
-		return 1" 1 "simlog:{$1}:q" "$2" > /dev/null
-}
-
 @test "a chunk delivered twice is stored once (same transaction)" {
 	"$SIMGEN" --ids -n 1000 -s 106 > in.jsonl
 	push_all s in.jsonl --batch 256

@@ -363,3 +363,11 @@ limit_for() {
 	[ -n "$LIMIT" ] || return 1
 	starved "$LIMIT" "$@"
 }
+
+# replay_entry SIM N: append again, byte for byte, the c field of the N-th
+# entry of SIM's stream, as a push retry after a lost reply would.
+replay_entry() {
+	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
+		redis.call('XADD', KEYS[1], '*', 'c', e[tonumber(ARGV[1])][2][2])
+		return 1" 1 "simlog:{$1}:q" "$2" > /dev/null
+}

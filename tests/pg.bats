@@ -363,6 +363,60 @@ EOF
 	exact
 }
 
+@test "pg: a chunk delivered twice is stored once: in its own page, in a later transaction, after its original was drained" {
+	# Four entries and two copies of the first, all in one page of the
+	# one transaction.
+	"$SIMGEN" --ids -n 1000 -s 105 > one.jsonl
+	push s one.jsonl
+	want s one.jsonl
+	replay_entry s 1
+	replay_entry s 1
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 6
+	run --separate-stderr simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	assert_success
+	assert_equal "$(jnum rows "${lines[-1]}")" 1000
+	assert_equal "$(jnum batches "${lines[-1]}")" 4
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 2
+	assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 512
+	exact
+	# A hundred entries and copies of the 1st and the 50th at the end:
+	# in the one transaction, pages after their originals' ...
+	local batch
+	for batch in 100000 1; do
+		"$SIMGEN" --ids -n 10000 -s $((106 + batch % 2)) > "in$batch.jsonl"
+		simlog-push -s s --batch 100 < "in$batch.jsonl" > /dev/null
+		want s "in$batch.jsonl"
+		replay_entry s 1
+		replay_entry s 50
+		run --separate-stderr simlog-drain -q -d "$PGURL" --batch "$batch"
+		echo "$stderr"
+		assert_success
+		assert_equal "$(jnum rows "${lines[-1]}")" 10000
+		assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 2
+		assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 200
+		# ... and with --batch 1 (a transaction per page of 16
+		# entries), after their originals were committed.
+	done
+	assert_equal "$(pq 'SELECT count(*), sum(records) FROM simlog_batches')" "204|21000"
+	exact
+	# A copy arriving after its original was drained and deleted.
+	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
+	push s more.jsonl
+	want s more.jsonl
+	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
+	simlog-drain -q -d "$PGURL" > /dev/null
+	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
+		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' > /dev/null
+	run --separate-stderr simlog-drain -q -d "$PGURL"
+	assert_success
+	assert_equal "$(jnum rows "${lines[-1]}")" 0
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 1
+	assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 256
+	exact
+}
+
 @test "pg: the server restarted mid-drain: retried, nothing lost or doubled" {
 	"$SIMGEN" --ids -n 200000 -s 104 > in.jsonl
 	push s in.jsonl

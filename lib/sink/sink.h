@@ -19,6 +19,7 @@
  * One transaction drains one simulation:
  *
  *   begin(sim)
+ *     expect(batch ids of the chunks to come)   (optional)
  *     mark(batch id) -> already there? then skip the chunk
  *     insert(record)...
  *   commit   (or rollback)
@@ -76,6 +77,11 @@ int simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 
 int simlog_sink_begin(struct simlog_sink *s, const char *sim,
 		      struct simlog_err *err);
+/* The batch ids (n of SIMLOG_BATCH_ID_LEN bytes, one after another) the
+ * next marks will ask about: looked up at once, so that those marks need
+ * no round trip each.  Optional: a mark works without it. */
+int simlog_sink_expect(struct simlog_sink *s, const unsigned char *ids,
+		       size_t n, struct simlog_err *err);
 /* Record a batch id; *dup = 1 when it was recorded before (its records
  * are in already: skip them). */
 int simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
@@ -159,6 +165,15 @@ struct simlog_sink_ops {
 		     struct simlog_err *err);
 	int (*mark)(struct simlog_sink *s, const unsigned char *id,
 		    uint32_t records, int *dup, struct simlog_err *err);
+	/* Optional, both or neither.  expect: found[i] = 1 for each of the
+	 * n ids the database holds (committed, or in the open transaction);
+	 * mark_new: record an id expect found missing, and that no other
+	 * drain can record meanwhile (the transaction holds the
+	 * simulation), without asking the database again. */
+	int (*expect)(struct simlog_sink *s, const unsigned char *ids,
+		      size_t n, unsigned char *found, struct simlog_err *err);
+	int (*mark_new)(struct simlog_sink *s, const unsigned char *id,
+			uint32_t records, struct simlog_err *err);
 	/* Create (if needed) a default table for r->table, in the open
 	 * transaction. */
 	int (*plain_table)(struct simlog_sink *s, struct simlog_route *r,
@@ -210,6 +225,14 @@ struct simlog_sink_ops {
 	int (*check)(struct simlog_sink *s, struct simlog_err *err);
 };
 
+/* Batch ids: a set of SIMLOG_BATCH_ID_LEN-byte ids, each with a flag. */
+struct simlog_idset {
+	unsigned char *e;		/* cap ids */
+	unsigned char *flag;		/* per slot: 0 free, 1 absent, 2
+					 * present */
+	size_t cap, used;
+};
+
 struct simlog_sink {
 	const struct simlog_sink_ops *ops;
 	void *impl;			/* the implementation's state */
@@ -237,6 +260,9 @@ struct simlog_sink {
 	size_t nheld, heldcap;
 	unsigned long long waiting, waiting_txn;
 	int reload_waits;
+	/* the open transaction's batch ids: those expected (whether the
+	 * database had them), those marked */
+	struct simlog_idset expected, marked;
 };
 
 /* A record found not to fit only at commit (PostgreSQL checks

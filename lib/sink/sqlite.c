@@ -27,6 +27,7 @@
 struct lite {
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
+	sqlite3_stmt *seen;		/* SELECT from simlog_batches */
 	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
 	sqlite3_stmt *wput;		/* INSERT INTO simlog_waiting */
 	int in_txn;
@@ -301,6 +302,7 @@ lite_close(struct simlog_sink *s)
 	if (s->schema != NULL)
 		lite_unschema(s, s->schema);
 	sqlite3_finalize(l->mark);
+	sqlite3_finalize(l->seen);
 	sqlite3_finalize(l->reject);
 	sqlite3_finalize(l->wput);
 	/* SQLite neither checkpoints nor deletes the WAL of a database file
@@ -396,6 +398,8 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (batch) DO NOTHING", &l->mark, "simlog_batches",
 	    err) < 0 ||
+	    prepare(s, "SELECT 1 FROM simlog_batches WHERE batch = ?1",
+	    &l->seen, "simlog_batches", err) < 0 ||
 	    prepare(s, "INSERT INTO simlog_rejects "
 	    "(simulation_id, type, data, error, drained_at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)", &l->reject, "simlog_rejects",
@@ -860,6 +864,39 @@ lite_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 }
 
 static int
+lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
+	    unsigned char *found, struct simlog_err *err)
+{
+	sqlite3_stmt *st = L(s)->seen;
+
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		sqlite3_bind_blob(st, 1, ids + i * SIMLOG_BATCH_ID_LEN,
+		    SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r != SQLITE_ROW && r != SQLITE_DONE)
+			return fail(s, err, r, "looking up batches");
+		found[i] = r == SQLITE_ROW;
+	}
+	return 0;
+}
+
+/* The transaction holds the write lock: an id found missing stays so. */
+static int
+lite_mark_new(struct simlog_sink *s, const unsigned char *id,
+	      uint32_t records, struct simlog_err *err)
+{
+	int dup;
+
+	if (lite_mark(s, id, records, &dup, err) < 0)
+		return -1;
+	return dup ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a batch "
+	    "found missing was there when recorded", s->name) : 0;
+}
+
+static int
 lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		  const char *json, size_t len, struct simlog_err *err)
 {
@@ -1137,6 +1174,8 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.apply_schema = lite_apply_schema,
 	.begin = lite_begin,
 	.mark = lite_mark,
+	.expect = lite_expect,
+	.mark_new = lite_mark_new,
 	.plain_table = lite_plain_table,
 	.insert_plain = lite_insert_plain,
 	.insert_row = lite_insert_row,
