@@ -24,6 +24,21 @@
 #include "schema.h"
 #include "sink/sink.h"
 
+/* Jobs for the writer (or the rows it found refused), one after another
+ * in a buffer. */
+struct jobs {
+	unsigned char *b;
+	size_t len, cap, n;
+};
+
+/* A row refused by its table, then its simulation, record and reason. */
+struct misfit {
+	uint32_t route;
+	size_t simlen, jlen, wlen;
+};
+
+enum { WR_NONE, WR_SQLITE, WR_OOM, WR_MARKED };	/* how the writer failed */
+
 struct lite {
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
@@ -43,6 +58,20 @@ struct lite {
 	pthread_cond_t ck_cv;
 	unsigned ck_due;		/* commits not yet checkpointed */
 	int ck_stop;
+
+	/* the writer */
+	pthread_t wr;
+	int wr_started;
+	pthread_mutex_t wr_mu;
+	pthread_cond_t wr_go, wr_done;
+	int wr_busy, wr_stop, wr_abort;
+	struct jobs fill, run;		/* queued; given to the writer */
+	struct jobs misfits;		/* refused rows, for dead letters */
+	int wr_failed;			/* WR_*: it stopped */
+	int wr_rc, wr_errno;
+	uint32_t wr_route;
+	char wr_msg[SIMLOG_ERRLEN / 2];
+	char save_sim[72];
 };
 
 /* A typed table's insert. */
@@ -257,6 +286,420 @@ checkpointer_stop(struct lite *l)
 	l->ck_started = 0;
 }
 
+/* --- the writer ------------------------------------------------------------
+ *
+ * Bulk rows — a default table's, and a typed table's that no other table
+ * refers to and whose rows no later record updates — are bound and
+ * stepped by a thread of the sink's own while the drain goes on reading,
+ * decoding and converting the next ones: SQLite's insert ceiling is then
+ * the drain's.  They go to it as jobs, copied into a buffer; any other use
+ * of the connection first waits until every job is done (lite_sync), so
+ * the connection is only ever used by one thread at a time.  A row the
+ * table refuses (a constraint) becomes a dead letter at that wait, in
+ * order, as if it had been refused at once.
+ */
+
+#define HANDOFF_JOBS 64			/* jobs worth waking the writer for */
+#define FILL_MAX (512u << 10)		/* bytes the drain queues before it
+					 * waits for the writer */
+
+/* A job: this header, the statement's parameters, then the simulation
+ * and the record (for a dead letter). */
+struct job {
+	sqlite3_stmt *st;
+	uint32_t size;			/* of the job, this header included */
+	uint32_t route;			/* the record's, or NO_ROUTE */
+	uint32_t simlen, jlen;		/* at the end; a default table's
+					 * row: 0, its parameters are they */
+};
+
+#define NO_ROUTE UINT32_MAX		/* a batch id: one row must go in */
+
+enum { P_NULL, P_INT, P_REAL, P_TEXT, P_BLOB };
+
+static int
+jobs_grow(struct jobs *q, size_t more)
+{
+	if (q->len + more > q->cap) {
+		size_t cap = q->cap ? q->cap : 64u << 10;
+		unsigned char *b;
+
+		while (cap < q->len + more)
+			cap *= 2;
+		if ((b = realloc(q->b, cap)) == NULL)
+			return -1;
+		q->b = b;
+		q->cap = cap;
+	}
+	return 0;
+}
+
+static void
+job_put(struct jobs *q, const void *p, size_t n)
+{
+	memcpy(q->b + q->len, p, n);
+	q->len += n;
+}
+
+static void
+job_param(struct jobs *q, int kind, const void *p, size_t n)
+{
+	unsigned char k = (unsigned char)kind;
+	uint32_t len = (uint32_t)n;
+
+	job_put(q, &k, 1);
+	if (kind == P_TEXT || kind == P_BLOB)
+		job_put(q, &len, sizeof(len));
+	job_put(q, p, n);
+}
+
+/* A value's room in a job, at most. */
+static size_t
+val_room(const struct simlog_val *v)
+{
+	return 1 + sizeof(uint32_t) + (v->kind == SIMLOG_V_TEXT ? v->n : 8);
+}
+
+static void
+job_val(struct jobs *q, const struct simlog_val *v)
+{
+	if (!v->set || v->kind == SIMLOG_V_NULL)
+		job_param(q, P_NULL, NULL, 0);
+	else if (v->kind == SIMLOG_V_INT)
+		job_param(q, P_INT, &v->i, sizeof(v->i));
+	else if (v->kind == SIMLOG_V_REAL)
+		job_param(q, P_REAL, &v->r, sizeof(v->r));
+	else
+		job_param(q, P_TEXT, v->s, v->n);
+}
+
+/* Room for a job of up to n bytes, its header begun at *at; the caller
+ * adds the parameters, then job_end.  0, or -1 out of memory. */
+static int
+job_begin(struct lite *l, sqlite3_stmt *st, uint32_t route, size_t n,
+	  size_t *at)
+{
+	struct job h = { st, 0, route, 0, 0 };
+
+	if (jobs_grow(&l->fill, sizeof(h) + n) < 0)
+		return -1;
+	*at = l->fill.len;
+	job_put(&l->fill, &h, sizeof(h));
+	return 0;
+}
+
+static void
+job_end(struct lite *l, size_t at, const char *sim, size_t simlen,
+	const char *json, size_t jlen)
+{
+	struct job h;
+
+	job_put(&l->fill, sim, simlen);
+	job_put(&l->fill, json, jlen);
+	memcpy(&h, l->fill.b + at, sizeof(h));
+	h.simlen = (uint32_t)simlen;
+	h.jlen = (uint32_t)jlen;
+	h.size = (uint32_t)(l->fill.len - at);
+	memcpy(l->fill.b + at, &h, sizeof(h));
+	l->fill.n++;
+}
+
+/* A refused row, kept for lite_sync to make a dead letter of. */
+static void
+note_misfit(struct lite *l, uint32_t route, const char *sim, size_t simlen,
+	    const char *json, size_t jlen, const char *why)
+{
+	size_t wlen = strlen(why);
+	struct misfit m = { route, simlen, jlen, wlen };
+
+	if (jobs_grow(&l->misfits, sizeof(m) + simlen + jlen + wlen) < 0) {
+		l->wr_failed = WR_OOM;
+		return;
+	}
+	job_put(&l->misfits, &m, sizeof(m));
+	job_put(&l->misfits, sim, simlen);
+	job_put(&l->misfits, json, jlen);
+	job_put(&l->misfits, why, wlen);
+	l->misfits.n++;
+}
+
+/* Run the writer's jobs (in its thread, the drain's thread waiting or
+ * queueing more).  A failure stops it, with what lite_sync needs to say
+ * it (the routes are the drain's thread's to read). */
+static void
+run_jobs(struct lite *l, struct jobs *q)
+{
+	size_t at = 0;
+
+	while (at < q->len && !l->wr_failed &&
+	    !__atomic_load_n(&l->wr_abort, __ATOMIC_RELAXED)) {
+		const unsigned char *p = q->b + at, *end, *text[2] = { NULL };
+		uint32_t tlen[2] = { 0, 0 };
+		struct job h;
+		int rc, k;
+
+		memcpy(&h, p, sizeof(h));
+		end = p + h.size - h.simlen - h.jlen;
+		p += sizeof(h);
+		for (k = 1; p < end; k++) {
+			unsigned char kind = *p++;
+			uint32_t n = 8;
+			sqlite3_int64 i;
+			double r;
+
+			if (kind == P_TEXT || kind == P_BLOB) {
+				memcpy(&n, p, sizeof(n));
+				p += sizeof(n);
+			}
+			switch (kind) {
+			case P_NULL:
+				n = 0;
+				sqlite3_bind_null(h.st, k);
+				break;
+			case P_INT:
+				memcpy(&i, p, sizeof(i));
+				sqlite3_bind_int64(h.st, k, i);
+				break;
+			case P_REAL:
+				memcpy(&r, p, sizeof(r));
+				sqlite3_bind_double(h.st, k, r);
+				break;
+			case P_TEXT:
+				sqlite3_bind_text(h.st, k, (const char *)p,
+				    (int)n, SQLITE_STATIC);
+				if (k <= 2) {
+					text[k - 1] = p;
+					tlen[k - 1] = n;
+				}
+				break;
+			default:
+				sqlite3_bind_blob(h.st, k, p, (int)n,
+				    SQLITE_STATIC);
+				break;
+			}
+			p += n;
+		}
+		rc = sqlite3_step(h.st);
+		sqlite3_reset(h.st);
+		if (rc == SQLITE_DONE && h.route == NO_ROUTE &&
+		    sqlite3_changes(l->db) != 1)
+			l->wr_failed = WR_MARKED;
+		else if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) &&
+		    h.route != NO_ROUTE) {
+			/* A default table's row: the simulation and the
+			 * record are its two parameters. */
+			if (h.simlen == 0 && h.jlen == 0)
+				note_misfit(l, h.route, (const char *)text[0],
+				    tlen[0], (const char *)text[1], tlen[1],
+				    sqlite3_errmsg(l->db));
+			else
+				note_misfit(l, h.route, (const char *)end,
+				    h.simlen, (const char *)end + h.simlen,
+				    h.jlen, sqlite3_errmsg(l->db));
+		} else if (rc != SQLITE_DONE) {
+			l->wr_rc = rc;
+			l->wr_route = h.route;
+			l->wr_errno = sqlite3_system_errno(l->db);
+			snprintf(l->wr_msg, sizeof(l->wr_msg), "%s",
+			    sqlite3_errmsg(l->db));
+			l->wr_failed = WR_SQLITE;
+		}
+		at += h.size;
+	}
+	q->len = q->n = 0;
+}
+
+static void *
+writer(void *arg)
+{
+	struct lite *l = arg;
+
+	pthread_mutex_lock(&l->wr_mu);
+	for (;;) {
+		while (!l->wr_busy && !l->wr_stop)
+			pthread_cond_wait(&l->wr_go, &l->wr_mu);
+		if (l->wr_stop)
+			break;
+		pthread_mutex_unlock(&l->wr_mu);
+		run_jobs(l, &l->run);
+		pthread_mutex_lock(&l->wr_mu);
+		__atomic_store_n(&l->wr_busy, 0, __ATOMIC_RELEASE);
+		pthread_cond_signal(&l->wr_done);
+	}
+	pthread_mutex_unlock(&l->wr_mu);
+	return NULL;
+}
+
+/* Best effort: without the thread, rows go in as they come. */
+static void
+writer_start(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+	sigset_t all, old;
+	int rc;
+
+	pthread_mutex_init(&l->wr_mu, NULL);
+	pthread_cond_init(&l->wr_go, NULL);
+	pthread_cond_init(&l->wr_done, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&l->wr, NULL, writer, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&l->wr_done);
+		pthread_cond_destroy(&l->wr_go);
+		pthread_mutex_destroy(&l->wr_mu);
+		return;
+	}
+	l->wr_started = 1;
+}
+
+/* Give the queued jobs to the writer; with wait, until it has done them
+ * (and with wait > 1, whatever it was given before). */
+static void
+hand_over(struct lite *l, int wait)
+{
+	struct jobs swap;
+
+	pthread_mutex_lock(&l->wr_mu);
+	while (l->wr_busy && (wait || l->fill.len >= FILL_MAX))
+		pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	if (!l->wr_busy && l->fill.n > 0) {
+		swap = l->run;
+		l->run = l->fill;
+		l->fill = swap;
+		__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
+		pthread_cond_signal(&l->wr_go);
+		while (wait && l->wr_busy)
+			pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	}
+	pthread_mutex_unlock(&l->wr_mu);
+}
+
+/* A job queued: the writer is woken once enough wait, or waited for when
+ * the queue is full. */
+static int
+queued(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (l->fill.len >= FILL_MAX || (l->fill.n >= HANDOFF_JOBS &&
+	    !__atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE)))
+		hand_over(l, 0);
+	return 0;
+}
+
+static int reject_now(struct simlog_sink *s, const char *type,
+		      const char *json, size_t len, const char *why,
+		      struct simlog_err *err);
+
+/* The writer's failure, in the words of the drain's thread's own. */
+static int
+writer_failed(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	const char *hint;
+
+	if (l->wr_failed == WR_OOM)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (l->wr_failed == WR_MARKED)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a batch "
+		    "found missing was there when recorded", s->name);
+	simlog_seterr(err, busy(l->wr_rc) ? SIMLOG_EX_TEMPFAIL :
+	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, l->wr_route == NO_ROUTE ?
+	    "recording a batch" : s->routes[l->wr_route].table, l->wr_msg);
+	if (simlog_errno_local(l->wr_errno, &hint)) {
+		size_t n = strlen(err->msg);
+
+		err->code = SIMLOG_EX_OSERR;
+		snprintf(err->msg + n, sizeof(err->msg) - n, " (%s: %s)",
+		    strerror(l->wr_errno), hint);
+	}
+	return -1;
+}
+
+/*
+ * Every job done, the connection the drain's thread's again: the rows
+ * refused meanwhile become dead letters, in order; a failure of the
+ * writer's is this call's.
+ */
+static int
+lite_sync(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	size_t at = 0;
+	int rc = 0;
+
+	if (!l->wr_started)
+		return 0;
+	if (l->fill.n > 0 || __atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE))
+		hand_over(l, 1);
+	if (l->wr_failed)
+		return writer_failed(s, err);
+	while (rc == 0 && at < l->misfits.len) {
+		const char *p = (const char *)l->misfits.b + at;
+		struct simlog_route *r;
+		struct misfit m;
+		char sim[sizeof(s->sim)], why[SIMLOG_ERRLEN];
+
+		memcpy(&m, p, sizeof(m));
+		p += sizeof(m);
+		r = &s->routes[m.route];
+		snprintf(sim, sizeof(sim), "%.*s", (int)m.simlen, p);
+		snprintf(why, sizeof(why), "%.*s", (int)m.wlen,
+		    p + m.simlen + m.jlen);
+		/* The dead letter is the record's simulation's. */
+		memcpy(l->save_sim, s->sim, sizeof(s->sim));
+		memcpy(s->sim, sim, sizeof(s->sim));
+		rc = reject_now(s, r->type, p + m.simlen, m.jlen, why, err);
+		memcpy(s->sim, l->save_sim, sizeof(s->sim));
+		if (rc == 0)
+			simlog_sink_misfit(s, r, why);
+		at += sizeof(m) + m.simlen + m.jlen + m.wlen;
+	}
+	l->misfits.len = l->misfits.n = 0;
+	return rc;
+}
+
+/* The jobs of a transaction rolled back: dropped, the writer stopped at
+ * its next one. */
+static void
+lite_drop_jobs(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started)
+		return;
+	__atomic_store_n(&l->wr_abort, 1, __ATOMIC_RELAXED);
+	l->fill.len = l->fill.n = 0;
+	hand_over(l, 1);
+	__atomic_store_n(&l->wr_abort, 0, __ATOMIC_RELAXED);
+	l->misfits.len = l->misfits.n = 0;
+	l->wr_failed = 0;
+}
+
+static void
+writer_stop(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started)
+		return;
+	lite_drop_jobs(s);
+	pthread_mutex_lock(&l->wr_mu);
+	l->wr_stop = 1;
+	pthread_cond_signal(&l->wr_go);
+	pthread_mutex_unlock(&l->wr_mu);
+	pthread_join(l->wr, NULL);
+	pthread_cond_destroy(&l->wr_done);
+	pthread_cond_destroy(&l->wr_go);
+	pthread_mutex_destroy(&l->wr_mu);
+	l->wr_started = 0;
+	free(l->fill.b);
+	free(l->run.b);
+	free(l->misfits.b);
+}
+
 /*
  * Whether the path still names the file the sink has open.  A database
  * deleted or replaced under the drain would take what it commits with it
@@ -296,6 +739,7 @@ lite_close(struct simlog_sink *s)
 
 	if (l == NULL)
 		return;
+	writer_stop(s);
 	checkpointer_stop(l);
 	for (size_t i = 0; i < s->nroutes; i++)
 		sqlite3_finalize(s->routes[i].plain);
@@ -414,6 +858,7 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	 * there); a name that is no file (":memory:") goes unchecked. */
 	l->fd = open(path, O_RDONLY | O_CLOEXEC);
 	checkpointer_start(l, path);
+	writer_start(s);
 	return 0;
 }
 
@@ -794,7 +1239,8 @@ lite_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 		  struct simlog_err *err)
 {
 	/* Under the write lock: two drains never race an ALTER. */
-	if (exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
+	if (lite_sync(s, err) < 0 ||
+	    exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
 		return -1;
 	for (size_t i = 0; i < sc->ntables; i++)
 		if (apply_table(s, &sc->tables[i], err) < 0) {
@@ -817,7 +1263,7 @@ lite_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
 	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
 	    "data TEXT NOT NULL)", ident);
-	if (exec(s, sql, ident, err) < 0)
+	if (lite_sync(s, err) < 0 || exec(s, sql, ident, err) < 0)
 		return -1;
 	snprintf(sql, sizeof(sql),
 	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
@@ -851,6 +1297,8 @@ lite_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 	sqlite3_stmt *st = L(s)->mark;
 	int r;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	sqlite3_bind_blob(st, 1, id, SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, s->sim, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, records);
@@ -869,6 +1317,8 @@ lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
 {
 	sqlite3_stmt *st = L(s)->seen;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int r;
 
@@ -883,27 +1333,59 @@ lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
 	return 0;
 }
 
-/* The transaction holds the write lock: an id found missing stays so. */
+/* The transaction holds the write lock: an id found missing stays so,
+ * and the writer records it with the rows. */
 static int
 lite_mark_new(struct simlog_sink *s, const unsigned char *id,
 	      uint32_t records, struct simlog_err *err)
 {
+	struct lite *l = L(s);
+	size_t slen = strlen(s->sim), at;
+	sqlite3_int64 n = records;
+	double now = simlog_now_wall();
 	int dup;
 
-	if (lite_mark(s, id, records, &dup, err) < 0)
-		return -1;
-	return dup ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a batch "
-	    "found missing was there when recorded", s->name) : 0;
+	if (!l->wr_started) {
+		if (lite_mark(s, id, records, &dup, err) < 0)
+			return -1;
+		return dup ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a "
+		    "batch found missing was there when recorded",
+		    s->name) : 0;
+	}
+	if (l->wr_failed)
+		return lite_sync(s, err);
+	if (job_begin(l, l->mark, NO_ROUTE, 64 + slen, &at) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	job_param(&l->fill, P_BLOB, id, SIMLOG_BATCH_ID_LEN);
+	job_param(&l->fill, P_TEXT, s->sim, slen);
+	job_param(&l->fill, P_INT, &n, sizeof(n));
+	job_param(&l->fill, P_REAL, &now, sizeof(now));
+	job_end(l, at, "", 0, "", 0);
+	return queued(s);
 }
 
 static int
 lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		  const char *json, size_t len, struct simlog_err *err)
 {
+	struct lite *l = L(s);
 	sqlite3_stmt *st = r->plain;
+	size_t slen = strlen(s->sim), at;
 	int rc;
 
-	sqlite3_bind_text(st, 1, s->sim, -1, SQLITE_STATIC);
+	if (l->wr_started) {
+		if (l->wr_failed)
+			return lite_sync(s, err);
+		if (job_begin(l, st, (uint32_t)(r - s->routes), 16 + slen + len,
+		    &at) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		job_param(&l->fill, P_TEXT, s->sim, slen);
+		job_param(&l->fill, P_TEXT, json, len);
+		job_end(l, at, "", 0, "", 0);
+		return queued(s);
+	}
+	sqlite3_bind_text(st, 1, s->sim, (int)slen, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -973,11 +1455,29 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 {
 	const struct simlog_stable *t = r->st;
 	const struct lite_table *lt = t->sink;
+	struct lite *l = L(s);
 	sqlite3_stmt *st = lt->ins;
 	int n = (int)t->ncols, rc;
 
-	(void)json;
-	(void)len;
+	/* Rows no later one updates nor refers to go to the writer. */
+	if (l->wr_started && !lt->raw && lt->owner == NULL &&
+	    !t->referenced) {
+		size_t need = len + strlen(s->sim), at;
+
+		if (l->wr_failed)
+			return lite_sync(s, err);
+		for (int i = 0; i < n; i++)
+			need += val_room(&vals[i]);
+		if (job_begin(l, st, (uint32_t)(r - s->routes), need, &at) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		for (int i = 0; i < n; i++)
+			job_val(&l->fill, &vals[i]);
+		job_end(l, at, s->sim, strlen(s->sim), json, len);
+		return queued(s);
+	}
+	if (lite_sync(s, err) < 0)
+		return -1;
 	for (int i = 0; i < n; i++) {
 		const struct simlog_val *v = &vals[i];
 
@@ -1004,8 +1504,8 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 }
 
 static int
-lite_reject(struct simlog_sink *s, const char *type, const char *json,
-	    size_t len, const char *why, struct simlog_err *err)
+reject_now(struct simlog_sink *s, const char *type, const char *json,
+	   size_t len, const char *why, struct simlog_err *err)
 {
 	sqlite3_stmt *st = L(s)->reject;
 	int r;
@@ -1020,6 +1520,15 @@ lite_reject(struct simlog_sink *s, const char *type, const char *json,
 	return r == SQLITE_DONE ? 0 : fail(s, err, r, "simlog_rejects");
 }
 
+static int
+lite_reject(struct simlog_sink *s, const char *type, const char *json,
+	    size_t len, const char *why, struct simlog_err *err)
+{
+	if (lite_sync(s, err) < 0)
+		return -1;
+	return reject_now(s, type, json, len, why, err);
+}
+
 /* --- foreign keys ----------------------------------------------------------- */
 
 static int
@@ -1030,6 +1539,8 @@ lite_parent_has(struct simlog_sink *s, struct simlog_parent *p,
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" WHERE \"%s\" = ?1 "
 	    "LIMIT 1", p->st->name, p->st->cols[p->col].name);
 	if (sqlite3_prepare_v2(L(s)->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -1051,6 +1562,8 @@ lite_wait_put(struct simlog_sink *s, const char *sim, const char *type,
 	sqlite3_stmt *st = L(s)->wput;
 	int r;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	sqlite3_bind_text(st, 1, sim, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, json, (int)len, SQLITE_STATIC);
@@ -1070,6 +1583,8 @@ lite_wait_list(struct simlog_sink *s,
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(L(s)->db, "SELECT parent, parent_key, count(*) "
 	    "FROM simlog_waiting GROUP BY parent, parent_key", -1, &st,
 	    NULL) != SQLITE_OK)
@@ -1099,6 +1614,8 @@ lite_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
 		"parent_key = ?2",
 	};
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	for (int k = 0; k < 2; k++) {
 		sqlite3_stmt *st;
 		int rc;
@@ -1129,7 +1646,7 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 {
 	int rc;
 
-	if (lite_check(s, err) < 0)
+	if (lite_sync(s, err) < 0 || lite_check(s, err) < 0)
 		return -1;
 	/* COMMIT can meet a busy checkpoint; the busy handler waits, and
 	 * the transaction stays open to try again. */
@@ -1146,6 +1663,7 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 static void
 lite_rollback(struct simlog_sink *s)
 {
+	lite_drop_jobs(s);
 	if (sqlite3_get_autocommit(L(s)->db) == 0)
 		sqlite3_exec(L(s)->db, "ROLLBACK", NULL, NULL, NULL);
 	L(s)->in_txn = 0;
@@ -1157,6 +1675,8 @@ lite_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(L(s)->db, "DELETE FROM simlog_batches "
 	    "WHERE drained_at < ?1", -1, &st, NULL) != SQLITE_OK)
 		return fail(s, err, sqlite3_errcode(L(s)->db),
