@@ -56,6 +56,8 @@ struct rowset {
 	size_t *jofs;
 	unsigned char *autoid;		/* row k's key was numbered here */
 	size_t jcap;
+	unsigned long long *seq;	/* row k's place in the transaction */
+	size_t scap;
 };
 
 /* A table's statements and its rows waiting for the commit. */
@@ -77,8 +79,17 @@ struct pgtab {
 	long long *ids;			/* values taken from it, not yet used */
 	size_t nids, idpos, idcap;
 	int plain;			/* a default-mapping table */
+	const struct simlog_stable *st;	/* else the schema's */
 	unsigned prep_gen, stage_gen;	/* connection they were made on */
 	struct rowset r;
+};
+
+/* A dead letter's line in the rejects' COPY text, and its record's place
+ * in the transaction: rows refused when their COPY failed come late, and
+ * are put back in order at the commit. */
+struct reject {
+	unsigned long long seq;
+	size_t off, len;
 };
 
 struct pg {
@@ -93,6 +104,9 @@ struct pg {
 	char why[SIMLOG_ERRLEN];	/* a call given up on: why */
 	int why_stopped;		/* ... because a stop was asked for */
 	struct buf rejects;		/* COPY text for simlog_rejects */
+	struct reject *rj;		/* its lines, by place */
+	size_t nrj, rjcap;
+	unsigned long long seq;		/* records the transaction has seen */
 	struct buf waits;		/* COPY text for simlog_waiting */
 	struct buf line;		/* one row's parameters */
 	struct pgtab **tabs;		/* every table with statements */
@@ -172,6 +186,23 @@ rowset_clear(struct rowset *rs, int has_n)
 	rs->has_n = has_n;
 }
 
+/* The next row's place in the transaction. */
+static int
+rowset_seq(struct rowset *rs, unsigned long long seq)
+{
+	if (rs->nrows == rs->scap) {
+		size_t cap = rs->scap ? 2 * rs->scap : 1024;
+		unsigned long long *q = realloc(rs->seq, cap * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		rs->seq = q;
+		rs->scap = cap;
+	}
+	rs->seq[rs->nrows] = seq;
+	return 0;
+}
+
 static void
 rowset_free(struct rowset *rs)
 {
@@ -179,6 +210,7 @@ rowset_free(struct rowset *rs)
 	free(rs->json.s);
 	free(rs->jofs);
 	free(rs->autoid);
+	free(rs->seq);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -758,6 +790,7 @@ pg_close(struct simlog_sink *s)
 		s->routes[i].plain = NULL;
 	free(p->tabs);
 	rowset_free(&p->flyset);
+	free(p->rj);
 	free(p->mk);
 	free(p->mkrec);
 	free(p->rejects.s);
@@ -1271,6 +1304,7 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
 	snprintf(pt->type, sizeof(pt->type), "%s", t->type);
+	pt->st = t;
 	seq = serial_sequence(s, t, err);
 	rc = typed_statements(pt, t, seq, index);
 	pt->seq = seq;
@@ -1283,8 +1317,13 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 static void
 pg_unschema(struct simlog_sink *s, struct simlog_schema *sc)
 {
-	for (size_t i = 0; i < sc->ntables; i++)
+	for (size_t i = 0; i < sc->ntables; i++) {
+		struct pgtab *pt = sc->tables[i].sink;
+
+		if (pt != NULL)
+			pt->st = NULL;
 		sc->tables[i].sink = NULL;	/* freed with P(s)->tabs */
+	}
 	(void)s;
 }
 
@@ -1555,7 +1594,7 @@ can_fly(const struct pgtab *pt)
 
 static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
 		     struct simlog_err *err);
-static int flush_through(struct simlog_sink *s, struct pgtab *pt,
+static int flush_parents(struct simlog_sink *s, struct pgtab *pt, int depth,
 			 struct simlog_err *err);
 
 /*
@@ -1585,23 +1624,29 @@ poke(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 	}
 	if (pt->r.rows.len < LAUNCH_BYTES || !can_fly(pt))
 		return 0;
-	return pt->plain ? launch(s, pt, err) : flush_through(s, pt, err);
+	return pt->plain ? launch(s, pt, err) : flush_parents(s, pt, 0, err);
 }
 
 /* --- rows --------------------------------------------------------------------- */
 
-/* Flush a table early, and before it those above it in the schema: a
- * parent's rows always go in before its children's. */
+/* Flush a typed table early, the rows of the tables it refers to before
+ * its own: a parent's rows always go in before its children's.  (The
+ * schema names a table's parents above it: depth only guards.) */
 static int
-flush_through(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
+flush_parents(struct simlog_sink *s, struct pgtab *pt, int depth,
+	      struct simlog_err *err)
 {
-	for (size_t i = 0; i < P(s)->ntabs; i++) {
-		if (flush_tab(s, P(s)->tabs[i], err) < 0)
+	for (size_t i = 0; pt->st != NULL && depth < 8 && i < pt->st->ncols;
+	    i++) {
+		int rt = pt->st->cols[i].ref_t;
+		struct pgtab *parent = rt >= 0 ? s->schema->tables[rt].sink :
+		    NULL;
+
+		if (parent != NULL && parent != pt &&
+		    flush_parents(s, parent, depth + 1, err) < 0)
 			return -1;
-		if (P(s)->tabs[i] == pt)
-			break;
 	}
-	return 0;
+	return flush_tab(s, pt, err);
 }
 
 static int
@@ -1612,7 +1657,8 @@ pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	struct buf *b = &pt->r.rows;
 	size_t slen = strlen(s->sim);
 
-	if (grow(b, slen * 2 + len * 2 + 4) < 0)
+	if (grow(b, slen * 2 + len * 2 + 4) < 0 ||
+	    rowset_seq(&pt->r, ++P(s)->seq) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	put_escaped(b, s->sim, slen);
 	b->s[b->len++] = '\t';
@@ -1717,7 +1763,8 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		rs->autoid = a;
 		rs->jcap = cap;
 	}
-	if (grow(b, need) < 0 || grow(&rs->json, len) < 0)
+	if (grow(b, need) < 0 || grow(&rs->json, len) < 0 ||
+	    rowset_seq(rs, ++P(s)->seq) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	/* The record itself, should the row be a dead letter. */
 	if (rs->nrows == 0)
@@ -1760,21 +1807,35 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	}
 	rs->nrows++;
 	if (b->len >= FLUSH_BYTES)
-		return flush_through(s, pt, err);
+		return flush_parents(s, pt, 0, err);
 	return poke(s, pt, err);
 }
 
 static int
-pg_reject(struct simlog_sink *s, const char *type, const char *json,
-	  size_t len, const char *why, struct simlog_err *err)
+reject_at(struct simlog_sink *s, unsigned long long seq, const char *sim,
+	  const char *type, const char *json, size_t len, const char *why,
+	  struct simlog_err *err)
 {
-	struct buf *b = &P(s)->rejects;
+	struct pg *p = P(s);
+	struct buf *b = &p->rejects;
 	size_t wlen = strlen(why);
 	char num[40];
 
-	if (grow(b, 2 * (strlen(s->sim) + strlen(type) + len + wlen) + 64) < 0)
+	if (p->nrj == p->rjcap) {
+		size_t cap = p->rjcap ? 2 * p->rjcap : 64;
+		struct reject *q = realloc(p->rj, cap * sizeof(*q));
+
+		if (q == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		p->rj = q;
+		p->rjcap = cap;
+	}
+	if (grow(b, 2 * (strlen(sim) + strlen(type) + len + wlen) + 64) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	put_escaped(b, s->sim, strlen(s->sim));
+	p->rj[p->nrj].seq = seq;
+	p->rj[p->nrj].off = b->len;
+	put_escaped(b, sim, strlen(sim));
 	b->s[b->len++] = '\t';
 	put_escaped(b, type, strlen(type));
 	b->s[b->len++] = '\t';
@@ -1783,6 +1844,38 @@ pg_reject(struct simlog_sink *s, const char *type, const char *json,
 	put_escaped(b, why, wlen);
 	put(b, num, (size_t)snprintf(num, sizeof(num), "\t%.6f\n",
 	    simlog_now_wall()));
+	p->rj[p->nrj].len = b->len - p->rj[p->nrj].off;
+	p->nrj++;
+	return 0;
+}
+
+static int
+pg_reject(struct simlog_sink *s, const char *type, const char *json,
+	  size_t len, const char *why, struct simlog_err *err)
+{
+	return reject_at(s, ++P(s)->seq, s->sim, type, json, len, why, err);
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct reject *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The dead letters in the order their records came. */
+static int
+rejects_in_order(struct simlog_sink *s, struct buf *out)
+{
+	struct pg *p = P(s);
+
+	qsort(p->rj, p->nrj, sizeof(*p->rj), by_seq);
+	out->len = 0;
+	if (grow(out, p->rejects.len) < 0)
+		return -1;
+	for (size_t i = 0; i < p->nrj; i++)
+		put(out, p->rejects.s + p->rj[i].off, p->rj[i].len);
 	return 0;
 }
 
@@ -1888,6 +1981,19 @@ route_of(struct simlog_sink *s, const struct pgtab *pt)
 	return simlog_sink_route_of(s, pt->type, strlen(pt->type));
 }
 
+/* The simulation of a row sent earlier (the one open now may be that of
+ * a record that waited, being tried again). */
+static const char *
+row_sim(struct simlog_sink *s, const struct pgtab *pt, char **params)
+{
+	if (pt->plain)
+		return params[0] ? params[0] : s->sim;
+	if (pt->st != NULL && pt->st->sim_col >= 0 &&
+	    params[pt->st->sim_col] != NULL)
+		return params[pt->st->sim_col];
+	return s->sim;
+}
+
 /* One row that failed for its data: a dead letter. */
 static int
 row_misfit(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
@@ -1906,7 +2012,8 @@ row_misfit(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
 		json = rs->json.s + rs->jofs[k];
 		jlen = rs->jofs[k + 1] - rs->jofs[k];
 	}
-	if (pg_reject(s, pt->type, json, jlen, why, err) < 0)
+	if (reject_at(s, rs->seq[k], row_sim(s, pt, params), pt->type, json,
+	    jlen, why, err) < 0)
 		return -1;
 	simlog_sink_misfit(s, route_of(s, pt), why);
 	return 0;
@@ -1938,8 +2045,9 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt,
 		    "simulation '%s' (on duplicate update changes only the "
 		    "record's own simulation's rows)", route_of(s, pt)->table,
 		    PQgetvalue(res, 0, 0));
-		if (pg_reject(s, pt->type, rs->json.s + rs->jofs[k],
-		    rs->jofs[k + 1] - rs->jofs[k], why, err) < 0)
+		if (reject_at(s, rs->seq[k], row_sim(s, pt, params), pt->type,
+		    rs->json.s + rs->jofs[k], rs->jofs[k + 1] - rs->jofs[k],
+		    why, err) < 0)
 			rc = -1;
 		else
 			simlog_sink_misfit(s, route_of(s, pt), why);
@@ -1948,78 +2056,208 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt,
 	return rc;
 }
 
-/* Row by row, each under a savepoint (after a flush failed, or for on
- * duplicate update).  With careful = 0 no savepoint is taken, and the
- * first failure fails the whole. */
+/* Every row's parameters, split out of a copy of the COPY text: rows
+ * [0, nrows) at params + k * nparams. */
+static int
+split_rows(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
+	   char ***params, struct simlog_err *err)
+{
+	struct buf *lb = &P(s)->line;
+	size_t np = (size_t)pt->nparams;
+	char *line, *end;
+	char **pv;
+
+	lb->len = 0;
+	if (grow(lb, rs->rows.len) < 0 ||
+	    (pv = calloc(rs->nrows * np + 1, sizeof(*pv))) == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	put(lb, rs->rows.s, rs->rows.len);
+	end = lb->s + lb->len;
+	line = lb->s;
+	for (size_t k = 0; line < end; k++) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+
+		*nl = '\0';
+		split_line(line, pv + k * np, pt->nparams, rs->has_n);
+		/* A key numbered here (it met a key a record gave): the
+		 * sequence's next, as the statement takes it for NULL. */
+		if (!pt->plain && rs->autoid[k] && pt->serial >= 0)
+			pv[k * np + (size_t)pt->serial] = NULL;
+		line = nl + 1;
+	}
+	*params = pv;
+	return 0;
+}
+
+/*
+ * Send rows [from, to) in one pipeline and read their answers: 0 with
+ * *bad = to when all went in (zero[k]: row k changed nothing), else *bad
+ * = the first row refused, *res its result; -1 on a failure of the
+ * connection.
+ */
+static int
+pipeline_rows(struct simlog_sink *s, struct pgtab *pt, char **params,
+	      size_t from, size_t to, unsigned char *zero, size_t *bad,
+	      PGresult **res, struct simlog_err *err)
+{
+	PGconn *c = P(s)->c;
+	size_t np = (size_t)pt->nparams, k;
+	double dl = deadline(s);
+	int rc = 0, synced = 0;
+
+	*bad = to;
+	*res = NULL;
+	if (!PQenterPipelineMode(c))
+		return fail(s, NULL, pt->type, err);
+	for (k = from; k < to; k++) {
+		if (!PQsendQueryPrepared(c, pt->stmt, pt->nparams,
+		    (const char *const *)params + k * np, NULL, NULL, 0))
+			break;
+		/* Sent as it goes: the server answers meanwhile. */
+		if ((k - from) % 64 == 63 && (PQflush(c) < 0 ||
+		    !PQconsumeInput(c)))
+			break;
+	}
+	if (k < to || !PQpipelineSync(c) || flush_out(s, dl) < 0)
+		rc = fail(s, NULL, pt->type, err);
+	for (k = from; rc == 0 && !synced;) {
+		PGresult *r;
+
+		if (next_result(s, dl, &r) < 0) {
+			rc = fail(s, NULL, pt->type, err);
+			break;
+		}
+		if (r == NULL)
+			continue;
+		dl = deadline(s);
+		switch (PQresultStatus(r)) {
+		case PGRES_PIPELINE_SYNC:
+			synced = 1;
+			break;
+		case PGRES_COMMAND_OK:
+			zero[k++] = strcmp(PQcmdTuples(r), "0") == 0;
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			k++;
+			break;
+		default:
+			if (*bad == to) {
+				*bad = k;
+				*res = r;
+				r = NULL;
+			}
+			k++;
+			break;
+		}
+		PQclear(r);
+	}
+	if (P(s)->c != NULL && PQpipelineStatus(P(s)->c) != PQ_PIPELINE_OFF &&
+	    !PQexitPipelineMode(P(s)->c) && rc == 0)
+		rc = fail(s, NULL, pt->type, err);
+	if (rc < 0) {
+		PQclear(*res);
+		*res = NULL;
+		/* Answers still owed: the connection cannot go on. */
+		if (P(s)->c != NULL) {
+			give_up(s, 0, "lost the connection");
+			P(s)->why[0] = '\0';
+		}
+	}
+	return rc;
+}
+
+/* The rows in [from, to) that changed nothing, checked for another
+ * simulation's key, in order. */
+static int
+owners(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
+       char **params, const unsigned char *zero, size_t from, size_t to,
+       struct simlog_err *err)
+{
+	for (size_t k = from; pt->owner != NULL && k < to; k++)
+		if (zero[k] && owned_elsewhere(s, pt, rs, k, params +
+		    k * (size_t)pt->nparams, err) < 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * Row by row (after a flush failed for the data, or for on duplicate
+ * update), the INSERTs sent PIPELINE rows at a time, their answers read
+ * after.  careful: a row refused for its data is a dead letter — the
+ * stretch since the last one is rolled back to its savepoint, its rows
+ * before the refused one sent again, and the next stretch begins after
+ * it; else the first failure fails the whole.
+ */
+#define PIPELINE 1024
+
 static int
 rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, struct rowset *rs,
 		int careful, PGresult **failed, struct simlog_err *err)
 {
-	char *params[2 * SIMLOG_SCHEMA_MAXCOLS];
-	const char *line, *next, *end = rs->rows.s + rs->rows.len;
-	struct buf *lb = &P(s)->line;
-	size_t k = 0;
+	size_t n = rs->nrows, from = 0, at = 0, bad, k, to;
+	unsigned char *zero = calloc(n + 1, 1);
+	char **params = NULL;
+	PGresult *res = NULL;
+	int rc;
 
 	*failed = NULL;
-	if (ensure_prepared(s, pt, err) < 0)
-		return -1;
-	for (line = rs->rows.s; line < end; line = next, k++) {
-		PGresult *res;
-		int n;
-
-		/* A copy to split: the rows stay as they are for a retry. */
-		next = (const char *)memchr(line, '\n',
-		    (size_t)(end - line)) + 1;
-		lb->len = 0;
-		if (grow(lb, (size_t)(next - line)) < 0)
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
-		put(lb, line, (size_t)(next - line - 1));
-		lb->s[lb->len] = '\0';
-		n = split_line(lb->s, params, pt->nparams, rs->has_n);
-		/* A key numbered here (it met a key a record gave): the
-		 * sequence's next, as the statement takes it for NULL. */
-		if (!pt->plain && rs->autoid[k] && pt->serial >= 0)
-			params[pt->serial] = NULL;
-		if (careful && run(s, "SAVEPOINT simlog_row", pt->type,
-		    err) < 0)
-			return -1;
-		res = pq_exec_prepared(s, pt->stmt, n,
-		    (const char *const *)params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_COMMAND_OK &&
-		    pt->owner != NULL && strcmp(PQcmdTuples(res), "0") == 0) {
-			PQclear(res);
-			if (owned_elsewhere(s, pt, rs, k, params, err) < 0)
-				return -1;
-			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
-			    pt->type, err) < 0)
-				return -1;
-			continue;
-		}
-		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-			PQclear(res);
-			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
-			    pt->type, err) < 0)
-				return -1;
+	if (zero == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if ((rc = split_rows(s, pt, rs, &params, err)) < 0 ||
+	    (rc = ensure_prepared(s, pt, err)) < 0 ||
+	    (careful && (rc = run(s, "SAVEPOINT simlog_rows", pt->type,
+	    err)) < 0))
+		goto out;
+	while (rc == 0 && at < n) {
+		to = at + PIPELINE < n ? at + PIPELINE : n;
+		if ((rc = pipeline_rows(s, pt, params, at, to, zero, &bad,
+		    &res, err)) < 0)
+			break;
+		if (bad == to) {
+			rc = owners(s, pt, rs, params, zero, at, to, err);
+			at = to;
 			continue;
 		}
 		if (!careful || !data_error(res)) {
-			int rc = fail(s, res, pt->type, err);
-
+			rc = fail(s, res, pt->type, err);
 			if (!careful && data_error(res))
 				*failed = res;
 			else
 				PQclear(res);
-			return rc;
+			res = NULL;
+			break;
 		}
-		if (run(s, "ROLLBACK TO SAVEPOINT simlog_row", pt->type,
-		    err) < 0 || row_misfit(s, pt, rs, k, params, res, err) < 0) {
-			PQclear(res);
-			return -1;
+		/* Back to the stretch's start, its good rows in again. */
+		rc = run(s, "ROLLBACK TO SAVEPOINT simlog_rows", pt->type, err);
+		for (k = from; rc == 0 && k < bad; k = to) {
+			PGresult *again;
+			size_t stop;
+
+			to = k + PIPELINE < bad ? k + PIPELINE : bad;
+			rc = pipeline_rows(s, pt, params, k, to, zero, &stop,
+			    &again, err);
+			if (rc == 0 && stop != to)
+				rc = fail(s, again, pt->type, err);
+			PQclear(again);
 		}
+		if (rc == 0)
+			rc = owners(s, pt, rs, params, zero, at, bad, err);
+		if (rc == 0)
+			rc = row_misfit(s, pt, rs, bad, params + bad *
+			    (size_t)pt->nparams, res, err);
 		PQclear(res);
+		res = NULL;
+		if (rc == 0)
+			rc = run(s, "RELEASE SAVEPOINT simlog_rows; SAVEPOINT "
+			    "simlog_rows", pt->type, err);
+		from = at = bad + 1;
 	}
-	return 0;
+	if (rc == 0 && careful)
+		rc = run(s, "RELEASE SAVEPOINT simlog_rows", pt->type, err);
+out:
+	free(zero);
+	free(params);
+	return rc;
 }
 
 static int renumber(struct rowset *rs);
@@ -2124,7 +2362,8 @@ clear_rows(struct simlog_sink *s)
 	rowset_clear(&P(s)->flyset, 0);
 	P(s)->fly = NULL;
 	P(s)->release_due = 0;
-	P(s)->rejects.len = 0;
+	P(s)->rejects.len = P(s)->nrj = 0;
+	P(s)->seq = 0;
 	P(s)->waits.len = 0;
 	P(s)->nmk = 0;
 }
@@ -2376,16 +2615,20 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 			return -1;
 	if (settle(s, err) < 0)
 		return -1;
-	if (p->rejects.len > 0) {
+	if (p->nrj > 0) {
 		PGresult *failed;
-		int rc = copy_in(s, "COPY simlog_rejects (simulation_id, type, "
-		    "data, error, drained_at) FROM STDIN", &p->rejects,
-		    "simlog_rejects", &failed, err);
+		int rc;
 
+		if (rejects_in_order(s, &p->line) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		rc = copy_in(s, "COPY simlog_rejects (simulation_id, type, "
+		    "data, error, drained_at) FROM STDIN", &p->line,
+		    "simlog_rejects", &failed, err);
 		PQclear(failed);
 		if (rc < 0)
 			return -1;
-		p->rejects.len = 0;
+		p->rejects.len = p->nrj = 0;
 	}
 	if (p->waits.len > 0) {
 		PGresult *failed;

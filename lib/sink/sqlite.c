@@ -43,6 +43,8 @@ struct lite {
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
 	sqlite3_stmt *seen;		/* SELECT from simlog_batches */
+	sqlite3 *rdb;			/* a reader of the committed batch ids */
+	sqlite3_stmt *rseen;		/* its SELECT */
 	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
 	sqlite3_stmt *wput;		/* INSERT INTO simlog_waiting */
 	int in_txn;
@@ -701,6 +703,30 @@ writer_stop(struct simlog_sink *s)
 }
 
 /*
+ * A second connection looks batch ids up while the writer goes on: the
+ * transaction holds the write lock, so what others committed stays as
+ * this reader sees it, and what the transaction itself recorded the sink
+ * knows (simlog_sink_mark).  Best effort: without it, expect waits for
+ * the writer and asks the connection the rows go in by.
+ */
+static void
+reader_start(struct simlog_sink *s, const char *path)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started || sqlite3_open_v2(path, &l->rdb,
+	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(l->rdb, "SELECT 1 FROM simlog_batches WHERE "
+	    "batch = ?1", -1, SQLITE_PREPARE_PERSISTENT, &l->rseen,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(l->rdb);
+		l->rdb = NULL;
+		return;
+	}
+	sqlite3_busy_timeout(l->rdb, (int)(s->busy_timeout * 1000));
+}
+
+/*
  * Whether the path still names the file the sink has open.  A database
  * deleted or replaced under the drain would take what it commits with it
  * (into an unlinked file, or one nobody reads), while the drain deleted
@@ -747,6 +773,8 @@ lite_close(struct simlog_sink *s)
 		lite_unschema(s, s->schema);
 	sqlite3_finalize(l->mark);
 	sqlite3_finalize(l->seen);
+	sqlite3_finalize(l->rseen);
+	sqlite3_close(l->rdb);
 	sqlite3_finalize(l->reject);
 	sqlite3_finalize(l->wput);
 	/* SQLite neither checkpoints nor deletes the WAL of a database file
@@ -859,6 +887,7 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	l->fd = open(path, O_RDONLY | O_CLOEXEC);
 	checkpointer_start(l, path);
 	writer_start(s);
+	reader_start(s, path);
 	return 0;
 }
 
@@ -1315,9 +1344,10 @@ static int
 lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
 	    unsigned char *found, struct simlog_err *err)
 {
-	sqlite3_stmt *st = L(s)->seen;
+	sqlite3 *db = L(s)->rdb ? L(s)->rdb : L(s)->db;
+	sqlite3_stmt *st = L(s)->rdb ? L(s)->rseen : L(s)->seen;
 
-	if (lite_sync(s, err) < 0)
+	if (db == L(s)->db && lite_sync(s, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int r;
@@ -1326,8 +1356,13 @@ lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
 		    SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
-		if (r != SQLITE_ROW && r != SQLITE_DONE)
-			return fail(s, err, r, "looking up batches");
+		if (r != SQLITE_ROW && r != SQLITE_DONE) {
+			simlog_seterr(err, busy(r) ? SIMLOG_EX_TEMPFAIL :
+			    SIMLOG_EX_IOERR, "%s: looking up batches: %s",
+			    s->name, sqlite3_errmsg(db));
+			own_limits(db, err);
+			return -1;
+		}
 		found[i] = r == SQLITE_ROW;
 	}
 	return 0;
