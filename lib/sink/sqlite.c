@@ -301,7 +301,7 @@ checkpointer_stop(struct lite *l)
  * order, as if it had been refused at once.
  */
 
-#define HANDOFF_JOBS 64			/* jobs worth waking the writer for */
+#define HANDOFF_JOBS 8			/* jobs worth waking the writer for */
 #define FILL_MAX (512u << 10)		/* bytes the drain queues before it
 					 * waits for the writer */
 
