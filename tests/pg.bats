@@ -417,6 +417,39 @@ EOF
 	exact
 }
 
+@test "pg: a batch id found missing but recorded by the commit all the same: rolled back and retried, 75, nothing stored; then every record once" {
+	"$SIMGEN" --ids -n 1000 -s 109 > in.jsonl
+	push s in.jsonl
+	want s in.jsonl
+	# The first chunk's batch id, in hex, from its header (bytes 9 to 24).
+	local id
+	id=$(rcli EVAL "local c = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][2][2]
+		local h = '' for i = 9, 24 do h = h .. string.format('%02x', c:byte(i)) end
+		return h" 1 'simlog:{s}:q')
+	assert_equal "${#id}" 32
+	# A trigger records it inside the drain's own transaction, after the
+	# drain looked it up, as a drain that did not take the simulation's
+	# lock could.
+	simlog-drain -q -d "$PGURL" -s none > /dev/null
+	pq "CREATE TABLE action (id bigserial PRIMARY KEY, simulation_id text NOT NULL, data jsonb NOT NULL);
+	    CREATE FUNCTION sneak() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+	        INSERT INTO simlog_batches VALUES (decode('$id', 'hex'), 's', 1, 0)
+	        ON CONFLICT DO NOTHING; RETURN NULL; END \$\$;
+	    CREATE TRIGGER sneak AFTER INSERT ON action FOR EACH STATEMENT
+	        EXECUTE FUNCTION sneak()"
+	SIMLOG_RETRIES=2 SIMLOG_RETRY_BASE=0.01 run -75 --separate-stderr \
+	    simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	[[ $stderr == *"recording batches: another drain recorded one of them meanwhile; rolled back, to be drained again; retry 2 in "* ]]
+	assert_equal "$(pg_rows) $(pq 'SELECT count(*) FROM simlog_batches')" "0 0"
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 4
+	pq "DROP TRIGGER sneak ON action"
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL"
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 0
+	assert_equal "$(pq 'SELECT count(*), sum(records) FROM simlog_batches')" "4|1000"
+	exact
+}
+
 @test "pg: the server restarted mid-drain: retried, nothing lost or doubled" {
 	"$SIMGEN" --ids -n 200000 -s 104 > in.jsonl
 	push s in.jsonl

@@ -339,7 +339,8 @@ jobs_grow(struct jobs *q, size_t more)
 static void
 job_put(struct jobs *q, const void *p, size_t n)
 {
-	memcpy(q->b + q->len, p, n);
+	if (n > 0)
+		memcpy(q->b + q->len, p, n);
 	q->len += n;
 }
 
