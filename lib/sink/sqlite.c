@@ -67,6 +67,8 @@ struct lite {
 	pthread_mutex_t wr_mu;
 	pthread_cond_t wr_go, wr_done;
 	int wr_busy, wr_stop, wr_abort;
+	int main_waits;			/* in hand_over: fill is the writer's
+					 * to take */
 	struct jobs fill, run;		/* queued; given to the writer */
 	struct jobs misfits;		/* refused rows, for dead letters */
 	int wr_failed;			/* WR_*: it stopped */
@@ -526,7 +528,16 @@ writer(void *arg)
 		pthread_mutex_unlock(&l->wr_mu);
 		run_jobs(l, &l->run);
 		pthread_mutex_lock(&l->wr_mu);
-		__atomic_store_n(&l->wr_busy, 0, __ATOMIC_RELEASE);
+		/* The drain's thread waits, its queue left alone: take that
+		 * and go on, rather than sleep until it is woken to give it
+		 * (two wake-ups a batch, on a busy machine each a pause). */
+		if (l->main_waits && l->fill.n > 0) {
+			struct jobs swap = l->run;
+
+			l->run = l->fill;
+			l->fill = swap;
+		} else
+			__atomic_store_n(&l->wr_busy, 0, __ATOMIC_RELEASE);
 		pthread_cond_signal(&l->wr_done);
 	}
 	pthread_mutex_unlock(&l->wr_mu);
@@ -565,6 +576,7 @@ hand_over(struct lite *l, int wait)
 	struct jobs swap;
 
 	pthread_mutex_lock(&l->wr_mu);
+	l->main_waits = 1;
 	while (l->wr_busy && (wait || l->fill.len >= FILL_MAX))
 		pthread_cond_wait(&l->wr_done, &l->wr_mu);
 	if (!l->wr_busy && l->fill.n > 0) {
@@ -576,6 +588,7 @@ hand_over(struct lite *l, int wait)
 		while (wait && l->wr_busy)
 			pthread_cond_wait(&l->wr_done, &l->wr_mu);
 	}
+	l->main_waits = 0;
 	pthread_mutex_unlock(&l->wr_mu);
 }
 
