@@ -64,6 +64,11 @@ LIB_OBJ    := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
 CMD_COMMON := $(O)/cmd/common.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+# Test doubles and helpers (tests/unit/*.c that are not test_*.c or a
+# fuzzer): linked into unit tests only, never into the library.
+UNIT_LIB_SRC := $(filter-out tests/unit/test_%.c tests/unit/fuzz_%.c, \
+              $(wildcard tests/unit/*.c))
+UNIT_LIB   := $(O)/tests/libunit.a
 BINS       := $(TOOLS:%=$(O)/bin/%)
 STATIC_LIB := $(O)/libsimlog.a
 SHARED_LIB := $(O)/libsimlog.so.$(VERSION)
@@ -126,10 +131,19 @@ $(O)/bin/%: $(O)/cmd/%.o $(CMD_COMMON) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMD_COMMON) $(STATIC_LIB) $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(STATIC_LIB)
+$(O)/tests/%: tests/unit/%.c $(UNIT_LIB) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< \
-		$(STATIC_LIB) $(LIBS)
+		$(UNIT_LIB) $(STATIC_LIB) $(LIBS)
+
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Itests/unit \
+		-DUNIT_BUILD_DIR='"$(abspath $(O))"' -c -o $@ $<
+
+$(UNIT_LIB): $(UNIT_LIB_SRC:tests/unit/%.c=$(O)/tests/unit/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 # Against the static library of this tree; examples/Makefile builds them
 # against an installed one, through pkg-config.
@@ -197,7 +211,8 @@ check: deps
 	@O=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) TESTS="$(TESTS)" JOBS="$(JOBS)" \
 		sh tests/run.sh
 
-unit: $(UNIT_BIN)
+# Some unit tests run a tool (bin/simlog-drain) too.
+unit: $(BINS) $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
 checkusage: $(BINS)
@@ -219,17 +234,45 @@ deb:
 	@sh scripts/deps.sh deb
 	@sh scripts/deb.sh $(VERSION)
 
-# libFuzzer target for the JSON scanner, with jansson as the oracle.  The
-# corpus it grows and any crash file (crash-*) stay under build/fuzz.
+# libFuzzer targets (tests/unit/fuzz_*.c), one per decoder of data from
+# outside the process: the JSON scanner (jansson as the oracle), chunks,
+# stream entries, the state codec, spool segments, schema files.  Each
+# runs FUZZ_SECONDS under ASan+UBSan from its seeds in tests/fuzz/NAME;
+# the corpus it grows and any crash file stay under build/fuzz.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/fuzz_*.c))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -Ilib $(DEP_CFLAGS) \
+	-DSIMLOG_SCHEMA_DIR='"$(SCHEMADIR)"'
+FUZZ_OBJ := $(LIB_SRC:lib/%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: lib/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/libsimlog.a: $(FUZZ_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/fuzz/fuzz_%: tests/unit/fuzz_%.c build/fuzz/libsimlog.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libsimlog.a \
+		$(DEP_LIBS) -lm -lpthread
+
 fuzz:
 	@sh scripts/deps.sh fuzz
-	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-Ilib $(DEP_CFLAGS) -o build/fuzz/fuzz_json tests/unit/fuzz_json.c \
-		lib/json.c lib/util.c $(DEP_LIBS)
-	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		-artifact_prefix=build/fuzz/ build/fuzz/corpus
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t tests/fuzz/$$t; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		    -rss_limit_mb=2048 -print_final_stats=1 \
+		    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t \
+		    tests/fuzz/$$t > build/fuzz/$$t.log 2>&1 || \
+		    { tail -n 40 build/fuzz/$$t.log; echo "fuzz: $$t failed" \
+		    "(build/fuzz/$$t.log)"; exit 1; }; \
+		echo "fuzz: $$t: clean, $$(sed -n \
+		    's/^stat::number_of_executed_units: *//p' \
+		    build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s"; \
+	done
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -304,4 +347,5 @@ clean:
 
 # The header lists -MMD wrote (none before the first build).
 -include $(wildcard $(O)/lib/*.d $(O)/lib/*/*.d $(O)/cmd/*.d $(O)/tests/*.d \
+	$(O)/tests/unit/*.d \
 	$(O)/examples/*.d $(O)/python/ext/*.d)

@@ -1,5 +1,6 @@
 /* Command-line plumbing shared by the simlog tools. */
 #include <err.h>
+#include <signal.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -165,6 +166,28 @@ cli_say(void *arg, const char *msg)
 {
 	(void)arg;
 	warnx("%s", msg);
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	cli_stop = 1;
+}
+
+void
+cli_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;	/* no SA_RESTART */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static int

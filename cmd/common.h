@@ -3,6 +3,8 @@
 #ifndef SIMLOG_CMD_COMMON_H
 #define SIMLOG_CMD_COMMON_H
 
+#include <signal.h>
+
 #include "simlog.h"
 
 /* Long options every tool that talks to Redis takes. */
@@ -75,6 +77,13 @@ void cli_connect(struct simlog_conn *conn, const struct simlog_conn_opts *o);
 int cli_open(struct simlog_conn *conn, struct simlog_err *e);
 /* Diagnostics of the library's policy, on stderr. */
 void cli_say(void *arg, const char *msg);
+/* Set by SIGINT or SIGTERM once cli_signals() has run: every wait of the
+ * library given it (a .stop option) ends, and the tool winds down.  The
+ * handlers do not restart system calls, so a blocked read(2) or poll(2)
+ * ends too; SIGPIPE is ignored (a closed pipe downstream is EPIPE, a
+ * normal way for a filter to end). */
+extern volatile sig_atomic_t cli_stop;
+void cli_signals(void);
 /* Flush and close stdout; returns 0, or -1 after printing why.  A reader
  * that went away (EPIPE) is a normal end for a filter. */
 int cli_close_stdout(void);

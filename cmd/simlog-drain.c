@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +90,8 @@ CLI_CONN_USAGE
 "Exit status: 0 drained, 65 undecodable entries set aside, 66 no such\n"
 "database, 69 Redis unreachable, 73 database cannot be created, 74\n"
 "database error, 75 Redis or the database failed part-way, 77\n"
-"authentication refused; see simlog-drain(1).\n",
+"authentication refused; a simulation that fails alone is named and the\n"
+"others drained, with the worst status; see simlog-drain(1).\n",
 	    stdout);
 }
 
@@ -100,10 +102,20 @@ struct tally {
 	unsigned long long rows, rejects, waiting, unmapped;
 };
 
-/* The newest entry seen of each simulation (--follow waits after it). */
+/* The newest entry seen of each simulation (--follow waits after it),
+ * and its record types so far (sorted). */
 struct seen {
 	char sim[72];
 	struct simlog_sid id;
+	char (*types)[64];
+	size_t ntypes;
+};
+
+/* A simulation the drain could not drain at its last try, and why. */
+struct undrained {
+	char sim[72];
+	int code;
+	char why[SIMLOG_ERRLEN];
 };
 
 struct drain {
@@ -127,8 +139,12 @@ struct drain {
 	unsigned long long rows_seen;	/* --follow: rows at the last pass */
 	struct tally *tally;
 	size_t ntally;
+	size_t *thash, thcap;		/* (sim, type) -> tally index + 1 */
 	struct seen *seen;
 	size_t nseen;
+	struct seen *cur;		/* the simulation being drained */
+	struct undrained *undrained;	/* failed at their last try */
+	size_t nundrained;
 	struct simlog_policy pol;	/* Redis failures (lib/policy.c) */
 	struct simlog_breaker brk;
 	double t0, shown;
@@ -155,29 +171,82 @@ xrealloc(void *p, size_t n)
 
 /* --- what a run drained ----------------------------------------------------- */
 
+/* The worse of two exit statuses: a set-aside entry (65) is less than a
+ * simulation left for later (75), less than Redis gone (69), less than
+ * anything else. */
+static int
+worse(int a, int b)
+{
+	int ra = a == 0 ? 0 : a == SIMLOG_EX_DATAERR ? 1 :
+	    a == SIMLOG_EX_TEMPFAIL ? 2 : a == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
+	int rb = b == 0 ? 0 : b == SIMLOG_EX_DATAERR ? 1 :
+	    b == SIMLOG_EX_TEMPFAIL ? 2 : b == SIMLOG_EX_UNAVAILABLE ? 3 : 4;
+
+	return rb > ra ? b : a;
+}
+
+static size_t
+tally_slot(const struct drain *d, const char *sim, const char *type)
+{
+	return (simlog_fnv1a(sim, strlen(sim)) * 1099511628211ull ^
+	    simlog_fnv1a(type, strlen(type))) & (d->thcap - 1);
+}
+
+/* Index entry i of the tally by its simulation and type. */
+static void
+tally_index(struct drain *d, size_t i)
+{
+	size_t h = tally_slot(d, d->tally[i].sim, d->tally[i].type);
+
+	while (d->thash[h] != 0)
+		h = (h + 1) & (d->thcap - 1);
+	d->thash[h] = i + 1;
+}
+
+/* The tally's entry for sim and type, made if need be: found through an
+ * index at most half full, so that many simulations and types cost no
+ * more a commit than a few. */
+static struct tally *
+tally_of(struct drain *d, const char *sim, const struct simlog_sink_count *c)
+{
+	size_t h, i;
+
+	if (d->thcap > 0)
+		for (h = tally_slot(d, sim, c->type); d->thash[h] != 0;
+		    h = (h + 1) & (d->thcap - 1)) {
+			struct tally *t = &d->tally[d->thash[h] - 1];
+
+			if (strcmp(t->sim, sim) == 0 &&
+			    strcmp(t->type, c->type) == 0)
+				return t;
+		}
+	i = d->ntally++;
+	d->tally = xrealloc(d->tally, d->ntally * sizeof(*d->tally));
+	memset(&d->tally[i], 0, sizeof(d->tally[i]));
+	snprintf(d->tally[i].sim, sizeof(d->tally[i].sim), "%s", sim);
+	snprintf(d->tally[i].type, sizeof(d->tally[i].type), "%s", c->type);
+	snprintf(d->tally[i].table, sizeof(d->tally[i].table), "%s", c->table);
+	if (2 * (d->ntally + 1) > d->thcap) {
+		d->thcap = d->thcap ? 2 * d->thcap : 64;
+		free(d->thash);
+		d->thash = xrealloc(NULL, d->thcap * sizeof(*d->thash));
+		memset(d->thash, 0, d->thcap * sizeof(*d->thash));
+		for (size_t j = 0; j < d->ntally; j++)
+			tally_index(d, j);
+	} else
+		tally_index(d, i);
+	return &d->tally[i];
+}
+
 static void
 tally_add(struct drain *d, const char *sim, const struct simlog_sink_count *c)
 {
-	size_t i;
+	struct tally *t = tally_of(d, sim, c);
 
-	for (i = 0; i < d->ntally; i++)
-		if (strcmp(d->tally[i].sim, sim) == 0 &&
-		    strcmp(d->tally[i].type, c->type) == 0)
-			break;
-	if (i == d->ntally) {
-		d->tally = xrealloc(d->tally, (i + 1) * sizeof(*d->tally));
-		memset(&d->tally[i], 0, sizeof(d->tally[i]));
-		snprintf(d->tally[i].sim, sizeof(d->tally[i].sim), "%s", sim);
-		snprintf(d->tally[i].type, sizeof(d->tally[i].type), "%s",
-		    c->type);
-		snprintf(d->tally[i].table, sizeof(d->tally[i].table), "%s",
-		    c->table);
-		d->ntally++;
-	}
-	d->tally[i].rows += c->rows;
-	d->tally[i].rejects += c->rejects;
-	d->tally[i].waiting += c->waiting;
-	d->tally[i].unmapped += c->unmapped;
+	t->rows += c->rows;
+	t->rejects += c->rejects;
+	t->waiting += c->waiting;
+	t->unmapped += c->unmapped;
 	d->rows += c->rows;
 	d->rejects += c->rejects;
 	d->waiting += c->waiting;
@@ -191,19 +260,25 @@ handled(const struct drain *d)
 	return d->rows + d->rejects + d->waiting;
 }
 
+static int
+by_sim(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* How many simulations the tally holds: n log n, not n^2. */
 static size_t
 count_sims(const struct drain *d)
 {
+	const char **v = xrealloc(NULL, (d->ntally + 1) * sizeof(*v));
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->ntally; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (strcmp(d->tally[j].sim, d->tally[i].sim) == 0)
-				break;
-		n += j == i;
-	}
+	for (size_t i = 0; i < d->ntally; i++)
+		v[i] = d->tally[i].sim;
+	qsort(v, d->ntally, sizeof(*v), by_sim);
+	for (size_t i = 0; i < d->ntally; i++)
+		n += i == 0 || strcmp(v[i], v[i - 1]) != 0;
+	free(v);
 	return n;
 }
 
@@ -431,34 +506,79 @@ drop_ahead(struct drain *d, struct txn *t)
 	t->have_ahead = 0;
 }
 
-/* A decodable chunk may still hold a type we would not make a table of. */
-static const char *
-bad_type(const struct simlog_chunk *ch)
+/* The index of type in a simulation's sorted types, or where it goes. */
+static size_t
+type_at(const struct seen *s, const char *type, int *found)
 {
-	const char *why;
+	size_t lo = 0, hi = s->ntypes;
 
-	for (size_t i = 0; i < ch->ntypes; i++)
-		if (simlog_valid_type(ch->types[i].name,
-		    strlen(ch->types[i].name), &why) < 0)
-			return why;
-	return NULL;
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->types[mid], type);
+
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-/* Decode an entry into d->ch; 0, or -1 with the reason in why. */
+/*
+ * Each record type makes a table: a simulation brings at most
+ * SIMLOG_SIM_MAXTYPES of them into one drain.  The chunk's new types are
+ * taken, or (-1) none when they would be too many.
+ */
+static int
+admit_types(struct seen *s, const struct simlog_chunk *ch)
+{
+	size_t fresh = 0, i, at;
+	int found;
+
+	for (i = 0; i < ch->ntypes; i++) {
+		type_at(s, ch->types[i].name, &found);
+		fresh += !found;
+	}
+	if (fresh == 0)
+		return 0;
+	if (s->ntypes + fresh > SIMLOG_SIM_MAXTYPES)
+		return -1;
+	s->types = xrealloc(s->types, (s->ntypes + fresh) * sizeof(*s->types));
+	for (i = 0; i < ch->ntypes; i++) {
+		at = type_at(s, ch->types[i].name, &found);
+		if (found)
+			continue;
+		memmove(&s->types[at + 1], &s->types[at],
+		    (s->ntypes - at) * sizeof(*s->types));
+		memcpy(s->types[at], ch->types[i].name, sizeof(s->types[at]));
+		s->ntypes++;
+	}
+	return 0;
+}
+
+/* Decode an entry into d->ch, within the bounds of simlog(7); 0, or -1
+ * with the reason in why. */
 static int
 decode_entry(struct drain *d, const struct simlog_entry *ent,
 	     struct simlog_err *why)
 {
-	const char *bad;
-
+	if (ent->nfields > SIMLOG_ENTRY_MAXFIELDS)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "entry has %zu "
+		    "fields, more than %d", ent->nfields,
+		    SIMLOG_ENTRY_MAXFIELDS);
 	if (ent->data == NULL)
 		return simlog_seterr(why, SIMLOG_EX_DATAERR,
 		    "entry has no chunk field");
 	if (simlog_chunk_decode(&d->ch, ent->data, ent->len, why) < 0)
 		return -1;
-	if ((bad = bad_type(&d->ch)) != NULL)
-		return simlog_seterr(why, SIMLOG_EX_DATAERR, "chunk holds a "
-		    "record type that is not valid: %s", bad);
+	if (admit_types(d->cur, &d->ch) < 0)
+		return simlog_seterr(why, SIMLOG_EX_DATAERR, "its record types "
+		    "would give the simulation more than %d", SIMLOG_SIM_MAXTYPES);
 	return 0;
 }
 
@@ -468,17 +588,26 @@ set_aside(struct drain *d, struct txn *t, const struct simlog_entry *ent,
 	  const char *why, struct simlog_err *e)
 {
 	char id[48];
+	int rc;
 
 	simlog_sid_format(&ent->id, id);
-	warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim, id,
-	    why, t->sim);
 	t->where = IN_REDIS;
 	if (take_ahead(d, t, e) < 0 ||
-	    simlog_queue_quarantine(&d->conn, t->sim, ent, why, e) < 0)
+	    (rc = simlog_queue_quarantine(&d->conn, t->sim, ent, why, e)) < 0)
 		return -1;
+	/* Said once it is so. */
+	if (rc == 2)
+		warnx("%s: simlog:{%s}:corrupt was no stream; it is now "
+		    "simlog:{%s}:corrupt:displaced:%s", t->sim, t->sim, t->sim,
+		    id);
+	if (rc > 0)
+		warnx("%s: entry %s: %s; moved to simlog:{%s}:corrupt", t->sim,
+		    id, why, t->sim);
 	t->where = IN_DB;
-	d->corrupt++;
-	d->status = SIMLOG_EX_DATAERR;
+	if (rc > 0) {
+		d->corrupt++;
+		d->status = worse(d->status, SIMLOG_EX_DATAERR);
+	}
 	return 0;
 }
 
@@ -600,6 +729,7 @@ commit(struct drain *d, struct txn *t, struct simlog_err *e)
 {
 	const struct simlog_sink_count *c;
 	size_t n;
+	int reset = 0;
 
 	/* Rows committed into a database file deleted or replaced meanwhile
 	 * are in no database anyone reads: their entries stay. */
@@ -613,9 +743,13 @@ commit(struct drain *d, struct txn *t, struct simlog_err *e)
 	d->dups += t->dups;
 	d->dup_rows += t->dup_rows;
 	t->where = IN_REDIS;
-	if (t->acks->n > 0 &&
-	    simlog_queue_ack(&d->conn, t->sim, t->acks->a, t->acks->n, e) < 0)
+	if (t->acks->n > 0 && (reset = simlog_queue_ack(&d->conn, t->sim,
+	    t->acks->a, t->acks->n, e)) < 0)
 		return -1;
+	if (reset > 0)
+		warnx("%s: %d backlog counter%s in simlog:{%s}:n and :b held no "
+		    "number (or no hash) and %s reset", t->sim, reset,
+		    reset == 1 ? "" : "s", t->sim, reset == 1 ? "was" : "were");
 	return 0;
 }
 
@@ -676,20 +810,39 @@ fail:
 
 /* --- Redis ------------------------------------------------------------------ */
 
+/*
+ * Records buffered for sim, by its counters: only an estimate for
+ * --progress.  A counter that is no number counts as 0, and the sum is
+ * never more than the stream's entries could hold (planted counters can
+ * claim anything).
+ */
 static unsigned long long
 backlog_of(struct drain *d, const char *sim)
 {
-	char k[SIMLOG_KEYLEN];
-	const char *av[2] = { "HVALS", k };
+	char k[SIMLOG_KEYLEN], q[SIMLOG_KEYLEN];
+	const char *av[2] = { "HVALS", k }, *xl[2] = { "XLEN", q };
 	redisReply *r;
-	unsigned long long n = 0;
+	unsigned long long n = 0, most;
 
 	simlog_key_count(sim, k);
+	simlog_key_stream(sim, q);
+	if ((r = simlog_cmd(&d->conn, NULL, 2, xl, NULL)) == NULL)
+		return 0;
+	most = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ?
+	    (unsigned long long)r->integer * (SIMLOG_CHUNK_MAXRAW / 3) : 0;
+	freeReplyObject(r);
 	if ((r = simlog_cmd(&d->conn, NULL, 2, av, NULL)) == NULL)
 		return 0;
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			n += strtoull(r->element[i]->str, NULL, 10);
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		long long v;
+		const char *why;
+
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    simlog_parse_ll(r->element[i]->str, 0, LLONG_MAX, &v,
+		    &why) == 0 && (__builtin_add_overflow(n,
+		    (unsigned long long)v, &n) || n > most))
+			n = most;
+	}
 	freeReplyObject(r);
 	return n;
 }
@@ -787,16 +940,33 @@ saw(struct drain *d, const char *sim, const struct simlog_sid *id)
 
 	if (i == d->nseen) {
 		d->seen = xrealloc(d->seen, (i + 1) * sizeof(*d->seen));
+		memset(&d->seen[i], 0, sizeof(d->seen[i]));
 		snprintf(d->seen[i].sim, sizeof(d->seen[i].sim), "%s", sim);
-		d->seen[i].id.ms = d->seen[i].id.seq = 0;
 		d->nseen++;
 	}
 	if (simlog_sid_cmp(id, &d->seen[i].id) > 0)
 		d->seen[i].id = *id;
 }
 
+/* Drain one simulation: 0, or -1 with e and *where saying what failed. */
+/* In a cluster a simulation whose master does not answer is given up on
+ * for this pass while the others are drained; elsewhere Redis answers for
+ * every simulation or for none, and the policy alone decides. */
 static int
-drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
+sim_reachable(struct drain *d, const char *sim, struct simlog_err *e)
+{
+	char key[SIMLOG_KEYLEN];
+
+	if (d->conn.url.topo != SIMLOG_TOPO_CLUSTER ||
+	    simlog_policy_connect(&d->conn, &d->pol, e) < 0)
+		return 1;
+	simlog_key_stream(sim, key);
+	return simlog_conn_reachable(&d->conn, key, e) == 0;
+}
+
+static int
+drain_sim(struct drain *d, const char *sim, enum where *where,
+	  struct simlog_err *e)
 {
 	struct simlog_sid upto, after = { 0, 0 };
 	struct acklist acks = { NULL, 0, 0 };
@@ -806,20 +976,24 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 
 	struct last_op lo = { sim, &upto, &found };
 
+	*where = IN_REDIS;
+	if (!sim_reachable(d, sim, e))
+		return -1;
 	if (simlog_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
 		return -1;
 	if (!found)
 		return 0;
 	saw(d, sim, &upto);
-	d->expect += backlog_of(d, sim);
+	d->cur = &d->seen[seen_at(d, sim)];
+	if (__builtin_add_overflow(d->expect, backlog_of(d, sim), &d->expect))
+		d->expect = ULLONG_MAX;
 	for (int attempt = 0, dbtries = 0;;) {
-		enum where where = IN_REDIS;
-
+		*where = IN_REDIS;
 		if (simlog_policy_connect(&d->conn, &d->pol, e) < 0)
 			n = -1;
 		else
 			n = drain_txn(d, sim, &after, &started, &upto, &acks,
-			    &where, e);
+			    where, e);
 		show_progress(d, sim, 0);
 		if (n > 0) {
 			attempt = dbtries = 0;
@@ -827,7 +1001,11 @@ drain_sim(struct drain *d, const char *sim, struct simlog_err *e)
 				break;
 			continue;
 		}
-		if (n == 0 || !retry_after(d, e, where, &attempt, &dbtries))
+		/* Its master gone: this simulation waits for the next pass,
+		 * the others go on (a --follow drain retries for ever). */
+		if (n < 0 && *where == IN_REDIS && !sim_reachable(d, sim, e))
+			break;
+		if (n == 0 || !retry_after(d, e, *where, &attempt, &dbtries))
 			break;
 	}
 	acks_clear(&acks);
@@ -852,12 +1030,127 @@ keep_shard(struct drain *d, char **sims, size_t *n)
 	*n = o;
 }
 
-/* One pass over the simulations (or just sim); 0 or an exit status. */
+/* --- what one simulation's failure means ------------------------------------ */
+
+/*
+ * How draining one simulation ended.  One place decides whether a failure
+ * is that simulation's alone, so the pass goes on to the next one (its
+ * data, its keys, an error Redis gave about them; in a cluster, the
+ * master that holds its slot), or everyone's, so the pass stops (the
+ * database, Redis as a whole, its configuration or ACLs, a stop request),
+ * and which exit status it earns.
+ */
+struct sim_outcome {
+	int code;		/* the exit status this failure earns */
+	int local;		/* this simulation's alone: go on */
+};
+
+static struct sim_outcome
+judge(const struct drain *d, const struct simlog_err *e, enum where where)
+{
+	struct sim_outcome o = { e->code ? e->code : SIMLOG_EX_SOFTWARE, 0 };
+
+	/* Redis failed part-way, after the retries. */
+	if (o.code == SIMLOG_EX_UNAVAILABLE)
+		o.code = SIMLOG_EX_TEMPFAIL;
+	if (e->stopped || stop_requested || where == IN_DB)
+		return o;
+	switch (e->code) {
+	case SIMLOG_EX_NOPERM:
+		/* ACL key patterns can deny one simulation's keys alone; a
+		 * command denied is denied for all. */
+		o.local = strstr(e->msg, "access one of the keys") != NULL ||
+		    strstr(e->msg, "can't access") != NULL;
+		return o;
+	case SIMLOG_EX_CONFIG:
+		return o;
+	case SIMLOG_EX_UNAVAILABLE:
+	case SIMLOG_EX_TEMPFAIL:
+		/* The connection itself: all of Redis, unless a cluster's
+		 * other masters still answer (full or loading: all). */
+		o.local = d->conn.url.topo == SIMLOG_TOPO_CLUSTER && !e->full;
+		return o;
+	default:
+		o.local = 1;
+		return o;
+	}
+}
+
+static size_t
+undrained_at(const struct drain *d, const char *sim)
+{
+	size_t i;
+
+	for (i = 0; i < d->nundrained; i++)
+		if (strcmp(d->undrained[i].sim, sim) == 0)
+			break;
+	return i;
+}
+
+/* sim failed: said once per reason (a --follow drain tries every pass). */
+static void
+sim_failed(struct drain *d, const char *sim, int code,
+	   const struct simlog_err *e)
+{
+	size_t i = undrained_at(d, sim);
+	struct undrained *u;
+
+	if (i == d->nundrained) {
+		d->undrained = xrealloc(d->undrained, (i + 1) *
+		    sizeof(*d->undrained));
+		memset(&d->undrained[i], 0, sizeof(d->undrained[i]));
+		snprintf(d->undrained[i].sim, sizeof(d->undrained[i].sim), "%s",
+		    sim);
+		d->nundrained++;
+	}
+	u = &d->undrained[i];
+	u->code = code;
+	if (strcmp(u->why, e->msg) != 0)
+		warnx("%s: %s", sim, e->msg);
+	snprintf(u->why, sizeof(u->why), "%s", e->msg);
+}
+
+static void
+sim_drained(struct drain *d, const char *sim)
+{
+	size_t i = undrained_at(d, sim);
+
+	if (i < d->nundrained)
+		d->undrained[i] = d->undrained[--d->nundrained];
+}
+
+/* At the end: name every simulation left undrained; the worst status. */
+static int
+name_undrained(const struct drain *d)
+{
+	char names[1024];
+	size_t len = 0;
+	int rc = 0;
+
+	if (d->nundrained == 0)
+		return 0;
+	names[0] = '\0';
+	for (size_t i = 0; i < d->nundrained; i++) {
+		rc = worse(rc, d->undrained[i].code);
+		if (len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len,
+			    "%s%s", i ? ", " : "", d->undrained[i].sim);
+	}
+	warnx("%zu simulation%s not drained (see above): %s%s", d->nundrained,
+	    d->nundrained == 1 ? "" : "s", names,
+	    len >= sizeof(names) ? "..." : "");
+	return rc;
+}
+
+/*
+ * One pass over the simulations (or just sim): 0, or the exit status of a
+ * failure that stops every simulation.  A simulation's own failure is
+ * noted (d->undrained) and the pass goes on to the next.
+ */
 static int
 drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 {
 	struct simlog_err e;
-	int rc = 0;
 
 	simlog_strv_free(*sims, *nsims);
 	*sims = NULL;
@@ -887,19 +1180,24 @@ drain_pass(struct drain *d, const char *sim, char ***sims, size_t *nsims)
 		if (lo.partial && !d->follow)
 			d->status = SIMLOG_EX_TEMPFAIL;
 	}
-	for (size_t i = 0; i < *nsims && !stop_requested; i++)
-		if (drain_sim(d, (*sims)[i], &e) < 0) {
-			if (e.stopped)
-				break;
-			warnx("%s: %s", (*sims)[i], e.msg);
-			rc = e.code ? e.code : SIMLOG_EX_SOFTWARE;
-			/* Redis or the database is in trouble: a later
-			 * simulation would only meet the same failure. */
-			if (rc == SIMLOG_EX_UNAVAILABLE)
-				rc = SIMLOG_EX_TEMPFAIL;
-			break;
+	for (size_t i = 0; i < *nsims && !stop_requested; i++) {
+		struct sim_outcome o;
+		enum where where;
+
+		if (drain_sim(d, (*sims)[i], &where, &e) == 0) {
+			sim_drained(d, (*sims)[i]);
+			continue;
 		}
-	return rc;
+		if (e.stopped)
+			break;
+		o = judge(d, &e, where);
+		if (!o.local) {
+			warnx("%s: %s", (*sims)[i], e.msg);
+			return o.code;
+		}
+		sim_failed(d, (*sims)[i], o.code, &e);
+	}
+	return 0;
 }
 
 /*
@@ -917,16 +1215,21 @@ wait_cluster(struct drain *d, char (*keys)[SIMLOG_KEYLEN], char (*ids)[48],
 	while (!stop_requested) {
 		struct simlog_err e;
 		int got = 0;
-		size_t i, sent = 0;
+		size_t i, asked, sent = 0;
 
 		for (i = 0; i < n; i++) {
 			const char *av[6] = { "XREAD", "COUNT", "1", "STREAMS",
 			    keys[i], ids[i] };
 
+			/* A master that is down waits for the next pass, which
+			 * says so; the others are watched meanwhile. */
+			if (simlog_conn_reachable(&d->conn, keys[i], &e) < 0)
+				continue;
 			if (simlog_conn_append(&d->conn, 6, av, NULL, &e) < 0)
 				break;
 			sent++;
 		}
+		asked = i;
 		for (i = 0; i < sent; i++) {
 			redisReply *r;
 
@@ -935,7 +1238,7 @@ wait_cluster(struct drain *d, char (*keys)[SIMLOG_KEYLEN], char (*ids)[48],
 			got |= r->type == REDIS_REPLY_ARRAY;
 			freeReplyObject(r);
 		}
-		if (sent < n || i < sent) {
+		if (asked < n || i < sent) {
 			/* Trouble shows itself at the next pass. */
 			simlog_conn_close(&d->conn);
 			simlog_sleep(end - simlog_now_mono(), &stop_requested);
@@ -1058,7 +1361,7 @@ check_policy(struct drain *d)
 {
 	char *policy = simlog_maxmemory_policy(&d->conn);
 
-	if (policy != NULL && simlog_policy_evicts(policy))
+	if (policy != NULL && simlog_maxmemory_evicts(policy))
 		warnx("%s: maxmemory-policy %s lets Redis evict buffered "
 		    "records; use noeviction", d->conn.display, policy);
 	free(policy);
@@ -1361,7 +1664,7 @@ run(struct drain *d, const char *sim)
 		d->rows_seen = handled(d) + d->dup_rows;
 	} while (!stop_requested);
 	simlog_strv_free(sims, nsims);
-	return rc;
+	return worse(rc, name_undrained(d));
 }
 
 static void
@@ -1371,7 +1674,11 @@ cleanup(struct drain *d)
 	simlog_schema_free(d->schema);
 	simlog_chunk_clear(&d->ch);
 	free(d->tally);
+	free(d->thash);
+	for (size_t i = 0; i < d->nseen; i++)
+		free(d->seen[i].types);
 	free(d->seen);
+	free(d->undrained);
 	simlog_conn_clear(&d->conn);
 	simlog_breaker_clear(&d->brk);
 }
@@ -1410,5 +1717,5 @@ main(int argc, char **argv)
 	cleanup(&d);
 	if (cli_close_stdout() < 0 && rc == 0)
 		rc = SIMLOG_EX_IOERR;
-	return rc ? rc : d.status;
+	return worse(rc, d.status);
 }

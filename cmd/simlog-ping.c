@@ -58,29 +58,6 @@ CLI_CONN_USAGE
 	    stdout);
 }
 
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a pause between PINGs ends at once. */
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 /* The one line; -1 when writing it failed (and was said). */
 static int
 report(struct simlog_ping *p)
@@ -172,11 +149,11 @@ main(int argc, char **argv)
 		    cli_quote(argv[optind], q, sizeof(q)));
 		cli_try_help();
 	}
-	o.stop = &stop_requested;
+	o.stop = &cli_stop;
 	o.say = cli_say;
 	if ((p = simlog_ping_new(&co, &o, &e)) == NULL)
 		cli_die(&e);
-	install_signals();
+	cli_signals();
 
 	if (simlog_ping_run(p, &e) < 0) {
 		status = fail_status(&e);

@@ -106,30 +106,6 @@ struct stats {
 	int warned;
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: the pause between samples ends at once.  A signal
-	 * during a command lets it finish (hiredis retries on EINTR). */
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 static void
 sample_clear(struct sample *s)
 {
@@ -957,9 +933,9 @@ run(struct stats *st)
 			if (next < now)
 				start = now - (double)i * st->watch;
 			else
-				simlog_sleep(next - now, &stop_requested);
+				simlog_sleep(next - now, &cli_stop);
 		}
-		if (stop_requested)
+		if (cli_stop)
 			break;
 		if (take_sample(st, &st->cur, &e) < 0) {
 			sample_clear(&st->cur);
@@ -972,7 +948,7 @@ run(struct stats *st)
 		memset(&st->cur, 0, sizeof(st->cur));
 		if (w < 0)
 			return SIMLOG_EX_IOERR;
-		if (w > 0 || stop_requested)
+		if (w > 0 || cli_stop)
 			break;
 	}
 	return SIMLOG_EX_OK;
@@ -1062,7 +1038,7 @@ main(int argc, char **argv)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
 	if (simlog_conn_init(&st.conn, &co, &e) < 0)
 		cli_die(&e);
-	install_signals();
+	cli_signals();
 
 	status = run(&st);
 	if (status == SIMLOG_EX_OK && st.warned)

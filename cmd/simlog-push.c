@@ -145,36 +145,6 @@ struct push {
 	struct simlog_writer_stats st;
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a blocked read(2) returns EINTR so we can act. */
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void
-say(void *arg, const char *msg)
-{
-	(void)arg;
-	warnx("%s", msg);
-}
-
 static void
 reject_line(struct push *p, unsigned long long lineno, const char *why,
 	    const char *line, size_t len)
@@ -203,7 +173,7 @@ tee_line(struct push *p, const char *line, size_t len)
 	p->tee_closed = 1;
 	if (p->tee_mode == TEE_EXIT) {
 		/* As before --tee-error: finish what was read, stop. */
-		stop_requested = 1;
+		cli_stop = 1;
 		return;
 	}
 	warnx("--tee: standard output's reader went away; going on "
@@ -243,7 +213,7 @@ handle_line(struct push *p, unsigned long long lineno, const char *line,
 	else if (r < 0 && !p->lost_input) {
 		warnx("%s; no longer reading input", why.msg);
 		p->lost_input = 1;
-		stop_requested = 1;
+		cli_stop = 1;
 	}
 }
 
@@ -290,7 +260,7 @@ wait_input(struct push *p, struct simlog_lines *in)
 
 	if (!p->progress || simlog_lines_ready(in))
 		return;
-	while (!stop_requested && poll(&pfd, 1, 500) == 0)
+	while (!cli_stop && poll(&pfd, 1, 500) == 0)
 		show_progress(p);
 }
 
@@ -302,7 +272,7 @@ run(struct push *p, struct simlog_lines *in)
 		size_t len;
 		enum simlog_line_status st;
 
-		if (stop_requested)
+		if (cli_stop)
 			simlog_lines_stop(in);	/* keep what is buffered */
 		wait_input(p, in);
 		st = simlog_lines_next(in, &line, &len);
@@ -889,8 +859,8 @@ main(int argc, char **argv)
 	p.o.conn.name = "simlog-push";
 	if (options(argc, argv, &p))
 		return spool_status(&p.o);
-	p.o.stop = &stop_requested;
-	p.o.say = say;
+	p.o.stop = &cli_stop;
+	p.o.say = cli_say;
 	p.o.type_hint = " (give every line's type with -t TYPE, or name the "
 	    "field that holds it with --type-field)";
 	p.out = p.tee ? stderr : stdout;
@@ -900,7 +870,7 @@ main(int argc, char **argv)
 	if (!p.o.replay_only &&
 	    (in = simlog_lines_new(STDIN_FILENO, p.o.max_record)) == NULL)
 		errx(SIMLOG_EX_SOFTWARE, "out of memory");
-	install_signals();
+	cli_signals();
 	if (p.replay_from != NULL)
 		status = replay_from(&p);
 	else {

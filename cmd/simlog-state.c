@@ -123,7 +123,8 @@ CLI_CONN_USAGE
 "66 no such state or version, 69 Redis unreachable, 70 internal error,\n"
 "73 FILE cannot be created, 74 I/O error, 75 Redis failed part-way,\n"
 "77 authentication refused, 78 configuration, 79 --expect-version\n"
-"conflict; see simlog-state(1).\n",
+"conflict, or the version loaded was deleted while read; see\n"
+"simlog-state(1).\n",
 	    stdout);
 }
 
@@ -795,14 +796,22 @@ describe(struct st *s, long long which)
 	struct simlog_err e;
 	size_t n, i;
 
+	int rc = SIMLOG_EX_OK;
+
 	connect_redis(s);
 	if (simlog_state_describe(&s->conn, s->id, which, &info, &m, &n,
 	    &e) < 0)
 		die(&e);
+	/* A damaged version is named, never passed over in silence. */
 	for (i = 0; i < n; i++)
-		meta_line(s->id, &m[i], info.expires_ms);
+		if (m[i].damaged) {
+			warnx("%s version %lld: listed, but its stored metadata "
+			    "is missing or damaged", s->id, m[i].version);
+			rc = SIMLOG_EX_DATAERR;
+		} else
+			meta_line(s->id, &m[i], info.expires_ms);
 	free(m);
-	return SIMLOG_EX_OK;
+	return rc;
 }
 
 static int

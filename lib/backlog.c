@@ -25,12 +25,17 @@ static const char purge_lua[] =
 
 /* The stream and both counters together (one simulation's keys, one
  * cluster slot); what the counters said is returned with the number of
- * entries. */
+ * entries.  A counter that holds no number counts as 0, a counter key of
+ * another type as none, and the sum stops at 2^53, which a double holds
+ * exactly. */
 static const char discard_lua[] =
     "#!lua flags=allow-oom\n"
     "local records = 0\n"
-    "for _, v in ipairs(redis.call('HVALS', KEYS[2])) do\n"
-    "  records = records + tonumber(v)\n"
+    "local vals = redis.pcall('HVALS', KEYS[2])\n"
+    "if vals.err then vals = {} end\n"
+    "for _, v in ipairs(vals) do\n"
+    "  local n = tonumber(v) or 0\n"
+    "  if n > 0 then records = math.min(records + n, 9007199254740992) end\n"
     "end\n"
     "local entries = redis.call('XLEN', KEYS[1])\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
@@ -94,11 +99,80 @@ dup_bytes(const char *s, size_t n)
 	return p;
 }
 
+/* One field of c, copied. */
+static int
+add_field(struct simlog_corrupt *c, size_t *cap, const char *name,
+	  size_t nlen, const char *val, size_t vlen)
+{
+	struct simlog_field *fl;
+
+	if (c->nfields == *cap) {
+		size_t n = *cap ? 2 * *cap : 8;
+		void *q = realloc(c->fields, n * sizeof(*c->fields));
+
+		if (q == NULL)
+			return -1;
+		c->fields = q;
+		*cap = n;
+	}
+	fl = &c->fields[c->nfields];
+	memset(fl, 0, sizeof(*fl));
+	if ((fl->name = dup_bytes(name, nlen)) == NULL ||
+	    (fl->val = dup_bytes(val, vlen)) == NULL) {
+		free(fl->name);
+		return -1;
+	}
+	fl->nlen = nlen;
+	fl->vlen = vlen;
+	c->nfields++;
+	return 0;
+}
+
+/* The next "LEN:BYTES" of a packed value at *p (before end); -1 if the
+ * value is not what the quarantine script writes. */
+static int
+packed_next(const char **p, const char *end, const char **s, size_t *n)
+{
+	size_t len = 0, digits = 0;
+
+	while (*p < end && **p >= '0' && **p <= '9' && digits < 12) {
+		len = len * 10 + (size_t)(**p - '0');
+		(*p)++;
+		digits++;
+	}
+	if (digits == 0 || *p == end || **p != ':' ||
+	    len > (size_t)(end - *p - 1))
+		return -1;
+	*s = *p + 1;
+	*n = len;
+	*p += 1 + len;
+	return 0;
+}
+
+/* The fields of an entry set aside packed (one with too many fields to
+ * copy one by one), unpacked. */
+static int
+unpack_fields(struct simlog_corrupt *c, size_t *cap, const char *v,
+	      size_t vlen)
+{
+	const char *p = v, *end = v + vlen, *name, *val;
+	size_t nlen, len;
+
+	while (p < end) {
+		if (packed_next(&p, end, &name, &nlen) < 0 ||
+		    packed_next(&p, end, &val, &len) < 0 ||
+		    add_field(c, cap, name, nlen, val, len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* One reply entry [id, [field, value, ...]] into c; -1 if malformed. */
 static int
 take_entry(const redisReply *x, struct simlog_corrupt *c)
 {
 	const redisReply *f;
+	size_t cap = 0;
 
 	if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
 	    x->element[0]->type != REDIS_REPLY_STRING ||
@@ -106,9 +180,6 @@ take_entry(const redisReply *x, struct simlog_corrupt *c)
 	    &c->entry) < 0 || x->element[1]->type != REDIS_REPLY_ARRAY)
 		return -1;
 	f = x->element[1];
-	if ((c->fields = calloc(f->elements / 2 + 1, sizeof(*c->fields))) ==
-	    NULL)
-		return -1;
 	for (size_t j = 0; j + 1 < f->elements; j += 2) {
 		const redisReply *k = f->element[j], *v = f->element[j + 1];
 
@@ -121,16 +192,13 @@ take_entry(const redisReply *x, struct simlog_corrupt *c)
 		    c->why == NULL) {
 			if ((c->why = dup_bytes(v->str, v->len)) == NULL)
 				return -1;
-		} else {
-			struct simlog_field *fl = &c->fields[c->nfields];
-
-			if ((fl->name = dup_bytes(k->str, k->len)) == NULL ||
-			    (fl->val = dup_bytes(v->str, v->len)) == NULL)
+		} else if (j == 4 && k->len == 6 &&
+		    memcmp(k->str, "packed", 6) == 0) {
+			if (unpack_fields(c, &cap, v->str, v->len) < 0)
 				return -1;
-			fl->nlen = k->len;
-			fl->vlen = v->len;
-			c->nfields++;
-		}
+		} else if (add_field(c, &cap, k->str, k->len, v->str,
+		    v->len) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -68,23 +69,26 @@ simlog_chunk_reset(struct simlog_chunk *ch)
 	ch->enclen = 0;
 }
 
+/* Count one record of type[0..tlen) (valid: no NUL, under 64 bytes):
+ * 0, -1 out of memory, 1 a type beyond SIMLOG_CHUNK_MAXTYPES. */
 static int
 tally(struct simlog_chunk *ch, const char *type, size_t tlen, size_t bytes)
 {
 	size_t i;
 
-	if (tlen >= sizeof(ch->types[0].name))
-		return -1;
-	/* Records of one type come in runs; look at the last one first. */
+	/* Records of one type come in runs; look at the last one first.
+	 * At most SIMLOG_CHUNK_MAXTYPES to look at: linear per record. */
 	for (i = ch->ntypes; i-- > 0;) {
 		struct simlog_typecount *t = &ch->types[i];
 
-		if (strncmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
+		if (memcmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
 			t->records++;
 			t->bytes += bytes;
 			return 0;
 		}
 	}
+	if (ch->ntypes >= SIMLOG_CHUNK_MAXTYPES)
+		return 1;
 	if (ch->ntypes == ch->typecap) {
 		size_t n = ch->typecap ? ch->typecap * 2 : 8;
 		struct simlog_typecount *q = realloc(ch->types, n * sizeof(*q));
@@ -109,11 +113,11 @@ simlog_chunk_add(struct simlog_chunk *ch, const char *type, size_t tlen,
 	size_t need = ch->rawlen + tlen + jlen + 2;
 	char *p;
 
-	if (need > SIMLOG_CHUNK_MAXRAW)
+	if (need > SIMLOG_CHUNK_MAXRAW || tlen >= sizeof(ch->types[0].name))
 		return -1;
 	if (grow(&ch->raw, &ch->rawcap, need) < 0)
 		return -1;
-	if (tally(ch, type, tlen, jlen) < 0)
+	if (tally(ch, type, tlen, jlen) != 0)
 		return -1;
 	p = ch->raw + ch->rawlen;
 	memcpy(p, type, tlen);
@@ -150,7 +154,9 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 		h[4] = FLAG_LZ4;
 		ch->enclen = SIMLOG_CHUNK_HDR + (size_t)clen;
 	} else {
-		memcpy(ch->enc + SIMLOG_CHUNK_HDR, ch->raw, ch->rawlen);
+		/* An empty chunk may have no raw buffer at all. */
+		if (ch->rawlen > 0)
+			memcpy(ch->enc + SIMLOG_CHUNK_HDR, ch->raw, ch->rawlen);
 		ch->enclen = SIMLOG_CHUNK_HDR + ch->rawlen;
 	}
 	return 0;
@@ -164,6 +170,45 @@ simlog_chunk_peek_records(const char *buf, size_t len)
 	if (buf == NULL || len < SIMLOG_CHUNK_HDR || memcmp(h, "SLC", 3) != 0)
 		return 0;
 	return get32le(h + 24);
+}
+
+/*
+ * Every record of a decoded chunk as push would have written it: a valid
+ * type (simlog_valid_type: by length, so a NUL inside is refused), at most
+ * SIMLOG_RECORD_MAX bytes, at most SIMLOG_CHUNK_MAXTYPES types, and as many
+ * records as the header says.  One pass, linear in the chunk's size.
+ */
+static int
+check_records(struct simlog_chunk *ch, uint32_t nrec, struct simlog_err *err)
+{
+	const char *type, *json, *why;
+	size_t tlen, jlen, pos = 0;
+	int rc;
+
+	while ((rc = simlog_chunk_next(ch, &pos, &type, &tlen, &json,
+	    &jlen)) > 0) {
+		if (simlog_valid_type(type, tlen, &why) < 0)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR, "record %u "
+			    "has a record type that is not valid: %s",
+			    ch->records + 1, why);
+		if (jlen > SIMLOG_RECORD_MAX)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR, "record %u "
+			    "is %zu bytes, more than a record may be (%u)",
+			    ch->records + 1, jlen, SIMLOG_RECORD_MAX);
+		if ((rc = tally(ch, type, tlen, jlen)) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		if (rc > 0)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR, "chunk "
+			    "holds more than %d record types",
+			    SIMLOG_CHUNK_MAXTYPES);
+		ch->records++;
+	}
+	if (rc < 0 || ch->records != nrec)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk holds %s%u records, header says %u", rc < 0 ?
+		    "a cut-off line after " : "", ch->records, nrec);
+	return 0;
 }
 
 int
@@ -182,9 +227,6 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 {
 	const unsigned char *h = (const unsigned char *)buf;
 	uint32_t nrec, rawlen, crc;
-	size_t pos = 0;
-	const char *type, *json;
-	size_t tlen, jlen;
 
 	simlog_chunk_reset(ch);
 	if (len < SIMLOG_CHUNK_HDR || memcmp(h, "SLC", 3) != 0)
@@ -204,6 +246,9 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		    "chunk claims %u bytes", rawlen);
 	if (grow(&ch->raw, &ch->rawcap, rawlen ? rawlen : 1) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (len - SIMLOG_CHUNK_HDR > INT_MAX)
+		return simlog_seterr(err, SIMLOG_EX_DATAERR,
+		    "chunk of %zu bytes is too large", len);
 	if (h[4] & FLAG_LZ4) {
 		int n = LZ4_decompress_safe(buf + SIMLOG_CHUNK_HDR, ch->raw,
 		    (int)(len - SIMLOG_CHUNK_HDR), (int)rawlen);
@@ -222,17 +267,7 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk checksum mismatch");
 	memcpy(ch->id, h + 8, SIMLOG_BATCH_ID_LEN);
-	while (simlog_chunk_next(ch, &pos, &type, &tlen, &json, &jlen) > 0) {
-		if (tally(ch, type, tlen, jlen) < 0)
-			return simlog_seterr(err, SIMLOG_EX_DATAERR,
-			    "chunk record has a bad type");
-		ch->records++;
-	}
-	if (pos != rawlen || ch->records != nrec)
-		return simlog_seterr(err, SIMLOG_EX_DATAERR,
-		    "chunk holds %u records, header says %u", ch->records,
-		    nrec);
-	return 0;
+	return check_records(ch, nrec, err);
 }
 
 int

@@ -545,7 +545,7 @@ simlog_check_topo(const char *info, const char *save, enum simlog_topo topo,
 		    "a replica is read-only, or loses its writes at the next "
 		    "resync; point simlog at the master");
 	if (simlog_info_str(info, "maxmemory_policy", policy,
-	    sizeof(policy)) == 0 && simlog_policy_evicts(policy))
+	    sizeof(policy)) == 0 && simlog_maxmemory_evicts(policy))
 		add(&f, "maxmemory-policy", policy, SIMLOG_SEV_PROBLEM,
 		    "Redis may evict any key when memory is full, buffered "
 		    "records included, silently; use noeviction");
@@ -965,22 +965,36 @@ reply_ll(const redisReply *r)
 	return 0;
 }
 
+/* The type name[0..len) among s->types[0..sorted) (sorted by name), else
+ * a new one at the end: a hash of many fields costs n log n, not n^2. */
 static struct simlog_backlog_type *
-find_type(struct simlog_backlog_sim *s, const char *name, size_t len)
+find_type(struct simlog_backlog_sim *s, size_t sorted, const char *name,
+	  size_t len)
 {
-	size_t i;
-	void *nv;
+	struct simlog_backlog_type k, *t;
+	size_t n = s->ntypes;
 
-	for (i = 0; i < s->ntypes; i++)
-		if (strlen(s->types[i].name) == len &&
-		    memcmp(s->types[i].name, name, len) == 0)
-			return &s->types[i];
-	if ((nv = realloc(s->types, (s->ntypes + 1) * sizeof(*s->types))) == NULL)
+	memset(&k, 0, sizeof(k));
+	if ((k.name = strndup(name, len)) == NULL)
 		return NULL;
-	s->types = nv;
-	memset(&s->types[s->ntypes], 0, sizeof(*s->types));
-	if ((s->types[s->ntypes].name = strndup(name, len)) == NULL)
-		return NULL;
+	t = sorted > 0 ? bsearch(&k, s->types, sorted, sizeof(*s->types),
+	    cmp_type) : NULL;
+	if (t != NULL) {
+		free(k.name);
+		return t;
+	}
+	/* Room doubles at 8, 16, 32...: appending stays linear. */
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		void *nv = realloc(s->types, (n < 8 ? 8 : 2 * n) *
+		    sizeof(*s->types));
+
+		if (nv == NULL) {
+			free(k.name);
+			return NULL;
+		}
+		s->types = nv;
+	}
+	s->types[n] = k;
 	return &s->types[s->ntypes++];
 }
 
@@ -1032,14 +1046,30 @@ redis_time(struct simlog_conn *conn, long long *ms, struct simlog_err *err)
 	return rc;
 }
 
-/* Fold one HGETALL reply (type -> number) into s. */
+/* a + b for counts that are never negative: at most INT64_MAX. */
+static long long
+sat_add(long long a, long long b)
+{
+	long long r;
+
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* Fold one HGETALL reply (type -> number) into s.  A counter that is no
+ * number or below zero (damaged, planted) counts as 0; sums saturate. */
 static int
 add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
 {
-	size_t i;
+	size_t i, sorted = s->ntypes;
 
 	if (r->type != REDIS_REPLY_ARRAY)
 		return -1;
+	/* The counts come first: their fields are all new (a hash has each
+	 * once); the bytes then find theirs among them, sorted. */
+	if (!bytes)
+		sorted = 0;
+	else if (s->ntypes > 1)
+		qsort(s->types, s->ntypes, sizeof(*s->types), cmp_type);
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *k = r->element[i];
 		struct simlog_backlog_type *t;
@@ -1047,15 +1077,16 @@ add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
 
 		if (k->type != REDIS_REPLY_STRING)
 			continue;
-		if ((t = find_type(s, k->str, k->len)) == NULL)
+		if ((t = find_type(s, sorted, k->str, k->len)) == NULL)
 			return -2;
-		v = reply_ll(r->element[i + 1]);
+		if ((v = reply_ll(r->element[i + 1])) < 0)
+			v = 0;
 		if (bytes) {
 			t->bytes = v;
-			s->bytes += v;
+			s->bytes = sat_add(s->bytes, v);
 		} else {
 			t->records = v;
-			s->records += v;
+			s->records = sat_add(s->records, v);
 		}
 	}
 	return 0;
@@ -1142,8 +1173,8 @@ simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
 			continue;
 		}
 		qsort(s->types, s->ntypes, sizeof(*s->types), cmp_type);
-		b->records += s->records;
-		b->bytes += s->bytes;
+		b->records = sat_add(b->records, s->records);
+		b->bytes = sat_add(b->bytes, s->bytes);
 	}
 	if (b->nsims > 1)
 		qsort(b->sims, b->nsims, sizeof(*b->sims), cmp_sim);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "simlog.h"
+#include "util.h"
 
 void
 simlog_jw_init(struct simlog_jw *w, FILE *f)
@@ -79,6 +80,20 @@ utf8_len(const unsigned char *p, size_t n)
 		if (p[i] < 0x80 || p[i] > 0xBF)
 			return 0;
 	return len;
+}
+
+int
+simlog_utf8_text(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, len;
+
+	while (i < n) {
+		if (p[i] == 0 || (len = utf8_len(p + i, n - i)) == 0)
+			return 0;
+		i += len;
+	}
+	return 1;
 }
 
 /* A JSON string: quotes and backslashes escaped, control characters as

@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "simlog_health.h"
+#include "util.h"
 
 #define WAIT_STEP_MIN 0.05	/* first pause between attempts in the wait */
 #define WAIT_STEP_MAX 1.0
@@ -68,23 +69,8 @@ stopped(const struct simlog_ping *p)
 	return p->o.stop != NULL && *p->o.stop;
 }
 
-static void
-say(struct simlog_ping *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_ping *p, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN * 2];
-	va_list ap;
-
-	if (p->o.say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->o.say(p->o.say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define tell(p, ...) simlog_say((p)->o.say, (p)->o.say_arg, __VA_ARGS__)
 
 /* One PING; its round trip in milliseconds into *ms. */
 static int
@@ -193,10 +179,10 @@ judge(struct simlog_ping *p, size_t node, const char *addr, const char *info,
 	if (save == NULL && simlog_info_ll(info, "aof_enabled", &aof) == 0 &&
 	    aof == 0) {
 		if (p->multi)
-			say(p, "%s: cannot read the RDB save schedule: %s",
+			tell(p, "%s: cannot read the RDB save schedule: %s",
 			    addr, se.msg);
 		else
-			say(p, "cannot read the RDB save schedule: %s", se.msg);
+			tell(p, "cannot read the RDB save schedule: %s", se.msg);
 	}
 	n = simlog_check_topo(info, save, p->conn.url.topo, f,
 	    SIMLOG_MAX_FINDINGS);
@@ -365,7 +351,7 @@ inspect(struct simlog_ping *p, struct simlog_err *e)
 	if ((info = simlog_info(&p->conn, NULL, e)) == NULL) {
 		if (p->o.check || e->code != SIMLOG_EX_NOPERM)
 			return -1;
-		say(p, "%s", e->msg);
+		tell(p, "%s", e->msg);
 		return 0;
 	}
 	simlog_server_parse(info, &p->server);

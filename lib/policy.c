@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "simlog.h"
+#include "util.h"
 
 static int
 env_number(const char *name, double min, double max, double *out,
@@ -102,23 +103,8 @@ simlog_policy_init(struct simlog_policy *p, struct simlog_err *err)
 	return simlog_retry_init(&p->retry, err);
 }
 
-static void
-say(struct simlog_policy *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_policy *p, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN + 200];
-	va_list ap;
-
-	if (p->say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->say(p->say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define tell(p, ...) simlog_say((p)->say, (p)->say_arg, __VA_ARGS__)
 
 static int
 stopping(const struct simlog_policy *p)
@@ -159,7 +145,7 @@ breaker_wait(struct simlog_conn *conn, struct simlog_policy *p,
 		return -1;
 	}
 	if (!p->lost && p->forever) {
-		say(p, "%s: %s; waiting", conn->display, why);
+		tell(p, "%s: %s; waiting", conn->display, why);
 		p->lost = 1;
 	}
 	/* Someone else may be probing: look again at least every second. */
@@ -192,7 +178,7 @@ simlog_policy_connect(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->brk != NULL)
 		simlog_breaker_success(p->brk);
 	if (p->lost) {
-		say(p, "%s: Redis is back", conn->display);
+		tell(p, "%s: Redis is back", conn->display);
 		p->lost = 0;
 	}
 	return 1;
@@ -232,13 +218,13 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->forever) {
 		/* Say where, unless the failure does already. */
 		if (!p->lost)
-			say(p, "%s%s%s; retrying until Redis is back",
+			tell(p, "%s%s%s; retrying until Redis is back",
 			    strstr(err->msg, conn->display) ? "" :
 			    conn->display, strstr(err->msg, conn->display) ?
 			    "" : ": ", err->msg);
 		p->lost = 1;
 	} else
-		say(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
+		tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
 	simlog_sleep(delay, p->stop);
 	if (stopping(p)) {
 		err->stopped = 1;

@@ -13,21 +13,56 @@
  * their streams on every master.  (Before, a global set simlog:sims listed
  * them; it is read as well, and names whose stream is gone leave it.)
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
 
 #include "simlog.h"
+#include "util.h"
+
+/*
+ * What the push and the acknowledgement share: the stream must be one (a
+ * key of another type there stops the script before its first write);
+ * the counters are derived figures, so a counter key that is not a hash,
+ * or a field that is not a number or would overflow (planted, damaged),
+ * is reset rather than allowed to stop a script half-way: Redis does not
+ * undo what a failed script did.  A field at zero or below goes.
+ */
+#define COUNTERS_LUA \
+    "local reset = 0\n" \
+    "local st = redis.call('TYPE', KEYS[1]).ok\n" \
+    "if st ~= 'stream' and st ~= 'none' then\n" \
+    "  return redis.error_reply('SIMLOGTYPE ' .. KEYS[1] .. ' is a ' ..\n" \
+    "    st .. ', not a stream')\n" \
+    "end\n" \
+    "for k = 2, 3 do\n" \
+    "  local t = redis.call('TYPE', KEYS[k]).ok\n" \
+    "  if t ~= 'hash' and t ~= 'none' then\n" \
+    "    redis.call('DEL', KEYS[k])\n" \
+    "    reset = reset + 1\n" \
+    "  end\n" \
+    "end\n" \
+    "local function add(k, f, by)\n" \
+    "  local v = redis.pcall('HINCRBY', k, f, by)\n" \
+    "  if type(v) ~= 'number' then\n" \
+    "    reset = reset + 1\n" \
+    "    redis.call('HDEL', k, f)\n" \
+    "    v = redis.call('HINCRBY', k, f, by)\n" \
+    "  end\n" \
+    "  if v <= 0 then redis.call('HDEL', k, f) end\n" \
+    "end\n"
 
 /* Denied as a whole when Redis is out of memory: nothing half-applied. */
 static const char push_lua[] =
     "#!lua\n"
+    COUNTERS_LUA
     "local max = tonumber(ARGV[3])\n"
     "if max > 0 then\n"
     "  local total = 0\n"
     "  for _, v in ipairs(redis.call('HVALS', KEYS[2])) do\n"
-    "    total = total + tonumber(v)\n"
+    "    total = total + (tonumber(v) or 0)\n"
     "  end\n"
     "  if total >= max then\n"
     "    return redis.error_reply('SIMLOGBACKLOG simulation ' ..\n"
@@ -37,14 +72,23 @@ static const char push_lua[] =
     "end\n"
     "local id = redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])\n"
     "for i = 4, #ARGV, 3 do\n"
-    "  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
-    "  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 2])\n"
+    "  add(KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  add(KEYS[3], ARGV[i], ARGV[i + 2])\n"
     "end\n"
     "return id\n";
 
-/* Must run when Redis is full: draining is what frees the memory. */
+/*
+ * Must run when Redis is full: draining is what frees the memory.
+ * KEYS: stream, counts, bytes; ARGV: sim, n, then per entry its id, its
+ * number of types and per type the name and the two amounts to add
+ * ("-N", or "0": never "-0", which HINCRBY refuses).  Nothing in it fails
+ * half-way (COUNTERS_LUA), so an entry's deletion and its counters go
+ * together; a second run finds the entries gone and changes nothing.
+ * Returns {entries deleted, counters reset}.
+ */
 static const char ack_lua[] =
     "#!lua flags=allow-oom\n"
+    COUNTERS_LUA
     "local i, deleted = 3, 0\n"
     "for e = 1, tonumber(ARGV[2]) do\n"
     "  local gone = redis.call('XDEL', KEYS[1], ARGV[i])\n"
@@ -52,12 +96,8 @@ static const char ack_lua[] =
     "  i = i + 2\n"
     "  for t = 1, nt do\n"
     "    if gone == 1 then\n"
-    "      if redis.call('HINCRBY', KEYS[2], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then\n"
-    "        redis.call('HDEL', KEYS[2], ARGV[i])\n"
-    "      end\n"
-    "      if redis.call('HINCRBY', KEYS[3], ARGV[i], -tonumber(ARGV[i + 2])) <= 0 then\n"
-    "        redis.call('HDEL', KEYS[3], ARGV[i])\n"
-    "      end\n"
+    "      add(KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "      add(KEYS[3], ARGV[i], ARGV[i + 2])\n"
     "    end\n"
     "    i = i + 3\n"
     "  end\n"
@@ -66,19 +106,41 @@ static const char ack_lua[] =
     "if redis.call('XLEN', KEYS[1]) == 0 then\n"
     "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
     "end\n"
-    "return deleted\n";
+    "return {deleted, reset}\n";
 
+/*
+ * KEYS: stream, corrupt, counts, bytes, where a corrupt key of another
+ * type goes; ARGV: id, why.  The entry's fields are copied as they are,
+ * up to QUARANTINE_FIELDS of them; an entry with more (unpack could not
+ * pass them in one call) keeps them all in one "packed" value: each name
+ * and value as its length in decimal, ':', its bytes.
+ */
+#define QUARANTINE_FIELDS "512"
 static const char quarantine_lua[] =
     "#!lua flags=allow-oom\n"
     "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
     "if #e == 0 then return 0 end\n"
-    "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'why', ARGV[2],\n"
-    "  unpack(e[1][2]))\n"
+    "local moved = 1\n"
+    "local t = redis.call('TYPE', KEYS[2]).ok\n"
+    "if t ~= 'stream' and t ~= 'none' then\n"
+    "  redis.call('RENAME', KEYS[2], KEYS[5])\n"
+    "  moved = 2\n"
+    "end\n"
+    "local f = e[1][2]\n"
+    "if #f <= 2 * " QUARANTINE_FIELDS " then\n"
+    "  redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'why', ARGV[2],\n"
+    "    unpack(f))\n"
+    "else\n"
+    "  local p = {}\n"
+    "  for j = 1, #f do p[j] = #f[j] .. ':' .. f[j] end\n"
+    "  redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'why', ARGV[2],\n"
+    "    'packed', table.concat(p))\n"
+    "end\n"
     "redis.call('XDEL', KEYS[1], ARGV[1])\n"
     "if redis.call('XLEN', KEYS[1]) == 0 then\n"
     "  redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])\n"
     "end\n"
-    "return 1\n";
+    "return moved\n";
 
 static struct simlog_script push_script = SIMLOG_SCRIPT(push_lua);
 static struct simlog_script ack_script = SIMLOG_SCRIPT(ack_lua);
@@ -357,33 +419,17 @@ simlog_queue_read_send(struct simlog_conn *conn, const char *sim,
 }
 
 int
-simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
-		       struct simlog_entry **out, size_t *n,
-		       struct simlog_err *err)
+simlog_queue_entries(redisReply *r, struct simlog_entry **out, size_t *n)
 {
-	char k[SIMLOG_KEYLEN];
-	redisReply *r;
 	struct simlog_entry *e;
 	size_t i;
 
 	*out = NULL;
 	*n = 0;
-	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
-		simlog_conn_error(conn, NULL, "XRANGE", err);
-		return -1;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		simlog_conn_error(conn, r, "XRANGE", err);
-		freeReplyObject(r);
-		return -1;
-	}
-	simlog_key_stream(sim, k);
 	if (r->type != REDIS_REPLY_ARRAY)
-		goto bad;
-	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	}
+		return -1;
+	if ((e = calloc(r->elements + 1, sizeof(*e))) == NULL)
+		return -2;
 	for (i = 0; i < r->elements; i++) {
 		redisReply *x = r->element[i], *f;
 		size_t j;
@@ -393,9 +439,10 @@ simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
 		    simlog_sid_parse(x->element[0]->str, x->element[0]->len,
 		    &e[i].id) < 0 || x->element[1]->type != REDIS_REPLY_ARRAY) {
 			simlog_entries_free(e, i);
-			goto bad;
+			return -1;
 		}
 		f = x->element[1];
+		e[i].nfields = f->elements / 2;
 		for (j = 0; j + 1 < f->elements; j += 2)
 			if (f->element[j]->type == REDIS_REPLY_STRING &&
 			    f->element[j]->len == 1 && f->element[j]->str[0] == 'c' &&
@@ -410,27 +457,79 @@ simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
 	}
 	*out = e;
 	*n = r->elements;
-	freeReplyObject(r);
 	return 0;
-bad:
-	freeReplyObject(r);
-	return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-	    "reading %s: unexpected reply", k);
 }
 
 int
-simlog_queue_ack(struct simlog_conn *conn, const char *sim,
-		 const struct simlog_ack *acks, size_t n, struct simlog_err *err)
+simlog_queue_read_recv(struct simlog_conn *conn, const char *sim,
+		       struct simlog_entry **out, size_t *n,
+		       struct simlog_err *err)
+{
+	char k[SIMLOG_KEYLEN];
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (simlog_conn_recv(conn, 0, &r, err) < 0) {
+		simlog_conn_error(conn, NULL, "XRANGE", err);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		simlog_conn_error(conn, r, "XRANGE", err);
+		freeReplyObject(r);
+		return -1;
+	}
+	rc = simlog_queue_entries(r, out, n);
+	freeReplyObject(r);
+	if (rc == -2)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (rc < 0) {
+		simlog_key_stream(sim, k);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+		    "reading %s: unexpected reply", k);
+	}
+	return 0;
+}
+
+/* One acknowledgement script call: at most ACK_ENTRIES entries and
+ * ACK_ARGS arguments, so that no call makes Redis busy for long. */
+#define ACK_ENTRIES 512
+#define ACK_ARGS 8192
+
+/* A counter's change, never "-0". */
+static void
+minus(char *buf, unsigned long long v)
+{
+	if (v == 0)
+		snprintf(buf, 24, "0");
+	else
+		snprintf(buf, 24, "-%llu", v);
+}
+
+/* Entries acks[0..*n) in one call; *n becomes how many it took. */
+static int
+ack_step(struct simlog_conn *conn, const char *sim,
+	 const struct simlog_ack *acks, size_t *n, unsigned long long *reset,
+	 struct simlog_err *err)
 {
 	char k[3][SIMLOG_KEYLEN], nbuf[24];
-	size_t argc = 8, i, j, a = 2, nn = 0;
+	size_t argc = 8, i, j, a = 2, nn = 0, take;
 	const char **argv;
 	char (*num)[48];
 	redisReply *r;
 	int rc = 0;
 
-	for (i = 0; i < n; i++)
-		argc += 2 + 3 * acks[i].ntypes;
+	/* An entry with more types than one call may carry still goes
+	 * alone: bounded by SIMLOG_CHUNK_MAXTYPES all the same. */
+	for (take = 0; take < *n && take < ACK_ENTRIES; take++) {
+		size_t more = 2 + 3 * acks[take].ntypes;
+
+		if (take > 0 && argc + more > ACK_ARGS)
+			break;
+		argc += more;
+	}
+	*n = take;
 	argv = malloc(argc * sizeof(*argv));
 	num = malloc(argc * sizeof(*num));
 	if (argv == NULL || num == NULL) {
@@ -440,13 +539,13 @@ simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 	simlog_key_stream(sim, k[0]);
 	simlog_key_count(sim, k[1]);
 	simlog_key_bytes(sim, k[2]);
-	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	snprintf(nbuf, sizeof(nbuf), "%zu", take);
 	argv[a++] = "3";
 	for (i = 0; i < 3; i++)
 		argv[a++] = k[i];
 	argv[a++] = sim;
 	argv[a++] = nbuf;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < take; i++) {
 		simlog_sid_format(&acks[i].id, num[nn]);
 		argv[a++] = num[nn++];
 		snprintf(num[nn], 48, "%zu", acks[i].ntypes);
@@ -455,10 +554,9 @@ simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 			const struct simlog_typecount *t = &acks[i].types[j];
 
 			argv[a++] = t->name;
-			snprintf(num[nn], 48, "%u", t->records);
+			minus(num[nn], t->records);
 			argv[a++] = num[nn++];
-			snprintf(num[nn], 48, "%llu",
-			    (unsigned long long)t->bytes);
+			minus(num[nn], t->bytes);
 			argv[a++] = num[nn++];
 		}
 	}
@@ -467,6 +565,10 @@ simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 		rc = -1;
 		goto out;
 	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->integer > 0)
+		*reset += (unsigned long long)r->element[1]->integer;
 	freeReplyObject(r);
 out:
 	free(argv);
@@ -475,25 +577,50 @@ out:
 }
 
 int
+simlog_queue_ack(struct simlog_conn *conn, const char *sim,
+		 const struct simlog_ack *acks, size_t n, struct simlog_err *err)
+{
+	unsigned long long reset = 0;
+
+	/* Each step applies whole or not at all, and again changes nothing:
+	 * a failure part-way leaves the steps done done, and the drain's
+	 * next acknowledgement of the same entries finishes the rest. */
+	while (n > 0) {
+		size_t took = n;
+
+		if (ack_step(conn, sim, acks, &took, &reset, err) < 0)
+			return -1;
+		acks += took;
+		n -= took;
+	}
+	return reset > INT_MAX ? INT_MAX : (int)reset;
+}
+
+int
 simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 			const struct simlog_entry *e, const char *why,
 			struct simlog_err *err)
 {
-	char k[4][SIMLOG_KEYLEN], id[48];
-	const char *av[9] = { NULL, NULL, "4", k[0], k[1], k[2], k[3], id,
-	    why };
+	char k[4][SIMLOG_KEYLEN], id[48], aside[SIMLOG_KEYLEN + 64];
+	const char *av[10] = { NULL, NULL, "5", k[0], k[1], k[2], k[3], aside,
+	    id, why };
 	redisReply *r;
+	int rc;
 
 	simlog_key_stream(sim, k[0]);
 	simlog_key_corrupt(sim, k[1]);
 	simlog_key_count(sim, k[2]);
 	simlog_key_bytes(sim, k[3]);
 	simlog_sid_format(&e->id, id);
-	if ((r = simlog_script_call(conn, &quarantine_script, 9, av, NULL,
+	/* Where a key of another type that holds the corrupt stream's name
+	 * goes (the hash tag keeps it in the simulation's slot). */
+	snprintf(aside, sizeof(aside), "%s:displaced:%s", k[1], id);
+	if ((r = simlog_script_call(conn, &quarantine_script, 10, av, NULL,
 	    "moving an entry aside", err)) == NULL)
 		return -1;
+	rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 1;
 	freeReplyObject(r);
-	return 0;
+	return rc;
 }
 
 unsigned

@@ -329,7 +329,7 @@ int simlog_conn_reachable(struct simlog_conn *conn, const char *key,
 /* The maxmemory-policy, malloc'd, or NULL when it cannot be read. */
 char *simlog_maxmemory_policy(struct simlog_conn *conn);
 /* Whether a maxmemory-policy may evict simlog's keys. */
-int simlog_policy_evicts(const char *policy);
+int simlog_maxmemory_evicts(const char *policy);
 
 /* --- JSON lines -------------------------------------------------------- */
 
@@ -483,6 +483,15 @@ unsigned long long simlog_lines_number(const struct simlog_lines *r);
 #define SIMLOG_BATCH_ID_LEN 16
 #define SIMLOG_CHUNK_HDR 36
 #define SIMLOG_CHUNK_MAXRAW (256u << 20)
+/* Bounds on what a drain or a replay takes from outside (Redis, a spool):
+ * a chunk or entry beyond them is set aside undecoded (simlog(7) BOUNDS).
+ * simlog-push never writes past them. */
+#define SIMLOG_CHUNK_MAXTYPES 256	/* record types in one chunk */
+#define SIMLOG_RECORD_MAX (64u << 20)	/* bytes of one record */
+#define SIMLOG_ENTRY_MAXFIELDS 8	/* fields of one stream entry (push
+					 * writes one, "c") */
+#define SIMLOG_SIM_MAXTYPES 1024	/* record types (so tables) of one
+					 * simulation a drain takes */
 
 struct simlog_typecount {
 	char name[64];
@@ -605,6 +614,7 @@ struct simlog_entry {
 	struct simlog_sid id;
 	char *data;		/* the encoded chunk */
 	size_t len;
+	size_t nfields;		/* field-value pairs the entry has */
 };
 /* Read up to count entries with after < id <= upto (*n = how many), in
  * two halves, so that the next page can be on its way while this one is
@@ -621,8 +631,11 @@ void simlog_entries_free(struct simlog_entry *e, size_t n);
 
 /*
  * Delete drained entries and take their records off the backlog counters,
- * atomically; an entry already deleted (by a concurrent drain) is not
- * counted twice.  tallies[i] are the per-type tallies of ids[i].
+ * atomically per step of a few hundred entries (each step applies whole or
+ * not at all); an entry already deleted (by a concurrent drain, or a
+ * previous try) is not counted twice.  tallies[i] are the per-type
+ * tallies of ids[i].  Returns -1, or how many counters were reset because
+ * they were not numbers (or their key not a hash).
  */
 struct simlog_ack {
 	struct simlog_sid id;
@@ -632,7 +645,11 @@ struct simlog_ack {
 int simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 		     const struct simlog_ack *acks, size_t n,
 		     struct simlog_err *err);
-/* Move an undecodable entry aside to the corrupt stream. */
+/* Move an undecodable entry aside to the corrupt stream, all its fields
+ * (more than a few hundred are kept packed, see simlog(7)).  Returns -1,
+ * 0 when the entry was gone already, 1 moved, 2 moved after a key of
+ * another type that held the corrupt stream's name was renamed
+ * simlog:{SIM}:corrupt:displaced:ID. */
 int simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 			    const struct simlog_entry *e, const char *why,
 			    struct simlog_err *err);

@@ -106,6 +106,9 @@ struct simlog_state_meta {
 	long long created_ms;		/* Redis server time, ms since 1970 */
 	long long rollback_of;		/* 0, or the version it copies */
 	char tags[SIMLOG_STATE_TAGSLEN];	/* comma-separated */
+	int damaged;			/* (describe) the version is listed
+					 * but its metadata is missing or
+					 * damaged: only version is known */
 };
 
 /* What is known of one ID as a whole. */
@@ -173,11 +176,17 @@ struct simlog_state_loaded {
 	char *data;			/* malloc'd; NULL until fetched */
 	size_t len;
 	int need_fetch;			/* too large to come inline */
+	long long asked;		/* the version asked for (0 latest) */
 };
 void simlog_state_loaded_clear(struct simlog_state_loaded *l);
 
 /* version 0 means the latest.  The whole state is held in memory: it is
- * verified before the caller writes any of it. */
+ * verified before the caller writes any of it.  The version read is the
+ * one asked for, whatever its metadata says (they disagree: DATAERR).  A
+ * large value is read in pieces; when a newer save (or a delete) takes
+ * the version away meanwhile, the latest is read again, whole, in one
+ * step, and a version asked for by number fails with SIMLOG_EX_CONFLICT
+ * (NOINPUT stays "no such ID or version"). */
 int simlog_state_load(struct simlog_conn *conn, const char *id,
 		      long long version, struct simlog_state_loaded *l,
 		      struct simlog_err *err);
@@ -201,8 +210,9 @@ int simlog_state_fetch(struct simlog_conn *conn, const char *id,
 
 /* The ID's totals and the metadata of the versions `which` selects (a
  * version number or one of the above).  *metas is malloc'd (the caller
- * frees it).  Not found (SIMLOG_EX_NOINPUT) when the ID does not exist or
- * the version asked for does not. */
+ * frees it); a version listed with missing or damaged metadata comes with
+ * damaged set.  Not found (SIMLOG_EX_NOINPUT) when the ID does not exist
+ * or the version asked for does not. */
 int simlog_state_describe(struct simlog_conn *conn, const char *id,
 			  long long which, struct simlog_state_info *info,
 			  struct simlog_state_meta **metas, size_t *n,
@@ -210,7 +220,8 @@ int simlog_state_describe(struct simlog_conn *conn, const char *id,
 /* Pipelined form of the above; `which` is LATEST or NOVERSIONS. */
 int simlog_state_describe_send(struct simlog_conn *conn, const char *id,
 			       long long which, struct simlog_err *err);
-/* *found = 0 when the ID has gone (expired or deleted since listed). */
+/* *found = 0 when the ID has gone (expired or deleted since listed);
+ * DATAERR when its latest version's metadata is missing or damaged. */
 int simlog_state_describe_recv(struct simlog_conn *conn, const char *id,
 			       struct simlog_state_info *info,
 			       struct simlog_state_meta *latest, int *found,

@@ -68,6 +68,10 @@
 #define REC_HDR 28
 #define OLD_HDR 12
 #define MARK_LEN 16		/* end and base frames */
+/* The largest a segment can be: it is sealed past SEG_MAX, and its last
+ * frame holds at most one chunk. */
+#define SEG_FILE_MAX ((uint64_t)SEG_MAX + REC_HDR + 65 + SIMLOG_CHUNK_HDR + \
+	SIMLOG_CHUNK_MAXRAW + SIMLOG_CHUNK_MAXRAW / 255 + 16 + MARK_LEN)
 #define HELD_MAX 64		/* sealed segments of this run kept open */
 
 /* A segment this process sealed, kept open to write it back should the
@@ -121,8 +125,12 @@ struct simlog_spool_seg {
 	uint64_t seen;		/* running count of the last readable frame */
 	struct simlog_spool_loss loss;
 	int has_end;
+	int end_in_file;	/* has_end from an end frame, not the name */
 	uint64_t end_total;
 	int tail_damaged;	/* the last bytes did not check out */
+	size_t good_end;	/* where the last readable frame ends */
+	uint64_t old_spent;	/* payload bytes checked for SLS1 frames
+				 * that did not check out */
 };
 
 static int
@@ -505,23 +513,8 @@ new_segment(struct simlog_spool *sp, struct simlog_err *err)
 
 /* --- a directory that vanishes --------------------------------------------- */
 
-static void
-say(struct simlog_spool *sp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_spool *sp, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN * 2];
-	va_list ap;
-
-	if (sp->say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sp->say(sp->say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define tell(sp, ...) simlog_say((sp)->say, (sp)->say_arg, __VA_ARGS__)
 
 /* Whether fd is still the file named path. */
 static int
@@ -653,14 +646,14 @@ recheck_locked(struct simlog_spool *sp)
 			count_lost(sp, sp->held[0].records, what, saved);
 			held_drop(sp, 0);
 		}
-		say(sp, "%s", sp->lost_why.msg);
+		tell(sp, "%s", sp->lost_why.msg);
 		return;
 	}
 	if (sp->fd >= 0 && !still_named(sp->fd, sp->seg)) {
 		fresh_name(sp, path, sizeof(path), 0, 0);
 		if ((fd = copy_to(sp->fd, path, 1)) < 0) {
 			count_lost(sp, sp->seg_records, what, errno);
-			say(sp, "%s", sp->lost_why.msg);
+			tell(sp, "%s", sp->lost_why.msg);
 			close(sp->fd);
 			sp->fd = -1;
 		} else {
@@ -681,7 +674,7 @@ recheck_locked(struct simlog_spool *sp)
 		fresh_name(sp, path, sizeof(path), 1, h->records);
 		if ((fd = copy_to(h->fd, path, 0)) < 0) {
 			count_lost(sp, h->records, what, errno);
-			say(sp, "%s", sp->lost_why.msg);
+			tell(sp, "%s", sp->lost_why.msg);
 			held_drop(sp, i);
 			continue;
 		}
@@ -694,7 +687,7 @@ recheck_locked(struct simlog_spool *sp)
 	}
 	sync_dir(sp->dir);
 	if (nback > 0)
-		say(sp, "spool %s: %s while records were spooled in it; "
+		tell(sp, "spool %s: %s while records were spooled in it; "
 		    "wrote back the %llu records this process still held (%u "
 		    "segment%s)", sp->dir, what, (unsigned long long)back,
 		    nback, nback == 1 ? "" : "s");
@@ -887,6 +880,7 @@ read_base(struct simlog_spool_seg *s)
 		s->base = s->seen = get64le(p + 4);
 		s->pos = MARK_LEN;
 	}
+	s->good_end = s->pos;
 }
 
 /* --- chunks a replay moves past ------------------------------------------- */
@@ -979,10 +973,28 @@ simlog_spool_take(struct simlog_spool *sp, struct simlog_spool_seg **out,
 	return found;
 }
 
-/* Is there a valid frame header at p (left bytes)?  Returns its kind:
- * 2 record (SLS2), 1 old record (SLS1), 3 end, 0 none. */
+/*
+ * The most records b bytes of a segment can hold: a record is at least 3
+ * bytes raw ("t\t\n"), and LZ4 packs at most 255 bytes into one.  A count
+ * that claims more (a frame whose checksums hold but whose numbers were
+ * made up) is not believed: no loss is ever reported larger than the
+ * file could have held.
+ */
+static uint64_t
+could_hold(uint64_t b)
+{
+	return 86 * b + 86;
+}
+
+/*
+ * Is there a valid frame header at p (left bytes)?  Returns its kind:
+ * 2 record (SLS2), 1 old record (SLS1), 3 end, 0 none.  SLS1 frames have
+ * no header checksum: their payload's is the test, and a candidate can
+ * claim the rest of the file, so candidates that fail may cost at most
+ * twice the file's size in all: resynchronizing stays linear.
+ */
 static int
-frame_at(const unsigned char *p, size_t left)
+frame_at(struct simlog_spool_seg *s, const unsigned char *p, size_t left)
 {
 	if (left >= REC_HDR && memcmp(p, "SLS2", 4) == 0 &&
 	    get32le(p + 20) == (uint32_t)crc32(0L, p, 20))
@@ -993,11 +1005,15 @@ frame_at(const unsigned char *p, size_t left)
 	if (left >= OLD_HDR + 1 && memcmp(p, "SLS1", 4) == 0) {
 		uint32_t plen = get32le(p + 4);
 
-		/* The old format has no header checksum: the payload's
-		 * must hold for it to count as a frame. */
-		return plen >= 1 && plen <= left - OLD_HDR &&
-		    get32le(p + 8) == (uint32_t)crc32(0L, p + OLD_HDR, plen) ?
-		    1 : 0;
+		if (plen < 1 || plen > left - OLD_HDR)
+			return 0;
+		if (s->old_spent + plen > 2 * (uint64_t)s->len) {
+			s->loss.unknown = 1;
+			return 0;
+		}
+		if (get32le(p + 8) == (uint32_t)crc32(0L, p + OLD_HDR, plen))
+			return 1;
+		s->old_spent += plen;
 	}
 	return 0;
 }
@@ -1025,7 +1041,7 @@ resync(struct simlog_spool_seg *s)
 	size_t from = s->pos;
 
 	for (s->pos++; s->pos < s->len; s->pos++)
-		if (s->buf[s->pos] == 'S' && frame_at((const unsigned char *)
+		if (s->buf[s->pos] == 'S' && frame_at(s, (const unsigned char *)
 		    s->buf + s->pos, s->len - s->pos))
 			break;
 	s->loss.bad_bytes += s->pos - from;
@@ -1035,10 +1051,15 @@ resync(struct simlog_spool_seg *s)
 	s->tail_damaged = s->pos == s->len;
 }
 
-/* Records lost before a frame whose running count is known. */
-static void
-count_gap(struct simlog_spool_seg *s, uint64_t before)
+/* Records lost before a frame whose running count is known; 0, or -1 when
+ * the count claims more than the bytes since the last readable frame (up
+ * to end) could have held. */
+static int
+count_gap(struct simlog_spool_seg *s, uint64_t before, uint64_t end)
 {
+	if (before > s->seen && before - s->seen > could_hold(end -
+	    s->good_end))
+		return -1;
 	if (before > s->seen) {
 		s->loss.records += before - s->seen;
 		s->loss.damaged = 1;
@@ -1046,6 +1067,7 @@ count_gap(struct simlog_spool_seg *s, uint64_t before)
 		 * call, and a torn frame's header counts again there. */
 		s->seen = before;
 	}
+	return 0;
 }
 
 int
@@ -1057,17 +1079,30 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		uint32_t plen, nrec;
 		uint64_t cum;
 
-		switch (frame_at(p, left)) {
+		switch (frame_at(s, p, left)) {
 		case 3:
-			s->has_end = 1;
-			s->end_total = get64le(p + 4);
+			/* A count beyond what the bytes before it held: made
+			 * up, so no end mark. */
+			cum = get64le(p + 4);
 			s->pos += MARK_LEN;
+			if (cum > s->seen && cum - s->seen >
+			    could_hold(s->pos - MARK_LEN - s->good_end)) {
+				s->loss.damaged = 1;
+				s->loss.unknown = 1;
+				continue;
+			}
+			/* good_end stays: what the mark counts lies before
+			 * it, and is checked against those bytes at the end. */
+			s->has_end = 1;
+			s->end_in_file = 1;
+			s->end_total = cum;
 			continue;
 		case 2:
 			break;
 		case 1:
 			plen = get32le(p + 4);
 			s->pos += OLD_HDR + plen;
+			s->good_end = s->pos;
 			if (!payload(p + OLD_HDR, plen, r)) {
 				s->loss.damaged = 1;
 				s->loss.unknown = 1;
@@ -1092,11 +1127,20 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		plen = get32le(p + 4);
 		nrec = get32le(p + 8);
 		cum = get64le(p + 12);
-		if (cum < nrec) {
+		/* A count its own bytes could not hold: a header that only
+		 * checks out. */
+		if (cum < nrec || nrec > could_hold(plen)) {
 			resync(s);
 			continue;
 		}
-		count_gap(s, cum - nrec);
+		/* A running count the bytes skipped before it could not
+		 * hold: the chunk is read all the same, the loss is not
+		 * counted, and the count goes on from what was seen. */
+		if (count_gap(s, cum - nrec, s->pos) < 0) {
+			s->loss.damaged = 1;
+			s->loss.unknown = 1;
+			cum = s->seen + nrec;
+		}
 		if (plen > left - REC_HDR) {
 			/* The header is whole, the payload cut short: a closed
 			 * segment lost it (counted below from its total); an
@@ -1108,6 +1152,7 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 			continue;
 		}
 		s->pos += REC_HDR + plen;
+		s->good_end = s->pos;
 		if (get32le(p + 24) != (uint32_t)crc32(0L, p + REC_HDR, plen) ||
 		    !payload(p + REC_HDR, plen, r)) {
 			/* This chunk only: the next frame follows it. */
@@ -1124,12 +1169,17 @@ simlog_spool_seg_next(struct simlog_spool_seg *s, struct simlog_spool_rec *r)
 		return 1;
 	}
 	/* A closed segment says how many records it holds: whatever is
-	 * missing at the end was lost.  An open one (its writer died) ends
-	 * where the writer stopped; only damage before that counts, and
-	 * damage at its very end hides how much followed. */
-	if (s->has_end)
-		count_gap(s, s->end_total);
-	else if (s->loss.damaged && s->tail_damaged)
+	 * missing at the end was lost (unless the count is more than the
+	 * rest of the file could have held: the bytes after the last
+	 * readable frame, or when only the name gives the count, for a file
+	 * cut short, the largest a segment can be).  An open one (its writer
+	 * died) ends where the writer stopped; only damage before that
+	 * counts, and damage at its very end hides how much followed. */
+	if (s->has_end && count_gap(s, s->end_total, s->end_in_file ? s->len :
+	    s->good_end + SEG_FILE_MAX) < 0) {
+		s->loss.unknown = 1;
+		s->has_end = 0;
+	} else if (!s->has_end && s->loss.damaged && s->tail_damaged)
 		s->loss.unknown = 1;
 	return 0;
 }

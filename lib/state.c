@@ -56,6 +56,28 @@
     "end\n"
 
 /*
+ * A version's metadata as a flat {field, value, ...} list: only the fields
+ * simlog writes, so a hash of any size (damaged, planted) costs the same,
+ * and {} when it is missing or not a hash; and whether version v is in the
+ * versions set.  Needs P and vers.
+ */
+#define META_LUA \
+    "local function listed(v)\n" \
+    "  return #redis.call('ZRANGE', vers, v, v, 'BYSCORE') > 0\n" \
+    "end\n" \
+    "local META = {'version', 'size', 'stored_size', 'compression',\n" \
+    "  'checksum', 'format', 'tags', 'created_at', 'rollback_of'}\n" \
+    "local function meta(v)\n" \
+    "  local x = redis.pcall('HMGET', P .. 'meta:' .. v, unpack(META))\n" \
+    "  local m = {}\n" \
+    "  if x.err then return m end\n" \
+    "  for i, f in ipairs(META) do\n" \
+    "    if x[i] then m[#m + 1] = f; m[#m + 1] = x[i] end\n" \
+    "  end\n" \
+    "  return m\n" \
+    "end\n"
+
+/*
  * KEYS: head, versions[, staging]
  * ARGV: prefix, id, value, size, stored_size, compression, checksum,
  *       format, tags, ttl_ms, max_versions, expect_version
@@ -72,6 +94,8 @@ static const char save_lua[] =
     "  local n = redis.call('STRLEN', staged)\n"
     "  if n ~= tonumber(ARGV[5]) then return {-1, n} end\n"
     "end\n"
+    /* Its type checked before the first write: nothing half-done. */
+    "redis.call('ZCARD', vers)\n"
     "local expect = tonumber(ARGV[12])\n"
     "if expect >= 0 then\n"
     "  local cur = tonumber(redis.call('ZREVRANGE', vers, 0, 0)[1] or 0)\n"
@@ -87,6 +111,7 @@ static const char save_lua[] =
     "else\n"
     "  redis.call('SET', dk(v), ARGV[3])\n"
     "end\n"
+    "redis.call('DEL', mk(v))\n"
     "redis.call('HSET', mk(v), 'version', v, 'size', ARGV[4],\n"
     "  'stored_size', ARGV[5], 'compression', ARGV[6], 'checksum', ARGV[7],\n"
     "  'format', ARGV[8], 'tags', ARGV[9], 'created_at', now)\n"
@@ -110,31 +135,40 @@ static const char save_lua[] =
     "return {1, v, now, at}\n";
 
 /*
- * KEYS: head, versions; ARGV: prefix, id, to
+ * KEYS: head, versions; ARGV: prefix, id, to, its created_at as verified
  * -> {1, meta, expires_ms|nil} | {0} (no such version) | {-1} (no value)
+ *    | {-2} (not the version verified) | {-3} (the head is damaged)
+ *
+ * The caller has read and checked version `to` (its checksum); everything
+ * is looked at again before the first write, so a failure writes nothing.
  */
 static const char rollback_lua[] =
     "#!lua\n"
     WRITE_PRELUDE
+    META_LUA
     "local to = ARGV[3]\n"
-    "local m = redis.call('HGETALL', mk(to))\n"
+    "redis.call('ZCARD', vers)\n"
+    "local m = meta(to)\n"
     "if #m == 0 then return {0} end\n"
-    "if redis.call('EXISTS', dk(to)) == 0 then return {-1} end\n"
-    "local v = redis.call('HINCRBY', head, 'seq', 1)\n"
-    "redis.call('COPY', dk(to), dk(v))\n"
     "local h = {}\n"
     "for i = 1, #m, 2 do h[m[i]] = m[i + 1] end\n"
+    "if h['created_at'] ~= ARGV[4] then return {-2} end\n"
+    "if redis.call('EXISTS', dk(to)) == 0 then return {-1} end\n"
+    "local at = redis.call('HGET', head, 'expires_at')\n"
+    "if at and not tonumber(at) then return {-3} end\n"
+    "local v = redis.call('HINCRBY', head, 'seq', 1)\n"
+    "redis.call('COPY', dk(to), dk(v), 'REPLACE')\n"
     "h['version'], h['created_at'], h['rollback_of'] = v, now, to\n"
     "local a = {}\n"
     "for k, x in pairs(h) do a[#a + 1] = k; a[#a + 1] = x end\n"
+    "redis.call('DEL', mk(v))\n"
     "redis.call('HSET', mk(v), unpack(a))\n"
     "redis.call('ZADD', vers, v, v)\n"
-    "local at = redis.call('HGET', head, 'expires_at')\n"
     "for _, k in ipairs({mk(v), dk(v)}) do\n"
     "  if at then redis.call('PEXPIREAT', k, at)\n"
     "  else redis.call('PERSIST', k) end\n"
     "end\n"
-    "return {1, redis.call('HGETALL', mk(v)), at}\n";
+    "return {1, meta(v), at}\n";
 
 /*
  * KEYS: head, versions; ARGV: prefix, id, version (0: all)
@@ -175,38 +209,50 @@ static const char prune_lua[] =
 
 /*
  * KEYS: head, versions; ARGV: prefix, version (0: latest), inline_max
- * -> {1, meta, expires_ms|nil, stored length, value|nil (too large or
- *    missing)} | {0, versions that exist, version asked for}
+ * -> {1, meta, expires_ms|nil, stored length (-1: no string), value|nil
+ *    (too large or missing), version read, version asked for}
+ *    | {0, versions that exist, version asked for, 1 if it is listed}
  */
 static const char load_lua[] =
     "#!lua flags=no-writes\n"
     "local P, head, vers = ARGV[1], KEYS[1], KEYS[2]\n"
+    META_LUA
     "local v = ARGV[2]\n"
     "if v == '0' then v = redis.call('ZREVRANGE', vers, 0, 0)[1] end\n"
-    "local m = v and redis.call('HGETALL', P .. 'meta:' .. v) or {}\n"
-    "if #m == 0 then return {0, redis.call('ZCARD', vers), ARGV[2]} end\n"
+    "local m = v and meta(v) or {}\n"
+    "if #m == 0 then\n"
+    "  return {0, redis.call('ZCARD', vers), ARGV[2],\n"
+    "    v and listed(v) and 1 or 0}\n"
+    "end\n"
     "local d = P .. 'data:' .. v\n"
-    "local n = redis.call('STRLEN', d)\n"
+    "local n = redis.pcall('STRLEN', d)\n"
+    "if type(n) ~= 'number' then n = -1 end\n"
     "local data = false\n"
-    "if n <= tonumber(ARGV[3]) then data = redis.call('GET', d) end\n"
-    "return {1, m, redis.call('HGET', head, 'expires_at'), n, data}\n";
+    "if n >= 0 and n <= tonumber(ARGV[3]) then data = redis.call('GET', d) end\n"
+    "return {1, m, redis.call('HGET', head, 'expires_at'), n, data, v,\n"
+    "  ARGV[2]}\n";
 
 /*
  * KEYS: head, versions; ARGV: prefix, which (-2 none, -1 all, 0 latest, N)
  * -> {versions that exist, expires_ms, size total, stored size total,
- *    meta...}
+ *    then per version: its number, its meta ({} when missing or damaged)}
+ * A version asked for by number that is neither listed nor has metadata
+ * is left out.
  */
 static const char describe_lua[] =
     "#!lua flags=no-writes\n"
     "local P, head, vers = ARGV[1], KEYS[1], KEYS[2]\n"
+    META_LUA
     "local which = ARGV[2]\n"
     "local all = redis.call('ZRANGE', vers, 0, -1)\n"
     "local raw, stored = 0, 0\n"
     "if which == '-2' then\n"
     "  for _, v in ipairs(all) do\n"
-    "    local s = redis.call('HMGET', P .. 'meta:' .. v, 'size', 'stored_size')\n"
-    "    raw = raw + (tonumber(s[1]) or 0)\n"
-    "    stored = stored + (tonumber(s[2]) or 0)\n"
+    "    local s = redis.pcall('HMGET', P .. 'meta:' .. v, 'size', 'stored_size')\n"
+    "    if not s.err then\n"
+    "      raw = raw + (tonumber(s[1]) or 0)\n"
+    "      stored = stored + (tonumber(s[2]) or 0)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local out = {#all, redis.call('HGET', head, 'expires_at'), raw, stored}\n"
@@ -215,8 +261,11 @@ static const char describe_lua[] =
     "elseif which == '0' then vs = {all[#all]}\n"
     "elseif which ~= '-2' then vs = {which} end\n"
     "for _, v in ipairs(vs) do\n"
-    "  local m = redis.call('HGETALL', P .. 'meta:' .. v)\n"
-    "  if #m > 0 then out[#out + 1] = m end\n"
+    "  local m = meta(v)\n"
+    "  if #m > 0 or listed(v) then\n"
+    "    out[#out + 1] = v\n"
+    "    out[#out + 1] = m\n"
+    "  end\n"
     "end\n"
     "return out\n";
 
@@ -885,13 +934,24 @@ decode_into(struct simlog_state_loaded *l, const char *id, const char *p,
 	return rc < 0 ? about(err, id, l->meta.version) : 0;
 }
 
+/* The version the metadata in l is for: v, or (DATAERR) it says another. */
+static int
+meta_is(const struct simlog_state_meta *m, const char *id, long long v,
+	struct simlog_err *err)
+{
+	if (m->version == v)
+		return 0;
+	return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s version %lld: stored "
+	    "metadata is damaged: it says version %lld", id, v, m->version);
+}
+
 /* What the load script answered; r is freed. */
 static int
 load_result(redisReply *r, const char *id, struct simlog_state_loaded *l,
 	    struct simlog_err *err)
 {
 	redisReply *data;
-	long long st, n, asked;
+	long long st, n, asked, v, listed;
 
 	memset(l, 0, sizeof(*l));
 	if (r == NULL)
@@ -900,29 +960,41 @@ load_result(redisReply *r, const char *id, struct simlog_state_loaded *l,
 	    reply_ll(r->element[0], &st) < 0)
 		return unexpected(r, "loading a state", err);
 	if (st == 0) {
-		if (r->elements != 3 || reply_ll(r->element[1], &n) < 0 ||
-		    reply_ll(r->element[2], &asked) < 0)
+		if (r->elements != 4 || reply_ll(r->element[1], &n) < 0 ||
+		    reply_ll(r->element[2], &asked) < 0 ||
+		    reply_ll(r->element[3], &listed) < 0)
 			return unexpected(r, "loading a state", err);
 		freeReplyObject(r);
+		if (listed)
+			return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s%s%.0lld: "
+			    "listed, but its stored metadata is missing or "
+			    "damaged", id, asked ? " version " : ": the latest "
+			    "version", asked);
 		if (n == 0)
 			return simlog_seterr(err, SIMLOG_EX_NOINPUT,
 			    "%s: no such state", id);
 		return simlog_seterr(err, SIMLOG_EX_NOINPUT,
 		    "%s: no version %lld", id, asked);
 	}
-	if (r->elements != 5 || reply_opt_ll(r->element[2], &l->expires_ms) < 0 ||
-	    reply_ll(r->element[3], &n) < 0)
+	if (r->elements != 7 || reply_opt_ll(r->element[2], &l->expires_ms) < 0 ||
+	    reply_ll(r->element[3], &n) < 0 || reply_ll(r->element[5], &v) < 0 ||
+	    reply_ll(r->element[6], &l->asked) < 0)
 		return unexpected(r, "loading a state", err);
-	if (parse_meta(r->element[1], id, &l->meta, err) < 0) {
+	if (parse_meta(r->element[1], id, &l->meta, err) < 0 ||
+	    meta_is(&l->meta, id, v, err) < 0) {
 		freeReplyObject(r);
 		return -1;
 	}
 	data = r->element[4];
-	if ((uint64_t)n != l->meta.stored_size) {
+	if (n < 0 || (uint64_t)n != l->meta.stored_size) {
 		freeReplyObject(r);
-		simlog_seterr(err, SIMLOG_EX_DATAERR, "stored state is corrupt: "
-		    "%lld bytes stored, %llu recorded", n,
-		    (unsigned long long)l->meta.stored_size);
+		if (n < 0)
+			simlog_seterr(err, SIMLOG_EX_DATAERR, "stored state is "
+			    "corrupt: its value is not a string");
+		else
+			simlog_seterr(err, SIMLOG_EX_DATAERR, "stored state is "
+			    "corrupt: %lld bytes stored, %llu recorded", n,
+			    (unsigned long long)l->meta.stored_size);
 		return about(err, id, l->meta.version);
 	}
 	if (data->type == REDIS_REPLY_NIL) {
@@ -945,9 +1017,36 @@ simlog_state_load_recv(struct simlog_conn *conn, const char *id,
 	    err);
 }
 
-int
-simlog_state_fetch(struct simlog_conn *conn, const char *id,
-		   struct simlog_state_loaded *l, struct simlog_err *err)
+/* Whether version v of id still exists as the one created at created_ms. */
+static int
+still_there(struct simlog_conn *conn, const char *id, long long v,
+	    long long created_ms)
+{
+	struct keys k;
+	char key[KEYBUF + 32];
+	const char *av[3] = { "HGET", key, "created_at" };
+	redisReply *r;
+	long long at;
+	int same;
+
+	state_keys(id, &k);
+	snprintf(key, sizeof(key), "%smeta:%lld", k.pre, v);
+	if ((r = simlog_cmd(conn, NULL, 3, av, NULL)) == NULL)
+		return 1;	/* unknown: the damage stands */
+	same = reply_ll(r, &at) == 0 && at == created_ms;
+	freeReplyObject(r);
+	return same;
+}
+
+/*
+ * Read a large value in pieces: 0, -1 failed, or 1 when the version went
+ * away meanwhile (deleted, or pruned by a newer save: its value is cut
+ * short, or, once the ID was deleted and made anew, it no longer checks
+ * out and its metadata is another's).
+ */
+static int
+fetch_pieces(struct simlog_conn *conn, const char *id,
+	     struct simlog_state_loaded *l, struct simlog_err *err)
 {
 	static const char what[] = "loading a state";
 	struct simlog_state_dec *d;
@@ -955,9 +1054,8 @@ simlog_state_fetch(struct simlog_conn *conn, const char *id,
 	char key[KEYBUF + 32], lo[24], hi[24];
 	const char *av[4] = { "GETRANGE", key, lo, hi };
 	uint64_t off;
+	int rc = -1;
 
-	if (!l->need_fetch)
-		return 0;
 	state_keys(id, &k);
 	snprintf(key, sizeof(key), "%sdata:%lld", k.pre, l->meta.version);
 	d = simlog_state_dec_new(l->meta.comp, l->meta.size,
@@ -975,35 +1073,62 @@ simlog_state_fetch(struct simlog_conn *conn, const char *id,
 		    (unsigned long long)(off + want - 1));
 		if (append_cmd(conn, 4, av, NULL, what, err) < 0 ||
 		    (r = recv_reply(conn, what, err)) == NULL) {
-			simlog_state_dec_free(d);
-			return about(err, id, l->meta.version);
+			about(err, id, l->meta.version);
+			goto out;
 		}
 		if (r->type != REDIS_REPLY_STRING) {
-			simlog_state_dec_free(d);
-			return unexpected(r, what, err);
+			unexpected(r, what, err);
+			goto out;
 		}
 		if (r->len != want) {
 			/* Values never change once written: it went away. */
 			freeReplyObject(r);
-			simlog_state_dec_free(d);
-			return simlog_seterr(err, SIMLOG_EX_NOINPUT, "%s version "
-			    "%lld: deleted while it was being read", id,
-			    l->meta.version);
+			rc = 1;
+			goto out;
 		}
 		if (simlog_state_dec_feed(d, r->str, r->len, err) < 0) {
 			freeReplyObject(r);
-			simlog_state_dec_free(d);
-			return about(err, id, l->meta.version);
+			about(err, id, l->meta.version);
+			goto out;
 		}
 		freeReplyObject(r);
 	}
 	if (simlog_state_dec_finish(d, l->meta.checksum, &l->data, &l->len,
 	    err) < 0) {
-		simlog_state_dec_free(d);
-		return about(err, id, l->meta.version);
+		rc = still_there(conn, id, l->meta.version,
+		    l->meta.created_ms) ? about(err, id, l->meta.version) : 1;
+		goto out;
 	}
+	rc = 0;
+out:
 	simlog_state_dec_free(d);
-	l->need_fetch = 0;
+	return rc;
+}
+
+int
+simlog_state_fetch(struct simlog_conn *conn, const char *id,
+		   struct simlog_state_loaded *l, struct simlog_err *err)
+{
+	struct load_args a;
+	long long v = l->meta.version;
+	int rc;
+
+	if (!l->need_fetch)
+		return 0;
+	if ((rc = fetch_pieces(conn, id, l, err)) <= 0) {
+		l->need_fetch = rc < 0;
+		return rc;
+	}
+	if (l->asked != 0)
+		return simlog_seterr(err, SIMLOG_EX_CONFLICT, "%s version %lld: "
+		    "deleted while it was being read (pruned by a newer save, "
+		    "or deleted)", id, v);
+	/* The latest went while it was read: the latest now, whole, in one
+	 * script (so nothing can take it away half-read). */
+	if (load_args(&a, id, 0, SIZE_MAX, err) < 0 ||
+	    load_result(script_call(conn, S_LOAD, 8, a.av, NULL,
+	    "loading a state", err), id, l, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -1066,6 +1191,31 @@ parse_info(redisReply *r, const char *id, struct simlog_state_info *info,
 	return 0;
 }
 
+/*
+ * One version of a describe reply: its number vr and its metadata mr.  0,
+ * or -1 with err saying what is damaged and m->damaged set (m->version
+ * is then the number it is listed under).
+ */
+static int
+describe_one(const redisReply *vr, const redisReply *mr, const char *id,
+	     struct simlog_state_meta *m, struct simlog_err *err)
+{
+	long long v;
+
+	if (reply_ll(vr, &v) < 0 || v < 1)
+		v = 0;
+	if (mr->type == REDIS_REPLY_ARRAY && mr->elements == 0) {
+		memset(m, 0, sizeof(*m));
+		simlog_seterr(err, SIMLOG_EX_DATAERR, "%s version %lld: listed, "
+		    "but its stored metadata is missing or damaged", id, v);
+	} else if (parse_meta(mr, id, m, err) == 0 &&
+	    meta_is(m, id, v, err) == 0)
+		return 0;
+	m->version = v;
+	m->damaged = 1;
+	return -1;
+}
+
 int
 simlog_state_describe_recv(struct simlog_conn *conn, const char *id,
 			   struct simlog_state_info *info,
@@ -1080,12 +1230,10 @@ simlog_state_describe_recv(struct simlog_conn *conn, const char *id,
 	if (parse_info(r, id, info, err) < 0)
 		return -1;
 	if (info->versions > 0 && latest != NULL) {
-		if (r->elements < 5) {
-			/* Listed, then gone before its metadata was read. */
-			freeReplyObject(r);
-			return 0;
-		}
-		if (parse_meta(r->element[4], id, latest, err) < 0) {
+		if (r->elements != 6)
+			return unexpected(r, "reading metadata", err);
+		if (describe_one(r->element[4], r->element[5], id, latest,
+		    err) < 0) {
 			freeReplyObject(r);
 			return -1;
 		}
@@ -1124,24 +1272,26 @@ simlog_state_describe(struct simlog_conn *conn, const char *id,
 		return simlog_seterr(err, SIMLOG_EX_NOINPUT, "%s: no such state",
 		    id);
 	}
-	if (which > 0 && r->elements < 5) {
+	if (which > 0 && r->elements < 6) {
 		freeReplyObject(r);
 		return simlog_seterr(err, SIMLOG_EX_NOINPUT, "%s: no version %lld",
 		    id, which);
 	}
+	if ((r->elements - 4) % 2 != 0)
+		return unexpected(r, "reading metadata", err);
 	if (r->elements > 4 &&
-	    (*metas = calloc(r->elements - 4, sizeof(**metas))) == NULL) {
+	    (*metas = calloc((r->elements - 4) / 2, sizeof(**metas))) == NULL) {
 		freeReplyObject(r);
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
-	for (i = 4; i < r->elements; i++)
-		if (parse_meta(r->element[i], id, &(*metas)[i - 4], err) < 0) {
-			freeReplyObject(r);
-			free(*metas);
-			*metas = NULL;
-			return -1;
-		}
-	*n = r->elements - 4;
+	/* A damaged version is marked, and the others still described. */
+	for (i = 4; i + 1 < r->elements; i += 2) {
+		struct simlog_err why;
+
+		describe_one(r->element[i], r->element[i + 1], id,
+		    &(*metas)[(i - 4) / 2], &why);
+	}
+	*n = (r->elements - 4) / 2;
 	freeReplyObject(r);
 	return 0;
 }
@@ -1217,24 +1367,41 @@ simlog_state_rollback(struct simlog_conn *conn, const char *id, long long to,
 		      struct simlog_state_meta *m, long long *expires_ms,
 		      struct simlog_err *err)
 {
-	redisReply *r = run_script(conn, S_ROLLBACK, id, to,
-	    "rolling back", err);
+	struct simlog_state_loaded l;
+	struct keys k;
+	char a[24], created[24];
+	const char *av[9] = { NULL, NULL, "2", k.head, k.vers, k.pre, id, a,
+	    created };
+	redisReply *r;
 	long long st;
 
-	if (r == NULL)
+	/* What is copied is checked first: a damaged version is refused
+	 * (65) before anything is written. */
+	if (to < 1)
+		return simlog_seterr(err, SIMLOG_EX_NOINPUT, "%s: no version "
+		    "%lld", id, to);
+	if (simlog_state_load(conn, id, to, &l, err) < 0)
 		return -1;
+	snprintf(created, sizeof(created), "%lld", l.meta.created_ms);
+	simlog_state_loaded_clear(&l);
+	state_keys(id, &k);
+	snprintf(a, sizeof(a), "%lld", to);
+	if ((r = script_call(conn, S_ROLLBACK, 9, av, NULL, "rolling back",
+	    err)) == NULL)
+		return about(err, id, 0);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    reply_ll(r->element[0], &st) < 0 || (st == 1 && r->elements != 3))
 		return unexpected(r, "rolling back", err);
-	if (st == 0) {
+	if (st != 1) {
 		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_NOINPUT,
-		    "%s: no version %lld", id, to);
-	}
-	if (st < 0) {
-		freeReplyObject(r);
-		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s version %lld: "
-		    "stored state is corrupt: its value is missing", id, to);
+		if (st == 0 || st == -2)
+			return simlog_seterr(err, st == 0 ? SIMLOG_EX_NOINPUT :
+			    SIMLOG_EX_CONFLICT, "%s: no version %lld%s", id, to,
+			    st == 0 ? "" : " (it was deleted and made anew "
+			    "while it was being checked)");
+		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s: stored state "
+		    "is corrupt: %s", id, st == -1 ? "a value is missing" :
+		    "its expiry time is damaged");
 	}
 	if (reply_opt_ll(r->element[2], expires_ms) < 0)
 		return unexpected(r, "rolling back", err);

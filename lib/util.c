@@ -12,6 +12,15 @@
 
 #include "simlog.h"
 
+static void
+vseterr(struct simlog_err *err, int code, const char *fmt, va_list ap)
+{
+	err->code = code;
+	err->full = 0;
+	err->stopped = 0;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+}
+
 int
 simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 {
@@ -19,13 +28,24 @@ simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 
 	if (err == NULL)
 		return -1;
-	err->code = code;
-	err->full = 0;
-	err->stopped = 0;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	vseterr(err, code, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+void
+simlog_say(void (*fn)(void *, const char *), void *arg, const char *fmt, ...)
+{
+	char msg[SIMLOG_ERRLEN * 2];
+	va_list ap;
+
+	if (fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(arg, msg);
 }
 
 int
@@ -64,11 +84,8 @@ simlog_seterrno(struct simlog_err *err, int code, int e, const char *fmt, ...)
 
 	if (err == NULL)
 		return -1;
-	err->code = code;
-	err->full = 0;
-	err->stopped = 0;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	vseterr(err, code, fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
 	if (simlog_errno_local(e, &hint)) {

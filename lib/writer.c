@@ -38,6 +38,7 @@
 #include <hiredis/hiredis.h>
 
 #include "simlog.h"
+#include "util.h"
 
 #define DEFAULT_QUEUE_MAX (4u << 20)
 #define POOL_MAX 96		/* spare items kept for reuse */
@@ -150,23 +151,8 @@ simlog_writer_opts_init(struct simlog_writer_opts *o)
 	o->retry_base = o->retry_factor = o->retry_cap = -1;
 }
 
-static void
-say(struct simlog_writer *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-say(struct simlog_writer *w, const char *fmt, ...)
-{
-	char msg[SIMLOG_ERRLEN * 2];
-	va_list ap;
-
-	if (w->o.say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	w->o.say(w->o.say_arg, msg);
-}
+/* Diagnostics go to the caller's say, if any. */
+#define tell(w, ...) simlog_say((w)->o.say, (w)->o.say_arg, __VA_ARGS__)
 
 static void
 policy_say(void *arg, const char *msg)
@@ -615,8 +601,10 @@ simlog_writer_write(struct simlog_writer *w, const char *line, size_t len,
 		    __atomic_load_n(&w->asleep, __ATOMIC_SEQ_CST))
 			kick(w);
 	}
+	/* A chunk never holds more types than a drain takes in one. */
 	if (w->cur->ch.records < w->o.batch &&
-	    w->cur->ch.rawlen < CHUNK_BYTES) {
+	    w->cur->ch.rawlen < CHUNK_BYTES &&
+	    w->cur->ch.ntypes < SIMLOG_CHUNK_MAXTYPES) {
 		pthread_mutex_unlock(&w->fill);
 		return 0;
 	}
@@ -692,7 +680,7 @@ replicas_to_wait(struct simlog_writer *w, const char *key)
 		return 0;
 	if (!w->said_wait) {
 		w->said_wait = 1;
-		say(w, "%s: the master has %d replica%s: a chunk counts as "
+		tell(w, "%s: the master has %d replica%s: a chunk counts as "
 		    "pushed once one of them has it too (--wait-replicas 0 "
 		    "not to wait)", w->conn.display, have, have == 1 ? "" :
 		    "s");
@@ -847,8 +835,8 @@ check_policy(struct simlog_writer *w)
 		return;
 	w->policy_checked = 1;
 	if ((policy = simlog_maxmemory_policy(&w->conn)) != NULL) {
-		if (simlog_policy_evicts(policy))
-			say(w, "%s: maxmemory-policy %s lets Redis evict "
+		if (simlog_maxmemory_evicts(policy))
+			tell(w, "%s: maxmemory-policy %s lets Redis evict "
 			    "buffered records; use noeviction", w->conn.display,
 			    policy);
 		free(policy);
@@ -865,7 +853,7 @@ seg_let_go(struct simlog_writer *w)
 		return;
 	if (simlog_spool_seg_trim(w->spool, w->seg, w->seg_done,
 	    w->seg_done_records, &e) < 0)
-		say(w, "%s", e.msg);
+		tell(w, "%s", e.msg);
 	w->seg = NULL;
 }
 
@@ -901,7 +889,7 @@ start_spooling(struct simlog_writer *w, const struct simlog_err *e)
 		pthread_mutex_unlock(&w->mu);
 	}
 	if (!quiet)
-		say(w, "%s; %s to %s%s", e->msg,
+		tell(w, "%s; %s to %s%s", e->msg,
 		    w->o.prio == SIMLOG_PRIO_LOW ? "dropping records instead "
 		    "of spooling them" : "spooling records",
 		    simlog_spool_dir(w->spool), e->code == SIMLOG_EX_OSERR ?
@@ -996,7 +984,7 @@ probe(struct simlog_writer *w)
 	once.give_up_at = 0;
 	once.say = NULL;
 	if (simlog_run(&w->conn, &once, 0, resend_all, w, &e) == 0) {
-		say(w, "%s: Redis is back; sending records again",
+		tell(w, "%s: Redis is back; sending records again",
 		    w->conn.display);
 		/* Our segment becomes replayable, at once. */
 		simlog_spool_seal(w->spool);
@@ -1036,13 +1024,13 @@ seg_finished(struct simlog_writer *w)
 	w->st.damaged_segments++;
 	pthread_mutex_unlock(&w->mu);
 	if (loss.records == 0 && !loss.unknown && !loss.damaged) {
-		say(w, "spool: %s: its last record was cut short (the push "
+		tell(w, "spool: %s: its last record was cut short (the push "
 		    "writing it was killed, or its disk was full, so it was "
 		    "never counted as spooled); the rest was replayed, the "
 		    "file is kept as %s", name, kept);
 		return;
 	}
-	say(w, "spool: %s: %s: %llu records lost%s; the readable rest was "
+	tell(w, "spool: %s: %s: %llu records lost%s; the readable rest was "
 	    "replayed, the file is kept as %s", name, loss.damaged ?
 	    "damaged bytes were skipped" : "the file was cut short",
 	    (unsigned long long)loss.records, loss.unknown ? ", and more "
@@ -1068,7 +1056,7 @@ master_answers(struct simlog_writer *w, const struct simlog_spool_rec *rec)
 		return 1;
 	if (!w->said_aside) {
 		w->said_aside = 1;
-		say(w, "spool: %s; the records of %s (and of any simulation "
+		tell(w, "spool: %s; the records of %s (and of any simulation "
 		    "on that master) stay in the spool, the rest is replayed",
 		    e.msg, rec->sim);
 	}
@@ -1085,7 +1073,7 @@ move_past(struct simlog_writer *w, const struct simlog_spool_rec *rec)
 
 	if (simlog_spool_write_aside(w->spool, rec->sim, rec->chunk, rec->len,
 	    rec->records, &e) < 0) {
-		say(w, "%s", e.msg);
+		tell(w, "%s", e.msg);
 		return 0;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -1113,7 +1101,7 @@ replay_some(struct simlog_writer *w)
 		switch (simlog_spool_pending(w->spool, &e)) {
 		case -1:
 			if (!w->spool_unreadable)
-				say(w, "%s; its segments are not replayed",
+				tell(w, "%s; its segments are not replayed",
 				    e.msg);
 			w->spool_unreadable = 1;
 			return 0;
@@ -1481,7 +1469,7 @@ simlog_writer_open(const struct simlog_writer_opts *o, struct simlog_err *err)
 			*err = be;
 			goto fail;
 		}
-		say(w, "%s; going on without a circuit breaker", be.msg);
+		tell(w, "%s; going on without a circuit breaker", be.msg);
 	} else {
 		w->have_brk = 1;
 		w->pol.brk = &w->brk;

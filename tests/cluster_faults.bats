@@ -149,7 +149,7 @@ redirections() {
 	assert_sims_exact "$s1=r.jsonl" "$s2=q.jsonl"
 }
 
-@test "one master down for good: a push to a healthy master delivers its own records past the dead master's spooled chunks; the drain drains what it reaches and names the rest (75); back up, every record exactly once" {
+@test "one master down for good: a push to a healthy master delivers its own records past the dead master's spooled chunks; a drain drains what it reaches and names the rest (75), --follow goes on; back up, every record exactly once" {
 	local masters dead live a b
 	read -r -a masters <<< "$CLUSTER_MASTERS"
 	dead=${masters[0]} live=${masters[1]}
@@ -188,10 +188,30 @@ redirections() {
 	[[ $stderr == *"1 of 3 masters did not answer, their keys are not listed: "*"127.0.0.1:$dead"*"; the simulations of the others are drained"* ]]
 	assert_sims_exact "$b=b.jsonl" "$c=c.jsonl"
 
+	# A --follow drain started now drains what comes for the healthy
+	# masters while the dead one stays down, and it comes back.
+	gen d.jsonl 3000 76
+	simlog-drain -u "$CLUSTER_URL" --follow -q -d "$DB" --commit-interval 0.1 \
+	    > follow.out 2> follow.err 3>&- &
+	local fpid=$!
+	track "$fpid"
+	simlog-push -u "$CLUSTER_URL" -s "$c" < d.jsonl > /dev/null
+	poll "d to land while a master is down" sh -c \
+	    "[ \"\$(sqlite3 '$DB' \"SELECT count(*) FROM action WHERE simulation_id = '$c'\")\" -gt \"\$(grep -c '\"type\":\"action\"' c.jsonl)\" ]"
+	kill -0 "$fpid"
+
 	# Back: the spool and the drain finish the job.
 	cluster_restart_node "$dead"
 	replay -u "$CLUSTER_URL"
 	assert_equal "$REPLAYED" 20000
+	poll "the --follow drain to drain the dead master's simulation" sh -c \
+	    "[ \"\$(sqlite3 '$DB' \"SELECT count(*) FROM action WHERE simulation_id = '$a'\")\" = \"\$(grep -c '\"type\":\"action\"' a.jsonl)\" ]"
+	kill -TERM "$fpid"
+	local rc=0
+	wait "$fpid" || rc=$?
+	cat follow.err
+	assert_equal "$rc" 0
 	drain_all -u "$CLUSTER_URL"
-	assert_sims_exact "$a=a.jsonl" "$b=b.jsonl" "$c=c.jsonl"
+	cat c.jsonl d.jsonl > cd.jsonl
+	assert_sims_exact "$a=a.jsonl" "$b=b.jsonl" "$c=cd.jsonl"
 }

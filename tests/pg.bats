@@ -577,3 +577,45 @@ EOF
 	assert_equal "$(jnum sims "$(tail -n 1 f.out)")" 2
 	exact
 }
+
+@test "pg: records planted in Redis that are not JSON or not UTF-8 are dead letters PostgreSQL takes (base64), with and without a schema" {
+	python3 - <<'PY'
+import struct, zlib
+def chunk(recs, bid):
+    raw = b''.join(t + b'\t' + j + b'\n' for t, j in recs)
+    return (b'SLC\x01\0\0\0\0' + bid +
+            struct.pack('<III', len(recs), len(raw), zlib.crc32(raw)) + raw)
+bad = [(b'action', b'not json'), (b'action', b'{"k":"\xff"}'),
+       (b'action', b'{"k":1}\x00'),
+       (b'action', b'{"action_id":1,"step_number":1,"agent_id":"a1","action_type":"\xfe"}'),
+       (b'action', b'{"action_id":2,"step_number":1,"agent_id":"a1","action_type":"move"}')]
+open('plain.bin', 'wb').write(chunk(bad, b'PGPOISON00000001'))
+open('typed.bin', 'wb').write(chunk(bad, b'PGPOISON00000002'))
+PY
+	rcli -x XADD 'simlog:{p}:q' '*' c < plain.bin > /dev/null
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	assert_equal "$(jnum rejects "${lines[-1]}")" 4
+	assert_equal "$(pq "SELECT data->>'action_id', data->>'action_type' FROM action")" '2|move'
+	assert_equal "$(pq "SELECT data FROM simlog_rejects ORDER BY id")" \
+	    "not json
+$(printf '{"k":"\xff"}' | base64 -w0)
+$(printf '{"k":1}\0' | base64 -w0)
+$(printf '{"action_id":1,"step_number":1,"agent_id":"a1","action_type":"\xfe"}' | base64 -w0)"
+	assert_equal "$(pq "SELECT count(*) FROM simlog_rejects WHERE error LIKE '%kept in base64%'")" 3
+	# Through a schema: the same three are dead letters, the good one lands.
+	pq "DELETE FROM simlog_rejects" > /dev/null
+	cat > acts.schema <<'SCHEMA'
+table acts for action
+    sim          TEXT     sim
+    action_id    INTEGER
+    action_type  TEXT
+SCHEMA
+	rcli -x XADD 'simlog:{t}:q' '*' c < typed.bin > /dev/null
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema ./acts.schema
+	echo "$stderr"
+	assert_equal "$(jnum rejects "${lines[-1]}")" 4
+	assert_equal "$(pq "SELECT action_id, action_type FROM acts")" '2|move'
+	assert_equal "$(pq "SELECT count(*) FROM simlog_rejects WHERE error LIKE '%kept in base64%'")" 3
+	assert_equal "$(simlog_keys)" ""
+}

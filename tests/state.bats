@@ -851,3 +851,189 @@ oom_possible() {
 	assert_equal "$(sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$SIMLOG_TOP/man/simlog-state.1" |
 	    grep -c '^\.B [0-9]*$')" 13
 }
+
+# --- damage and concurrency (simlog-state(1) EXIT STATUS: 65, 79) --------
+
+@test "rollback checks what it copies: a damaged value or damaged metadata is refused (65) and nothing is written" {
+	printf '{"v":1}' | simlog-state save r >/dev/null
+	printf '{"v":2}' | simlog-state save r >/dev/null
+	flip 'simlog:state:{r}:data:1' 3
+	state_keys > before
+	rcli hgetall 'simlog:state:{r}:head' > head.before
+	run --separate-stderr simlog-state rollback r --to 1
+	assert_equal "$status" 65
+	assert_equal "$output" ""
+	[[ $stderr == "simlog-state: r version 1: stored state is corrupt: "* ]]
+	state_keys | cmp before -
+	rcli hgetall 'simlog:state:{r}:head' | cmp head.before -
+	printf '{"v":3}' | simlog-state save m >/dev/null
+	rcli hset 'simlog:state:{m}:meta:1' checksum zz >/dev/null
+	state_keys > before
+	run --separate-stderr simlog-state rollback m --to 1
+	assert_equal "$status" 65
+	assert_equal "$stderr" "simlog-state: m version 1: stored metadata is damaged"
+	state_keys | cmp before -
+	assert_equal "$(rcli hget 'simlog:state:{m}:head' seq)" 1
+}
+
+@test "rollback of a version whose metadata hash is huge: the fields simlog writes are copied, every key keeps the ID's expiry" {
+	printf '{"v":1}' | simlog-state save h --ttl 600 >/dev/null
+	awk 'BEGIN { printf "HSET simlog:state:{h}:meta:1"
+		for (i = 1; i <= 20000; i++) printf " x%d y", i
+		print "" }' | rcli >/dev/null
+	run -0 --separate-stderr simlog-state rollback h --to 1
+	assert_equal "$(jnum version "$output")" 2
+	assert_equal "$(jnum rollback_of "$output")" 1
+	assert_equal "$(simlog-state load h)" '{"v":1}'
+	assert_equal "$(rcli hlen 'simlog:state:{h}:meta:2')" 9
+	local k
+	for k in $(state_keys); do
+		[ "$(rcli pttl "$k")" -gt 0 ] || { echo "$k has no TTL"; return 1; }
+	done
+}
+
+@test "load --version N of a state over 4 MiB reads data:N whatever its metadata says; metadata naming another version is refused (65)" {
+	head -c 6000000 /dev/urandom > one.bin
+	head -c 6000000 /dev/urandom > two.bin
+	simlog-state save v --raw --compress none < one.bin >/dev/null
+	simlog-state save v --raw --compress none < two.bin >/dev/null
+	simlog-state load v --version 2 | cmp two.bin -
+	# Version 2's metadata claims to be version 1's (same size).
+	rcli hset 'simlog:state:{v}:meta:2' version 1 >/dev/null
+	run --separate-stderr simlog-state load v --version 2
+	assert_equal "$status" 65
+	assert_equal "$output" ""
+	assert_equal "$stderr" "simlog-state: v version 2: stored metadata is damaged: it says version 1"
+	run --separate-stderr simlog-state load v
+	assert_equal "$status" 65
+}
+
+@test "meta, versions and list name a listed version whose metadata is missing (65) instead of printing nothing" {
+	printf '{"v":1}' | simlog-state save z >/dev/null
+	printf '{"v":1}' | simlog-state save ok >/dev/null
+	rcli zadd 'simlog:state:{z}:versions' 7 7 >/dev/null
+	local says="simlog-state: z version 7: listed, but its stored metadata is missing or damaged"
+	run --separate-stderr simlog-state meta z
+	assert_equal "$status" 65
+	assert_equal "$output" ""
+	assert_equal "$stderr" "$says"
+	run --separate-stderr simlog-state versions z
+	assert_equal "$status" 65
+	assert_equal "$(jnum version "$output")" 1
+	assert_equal "$stderr" "$says"
+	run --separate-stderr simlog-state list
+	assert_equal "$status" 65
+	assert_equal "$(jstr id "$output")" ok
+	assert_equal "$stderr" "$says"
+	run --separate-stderr simlog-state load z
+	assert_equal "$status" 65
+	assert_equal "$stderr" "simlog-state: z: the latest version: listed, but its stored metadata is missing or damaged"
+}
+
+@test "loads of a 12 MB state while saves with --max-versions 1 prune it: every load completes with a whole saved state" {
+	head -c 12000000 /dev/urandom > a.bin
+	head -c 12000000 /dev/urandom > b.bin
+	simlog-state save big --raw --compress none --max-versions 1 < a.bin >/dev/null
+	(
+		for i in $(seq 1 60); do
+			[ $((i % 2)) = 0 ] && f=a.bin || f=b.bin
+			simlog-state save big --raw --compress none \
+			    --max-versions 1 < "$f" >/dev/null || exit 1
+		done
+	) &
+	local saver=$! i rc fails=0 v0 v1
+	track $saver
+	v0=$(jnum version "$(simlog-state meta big)")
+	for i in $(seq 1 40); do
+		rc=0
+		simlog-state load big > out.bin 2> err.txt || rc=$?
+		if [ "$rc" -ne 0 ]; then
+			cat err.txt
+			fails=$((fails + 1))
+		elif ! cmp -s out.bin a.bin && ! cmp -s out.bin b.bin; then
+			echo "load $i: neither state"
+			fails=$((fails + 1))
+		fi
+	done
+	v1=$(jnum version "$(simlog-state meta big)")
+	wait $saver
+	echo "# 40 loads while $((v1 - v0)) saves pruned the version before"
+	[ $((v1 - v0)) -ge 5 ]
+	assert_equal "$fails" 0
+}
+
+# mid_read OUT ERR PRUNE LOAD-ARGS...: run simlog-state LOAD-ARGS (stdout to
+# OUT, stderr to ERR), stop it (SIGSTOP) right after Redis sees its first
+# GETRANGE, and if it has not asked for all of the pieces then, run the
+# pruning save PRUNE (a shell command), let the load go on and print its
+# exit status; print "early" when it was done too soon to be caught.
+# Redis's MONITOR says what the load has asked for, not a clock.
+mid_read() {
+	python3 - "$REDIS_SOCK" "$@" <<'PY'
+import os, signal, socket, subprocess, sys, time
+sock, out, err, prune, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+m = socket.socket(socket.AF_UNIX)
+m.connect(sock)
+m.sendall(b'MONITOR\r\n')
+buf = b''
+while b'+OK\r\n' not in buf:
+    buf += m.recv(4096)
+buf = b''
+p = subprocess.Popen(['simlog-state', '--timeout', '60'] + args,
+                     stdout=open(out, 'wb'), stderr=open(err, 'wb'))
+def getranges(deadline):
+    global buf
+    m.settimeout(max(deadline - time.time(), 0.001))
+    try:
+        buf += m.recv(1 << 16)
+    except socket.timeout:
+        pass
+    return buf.count(b'"GETRANGE"') + buf.count(b'"getrange"')
+end = time.time() + 60
+while getranges(end) == 0 and p.poll() is None and time.time() < end:
+    pass
+os.kill(p.pid, signal.SIGSTOP)
+# What it sent before the stop arrives within a moment.
+settle = time.time() + 0.3
+while time.time() < settle:
+    n = getranges(settle)
+if n == 0 or n >= 10 or p.poll() is not None:
+    os.kill(p.pid, signal.SIGCONT)
+    p.wait()
+    print('early')
+    sys.exit(0)
+subprocess.run(prune, shell=True, check=True, stdout=subprocess.DEVNULL)
+os.kill(p.pid, signal.SIGCONT)
+print(p.wait())
+PY
+}
+
+@test "a version pruned while it is read: asked for by number, exit 79 (not 66, no such ID); the latest is read again whole, exit 0" {
+	# 40 MB stored as it is: ten pieces of 4 MiB.
+	head -c 40000000 /dev/urandom > a.bin
+	printf '{"newer":1}' > b.json
+	local try rc v
+	# By number: the version the next save prunes.
+	for try in $(seq 1 10); do
+		v=$(jnum version "$(simlog-state save p --raw --compress none < a.bin)")
+		rc=$(mid_read out.bin err.txt \
+		    'simlog-state save p --max-versions 1 < b.json' load p --version "$v")
+		[ "$rc" = early ] || break
+	done
+	echo "# caught mid-read at try $try"
+	cat err.txt
+	assert_equal "$rc" 79
+	assert_equal "$(cat err.txt)" "simlog-state: p version $v: deleted while it was being read (pruned by a newer save, or deleted)"
+	[ ! -s out.bin ]
+	# The latest: read again, whole, as the newer save left it.
+	for try in $(seq 1 10); do
+		simlog-state save q --raw --compress none < a.bin >/dev/null
+		rc=$(mid_read out.bin err.txt \
+		    'simlog-state save q --max-versions 1 < b.json' load q)
+		[ "$rc" = early ] || break
+	done
+	echo "# caught mid-read at try $try"
+	cat err.txt
+	assert_equal "$rc" 0
+	cmp b.json out.bin
+}

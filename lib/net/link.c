@@ -1,56 +1,30 @@
 /*
- * One connection to one Redis server.  The socket is non-blocking; every
- * wait is a poll(2) bounded by an absolute deadline, re-checked after each
+ * One connection to one Redis server.  Its bytes move through a transport
+ * (plain or TLS, lib/net/net.h) that it calls through a table; every wait
+ * is a poll(2) bounded by an absolute deadline, re-checked after each
  * EINTR, so no signal can stretch or re-arm a timeout.  Commands are
  * formatted as RESP straight into the output buffer; replies are parsed by
  * hiredis's reader.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <hiredis/hiredis.h>
 
-#include "net/topo.h"
+#include "net/net.h"
 
 #define READ_CHUNK (64 * 1024)
 
-int
-simlog_net_wait(int fd, short events, double deadline,
-		const volatile sig_atomic_t *stop)
+/* The transport of new plain links: the plain one, or a test's. */
+static const struct simlog_transport *plain_io = &simlog_transport_plain;
+
+void
+simlog_net_set_transport(const struct simlog_transport *t)
 {
-	struct pollfd p;
-
-	for (;;) {
-		double left = deadline - simlog_now_mono();
-		int ms, r;
-
-		if (stop != NULL && *stop)
-			return -1;
-		if (left <= 0)
-			return 0;
-		ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
-		p.fd = fd;
-		p.events = events;
-		p.revents = 0;
-		r = poll(&p, 1, ms);
-		if (r > 0)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		/* Timed out or interrupted: the deadline decides, not poll. */
-	}
+	__atomic_store_n(&plain_io, t ? t : &simlog_transport_plain,
+	    __ATOMIC_RELEASE);
 }
 
 void
@@ -85,14 +59,11 @@ simlog_link_unsent(const struct simlog_link *l)
 void
 simlog_link_close(struct simlog_link *l)
 {
-	if (l->ssl != NULL) {
-		simlog_tls_close(l->ssl);
-		l->ssl = NULL;
-	}
-	if (l->fd >= 0) {
-		close(l->fd);
-		l->fd = -1;
-	}
+	if (l->io != NULL)
+		l->io->close(l);
+	l->io = NULL;
+	l->io_ctx = NULL;
+	l->fd = -1;
 	if (l->reader != NULL) {
 		redisReaderFree(l->reader);
 		l->reader = NULL;
@@ -110,43 +81,13 @@ simlog_link_close(struct simlog_link *l)
 	l->any_reply = 0;
 }
 
-/* An error the caller classes as "Redis unavailable". */
+/* A failure of the link's own (a timeout, a protocol error) breaks it;
+ * the caller classes it as "Redis unavailable". */
 static int
 fail(struct simlog_link *l, struct simlog_err *err, const char *why)
 {
 	l->broken = 1;
 	simlog_seterr(&l->why, SIMLOG_EX_UNAVAILABLE, "%s", why);
-	/* strerror's capital, in err(3) style after "what: ". */
-	if (l->why.msg[0] >= 'A' && l->why.msg[0] <= 'Z' &&
-	    l->why.msg[1] >= 'a' && l->why.msg[1] <= 'z' &&
-	    strncmp(l->why.msg, "Redis", 5) != 0)
-		l->why.msg[0] = (char)(l->why.msg[0] - 'A' + 'a');
-	if (err != NULL)
-		*err = l->why;
-	return -1;
-}
-
-/*
- * A failure of this process's own (its open-file limit, memory, the
- * host's local ports) is not Redis's: no breaker shared with other
- * processes counts it, and no retry waits for Redis to mend it.
- */
-/*
- * A failure of this process's own (its open-file limit, memory, the
- * host's local ports) is not Redis's: no breaker shared with other
- * processes counts it, and no retry waits for Redis to mend it.
- */
-static int
-fail_errno(struct simlog_link *l, struct simlog_err *err, int e)
-{
-	const char *hint;
-
-	if (!simlog_errno_local(e, &hint))
-		return fail(l, err, strerror(e));
-	fail(l, NULL, strerror(e));
-	l->why.code = SIMLOG_EX_OSERR;
-	snprintf(l->why.msg + strlen(l->why.msg), sizeof(l->why.msg) -
-	    strlen(l->why.msg), " (%s), not a failure of Redis", hint);
 	if (err != NULL)
 		*err = l->why;
 	return -1;
@@ -156,158 +97,48 @@ static int
 stopped(struct simlog_link *l, struct simlog_err *err)
 {
 	l->broken = 1;
-	simlog_seterr(&l->why, SIMLOG_EX_TEMPFAIL, "interrupted");
-	l->why.stopped = 1;
+	simlog_net_stopped(&l->why);
 	if (err != NULL)
 		*err = l->why;
 	return -1;
 }
 
-/* A failure reported by the TLS layer also breaks the link. */
+/* A failure the transport reported (e) also breaks the link. */
 static int
-broke(struct simlog_link *l, struct simlog_err *err)
+broke(struct simlog_link *l, const struct simlog_err *e,
+      struct simlog_err *err)
 {
 	l->broken = 1;
+	l->why = *e;
 	if (err != NULL)
-		l->why = *err;
+		*err = *e;
 	return -1;
-}
-
-/* Connect one socket by the deadline. */
-static int
-connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, double deadline,
-	   const volatile sig_atomic_t *stop, int *stop_hit)
-{
-	int e = 0;
-	socklen_t elen = sizeof(e);
-	int w;
-
-	*stop_hit = 0;
-	if (connect(fd, sa, salen) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -1;
-	w = simlog_net_wait(fd, POLLOUT, deadline, stop);
-	if (w < 0) {
-		*stop_hit = stop != NULL && *stop;
-		if (!*stop_hit)
-			errno = EIO;
-		return -1;
-	}
-	if (w == 0) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
-		return -1;
-	if (e != 0) {
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-open_unix(struct simlog_link *l, const char *path, double deadline,
-	  struct simlog_err *err)
-{
-	struct sockaddr_un sun;
-	int stop_hit;
-
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return simlog_seterr(err, SIMLOG_EX_USAGE,
-		    "socket path longer than %zu bytes", sizeof(sun.sun_path) - 1);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0)
-		return fail_errno(l, err, errno);
-	if (connect_fd(l->fd, (struct sockaddr *)&sun, sizeof(sun), deadline,
-	    l->stop, &stop_hit) < 0) {
-		if (stop_hit)
-			return stopped(l, err);
-		/* A full accept queue on a unix socket says EAGAIN. */
-		return fail(l, err, errno == EAGAIN ?
-		    "server not accepting connections (listen queue full)" :
-		    errno == ETIMEDOUT ? "timed out" : strerror(errno));
-	}
-	snprintf(l->addr, sizeof(l->addr), "%s", path);
-	return 0;
-}
-
-static int
-open_tcp(struct simlog_link *l, const char *host, int port, double deadline,
-	 struct simlog_err *err)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char ports[16];
-	int rc, saved = 0, stop_hit = 0, one = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(ports, sizeof(ports), "%d", port);
-	if ((rc = getaddrinfo(host, ports, &hints, &res)) != 0)
-		return rc == EAI_SYSTEM ? fail_errno(l, err, errno) :
-		    rc == EAI_MEMORY ? fail_errno(l, err, ENOMEM) :
-		    fail(l, err, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		l->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (l->fd < 0) {
-			saved = errno;
-			continue;
-		}
-		if (connect_fd(l->fd, ai->ai_addr, ai->ai_addrlen, deadline,
-		    l->stop, &stop_hit) == 0)
-			break;
-		saved = errno;
-		close(l->fd);
-		l->fd = -1;
-		if (stop_hit || saved == ETIMEDOUT)
-			break;
-	}
-	freeaddrinfo(res);
-	if (stop_hit)
-		return stopped(l, err);
-	if (l->fd < 0)
-		return saved == ETIMEDOUT ? fail(l, err, "timed out") :
-		    fail_errno(l, err, saved);
-	/* Small commands (acks, pings) should not wait for Nagle. */
-	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(l->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	snprintf(l->addr, sizeof(l->addr), strchr(host, ':') ? "[%s]:%d" :
-	    "%s:%d", host, port);
-	return 0;
 }
 
 int
 simlog_link_open(struct simlog_link *l, const struct link_target *t,
-		 struct simlog_tls *tls, const char *server_name,
 		 double deadline, struct simlog_err *err)
 {
 	const volatile sig_atomic_t *stop = l->stop;
+	const struct simlog_transport *io = t->tls != NULL ?
+	    &simlog_transport_tls : __atomic_load_n(&plain_io,
+	    __ATOMIC_ACQUIRE);
 	uint64_t *count = l->count;
-	int rc;
 
 	simlog_link_close(l);
 	l->stop = stop;
 	l->count = count;
-	if (t->path != NULL)
-		rc = open_unix(l, t->path, deadline, err);
-	else
-		rc = open_tcp(l, t->host, t->port, deadline, err);
-	if (rc == 0 && tls != NULL)
-		rc = simlog_tls_handshake(tls, l->fd, server_name ? server_name :
-		    t->host, deadline, l->stop, &l->ssl, err);
-	if (rc == 0 && (l->reader = redisReaderCreate()) == NULL)
-		rc = simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	if (rc < 0) {
+	if (io->connect(l, t, deadline, err) < 0) {
+		l->fd = -1;
+		l->io_ctx = NULL;
+		return -1;
+	}
+	l->io = io;
+	if ((l->reader = redisReaderCreate()) == NULL) {
 		simlog_link_close(l);
 		l->stop = stop;
 		l->count = count;
-		return -1;
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
 	return 0;
 }
@@ -432,7 +263,7 @@ resp_put(char *p, int argc, const char **argv, const size_t *lens)
 }
 
 int
-simlog_net_format(int argc, const char **argv, const size_t *lens, char **out,
+simlog_link_format(int argc, const char **argv, const size_t *lens, char **out,
 		  size_t *len)
 {
 	size_t total = resp_size(argc, argv, lens);
@@ -481,28 +312,14 @@ simlog_link_append_raw(struct simlog_link *l, const char *cmd, size_t len,
 static int
 write_now(struct simlog_link *l, short *want, struct simlog_err *err)
 {
-	*want = POLLOUT;
 	while (l->off < l->len) {
+		struct simlog_err e;
 		long n;
 
-		if (l->ssl != NULL) {
-			n = simlog_tls_write(l->ssl, l->out + l->off, l->len - l->off,
-			    want, err);
-			if (n < 0)
-				return broke(l, err);
-		} else {
-			n = send(l->fd, l->out + l->off, l->len - l->off,
-			    MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				n = 0;
-			else if (n < 0)
-				return fail(l, err, errno == EPIPE ||
-				    errno == ECONNRESET ?
-				    "Redis closed the connection" :
-				    strerror(errno));
-		}
+		*want = POLLOUT;
+		n = l->io->write(l, l->out + l->off, l->len - l->off, want, &e);
+		if (n < 0)
+			return broke(l, &e, err);
 		if (n == 0)
 			return 0;
 		l->off += (size_t)n;
@@ -548,33 +365,18 @@ static int
 read_now(struct simlog_link *l, short *want, struct simlog_err *err)
 {
 	char buf[READ_CHUNK];
+	struct simlog_err e;
 	long n;
 
 	*want = POLLIN;
-	for (;;) {
-		if (l->ssl != NULL) {
-			n = simlog_tls_read(l->ssl, buf, sizeof(buf), want, err);
-			if (n < 0)
-				return broke(l, err);
-			if (n == 0)
-				return 0;
-		} else {
-			n = recv(l->fd, buf, sizeof(buf), 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return 0;
-			if (n < 0)
-				return fail(l, err, errno == ECONNRESET ?
-				    "Redis closed the connection" :
-				    strerror(errno));
-			if (n == 0)
-				return fail(l, err, "Redis closed the connection");
-		}
-		if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK)
-			return fail(l, err, "protocol error");
-		return 1;
-	}
+	n = l->io->read(l, buf, sizeof(buf), want, &e);
+	if (n < 0)
+		return broke(l, &e, err);
+	if (n == 0)
+		return 0;
+	if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK)
+		return fail(l, err, "protocol error");
+	return 1;
 }
 
 /* A parsed reply from the reader, if one is complete: 1, 0, -1. */

@@ -1,9 +1,11 @@
 /*
- * Lua scripts by SHA-1.  Each connection loads a script once, pipelined
- * ahead of its first EVALSHA (so the first call costs no extra round
- * trip); a script Redis has lost (SCRIPT FLUSH, a restart, a failover to a
- * replica that never saw it) is sent again with EVAL by the blocking call,
- * and makes a pipelined call fail as transient so its caller resends it.
+ * Lua scripts by SHA-1: the registry that gives each script an id, and
+ * the loading onto a link.  Each link loads a script once, pipelined ahead
+ * of its first EVALSHA (so the first call costs no extra round trip); a
+ * script Redis has lost (SCRIPT FLUSH, a restart, a failover to a replica
+ * that never saw it) is sent again with EVAL by the blocking call, and
+ * makes a pipelined call fail as transient so its caller resends it (both
+ * in lib/net/conn.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -12,7 +14,7 @@
 #include <openssl/evp.h>
 #include <hiredis/hiredis.h>
 
-#include "net/topo.h"
+#include "net/conn_int.h"
 
 #define MAX_SCRIPTS 64
 
@@ -20,9 +22,8 @@ static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
 static int nscripts;
 static const struct simlog_script *registered[MAX_SCRIPTS];
 
-/* Give a script its id and SHA-1 the first time it is used. */
-static int
-known(struct simlog_script *s, struct simlog_err *err)
+int
+simlog_net_script_register(struct simlog_script *s, struct simlog_err *err)
 {
 	int id = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -47,9 +48,9 @@ known(struct simlog_script *s, struct simlog_err *err)
 	return 0;
 }
 
-/* Fill argv[0..1] for EVALSHA (or EVAL, if eval). */
-static void
-fill(struct simlog_script *s, int eval, const char **argv, size_t *lens)
+void
+simlog_net_script_argv(const struct simlog_script *s, int eval,
+		       const char **argv, size_t *lens)
 {
 	argv[0] = eval ? "EVAL" : "EVALSHA";
 	argv[1] = eval ? s->body : s->sha;
@@ -84,65 +85,4 @@ simlog_net_script_ensure(struct simlog_link *l, int id, struct simlog_err *err)
 	}
 	l->scripts_loaded |= bit;
 	return 0;
-}
-
-int
-simlog_script_append(struct simlog_conn *conn, struct simlog_script *s,
-		     int argc, const char **argv, size_t *lens,
-		     struct simlog_err *err)
-{
-	double deadline = simlog_now_mono() + conn->timeout;
-	int node, eval, rc;
-
-	if (known(s, err) < 0)
-		return -1;
-	fill(s, 0, argv, lens);
-	if ((node = simlog_net_route(conn, argc, argv, lens, deadline, err)) < 0)
-		return -1;
-	if ((eval = simlog_net_script_ensure(&conn->net->nodes[node].link,
-	    s->id, err)) < 0)
-		return simlog_conn_error(conn, NULL, "SCRIPT LOAD", err);
-	fill(s, eval, argv, lens);
-	/* A cluster may redirect the call to a node that lacks the script:
-	 * the pending command remembers which script it runs. */
-	conn->net->appending_script = eval ? 0 : s->id + 1;
-	rc = simlog_conn_append(conn, argc, argv, lens, err);
-	conn->net->appending_script = 0;
-	return rc;
-}
-
-redisReply *
-simlog_script_call(struct simlog_conn *conn, struct simlog_script *s,
-		   int argc, const char **argv, size_t *lens, const char *what,
-		   struct simlog_err *err)
-{
-	redisReply *r;
-
-	for (int tries = 0;; tries++) {
-		if (simlog_conn_pending(conn) > 0) {
-			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "a script call "
-			    "while replies of a pipeline are owed");
-			return NULL;
-		}
-		if (simlog_script_append(conn, s, argc, argv, lens, err) < 0) {
-			simlog_conn_error(conn, NULL, what, err);
-			return NULL;
-		}
-		if (simlog_conn_recv(conn, 0, &r, err) < 0) {
-			simlog_conn_error(conn, NULL, what, err);
-			return NULL;
-		}
-		/* Lost since loaded: the next try loads it again. */
-		if (tries == 0 && r->type == REDIS_REPLY_ERROR &&
-		    strncmp(r->str, "NOSCRIPT", 8) == 0) {
-			freeReplyObject(r);
-			continue;
-		}
-		if (r->type == REDIS_REPLY_ERROR) {
-			simlog_conn_error(conn, r, what, err);
-			freeReplyObject(r);
-			return NULL;
-		}
-		return r;
-	}
 }

@@ -5,12 +5,15 @@
  * about the certificate or the handshake failed, in words a user can act
  * on, and are classed: a certificate refused either way is a permission
  * failure (77), a bad file a configuration one (78), the rest I/O (69).
+ * A transport (lib/net/net.h): its socket is the plain transport's, the
+ * session runs over it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -214,10 +217,11 @@ session_error(SSL *ssl, int r, int verify, const char *name,
 	    ssl_reason(oe));
 }
 
-int
-simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
-		     double deadline, const volatile sig_atomic_t *stop,
-		     void **out, struct simlog_err *err)
+/* Handshake on a connected socket by the deadline; name is verified
+ * against the certificate (a DNS name or an IP address literal). */
+static int
+handshake(struct simlog_tls *t, int fd, const char *name, double deadline,
+	  const volatile sig_atomic_t *stop, SSL **out, struct simlog_err *err)
 {
 	SSL *ssl;
 	int r, w;
@@ -261,13 +265,8 @@ simlog_tls_handshake(struct simlog_tls *t, int fd, const char *name,
 		w = simlog_net_wait(fd, ev, deadline, stop);
 		if (w <= 0) {
 			SSL_free(ssl);
-			if (w < 0 && stop != NULL && *stop) {
-				simlog_seterr(err, SIMLOG_EX_TEMPFAIL,
-				    "interrupted");
-				if (err != NULL)
-					err->stopped = 1;
-				return -1;
-			}
+			if (w < 0 && stop != NULL && *stop)
+				return simlog_net_stopped(err);
 			return simlog_seterr(err, SIMLOG_EX_UNAVAILABLE,
 			    "TLS handshake timed out (a plain-text port? use "
 			    "redis://)");
@@ -279,6 +278,23 @@ setup:
 	SSL_free(ssl);
 	return simlog_seterr(err, SIMLOG_EX_USAGE, "TLS: cannot verify the "
 	    "name '%s'", name);
+}
+
+static int
+tls_connect(struct simlog_link *l, const struct link_target *t,
+	    double deadline, struct simlog_err *err)
+{
+	SSL *ssl;
+
+	if (simlog_transport_plain.connect(l, t, deadline, err) < 0)
+		return -1;
+	if (handshake(t->tls, l->fd, t->server_name ? t->server_name :
+	    t->host, deadline, l->stop, &ssl, err) < 0) {
+		simlog_transport_plain.close(l);
+		return -1;
+	}
+	l->io_ctx = ssl;
+	return 0;
 }
 
 /* What an SSL_read or SSL_write returned: bytes, or 0 with what to wait
@@ -299,11 +315,11 @@ io_result(SSL *ssl, int n, short *want, struct simlog_err *err)
 	return session_error(ssl, n, 0, "", err);
 }
 
-long
-simlog_tls_read(void *p, char *buf, size_t len, short *want,
-		struct simlog_err *err)
+static long
+tls_read(struct simlog_link *l, char *buf, size_t len, short *want,
+	 struct simlog_err *err)
 {
-	SSL *ssl = p;
+	SSL *ssl = l->io_ctx;
 	long n;
 
 	errno = 0;
@@ -321,11 +337,11 @@ simlog_tls_read(void *p, char *buf, size_t len, short *want,
  * a library must not kill its caller for it.  Block it around the write
  * and swallow one it caused (not one that was already pending).
  */
-long
-simlog_tls_write(void *p, const char *buf, size_t len, short *want,
-		 struct simlog_err *err)
+static long
+tls_write(struct simlog_link *l, const char *buf, size_t len, short *want,
+	  struct simlog_err *err)
 {
-	SSL *ssl = p;
+	SSL *ssl = l->io_ctx;
 	sigset_t pipe, old, pending;
 	int n, was_pending;
 
@@ -348,10 +364,16 @@ simlog_tls_write(void *p, const char *buf, size_t len, short *want,
 	return io_result(ssl, n, want, err);
 }
 
-void
-simlog_tls_close(void *p)
+static void
+tls_close(struct simlog_link *l)
 {
 	/* No close_notify: the connection is dropped either way, and a
 	 * shutdown on a broken socket could block or raise SIGPIPE. */
-	SSL_free(p);
+	SSL_free(l->io_ctx);
+	l->io_ctx = NULL;
+	simlog_transport_plain.close(l);
 }
+
+const struct simlog_transport simlog_transport_tls = {
+	"tls", tls_connect, tls_read, tls_write, tls_close,
+};

@@ -9,7 +9,9 @@
 #include <strings.h>
 
 #include "schema.h"
+#include "simlog_backlog.h"
 #include "sink/sink.h"
+#include "util.h"
 
 int
 simlog_sink_is_url(const char *target)
@@ -197,6 +199,7 @@ simlog_sink_free(struct simlog_sink *s)
 	idset_free(&s->marked);
 	simlog_parents_free(s);
 	free(s->routes);
+	free(s->rhash);
 	free(s->counts);
 	free(s->vals);
 	free(s);
@@ -284,6 +287,50 @@ simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 	return 0;
 }
 
+/* Whether route r is for type[0..tlen): by length, byte for byte. */
+static int
+route_is(const struct simlog_route *r, const char *type, size_t tlen)
+{
+	return tlen < sizeof(r->type) && memcmp(r->type, type, tlen) == 0 &&
+	    r->type[tlen] == '\0';
+}
+
+/* Put route i in the index of routes by type. */
+static void
+index_route(struct simlog_sink *s, size_t i)
+{
+	size_t h = simlog_fnv1a(s->routes[i].type, strlen(s->routes[i].type)) &
+	    (s->rhcap - 1);
+
+	while (s->rhash[h] != 0)
+		h = (h + 1) & (s->rhcap - 1);
+	s->rhash[h] = i + 1;
+}
+
+/* Index every route by its type anew (grown, or after a rollback dropped
+ * some), in a table at most half full, so that finding a route costs the
+ * same however many types the drain has met. */
+static int
+rehash(struct simlog_sink *s)
+{
+	size_t cap = s->rhcap ? s->rhcap : 64;
+
+	while (cap < 2 * (s->nroutes + 1))
+		cap *= 2;
+	if (cap != s->rhcap) {
+		size_t *q = realloc(s->rhash, cap * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		s->rhash = q;
+		s->rhcap = cap;
+	}
+	memset(s->rhash, 0, s->rhcap * sizeof(*s->rhash));
+	for (size_t i = 0; i < s->nroutes; i++)
+		index_route(s, i);
+	return 0;
+}
+
 /* A new route: where records of this type go from now on. */
 struct simlog_route *
 simlog_sink_new_route(struct simlog_sink *s, const char *type, size_t tlen,
@@ -325,23 +372,32 @@ simlog_sink_new_route(struct simlog_sink *s, const char *type, size_t tlen,
 		r->made_in_txn = 1;
 	}
 	s->last = s->nroutes++;
-	return r;
+	if (2 * (s->nroutes + 1) > s->rhcap) {
+		if (rehash(s) < 0) {
+			s->nroutes--;
+			simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+			return NULL;
+		}
+	} else
+		index_route(s, s->last);
+	return &s->routes[s->last];
 }
 
 struct simlog_route *
 simlog_sink_route_of(struct simlog_sink *s, const char *type, size_t tlen)
 {
 	struct simlog_route *r;
+	size_t h;
 
-	if (s->last < s->nroutes) {
-		r = &s->routes[s->last];
-		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0')
-			return r;
-	}
-	for (size_t i = 0; i < s->nroutes; i++) {
-		r = &s->routes[i];
-		if (strncmp(r->type, type, tlen) == 0 && r->type[tlen] == '\0') {
-			s->last = i;
+	if (s->last < s->nroutes && route_is(&s->routes[s->last], type, tlen))
+		return &s->routes[s->last];
+	if (s->rhcap == 0)
+		return NULL;
+	for (h = simlog_fnv1a(type, tlen) & (s->rhcap - 1); s->rhash[h] != 0;
+	    h = (h + 1) & (s->rhcap - 1)) {
+		r = &s->routes[s->rhash[h] - 1];
+		if (route_is(r, type, tlen)) {
+			s->last = s->rhash[h] - 1;
 			return r;
 		}
 	}
@@ -372,9 +428,29 @@ static int
 dead_letter(struct simlog_sink *s, struct simlog_route *r, const char *json,
 	    size_t jlen, const char *why, struct simlog_err *err)
 {
-	if (s->ops->reject(s, r->type, json, jlen, why, err) < 0)
+	char *b64, msg[400];
+	int rc;
+
+	if (simlog_utf8_text(json, jlen)) {
+		if (s->ops->reject(s, r->type, json, jlen, why, err) < 0)
+			return -1;
+		note_reject(s, r, why);
+		return 0;
+	}
+	/* Bytes that are not text (planted in Redis, not pushed) would
+	 * make the database refuse the whole transaction, or a reader
+	 * unable to read the row: they are kept whole, in base64. */
+	if (jlen > SIZE_MAX / 2 || (b64 = malloc(4 * ((jlen + 2) / 3) + 1)) ==
+	    NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	simlog_base64((const unsigned char *)json, jlen, b64);
+	snprintf(msg, sizeof(msg), "%.320s; the record is kept in base64: it "
+	    "is not UTF-8 text", why);
+	rc = s->ops->reject(s, r->type, b64, strlen(b64), msg, err);
+	free(b64);
+	if (rc < 0)
 		return -1;
-	note_reject(s, r, why);
+	note_reject(s, r, msg);
 	return 0;
 }
 
@@ -430,6 +506,9 @@ route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 	     size_t jlen, int again, int from_wait, struct simlog_err *err)
 {
 	struct simlog_err why;
+	struct simlog_jfield none;
+	const char *bad;
+	size_t at;
 	int rc;
 
 	if (r->st != NULL)
@@ -439,6 +518,16 @@ route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 
 		snprintf(msg, sizeof(msg), "record type %s is not in the "
 		    "strict schema", r->type);
+		return dead_letter(s, r, json, jlen, msg, err);
+	}
+	/* Push takes only JSON objects in UTF-8; anything else got into
+	 * Redis by another way, and a reader of data could not read it
+	 * back. */
+	if (simlog_json_scan(json, jlen, NULL, 0, &none, &bad, &at) < 0) {
+		char msg[120];
+
+		/* Worded as push words a line it refuses. */
+		snprintf(msg, sizeof(msg), "%s at byte %zu", bad, at + 1);
 		return dead_letter(s, r, json, jlen, msg, err);
 	}
 	/* A constraint of the table (a CHECK someone added) refuses it. */
@@ -542,6 +631,9 @@ simlog_sink_rollback(struct simlog_sink *s)
 	s->nroutes = keep;
 	s->last = 0;
 	s->ncounts = 0;
+	/* Fewer routes than before: the table it had is large enough. */
+	if (s->rhcap > 0)
+		rehash(s);
 }
 
 void

@@ -244,6 +244,7 @@ struct simlog_sink {
 	char sim[72];			/* the open transaction's */
 	struct simlog_route *routes;
 	size_t nroutes, rcap, last;
+	size_t *rhash, rhcap;		/* type -> route index + 1 (0 free) */
 	struct simlog_sink_count *counts;
 	size_t ncounts;
 	char first_reject[SIMLOG_ERRLEN];

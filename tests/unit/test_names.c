@@ -52,9 +52,9 @@ main(void)
 	    simlog_parse_seconds("nan", 10, &d, &why) < 0 &&
 	    simlog_parse_seconds("11", 10, &d, &why) < 0 &&
 	    simlog_parse_seconds("1s", 10, &d, &why) < 0, "bad seconds");
-	ok(simlog_policy_evicts("allkeys-lru") &&
-	    simlog_policy_evicts("allkeys-random") &&
-	    !simlog_policy_evicts("noeviction") &&
-	    !simlog_policy_evicts("volatile-lru"), "evicting policies");
+	ok(simlog_maxmemory_evicts("allkeys-lru") &&
+	    simlog_maxmemory_evicts("allkeys-random") &&
+	    !simlog_maxmemory_evicts("noeviction") &&
+	    !simlog_maxmemory_evicts("volatile-lru"), "evicting policies");
 	return tap_done();
 }

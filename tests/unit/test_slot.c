@@ -2,13 +2,13 @@
  * the Redis Cluster specification gives it. */
 #include <string.h>
 
-#include "net/topo.h"
+#include "net/conn_int.h"
 #include "tap.h"
 
 static unsigned
 slot(const char *k)
 {
-	return simlog_net_key_slot(k, strlen(k));
+	return simlog_net_cluster_slot(k, strlen(k));
 }
 
 int
