@@ -1394,7 +1394,7 @@ lite_mark_new(struct simlog_sink *s, const unsigned char *id,
 	double now = simlog_now_wall();
 	int dup;
 
-	if (!l->wr_started) {
+	if (!l->wr_started || !l->in_txn) {
 		if (lite_mark(s, id, records, &dup, err) < 0)
 			return -1;
 		return dup ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a "
@@ -1422,7 +1422,9 @@ lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	size_t slen = strlen(s->sim), at;
 	int rc;
 
-	if (l->wr_started) {
+	/* In a transaction: a row outside one is committed on its own,
+	 * and the caller is told how it went. */
+	if (l->wr_started && l->in_txn) {
 		if (l->wr_failed)
 			return lite_sync(s, err);
 		if (job_begin(l, st, (uint32_t)(r - s->routes), 16 + slen + len,
@@ -1509,7 +1511,7 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	int n = (int)t->ncols, rc;
 
 	/* Rows no later one updates nor refers to go to the writer. */
-	if (l->wr_started && !lt->raw && lt->owner == NULL &&
+	if (l->wr_started && l->in_txn && !lt->raw && lt->owner == NULL &&
 	    !t->referenced) {
 		size_t need = len + strlen(s->sim), at;
 
