@@ -207,11 +207,7 @@ paced() {
 	# A copy arriving after its original was drained and deleted.
 	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
 	push_all s more.jsonl --batch 256
-	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
-	simlog-drain -q -d "$DB" > /dev/null
-	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
-		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' > /dev/null
+	drain_then_replay s "$DB"
 	run --separate-stderr simlog-drain -q -d "$DB"
 	assert_success
 	assert_equal "$(jnum rows "${lines[-1]}")" 0

@@ -404,11 +404,7 @@ EOF
 	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
 	push s more.jsonl
 	want s more.jsonl
-	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
-	simlog-drain -q -d "$PGURL" > /dev/null
-	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
-		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' > /dev/null
+	drain_then_replay s "$PGURL"
 	run --separate-stderr simlog-drain -q -d "$PGURL"
 	assert_success
 	assert_equal "$(jnum rows "${lines[-1]}")" 0

@@ -397,7 +397,6 @@ cancel_async(PGconn *c)
 	PGcancel *cancel;
 	pthread_attr_t a;
 	pthread_t t;
-	sigset_t all, old;
 
 	if (PQstatus(c) != CONNECTION_OK ||
 	    PQtransactionStatus(c) != PQTRANS_ACTIVE ||
@@ -408,11 +407,8 @@ cancel_async(PGconn *c)
 		return;
 	}
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&t, &a, canceller, cancel) != 0)
+	if (simlog_sink_thread(&t, &a, canceller, cancel) != 0)
 		PQfreeCancel(cancel);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 }
 

@@ -717,6 +717,20 @@ simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen)
 }
 
 int
+simlog_sink_thread(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
+		   void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, a, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+int
 simlog_sink_check(struct simlog_sink *s, struct simlog_err *err)
 {
 	return s->ops->check != NULL ? s->ops->check(s, err) : 0;

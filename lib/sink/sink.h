@@ -33,6 +33,7 @@
 #ifndef SIMLOG_SINK_H
 #define SIMLOG_SINK_H
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "simlog.h"
@@ -329,6 +330,12 @@ int simlog_parents_stored(struct simlog_sink *s, const struct simlog_stable *t,
 int simlog_parents_settle(struct simlog_sink *s, struct simlog_err *err);
 void simlog_parents_commit(struct simlog_sink *s);
 void simlog_parents_rollback(struct simlog_sink *s);
+
+/* pthread_create for a sink's own thread, started with every signal
+ * blocked: signals are the drain's thread's (a SIGTERM must interrupt its
+ * waits, not another's). */
+int simlog_sink_thread(pthread_t *t, const pthread_attr_t *a,
+		       void *(*fn)(void *), void *arg);
 
 /* Quote an identifier ("name" with "" doubled) into buf; -1 if it does
  * not fit. */

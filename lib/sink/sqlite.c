@@ -230,9 +230,6 @@ checkpointer(void *arg)
 static void
 checkpointer_start(struct lite *l, const char *path)
 {
-	sigset_t all, old;
-	int rc;
-
 	if (sqlite3_open_v2(path, &l->ckdb, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(l->ckdb, "PRAGMA synchronous=FULL", NULL, NULL,
@@ -243,13 +240,7 @@ checkpointer_start(struct lite *l, const char *path)
 	}
 	pthread_mutex_init(&l->ck_mu, NULL);
 	pthread_cond_init(&l->ck_cv, NULL);
-	/* Started with every signal blocked: they are the drain's thread's
-	 * business (a SIGTERM must interrupt its waits, not this one's). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&l->ck, NULL, checkpointer, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (simlog_sink_thread(&l->ck, NULL, checkpointer, l) != 0) {
 		pthread_cond_destroy(&l->ck_cv);
 		pthread_mutex_destroy(&l->ck_mu);
 		sqlite3_close(l->ckdb);
@@ -549,17 +540,11 @@ static void
 writer_start(struct simlog_sink *s)
 {
 	struct lite *l = L(s);
-	sigset_t all, old;
-	int rc;
 
 	pthread_mutex_init(&l->wr_mu, NULL);
 	pthread_cond_init(&l->wr_go, NULL);
 	pthread_cond_init(&l->wr_done, NULL);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&l->wr, NULL, writer, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (simlog_sink_thread(&l->wr, NULL, writer, l) != 0) {
 		pthread_cond_destroy(&l->wr_done);
 		pthread_cond_destroy(&l->wr_go);
 		pthread_mutex_destroy(&l->wr_mu);
