@@ -183,3 +183,29 @@ EOF
 		assert_equal "$(sql "$db" "SELECT sensor FROM readings")" s1
 	done
 }
+
+@test "constraints: a statement that rolls the whole SQLite transaction back (a trigger's RAISE(ROLLBACK)) fails the drain (74), no row after it committed on its own; once the trigger is gone, every record once" {
+	# 30000 notes in one transaction; a trigger rolls it back at the
+	# 20000th.  Rows after it must not go in one by one (autocommit)
+	# while the drain believes them in its transaction.
+	awk 'BEGIN { for (i = 1; i <= 30000; i++)
+		printf "{\"type\":\"note\",\"n\":\"n%d\"}\n", i }' > in.jsonl
+	sqlite3 "$DB" "CREATE TABLE note (id INTEGER PRIMARY KEY,
+	        simulation_id TEXT NOT NULL, data TEXT NOT NULL);
+	    CREATE TRIGGER no20000 BEFORE INSERT ON note
+	        WHEN NEW.data LIKE '%\"n20000\"%'
+	        BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END"
+	simlog-push -q -s S1 < in.jsonl
+	run --separate-stderr simlog-drain -q -d "$DB" --batch 100000
+	assert_equal "$status" 74
+	assert_equal "$stderr" "simlog-drain: S1: $DB: note: refused by a trigger (the database rolled the transaction back)"
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM note")" 0
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM simlog_rejects")" 0
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM simlog_batches")" 0
+	sqlite3 "$DB" "DROP TRIGGER no20000"
+	run -0 --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$(jnum rows "${lines[-1]}")" 30000
+	sqlite3 "$DB" "SELECT data FROM note ORDER BY id" > got.jsonl
+	cmp in.jsonl got.jsonl
+	assert_equal "$(simlog_keys)" ""
+}

@@ -113,13 +113,29 @@ own_limits(sqlite3 *db, struct simlog_err *err)
 	    strerror(sqlite3_system_errno(db)), hint);
 }
 
+/*
+ * A statement can end the whole transaction, not only itself: a conflict
+ * clause of ROLLBACK, a trigger's RAISE(ROLLBACK), SQLite's own rollback
+ * after a full disk or an I/O error.  The rows after it would each be
+ * committed on their own (autocommit) while the drain believes them in
+ * its transaction, so such a failure is never a dead letter: the
+ * transaction fails, and the entries stay in Redis.
+ */
+#define ROLLED_BACK " (the database rolled the transaction back)"
+
+static int
+txn_lost(struct simlog_sink *s)
+{
+	return L(s)->in_txn && sqlite3_get_autocommit(L(s)->db);
+}
+
 /* An error naming the database and what was being done. */
 static int
 fail(struct simlog_sink *s, struct simlog_err *err, int code, const char *what)
 {
-	simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
-	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
-	    sqlite3_errmsg(L(s)->db));
+	simlog_seterr(err, busy(code) && !txn_lost(s) ? SIMLOG_EX_TEMPFAIL :
+	    SIMLOG_EX_IOERR, "%s: %s: %s%s", s->name, what,
+	    sqlite3_errmsg(L(s)->db), txn_lost(s) ? ROLLED_BACK : "");
 	own_limits(L(s)->db, err);
 	return -1;
 }
@@ -400,6 +416,20 @@ job_end(struct lite *l, size_t at, const char *sim, size_t simlen,
 	l->fill.n++;
 }
 
+/* The writer stopped.  Read by the drain's thread without the lock (to
+ * queue no more), with it once the writer is idle (to say why). */
+static void
+wr_fail(struct lite *l, int how)
+{
+	__atomic_store_n(&l->wr_failed, how, __ATOMIC_RELAXED);
+}
+
+static int
+wr_failed(const struct lite *l)
+{
+	return __atomic_load_n(&l->wr_failed, __ATOMIC_RELAXED);
+}
+
 /* A refused row, kept for lite_sync to make a dead letter of. */
 static void
 note_misfit(struct lite *l, uint32_t route, const char *sim, size_t simlen,
@@ -409,7 +439,7 @@ note_misfit(struct lite *l, uint32_t route, const char *sim, size_t simlen,
 	struct misfit m = { route, simlen, jlen, wlen };
 
 	if (jobs_grow(&l->misfits, sizeof(m) + simlen + jlen + wlen) < 0) {
-		l->wr_failed = WR_OOM;
+		wr_fail(l, WR_OOM);
 		return;
 	}
 	job_put(&l->misfits, &m, sizeof(m));
@@ -427,7 +457,7 @@ run_jobs(struct lite *l, struct jobs *q)
 {
 	size_t at = 0;
 
-	while (at < q->len && !l->wr_failed &&
+	while (at < q->len && !wr_failed(l) &&
 	    !__atomic_load_n(&l->wr_abort, __ATOMIC_RELAXED)) {
 		const unsigned char *p = q->b + at, *end, *text[2] = { NULL };
 		uint32_t tlen[2] = { 0, 0 };
@@ -479,9 +509,9 @@ run_jobs(struct lite *l, struct jobs *q)
 		sqlite3_reset(h.st);
 		if (rc == SQLITE_DONE && h.route == NO_ROUTE &&
 		    sqlite3_changes(l->db) != 1)
-			l->wr_failed = WR_MARKED;
+			wr_fail(l, WR_MARKED);
 		else if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) &&
-		    h.route != NO_ROUTE) {
+		    h.route != NO_ROUTE && sqlite3_get_autocommit(l->db) == 0) {
 			/* A default table's row: the simulation and the
 			 * record are its two parameters. */
 			if (h.simlen == 0 && h.jlen == 0)
@@ -496,9 +526,10 @@ run_jobs(struct lite *l, struct jobs *q)
 			l->wr_rc = rc;
 			l->wr_route = h.route;
 			l->wr_errno = sqlite3_system_errno(l->db);
-			snprintf(l->wr_msg, sizeof(l->wr_msg), "%s",
-			    sqlite3_errmsg(l->db));
-			l->wr_failed = WR_SQLITE;
+			snprintf(l->wr_msg, sizeof(l->wr_msg), "%s%s",
+			    sqlite3_errmsg(l->db), sqlite3_get_autocommit(l->db) ?
+			    ROLLED_BACK : "");
+			wr_fail(l, WR_SQLITE);
 		}
 		at += h.size;
 	}
@@ -1386,7 +1417,7 @@ lite_mark_new(struct simlog_sink *s, const unsigned char *id,
 		    "batch found missing was there when recorded",
 		    s->name) : 0;
 	}
-	if (l->wr_failed)
+	if (wr_failed(l))
 		return lite_sync(s, err);
 	if (job_begin(l, l->mark, NO_ROUTE, 64 + slen, &at) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
@@ -1410,7 +1441,7 @@ lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	/* In a transaction: a row outside one is committed on its own,
 	 * and the caller is told how it went. */
 	if (l->wr_started && l->in_txn) {
-		if (l->wr_failed)
+		if (wr_failed(l))
 			return lite_sync(s, err);
 		if (job_begin(l, st, (uint32_t)(r - s->routes), 16 + slen + len,
 		    &at) < 0)
@@ -1427,7 +1458,7 @@ lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+	if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) && !txn_lost(s))
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
 		    sqlite3_errmsg(L(s)->db)), 1;
 	return fail(s, err, rc, r->table);
@@ -1500,7 +1531,7 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	    !t->referenced) {
 		size_t need = len + strlen(s->sim), at;
 
-		if (l->wr_failed)
+		if (wr_failed(l))
 			return lite_sync(s, err);
 		for (int i = 0; i < n; i++)
 			need += val_room(&vals[i]);
@@ -1533,7 +1564,7 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	if (rc == SQLITE_DONE)
 		return lt->owner != NULL && sqlite3_changes(L(s)->db) == 0 ?
 		    owned_elsewhere(s, t, lt, vals, err) : 0;
-	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+	if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) && !txn_lost(s))
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
 		    sqlite3_errmsg(L(s)->db)), 1;
 	return fail(s, err, rc, t->name);
