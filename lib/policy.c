@@ -123,6 +123,17 @@ may_retry(const struct simlog_policy *p, int attempt)
 	return attempt <= p->retry.tries;
 }
 
+/* The wait before retry attempt, within the deadline if there is one. */
+static double
+backoff(const struct simlog_policy *p, int attempt)
+{
+	double delay = simlog_retry_delay(&p->retry, attempt);
+
+	if (p->give_up_at > 0 && simlog_now_mono() + delay > p->give_up_at)
+		delay = p->give_up_at - simlog_now_mono();
+	return delay;
+}
+
 /* The breaker is open: wait for its probe, or give up (0 / -1). */
 static int
 breaker_wait(struct simlog_conn *conn, struct simlog_policy *p,
@@ -212,9 +223,7 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->brk != NULL && !err->full && !p->forever &&
 	    p->give_up_at <= 0 && !simlog_breaker_allow(p->brk, p->force))
 		return 0;
-	delay = simlog_retry_delay(&p->retry, *attempt > 30 ? 30 : *attempt);
-	if (p->give_up_at > 0 && simlog_now_mono() + delay > p->give_up_at)
-		delay = p->give_up_at - simlog_now_mono();
+	delay = backoff(p, *attempt > 30 ? 30 : *attempt);
 	if (p->forever) {
 		/* Say where, unless the failure does already. */
 		if (!p->lost)
@@ -260,4 +269,20 @@ simlog_run(struct simlog_conn *conn, struct simlog_policy *p, unsigned flags,
 		if (!simlog_policy_failed(conn, p, &attempt, err))
 			return -1;
 	}
+}
+
+int
+simlog_policy_retry(struct simlog_policy *p, int *attempt,
+		    struct simlog_err *err)
+{
+	double delay;
+
+	if (!simlog_err_transient(err) || stopping(p) ||
+	    ++*attempt > p->retry.tries)
+		return 0;
+	delay = backoff(p, *attempt);
+	tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
+	simlog_sleep(delay, p->stop);
+	p->retries++;
+	return !stopping(p);
 }

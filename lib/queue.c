@@ -12,6 +12,8 @@
  * only, all in one cluster slot.  Simulations are found by scanning for
  * their streams on every master.  (Before, a global set simlog:sims listed
  * them; it is read as well, and names whose stream is gone leave it.)
+ * Every command on these keys is built here, the drain's estimate of a
+ * backlog and its wait for new entries (XREAD) too.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -628,4 +630,144 @@ simlog_shard_of(const char *sim, unsigned shards)
 {
 	return shards > 0 ? (unsigned)(simlog_fnv1a(sim, strlen(sim)) %
 	    shards) : 0;
+}
+
+/*
+ * Records buffered for sim, by its counters: only an estimate, for a
+ * progress line.  A counter that is no number counts as 0, and the sum is
+ * never more than the stream's entries could hold (planted counters can
+ * claim anything).
+ */
+unsigned long long
+simlog_queue_backlog(struct simlog_conn *conn, const char *sim)
+{
+	char k[SIMLOG_KEYLEN], q[SIMLOG_KEYLEN];
+	const char *av[2] = { "HVALS", k }, *xl[2] = { "XLEN", q };
+	redisReply *r;
+	unsigned long long n = 0, most;
+
+	simlog_key_count(sim, k);
+	simlog_key_stream(sim, q);
+	if ((r = simlog_cmd(conn, NULL, 2, xl, NULL)) == NULL)
+		return 0;
+	most = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ?
+	    (unsigned long long)r->integer * (SIMLOG_CHUNK_MAXRAW / 3) : 0;
+	freeReplyObject(r);
+	if ((r = simlog_cmd(conn, NULL, 2, av, NULL)) == NULL)
+		return 0;
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		long long v;
+		const char *why;
+
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    simlog_parse_ll(r->element[i]->str, 0, LLONG_MAX, &v,
+		    &why) == 0 && (__builtin_add_overflow(n,
+		    (unsigned long long)v, &n) || n > most))
+			n = most;
+	}
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * In a cluster one XREAD may not name streams of two slots, and one
+ * connection cannot block on several masters: ask each stream (one
+ * pipelined round per master) every 50 ms until an entry newer than the
+ * last seen arrives, or the block time passes.
+ */
+static int
+wait_cluster(struct simlog_conn *conn, char (*keys)[SIMLOG_KEYLEN],
+	     char (*ids)[48], size_t n, double block,
+	     const volatile sig_atomic_t *stop)
+{
+	double end = simlog_now_mono() + block;
+
+	while (stop == NULL || !*stop) {
+		struct simlog_err e;
+		int got = 0;
+		size_t i, asked, sent = 0;
+
+		for (i = 0; i < n; i++) {
+			const char *av[6] = { "XREAD", "COUNT", "1", "STREAMS",
+			    keys[i], ids[i] };
+
+			/* A master that is down waits for the next pass, which
+			 * says so; the others are watched meanwhile. */
+			if (simlog_conn_reachable(conn, keys[i], &e) < 0)
+				continue;
+			if (simlog_conn_append(conn, 6, av, NULL, &e) < 0)
+				break;
+			sent++;
+		}
+		asked = i;
+		for (i = 0; i < sent; i++) {
+			redisReply *r;
+
+			if (simlog_conn_recv(conn, 0, &r, &e) < 0)
+				break;
+			got |= r->type == REDIS_REPLY_ARRAY;
+			freeReplyObject(r);
+		}
+		if (asked < n || i < sent) {
+			/* Trouble shows itself at the next pass. */
+			simlog_conn_close(conn);
+			simlog_sleep(end - simlog_now_mono(), stop);
+			return -1;
+		}
+		if (got || simlog_now_mono() >= end)
+			return got;
+		simlog_sleep(0.05, stop);
+	}
+	return 0;
+}
+
+int
+simlog_queue_wait(struct simlog_conn *conn, char *const *sims,
+		  const struct simlog_sid *after, size_t n, double block,
+		  const volatile sig_atomic_t *stop)
+{
+	const char **av = malloc((2 * n + 6) * sizeof(*av));
+	char (*keys)[SIMLOG_KEYLEN] = malloc((n + 1) * sizeof(*keys));
+	char (*ids)[48] = malloc((n + 1) * sizeof(*ids)), ms[24];
+	size_t ac = 0, i;
+	redisReply *r;
+	int rc = -1;
+
+	if (n == 0 || av == NULL || keys == NULL || ids == NULL) {
+		simlog_sleep(block, stop);
+		rc = 0;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		simlog_key_stream(sims[i], keys[i]);
+		simlog_sid_format(&after[i], ids[i]);
+	}
+	if (conn->url.topo == SIMLOG_TOPO_CLUSTER) {
+		rc = wait_cluster(conn, keys, ids, n, block, stop);
+		goto out;
+	}
+	snprintf(ms, sizeof(ms), "%.0f", block * 1000 > 1 ? block * 1000 : 1);
+	av[ac++] = "XREAD";
+	av[ac++] = "COUNT";
+	av[ac++] = "1";
+	av[ac++] = "BLOCK";
+	av[ac++] = ms;
+	av[ac++] = "STREAMS";
+	for (i = 0; i < n; i++)
+		av[ac++] = keys[i];
+	for (i = 0; i < n; i++)
+		av[ac++] = ids[i];
+	if ((r = simlog_cmd(conn, NULL, (int)ac, av, NULL)) == NULL) {
+		/* Trouble shows itself at the next pass; don't spin on it. */
+		simlog_conn_close(conn);
+		simlog_sleep(block, stop);
+		goto out;
+	}
+	rc = r->type == REDIS_REPLY_ARRAY;
+	freeReplyObject(r);
+out:
+	free(av);
+	free(keys);
+	free(ids);
+	return rc;
 }

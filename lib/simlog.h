@@ -653,6 +653,17 @@ int simlog_queue_ack(struct simlog_conn *conn, const char *sim,
 int simlog_queue_quarantine(struct simlog_conn *conn, const char *sim,
 			    const struct simlog_entry *e, const char *why,
 			    struct simlog_err *err);
+/* Records buffered for sim, as its counters say (bounded by what its
+ * stream's entries could hold): an estimate, 0 when unknown. */
+unsigned long long simlog_queue_backlog(struct simlog_conn *conn,
+					const char *sim);
+/* Wait up to block seconds (or until *stop) for an entry newer than
+ * after[i] in the stream of sims[i] (XREAD BLOCK; in a cluster, polling
+ * each master that answers): 1 one came, 0 none, -1 Redis failed (the
+ * connection is closed, the rest of the time slept). */
+int simlog_queue_wait(struct simlog_conn *conn, char *const *sims,
+		      const struct simlog_sid *after, size_t n, double block,
+		      const volatile sig_atomic_t *stop);
 
 /* --- schemas (simlog-schema(5)) ------------------------------------------ */
 
@@ -774,6 +785,12 @@ int simlog_policy_connect(struct simlog_conn *conn, struct simlog_policy *p,
 			  struct simlog_err *err);
 int simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 			 int *attempt, struct simlog_err *err);
+/* The same decision for a failure of something without a breaker or a
+ * connection to reset (a database): transient failures are retried
+ * retry.tries times (never forever), with the same backoff and the same
+ * message, counted in retries.  1 try again, 0 give up (err says why). */
+int simlog_policy_retry(struct simlog_policy *p, int *attempt,
+			struct simlog_err *err);
 
 /* The op must not run twice once it may have reached Redis (a save that
  * makes a new version): only its connecting is retried. */

@@ -37,7 +37,8 @@ simlog_seterr(struct simlog_err *err, int code, const char *fmt, ...)
 void
 simlog_say(void (*fn)(void *, const char *), void *arg, const char *fmt, ...)
 {
-	char msg[SIMLOG_ERRLEN * 2];
+	char msg[SIMLOG_ERRLEN * 4];	/* a drain names up to 1 KiB of
+					 * simulations left undrained */
 	va_list ap;
 
 	if (fn == NULL)

@@ -22,7 +22,7 @@ case $mode in
 check)	pkgs="$build g++ $run $pg bats bats-assert bats-support man-db
 groff-base bash-completion zsh binutils time python3
 python3-prometheus-client python3-sqlalchemy bsdutils openssl systemd
-dpkg-dev debhelper build-essential lintian jq" ;;
+dpkg-dev debhelper dh-python build-essential lintian jq" ;;
 demo)	pkgs="$build $run" ;;
 bench)	pkgs="$build $run $pg python3 python3-redis python3-psycopg2
 python3-sqlalchemy time" ;;

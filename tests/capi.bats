@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# The C API (libsimlog(3)): the example program examples/sim-writer.c built
-# against this tree and against an installed copy through pkg-config, run
-# against a real Redis and with Redis down; the public headers from C++;
-# the writer's return values.
+# The C API (libsimlog(3)): the example programs examples/sim-writer.c and
+# examples/sim-drainer.c built against this tree and against an installed
+# copy through pkg-config, run against a real Redis and with Redis down;
+# the public headers from C++; the writer's return values.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -24,11 +24,18 @@ setup() {
 	export SIMLOG_SIM=toy
 	DEST="$BATS_FILE_TMPDIR/root"
 	SIMWRITER="$SIMLOG_BUILD/examples/sim-writer"
+	SIMDRAINER="$SIMLOG_BUILD/examples/sim-drainer"
 	DB="$BATS_TEST_TMPDIR/results.db"
 }
 
 teardown() {
+	kill_tracked
 	stop_all_redis
+}
+
+# landed_is N: the database holds N records.
+landed_is() {
+	[ -e "$DB" ] && [ "$(landed_sim "$DB" 2>/dev/null | wc -l)" -eq "$1" ]
 }
 
 # expected AGENTS STEPS: the records sim-writer makes, sorted, worked out
@@ -119,6 +126,70 @@ pc() {
 	[ "$(jget "${lines[-1]}" '$.records')" = 0 ]
 }
 
+@test "capi: the drainer example lands the writer example's records exactly, says what landed where, and leaves nothing in Redis" {
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	run --separate-stderr "$SIMWRITER" 4 100
+	assert_success
+	run --separate-stderr "$SIMDRAINER" "$DB" toy
+	assert_success
+	[ -z "$stderr" ]
+	[ "$(landed_sim "$DB")" = "$(expected_rows 4 100)" ]
+	local n
+	n=$(expected 4 100 | wc -l)
+	# A line per type, then the totals.
+	assert_line "toy move move $(expected 4 100 | grep -c '"move"')"
+	assert_line "toy death death $(expected 4 100 | grep -c '"death"')"
+	assert_line "toy run run 1"
+	[ "${lines[-1]}" = "rows $n, dead letters 0, batches 1, found in already 0, set aside 0, into $DB" ]
+	[ -z "$(rcli --scan --pattern 'simlog:*')" ]
+	# Again: nothing more to drain, nothing doubled.
+	run --separate-stderr "$SIMDRAINER" "$DB"
+	assert_success
+	[ "$output" = "rows 0, dead letters 0, batches 0, found in already 0, set aside 0, into $DB" ]
+	[ "$(landed_sim "$DB")" = "$(expected_rows 4 100)" ]
+}
+
+@test "capi: the drainer example: 64 for a bad command line, 69 naming Redis when it is down, Redis's backlog untouched by a database that cannot be made" {
+	run --separate-stderr "$SIMDRAINER"
+	[ "$status" -eq 64 ]
+	[ "$stderr" = "usage: sim-drainer [-f] DB [SIM]" ]
+	export SIMLOG_REDIS_URL="unix://$BATS_TEST_TMPDIR/no-redis/sock"
+	SIMLOG_RETRIES=0 run --separate-stderr "$SIMDRAINER" "$DB"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == "sim-drainer: cannot connect to $SIMLOG_REDIS_URL"* ]]
+	[ ! -e "$DB" ]
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	run --separate-stderr "$SIMWRITER" 2 20
+	assert_success
+	run --separate-stderr "$SIMDRAINER" "$BATS_TEST_TMPDIR/no/such/dir/r.db"
+	[ "$status" -eq 73 ]
+	[[ "$stderr" == *"$BATS_TEST_TMPDIR/no/such/dir/r.db"* ]]
+	[ "$(rcli XLEN 'simlog:{toy}:q')" -eq 1 ]
+	run "$SIMDRAINER" "$DB"
+	assert_success
+	[ "$(landed_sim "$DB")" = "$(expected_rows 2 20)" ]
+}
+
+@test "capi: the drainer example with -f drains as records come, and SIGTERM ends it with 0" {
+	start_redis main
+	export SIMLOG_REDIS_URL=$REDIS_URL
+	"$SIMDRAINER" -f "$DB" > "$BATS_TEST_TMPDIR/drainer.out" 2> "$BATS_TEST_TMPDIR/drainer.err" &
+	local pid=$! st=0
+	track "$pid"
+	run "$SIMWRITER" 3 50
+	assert_success
+	wait_until "the records to land" landed_is "$(expected 3 50 | wc -l)"
+	kill -TERM "$pid"
+	wait_until "the drainer to end" gone "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
+	[ ! -s "$BATS_TEST_TMPDIR/drainer.err" ]
+	[ "$(landed_sim "$DB")" = "$(expected_rows 3 50)" ]
+	[ -z "$(rcli --scan --pattern 'simlog:*')" ]
+}
+
 @test "capi: the example builds against an installed copy with pkg-config, shared and static" {
 	start_redis main
 	export SIMLOG_REDIS_URL=$REDIS_URL
@@ -174,6 +245,7 @@ pc() {
 #include <simlog.h>
 #include <simlog_state.h>
 #include <simlog_health.h>
+#include <simlog_drain.h>
 #include <cstdio>
 #include <cstring>
 
@@ -181,6 +253,7 @@ int main()
 {
 	struct simlog_writer_opts o;
 	struct simlog_writer_stats st;
+	struct simlog_drainer_opts dopts;
 	struct simlog_err e;
 	const char *rec = "{\"type\":\"cpp\",\"n\":1}";
 	long long v = 0;
@@ -199,6 +272,8 @@ int main()
 		return 2;
 	simlog_writer_close(w, &st);
 	std::printf("pushed %llu\n", st.pushed);
+	simlog_drainer_opts_init(&dopts);
+	std::printf("batch %zu\n", dopts.batch);
 	return 0;
 }
 CPP
@@ -208,6 +283,7 @@ CPP
 	assert_success
 	assert_line "cbf43926 42"
 	assert_line "pushed 1"
+	assert_line "batch 100000"
 	run simlog-drain -q -d "$DB"
 	assert_success
 	[ "$(sqlite3 "$DB" "SELECT simulation_id, data FROM cpp")" = 'toy|{"type":"cpp","n":1}' ]
@@ -286,7 +362,8 @@ C
 	[ "${lines[-1]}" = "spool_failed 1 fatal 74" ]
 }
 
-# members STRUCT: the member names of struct STRUCT in simlog.h.
+# members STRUCT [HEADER]: the member names of struct STRUCT in HEADER
+# (simlog.h).
 members() {
 	S=$1 perl -0ne '
 		/\nstruct \Q$ENV{S}\E \{(.*?)\n\};/s or exit 1;
@@ -295,36 +372,56 @@ members() {
 			if (/\(\s*\*\s*(\w+)\s*\)/) { print "$1\n"; next }
 			s/\[[^\]]*\]//g;
 			for (split /,/) { print "$1\n" if /(\w+)\s*$/ }
-		}' "$SIMLOG_TOP/lib/simlog.h"
+		}' "$SIMLOG_TOP/lib/${2:-simlog.h}"
 }
 
-@test "capi: libsimlog(3) documents every writer function and every member of the writer's structs" {
-	local page="$SIMLOG_TOP/man/libsimlog.3" f m s missing=""
-	for f in $(grep -o 'simlog_writer_[a-z_]*(' "$SIMLOG_TOP/lib/simlog.h" | tr -d '(' | sort -u); do
+# documented PREFIX HEADER STRUCT...: every function PREFIX* of lib/HEADER
+# has its synopsis line in libsimlog(3), and every member of each STRUCT
+# its tagged paragraph (".B type name", possibly with [..] or (..)).
+documented() {
+	local page="$SIMLOG_TOP/man/libsimlog.3" prefix=$1 header=$2 f m s missing=""
+	shift 2
+	for f in $(grep -o "${prefix}[a-z_]*(" "$SIMLOG_TOP/lib/$header" | tr -d '(' | sort -u); do
 		grep -q "^\.BI \".*[ *]$f(" "$page" || missing="$missing $f()"
 	done
-	for s in simlog_writer_opts simlog_conn_opts simlog_writer_stats; do
-		run members "$s"
+	for s in "$@"; do
+		run members "$s" "$header"
 		assert_success
 		[ -n "$output" ]
 		for m in $output; do
-			# A tagged paragraph: ".B type name", possibly with [..] or (..).
 			grep -qE "^\.B [^ ].*[ *(]$m([[)].*)?\$" "$page" || missing="$missing $s.$m"
 		done
 	done
 	[ -z "$missing" ] || { echo "not in libsimlog(3):$missing"; return 1; }
 }
 
-# After a change to the example, its text for the page (between
-# ".SS Program source" ".EX" ".ta ..." and ".EE") is
+# quoted SECTION FILE: the program under ".SS SECTION" of libsimlog(3) is
+# examples/FILE as it is.  After a change to an example, its text for the
+# page (between ".SS SECTION" ".EX" ".ta ..." and ".EE") is
 #   sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/'/\\\\(aq/g" -e 's/`/\\(ga/g' \
-#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/sim-writer.c
-@test "capi: libsimlog(3) quotes examples/sim-writer.c as it is" {
+#       -e 's/\^/\\(ha/g' -e 's/~/\\(ti/g' -e 's/^\./\\\&./' examples/FILE
+quoted() {
 	# The roff escapes the page uses in the program, undone.
-	sed -n '/^\.SS Program source$/,/^\.EE$/p' "$SIMLOG_TOP/man/libsimlog.3" |
+	sed -n "/^\\.SS $1\$/,/^\\.EE\$/p" "$SIMLOG_TOP/man/libsimlog.3" |
 		sed -e '1d;$d' -e '/^\.EX$/d' -e '/^\.ta /d' |
 		sed -e 's/^\\&//' -e 's/\\(aq/'"'"'/g' -e 's/\\(ga/`/g' -e 's/\\(ha/^/g' \
 		    -e 's/\\(ti/~/g' -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$BATS_TEST_TMPDIR/quoted.c"
-	run diff -u "$SIMLOG_TOP/examples/sim-writer.c" "$BATS_TEST_TMPDIR/quoted.c"
+	run diff -u "$SIMLOG_TOP/examples/$2" "$BATS_TEST_TMPDIR/quoted.c"
 	assert_success
+}
+
+@test "capi: libsimlog(3) documents every writer function and every member of the writer's structs" {
+	documented simlog_writer_ simlog.h simlog_writer_opts simlog_conn_opts simlog_writer_stats
+}
+
+@test "capi: libsimlog(3) documents every drainer function and every member of the drainer's structs" {
+	documented simlog_drainer_ simlog_drain.h simlog_drainer_opts simlog_drainer_stats simlog_drainer_tally
+}
+
+@test "capi: libsimlog(3) quotes examples/sim-writer.c as it is" {
+	quoted "Program source" sim-writer.c
+}
+
+@test "capi: libsimlog(3) quotes examples/sim-drainer.c as it is" {
+	quoted "Drainer program source" sim-drainer.c
 }

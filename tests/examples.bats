@@ -68,6 +68,10 @@ libsimlog.3: $ export SIMLOG_REDIS_URL=redis://127.0.0.1:6379/0 SIMLOG_SIM=run42
 	run redis capi_session
 libsimlog.3: .ta 8n 16n 24n 32n 40n 48n 56n 64n 72n
 	skip the program's source, not a command: tests/capi.bats checks that it is examples/sim-writer.c as it is, and builds and runs that
+libsimlog.3: $ SIMLOG_SIM=run42 ./sim-writer 4 100
+	run redis drainer_session
+libsimlog.3: .ta 8n 16n 24n 32n 40n 48n 56n 64n 72n
+	skip the program's source, not a command: tests/capi.bats checks that it is examples/sim-drainer.c as it is, and builds and runs that
 simlog-drain.1: PATH=/usr/local/bin:/usr/bin:/bin
 	run cron cron_drain
 simlog-drain.1: sim | simlog-push --tee -s run42 --reject run42.rejects > run42.jsonl
@@ -516,6 +520,18 @@ r_capi_session() {
 	cp "$W/ex/sim-writer" "$W/sim-writer"
 	# The lines typed after "$ ", each output after a line of its own;
 	# what the page shows, the same way.
+	sed -n 's/^\$ \(.*\)/echo @@; \1/p' "$W/block.sh" > "$W/typed.sh"
+	in_block bash -e ./typed.sh > "$W/session.out"
+	sed 's/^\$ .*/@@/' "$W/block.sh" > "$W/shown"
+	session_matches "$W/shown" "$W/session.out"
+}
+
+# The drainer's example: both programs, built as the page says.
+r_drainer_session() {
+	cp -R "$SIMLOG_TOP/examples" "$W/ex"
+	rm -f "$W/ex/sim-writer" "$W/ex/sim-drainer"
+	PKG_CONFIG_PATH="$PREFIX_DIR/lib/pkgconfig" make -C "$W/ex" --no-print-directory -s
+	cp "$W/ex/sim-writer" "$W/ex/sim-drainer" "$W"
 	sed -n 's/^\$ \(.*\)/echo @@; \1/p' "$W/block.sh" > "$W/typed.sh"
 	in_block bash -e ./typed.sh > "$W/session.out"
 	sed 's/^\$ .*/@@/' "$W/block.sh" > "$W/shown"

@@ -182,6 +182,28 @@ Version: $v"
 	[ $(( $(rows ex.db move) + $(rows ex.db death) + $(rows ex.db run) )) -eq $(( 2 * n )) ]
 }
 
+@test "package: the installed Python module writes records the installed drain lands, and documents itself" {
+	start_redis main
+	"$SIMGEN" --ids -n 500 -s 9 > recs.jsonl
+	# The system's python3, with nothing of the tree on its path.
+	run --separate-stderr env -u PYTHONPATH -C / /usr/bin/python3 -c '
+import json, sys, simlog
+assert simlog.__file__.startswith("/usr/lib/python3/dist-packages/"), simlog.__file__
+w = simlog.Writer(url=sys.argv[1], simulation="py")
+with open(sys.argv[2]) as f:
+    for line in f:
+        w.write(line.rstrip("\n"))
+print(json.dumps(w.close()))
+' "$REDIS_URL" "$PWD/recs.jsonl"
+	assert_success
+	run --separate-stderr /usr/bin/simlog-drain -q -u "$REDIS_URL" -s py -d py.db
+	assert_success
+	[ "$(landed py.db)" = "$(sort recs.jsonl)" ]
+	# Its page is the package's, beside libsimlog-dev's.
+	run dpkg -S /usr/share/man/man3/simlog-python.3.gz
+	assert_output "python3-simlog: /usr/share/man/man3/simlog-python.3.gz"
+}
+
 @test "package: systemd-analyze verify accepts the installed units" {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 	run systemd-analyze verify /lib/systemd/system/simlog-drain-follow.service \

@@ -37,6 +37,7 @@
 #include <signal.h>
 
 #include "simlog.h"
+#include "simlog_drain.h"
 
 struct simlog_sink;
 struct simlog_schema;
@@ -51,12 +52,7 @@ struct simlog_sink_opts {
 				 * answer (beyond a lock's wait); 0: 2 */
 };
 
-/* Whether target names a PostgreSQL database rather than an SQLite file. */
-int simlog_sink_is_url(const char *target);
-/* Whether target carries a password (to warn about argv). */
-int simlog_sink_has_password(const char *target);
-/* target with any password replaced by "***". */
-void simlog_sink_redact(const char *target, char *buf, size_t len);
+/* simlog_sink_is_url, _has_password and _redact: simlog_drain.h. */
 
 /* Open (creating what simlog needs) the database target names.  Returns
  * a sink to free with simlog_sink_free, or NULL with err set; messages
