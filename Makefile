@@ -157,8 +157,8 @@ $(O)/examples/%: examples/%.c $(STATIC_LIB)
 bench/simgen: bench/simgen.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
-# The paced producer of the --follow benchmark; tests/faults.bats measures
-# with it how long push ever blocks its producer.
+# The paced producer of the --follow benchmark; tests/redis_faults.bats
+# measures with it how long push ever blocks its producer.
 bench/pace: bench/pace.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 

@@ -7,7 +7,8 @@
  *
  * so a cron job that runs simlog many times fails fast while Redis is known
  * to be down, and only one process at a time probes a half-open breaker.
- * Times are wall-clock seconds; one later than now (a clock stepped back)
+ * Times are wall-clock seconds, since other processes read them (from the
+ * breaker's clock, lib/clock.h); one later than now (a clock stepped back)
  * counts as now, so a breaker can never stay open for good.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "simlog.h"
+#include "clock.h"
 
 struct bfile {
 	int state, failures;
@@ -53,7 +55,7 @@ private_dir(const char *dir)
 	return 0;
 }
 
-static int load(struct simlog_breaker *b, struct bfile *f);
+static int load(struct simlog_breaker *b, struct bfile *f, double now);
 
 /* The directory breaker files live in. */
 static void
@@ -97,7 +99,7 @@ simlog_breaker_read(const char *endpoint, struct simlog_breaker_view *v,
 		    v->path, strerror(errno));
 	}
 	/* Unlocked: one short pwrite makes readers see old or new. */
-	load(&b, &f);
+	load(&b, &f, simlog_now_wall());
 	close(b.fd);
 	v->state = (enum simlog_bstate)f.state;
 	v->failures = f.failures;
@@ -152,12 +154,11 @@ simlog_breaker_clear(struct simlog_breaker *b)
 	}
 }
 
-/* Read the file into f; 1 when a time in it lay in the future. */
+/* Read the file into f; 1 when a time in it lay after now. */
 static int
-load(struct simlog_breaker *b, struct bfile *f)
+load(struct simlog_breaker *b, struct bfile *f, double now)
 {
 	char buf[128 + SIMLOG_BREAKER_WHYLEN];
-	double now = simlog_now_wall();
 	const char *tab;
 	ssize_t n;
 	int moved = 0;
@@ -233,14 +234,18 @@ int
 simlog_breaker_allow(struct simlog_breaker *b, int force)
 {
 	struct bfile f;
-	double now = simlog_now_wall();
+	double now;
 	int allow = 0;
 
 	if (b->fd < 0 || lock(b) < 0)
 		return 1;
+	/* The time is read under the lock: one read before it, while
+	 * another process held it and the clock was set back, would make
+	 * a live probe look silent for the whole step. */
+	now = simlog_clock_wall(b->clock);
 	/* A time from the future counts as now: written back, so that the
 	 * reset runs from the first look rather than from every look. */
-	if (load(b, &f))
+	if (load(b, &f, now))
 		store(b, &f);
 	switch (f.state) {
 	case SIMLOG_B_CLOSED:
@@ -284,7 +289,7 @@ simlog_breaker_success(struct simlog_breaker *b)
 
 	if (b->fd < 0 || lock(b) < 0)
 		return;
-	load(b, &f);
+	load(b, &f, simlog_clock_wall(b->clock));
 	if (f.state != SIMLOG_B_CLOSED || f.failures != 0) {
 		note(b, f.state, SIMLOG_B_CLOSED);
 		memset(&f, 0, sizeof(f));
@@ -298,11 +303,12 @@ void
 simlog_breaker_failure(struct simlog_breaker *b, const char *why)
 {
 	struct bfile f;
-	double now = simlog_now_wall();
+	double now;
 
 	if (b->fd < 0 || lock(b) < 0)
 		return;
-	load(b, &f);
+	now = simlog_clock_wall(b->clock);	/* under the lock, as allow */
+	load(b, &f, now);
 	f.failures++;
 	if (why != NULL) {
 		/* One line in the file: no newlines or tabs from messages. */
@@ -329,7 +335,7 @@ simlog_breaker_failure(struct simlog_breaker *b, const char *why)
 void
 simlog_breaker_explain(const struct simlog_breaker *b, char *buf, size_t len)
 {
-	double wait = b->retry_at - simlog_now_wall();
+	double wait = b->retry_at - simlog_clock_wall(b->clock);
 
 	snprintf(buf, len, "circuit breaker open after: %s; next try in "
 	    "%.1f s ('simlog-ping --wait SECONDS' waits for Redis and closes "

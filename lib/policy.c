@@ -3,17 +3,19 @@
  * failures are retried (I/O, timeouts and transient server states), with
  * what backoff (exponential, full jitter), for how long (a number of tries,
  * a deadline, or for as long as the tool runs), and which of them feed the
- * circuit breaker (all but "Redis is full", which draining cures).
+ * circuit breaker (all but "Redis is full", which draining cures).  Its
+ * time, sleeps and jitter come from the policy's clock (lib/clock.h), so
+ * that tests step through minutes of backoff without waiting.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "simlog.h"
+#include "clock.h"
 #include "util.h"
 
 static int
@@ -54,20 +56,24 @@ simlog_retry_init(struct simlog_retry *r, struct simlog_err *err)
 	return 0;
 }
 
-double
-simlog_retry_delay(const struct simlog_retry *r, int attempt)
+/* Full jitter: many processes retrying at once spread out.  x is a
+ * uniform 32-bit draw. */
+static double
+delay(const struct simlog_retry *r, int attempt, uint32_t x)
 {
 	double ceiling = r->base;
-	uint32_t x = 0;
 
 	for (int i = 1; i < attempt && ceiling < r->cap; i++)
 		ceiling *= r->factor;
 	if (ceiling > r->cap)
 		ceiling = r->cap;
-	/* Full jitter: many processes retrying at once spread out. */
-	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x))
-		x = (uint32_t)rand();
 	return ceiling * ((double)x / 4294967296.0);
+}
+
+double
+simlog_retry_delay(const struct simlog_retry *r, int attempt)
+{
+	return delay(r, attempt, simlog_clock_random(NULL));
 }
 
 int
@@ -119,7 +125,7 @@ may_retry(const struct simlog_policy *p, int attempt)
 	if (p->forever)
 		return 1;
 	if (p->give_up_at > 0)
-		return simlog_now_mono() < p->give_up_at;
+		return simlog_clock_mono(p->clock) < p->give_up_at;
 	return attempt <= p->retry.tries;
 }
 
@@ -127,11 +133,12 @@ may_retry(const struct simlog_policy *p, int attempt)
 static double
 backoff(const struct simlog_policy *p, int attempt)
 {
-	double delay = simlog_retry_delay(&p->retry, attempt);
+	double wait = delay(&p->retry, attempt, simlog_clock_random(p->clock));
 
-	if (p->give_up_at > 0 && simlog_now_mono() + delay > p->give_up_at)
-		delay = p->give_up_at - simlog_now_mono();
-	return delay;
+	if (p->give_up_at > 0 &&
+	    simlog_clock_mono(p->clock) + wait > p->give_up_at)
+		wait = p->give_up_at - simlog_clock_mono(p->clock);
+	return wait;
 }
 
 /* The breaker is open: wait for its probe, or give up (0 / -1). */
@@ -146,13 +153,15 @@ breaker_wait(struct simlog_conn *conn, struct simlog_policy *p,
 	if (!p->forever && p->give_up_at <= 0)
 		return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s",
 		    conn->display, why);
-	wait = p->brk->retry_at - simlog_now_wall();
+	/* retry_at is the breaker's wall clock, shared with other
+	 * processes; the deadline is this process's monotonic one. */
+	wait = p->brk->retry_at - simlog_clock_wall(p->brk->clock);
 	if (p->give_up_at > 0 &&
-	    simlog_now_mono() + wait > p->give_up_at) {
+	    simlog_clock_mono(p->clock) + wait > p->give_up_at) {
 		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s", conn->display,
 		    why);
-		wait = p->give_up_at - simlog_now_mono();
-		simlog_sleep(wait, p->stop);
+		wait = p->give_up_at - simlog_clock_mono(p->clock);
+		simlog_clock_sleep(p->clock, wait, p->stop);
 		return -1;
 	}
 	if (!p->lost && p->forever) {
@@ -160,7 +169,8 @@ breaker_wait(struct simlog_conn *conn, struct simlog_policy *p,
 		p->lost = 1;
 	}
 	/* Someone else may be probing: look again at least every second. */
-	simlog_sleep(wait > 1 ? 1 : wait > 0.05 ? wait : 0.05, p->stop);
+	simlog_clock_sleep(p->clock, wait > 1 ? 1 : wait > 0.05 ? wait : 0.05,
+	    p->stop);
 	if (stopping(p)) {
 		simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: interrupted",
 		    conn->display);
@@ -199,7 +209,7 @@ int
 simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 		     int *attempt, struct simlog_err *err)
 {
-	double delay;
+	double wait;
 
 	if (p->refused) {
 		p->refused = 0;
@@ -223,7 +233,7 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 	if (p->brk != NULL && !err->full && !p->forever &&
 	    p->give_up_at <= 0 && !simlog_breaker_allow(p->brk, p->force))
 		return 0;
-	delay = backoff(p, *attempt > 30 ? 30 : *attempt);
+	wait = backoff(p, *attempt > 30 ? 30 : *attempt);
 	if (p->forever) {
 		/* Say where, unless the failure does already. */
 		if (!p->lost)
@@ -233,8 +243,8 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 			    "" : ": ", err->msg);
 		p->lost = 1;
 	} else
-		tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
-	simlog_sleep(delay, p->stop);
+		tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, wait);
+	simlog_clock_sleep(p->clock, wait, p->stop);
 	if (stopping(p)) {
 		err->stopped = 1;
 		return 0;
@@ -275,14 +285,14 @@ int
 simlog_policy_retry(struct simlog_policy *p, int *attempt,
 		    struct simlog_err *err)
 {
-	double delay;
+	double wait;
 
 	if (!simlog_err_transient(err) || stopping(p) ||
 	    ++*attempt > p->retry.tries)
 		return 0;
-	delay = backoff(p, *attempt);
-	tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, delay);
-	simlog_sleep(delay, p->stop);
+	wait = backoff(p, *attempt);
+	tell(p, "%s; retry %d in %.2f s", err->msg, *attempt, wait);
+	simlog_clock_sleep(p->clock, wait, p->stop);
 	p->retries++;
 	return !stopping(p);
 }

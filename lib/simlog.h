@@ -714,6 +714,7 @@ void simlog_conn_endpoint(const struct simlog_conn *conn, int with_db,
  * flock(2), so every simlog process of a user agrees on it.
  */
 enum simlog_bstate { SIMLOG_B_CLOSED, SIMLOG_B_OPEN, SIMLOG_B_HALF_OPEN };
+struct simlog_clock;
 #define SIMLOG_BREAKER_WHYLEN 200
 struct simlog_breaker {
 	int fd;			/* -1: no state file (breaker disabled) */
@@ -726,6 +727,9 @@ struct simlog_breaker {
 	char why[SIMLOG_BREAKER_WHYLEN];	/* the failure that opened it */
 	char changes[8][24];	/* transitions this process made */
 	int nchanges;
+	const struct simlog_clock *clock;	/* NULL: the real clock; a
+					 * test's own (lib/clock.h) after
+					 * _init */
 };
 /* Defaults 3 failures, 5 s; SIMLOG_BREAKER_FAILURES, SIMLOG_BREAKER_RESET;
  * SIMLOG_BREAKER_DIR overrides the directory. */
@@ -774,6 +778,8 @@ struct simlog_policy {
 	unsigned long long retries;	/* out: retries made */
 	int lost;			/* out: Redis is gone (forever) */
 	int refused;			/* the breaker refused a connect */
+	const struct simlog_clock *clock;	/* NULL: the real clock;
+					 * the breaker keeps its own */
 };
 /* Retry settings from the environment, the rest zero. */
 int simlog_policy_init(struct simlog_policy *p, struct simlog_err *err);

@@ -1,7 +1,7 @@
 # Helpers for the suites that fail servers over, or fault them, under a
-# running push (cluster.bats, sentinel.bats, faults.bats): a push paced so
-# that a fault lands in its middle, the replay and the drain, for a
-# database in $DB (gen, segments and assert_exact are in helpers.bash).
+# running push (cluster.bats, sentinel.bats, redis_faults.bats): a push
+# paced so that a fault lands in its middle, the replay and the drain, for
+# a database in $DB (gen, segments and assert_exact are in helpers.bash).
 # Load after helpers.bash.
 
 # paced FILE SLICES PAUSE: FILE on stdout in SLICES pieces, PAUSE seconds

@@ -87,6 +87,9 @@ simlog_env() {
 	unset SIMLOG_REDIS_URL SIMLOG_SIM SIMLOG_DB SIMLOG_RETRIES \
 	    SIMLOG_RETRY_BASE SIMLOG_RETRY_FACTOR SIMLOG_RETRY_CAP \
 	    SIMLOG_BREAKER_FAILURES SIMLOG_BREAKER_RESET
+	# The sanitizer pass's shorter waits (tests/run.sh), if any.
+	# shellcheck disable=SC2086
+	[ -z "${SIMLOG_TEST_TIMINGS:-}" ] || export $SIMLOG_TEST_TIMINGS
 }
 
 # start_redis_tcp NAME [redis-server options...]

@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
-# Failure handling end to end (issue 3): retries, the shared circuit breaker,
-# priorities, the spool and its replay, --max-backlog, against a real
-# redis-server and real faults (not running, SIGKILL, SIGSTOP, SIGTERM,
-# maxclients, maxmemory, a wrong password).  Every scenario ends by draining
-# and comparing SQLite with the input: nothing lost, nothing doubled.
+# Failure handling end to end (simlog(7) FAILURE HANDLING): retries, the
+# shared circuit breaker, priorities, the spool and its replay,
+# --max-backlog, against a real redis-server and real faults (not running,
+# SIGKILL, SIGSTOP, SIGTERM, maxclients, maxmemory, a wrong password).
+# Every scenario ends by draining and comparing SQLite with the input:
+# nothing lost, nothing doubled.  The retry policy's and the breaker's own
+# logic is tests/unit/test_policy.c's and test_breaker.c's.
 
 bats_require_minimum_version 1.5.0
 
@@ -212,24 +214,6 @@ push_bg() {
 	[[ $output == *'"breaker":"closed"'* ]]
 	drain_all
 	assert_exact a.jsonl b.jsonl
-}
-
-@test "Redis frozen mid-push: what it took before freezing and what was spooled land once" {
-	gen in.jsonl 100000 33
-	start_redis main
-	push_bg in.jsonl 20 0.1 -s s3b --timeout 0.5
-	sleep 0.$(( RANDOM % 5 + 3 ))
-	kill -STOP "$(redis_pid main)"
-	sleep 1
-	kill -CONT "$(redis_pid main)"
-	local rc=0
-	wait "$PUSH_PID" || rc=$?
-	cat push.out push.err
-	[[ $rc -eq 0 || $rc -eq 75 ]]
-	replay
-	drain_all
-	echo "$DRAINED"
-	assert_exact in.jsonl
 }
 
 @test "maxclients reached by other connections: push spools naming the cause; replay once they are gone" {

@@ -5,6 +5,7 @@
 # to handle (MOVED, ASK, CROSSSLOT, READONLY, WAIT, a sentinel's password).
 # One cluster (3 masters, 3 replicas), one Sentinel set and one TLS server
 # serve the whole file; the tests that fail a master over come last.
+# once: redis-cli and openssl only, no simlog code for a sanitizer to check
 
 bats_require_minimum_version 1.5.0
 

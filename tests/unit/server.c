@@ -77,30 +77,17 @@ server_available(void)
 	return 0;
 }
 
-int
-server_start(struct server *s, const char *const *extra)
+/* Run redis-server in s->dir, with s->extra, and wait until it answers:
+ * 0, or -1 with a message on stderr (the server gone again). */
+static int
+spawn(struct server *s)
 {
-	static int registered;
 	const char *av[32];
 	char log[96];
-	int ac = 0, slot = -1;
-	const char *tmp = getenv("TMPDIR");
+	pid_t parent = getpid();
+	int ac = 0;
 
-	memset(s, 0, sizeof(*s));
-	for (int i = 0; i < MAX_SERVERS && slot < 0; i++)
-		if (started[i] == NULL)
-			slot = i;
-	/* A unix socket path has room for about 100 bytes. */
-	snprintf(s->dir, sizeof(s->dir), "%s/simlog-unit.XXXXXX",
-	    tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-	if (slot < 0 || mkdtemp(s->dir) == NULL) {
-		fprintf(stderr, "server: no temporary directory: %s\n",
-		    strerror(errno));
-		return -1;
-	}
-	server_path(s, "sock", s->sock, sizeof(s->sock));
 	server_path(s, "log", log, sizeof(log));
-	snprintf(s->url, sizeof(s->url), "unix://%s", s->sock);
 	av[ac++] = "redis-server";
 	av[ac++] = "--port";
 	av[ac++] = "0";
@@ -116,20 +103,22 @@ server_start(struct server *s, const char *const *extra)
 	av[ac++] = "no";
 	av[ac++] = "--logfile";
 	av[ac++] = log;
-	for (int i = 0; extra != NULL && extra[i] != NULL && ac < 31; i++)
-		av[ac++] = extra[i];
+	for (int i = 0; s->extra != NULL && s->extra[i] != NULL && ac < 31;
+	    i++)
+		av[ac++] = s->extra[i];
 	av[ac] = NULL;
-	if (!registered++)
-		atexit(stop_all);
-	started[slot] = s;
+	fflush(stdout);
 	if ((s->pid = fork()) < 0) {
+		fprintf(stderr, "server: fork: %s\n", strerror(errno));
 		s->pid = 0;
-		server_stop(s);
 		return -1;
 	}
 	if (s->pid == 0) {
-		/* Gone with the test, however the test ends. */
+		/* Gone with the test, however the test ends (and at once if
+		 * it ended before the death signal was asked for). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		execvp("redis-server", (char *const *)av);
 		_exit(127);
 	}
@@ -155,8 +144,60 @@ server_start(struct server *s, const char *const *extra)
 		nap();
 	}
 	fprintf(stderr, "server: redis-server did not answer in 20 s\n");
-	server_stop(s);
+	server_kill(s);
 	return -1;
+}
+
+int
+server_start(struct server *s, const char *const *extra)
+{
+	static int registered;
+	int slot = -1;
+	const char *tmp = getenv("TMPDIR");
+
+	memset(s, 0, sizeof(*s));
+	s->extra = extra;
+	for (int i = 0; i < MAX_SERVERS && slot < 0; i++)
+		if (started[i] == NULL)
+			slot = i;
+	/* A unix socket path has room for about 100 bytes. */
+	snprintf(s->dir, sizeof(s->dir), "%s/simlog-unit.XXXXXX",
+	    tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+	if (slot < 0 || mkdtemp(s->dir) == NULL) {
+		fprintf(stderr, "server: no temporary directory: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	server_path(s, "sock", s->sock, sizeof(s->sock));
+	snprintf(s->url, sizeof(s->url), "unix://%s", s->sock);
+	if (!registered++)
+		atexit(stop_all);
+	started[slot] = s;
+	if (spawn(s) < 0) {
+		server_stop(s);
+		return -1;
+	}
+	return 0;
+}
+
+void
+server_kill(struct server *s)
+{
+	redisFree(s->c);
+	s->c = NULL;
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+	}
+}
+
+int
+server_restart(struct server *s)
+{
+	server_kill(s);
+	unlink(s->sock);
+	return spawn(s);
 }
 
 void
@@ -178,13 +219,7 @@ server_stop(struct server *s)
 	for (int i = 0; i < MAX_SERVERS; i++)
 		if (started[i] == s)
 			started[i] = NULL;
-	redisFree(s->c);
-	s->c = NULL;
-	if (s->pid > 0) {
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
+	server_kill(s);
 	if (s->dir[0] != '\0')
 		nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	s->dir[0] = '\0';
@@ -193,13 +228,20 @@ server_stop(struct server *s)
 redisReply *
 server_cmd(struct server *s, const char *fmt, ...)
 {
+	/* A bound for a test that froze its server (SIGSTOP). */
+	struct timeval tv = { 10, 0 };
 	va_list ap;
 	redisReply *r;
 
 	if (s->c == NULL || s->c->err) {
 		redisFree(s->c);
-		if ((s->c = redisConnectUnix(s->sock)) == NULL)
+		s->c = redisConnectUnixWithTimeout(s->sock, tv);
+		if (s->c == NULL || s->c->err ||
+		    redisSetTimeout(s->c, tv) != REDIS_OK) {
+			redisFree(s->c);
+			s->c = NULL;
 			return NULL;
+		}
 	}
 	va_start(ap, fmt);
 	r = redisvCommand(s->c, fmt, ap);

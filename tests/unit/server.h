@@ -18,6 +18,7 @@ struct server {
 	char url[112];		/* unix://SOCK */
 	pid_t pid;		/* 0: not running */
 	redisContext *c;	/* the helper's own connection */
+	const char *const *extra;	/* server_start's, for a restart */
 };
 
 /* Whether redis-server is on PATH (a package build may have none; the
@@ -32,6 +33,12 @@ int server_start(struct server *s, const char *const *extra);
 void server_start_or_skip(struct server *s, const char *const *extra);
 /* Kill it and remove its directory; a stopped server is a no-op. */
 void server_stop(struct server *s);
+/* Kill it (SIGKILL, as a crash) and keep its directory: the socket file
+ * stays, nothing answers there.  server_restart starts it again on the
+ * same socket with the same arguments (extra must still be there); 0, or
+ * -1 as server_start. */
+void server_kill(struct server *s);
+int server_restart(struct server *s);
 /* DIR/NAME in buf (for the test's spool, database, ...). */
 void server_path(const struct server *s, const char *name, char *buf,
 		 size_t len);
