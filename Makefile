@@ -110,9 +110,13 @@ all: $(BINS) $(STATIC_LIB) $(SHARED_LIB) bench/simgen bench/pace python
 # it, and only that.
 DEPFLAGS   := -MMD -MP
 
+# The library's own functions stay inside libsimlog.so: only what the
+# public headers (lib/simlog*.h) mark SIMLOG_API is exported.  The tools,
+# unit tests and the Python module link the static library, internals
+# and all.
 $(O)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden $(DEPFLAGS) -c -o $@ $<
 
 $(O)/cmd/%.o: cmd/%.c
 	@mkdir -p $(@D)

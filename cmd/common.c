@@ -9,7 +9,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "breaker.h"
 #include "common.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "url.h"
+#include "util.h"
 
 extern char *program_invocation_short_name;
 
@@ -218,7 +223,7 @@ cli_open(struct simlog_conn *conn, struct simlog_err *e)
 		return -1;
 	else
 		warnx("%s; going on without a circuit breaker", e->msg);
-	rc = simlog_run(conn, &pol, 0, no_op, NULL, e);
+	rc = simlog_policy_run(conn, &pol, 0, no_op, NULL, e);
 	if (pol.brk != NULL)
 		simlog_breaker_clear(&brk);
 	return rc;

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "queue.h"
 #include "simlog_backlog.h"
 #include "simlog_drain.h"
+#include "util.h"
 
 enum {
 	OPT_BATCH = 0x100, OPT_BUSY_TIMEOUT, OPT_KEEP_BATCHES, OPT_PROGRESS,

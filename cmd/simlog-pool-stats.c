@@ -17,7 +17,12 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "health.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
+#include "spool.h"
+#include "util.h"
 
 enum { OPT_WARN_AT = 0x100, OPT_SPOOL };
 
@@ -196,7 +201,7 @@ take_nodes(struct stats *st, struct sample *s, struct simlog_err *e)
 		    e)) == NULL)
 			return node_failed(ns, e);
 		s->infos++;
-		simlog_pool_parse(info, &ns->pool);
+		simlog_info_pool(info, &ns->pool);
 		simlog_info_str(info, "role", ns->role, sizeof(ns->role));
 		if (strcmp(ns->role, "slave") == 0)
 			snprintf(ns->role, sizeof(ns->role), "replica");
@@ -206,7 +211,7 @@ take_nodes(struct stats *st, struct sample *s, struct simlog_err *e)
 	for (i = 0; i < n; i++) {
 		struct node_sample *ns = &s->nodes[i];
 
-		if (ns->pool.maxclients < 0 && (v = simlog_config_get_node(
+		if (ns->pool.maxclients < 0 && (v = simlog_info_config_node(
 		    &st->conn, nodes[i].index, "maxclients", e)) != NULL) {
 			ns->pool.maxclients = strtoll(v, NULL, 10);
 			free(v);
@@ -237,11 +242,12 @@ take_sample(struct stats *st, struct sample *s, struct simlog_err *e)
 	if ((info = simlog_info(&st->conn, NULL, e)) == NULL)
 		return -1;
 	s->infos = 1;
-	simlog_pool_parse(info, &s->pool);
+	simlog_info_pool(info, &s->pool);
 	free(info);
 	if (s->pool.maxclients < 0) {
 		/* Before Redis 7, INFO did not give maxclients. */
-		if ((v = simlog_config_get(&st->conn, "maxclients", e)) != NULL) {
+		if ((v = simlog_info_config(&st->conn, "maxclients",
+		    e)) != NULL) {
 			s->pool.maxclients = strtoll(v, NULL, 10);
 			free(v);
 		}
@@ -933,7 +939,7 @@ run(struct stats *st)
 			if (next < now)
 				start = now - (double)i * st->watch;
 			else
-				simlog_sleep(next - now, &cli_stop);
+				simlog_policy_sleep(next - now, &cli_stop);
 		}
 		if (cli_stop)
 			break;

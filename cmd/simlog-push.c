@@ -14,6 +14,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "lines.h"
+#include "net/conn.h"
+#include "simlog_health.h"
+#include "spool.h"
+#include "util.h"
 
 enum {
 	OPT_TYPE_FIELD = 0x100, OPT_TEE, OPT_TEE_ERROR, OPT_REJECT, OPT_BATCH,

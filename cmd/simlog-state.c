@@ -19,8 +19,12 @@
 #include <hiredis/hiredis.h>
 
 #include "common.h"
+#include "json.h"
+#include "lines.h"
 #include "simlog_health.h"
 #include "simlog_state.h"
+#include "state_json.h"
+#include "util.h"
 
 #define WINDOW 64			/* batch requests in flight */
 #define WINDOW_BYTES ((size_t)8 << 20)	/* and their stored bytes */

@@ -1,6 +1,7 @@
 /*
- * Backlog housekeeping: the corrupt stream read and purged, a backlog
- * discarded.  The changes are Lua scripts over one simulation's keys (one
+ * The backlog (simlog_backlog.h): what is buffered, read from the counters
+ * push and drain keep; and its housekeeping: the corrupt stream read and
+ * purged, a backlog discarded.  The changes are Lua scripts over one simulation's keys (one
  * cluster slot), so a stream and its counters never disagree (see
  * queue.c for the buffer's layout).
  */
@@ -9,7 +10,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
+#include "queue.h"
 #include "simlog_backlog.h"
+#include "util.h"
 
 /* Delete the listed entries; the stream goes once it is empty. */
 static const char purge_lua[] =
@@ -43,33 +47,6 @@ static const char discard_lua[] =
 
 static struct simlog_script purge_script = SIMLOG_SCRIPT(purge_lua);
 static struct simlog_script discard_script = SIMLOG_SCRIPT(discard_lua);
-
-void
-simlog_base64(const unsigned char *p, size_t n, char *out)
-{
-	static const char a[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		*out++ = a[p[i] >> 2];
-		*out++ = a[(p[i] & 3) << 4 | p[i + 1] >> 4];
-		*out++ = a[(p[i + 1] & 15) << 2 | p[i + 2] >> 6];
-		*out++ = a[p[i + 2] & 63];
-	}
-	if (i < n) {
-		*out++ = a[p[i] >> 2];
-		if (i + 1 < n) {
-			*out++ = a[(p[i] & 3) << 4 | p[i + 1] >> 4];
-			*out++ = a[(p[i + 1] & 15) << 2];
-		} else {
-			*out++ = a[(p[i] & 3) << 4];
-			*out++ = '=';
-		}
-		*out++ = '=';
-	}
-	*out = '\0';
-}
 
 void
 simlog_corrupt_free(struct simlog_corrupt *c, size_t n)
@@ -311,4 +288,292 @@ simlog_backlog_discard(struct simlog_conn *conn, const char *sim,
 	}
 	freeReplyObject(r);
 	return 0;
+}
+
+/* --- reading the backlog from the counters ---------------------------- */
+
+static int
+cmp_type(const void *a, const void *b)
+{
+	return strcmp(((const struct simlog_backlog_type *)a)->name,
+	    ((const struct simlog_backlog_type *)b)->name);
+}
+
+static int
+cmp_sim(const void *a, const void *b)
+{
+	return strcmp(((const struct simlog_backlog_sim *)a)->name,
+	    ((const struct simlog_backlog_sim *)b)->name);
+}
+
+static long long
+reply_ll(const redisReply *r)
+{
+	long long v;
+	const char *why;
+
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING &&
+	    simlog_parse_ll(r->str, INT64_MIN, INT64_MAX, &v, &why) == 0)
+		return v;
+	return 0;
+}
+
+/* The type name[0..len) among s->types[0..sorted) (sorted by name), else
+ * a new one at the end: a hash of many fields costs n log n, not n^2. */
+static struct simlog_backlog_type *
+find_type(struct simlog_backlog_sim *s, size_t sorted, const char *name,
+	  size_t len)
+{
+	struct simlog_backlog_type k, *t;
+	size_t n = s->ntypes;
+
+	memset(&k, 0, sizeof(k));
+	if ((k.name = strndup(name, len)) == NULL)
+		return NULL;
+	t = sorted > 0 ? bsearch(&k, s->types, sorted, sizeof(*s->types),
+	    cmp_type) : NULL;
+	if (t != NULL) {
+		free(k.name);
+		return t;
+	}
+	/* Room doubles at 8, 16, 32...: appending stays linear. */
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		void *nv = realloc(s->types, (n < 8 ? 8 : 2 * n) *
+		    sizeof(*s->types));
+
+		if (nv == NULL) {
+			free(k.name);
+			return NULL;
+		}
+		s->types = nv;
+	}
+	s->types[n] = k;
+	return &s->types[s->ntypes++];
+}
+
+/* The time of the first entry of an XRANGE ... COUNT 1 reply, into
+ * s->oldest_ms (-1 when the stream is empty). */
+static int
+first_entry(struct simlog_backlog_sim *s, const redisReply *r)
+{
+	const redisReply *id;
+	struct simlog_sid sid;
+
+	s->oldest_ms = -1;
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	if (r->elements == 0)
+		return 0;
+	if (r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements < 1 ||
+	    (id = r->element[0]->element[0])->type != REDIS_REPLY_STRING ||
+	    simlog_sid_parse(id->str, id->len, &sid) < 0)
+		return -1;
+	s->oldest_ms = (long long)sid.ms;
+	return 0;
+}
+
+/* Redis's clock, in ms since 1970, from TIME. */
+static int
+redis_time(struct simlog_conn *conn, long long *ms, struct simlog_err *err)
+{
+	const char *av[1] = { "TIME" };
+	redisReply *r;
+	long long sec, usec;
+	const char *why;
+	int rc = -1;
+
+	if ((r = simlog_cmd(conn, err, 1, av, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING &&
+	    simlog_parse_ll(r->element[0]->str, 0, INT64_MAX / 1000, &sec,
+	    &why) == 0 &&
+	    simlog_parse_ll(r->element[1]->str, 0, 999999, &usec, &why) == 0) {
+		*ms = sec * 1000 + usec / 1000;
+		rc = 0;
+	} else
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "TIME: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+/* a + b for counts that are never negative: at most INT64_MAX. */
+static long long
+sat_add(long long a, long long b)
+{
+	long long r;
+
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* Fold one HGETALL reply (type -> number) into s.  A counter that is no
+ * number or below zero (damaged, planted) counts as 0; sums saturate. */
+static int
+add_hash(struct simlog_backlog_sim *s, const redisReply *r, int bytes)
+{
+	size_t i, sorted = s->ntypes;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	/* The counts come first: their fields are all new (a hash has each
+	 * once); the bytes then find theirs among them, sorted. */
+	if (!bytes)
+		sorted = 0;
+	else if (s->ntypes > 1)
+		qsort(s->types, s->ntypes, sizeof(*s->types), cmp_type);
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *k = r->element[i];
+		struct simlog_backlog_type *t;
+		long long v;
+
+		if (k->type != REDIS_REPLY_STRING)
+			continue;
+		if ((t = find_type(s, sorted, k->str, k->len)) == NULL)
+			return -2;
+		if ((v = reply_ll(r->element[i + 1])) < 0)
+			v = 0;
+		if (bytes) {
+			t->bytes = v;
+			s->bytes = sat_add(s->bytes, v);
+		} else {
+			t->records = v;
+			s->records = sat_add(s->records, v);
+		}
+	}
+	return 0;
+}
+
+int
+simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
+		    struct simlog_err *err)
+{
+	char **sims = NULL, k[SIMLOG_KEYLEN];
+	size_t nsims = 0, i, j, sent = 0;
+	uint64_t before = simlog_conn_commands(conn);
+	int rc = -1;
+
+	memset(b, 0, sizeof(*b));
+	b->now_ms = -1;
+	if (simlog_list_sims(conn, &sims, &nsims, err) < 0)
+		return -1;
+	if (nsims > 0 && (b->sims = calloc(nsims, sizeof(*b->sims))) == NULL) {
+		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	/* One round trip for all simulations: per simulation its counts and
+	 * bytes per type, and its oldest entry. */
+	for (i = 0; i < nsims; i++)
+		for (j = 0; j < 3; j++) {
+			const char *av[6] = { "HGETALL", k, "-", "+", "COUNT",
+			    "1" };
+			int ac = 2;
+
+			if (j == 0)
+				simlog_key_count(sims[i], k);
+			else if (j == 1)
+				simlog_key_bytes(sims[i], k);
+			else {
+				simlog_key_stream(sims[i], k);
+				av[0] = "XRANGE";
+				ac = 6;
+			}
+			if (simlog_conn_append(conn, ac, av, NULL, err) < 0)
+				goto out;
+			sent++;
+		}
+	for (i = 0; i < nsims; i++) {
+		struct simlog_backlog_sim *s = &b->sims[b->nsims];
+
+		s->name = sims[i];
+		sims[i] = NULL;
+		b->nsims++;
+		for (j = 0; j < 3; j++) {
+			redisReply *r = NULL;
+			int a;
+
+			if (simlog_conn_recv(conn, 0, &r, err) < 0) {
+				simlog_conn_error(conn, NULL,
+				    "reading the backlog", err);
+				goto out;
+			}
+			sent--;
+			if (r->type == REDIS_REPLY_ERROR) {
+				simlog_conn_error(conn, r, "reading the backlog",
+				    err);
+				freeReplyObject(r);
+				goto out;
+			}
+			a = j == 2 ? first_entry(s, r) : add_hash(s, r, j == 1);
+			freeReplyObject(r);
+			if (a == -2) {
+				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "out of memory");
+				goto out;
+			}
+			if (a < 0) {
+				simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "reading the backlog: unexpected reply");
+				goto out;
+			}
+		}
+		if (s->ntypes == 0) {
+			/* Drained between SMEMBERS and HGETALL. */
+			free(s->name);
+			memset(s, 0, sizeof(*s));
+			b->nsims--;
+			continue;
+		}
+		qsort(s->types, s->ntypes, sizeof(*s->types), cmp_type);
+		b->records = sat_add(b->records, s->records);
+		b->bytes = sat_add(b->bytes, s->bytes);
+	}
+	if (b->nsims > 1)
+		qsort(b->sims, b->nsims, sizeof(*b->sims), cmp_sim);
+	/* The ages of the oldest records, by the clock that stamped them. */
+	if (b->nsims > 0 && redis_time(conn, &b->now_ms, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	b->commands = (unsigned)(simlog_conn_commands(conn) - before);
+	if (rc < 0) {
+		/* Replies still owed make the context unusable: drop it. */
+		if (sent > 0)
+			simlog_conn_close(conn);
+		simlog_backlog_clear(b);
+	}
+	simlog_strv_free(sims, nsims);
+	return rc;
+}
+
+void
+simlog_backlog_clear(struct simlog_backlog *b)
+{
+	size_t i, j;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nsims; i++) {
+		for (j = 0; j < b->sims[i].ntypes; j++)
+			free(b->sims[i].types[j].name);
+		free(b->sims[i].types);
+		free(b->sims[i].name);
+	}
+	free(b->sims);
+	memset(b, 0, sizeof(*b));
+}
+
+double
+simlog_backlog_age(const struct simlog_backlog *b,
+		   const struct simlog_backlog_sim *s)
+{
+	if (b->now_ms < 0 || s->oldest_ms < 0)
+		return -1;
+	/* An entry stamped later than now: a clock stepped back. */
+	if (s->oldest_ms > b->now_ms)
+		return 0;
+	return (double)(b->now_ms - s->oldest_ms) / 1000;
 }

@@ -20,8 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "simlog.h"
+#include "breaker.h"
 #include "clock.h"
+#include "net/conn.h"
+#include "simlog.h"
+#include "simlog_health.h"
+#include "util.h"
 
 struct bfile {
 	int state, failures;
@@ -341,4 +345,16 @@ simlog_breaker_explain(const struct simlog_breaker *b, char *buf, size_t len)
 	    "%.1f s ('simlog-ping --wait SECONDS' waits for Redis and closes "
 	    "it; 'simlog-push --replay' replays spooled records)",
 	    b->why[0] ? b->why : "repeated failures", wait > 0 ? wait : 0);
+}
+
+/* The breaker of conn's endpoint, as a monitor (simlog-ping,
+ * simlog-pool-stats) sees it. */
+int
+simlog_breaker_peek(const struct simlog_conn *conn,
+		    struct simlog_breaker_view *v, struct simlog_err *err)
+{
+	char endpoint[700];
+
+	simlog_conn_endpoint(conn, 0, endpoint, sizeof(endpoint));
+	return simlog_breaker_read(endpoint, v, err);
 }

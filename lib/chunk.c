@@ -21,6 +21,7 @@
 
 #include <lz4.h>
 
+#include "chunk.h"
 #include "simlog.h"
 #include "util.h"
 

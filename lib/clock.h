@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "policy.h"
 #include "simlog.h"
+#include "util.h"
 
 struct simlog_clock {
 	double (*mono)(void *arg);		/* seconds, never back */
@@ -45,7 +47,7 @@ simlog_clock_sleep(const struct simlog_clock *c, double seconds,
 	if (c != NULL)
 		c->sleep(c->arg, seconds, stop);
 	else
-		simlog_sleep(seconds, stop);
+		simlog_policy_sleep(seconds, stop);
 }
 
 static inline uint32_t

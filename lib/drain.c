@@ -19,9 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simlog.h"
-#include "simlog_drain.h"
+#include "breaker.h"
+#include "chunk.h"
 #include "drain.h"
+#include "maxmemory.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
+#include "schema.h"
+#include "simlog.h"
+#include "simlog_backlog.h"
+#include "simlog_drain.h"
 #include "sink/sink.h"
 #include "util.h"
 
@@ -760,7 +768,7 @@ drain_sim(struct simlog_drainer *d, const char *sim, enum where *where,
 	*where = IN_REDIS;
 	if (!sim_reachable(d, sim, e))
 		return -1;
-	if (simlog_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
+	if (simlog_policy_run(&d->conn, &d->pol, 0, op_last, &lo, e) < 0)
 		return -1;
 	if (!found)
 		return 0;
@@ -979,7 +987,7 @@ list_sims(struct simlog_drainer *d, char ***sims, size_t *nsims)
 		*nsims = 1;
 		return 0;
 	}
-	if (simlog_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
+	if (simlog_policy_run(&d->conn, &d->pol, 0, op_list, &lo, &e) < 0) {
 		if (e.stopped)
 			return 1;
 		say(d, "%s", e.msg);
@@ -1153,7 +1161,7 @@ connect_redis(struct simlog_drainer *d, struct simlog_err *e)
 	d->pol.stop = d->stop;
 	d->pol.say = d->o.say;
 	d->pol.say_arg = d->o.say_arg;
-	if (simlog_run(&d->conn, &d->pol, 0, op_none, NULL, e) < 0 &&
+	if (simlog_policy_run(&d->conn, &d->pol, 0, op_none, NULL, e) < 0 &&
 	    !e->stopped)
 		return -1;
 	return 0;

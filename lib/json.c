@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "json.h"
 #include "simlog.h"
 
 struct scan {

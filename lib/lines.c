@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lines.h"
 #include "simlog.h"
 
 struct simlog_lines {

@@ -1,7 +1,7 @@
 /*
  * Redis's maxmemory-policy, as simlog cares about it: a policy that may
  * evict keys may evict buffered records, which then are lost.  The writer
- * and the drain warn about one; simlog-ping's checks (lib/health.c) name
+ * and the drain warn about one; simlog-ping's checks (lib/check.c) name
  * it.
  */
 #include <stdlib.h>
@@ -9,6 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "maxmemory.h"
+#include "net/conn.h"
 #include "simlog.h"
 
 char *

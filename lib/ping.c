@@ -13,6 +13,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "breaker.h"
+#include "health.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
 #include "util.h"
 
@@ -131,7 +135,7 @@ ping_rest(struct simlog_ping *p, struct simlog_err *e)
 {
 	while (p->n < (size_t)p->o.count && !stopped(p)) {
 		if (p->o.interval > 0)
-			simlog_sleep(p->o.interval, p->o.stop);
+			simlog_policy_sleep(p->o.interval, p->o.stop);
 		if (stopped(p))
 			break;
 		if (ping_once(p, &p->ms[p->n], e) < 0)
@@ -174,8 +178,8 @@ judge(struct simlog_ping *p, size_t node, const char *addr, const char *info,
 	long long aof;
 	size_t n, nc = 0;
 
-	save = p->multi ? simlog_config_get_node(&p->conn, node, "save", &se) :
-	    simlog_config_get(&p->conn, "save", &se);
+	save = p->multi ? simlog_info_config_node(&p->conn, node, "save", &se) :
+	    simlog_info_config(&p->conn, "save", &se);
 	if (save == NULL && simlog_info_ll(info, "aof_enabled", &aof) == 0 &&
 	    aof == 0) {
 		if (p->multi)
@@ -189,7 +193,7 @@ judge(struct simlog_ping *p, size_t node, const char *addr, const char *info,
 	free(save);
 	/* The commands the tools need, as this URL's user (a sentinel
 	 * serves none of them, as its finding says). */
-	simlog_server_parse(info, &srv);
+	simlog_info_server(info, &srv);
 	if (strcmp(srv.mode, "sentinel") != 0 &&
 	    (p->multi ? simlog_check_commands_node(&p->conn, node,
 	    p->conn.url.user, f + n, SIMLOG_MAX_COMMAND_FINDINGS, &nc, e) :
@@ -236,7 +240,7 @@ look_at_node(struct simlog_ping *p, const struct simlog_node *nd,
 	v->ms = (simlog_now_mono() - t0) * 1e3;
 	freeReplyObject(r);
 	v->ok = 1;
-	simlog_server_parse(info, &v->server);
+	simlog_info_server(info, &v->server);
 	v->have_server = 1;
 	simlog_info_ll(info, "connected_slaves", &v->replicas);
 	if (p->o.check && judge(p, nd->index, v->addr, info, &v->problems,
@@ -354,7 +358,7 @@ inspect(struct simlog_ping *p, struct simlog_err *e)
 		tell(p, "%s", e->msg);
 		return 0;
 	}
-	simlog_server_parse(info, &p->server);
+	simlog_info_server(info, &p->server);
 	p->have_server = 1;
 	if (p->multi) {
 		free(info);
@@ -406,7 +410,8 @@ put_findings(struct simlog_jw *w, const struct simlog_ping *p)
 			simlog_jw_kstr(w, "node", p->found[i].node);
 		simlog_jw_kstr(w, "setting", f->setting);
 		simlog_jw_kstr(w, "value", f->value);
-		simlog_jw_kstr(w, "severity", simlog_severity_name(f->severity));
+		simlog_jw_kstr(w, "severity",
+		    simlog_ping_severity_name(f->severity));
 		simlog_jw_kstr(w, "why", f->why);
 		simlog_jw_close(w);
 	}
@@ -597,4 +602,10 @@ simlog_ping_free(struct simlog_ping *p)
 	free(p->nodes);
 	free(p->sentinels);
 	free(p);
+}
+
+const char *
+simlog_ping_severity_name(enum simlog_severity s)
+{
+	return s == SIMLOG_SEV_PROBLEM ? "problem" : "warning";
 }

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "breaker.h"
+#include "policy.h"
 #include "simlog.h"
 #include "clock.h"
 #include "util.h"
@@ -77,14 +79,14 @@ simlog_retry_delay(const struct simlog_retry *r, int attempt)
 }
 
 int
-simlog_err_transient(const struct simlog_err *e)
+simlog_policy_transient(const struct simlog_err *e)
 {
 	return !e->stopped && (e->code == SIMLOG_EX_UNAVAILABLE ||
 	    e->code == SIMLOG_EX_TEMPFAIL);
 }
 
 void
-simlog_sleep(double seconds, const volatile sig_atomic_t *stop)
+simlog_policy_sleep(double seconds, const volatile sig_atomic_t *stop)
 {
 	double end = simlog_now_mono() + seconds;
 
@@ -219,7 +221,7 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 		err->stopped = 1;
 		return 0;
 	}
-	if (!simlog_err_transient(err))
+	if (!simlog_policy_transient(err))
 		return 0;
 	simlog_conn_close(conn);
 	if (p->brk != NULL && !err->full)
@@ -254,9 +256,11 @@ simlog_policy_failed(struct simlog_conn *conn, struct simlog_policy *p,
 }
 
 int
-simlog_run(struct simlog_conn *conn, struct simlog_policy *p, unsigned flags,
-	   int (*op)(struct simlog_conn *, void *, struct simlog_err *),
-	   void *arg, struct simlog_err *err)
+simlog_policy_run(struct simlog_conn *conn, struct simlog_policy *p,
+		  unsigned flags,
+		  int (*op)(struct simlog_conn *, void *,
+			    struct simlog_err *),
+		  void *arg, struct simlog_err *err)
 {
 	int attempt = 0, failed = (flags & SIMLOG_RUN_FAILED) != 0;
 
@@ -287,7 +291,7 @@ simlog_policy_retry(struct simlog_policy *p, int *attempt,
 {
 	double wait;
 
-	if (!simlog_err_transient(err) || stopping(p) ||
+	if (!simlog_policy_transient(err) || stopping(p) ||
 	    ++*attempt > p->retry.tries)
 		return 0;
 	wait = backoff(p, *attempt);

@@ -21,7 +21,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include "chunk.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
 #include "simlog.h"
+#include "simlog_backlog.h"
+#include "simlog_drain.h"
 #include "util.h"
 
 /*
@@ -711,12 +717,12 @@ wait_cluster(struct simlog_conn *conn, char (*keys)[SIMLOG_KEYLEN],
 		if (asked < n || i < sent) {
 			/* Trouble shows itself at the next pass. */
 			simlog_conn_close(conn);
-			simlog_sleep(end - simlog_now_mono(), stop);
+			simlog_policy_sleep(end - simlog_now_mono(), stop);
 			return -1;
 		}
 		if (got || simlog_now_mono() >= end)
 			return got;
-		simlog_sleep(0.05, stop);
+		simlog_policy_sleep(0.05, stop);
 	}
 	return 0;
 }
@@ -734,7 +740,7 @@ simlog_queue_wait(struct simlog_conn *conn, char *const *sims,
 	int rc = -1;
 
 	if (n == 0 || av == NULL || keys == NULL || ids == NULL) {
-		simlog_sleep(block, stop);
+		simlog_policy_sleep(block, stop);
 		rc = 0;
 		goto out;
 	}
@@ -760,7 +766,7 @@ simlog_queue_wait(struct simlog_conn *conn, char *const *sims,
 	if ((r = simlog_cmd(conn, NULL, (int)ac, av, NULL)) == NULL) {
 		/* Trouble shows itself at the next pass; don't spin on it. */
 		simlog_conn_close(conn);
-		simlog_sleep(block, stop);
+		simlog_policy_sleep(block, stop);
 		goto out;
 	}
 	rc = r->type == REDIS_REPLY_ARRAY;

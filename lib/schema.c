@@ -3,6 +3,27 @@
  * fields to typed columns.  Loading parses and checks a file; a record
  * becomes a row of typed values, or a reason why it does not fit (a dead
  * letter).  The SQL of each database is the sinks' (lib/sink/).
+ *
+ * How a record's fields map to columns (simlog_stable_row; the rules as a
+ * user reads them are simlog-schema(5) Columns, Column types, UNMAPPED
+ * FIELDS and DEAD LETTERS):
+ *   - the record's type (the type field, "type" unless the header says
+ *     otherwise) picks the table: "table NAME for TYPE";
+ *   - each top-level field feeds the column named like it, or the columns
+ *     whose "from FIELD" names it; a "from" path (.member, [index]) goes on
+ *     into the field's value (convert_path), and the simulation column
+ *     checks the field against the simulation the record came from;
+ *   - the JSON value is converted to the column's type (convert: INTEGER,
+ *     REAL, TEXT, BOOLEAN, JSON, ID, DATETIME); a value that does not
+ *     convert, or a field given twice, makes the record a dead letter with
+ *     that reason (misfit);
+ *   - a field no column takes goes, as JSON text, into the table's "rest"
+ *     column if it has one; otherwise it is noted as unmapped, or under
+ *     "strict fields" makes the record a dead letter;
+ *   - a column the record leaves out gets its default, or NULL
+ *     (fill_missing); computed columns are filled last, from their
+ *     templates (compute).
+ * The row is then the sink's to write (simlog_sink_insert, lib/sink/).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -15,7 +36,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "schema.h"
+#include "util.h"
 
 #ifndef SIMLOG_SCHEMA_DIR
 #define SIMLOG_SCHEMA_DIR "/usr/local/share/simlog/schemas"

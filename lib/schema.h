@@ -1,13 +1,29 @@
 /*
- * Schema internals shared by lib/schema.c (parsing, and turning a record
- * into a row of typed values) and the sinks in lib/sink/ (tables and rows
- * in one database's SQL).  Not installed: the public face of schemas is in
- * simlog.h.
+ * Schemas (simlog-schema(5)), lib/schema.c, not installed: a schema file
+ * loaded, and how a record's fields become a row of typed values, which
+ * the sinks in lib/sink/ write in their database's SQL.  How fields map
+ * to columns is explained in schema.c's opening comment.
  */
 #ifndef SIMLOG_SCHEMA_H
 #define SIMLOG_SCHEMA_H
 
 #include "simlog.h"
+
+struct simlog_schema;
+struct simlog_stable;
+/* Load a schema file (a path with '/' or ending in .schema) or a named
+ * one from $SIMLOG_SCHEMA_PATH or the installed schema directory.  Parse
+ * errors name the file and line. */
+struct simlog_schema *simlog_schema_load(const char *name,
+					 struct simlog_err *err);
+void simlog_schema_free(struct simlog_schema *s);
+const char *simlog_schema_path(const struct simlog_schema *s);
+/* Strict: record types the schema does not map are dead letters. */
+int simlog_schema_strict(const struct simlog_schema *s);
+struct simlog_stable *simlog_schema_table(struct simlog_schema *s,
+					  const char *type, size_t len);
+const char *simlog_stable_name(const struct simlog_stable *t);
+/* Where the records go and how rows are written: lib/sink/sink.h. */
 
 #define SIMLOG_SCHEMA_MAXCOLS 256
 

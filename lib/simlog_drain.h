@@ -56,6 +56,7 @@ struct simlog_drainer_opts {
 	void *progress_arg;
 };
 /* The defaults above. */
+SIMLOG_API
 void simlog_drainer_opts_init(struct simlog_drainer_opts *o);
 
 /* What a drainer has done so far. */
@@ -87,9 +88,18 @@ struct simlog_drainer_tally {
 /* A database target: whether it names PostgreSQL rather than an SQLite
  * file; whether it carries a password (to warn about argv); the target
  * with any password replaced by "***" into buf. */
+SIMLOG_API
 int simlog_sink_is_url(const char *target);
+SIMLOG_API
 int simlog_sink_has_password(const char *target);
+SIMLOG_API
 void simlog_sink_redact(const char *target, char *buf, size_t len);
+
+/* The shard (0 to shards - 1) of a simulation, for the shard option and
+ * simlog-drain --shard: the 64-bit FNV-1a hash of its name, modulo
+ * shards.  Stable: it depends on the name alone. */
+SIMLOG_API
+unsigned simlog_shard_of(const char *sim, unsigned shards);
 
 struct simlog_drainer;
 /*
@@ -98,6 +108,7 @@ struct simlog_drainer;
  * with err set when one of them fails; a stop while Redis is awaited
  * returns a drainer whose run does nothing.
  */
+SIMLOG_API
 struct simlog_drainer *simlog_drainer_open(const struct simlog_drainer_opts *o,
 					   struct simlog_err *err);
 /*
@@ -111,22 +122,29 @@ struct simlog_drainer *simlog_drainer_open(const struct simlog_drainer_opts *o,
  * earned it, with why->code 0 when no pass failed (only entries set
  * aside, or cluster masters that did not answer).
  */
+SIMLOG_API
 int simlog_drainer_run(struct simlog_drainer *d, struct simlog_err *why);
 /* End the run after the transaction in progress.  Async-signal-safe. */
+SIMLOG_API
 void simlog_drainer_stop(struct simlog_drainer *d);
+SIMLOG_API
 void simlog_drainer_stats(struct simlog_drainer *d,
 			  struct simlog_drainer_stats *st);
 /* Every (simulation, type) drained so far, in the order first met; the
  * array is the drainer's, valid until its next run or its close. */
+SIMLOG_API
 size_t simlog_drainer_tallies(const struct simlog_drainer *d,
 			      const struct simlog_drainer_tally **t);
 /* The fields that records of table carried and no column takes, as
  * "a, b, c" (", ..." when there were more), into buf; 0 if none. */
+SIMLOG_API
 size_t simlog_drainer_unmapped(const struct simlog_drainer *d,
 			       const char *table, char *buf, size_t len);
 /* The drainer's connection to Redis (for simlog_backlog.h). */
+SIMLOG_API
 struct simlog_conn *simlog_drainer_conn(struct simlog_drainer *d);
 /* Close the database and the connection, free d.  NULL is a no-op. */
+SIMLOG_API
 void simlog_drainer_close(struct simlog_drainer *d);
 
 #ifdef __cplusplus

@@ -1,8 +1,8 @@
 /*
- * libsimlog health: what simlog-ping and simlog-pool-stats share — reading
- * INFO, CONFIG GET and CLIENT LIST, latency statistics, the checks that say
- * whether a Redis is safe as a simlog buffer, and the backlog per
- * simulation and record type.
+ * libsimlog health: is a Redis fit to buffer simlog's records (a ping
+ * with its findings, simlog-ping(1)), what this host's spool holds for
+ * it, and how the shared circuit breaker stands; with simlog_backlog.h,
+ * what is buffered per simulation and record type.
  *
  * Same conventions as simlog.h: 0 on success, -1 with a struct simlog_err
  * filled on failure; nothing here prints or exits; every *_clear() and
@@ -12,115 +12,21 @@
 #define SIMLOG_HEALTH_H
 
 #include "simlog.h"
+#include "simlog_backlog.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* --- INFO -------------------------------------------------------------- */
-
-/*
- * Send INFO (section NULL: the default sections, which every server mode
- * answers) and return its text, malloc'd; the caller frees it.  NULL with
- * err set on failure.
- */
-char *simlog_info(struct simlog_conn *conn, const char *section,
-		  struct simlog_err *err);
-/* The same from one node of simlog_conn_nodes() (its index), for views
- * of every master of a cluster. */
-char *simlog_info_node(struct simlog_conn *conn, size_t node,
-		       const char *section, struct simlog_err *err);
-
-/*
- * The value of field in INFO text: a pointer into info and its length (up
- * to the line end), or NULL when the field is absent.  Matches whole field
- * names only ("maxmemory" is not "maxmemory_policy").
- */
-const char *simlog_info_field(const char *info, const char *field,
-			      size_t *len);
-/* The field as a whole integer; -1 when absent or not one. */
-int simlog_info_ll(const char *info, const char *field, long long *out);
-/* The field copied into buf (truncated to len - 1); -1 when absent. */
-int simlog_info_str(const char *info, const char *field, char *buf,
-		    size_t len);
-
-/* What simlog-ping reports about a server. */
-struct simlog_server {
-	char version[32];	/* redis_version; "" when unknown */
-	char mode[16];		/* standalone, cluster or sentinel */
-	char role[16];		/* master, replica or sentinel; "" unknown */
-	long long uptime;	/* seconds; -1 when unknown */
-};
-void simlog_server_parse(const char *info, struct simlog_server *s);
-
-/* The connection and memory figures simlog-pool-stats reports; -1 marks a
- * field the server did not give. */
-struct simlog_pool {
-	long long connected_clients;
-	long long maxclients;
-	long long blocked_clients;
-	long long rejected_connections;
-	long long ops_per_sec;		/* instantaneous_ops_per_sec */
-	long long total_commands;	/* total_commands_processed */
-	long long used_memory;
-	long long maxmemory;		/* 0: no limit */
-};
-void simlog_pool_parse(const char *info, struct simlog_pool *p);
-
-/* CONFIG GET of one parameter: its value, malloc'd, or NULL with err set
- * (CONFIG may be renamed away or denied by an ACL). */
-char *simlog_config_get(struct simlog_conn *conn, const char *param,
-			struct simlog_err *err);
-char *simlog_config_get_node(struct simlog_conn *conn, size_t node,
-			     const char *param, struct simlog_err *err);
-
-/* --- latency ----------------------------------------------------------- */
-
-struct simlog_latency {
-	size_t n;
-	double min, avg, p50, p99, max;	/* same unit as the samples */
-};
-/*
- * Statistics of v[0..n); sorts v in place.  Percentiles are nearest-rank:
- * the smallest sample with at least p % of the samples at or below it.
- * n == 0 gives all zeros.
- */
-void simlog_latency_stats(double *v, size_t n, struct simlog_latency *out);
-/* Nearest-rank percentile p (0 < p <= 100) of sorted[0..n); 0 if n is 0. */
-double simlog_percentile(const double *sorted, size_t n, double p);
-
-/* --- CLIENT LIST ------------------------------------------------------- */
-
-struct simlog_namecount {
-	char *name;		/* CLIENT SETNAME name; "" for unnamed */
-	unsigned long count;
-};
-struct simlog_clients {
-	struct simlog_namecount *v;	/* sorted by name */
-	size_t n;
-	unsigned long total;		/* connections listed */
-};
-/* Count the connections of CLIENT LIST output text[0..len) by name. */
-int simlog_clients_parse(const char *text, size_t len,
-			 struct simlog_clients *out, struct simlog_err *err);
-/* Send CLIENT LIST and count. */
-int simlog_clients_read(struct simlog_conn *conn, struct simlog_clients *out,
-			struct simlog_err *err);
-int simlog_clients_read_node(struct simlog_conn *conn, size_t node,
-			     struct simlog_clients *out, struct simlog_err *err);
-/* Add the counts of b into a (both sorted by name, as parsed). */
-int simlog_clients_add(struct simlog_clients *a, const struct simlog_clients *b,
-		       struct simlog_err *err);
-void simlog_clients_clear(struct simlog_clients *c);
-
-/* --- buffer safety (simlog-ping --check) -------------------------------- */
+/* --- findings -------------------------------------------------------- */
 
 enum simlog_severity {
 	SIMLOG_SEV_WARNING = 1,	/* risky; fails only with --strict */
 	SIMLOG_SEV_PROBLEM = 2,	/* buffered records can be lost or refused */
 };
 /* "warning" or "problem". */
-const char *simlog_severity_name(enum simlog_severity s);
+SIMLOG_API
+const char *simlog_ping_severity_name(enum simlog_severity s);
 
 struct simlog_finding {
 	const char *setting;		/* static: "maxmemory-policy", ... */
@@ -130,89 +36,19 @@ struct simlog_finding {
 };
 #define SIMLOG_MAX_FINDINGS 8
 
-/* Thresholds, also in simlog-ping(1). */
-#define SIMLOG_CHECK_MIN_FREE_CLIENTS 32	/* free maxclients slots */
-#define SIMLOG_CHECK_MIN_FREE_CLIENTS_PCT 10	/* ... or percent free */
-#define SIMLOG_CHECK_MEMORY_PCT 80		/* used of maxmemory */
+/* --- this host's spool ------------------------------------------------- */
 
-/*
- * Judge a server from its INFO text and its CONFIG GET save value (NULL
- * when it could not be read).  Fills out[0..max) and returns the number of
- * findings; a safe server has none.  simlog_check judges a server a plain
- * URL names; simlog_check_topo one reached through a URL of the given
- * topology (a cluster's master is no problem behind redis-cluster://).
- */
-size_t simlog_check(const char *info, const char *save,
-		    struct simlog_finding *out, size_t max);
-size_t simlog_check_topo(const char *info, const char *save,
-			 enum simlog_topo topo, struct simlog_finding *out,
-			 size_t max);
-
-/*
- * Whether the commands the tools need can run (simlog-ping --check).  A
- * command renamed away (rename-command) or missing is a problem for every
- * tool that needs it; it is found without running anything.  A command an
- * ACL rule refuses to user (NULL: "default") is a problem for the tools
- * that user is for: a user named after a tool (simlog-push, simlog-drain,
- * simlog-state, simlog-ping, simlog-pool-stats, as simlog(7) names them)
- * is for that tool, any other for every tool.  The ACL is asked in a
- * script (redis.acl_check_cmd, Redis 7.0), with keys where the tools keep
- * theirs; a user only for simlog-ping or simlog-pool-stats, which run no
- * scripts, has the reads they need run instead.  Findings go into
- * out[0..max) as simlog_check's do, *n of them; -1 with err set when the
- * server could not be asked.  _node asks one node of simlog_conn_nodes().
- */
-#define SIMLOG_MAX_COMMAND_FINDINGS 64
-int simlog_check_commands(struct simlog_conn *conn, const char *user,
-			  struct simlog_finding *out, size_t max, size_t *n,
-			  struct simlog_err *err);
-int simlog_check_commands_node(struct simlog_conn *conn, size_t node,
-			       const char *user, struct simlog_finding *out,
-			       size_t max, size_t *n, struct simlog_err *err);
-
-/* --- backlog ----------------------------------------------------------- */
-
-struct simlog_backlog_type {
-	char *name;			/* record type */
-	long long records, bytes;	/* bytes: the records' JSON text */
+/* Spool size on this host for an endpoint directory, for monitoring. */
+struct simlog_spool_usage {
+	uint64_t segments, bytes;
 };
-struct simlog_backlog_sim {
-	char *name;
-	struct simlog_backlog_type *types;	/* sorted by name */
-	size_t ntypes;
-	long long records, bytes;
-	long long oldest_ms;		/* Redis time of its first stream
-					 * entry, ms since 1970; -1: none */
-};
-struct simlog_backlog {
-	struct simlog_backlog_sim *sims;	/* sorted by name */
-	size_t nsims;
-	long long records, bytes;
-	long long now_ms;		/* Redis's TIME after the read; -1
-					 * when no simulation was read */
-	unsigned commands;		/* commands the read sent */
-};
-/*
- * Read the records buffered and not yet drained, per simulation and type,
- * from the counters simlog-push and simlog-drain keep (simlog:sims and
- * each simulation's :n and :b hashes, pipelined with the first entry of
- * its stream), then Redis's TIME if any simulation has records: 1 + 3 x
- * simulations commands (+ 1), no KEYS or SCAN.  Simulations with nothing buffered are left out.
- */
-int simlog_backlog_read(struct simlog_conn *conn, struct simlog_backlog *b,
-			struct simlog_err *err);
-void simlog_backlog_clear(struct simlog_backlog *b);
-/* How long the oldest record of s has waited, in seconds, by Redis's
- * clock; -1 when unknown. */
-double simlog_backlog_age(const struct simlog_backlog *b,
-			  const struct simlog_backlog_sim *s);
-
 /*
  * This host's spool for the server conn points at: the segments and bytes
  * (sealed chunks, compressed) under the subdirectory of dir that
  * simlog_spool_open() gives that server, whose path goes into path.  A
  * missing directory is an empty spool.  Reads the directory only.
  */
+SIMLOG_API
 int simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
 			 char *path, size_t len, struct simlog_spool_usage *u,
 			 struct simlog_err *err);
@@ -230,12 +66,14 @@ struct simlog_ping_opts {
 	void (*say)(void *arg, const char *msg);	/* warnings, or NULL */
 	void *say_arg;
 };
+SIMLOG_API
 void simlog_ping_opts_init(struct simlog_ping_opts *o);
 
 /* Ready to ping the Redis co names; no I/O yet.  NULL with err set for
  * options that do not resolve (the URL, a password file, TLS files).
  * Free with simlog_ping_free. */
 struct simlog_ping;
+SIMLOG_API
 struct simlog_ping *simlog_ping_new(const struct simlog_conn_opts *co,
 				    const struct simlog_ping_opts *o,
 				    struct simlog_err *err);
@@ -247,16 +85,21 @@ struct simlog_ping *simlog_ping_new(const struct simlog_conn_opts *co,
  * still say it is unsafe); -1 with err when it did not, or a master
  * behind a cluster or sentinel URL did not.
  */
+SIMLOG_API
 int simlog_ping_run(struct simlog_ping *p, struct simlog_err *err);
 /* simlog-ping's report of the run: begins the object and writes its
  * members; the caller ends it (simlog_jw_end). */
+SIMLOG_API
 void simlog_ping_report(struct simlog_ping *p, struct simlog_jw *w);
 /* The i-th finding (NULL past the last) and the node it is about (NULL
  * behind a plain URL). */
+SIMLOG_API
 const struct simlog_finding *simlog_ping_finding(const struct simlog_ping *p,
 						 size_t i, const char **node);
 /* The URL pinged, its password hidden. */
+SIMLOG_API
 const char *simlog_ping_url(const struct simlog_ping *p);
+SIMLOG_API
 void simlog_ping_free(struct simlog_ping *p);
 
 /* --- the circuit breaker, as a monitor sees it -------------------------- */
@@ -266,6 +109,7 @@ void simlog_ping_free(struct simlog_ping *p);
  * from its file (see simlog_breaker_init()), without creating, locking or
  * changing anything.  A missing or damaged file reads as closed.
  */
+SIMLOG_API
 int simlog_breaker_peek(const struct simlog_conn *conn,
 			struct simlog_breaker_view *v, struct simlog_err *err);
 

@@ -42,18 +42,25 @@ enum simlog_state_comp {
 
 /* --- names and values -------------------------------------------------- */
 
+SIMLOG_API
 int simlog_state_valid_id(const char *s, size_t len);
+SIMLOG_API
 int simlog_state_valid_tag(const char *s, size_t len);
 /* "lz4", "zlib", "none" to the enum; -1 for anything else. */
+SIMLOG_API
 int simlog_state_comp_parse(const char *s, enum simlog_state_comp *c);
+SIMLOG_API
 const char *simlog_state_comp_name(enum simlog_state_comp c);
 /* CRC-32 (zlib's, the ISO-HDLC one) of p[0..n). */
+SIMLOG_API
 uint32_t simlog_state_crc32(const void *p, size_t n);
 /* Add tag to a comma-separated tag list (a no-op if already there).
  * tags holds SIMLOG_STATE_TAGSLEN bytes. */
+SIMLOG_API
 int simlog_state_tags_add(char *tags, const char *tag, size_t len,
 			  struct simlog_err *err);
 /* Whether a comma-separated tag list holds tag. */
+SIMLOG_API
 int simlog_state_tags_has(const char *tags, const char *tag);
 
 /* --- encoding ---------------------------------------------------------- */
@@ -61,38 +68,10 @@ int simlog_state_tags_has(const char *tags, const char *tag);
 /* Compression state kept between states, which spares zlib setting up
  * its quarter megabyte of tables for each small state. */
 struct simlog_state_enc;
+SIMLOG_API
 struct simlog_state_enc *simlog_state_enc_new(void);
+SIMLOG_API
 void simlog_state_enc_free(struct simlog_state_enc *e);
-
-/*
- * Compress raw[0..len) into a new malloc'd buffer *out (the caller frees),
- * with enc's state, or a passing one when enc is NULL.  For
- * SIMLOG_STATE_NONE nothing is allocated: *out = NULL, *outlen = len, and
- * the raw bytes are the stored value.
- */
-int simlog_state_compress(struct simlog_state_enc *enc,
-			  enum simlog_state_comp c, const char *raw,
-			  size_t len, char **out, size_t *outlen,
-			  struct simlog_err *err);
-
-/*
- * A decoder fed the stored value in pieces.  It never produces more than
- * the recorded size (so a damaged or hostile value cannot make it allocate
- * more), and _finish fails unless the output is exactly that size with the
- * recorded checksum.  Errors are SIMLOG_EX_DATAERR.
- */
-struct simlog_state_dec;
-struct simlog_state_dec *simlog_state_dec_new(enum simlog_state_comp c,
-					      uint64_t size,
-					      uint64_t stored_size,
-					      struct simlog_err *err);
-int simlog_state_dec_feed(struct simlog_state_dec *d, const char *p, size_t n,
-			  struct simlog_err *err);
-/* On success *raw is the malloc'd state (the caller frees; never NULL, even
- * for an empty state) and *len its size. */
-int simlog_state_dec_finish(struct simlog_state_dec *d, uint32_t checksum,
-			    char **raw, size_t *len, struct simlog_err *err);
-void simlog_state_dec_free(struct simlog_state_dec *d);
 
 /* --- what is stored about one version ---------------------------------- */
 
@@ -141,27 +120,33 @@ struct simlog_state_item {
 
 /* Checksum and compress raw[0..len) (enc may be NULL), which must outlive
  * the item when the compression is none (the item then points into it). */
+SIMLOG_API
 int simlog_state_prepare(struct simlog_state_item *it,
 			 struct simlog_state_enc *enc, const char *raw,
 			 size_t len, struct simlog_err *err);
 /* Copy the stored value into the item if it points into the raw bytes
  * (compression none), so the raw bytes may go. */
+SIMLOG_API
 int simlog_state_item_own(struct simlog_state_item *it,
 			  struct simlog_err *err);
+SIMLOG_API
 void simlog_state_item_clear(struct simlog_state_item *it);
 
 /* Save as the next version: one round trip, or for a stored value larger
  * than SIMLOG_STATE_PIECE an upload in pieces and then one commit.  *m is
  * the new version's metadata and *expires_ms the ID's expiry (0 never). */
+SIMLOG_API
 int simlog_state_save(struct simlog_conn *conn,
 		      const struct simlog_state_item *it,
 		      struct simlog_state_meta *m, long long *expires_ms,
 		      struct simlog_err *err);
 /* Pipelined saves (stored values up to SIMLOG_STATE_PIECE only): send
  * several, then read their replies in order. */
+SIMLOG_API
 int simlog_state_save_send(struct simlog_conn *conn,
 			   const struct simlog_state_item *it,
 			   struct simlog_err *err);
+SIMLOG_API
 int simlog_state_save_recv(struct simlog_conn *conn,
 			   const struct simlog_state_item *it,
 			   struct simlog_state_meta *m, long long *expires_ms,
@@ -178,6 +163,7 @@ struct simlog_state_loaded {
 	int need_fetch;			/* too large to come inline */
 	long long asked;		/* the version asked for (0 latest) */
 };
+SIMLOG_API
 void simlog_state_loaded_clear(struct simlog_state_loaded *l);
 
 /* version 0 means the latest.  The whole state is held in memory: it is
@@ -187,18 +173,22 @@ void simlog_state_loaded_clear(struct simlog_state_loaded *l);
  * the version away meanwhile, the latest is read again, whole, in one
  * step, and a version asked for by number fails with SIMLOG_EX_CONFLICT
  * (NOINPUT stays "no such ID or version"). */
+SIMLOG_API
 int simlog_state_load(struct simlog_conn *conn, const char *id,
 		      long long version, struct simlog_state_loaded *l,
 		      struct simlog_err *err);
 /* Pipelined loads: values up to `inline_max` bytes come with the reply;
  * larger ones come back with need_fetch set, for simlog_state_fetch once
  * no reply is outstanding. */
+SIMLOG_API
 int simlog_state_load_send(struct simlog_conn *conn, const char *id,
 			   long long version, size_t inline_max,
 			   struct simlog_err *err);
+SIMLOG_API
 int simlog_state_load_recv(struct simlog_conn *conn, const char *id,
 			   struct simlog_state_loaded *l,
 			   struct simlog_err *err);
+SIMLOG_API
 int simlog_state_fetch(struct simlog_conn *conn, const char *id,
 		       struct simlog_state_loaded *l, struct simlog_err *err);
 
@@ -213,15 +203,18 @@ int simlog_state_fetch(struct simlog_conn *conn, const char *id,
  * frees it); a version listed with missing or damaged metadata comes with
  * damaged set.  Not found (SIMLOG_EX_NOINPUT) when the ID does not exist
  * or the version asked for does not. */
+SIMLOG_API
 int simlog_state_describe(struct simlog_conn *conn, const char *id,
 			  long long which, struct simlog_state_info *info,
 			  struct simlog_state_meta **metas, size_t *n,
 			  struct simlog_err *err);
 /* Pipelined form of the above; `which` is LATEST or NOVERSIONS. */
+SIMLOG_API
 int simlog_state_describe_send(struct simlog_conn *conn, const char *id,
 			       long long which, struct simlog_err *err);
 /* *found = 0 when the ID has gone (expired or deleted since listed);
  * DATAERR when its latest version's metadata is missing or damaged. */
+SIMLOG_API
 int simlog_state_describe_recv(struct simlog_conn *conn, const char *id,
 			       struct simlog_state_info *info,
 			       struct simlog_state_meta *latest, int *found,
@@ -229,6 +222,7 @@ int simlog_state_describe_recv(struct simlog_conn *conn, const char *id,
 
 /* IDs that exist now (expired ones are never listed), sorted; a malloc'd
  * array of malloc'd strings (free with simlog_strv_free). */
+SIMLOG_API
 int simlog_state_ids(struct simlog_conn *conn, char ***ids, size_t *n,
 		     struct simlog_err *err);
 
@@ -236,53 +230,26 @@ int simlog_state_ids(struct simlog_conn *conn, char ***ids, size_t *n,
 
 /* Store version `to`'s content as a new latest version (history stays
  * linear); *m is the new version, *expires_ms the ID's expiry (0 never). */
+SIMLOG_API
 int simlog_state_rollback(struct simlog_conn *conn, const char *id,
 			  long long to, struct simlog_state_meta *m,
 			  long long *expires_ms, struct simlog_err *err);
 /* Delete one version, or with version 0 the whole ID; *deleted versions
  * went.  Deleting the last version deletes the ID. */
+SIMLOG_API
 int simlog_state_delete(struct simlog_conn *conn, const char *id,
 			long long version, long long *deleted,
 			struct simlog_err *err);
 /* Delete all but the newest `keep` versions. */
+SIMLOG_API
 int simlog_state_prune(struct simlog_conn *conn, const char *id,
 		       long long keep, long long *deleted,
 		       struct simlog_err *err);
 
 /* Redis's INFO memory used_memory. */
+SIMLOG_API
 int simlog_state_used_memory(struct simlog_conn *conn, long long *bytes,
 			     struct simlog_err *err);
-
-/* The members simlog-state(1) prints for a version (id, version, size,
- * stored_size, compression, checksum, format, created_at, tags,
- * expires_at, rollback_of), into an object w has begun. */
-void simlog_state_meta_put(struct simlog_jw *w, const char *id,
-			   const struct simlog_state_meta *m,
-			   long long expires_ms);
-/* The member "tags" as an array, from a comma-separated tag list. */
-void simlog_state_tags_put(struct simlog_jw *w, const char *tags);
-
-/* --- batch lines ------------------------------------------------------- */
-
-/*
- * One line of save --batch ({"id","state","ttl","tags","expect_version"})
- * or load --batch ({"id","version"}).  Pointers go into the line.
- */
-struct simlog_state_batch {
-	char id[SIMLOG_STATE_IDMAX + 1];
-	const char *state;		/* the raw JSON text of "state" */
-	size_t state_len;
-	int has_ttl;
-	double ttl;			/* seconds */
-	int has_tags;
-	char tags[SIMLOG_STATE_TAGSLEN];
-	long long version;		/* 0 when absent */
-	long long expect_version;	/* -1 when absent */
-};
-/* Parse a line; `load` picks which members are allowed.  Returns -1 with
- * *why naming the problem. */
-int simlog_state_batch_parse(const char *line, size_t len, int load,
-			     struct simlog_state_batch *b, const char **why);
 
 #ifdef __cplusplus
 }

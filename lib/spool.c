@@ -56,7 +56,11 @@
 
 #include <zlib.h>
 
+#include "chunk.h"
+#include "net/conn.h"
 #include "simlog.h"
+#include "simlog_health.h"
+#include "spool.h"
 #include "util.h"
 
 /* A system user's state (simlog(7) FILES), where no home is. */
@@ -1422,4 +1426,20 @@ simlog_spool_each(const char *dir,
 	}
 	simlog_strv_free(names, n);
 	return rc;
+}
+
+/* The spool as a monitor sees it (simlog_health.h). */
+int
+simlog_spool_backlog(const char *dir, const struct simlog_conn *conn,
+		     char *path, size_t len, struct simlog_spool_usage *u,
+		     struct simlog_err *err)
+{
+	char endpoint[600];
+
+	simlog_conn_endpoint(conn, 1, endpoint, sizeof(endpoint));
+	simlog_spool_path(dir, endpoint, path, len);
+	if (simlog_spool_usage(path, u) < 0)
+		return simlog_seterrno(err, SIMLOG_EX_IOERR, errno, "spool %s",
+		    path);
+	return 0;
 }

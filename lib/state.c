@@ -24,7 +24,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "simlog_state.h"
+#include "state_codec.h"
+#include "util.h"
 
 /* An upload's staging key outlives a crashed uploader by this long. */
 #define UPLOAD_TTL_MS "3600000"

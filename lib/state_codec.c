@@ -8,6 +8,8 @@
 #include <zlib.h>
 
 #include "simlog_state.h"
+#include "state_codec.h"
+#include "util.h"
 
 static int
 name_char(int c)

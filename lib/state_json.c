@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "simlog_state.h"
+#include "state_json.h"
+#include "util.h"
 
 struct walk {
 	const char *p, *end;

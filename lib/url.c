@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "simlog.h"
+#include "url.h"
+#include "util.h"
 
 #define MAX_ADDRS 64
 
@@ -426,7 +428,7 @@ simlog_url_redact(const char *s, char *buf, size_t len)
 }
 
 char *
-simlog_read_password_file(const char *path, struct simlog_err *err)
+simlog_url_password_file(const char *path, struct simlog_err *err)
 {
 	FILE *f;
 	char buf[1024];

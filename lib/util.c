@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "simlog.h"
+#include "util.h"
 
 static void
 vseterr(struct simlog_err *err, int code, const char *fmt, va_list ap)
@@ -296,4 +297,31 @@ simlog_env_ll(const char *name, long long min, long long max, long long *out,
 		return simlog_seterr(err, SIMLOG_EX_USAGE, "invalid %s: "
 		    "'%.40s': %s (%lld to %lld)", name, v, why, min, max);
 	return 1;
+}
+
+void
+simlog_base64(const unsigned char *p, size_t n, char *out)
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		*out++ = a[p[i] >> 2];
+		*out++ = a[(p[i] & 3) << 4 | p[i + 1] >> 4];
+		*out++ = a[(p[i + 1] & 15) << 2 | p[i + 2] >> 6];
+		*out++ = a[p[i + 2] & 63];
+	}
+	if (i < n) {
+		*out++ = a[p[i] >> 2];
+		if (i + 1 < n) {
+			*out++ = a[(p[i] & 3) << 4 | p[i + 1] >> 4];
+			*out++ = a[(p[i + 1] & 15) << 2];
+		} else {
+			*out++ = a[(p[i] & 3) << 4];
+			*out++ = '=';
+		}
+		*out++ = '=';
+	}
+	*out = '\0';
 }

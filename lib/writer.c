@@ -37,7 +37,15 @@
 
 #include <hiredis/hiredis.h>
 
+#include "breaker.h"
+#include "chunk.h"
+#include "json.h"
+#include "maxmemory.h"
+#include "net/conn.h"
+#include "policy.h"
+#include "queue.h"
 #include "simlog.h"
+#include "spool.h"
 #include "util.h"
 
 #define DEFAULT_QUEUE_MAX (4u << 20)
@@ -903,15 +911,15 @@ static void
 recover(struct simlog_writer *w, struct simlog_err *e)
 {
 	simlog_conn_close(&w->conn);
-	if (!simlog_err_transient(e)) {
+	if (!simlog_policy_transient(e)) {
 		start_spooling(w, e);
 		return;
 	}
 	set_state(w, W_RECOVERING);
 	w->pol.give_up_at = w->o.prio == SIMLOG_PRIO_CRITICAL ?
 	    simlog_now_mono() + w->o.deadline : 0;
-	if (simlog_run(&w->conn, &w->pol, SIMLOG_RUN_FAILED, resend_all, w,
-	    e) == 0) {
+	if (simlog_policy_run(&w->conn, &w->pol, SIMLOG_RUN_FAILED,
+	    resend_all, w, e) == 0) {
 		set_state(w, W_SENDING);
 		return;
 	}
@@ -983,7 +991,7 @@ probe(struct simlog_writer *w)
 	once.retry.tries = 0;
 	once.give_up_at = 0;
 	once.say = NULL;
-	if (simlog_run(&w->conn, &once, 0, resend_all, w, &e) == 0) {
+	if (simlog_policy_run(&w->conn, &once, 0, resend_all, w, &e) == 0) {
 		tell(w, "%s: Redis is back; sending records again",
 		    w->conn.display);
 		/* Our segment becomes replayable, at once. */

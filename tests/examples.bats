@@ -50,7 +50,7 @@ README.md: simlog-push --replay-from redis://10.0.0.5:7000/0 -u redis-cluster://
 	run topo replay_cluster
 README.md: #include <simlog.h>
 	skip a fragment of C, not a command: examples/sim-writer.c is the whole program, which tests/capi.bats builds and runs
-README.md: lib/          libsimlog: URLs and connections, the JSON-line scanner,
+README.md: lib/          libsimlog.  Installed headers, the C API (libsimlog(3)):
 	skip not a command: the layout of the tree
 README.md: import simlog
 	run redis python

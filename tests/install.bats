@@ -55,14 +55,15 @@ setup() {
 #include <string.h>
 #include <simlog.h>
 int main(void) {
-	struct simlog_url u;
+	struct simlog_conn_opts o;
+	struct simlog_conn c;
 	struct simlog_err e;
-	char buf[128];
-	if (simlog_url_parse("redis://:pw@example:7000/2", &u, &e) < 0)
+	memset(&o, 0, sizeof o);
+	o.url = "redis://:pw@example:7000/2";
+	if (simlog_conn_init(&c, &o, &e) < 0)
 		return 1;
-	simlog_url_format(&u, buf, sizeof buf);
-	simlog_url_clear(&u);
-	puts(buf);
+	puts(c.display);
+	simlog_conn_clear(&c);
 	return 0;
 }
 C

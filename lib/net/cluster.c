@@ -11,7 +11,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "util.h"
 
 unsigned
 simlog_net_cluster_slot(const char *key, size_t len)

@@ -15,7 +15,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "url.h"
+#include "util.h"
 
 /* --- setting up ----------------------------------------------------------- */
 
@@ -48,7 +51,7 @@ secret(const char *file, const char *envname, const char *inline_pw,
 
 	*failed = 0;
 	if (file != NULL) {
-		if ((s = simlog_read_password_file(file, err)) == NULL)
+		if ((s = simlog_url_password_file(file, err)) == NULL)
 			*failed = 1;
 		return s;
 	}

@@ -16,6 +16,7 @@
 #ifndef SIMLOG_NET_CONN_INT_H
 #define SIMLOG_NET_CONN_INT_H
 
+#include "net/conn.h"
 #include "net/net.h"
 
 #define NET_SLOTS 16384

@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "net/net.h"
+#include "util.h"
 
 #define READ_CHUNK (64 * 1024)
 

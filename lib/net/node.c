@@ -10,7 +10,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "util.h"
 
 static int
 has_prefix(const char *s, const char *p)

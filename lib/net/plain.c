@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 
 #include "net/net.h"
+#include "util.h"
 
 /* An I/O failure the caller classes as "Redis unavailable". */
 static int

@@ -9,7 +9,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "policy.h"
+#include "util.h"
 
 int
 simlog_conn_nodes(struct simlog_conn *conn, struct simlog_node *out,
@@ -52,6 +55,8 @@ simlog_node_cmd(struct simlog_conn *conn, size_t node, struct simlog_err *err,
 	struct simlog_link *l;
 	redisReply *r;
 
+	if (node == SIMLOG_ANY_NODE)
+		return simlog_cmd(conn, err, argc, argv, lens);
 	if (n == NULL || node >= n->nnodes || n->ocount > 0) {
 		simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: no such node or "
 		    "replies still owed", argv[0]);
@@ -157,7 +162,7 @@ simlog_scan_reachable(struct simlog_conn *conn, const char *match,
 			continue;
 		/* A master that does not answer hides only its own keys;
 		 * anything else (an ACL, no memory) is the same everywhere. */
-		if (!simlog_err_transient(&e) || nn == 1) {
+		if (!simlog_policy_transient(&e) || nn == 1) {
 			if (err != NULL)
 				*err = e;
 			goto fail;

@@ -14,7 +14,9 @@
 #include <openssl/evp.h>
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "util.h"
 
 #define MAX_SCRIPTS 64
 

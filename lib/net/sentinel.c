@@ -13,7 +13,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "util.h"
 
 /* Ask one sentinel for the master's address. */
 static int

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "net/net.h"
+#include "util.h"
 
 struct simlog_tls {
 	SSL_CTX *ctx;

@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include "net/net.h"
+#include "util.h"
 
 int
 simlog_net_wait(int fd, short events, double deadline,

@@ -17,6 +17,8 @@
 
 #include "schema.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
+#include "util.h"
 
 struct simlog_key {
 	char *k;			/* NULL: a free slot */

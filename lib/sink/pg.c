@@ -23,9 +23,12 @@
 
 #include <libpq-fe.h>
 
+#include "chunk.h"
 #include "net/net.h"
 #include "schema.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
+#include "util.h"
 
 #define LOCK_SIM 0x73696d6c		/* "siml": a simulation's drains */
 #define LOCK_DDL 0x73696d64		/* "simd": creating and altering */

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chunk.h"
+#include "json.h"
 #include "schema.h"
-#include "simlog_backlog.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
 #include "util.h"
 
 int

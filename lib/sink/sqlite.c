@@ -21,8 +21,11 @@
 
 #include <sqlite3.h>
 
+#include "chunk.h"
 #include "schema.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
+#include "util.h"
 
 /* Jobs for the writer (or the rows it found refused), one after another
  * in a buffer. */

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simlog_py.h"
+#include "breaker.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "simlog_health.h"
+#include "simlog_py.h"
 
 PyObject *simlog_py_Error;
 
@@ -202,7 +205,7 @@ simlog_py_connect(struct simlog_conn *conn)
 		return -1;
 	}
 	Py_BEGIN_ALLOW_THREADS
-	rc = simlog_run(conn, &pol, 0, no_op, NULL, &e);
+	rc = simlog_policy_run(conn, &pol, 0, no_op, NULL, &e);
 	Py_END_ALLOW_THREADS
 	if (have_brk)
 		simlog_breaker_clear(&brk);

@@ -10,6 +10,8 @@
 
 #include "simlog_py.h"
 #include "simlog_state.h"
+#include "state_json.h"
+#include "util.h"
 
 typedef struct {
 	PyObject_HEAD

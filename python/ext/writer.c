@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "simlog_py.h"
+#include "util.h"
 
 #define SAY_MAX 32		/* diagnostics kept between two calls */
 #define REFUSED_KEPT 100	/* write_many: refusals listed */

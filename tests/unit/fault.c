@@ -18,6 +18,7 @@
 
 #include "fault.h"
 #include "net/net.h"
+#include "util.h"
 
 /* --- what is armed ------------------------------------------------------- */
 

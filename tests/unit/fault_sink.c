@@ -10,6 +10,8 @@
 
 #include "fault_sink.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
+#include "util.h"
 
 const char *const fault_names[FAULT_NPOINTS] = {
 	"none", "begin", "row", "mark", "commit", "commit (lost)", "ack",

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk.h"
 #include "simlog.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,6 +8,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "chunk.h"
+#include "json.h"
+#include "queue.h"
 #include "simlog.h"
 #include "util.h"
 

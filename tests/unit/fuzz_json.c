@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "simlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "schema.h"
 #include "simlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "simlog_state.h"
+#include "state_codec.h"
+#include "state_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

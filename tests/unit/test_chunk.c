@@ -1,6 +1,7 @@
 /* The buffer format: round trips, tallies, and corruption caught. */
 #include <stdlib.h>
 
+#include "chunk.h"
 #include "simlog.h"
 #include "tap.h"
 

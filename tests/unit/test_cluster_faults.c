@@ -13,7 +13,9 @@
 #include <hiredis/hiredis.h>
 
 #include "fault.h"
+#include "net/conn.h"
 #include "net/conn_int.h"
+#include "policy.h"
 #include "server.h"
 #include "simlog.h"
 #include "tap.h"
@@ -168,7 +170,7 @@ main(void)
 	rc = op_incr(&c, (void *)moved_key, &e);
 	ok(rc < 0 && e.code == SIMLOG_EX_UNAVAILABLE &&
 	    strstr(e.msg, "connection refused") != NULL &&
-	    simlog_err_transient(&e), "redirected to a node that refuses: a "
+	    simlog_policy_transient(&e), "redirected to a node that refuses: a "
 	    "transient failure (%s)", e.msg);
 	ok(get_on(&a, moved_key) == 0 && get_on(&b, moved_key) == 0,
 	    "the command ran nowhere");
@@ -177,7 +179,7 @@ main(void)
 	simlog_policy_init(&p, &e);
 	p.retry.tries = 2;
 	p.retry.base = p.retry.cap = 0.001;
-	rc = simlog_run(&c, &p, 0, op_incr, (void *)moved_key, &e);
+	rc = simlog_policy_run(&c, &p, 0, op_incr, (void *)moved_key, &e);
 	ok(rc == 0 && p.retries == 1 && get_on(&b, moved_key) == 1 &&
 	    get_on(&a, moved_key) == 0, "the policy's retry reconnects, "
 	    "follows the new slot map to B and runs the command there once "

@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 
 #include "fault.h"
+#include "net/conn.h"
+#include "policy.h"
 #include "server.h"
 #include "simlog.h"
 #include "tap.h"
@@ -102,7 +104,7 @@ test_refused(void)
 	p.retry.tries = 2;
 	p.retry.base = p.retry.cap = 0.001;
 	counter_reset();
-	ok(simlog_run(&c, &p, 0, op_incr, NULL, &e) == 0 &&
+	ok(simlog_policy_run(&c, &p, 0, op_incr, NULL, &e) == 0 &&
 	    p.retries == 1 && fault_connects() == 2 && counter() == 1,
 	    "the policy retries a refused connect: 1 retry, 2 connects, the "
 	    "op run once");
@@ -317,16 +319,16 @@ test_policy_cut(void)
 	p.retry.base = p.retry.cap = 0.001;
 	simlog_conn_open(&c, &e);
 	fault_arm(FAULT_CUT, 1, 1, 0);
-	ok(simlog_run(&c, &p, 0, op_incr, NULL, &e) == 0 && p.retries == 1 &&
-	    counter() == 2, "a cut op is run again on a new connection (the "
-	    "server took it twice)");
+	ok(simlog_policy_run(&c, &p, 0, op_incr, NULL, &e) == 0 &&
+	    p.retries == 1 && counter() == 2, "a cut op is run again on a new "
+	    "connection (the server took it twice)");
 
 	counter_reset();
 	simlog_policy_init(&p, &e);
 	p.retry.tries = 2;
 	p.retry.base = p.retry.cap = 0.001;
 	fault_arm(FAULT_CUT, 1, 1, 0);
-	ok(simlog_run(&c, &p, SIMLOG_RUN_ONCE, op_incr, NULL, &e) < 0 &&
+	ok(simlog_policy_run(&c, &p, SIMLOG_RUN_ONCE, op_incr, NULL, &e) < 0 &&
 	    p.retries == 0 && counter() == 1 &&
 	    e.code == SIMLOG_EX_UNAVAILABLE, "SIMLOG_RUN_ONCE: a cut op is "
 	    "not run again (%s)", e.msg);

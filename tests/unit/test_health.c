@@ -1,8 +1,10 @@
-/* Unit tests for lib/health.c: INFO fields, server and pool figures,
- * latency statistics, CLIENT LIST counting and the buffer-safety checks. */
+/* Unit tests for health.h (lib/info.c, clients.c, latency.c, check.c):
+ * INFO fields, server and pool figures, latency statistics, CLIENT LIST
+ * counting and the buffer-safety checks. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "simlog_health.h"
 #include "tap.h"
 
@@ -102,18 +104,18 @@ test_server(void)
 {
 	struct simlog_server s;
 
-	simlog_server_parse(info_base, &s);
+	simlog_info_server(info_base, &s);
 	is_str(s.version, "7.0.15", "server: version");
 	is_str(s.mode, "standalone", "server: mode");
 	is_str(s.role, "master", "server: role");
 	ok(s.uptime == 4242, "server: uptime");
-	simlog_server_parse(with("role", "slave"), &s);
+	simlog_info_server(with("role", "slave"), &s);
 	is_str(s.role, "replica", "server: slave is reported as replica");
-	simlog_server_parse("# Server\r\nredis_version:7.0.15\r\n"
+	simlog_info_server("# Server\r\nredis_version:7.0.15\r\n"
 	    "redis_mode:sentinel\r\n", &s);
 	is_str(s.role, "sentinel", "server: a sentinel's role");
 	ok(s.uptime == -1, "server: no uptime is -1");
-	simlog_server_parse("redis_version:2.8.0\r\n", &s);
+	simlog_info_server("redis_version:2.8.0\r\n", &s);
 	is_str(s.mode, "standalone", "server: no redis_mode is standalone");
 	is_str(s.role, "", "server: no role is empty");
 }
@@ -123,13 +125,13 @@ test_pool(void)
 {
 	struct simlog_pool p;
 
-	simlog_pool_parse(info_base, &p);
+	simlog_info_pool(info_base, &p);
 	ok(p.connected_clients == 3 && p.maxclients == 10000 &&
 	    p.blocked_clients == 1 && p.rejected_connections == 5 &&
 	    p.ops_per_sec == 77 && p.total_commands == 123456 &&
 	    p.used_memory == 1048576 && p.maxmemory == 67108864,
 	    "pool: every figure");
-	simlog_pool_parse("connected_clients:1\r\n", &p);
+	simlog_info_pool("connected_clients:1\r\n", &p);
 	ok(p.connected_clients == 1 && p.maxclients == -1 &&
 	    p.rejected_connections == -1, "pool: absent figures are -1");
 }
@@ -174,12 +176,13 @@ test_latency(void)
 
 	simlog_latency_stats(NULL, 0, &l);
 	ok(l.n == 0 && l.min == 0 && l.max == 0, "latency: no samples");
-	ok(simlog_percentile(NULL, 0, 50) == 0, "latency: percentile of none");
+	ok(simlog_latency_percentile(NULL, 0, 50) == 0,
+	    "latency: percentile of none");
 
 	double s1000[1000];
 	for (i = 0; i < 1000; i++)
 		s1000[i] = (double)(1000 - i);
-	ok(near(simlog_percentile((simlog_latency_stats(s1000, 1000, &l),
+	ok(near(simlog_latency_percentile((simlog_latency_stats(s1000, 1000, &l),
 	    s1000), 1000, 99.9), 999), "latency: p99.9 of 1000 is rank 999");
 	ok(near(l.p99, 990), "latency: p99 of 1000 is rank 990");
 }
@@ -259,7 +262,7 @@ test_check(void)
 	ok(n == 1 && x != NULL && x->severity == SIMLOG_SEV_PROBLEM &&
 	    strcmp(x->value, "allkeys-lru") == 0 && strstr(x->why, "evict"),
 	    "check: allkeys-lru is a problem");
-	is_str(simlog_severity_name(x ? x->severity : SIMLOG_SEV_WARNING),
+	is_str(simlog_ping_severity_name(x ? x->severity : SIMLOG_SEV_WARNING),
 	    "problem", "check: severity name");
 	n = simlog_check(with("maxmemory_policy", "volatile-lru"), "", f,
 	    SIMLOG_MAX_FINDINGS);
@@ -269,7 +272,7 @@ test_check(void)
 	x = find(f, n, "appendonly");
 	ok(n == 1 && x != NULL && x->severity == SIMLOG_SEV_WARNING,
 	    "check: no AOF and no RDB is a warning");
-	is_str(simlog_severity_name(SIMLOG_SEV_WARNING), "warning",
+	is_str(simlog_ping_severity_name(SIMLOG_SEV_WARNING), "warning",
 	    "check: warning's name");
 	n = simlog_check(with("aof_enabled", "0"), "3600 1 300 100", f,
 	    SIMLOG_MAX_FINDINGS);

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "simlog.h"
 #include "tap.h"
 

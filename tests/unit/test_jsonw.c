@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "json.h"
 #include "simlog.h"
 #include "tap.h"
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "lines.h"
 #include "simlog.h"
 #include "tap.h"
 

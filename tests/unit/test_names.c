@@ -1,6 +1,8 @@
 /* Names and numbers from the user: types, simulations, ranges. */
+#include "maxmemory.h"
 #include "simlog.h"
 #include "tap.h"
+#include "util.h"
 
 static int
 type_ok(const char *s)

@@ -15,9 +15,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "simlog.h"
 #include "fake_clock.h"
+#include "net/conn.h"
 #include "server.h"
+#include "simlog.h"
 #include "tap.h"
 
 #define T0 1700000000.0
@@ -399,7 +400,7 @@ test_breaker_loop(void)
 	simlog_breaker_failure(&b, "cannot connect to x: connection refused");
 	p.brk = &b;
 	op_calls = 0;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 &&
 	    e.code == SIMLOG_EX_TEMPFAIL && op_calls == 0 &&
 	    fc.nsleeps == 0 && p.retries == 0 && failures(ep) == 1,
@@ -420,7 +421,7 @@ test_breaker_loop(void)
 	simlog_breaker_failure(&b, "cannot connect to x: connection refused");
 	p.brk = &b;
 	p.force = 1;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 && e.code == SIMLOG_EX_UNAVAILABLE &&
 	    p.retries == (unsigned long long)p.retry.tries &&
 	    failures(ep) == 1 + p.retry.tries + 1 && b.seen == SIMLOG_B_OPEN,
@@ -434,7 +435,7 @@ test_breaker_loop(void)
 	policy(&p);
 	breaker(&b, ep, 2, 5);
 	p.brk = &b;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 &&
 	    e.code == SIMLOG_EX_UNAVAILABLE && p.retries == 1 &&
 	    fc.nsleeps == 1 && failures(ep) == 2 && b.seen == SIMLOG_B_OPEN,
@@ -448,7 +449,7 @@ test_breaker_loop(void)
 	simlog_breaker_failure(&b, "timed out after 2 s");
 	p.brk = &b;
 	p.give_up_at = fc.mono + 3;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 &&
 	    e.code == SIMLOG_EX_TEMPFAIL && strstr(e.msg, "circuit breaker "
 	    "open after: timed out after 2 s") && fc.mono == p.give_up_at &&
@@ -464,7 +465,7 @@ test_breaker_loop(void)
 	p.brk = &b;
 	p.retry.base = 0.125;
 	p.give_up_at = fc.mono + 18;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 &&
 	    e.code == SIMLOG_EX_TEMPFAIL && fc.mono == p.give_up_at &&
 	    failures(ep) == 4 && p.retries == 3,
@@ -492,7 +493,7 @@ test_breaker_loop(void)
 	stop = 0;
 	stop_after = 8;
 	fc.on_sleep = stop_later;
-	rc = simlog_run(&down, &p, 0, op_never, NULL, &e);
+	rc = simlog_policy_run(&down, &p, 0, op_never, NULL, &e);
 	ok(rc < 0 && e.stopped &&
 	    fc.nsleeps == 8 && p.retries == 1 && failures(ep) == 2,
 	    "forever: waits out the breaker, probes once at 5 s (%d failures), "
@@ -554,7 +555,7 @@ test_run(void)
 	p.brk = &b;
 	memset(&s, 0, sizeof(s));
 	s.fail[0] = s.fail[1] = SIMLOG_EX_TEMPFAIL;
-	rc = simlog_run(&up, &p, 0, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, 0, op_script, &s, &e);
 	ok(rc == 0 && s.calls == 3 &&
 	    p.retries == 2 && fc.nsleeps == 2 && failures(ep) == 0,
 	    "run: two transient failures, retried, the third call succeeds; "
@@ -564,7 +565,7 @@ test_run(void)
 	p.brk = &b;
 	memset(&s, 0, sizeof(s));
 	s.fail[0] = SIMLOG_EX_TEMPFAIL;
-	rc = simlog_run(&up, &p, SIMLOG_RUN_ONCE, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, SIMLOG_RUN_ONCE, op_script, &s, &e);
 	ok(rc < 0 &&
 	    s.calls == 1 && p.retries == 0 && fc.nsleeps == 0 &&
 	    strcmp(e.msg, "scripted failure 1") == 0,
@@ -574,7 +575,7 @@ test_run(void)
 	p.brk = &b;
 	memset(&s, 0, sizeof(s));
 	fail(&e, SIMLOG_EX_UNAVAILABLE, 0, "the caller's own failure");
-	rc = simlog_run(&up, &p, SIMLOG_RUN_FAILED, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, SIMLOG_RUN_FAILED, op_script, &s, &e);
 	ok(rc == 0 &&
 	    s.calls == 1 && p.retries == 1 && fc.nsleeps == 1,
 	    "run failed: the given failure is handled first, then the op runs");
@@ -586,7 +587,7 @@ test_run(void)
 	for (int i = 0; i < 5; i++)
 		s.fail[i] = SIMLOG_EX_TEMPFAIL;
 	s.full = 1;
-	rc = simlog_run(&up, &p, 0, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, 0, op_script, &s, &e);
 	ok(rc == 0 && s.calls == 6 &&
 	    p.retries == 5 && failures(ep) == 0,
 	    "run full: five 'Redis is full' failures retried, none counted");
@@ -595,7 +596,7 @@ test_run(void)
 	p.brk = &b;
 	memset(&s, 0, sizeof(s));
 	s.fail[0] = SIMLOG_EX_OSERR;
-	rc = simlog_run(&up, &p, 0, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, 0, op_script, &s, &e);
 	ok(rc < 0 &&
 	    e.code == SIMLOG_EX_OSERR && s.calls == 1 && p.retries == 0 &&
 	    failures(ep) == 0, "run local: 71 ends the run, the breaker "
@@ -609,7 +610,7 @@ test_run(void)
 	simlog_conn_close(&up);
 	server_kill(&srv);
 	fc.on_sleep = restart_later;
-	rc = simlog_run(&up, &p, 0, op_script, &s, &e);
+	rc = simlog_policy_run(&up, &p, 0, op_script, &s, &e);
 	ok(rc == 0 && s.calls == 1 &&
 	    p.retries == 3 && nsaid == 2 && strstr(said[0], "retrying until "
 	    "Redis is back") && strstr(said[1], ": Redis is back") && !p.lost,

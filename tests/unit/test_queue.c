@@ -12,8 +12,12 @@
 
 #include <hiredis/hiredis.h>
 
-#include "simlog.h"
+#include "chunk.h"
+#include "queue.h"
 #include "server.h"
+#include "simlog.h"
+#include "simlog_backlog.h"
+#include "simlog_drain.h"
 #include "tap.h"
 
 static struct server srv;

@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "simlog.h"
 #include "sink/sink.h"
+#include "sink/sink_int.h"
 #include "tap.h"
 
 static char dir[256];

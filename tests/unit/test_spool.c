@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "simlog.h"
+#include "spool.h"
 #include "tap.h"
 
 #define CHUNKS 20

@@ -6,6 +6,8 @@
 
 #include "simlog.h"
 #include "simlog_state.h"
+#include "state_codec.h"
+#include "state_json.h"
 #include "tap.h"
 
 static const enum simlog_state_comp comps[] = {

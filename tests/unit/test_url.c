@@ -5,6 +5,7 @@
 
 #include "simlog.h"
 #include "tap.h"
+#include "url.h"
 
 static void
 good(const char *s, const char *host, int port, const char *path,
@@ -144,16 +145,16 @@ main(void)
 		ok(fd >= 0 && write(fd, "hunter2\r\nsecond\n", 16) == 16,
 		    "write password file");
 		close(fd);
-		pw = simlog_read_password_file(path, &e);
+		pw = simlog_url_password_file(path, &e);
 		is_str(pw, "hunter2", "password file: first line, CRLF cut");
 		free(pw);
 		fd = open(path, O_WRONLY | O_TRUNC);
 		close(fd);
-		pw = simlog_read_password_file(path, &e);
+		pw = simlog_url_password_file(path, &e);
 		ok(pw == NULL && strstr(e.msg, "empty") != NULL,
 		    "empty password file refused");
 		unlink(path);
-		pw = simlog_read_password_file(path, &e);
+		pw = simlog_url_password_file(path, &e);
 		ok(pw == NULL && e.code == SIMLOG_EX_NOINPUT,
 		    "missing password file refused");
 	}

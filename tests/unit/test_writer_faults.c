@@ -14,10 +14,12 @@
 #include <hiredis/hiredis.h>
 #include <sqlite3.h>
 
+#include "chunk.h"
 #include "fault.h"
 #include "server.h"
 #include "simlog.h"
 #include "tap.h"
+#include "util.h"
 
 static struct server srv;
 
