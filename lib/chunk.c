@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <lz4.h>
-#include <zlib.h>
 
 #include "chunk.h"
 #include "simlog.h"
@@ -148,8 +147,7 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 	memcpy(h + 8, id, SIMLOG_BATCH_ID_LEN);
 	put32le(h + 24, ch->records);
 	put32le(h + 28, (uint32_t)ch->rawlen);
-	put32le(h + 32, (uint32_t)crc32(0L, (const Bytef *)ch->raw,
-	    (uInt)ch->rawlen));
+	put32le(h + 32, simlog_crc32(0, ch->raw, ch->rawlen));
 	if (compress)
 		clen = LZ4_compress_default(ch->raw, ch->enc + SIMLOG_CHUNK_HDR,
 		    (int)ch->rawlen, (int)bound);
@@ -215,6 +213,16 @@ check_records(struct simlog_chunk *ch, uint32_t nrec, struct simlog_err *err)
 }
 
 int
+simlog_chunk_peek_id(const char *buf, size_t len,
+		     unsigned char id[SIMLOG_BATCH_ID_LEN])
+{
+	if (buf == NULL || len < SIMLOG_CHUNK_HDR || memcmp(buf, "SLC", 3) != 0)
+		return -1;
+	memcpy(id, buf + 8, SIMLOG_BATCH_ID_LEN);
+	return 0;
+}
+
+int
 simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		    struct simlog_err *err)
 {
@@ -256,7 +264,7 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		memcpy(ch->raw, buf + SIMLOG_CHUNK_HDR, rawlen);
 	}
 	ch->rawlen = rawlen;
-	if ((uint32_t)crc32(0L, (const Bytef *)ch->raw, rawlen) != crc)
+	if (simlog_crc32(0, ch->raw, rawlen) != crc)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk checksum mismatch");
 	memcpy(ch->id, h + 8, SIMLOG_BATCH_ID_LEN);

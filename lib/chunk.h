@@ -47,6 +47,9 @@ struct simlog_chunk {
 /* The record count a chunk's header claims, unchecked (0 when buf is no
  * chunk): an estimate, for deciding how much to read ahead. */
 uint32_t simlog_chunk_peek_records(const char *buf, size_t len);
+/* The batch id its header gives, unchecked as above: 0, or -1. */
+int simlog_chunk_peek_id(const char *buf, size_t len,
+			 unsigned char id[SIMLOG_BATCH_ID_LEN]);
 
 void simlog_chunk_init(struct simlog_chunk *ch);
 void simlog_chunk_clear(struct simlog_chunk *ch);	/* frees memory */

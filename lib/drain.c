@@ -459,6 +459,22 @@ set_aside(struct simlog_drainer *d, struct txn *t,
 	return 0;
 }
 
+/* The page's batch ids, told the sink at once: one lookup for the page
+ * rather than one per chunk. */
+static int
+expect_page(struct simlog_drainer *d, const struct simlog_entry *ent,
+	    size_t n, struct simlog_err *e)
+{
+	unsigned char ids[PAGE * SIMLOG_BATCH_ID_LEN];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < PAGE; i++)
+		if (simlog_chunk_peek_id(ent[i].data, ent[i].len,
+		    ids + k * SIMLOG_BATCH_ID_LEN) == 0)
+			k++;
+	return simlog_sink_expect(d->sink, ids, k, e);
+}
+
 /* Insert the decoded chunk's records, unless its batch id says they are
  * in already. */
 static int
@@ -537,6 +553,10 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 		return -1;
 	}
 	t->where = IN_DB;
+	if (expect_page(d, ent, n, e) < 0) {
+		simlog_entries_free(ent, n);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		struct simlog_err why;
 		int rc;

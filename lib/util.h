@@ -1,7 +1,8 @@
 /*
  * Small helpers the library's files and the tools share (lib/util.c, not
  * installed): errors filled in, numbers and names checked, clocks, hex
- * and base64, little-endian integers in byte layouts, a text check.
+ * and base64, little-endian integers in byte layouts, a text check,
+ * checksums.
  */
 #ifndef SIMLOG_UTIL_H
 #define SIMLOG_UTIL_H
@@ -60,6 +61,9 @@ void simlog_hex(const unsigned char *p, size_t n, char *out);	/* 2n+1 */
 /* Base64 (RFC 4648, padded) of p[0..n) into out, which holds
  * 4 * ((n + 2) / 3) + 1 bytes. */
 void simlog_base64(const unsigned char *p, size_t n, char *out);
+
+/* zlib's crc32(crc, buf, len), faster where the CPU can (crc32.c). */
+uint32_t simlog_crc32(uint32_t crc, const void *buf, size_t len);
 
 /* A diagnostic for a caller's say callback (fn may be NULL: nothing). */
 void simlog_say(void (*fn)(void *, const char *), void *arg,

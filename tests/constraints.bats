@@ -109,6 +109,46 @@ EOF
 )"
 }
 
+@test "constraints: rows refused all through a long transaction, while the rows before them are on their way: each a dead letter, in the order they came; every other row in once (SQLite, PostgreSQL)" {
+	# 40000 readings and 20000 notes in one transaction: every 4999th
+	# reading breaks the CHECK, every 7001st repeats the one before's
+	# (sensor, value), every 3001st note is too long.
+	awk 'BEGIN {
+		for (i = 1; i <= 60000; i++) {
+			if (i % 3 == 0) {
+				m++
+				bad = m % 3001 == 0
+				printf "{\"type\":\"note\",\"text\":\"%s\"}\n",
+				    bad ? "a note much longer than forty bytes of JSON" : "n" m
+			} else {
+				r++
+				bad = r % 4999 == 0 || r % 7001 == 0
+				printf "{\"type\":\"reading\",\"id\":%d,\"sensor\":\"p1\",\"value\":%d}\n",
+				    r, r % 4999 == 0 ? -1 : r % 7001 == 0 ? r - 1 : r
+			}
+			print (bad ? "bad" : "good") > "verdicts"
+		}
+	}' > in.jsonl
+	paste -d '\t' verdicts in.jsonl | awk -F '\t' '$1 == "bad" { print $2 }' > bad.jsonl
+	paste -d '\t' verdicts in.jsonl | awk -F '\t' '$1 == "good" && /"reading"/ { print $2 }' |
+	    grep -o '"id":[0-9]*' | cut -d: -f2 > good.ids
+	assert_equal "$(wc -l < bad.jsonl)" 19
+	local db
+	for db in lite pg; do
+		make_tables "$db"
+		simlog-push -q -s S1 < in.jsonl
+		run -0 --separate-stderr simlog-drain -q -d "$(target "$db")" --schema ./t.schema
+		assert_equal "$db $(jnum rows "${lines[-1]}") $(jnum rejects "${lines[-1]}")" "$db 59981 19"
+		assert_equal "$db $(jnum batches "${lines[-1]}")" "$db 59"
+		sql "$db" "SELECT data FROM simlog_rejects ORDER BY id" > "$db.rejects"
+		cmp bad.jsonl "$db.rejects"
+		sql "$db" "SELECT id FROM readings ORDER BY id" > "$db.ids"
+		cmp good.ids "$db.ids"
+		assert_equal "$(sql "$db" "SELECT count(*) FROM note")" 19994
+		assert_equal "$(simlog_keys)" ""
+	done
+}
+
 @test "existing tables: a column that cannot take the schema's type is named before the first row (78); fixed, everything drains once" {
 	local db
 	for db in lite pg; do
@@ -142,4 +182,30 @@ EOF
 		run -0 --separate-stderr simlog-drain -q -d "$(target "$db")" --schema ./t.schema
 		assert_equal "$(sql "$db" "SELECT sensor FROM readings")" s1
 	done
+}
+
+@test "constraints: a statement that rolls the whole SQLite transaction back (a trigger's RAISE(ROLLBACK)) fails the drain (74), no row after it committed on its own; once the trigger is gone, every record once" {
+	# 30000 notes in one transaction; a trigger rolls it back at the
+	# 20000th.  Rows after it must not go in one by one (autocommit)
+	# while the drain believes them in its transaction.
+	awk 'BEGIN { for (i = 1; i <= 30000; i++)
+		printf "{\"type\":\"note\",\"n\":\"n%d\"}\n", i }' > in.jsonl
+	sqlite3 "$DB" "CREATE TABLE note (id INTEGER PRIMARY KEY,
+	        simulation_id TEXT NOT NULL, data TEXT NOT NULL);
+	    CREATE TRIGGER no20000 BEFORE INSERT ON note
+	        WHEN NEW.data LIKE '%\"n20000\"%'
+	        BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END"
+	simlog-push -q -s S1 < in.jsonl
+	run --separate-stderr simlog-drain -q -d "$DB" --batch 100000
+	assert_equal "$status" 74
+	assert_equal "$stderr" "simlog-drain: S1: $DB: note: refused by a trigger (the database rolled the transaction back)"
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM note")" 0
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM simlog_rejects")" 0
+	assert_equal "$(sqlite3 "$DB" "SELECT count(*) FROM simlog_batches")" 0
+	sqlite3 "$DB" "DROP TRIGGER no20000"
+	run -0 --separate-stderr simlog-drain -q -d "$DB"
+	assert_equal "$(jnum rows "${lines[-1]}")" 30000
+	sqlite3 "$DB" "SELECT data FROM note ORDER BY id" > got.jsonl
+	cmp in.jsonl got.jsonl
+	assert_equal "$(simlog_keys)" ""
 }

@@ -177,14 +177,6 @@ paced() {
 	exactly_once "$DB" p1.jsonl p2.jsonl p3.jsonl
 }
 
-# replay_entry SIM N: append again, byte for byte, the c field of the N-th
-# entry of SIM's stream, as a push retry after a lost reply would.
-replay_entry() {
-	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
-		redis.call('XADD', KEYS[1], '*', 'c', e[tonumber(ARGV[1])][2][2])
-		return 1" 1 "simlog:{$1}:q" "$2" > /dev/null
-}
-
 @test "a chunk delivered twice is stored once (same transaction)" {
 	"$SIMGEN" --ids -n 1000 -s 106 > in.jsonl
 	push_all s in.jsonl --batch 256
@@ -215,11 +207,7 @@ replay_entry() {
 	# A copy arriving after its original was drained and deleted.
 	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
 	push_all s more.jsonl --batch 256
-	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 'simlog:{s}:q' > /dev/null
-	simlog-drain -q -d "$DB" > /dev/null
-	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
-		redis.call('DEL', 'copy') return 1" 1 'simlog:{s}:q' > /dev/null
+	drain_then_replay s "$DB"
 	run --separate-stderr simlog-drain -q -d "$DB"
 	assert_success
 	assert_equal "$(jnum rows "${lines[-1]}")" 0

@@ -366,3 +366,22 @@ limit_for() {
 	[ -n "$LIMIT" ] || return 1
 	starved "$LIMIT" "$@"
 }
+
+# replay_entry SIM N: append again, byte for byte, the c field of the N-th
+# entry of SIM's stream, as a push retry after a lost reply would.
+replay_entry() {
+	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
+		redis.call('XADD', KEYS[1], '*', 'c', e[tonumber(ARGV[1])][2][2])
+		return 1" 1 "simlog:{$1}:q" "$2" > /dev/null
+}
+
+# drain_then_replay SIM DB: drain SIM into DB, then append again the chunk
+# that was first in its stream, as a spooled copy replayed after its
+# original was drained and deleted would be.
+drain_then_replay() {
+	rcli EVAL "local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+		redis.call('SET', 'copy', e[1][2][2]) return 1" 1 "simlog:{$1}:q" > /dev/null
+	simlog-drain -q -d "$2" > /dev/null
+	rcli EVAL "redis.call('XADD', KEYS[1], '*', 'c', redis.call('GET', 'copy'))
+		redis.call('DEL', 'copy') return 1" 1 "simlog:{$1}:q" > /dev/null
+}

@@ -363,6 +363,89 @@ EOF
 	exact
 }
 
+@test "pg: a chunk delivered twice is stored once: in its own page, in a later transaction, after its original was drained" {
+	# Four entries and two copies of the first, all in one page of the
+	# one transaction.
+	"$SIMGEN" --ids -n 1000 -s 105 > one.jsonl
+	push s one.jsonl
+	want s one.jsonl
+	replay_entry s 1
+	replay_entry s 1
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 6
+	run --separate-stderr simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	assert_success
+	assert_equal "$(jnum rows "${lines[-1]}")" 1000
+	assert_equal "$(jnum batches "${lines[-1]}")" 4
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 2
+	assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 512
+	exact
+	# A hundred entries and copies of the 1st and the 50th at the end:
+	# in the one transaction, pages after their originals' ...
+	local batch
+	for batch in 100000 1; do
+		"$SIMGEN" --ids -n 10000 -s $((106 + batch % 2)) > "in$batch.jsonl"
+		simlog-push -s s --batch 100 < "in$batch.jsonl" > /dev/null
+		want s "in$batch.jsonl"
+		replay_entry s 1
+		replay_entry s 50
+		run --separate-stderr simlog-drain -q -d "$PGURL" --batch "$batch"
+		echo "$stderr"
+		assert_success
+		assert_equal "$(jnum rows "${lines[-1]}")" 10000
+		assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 2
+		assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 200
+		# ... and with --batch 1 (a transaction per page of 16
+		# entries), after their originals were committed.
+	done
+	assert_equal "$(pq 'SELECT count(*), sum(records) FROM simlog_batches')" "204|21000"
+	exact
+	# A copy arriving after its original was drained and deleted.
+	"$SIMGEN" --ids -n 300 -s 108 > more.jsonl
+	push s more.jsonl
+	want s more.jsonl
+	drain_then_replay s "$PGURL"
+	run --separate-stderr simlog-drain -q -d "$PGURL"
+	assert_success
+	assert_equal "$(jnum rows "${lines[-1]}")" 0
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 1
+	assert_equal "$(jnum duplicate_rows "${lines[-1]}")" 256
+	exact
+}
+
+@test "pg: a batch id found missing but recorded by the commit all the same: rolled back and retried, 75, nothing stored; then every record once" {
+	"$SIMGEN" --ids -n 1000 -s 109 > in.jsonl
+	push s in.jsonl
+	want s in.jsonl
+	# The first chunk's batch id, in hex, from its header (bytes 9 to 24).
+	local id
+	id=$(rcli EVAL "local c = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][2][2]
+		local h = '' for i = 9, 24 do h = h .. string.format('%02x', c:byte(i)) end
+		return h" 1 'simlog:{s}:q')
+	assert_equal "${#id}" 32
+	# A trigger records it inside the drain's own transaction, after the
+	# drain looked it up, as a drain that did not take the simulation's
+	# lock could.
+	simlog-drain -q -d "$PGURL" -s none > /dev/null
+	pq "CREATE TABLE action (id bigserial PRIMARY KEY, simulation_id text NOT NULL, data jsonb NOT NULL);
+	    CREATE FUNCTION sneak() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+	        INSERT INTO simlog_batches VALUES (decode('$id', 'hex'), 's', 1, 0)
+	        ON CONFLICT DO NOTHING; RETURN NULL; END \$\$;
+	    CREATE TRIGGER sneak AFTER INSERT ON action FOR EACH STATEMENT
+	        EXECUTE FUNCTION sneak()"
+	SIMLOG_RETRIES=2 SIMLOG_RETRY_BASE=0.01 run -75 --separate-stderr \
+	    simlog-drain -q -d "$PGURL"
+	echo "$stderr"
+	[[ $stderr == *"recording batches: another drain recorded one of them meanwhile; rolled back, to be drained again; retry 2 in "* ]]
+	assert_equal "$(pg_rows) $(pq 'SELECT count(*) FROM simlog_batches')" "0 0"
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" 4
+	pq "DROP TRIGGER sneak ON action"
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL"
+	assert_equal "$(jnum duplicate_batches "${lines[-1]}")" 0
+	assert_equal "$(pq 'SELECT count(*), sum(records) FROM simlog_batches')" "4|1000"
+	exact
+}
+
 @test "pg: the server restarted mid-drain: retried, nothing lost or doubled" {
 	"$SIMGEN" --ids -n 200000 -s 104 > in.jsonl
 	push s in.jsonl

@@ -9,7 +9,10 @@
 # the drain committed into it; after the fault a fresh drain into a new
 # file must land the rest: every record in keep.db or the new file, and a
 # record in both only when its batch was committed into keep.db and then
-# left in Redis, never deleted.
+# left in Redis, never deleted.  And a file that cannot grow (a size
+# limit) in the middle of a transaction: nothing of it stored or deleted.
+
+bats_require_minimum_version 1.5.0
 
 load helpers
 
@@ -146,4 +149,23 @@ fault_during_follow() {
 	run simlog-drain -q -d new.db
 	assert_success
 	exactly_once new.db "$tfault" a.jsonl
+}
+
+@test "sqlite file: no room to grow (a file size limit) in the middle of a transaction, while rows are stepped by the sink's writer thread: 74, the transaction rolled back, nothing stored or deleted; with room, every record once" {
+	"$SIMGEN" --ids -n 300000 -s 44 > a.jsonl
+	simlog-push -q -s s < a.jsonl
+	local entries
+	entries=$(rcli XLEN 'simlog:{s}:q')
+	# 20 MB: the database holds a few pages, the transaction's spill to
+	# the WAL does not fit.  SIGXFSZ ignored: the write fails instead.
+	run --separate-stderr bash -c 'trap "" XFSZ; ulimit -f 20000
+		exec simlog-drain -q -d r.db --batch 300000'
+	assert_equal "$status" 74
+	assert_regex "$stderr" "^simlog-drain: s: r\.db: [a-z_]+: .*\(the database rolled the transaction back\)\$"
+	assert_equal "$(sqlite3 r.db 'SELECT count(*) FROM simlog_batches')" 0
+	assert_equal "$(rcli XLEN 'simlog:{s}:q')" "$entries"
+	run -0 --separate-stderr simlog-drain -q -d r.db
+	assert_equal "$(jnum rows "${lines[-1]}")" 300000
+	DB=r.db assert_exact a.jsonl
+	assert_equal "$(simlog_keys)" ""
 }

@@ -47,6 +47,22 @@ enum mode {
 	M_ROWS,		/* a prepared INSERT per row (on duplicate update) */
 };
 
+/* Rows as COPY text: a table's, waiting to be sent, or those on their
+ * way (struct pg's flight). */
+struct rowset {
+	struct buf rows;		/* COPY text, one line per row */
+	size_t nrows;
+	int numbered;			/* a row needs its key numbered */
+	int has_n;			/* lines start with an order number */
+	struct buf json;		/* typed rows: the records, for dead
+					 * letters (offsets in jofs) */
+	size_t *jofs;
+	unsigned char *autoid;		/* row k's key was numbered here */
+	size_t jcap;
+	unsigned long long *seq;	/* row k's place in the transaction */
+	size_t scap;
+};
+
 /* A table's statements and its rows waiting for the commit. */
 struct pgtab {
 	char type[64];			/* the record type (for dead letters) */
@@ -64,18 +80,19 @@ struct pgtab {
 	int serial;			/* column of a numbered key, or -1 */
 	char *seq;			/* its sequence */
 	long long *ids;			/* values taken from it, not yet used */
-	size_t nids, idpos;
+	size_t nids, idpos, idcap;
 	int plain;			/* a default-mapping table */
+	const struct simlog_stable *st;	/* else the schema's */
 	unsigned prep_gen, stage_gen;	/* connection they were made on */
-	struct buf rows;		/* COPY text, one line per row */
-	size_t nrows;
-	int numbered;			/* a row needs its key numbered */
-	int has_n;			/* lines start with an order number */
-	struct buf json;		/* typed rows: the records, for dead
-					 * letters (offsets in jofs) */
-	size_t *jofs;
-	unsigned char *autoid;		/* row k's key was numbered here */
-	size_t jcap;
+	struct rowset r;
+};
+
+/* A dead letter's line in the rejects' COPY text, and its record's place
+ * in the transaction: rows refused when their COPY failed come late, and
+ * are put back in order at the commit. */
+struct reject {
+	unsigned long long seq;
+	size_t off, len;
 };
 
 struct pg {
@@ -90,11 +107,27 @@ struct pg {
 	char why[SIMLOG_ERRLEN];	/* a call given up on: why */
 	int why_stopped;		/* ... because a stop was asked for */
 	struct buf rejects;		/* COPY text for simlog_rejects */
+	struct reject *rj;		/* its lines, by place */
+	size_t nrj, rjcap;
+	unsigned long long seq;		/* records the transaction has seen */
 	struct buf waits;		/* COPY text for simlog_waiting */
 	struct buf line;		/* one row's parameters */
 	struct pgtab **tabs;		/* every table with statements */
 	size_t ntabs;
 	char password[128];		/* to scrub from messages */
+
+	/* The flight: a table's rows sent by COPY while the drain goes on,
+	 * its answer read before the connection's next command (land). */
+	struct pgtab *fly;
+	struct rowset flyset;		/* its rows, for a retry one by one */
+	size_t flysent;			/* bytes of them handed to libpq */
+	int flyend;			/* the COPY's end handed to libpq */
+	int release_due;		/* its savepoint is still to release */
+	unsigned tick;
+	/* batch ids found missing, to record at the commit */
+	unsigned char *mk;
+	uint32_t *mkrec;
+	size_t nmk, mkcap;
 };
 
 #define P(s) ((struct pg *)(s)->impl)
@@ -146,6 +179,42 @@ put_escaped(struct buf *b, const char *s, size_t n)
 		run = s + 1;
 	}
 	put(b, run, (size_t)(end - run));
+}
+
+static void
+rowset_clear(struct rowset *rs, int has_n)
+{
+	rs->rows.len = rs->json.len = rs->nrows = 0;
+	rs->numbered = 0;
+	rs->has_n = has_n;
+}
+
+/* The next row's place in the transaction. */
+static int
+rowset_seq(struct rowset *rs, unsigned long long seq)
+{
+	if (rs->nrows == rs->scap) {
+		size_t cap = rs->scap ? 2 * rs->scap : 1024;
+		unsigned long long *q = realloc(rs->seq, cap * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		rs->seq = q;
+		rs->scap = cap;
+	}
+	rs->seq[rs->nrows] = seq;
+	return 0;
+}
+
+static void
+rowset_free(struct rowset *rs)
+{
+	free(rs->rows.s);
+	free(rs->json.s);
+	free(rs->jofs);
+	free(rs->autoid);
+	free(rs->seq);
+	memset(rs, 0, sizeof(*rs));
 }
 
 /* --- errors ------------------------------------------------------------------ */
@@ -331,7 +400,6 @@ cancel_async(PGconn *c)
 	PGcancel *cancel;
 	pthread_attr_t a;
 	pthread_t t;
-	sigset_t all, old;
 
 	if (PQstatus(c) != CONNECTION_OK ||
 	    PQtransactionStatus(c) != PQTRANS_ACTIVE ||
@@ -342,11 +410,8 @@ cancel_async(PGconn *c)
 		return;
 	}
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&t, &a, canceller, cancel) != 0)
+	if (simlog_sink_thread(&t, &a, canceller, cancel) != 0)
 		PQfreeCancel(cancel);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 }
 
@@ -704,10 +769,7 @@ tab_free(struct pgtab *t)
 	free(t->seq);
 	free(t->ids);
 	free(t->ptypes);
-	free(t->rows.s);
-	free(t->json.s);
-	free(t->jofs);
-	free(t->autoid);
+	rowset_free(&t->r);
 	free(t);
 }
 
@@ -726,6 +788,10 @@ pg_close(struct simlog_sink *s)
 	for (size_t i = 0; i < s->nroutes; i++)
 		s->routes[i].plain = NULL;
 	free(p->tabs);
+	rowset_free(&p->flyset);
+	free(p->rj);
+	free(p->mk);
+	free(p->mkrec);
 	free(p->rejects.s);
 	free(p->waits.s);
 	free(p->line.s);
@@ -981,7 +1047,7 @@ typed_statements(struct pgtab *pt, const struct simlog_stable *t,
 	pt->mode = t->on_dup == SIMLOG_DUP_UPDATE && has_conflict_target(t) ?
 	    M_ROWS : t->on_dup == SIMLOG_DUP_IGNORE ? M_STAGE : M_COPY;
 	pt->nparams = (int)(pt->mode == M_ROWS ? 2 * n : n);
-	pt->has_n = pt->mode == M_STAGE;
+	pt->r.has_n = pt->mode == M_STAGE;
 	/* A record's own value of a key column is not used: say its type,
 	 * which nothing else would. */
 	if ((pt->ptypes = calloc((size_t)pt->nparams, sizeof(Oid))) == NULL)
@@ -1237,6 +1303,7 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	}
 	snprintf(pt->type, sizeof(pt->type), "%s", t->type);
+	pt->st = t;
 	seq = serial_sequence(s, t, err);
 	rc = typed_statements(pt, t, seq, index);
 	pt->seq = seq;
@@ -1249,8 +1316,13 @@ apply_table(struct simlog_sink *s, struct simlog_stable *t, size_t index,
 static void
 pg_unschema(struct simlog_sink *s, struct simlog_schema *sc)
 {
-	for (size_t i = 0; i < sc->ntables; i++)
+	for (size_t i = 0; i < sc->ntables; i++) {
+		struct pgtab *pt = sc->tables[i].sink;
+
+		if (pt != NULL)
+			pt->st = NULL;
 		sc->tables[i].sink = NULL;	/* freed with P(s)->tabs */
+	}
 	(void)s;
 }
 
@@ -1277,6 +1349,8 @@ fail:
 	return -1;
 }
 
+static int settle(struct simlog_sink *s, struct simlog_err *err);
+
 static int
 pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	       struct simlog_err *err)
@@ -1290,6 +1364,8 @@ pg_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	    sizeof(ident)) < 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "record type "
 		    "'%s': not a table name", r->type);
+	if (settle(s, err) < 0)
+		return -1;
 	simlog_sqlf(&b, "SELECT pg_advisory_xact_lock(%d, 0); "
 	    "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, "
 	    "simulation_id text NOT NULL, data jsonb NOT NULL)", LOCK_DDL,
@@ -1331,30 +1407,245 @@ pg_forget(struct simlog_sink *s, struct simlog_route *r)
 	struct pgtab *pt = r->plain;
 
 	if (pt != NULL) {
-		pt->rows.len = pt->nrows = 0;
+		rowset_clear(&pt->r, 0);
 		pt->type[0] = '\0';
 	}
 	(void)s;
 	r->plain = NULL;
 }
 
-/* --- rows --------------------------------------------------------------------- */
+/* --- the flight ----------------------------------------------------------------
+ *
+ * The server turns COPY text into rows (parsing jsonb, checking keys) more
+ * slowly than the drain makes it: a table's rows go out by COPY while the
+ * drain goes on decoding and converting, and the COPY's answer is read
+ * only before the connection's next command.  One COPY is on its way at a
+ * time (a connection carries one command), under a savepoint of its own,
+ * as every flush is: rows the server refuses for their data are tried
+ * again one by one (land).  What is sent goes out as the socket takes it
+ * (pump), never waiting for the server but at the next command.
+ */
+
+#define LAUNCH_BYTES (64u << 10)	/* rows worth a COPY of their own
+					 * when nothing is on its way */
+#define PIECE (64u << 10)		/* COPY data handed to libpq at once */
+
+static int rows_one_by_one(struct simlog_sink *s, struct pgtab *pt,
+			   struct rowset *rs, int careful, PGresult **failed,
+			   struct simlog_err *err);
+
+/* Hand the flight's rows to the socket: as far as it takes them without
+ * waiting (wait = 0), or all of them and the COPY's end (wait = 1).  A
+ * wait's deadline is --timeout from the last piece taken: a large COPY
+ * goes on for as long as the server keeps reading. */
+static int
+pump(struct simlog_sink *s, int wait, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+	const struct buf *b = &p->flyset.rows;
+	const char *what = p->fly->type;
+	double dl = deadline(s);
+
+	for (;;) {
+		int r = PQflush(p->c);
+
+		if (r < 0)
+			return fail(s, NULL, what, err);
+		if (r == 0 && p->flysent < b->len) {
+			size_t n = b->len - p->flysent;
+
+			if (n > PIECE)
+				n = PIECE;
+			if (PQputCopyData(p->c, b->s + p->flysent, (int)n) != 1)
+				return fail(s, NULL, what, err);
+			p->flysent += n;
+			dl = deadline(s);
+			continue;
+		}
+		if (r == 0 && !p->flyend) {
+			if ((r = PQputCopyEnd(p->c, NULL)) < 0)
+				return fail(s, NULL, what, err);
+			p->flyend = r == 1;
+			if (r == 1)
+				continue;
+		}
+		if (r == 0 || !wait)
+			return 0;
+		/* A server slow to read may be writing to us meanwhile:
+		 * read as well, or both sides stall. */
+		if (wait_sock(s, POLLIN | POLLOUT, dl) < 0 ||
+		    !PQconsumeInput(p->c))
+			return fail(s, NULL, what, err);
+	}
+}
+
+/* Read the flight's answer: its rows are in (its savepoint left for the
+ * next command to release: release_due), or, refused for their data,
+ * were tried again one by one.  0 with nothing on its way, or -1. */
+static int
+land(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+	struct pgtab *pt = p->fly;
+	PGresult *res, *failed = NULL;
+	double dl;
+	int rc = 0;
+
+	if (pt == NULL)
+		return 0;
+	if (pump(s, 1, err) < 0) {
+		/* Half a COPY sent: the connection cannot go on. */
+		if (P(s)->c != NULL) {
+			give_up(s, 0, "lost the connection");
+			P(s)->why[0] = '\0';
+		}
+		rc = -1;
+	}
+	dl = deadline(s);
+	while (P(s)->c != NULL) {
+		if (next_result(s, dl, &res) < 0) {
+			if (rc == 0)
+				rc = fail(s, NULL, pt->type, err);
+			break;
+		}
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+			rc = fail(s, res, pt->type, err);
+			failed = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	/* The answer is read: the connection is free for what follows. */
+	p->fly = NULL;
+	if (rc < 0 && failed != NULL && data_error(failed) && P(s)->c != NULL) {
+		PQclear(failed);
+		failed = NULL;
+		rc = run(s, "ROLLBACK TO SAVEPOINT simlog_flush", pt->type, err);
+		if (rc == 0)
+			rc = rows_one_by_one(s, pt, &p->flyset, 1, &failed,
+			    err);
+	}
+	PQclear(failed);
+	rowset_clear(&p->flyset, 0);
+	p->release_due = rc == 0;
+	return rc;
+}
+
+/* Before any other command: the flight's answer read, its savepoint
+ * released. */
+static int
+settle(struct simlog_sink *s, struct simlog_err *err)
+{
+	if (land(s, err) < 0)
+		return -1;
+	if (!P(s)->release_due)
+		return 0;
+	P(s)->release_due = 0;
+	return run(s, "RELEASE SAVEPOINT simlog_flush", "releasing a savepoint",
+	    err);
+}
+
+/* Send a table's rows by COPY, not waiting for the server's answer (the
+ * flight before it lands first). */
+static int
+launch(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	struct rowset swap;
+	PGresult *res;
+	int rc = 0;
+
+	if (land(s, err) < 0)
+		return -1;
+	/* One round trip: the last flight's savepoint released, this one's
+	 * taken, the COPY begun. */
+	simlog_sqlf(&b, "%sSAVEPOINT simlog_flush; %s", p->release_due ?
+	    "RELEASE SAVEPOINT simlog_flush; " : "", pt->copy);
+	if (b.oom)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	p->release_due = 0;
+	res = pq_exec(s, b.s);
+	free(b.s);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		rc = fail(s, res, pt->type, err);
+	PQclear(res);
+	if (rc < 0)
+		return -1;
+	swap = p->flyset;
+	p->flyset = pt->r;
+	pt->r = swap;
+	rowset_clear(&pt->r, 0);
+	p->fly = pt;
+	p->flysent = 0;
+	p->flyend = 0;
+	return pump(s, 0, err);
+}
+
+/* Whether a table's rows can fly: one COPY into the table itself. */
+static int
+can_fly(const struct pgtab *pt)
+{
+	return pt->mode == M_COPY && !pt->r.numbered;
+}
 
 static int flush_tab(struct simlog_sink *s, struct pgtab *pt,
 		     struct simlog_err *err);
+static int flush_parents(struct simlog_sink *s, struct pgtab *pt, int depth,
+			 struct simlog_err *err);
 
-/* Flush a table early, and before it those above it in the schema: a
- * parent's rows always go in before its children's. */
+/*
+ * After a row: every so often, more of the flight out, and when the
+ * server has answered it, this table's rows (and with a schema, those of
+ * the tables above it) on their way next.  The server is kept busy with
+ * rows in COPYs no larger than they grew while it was busy.
+ */
 static int
-flush_through(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
+poke(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 {
-	for (size_t i = 0; i < P(s)->ntabs; i++) {
-		if (flush_tab(s, P(s)->tabs[i], err) < 0)
+	struct pg *p = P(s);
+
+	if ((++p->tick & 31) != 0)
+		return 0;
+	if (p->fly != NULL) {
+		if (pump(s, 0, err) < 0)
 			return -1;
-		if (P(s)->tabs[i] == pt)
-			break;
+		if (!p->flyend)
+			return 0;
+		if (!PQconsumeInput(p->c))
+			return fail(s, NULL, p->fly->type, err);
+		if (PQisBusy(p->c))
+			return 0;
+		if (land(s, err) < 0)
+			return -1;
 	}
-	return 0;
+	if (pt->r.rows.len < LAUNCH_BYTES || !can_fly(pt))
+		return 0;
+	return pt->plain ? launch(s, pt, err) : flush_parents(s, pt, 0, err);
+}
+
+/* --- rows --------------------------------------------------------------------- */
+
+/* Flush a typed table early, the rows of the tables it refers to before
+ * its own: a parent's rows always go in before its children's.  (The
+ * schema names a table's parents above it: depth only guards.) */
+static int
+flush_parents(struct simlog_sink *s, struct pgtab *pt, int depth,
+	      struct simlog_err *err)
+{
+	for (size_t i = 0; pt->st != NULL && depth < 8 && i < pt->st->ncols;
+	    i++) {
+		int rt = pt->st->cols[i].ref_t;
+		struct pgtab *parent = rt >= 0 ? s->schema->tables[rt].sink :
+		    NULL;
+
+		if (parent != NULL && parent != pt &&
+		    flush_parents(s, parent, depth + 1, err) < 0)
+			return -1;
+	}
+	return flush_tab(s, pt, err);
 }
 
 static int
@@ -1362,19 +1653,21 @@ pg_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		const char *json, size_t len, struct simlog_err *err)
 {
 	struct pgtab *pt = r->plain;
+	struct buf *b = &pt->r.rows;
 	size_t slen = strlen(s->sim);
 
-	if (grow(&pt->rows, slen * 2 + len * 2 + 4) < 0)
+	if (grow(b, slen * 2 + len * 2 + 4) < 0 ||
+	    rowset_seq(&pt->r, ++P(s)->seq) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	put_escaped(&pt->rows, s->sim, slen);
-	pt->rows.s[pt->rows.len++] = '\t';
-	put_escaped(&pt->rows, json, len);
-	pt->rows.s[pt->rows.len++] = '\n';
-	pt->nrows++;
+	put_escaped(b, s->sim, slen);
+	b->s[b->len++] = '\t';
+	put_escaped(b, json, len);
+	b->s[b->len++] = '\n';
+	pt->r.nrows++;
 	/* A large --batch must not hold all its rows in memory. */
-	if (pt->rows.len >= FLUSH_BYTES && flush_tab(s, pt, err) < 0)
-		return -1;
-	return 0;
+	if (b->len >= FLUSH_BYTES)
+		return flush_tab(s, pt, err);
+	return poke(s, pt, err);
 }
 
 /* A value in COPY text; a date-time is UTC (simlog_stable_row's). */
@@ -1391,32 +1684,48 @@ put_val(struct buf *b, const struct simlog_val *v, enum simlog_ctype type)
 }
 
 /* The next value of a table's key sequence, from a block taken at once:
- * one query per 1024 rows numbered rather than a staging table. */
+ * one query per block of rows numbered rather than a staging table; the
+ * blocks grow (to 16384) as the table keeps numbering, each query a
+ * pause of the flight. */
 static int
 next_id(struct simlog_sink *s, struct pgtab *pt, long long *id,
 	struct simlog_err *err)
 {
 	if (pt->idpos == pt->nids) {
-		const char *v[1] = { pt->seq };
-		PGresult *res = pq_exec_params(s, "SELECT nextval($1::regclass) "
-		    "FROM generate_series(1, 1024)", 1, NULL, v, NULL, NULL, 0);
-		int n = PQntuples(res);
+		size_t want = pt->nids < 1024 ? 1024 : pt->nids < 16384 ?
+		    2 * pt->nids : 16384;
+		char num[24];
+		const char *v[2] = { pt->seq, num };
+		PGresult *res;
+		int n;
 
+		if (settle(s, err) < 0)
+			return -1;
+		snprintf(num, sizeof(num), "%zu", want);
+		res = pq_exec_params(s, "SELECT nextval($1::regclass) "
+		    "FROM generate_series(1, $2::int)", 2, NULL, v, NULL, NULL,
+		    0);
+		n = PQntuples(res);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || n == 0) {
 			int rc = fail(s, res, pt->type, err);
 
 			PQclear(res);
 			return rc;
 		}
-		if (pt->ids == NULL && (pt->ids = malloc(1024 *
-		    sizeof(*pt->ids))) == NULL) {
-			PQclear(res);
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
+		if (want > pt->idcap) {
+			long long *q = realloc(pt->ids, want * sizeof(*q));
+
+			if (q == NULL) {
+				PQclear(res);
+				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "out of memory");
+			}
+			pt->ids = q;
+			pt->idcap = want;
 		}
-		for (int i = 0; i < n && i < 1024; i++)
+		for (int i = 0; i < n && (size_t)i < want; i++)
 			pt->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		pt->nids = (size_t)(n < 1024 ? n : 1024);
+		pt->nids = (size_t)n < want ? (size_t)n : want;
 		pt->idpos = 0;
 		PQclear(res);
 	}
@@ -1431,39 +1740,42 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 {
 	const struct simlog_stable *t = r->st;
 	struct pgtab *pt = t->sink;
+	struct rowset *rs = &pt->r;
+	struct buf *b = &rs->rows;
 	size_t need = 56 + 2 * len, n = t->ncols;
 	char num[24];
 
 	for (size_t i = 0; i < n; i++)
 		need += 2 * (vals[i].n + 5) * (pt->mode == M_ROWS ? 2 : 1) + 2;
-	if (pt->nrows + 2 > pt->jcap) {
-		size_t cap = pt->jcap ? 2 * pt->jcap : 1024;
-		size_t *q = realloc(pt->jofs, cap * sizeof(*q));
-		unsigned char *a = q ? realloc(pt->autoid, cap) : NULL;
+	if (rs->nrows + 2 > rs->jcap) {
+		size_t cap = rs->jcap ? 2 * rs->jcap : 1024;
+		size_t *q = realloc(rs->jofs, cap * sizeof(*q));
+		unsigned char *a = q ? realloc(rs->autoid, cap) : NULL;
 
 		if (q == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
-		pt->jofs = q;
+		rs->jofs = q;
 		if (a == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
-		pt->autoid = a;
-		pt->jcap = cap;
+		rs->autoid = a;
+		rs->jcap = cap;
 	}
-	if (grow(&pt->rows, need) < 0 || grow(&pt->json, len) < 0)
+	if (grow(b, need) < 0 || grow(&rs->json, len) < 0 ||
+	    rowset_seq(rs, ++P(s)->seq) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	/* The record itself, should the row be a dead letter. */
-	if (pt->nrows == 0)
-		pt->jofs[0] = 0;
-	put(&pt->json, json, len);
-	pt->jofs[pt->nrows + 1] = pt->json.len;
-	pt->autoid[pt->nrows] = 0;
+	if (rs->nrows == 0)
+		rs->jofs[0] = 0;
+	put(&rs->json, json, len);
+	rs->jofs[rs->nrows + 1] = rs->json.len;
+	rs->autoid[rs->nrows] = 0;
 	if (pt->mode == M_STAGE) {
 		/* The order number, used when the rows are staged. */
-		put(&pt->rows, num, (size_t)snprintf(num, sizeof(num), "%zu",
-		    pt->nrows));
-		pt->rows.s[pt->rows.len++] = '\t';
+		put(b, num, (size_t)snprintf(num, sizeof(num), "%zu",
+		    rs->nrows));
+		b->s[b->len++] = '\t';
 	}
 	for (size_t i = 0; i < n; i++) {
 		int missing = (int)i == pt->serial && (!vals[i].set ||
@@ -1475,41 +1787,54 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 			/* Numbered here: the rows still go in by one COPY. */
 			if (next_id(s, pt, &id, err) < 0)
 				return -1;
-			pt->autoid[pt->nrows] = 1;
-			put(&pt->rows, num, (size_t)snprintf(num, sizeof(num),
+			rs->autoid[rs->nrows] = 1;
+			put(b, num, (size_t)snprintf(num, sizeof(num),
 			    "%lld", id));
 		} else {
-			put_val(&pt->rows, &vals[i], t->cols[i].type);
-			pt->numbered |= missing;
+			put_val(b, &vals[i], t->cols[i].type);
+			rs->numbered |= missing;
 		}
-		pt->rows.s[pt->rows.len++] = i + 1 < n || pt->mode == M_ROWS ?
-		    '\t' : '\n';
+		b->s[b->len++] = i + 1 < n || pt->mode == M_ROWS ? '\t' : '\n';
 	}
 	/* On duplicate update: the record's own values follow. */
 	for (size_t i = 0; pt->mode == M_ROWS && i < n; i++) {
 		if (vals[i].set && !vals[i].dflt)
-			put_val(&pt->rows, &vals[i], t->cols[i].type);
+			put_val(b, &vals[i], t->cols[i].type);
 		else
-			put(&pt->rows, "\\N", 2);
-		pt->rows.s[pt->rows.len++] = i + 1 < n ? '\t' : '\n';
+			put(b, "\\N", 2);
+		b->s[b->len++] = i + 1 < n ? '\t' : '\n';
 	}
-	pt->nrows++;
-	if (pt->rows.len >= FLUSH_BYTES && flush_through(s, pt, err) < 0)
-		return -1;
-	return 0;
+	rs->nrows++;
+	if (b->len >= FLUSH_BYTES)
+		return flush_parents(s, pt, 0, err);
+	return poke(s, pt, err);
 }
 
 static int
-pg_reject(struct simlog_sink *s, const char *type, const char *json,
-	  size_t len, const char *why, struct simlog_err *err)
+reject_at(struct simlog_sink *s, unsigned long long seq, const char *sim,
+	  const char *type, const char *json, size_t len, const char *why,
+	  struct simlog_err *err)
 {
-	struct buf *b = &P(s)->rejects;
+	struct pg *p = P(s);
+	struct buf *b = &p->rejects;
 	size_t wlen = strlen(why);
 	char num[40];
 
-	if (grow(b, 2 * (strlen(s->sim) + strlen(type) + len + wlen) + 64) < 0)
+	if (p->nrj == p->rjcap) {
+		size_t cap = p->rjcap ? 2 * p->rjcap : 64;
+		struct reject *q = realloc(p->rj, cap * sizeof(*q));
+
+		if (q == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		p->rj = q;
+		p->rjcap = cap;
+	}
+	if (grow(b, 2 * (strlen(sim) + strlen(type) + len + wlen) + 64) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	put_escaped(b, s->sim, strlen(s->sim));
+	p->rj[p->nrj].seq = seq;
+	p->rj[p->nrj].off = b->len;
+	put_escaped(b, sim, strlen(sim));
 	b->s[b->len++] = '\t';
 	put_escaped(b, type, strlen(type));
 	b->s[b->len++] = '\t';
@@ -1518,6 +1843,38 @@ pg_reject(struct simlog_sink *s, const char *type, const char *json,
 	put_escaped(b, why, wlen);
 	put(b, num, (size_t)snprintf(num, sizeof(num), "\t%.6f\n",
 	    simlog_now_wall()));
+	p->rj[p->nrj].len = b->len - p->rj[p->nrj].off;
+	p->nrj++;
+	return 0;
+}
+
+static int
+pg_reject(struct simlog_sink *s, const char *type, const char *json,
+	  size_t len, const char *why, struct simlog_err *err)
+{
+	return reject_at(s, ++P(s)->seq, s->sim, type, json, len, why, err);
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct reject *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The dead letters in the order their records came. */
+static int
+rejects_in_order(struct simlog_sink *s, struct buf *out)
+{
+	struct pg *p = P(s);
+
+	qsort(p->rj, p->nrj, sizeof(*p->rj), by_seq);
+	out->len = 0;
+	if (grow(out, p->rejects.len) < 0)
+		return -1;
+	for (size_t i = 0; i < p->nrj; i++)
+		put(out, p->rejects.s + p->rj[i].off, p->rj[i].len);
 	return 0;
 }
 
@@ -1623,10 +1980,24 @@ route_of(struct simlog_sink *s, const struct pgtab *pt)
 	return simlog_sink_route_of(s, pt->type, strlen(pt->type));
 }
 
+/* The simulation of a row sent earlier (the one open now may be that of
+ * a record that waited, being tried again). */
+static const char *
+row_sim(struct simlog_sink *s, const struct pgtab *pt, char **params)
+{
+	if (pt->plain)
+		return params[0] ? params[0] : s->sim;
+	if (pt->st != NULL && pt->st->sim_col >= 0 &&
+	    params[pt->st->sim_col] != NULL)
+		return params[pt->st->sim_col];
+	return s->sim;
+}
+
 /* One row that failed for its data: a dead letter. */
 static int
-row_misfit(struct simlog_sink *s, struct pgtab *pt, size_t k, char **params,
-	   const PGresult *res, struct simlog_err *err)
+row_misfit(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
+	   size_t k, char **params, const PGresult *res,
+	   struct simlog_err *err)
 {
 	char why[SIMLOG_ERRLEN];
 	const char *json;
@@ -1637,10 +2008,11 @@ row_misfit(struct simlog_sink *s, struct pgtab *pt, size_t k, char **params,
 		json = params[1];
 		jlen = strlen(json);
 	} else {
-		json = pt->json.s + pt->jofs[k];
-		jlen = pt->jofs[k + 1] - pt->jofs[k];
+		json = rs->json.s + rs->jofs[k];
+		jlen = rs->jofs[k + 1] - rs->jofs[k];
 	}
-	if (pg_reject(s, pt->type, json, jlen, why, err) < 0)
+	if (reject_at(s, rs->seq[k], row_sim(s, pt, params), pt->type, json,
+	    jlen, why, err) < 0)
 		return -1;
 	simlog_sink_misfit(s, route_of(s, pt), why);
 	return 0;
@@ -1649,8 +2021,9 @@ row_misfit(struct simlog_sink *s, struct pgtab *pt, size_t k, char **params,
 /* On duplicate update changed no row: if the key's row is another
  * simulation's, the record is a dead letter saying whose. */
 static int
-owned_elsewhere(struct simlog_sink *s, struct pgtab *pt, size_t k,
-		char **params, struct simlog_err *err)
+owned_elsewhere(struct simlog_sink *s, struct pgtab *pt,
+		const struct rowset *rs, size_t k, char **params,
+		struct simlog_err *err)
 {
 	const char *v[8];
 	PGresult *res;
@@ -1671,8 +2044,9 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt, size_t k,
 		    "simulation '%s' (on duplicate update changes only the "
 		    "record's own simulation's rows)", route_of(s, pt)->table,
 		    PQgetvalue(res, 0, 0));
-		if (pg_reject(s, pt->type, pt->json.s + pt->jofs[k],
-		    pt->jofs[k + 1] - pt->jofs[k], why, err) < 0)
+		if (reject_at(s, rs->seq[k], row_sim(s, pt, params), pt->type,
+		    rs->json.s + rs->jofs[k], rs->jofs[k + 1] - rs->jofs[k],
+		    why, err) < 0)
 			rc = -1;
 		else
 			simlog_sink_misfit(s, route_of(s, pt), why);
@@ -1681,93 +2055,225 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt, size_t k,
 	return rc;
 }
 
-/* Row by row, each under a savepoint (after a flush failed, or for on
- * duplicate update).  With careful = 0 no savepoint is taken, and the
- * first failure fails the whole. */
+/* Every row's parameters, split out of a copy of the COPY text: rows
+ * [0, nrows) at params + k * nparams. */
 static int
-rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, int careful,
-		PGresult **failed, struct simlog_err *err)
+split_rows(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
+	   char ***params, struct simlog_err *err)
 {
-	char *params[2 * SIMLOG_SCHEMA_MAXCOLS];
-	const char *line, *next, *end = pt->rows.s + pt->rows.len;
 	struct buf *lb = &P(s)->line;
-	size_t k = 0;
+	size_t np = (size_t)pt->nparams;
+	char *line, *end;
+	char **pv;
 
-	*failed = NULL;
-	if (ensure_prepared(s, pt, err) < 0)
-		return -1;
-	for (line = pt->rows.s; line < end; line = next, k++) {
-		PGresult *res;
-		int n;
+	lb->len = 0;
+	if (grow(lb, rs->rows.len) < 0 ||
+	    (pv = calloc(rs->nrows * np + 1, sizeof(*pv))) == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	put(lb, rs->rows.s, rs->rows.len);
+	end = lb->s + lb->len;
+	line = lb->s;
+	for (size_t k = 0; line < end; k++) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
 
-		/* A copy to split: the rows stay as they are for a retry. */
-		next = (const char *)memchr(line, '\n',
-		    (size_t)(end - line)) + 1;
-		lb->len = 0;
-		if (grow(lb, (size_t)(next - line)) < 0)
-			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
-			    "out of memory");
-		put(lb, line, (size_t)(next - line - 1));
-		lb->s[lb->len] = '\0';
-		n = split_line(lb->s, params, pt->nparams, pt->has_n);
+		*nl = '\0';
+		split_line(line, pv + k * np, pt->nparams, rs->has_n);
 		/* A key numbered here (it met a key a record gave): the
 		 * sequence's next, as the statement takes it for NULL. */
-		if (!pt->plain && pt->autoid[k] && pt->serial >= 0)
-			params[pt->serial] = NULL;
-		if (careful && run(s, "SAVEPOINT simlog_row", pt->type,
-		    err) < 0)
-			return -1;
-		res = pq_exec_prepared(s, pt->stmt, n,
-		    (const char *const *)params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_COMMAND_OK &&
-		    pt->owner != NULL && strcmp(PQcmdTuples(res), "0") == 0) {
-			PQclear(res);
-			if (owned_elsewhere(s, pt, k, params, err) < 0)
-				return -1;
-			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
-			    pt->type, err) < 0)
-				return -1;
-			continue;
+		if (!pt->plain && rs->autoid[k] && pt->serial >= 0)
+			pv[k * np + (size_t)pt->serial] = NULL;
+		line = nl + 1;
+	}
+	*params = pv;
+	return 0;
+}
+
+/*
+ * Send rows [from, to) in one pipeline and read their answers: 0 with
+ * *bad = to when all went in (zero[k]: row k changed nothing), else *bad
+ * = the first row refused, *res its result; -1 on a failure of the
+ * connection.
+ */
+static int
+pipeline_rows(struct simlog_sink *s, struct pgtab *pt, char **params,
+	      size_t from, size_t to, unsigned char *zero, size_t *bad,
+	      PGresult **res, struct simlog_err *err)
+{
+	PGconn *c = P(s)->c;
+	size_t np = (size_t)pt->nparams, k;
+	double dl = deadline(s);
+	int rc = 0, synced = 0;
+
+	*bad = to;
+	*res = NULL;
+	if (!PQenterPipelineMode(c))
+		return fail(s, NULL, pt->type, err);
+	for (k = from; k < to; k++) {
+		if (!PQsendQueryPrepared(c, pt->stmt, pt->nparams,
+		    (const char *const *)params + k * np, NULL, NULL, 0))
+			break;
+		/* Sent as it goes: the server answers meanwhile. */
+		if ((k - from) % 64 == 63 && (PQflush(c) < 0 ||
+		    !PQconsumeInput(c)))
+			break;
+	}
+	if (k < to || !PQpipelineSync(c) || flush_out(s, dl) < 0)
+		rc = fail(s, NULL, pt->type, err);
+	for (k = from; rc == 0 && !synced;) {
+		PGresult *r;
+
+		if (next_result(s, dl, &r) < 0) {
+			rc = fail(s, NULL, pt->type, err);
+			break;
 		}
-		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-			PQclear(res);
-			if (careful && run(s, "RELEASE SAVEPOINT simlog_row",
-			    pt->type, err) < 0)
-				return -1;
+		if (r == NULL)
+			continue;
+		dl = deadline(s);
+		switch (PQresultStatus(r)) {
+		case PGRES_PIPELINE_SYNC:
+			synced = 1;
+			break;
+		case PGRES_COMMAND_OK:
+			zero[k++] = strcmp(PQcmdTuples(r), "0") == 0;
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			k++;
+			break;
+		default:
+			if (*bad == to) {
+				*bad = k;
+				*res = r;
+				r = NULL;
+			}
+			k++;
+			break;
+		}
+		PQclear(r);
+	}
+	if (P(s)->c != NULL && PQpipelineStatus(P(s)->c) != PQ_PIPELINE_OFF &&
+	    !PQexitPipelineMode(P(s)->c) && rc == 0)
+		rc = fail(s, NULL, pt->type, err);
+	if (rc < 0) {
+		PQclear(*res);
+		*res = NULL;
+		/* Answers still owed: the connection cannot go on. */
+		if (P(s)->c != NULL) {
+			give_up(s, 0, "lost the connection");
+			P(s)->why[0] = '\0';
+		}
+	}
+	return rc;
+}
+
+/* The rows in [from, to) that changed nothing, checked for another
+ * simulation's key, in order. */
+static int
+owners(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
+       char **params, const unsigned char *zero, size_t from, size_t to,
+       struct simlog_err *err)
+{
+	for (size_t k = from; pt->owner != NULL && k < to; k++)
+		if (zero[k] && owned_elsewhere(s, pt, rs, k, params +
+		    k * (size_t)pt->nparams, err) < 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * Row by row (after a flush failed for the data, or for on duplicate
+ * update), the INSERTs sent PIPELINE rows at a time, their answers read
+ * after.  careful: a row refused for its data is a dead letter — the
+ * stretch since the last one is rolled back to its savepoint, its rows
+ * before the refused one sent again, and the next stretch begins after
+ * it; else the first failure fails the whole.
+ */
+#define PIPELINE 1024
+
+static int
+rows_one_by_one(struct simlog_sink *s, struct pgtab *pt, struct rowset *rs,
+		int careful, PGresult **failed, struct simlog_err *err)
+{
+	size_t n = rs->nrows, from = 0, at = 0, bad, k, to;
+	unsigned char *zero = calloc(n + 1, 1);
+	char **params = NULL;
+	PGresult *res = NULL;
+	int rc;
+
+	*failed = NULL;
+	if (zero == NULL)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if ((rc = split_rows(s, pt, rs, &params, err)) < 0 ||
+	    (rc = ensure_prepared(s, pt, err)) < 0 ||
+	    (careful && (rc = run(s, "SAVEPOINT simlog_rows", pt->type,
+	    err)) < 0))
+		goto out;
+	while (rc == 0 && at < n) {
+		to = at + PIPELINE < n ? at + PIPELINE : n;
+		if ((rc = pipeline_rows(s, pt, params, at, to, zero, &bad,
+		    &res, err)) < 0)
+			break;
+		if (bad == to) {
+			rc = owners(s, pt, rs, params, zero, at, to, err);
+			at = to;
 			continue;
 		}
 		if (!careful || !data_error(res)) {
-			int rc = fail(s, res, pt->type, err);
-
+			rc = fail(s, res, pt->type, err);
 			if (!careful && data_error(res))
 				*failed = res;
 			else
 				PQclear(res);
-			return rc;
+			res = NULL;
+			break;
 		}
-		if (run(s, "ROLLBACK TO SAVEPOINT simlog_row", pt->type,
-		    err) < 0 || row_misfit(s, pt, k, params, res, err) < 0) {
-			PQclear(res);
-			return -1;
+		/* Back to the stretch's start, its good rows in again. */
+		rc = run(s, "ROLLBACK TO SAVEPOINT simlog_rows", pt->type, err);
+		for (k = from; rc == 0 && k < bad; k = to) {
+			PGresult *again;
+			size_t stop;
+
+			to = k + PIPELINE < bad ? k + PIPELINE : bad;
+			rc = pipeline_rows(s, pt, params, k, to, zero, &stop,
+			    &again, err);
+			if (rc == 0 && stop != to)
+				rc = fail(s, again, pt->type, err);
+			PQclear(again);
 		}
+		if (rc == 0)
+			rc = owners(s, pt, rs, params, zero, at, bad, err);
+		if (rc == 0)
+			rc = row_misfit(s, pt, rs, bad, params + bad *
+			    (size_t)pt->nparams, res, err);
 		PQclear(res);
+		res = NULL;
+		if (rc == 0)
+			rc = run(s, "RELEASE SAVEPOINT simlog_rows; SAVEPOINT "
+			    "simlog_rows", pt->type, err);
+		from = at = bad + 1;
 	}
-	return 0;
+	if (rc == 0 && careful)
+		rc = run(s, "RELEASE SAVEPOINT simlog_rows", pt->type, err);
+out:
+	free(zero);
+	free(params);
+	return rc;
 }
 
-static int renumber(struct pgtab *pt);
+static int renumber(struct rowset *rs);
 
 /* The fast way: one COPY (into the table, or staged). */
 static int
 rows_at_once(struct simlog_sink *s, struct pgtab *pt, PGresult **failed,
 	     struct simlog_err *err)
 {
-	if (pt->mode == M_COPY && !pt->numbered)
-		return copy_in(s, pt->copy, &pt->rows, pt->type, failed, err);
+	if (pt->mode == M_COPY && !pt->r.numbered)
+		return copy_in(s, pt->copy, &pt->r.rows, pt->type, failed,
+		    err);
 	/* Staged: in order, and keys numbered where records left them out. */
-	if (!pt->has_n && renumber(pt) < 0)
+	if (!pt->r.has_n && renumber(&pt->r) < 0)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
-	if (copy_in(s, pt->copy_stage, &pt->rows, pt->type, failed, err) < 0)
+	if (copy_in(s, pt->copy_stage, &pt->r.rows, pt->type, failed,
+	    err) < 0)
 		return -1;
 	{
 		PGresult *res = pq_exec(s, pt->move);
@@ -1785,13 +2291,13 @@ rows_at_once(struct simlog_sink *s, struct pgtab *pt, PGresult **failed,
 
 /* Order numbers in front of every line, for the staging table. */
 static int
-renumber(struct pgtab *pt)
+renumber(struct rowset *rs)
 {
 	struct buf b = { NULL, 0, 0 };
-	char *line = pt->rows.s, *end = pt->rows.s + pt->rows.len;
+	char *line = rs->rows.s, *end = rs->rows.s + rs->rows.len;
 	char num[24];
 
-	if (grow(&b, pt->rows.len + pt->nrows * 22) < 0)
+	if (grow(&b, rs->rows.len + rs->nrows * 22) < 0)
 		return -1;
 	for (size_t k = 0; line < end; k++) {
 		char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -1800,28 +2306,31 @@ renumber(struct pgtab *pt)
 		put(&b, line, (size_t)(nl - line) + 1);
 		line = nl + 1;
 	}
-	free(pt->rows.s);
-	pt->rows = b;
-	pt->has_n = 1;
+	free(rs->rows.s);
+	rs->rows = b;
+	rs->has_n = 1;
 	return 0;
 }
 
-/* Send a table's rows: at once under a savepoint, and when that fails
- * for the data, again row by row. */
+/* Send a table's rows: on their way by COPY (the flight), or at once
+ * under a savepoint and, when that fails for the data, again row by row. */
 static int
 flush_tab(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 {
 	PGresult *failed = NULL;
 	int rc;
 
-	if (pt->nrows == 0)
+	if (pt->r.nrows == 0)
 		return 0;
-	if (run(s, "SAVEPOINT simlog_flush", pt->type, err) < 0)
+	if (can_fly(pt))
+		return launch(s, pt, err);
+	if (settle(s, err) < 0 ||
+	    run(s, "SAVEPOINT simlog_flush", pt->type, err) < 0)
 		return -1;
 	/* A table whose rows can be another simulation's goes row by row
 	 * under savepoints: its dead letters are made once. */
-	rc = pt->mode == M_ROWS ? rows_one_by_one(s, pt, pt->owner != NULL,
-	    &failed, err) :
+	rc = pt->mode == M_ROWS ? rows_one_by_one(s, pt, &pt->r,
+	    pt->owner != NULL, &failed, err) :
 	    rows_at_once(s, pt, &failed, err);
 	if (rc < 0 && failed != NULL && data_error(failed)) {
 		PQclear(failed);
@@ -1829,15 +2338,13 @@ flush_tab(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 		if (run(s, "ROLLBACK TO SAVEPOINT simlog_flush", pt->type,
 		    err) < 0)
 			return -1;
-		rc = rows_one_by_one(s, pt, 1, &failed, err);
+		rc = rows_one_by_one(s, pt, &pt->r, 1, &failed, err);
 	}
 	PQclear(failed);
 	if (rc < 0 || run(s, "RELEASE SAVEPOINT simlog_flush", pt->type,
 	    err) < 0)
 		return -1;
-	pt->rows.len = pt->json.len = pt->nrows = 0;
-	pt->numbered = 0;
-	pt->has_n = pt->mode == M_STAGE;
+	rowset_clear(&pt->r, pt->mode == M_STAGE);
 	return 0;
 }
 
@@ -1849,12 +2356,15 @@ clear_rows(struct simlog_sink *s)
 	for (size_t i = 0; i < P(s)->ntabs; i++) {
 		struct pgtab *pt = P(s)->tabs[i];
 
-		pt->rows.len = pt->json.len = pt->nrows = 0;
-		pt->numbered = 0;
-		pt->has_n = pt->mode == M_STAGE;
+		rowset_clear(&pt->r, pt->mode == M_STAGE);
 	}
-	P(s)->rejects.len = 0;
+	rowset_clear(&P(s)->flyset, 0);
+	P(s)->fly = NULL;
+	P(s)->release_due = 0;
+	P(s)->rejects.len = P(s)->nrj = 0;
+	P(s)->seq = 0;
 	P(s)->waits.len = 0;
+	P(s)->nmk = 0;
 }
 
 /* The staging tables of this connection, made outside any transaction
@@ -1912,6 +2422,8 @@ pg_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 	PGresult *res;
 	int rc = 0;
 
+	if (settle(s, err) < 0)
+		return -1;
 	if (P(s)->mark_gen != P(s)->gen) {
 		if (prepare(s, "simlog_mark", "INSERT INTO simlog_batches "
 		    "(batch, simulation_id, records, drained_at) "
@@ -1932,6 +2444,167 @@ pg_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 }
 
 static int
+hexval(char c)
+{
+	return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+/* ids as a bytea[] literal: {"\\x00ff...",...}. */
+static int
+id_array(struct buf *b, const unsigned char *ids, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	b->len = 0;
+	if (grow(b, n * (2 * SIMLOG_BATCH_ID_LEN + 8) + 2) < 0)
+		return -1;
+	b->s[b->len++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *id = ids + i * SIMLOG_BATCH_ID_LEN;
+
+		put(b, i ? ",\"\\\\x" : "\"\\\\x", i ? 5 : 4);
+		for (size_t k = 0; k < SIMLOG_BATCH_ID_LEN; k++) {
+			b->s[b->len++] = hex[id[k] >> 4];
+			b->s[b->len++] = hex[id[k] & 15];
+		}
+		b->s[b->len++] = '"';
+	}
+	b->s[b->len++] = '}';
+	b->s[b->len] = '\0';
+	return 0;
+}
+
+/* Which of the ids simlog_batches holds: one query, which releases the
+ * last flight's savepoint as well (the ids go inline, in hex). */
+static int
+pg_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
+	  unsigned char *found, struct simlog_err *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	unsigned char id[SIMLOG_BATCH_ID_LEN];
+	PGresult *res;
+	int rc = 0;
+
+	if (land(s, err) < 0)
+		return -1;
+	simlog_sqlf(&b, "%sSELECT encode(batch, 'hex') FROM simlog_batches "
+	    "WHERE batch IN (",
+	    P(s)->release_due ? "RELEASE SAVEPOINT simlog_flush; " : "");
+	for (size_t i = 0; i < n; i++) {
+		char h[2 * SIMLOG_BATCH_ID_LEN + 1];
+
+		for (size_t k = 0; k < SIMLOG_BATCH_ID_LEN; k++) {
+			h[2 * k] = hex[ids[i * SIMLOG_BATCH_ID_LEN + k] >> 4];
+			h[2 * k + 1] = hex[ids[i * SIMLOG_BATCH_ID_LEN + k] & 15];
+		}
+		h[2 * SIMLOG_BATCH_ID_LEN] = '\0';
+		simlog_sqlf(&b, "%sdecode('%s', 'hex')", i ? ", " : "", h);
+	}
+	simlog_sqlf(&b, ")");
+	if (b.oom)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	P(s)->release_due = 0;
+	res = pq_exec(s, b.s);
+	free(b.s);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(s, res, "looking up batches", err);
+	for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+		const char *v = PQgetvalue(res, r, 0);
+
+		if (strlen(v) != 2 * SIMLOG_BATCH_ID_LEN)
+			continue;
+		for (size_t k = 0; k < SIMLOG_BATCH_ID_LEN; k++)
+			id[k] = (unsigned char)(hexval(v[2 * k]) << 4 |
+			    hexval(v[2 * k + 1]));
+		for (size_t i = 0; i < n; i++)
+			if (memcmp(id, ids + i * SIMLOG_BATCH_ID_LEN,
+			    SIMLOG_BATCH_ID_LEN) == 0)
+				found[i] = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Kept for the commit, which records them all in one statement. */
+static int
+pg_mark_new(struct simlog_sink *s, const unsigned char *id, uint32_t records,
+	    struct simlog_err *err)
+{
+	struct pg *p = P(s);
+
+	if (p->nmk == p->mkcap) {
+		size_t cap = p->mkcap ? 2 * p->mkcap : 64;
+		unsigned char *q = realloc(p->mk, cap * SIMLOG_BATCH_ID_LEN);
+		uint32_t *r;
+
+		if (q == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		p->mk = q;
+		if ((r = realloc(p->mkrec, cap * sizeof(*r))) == NULL)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		p->mkrec = r;
+		p->mkcap = cap;
+	}
+	memcpy(p->mk + p->nmk * SIMLOG_BATCH_ID_LEN, id, SIMLOG_BATCH_ID_LEN);
+	p->mkrec[p->nmk++] = records;
+	return 0;
+}
+
+/*
+ * The batch ids pg_mark_new kept, in one statement.  Each was found
+ * missing under the simulation's lock, which every drain takes: if one is
+ * there now all the same, the transaction fails (to be tried again, when
+ * the id is found) rather than store its records twice.
+ */
+static int
+record_marks(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+	struct buf counts = { NULL, 0, 0 };
+	char t[40];
+	const char *v[4];
+	PGresult *res;
+	int rc = 0;
+
+	if (p->nmk == 0)
+		return 0;
+	if (id_array(&p->line, p->mk, p->nmk) < 0 ||
+	    grow(&counts, p->nmk * 11 + 2) < 0) {
+		free(counts.s);
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	}
+	counts.s[counts.len++] = '{';
+	for (size_t i = 0; i < p->nmk; i++)
+		counts.len += (size_t)snprintf(counts.s + counts.len,
+		    counts.cap - counts.len, "%s%u", i ? "," : "", p->mkrec[i]);
+	counts.s[counts.len++] = '}';
+	counts.s[counts.len] = '\0';
+	snprintf(t, sizeof(t), "%.6f", simlog_now_wall());
+	v[0] = p->line.s;
+	v[1] = s->sim;
+	v[2] = counts.s;
+	v[3] = t;
+	res = pq_exec_params(s, "INSERT INTO simlog_batches (batch, "
+	    "simulation_id, records, drained_at) SELECT b, $2, r, $4 FROM "
+	    "unnest($1::bytea[], $3::bigint[]) AS u(b, r) "
+	    "ON CONFLICT (batch) DO NOTHING", 4, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = fail(s, res, "recording batches", err);
+	else if (strtoull(PQcmdTuples(res), NULL, 10) != p->nmk)
+		rc = simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: recording "
+		    "batches: another drain recorded one of them meanwhile; "
+		    "rolled back, to be drained again", s->name);
+	PQclear(res);
+	free(counts.s);
+	if (rc == 0)
+		p->nmk = 0;
+	return rc;
+}
+
+static int
 pg_commit(struct simlog_sink *s, struct simlog_err *err)
 {
 	struct pg *p = P(s);
@@ -1939,16 +2612,22 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 	for (size_t i = 0; i < p->ntabs; i++)
 		if (flush_tab(s, p->tabs[i], err) < 0)
 			return -1;
-	if (p->rejects.len > 0) {
+	if (settle(s, err) < 0)
+		return -1;
+	if (p->nrj > 0) {
 		PGresult *failed;
-		int rc = copy_in(s, "COPY simlog_rejects (simulation_id, type, "
-		    "data, error, drained_at) FROM STDIN", &p->rejects,
-		    "simlog_rejects", &failed, err);
+		int rc;
 
+		if (rejects_in_order(s, &p->line) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		rc = copy_in(s, "COPY simlog_rejects (simulation_id, type, "
+		    "data, error, drained_at) FROM STDIN", &p->line,
+		    "simlog_rejects", &failed, err);
 		PQclear(failed);
 		if (rc < 0)
 			return -1;
-		p->rejects.len = 0;
+		p->rejects.len = p->nrj = 0;
 	}
 	if (p->waits.len > 0) {
 		PGresult *failed;
@@ -1961,7 +2640,8 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 			return -1;
 		p->waits.len = 0;
 	}
-	if (run(s, "COMMIT", "committing", err) < 0)
+	if (record_marks(s, err) < 0 ||
+	    run(s, "COMMIT", "committing", err) < 0)
 		return -1;
 	p->in_txn = 0;
 	return 0;
@@ -1970,6 +2650,13 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 static void
 pg_rollback(struct simlog_sink *s)
 {
+	/* A COPY on its way cannot be interrupted by a ROLLBACK: the
+	 * connection goes with it (the server rolls back), and the next
+	 * transaction connects again. */
+	if (P(s)->fly != NULL && P(s)->c != NULL) {
+		give_up(s, 0, "rolled back");
+		P(s)->why[0] = '\0';
+	}
 	clear_rows(s);
 	if (PQstatus(P(s)->c) == CONNECTION_OK &&
 	    PQtransactionStatus(P(s)->c) != PQTRANS_IDLE)
@@ -1989,6 +2676,10 @@ pg_parent_has(struct simlog_sink *s, struct simlog_parent *p, const char *key,
 	PGresult *res;
 	int rc = 0;
 
+	if (settle(s, err) < 0) {
+		free(k);
+		return -1;
+	}
 	simlog_sqlf(&b, "SELECT 1 FROM \"%s\" WHERE \"%s\" = $1 LIMIT 1",
 	    p->st->name, p->st->cols[p->col].name);
 	if (b.oom || k == NULL) {
@@ -2040,7 +2731,7 @@ pg_wait_list(struct simlog_sink *s,
 	PGresult *res;
 	int rc = 0;
 
-	if (ensure_connected(s, err) < 0)
+	if (ensure_connected(s, err) < 0 || settle(s, err) < 0)
 		return -1;
 	res = pq_exec(s, "SELECT parent, parent_key, count(*) FROM "
 	    "simlog_waiting GROUP BY parent, parent_key");
@@ -2071,6 +2762,10 @@ pg_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
 
 	if (k == NULL)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (settle(s, err) < 0) {
+		free(k);
+		return -1;
+	}
 	res = pq_exec_params(s, "WITH taken AS (DELETE FROM simlog_waiting "
 	    "WHERE parent = $1 AND parent_key = $2 RETURNING id, "
 	    "simulation_id, type, data) SELECT simulation_id, type, data "
@@ -2128,6 +2823,8 @@ const struct simlog_sink_ops simlog_sink_pg = {
 	.apply_schema = pg_apply_schema_waiting,
 	.begin = pg_begin,
 	.mark = pg_mark,
+	.expect = pg_expect,
+	.mark_new = pg_mark_new,
 	.plain_table = pg_plain_table,
 	.insert_plain = pg_insert_plain,
 	.insert_row = pg_insert_row,

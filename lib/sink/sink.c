@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chunk.h"
 #include "json.h"
 #include "schema.h"
 #include "sink/sink.h"
@@ -113,12 +114,91 @@ simlog_sink_open(const char *target, const struct simlog_sink_opts *o,
 	return s;
 }
 
+/* --- batch ids of the open transaction ------------------------------------- */
+
+#define IDLEN SIMLOG_BATCH_ID_LEN
+
+static size_t
+id_slot(const struct simlog_idset *set, const unsigned char *id)
+{
+	uint64_t h;
+	size_t i;
+
+	/* 8 random bytes of the producer, then its sequence: mixed. */
+	memcpy(&h, id + 8, sizeof(h));
+	h ^= (uint64_t)simlog_fnv1a((const char *)id, 8);
+	h *= 0x9e3779b97f4a7c15u;
+	for (i = (size_t)(h >> 32) & (set->cap - 1);
+	    set->flag[i] != 0 && memcmp(set->e + i * IDLEN, id, IDLEN) != 0;
+	    i = (i + 1) & (set->cap - 1))
+		;
+	return i;
+}
+
+/* The flag of id (0: not in the set). */
+static int
+idset_get(const struct simlog_idset *set, const unsigned char *id)
+{
+	return set->cap > 0 ? set->flag[id_slot(set, id)] : 0;
+}
+
+static int
+idset_put(struct simlog_idset *set, const unsigned char *id, int flag)
+{
+	size_t i;
+
+	if ((set->used + 1) * 2 > set->cap) {
+		struct simlog_idset old = *set;
+
+		set->cap = old.cap ? 2 * old.cap : 64;
+		set->used = 0;
+		set->e = malloc(set->cap * IDLEN);
+		set->flag = calloc(set->cap, 1);
+		if (set->e == NULL || set->flag == NULL) {
+			free(set->e);
+			free(set->flag);
+			*set = old;
+			return -1;
+		}
+		for (i = 0; i < old.cap; i++)
+			if (old.flag[i] != 0)
+				idset_put(set, old.e + i * IDLEN, old.flag[i]);
+		free(old.e);
+		free(old.flag);
+	}
+	i = id_slot(set, id);
+	if (set->flag[i] == 0) {
+		memcpy(set->e + i * IDLEN, id, IDLEN);
+		set->used++;
+	}
+	set->flag[i] = (unsigned char)flag;
+	return 0;
+}
+
+static void
+idset_clear(struct simlog_idset *set)
+{
+	if (set->used > 0)
+		memset(set->flag, 0, set->cap);
+	set->used = 0;
+}
+
+static void
+idset_free(struct simlog_idset *set)
+{
+	free(set->e);
+	free(set->flag);
+	memset(set, 0, sizeof(*set));
+}
+
 void
 simlog_sink_free(struct simlog_sink *s)
 {
 	if (s == NULL)
 		return;
 	s->ops->close(s);
+	idset_free(&s->expected);
+	idset_free(&s->marked);
 	simlog_parents_free(s);
 	free(s->routes);
 	free(s->rhash);
@@ -155,6 +235,8 @@ simlog_sink_begin(struct simlog_sink *s, const char *sim,
 	snprintf(s->sim, sizeof(s->sim), "%s", sim);
 	for (size_t i = 0; i < s->nroutes; i++)
 		zero_counts(&s->routes[i]);
+	idset_clear(&s->expected);
+	idset_clear(&s->marked);
 	if (s->ops->begin(s, sim, err) < 0)
 		return -1;
 	if (simlog_parents_begin(s, err) < 0) {
@@ -165,10 +247,46 @@ simlog_sink_begin(struct simlog_sink *s, const char *sim,
 }
 
 int
+simlog_sink_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
+		   struct simlog_err *err)
+{
+	unsigned char found[64];
+	size_t k;
+
+	if (s->ops->expect == NULL)
+		return 0;
+	for (; n > 0; ids += k * IDLEN, n -= k) {
+		k = n < sizeof(found) ? n : sizeof(found);
+		memset(found, 0, k);
+		if (s->ops->expect(s, ids, k, found, err) < 0)
+			return -1;
+		for (size_t i = 0; i < k; i++)
+			if (idset_put(&s->expected, ids + i * IDLEN,
+			    found[i] ? 2 : 1) < 0)
+				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+				    "out of memory");
+	}
+	return 0;
+}
+
+/* A batch id marked twice in one transaction is a duplicate the second
+ * time, as the database would say; one expected is answered from what
+ * expect found. */
+int
 simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 		 uint32_t records, int *dup, struct simlog_err *err)
 {
-	return s->ops->mark(s, id, records, dup, err);
+	int seen = idset_get(&s->expected, id);
+
+	*dup = idset_get(&s->marked, id) != 0 || seen == 2;
+	if (*dup)
+		return 0;
+	if ((seen == 1 ? s->ops->mark_new(s, id, records, err) :
+	    s->ops->mark(s, id, records, dup, err)) < 0)
+		return -1;
+	if (!*dup && idset_put(&s->marked, id, 1) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	return 0;
 }
 
 /* Whether route r is for type[0..tlen): by length, byte for byte. */
@@ -452,6 +570,8 @@ simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
 	if (simlog_parents_settle(s, err) < 0 || s->ops->commit(s, err) < 0)
 		return -1;
 	simlog_parents_commit(s);
+	idset_clear(&s->expected);
+	idset_clear(&s->marked);
 	if (s->first_reject[0] == '\0')
 		memcpy(s->first_reject, s->pending_reject,
 		    sizeof(s->first_reject));
@@ -495,6 +615,8 @@ simlog_sink_rollback(struct simlog_sink *s)
 
 	s->ops->rollback(s);
 	simlog_parents_rollback(s);
+	idset_clear(&s->expected);
+	idset_clear(&s->marked);
 	s->pending_reject[0] = '\0';
 	s->pending_wait[0] = '\0';
 	/* A table made in the rolled-back transaction is gone with it. */
@@ -594,6 +716,20 @@ simlog_sink_ident(const char *name, size_t len, char *buf, size_t buflen)
 	buf[o++] = '"';
 	buf[o] = '\0';
 	return 0;
+}
+
+int
+simlog_sink_thread(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
+		   void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, a, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int

@@ -19,6 +19,7 @@
  * One transaction drains one simulation:
  *
  *   begin(sim)
+ *     expect(batch ids of the chunks to come)   (optional)
  *     mark(batch id) -> already there? then skip the chunk
  *     insert(record)...
  *   commit   (or rollback)
@@ -75,6 +76,11 @@ int simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 
 int simlog_sink_begin(struct simlog_sink *s, const char *sim,
 		      struct simlog_err *err);
+/* The batch ids (n of SIMLOG_BATCH_ID_LEN bytes, one after another) the
+ * next marks will ask about: looked up at once, so that those marks need
+ * no round trip each.  Optional: a mark works without it. */
+int simlog_sink_expect(struct simlog_sink *s, const unsigned char *ids,
+		       size_t n, struct simlog_err *err);
 /* Record a batch id; *dup = 1 when it was recorded before (its records
  * are in already: skip them). */
 int simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,

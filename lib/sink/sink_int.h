@@ -7,6 +7,7 @@
 #ifndef SIMLOG_SINK_INT_H
 #define SIMLOG_SINK_INT_H
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "sink/sink.h"
@@ -49,6 +50,15 @@ struct simlog_sink_ops {
 		     struct simlog_err *err);
 	int (*mark)(struct simlog_sink *s, const unsigned char *id,
 		    uint32_t records, int *dup, struct simlog_err *err);
+	/* Optional, both or neither.  expect: found[i] = 1 for each of the
+	 * n ids the database holds (committed, or in the open transaction);
+	 * mark_new: record an id expect found missing, and that no other
+	 * drain can record meanwhile (the transaction holds the
+	 * simulation), without asking the database again. */
+	int (*expect)(struct simlog_sink *s, const unsigned char *ids,
+		      size_t n, unsigned char *found, struct simlog_err *err);
+	int (*mark_new)(struct simlog_sink *s, const unsigned char *id,
+			uint32_t records, struct simlog_err *err);
 	/* Create (if needed) a default table for r->table, in the open
 	 * transaction. */
 	int (*plain_table)(struct simlog_sink *s, struct simlog_route *r,
@@ -100,6 +110,14 @@ struct simlog_sink_ops {
 	int (*check)(struct simlog_sink *s, struct simlog_err *err);
 };
 
+/* Batch ids: a set of SIMLOG_BATCH_ID_LEN-byte ids, each with a flag. */
+struct simlog_idset {
+	unsigned char *e;		/* cap ids */
+	unsigned char *flag;		/* per slot: 0 free, 1 absent, 2
+					 * present */
+	size_t cap, used;
+};
+
 struct simlog_sink {
 	const struct simlog_sink_ops *ops;
 	void *impl;			/* the implementation's state */
@@ -128,6 +146,9 @@ struct simlog_sink {
 	size_t nheld, heldcap;
 	unsigned long long waiting, waiting_txn;
 	int reload_waits;
+	/* the open transaction's batch ids: those expected (whether the
+	 * database had them), those marked */
+	struct simlog_idset expected, marked;
 };
 
 /* A record found not to fit only at commit (PostgreSQL checks
@@ -193,6 +214,12 @@ int simlog_parents_stored(struct simlog_sink *s, const struct simlog_stable *t,
 int simlog_parents_settle(struct simlog_sink *s, struct simlog_err *err);
 void simlog_parents_commit(struct simlog_sink *s);
 void simlog_parents_rollback(struct simlog_sink *s);
+
+/* pthread_create for a sink's own thread, started with every signal
+ * blocked: signals are the drain's thread's (a SIGTERM must interrupt its
+ * waits, not another's). */
+int simlog_sink_thread(pthread_t *t, const pthread_attr_t *a,
+		       void *(*fn)(void *), void *arg);
 
 /* Quote an identifier ("name" with "" doubled) into buf; -1 if it does
  * not fit. */

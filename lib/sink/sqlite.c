@@ -27,9 +27,27 @@
 #include "sink/sink_int.h"
 #include "util.h"
 
+/* Jobs for the writer (or the rows it found refused), one after another
+ * in a buffer. */
+struct jobs {
+	unsigned char *b;
+	size_t len, cap, n;
+};
+
+/* A row refused by its table, then its simulation, record and reason. */
+struct misfit {
+	uint32_t route;
+	size_t simlen, jlen, wlen;
+};
+
+enum { WR_NONE, WR_SQLITE, WR_OOM, WR_MARKED };	/* how the writer failed */
+
 struct lite {
 	sqlite3 *db;
 	sqlite3_stmt *mark;		/* INSERT INTO simlog_batches */
+	sqlite3_stmt *seen;		/* SELECT from simlog_batches */
+	sqlite3 *rdb;			/* a reader of the committed batch ids */
+	sqlite3_stmt *rseen;		/* its SELECT */
 	sqlite3_stmt *reject;		/* INSERT INTO simlog_rejects */
 	sqlite3_stmt *wput;		/* INSERT INTO simlog_waiting */
 	int in_txn;
@@ -45,6 +63,22 @@ struct lite {
 	pthread_cond_t ck_cv;
 	unsigned ck_due;		/* commits not yet checkpointed */
 	int ck_stop;
+
+	/* the writer */
+	pthread_t wr;
+	int wr_started;
+	pthread_mutex_t wr_mu;
+	pthread_cond_t wr_go, wr_done;
+	int wr_busy, wr_stop, wr_abort;
+	int main_waits;			/* in hand_over: fill is the writer's
+					 * to take */
+	struct jobs fill, run;		/* queued; given to the writer */
+	struct jobs misfits;		/* refused rows, for dead letters */
+	int wr_failed;			/* WR_*: it stopped */
+	int wr_rc, wr_errno;
+	uint32_t wr_route;
+	char wr_msg[SIMLOG_ERRLEN / 2];
+	char save_sim[72];
 };
 
 /* A typed table's insert. */
@@ -82,13 +116,29 @@ own_limits(sqlite3 *db, struct simlog_err *err)
 	    strerror(sqlite3_system_errno(db)), hint);
 }
 
+/*
+ * A statement can end the whole transaction, not only itself: a conflict
+ * clause of ROLLBACK, a trigger's RAISE(ROLLBACK), SQLite's own rollback
+ * after a full disk or an I/O error.  The rows after it would each be
+ * committed on their own (autocommit) while the drain believes them in
+ * its transaction, so such a failure is never a dead letter: the
+ * transaction fails, and the entries stay in Redis.
+ */
+#define ROLLED_BACK " (the database rolled the transaction back)"
+
+static int
+txn_lost(struct simlog_sink *s)
+{
+	return L(s)->in_txn && sqlite3_get_autocommit(L(s)->db);
+}
+
 /* An error naming the database and what was being done. */
 static int
 fail(struct simlog_sink *s, struct simlog_err *err, int code, const char *what)
 {
-	simlog_seterr(err, busy(code) ? SIMLOG_EX_TEMPFAIL :
-	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, what,
-	    sqlite3_errmsg(L(s)->db));
+	simlog_seterr(err, busy(code) && !txn_lost(s) ? SIMLOG_EX_TEMPFAIL :
+	    SIMLOG_EX_IOERR, "%s: %s: %s%s", s->name, what,
+	    sqlite3_errmsg(L(s)->db), txn_lost(s) ? ROLLED_BACK : "");
 	own_limits(L(s)->db, err);
 	return -1;
 }
@@ -199,9 +249,6 @@ checkpointer(void *arg)
 static void
 checkpointer_start(struct lite *l, const char *path)
 {
-	sigset_t all, old;
-	int rc;
-
 	if (sqlite3_open_v2(path, &l->ckdb, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(l->ckdb, "PRAGMA synchronous=FULL", NULL, NULL,
@@ -212,13 +259,7 @@ checkpointer_start(struct lite *l, const char *path)
 	}
 	pthread_mutex_init(&l->ck_mu, NULL);
 	pthread_cond_init(&l->ck_cv, NULL);
-	/* Started with every signal blocked: they are the drain's thread's
-	 * business (a SIGTERM must interrupt its waits, not this one's). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&l->ck, NULL, checkpointer, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (simlog_sink_thread(&l->ck, NULL, checkpointer, l) != 0) {
 		pthread_cond_destroy(&l->ck_cv);
 		pthread_mutex_destroy(&l->ck_mu);
 		sqlite3_close(l->ckdb);
@@ -257,6 +298,465 @@ checkpointer_stop(struct lite *l)
 	sqlite3_close(l->ckdb);
 	l->ckdb = NULL;
 	l->ck_started = 0;
+}
+
+/* --- the writer ------------------------------------------------------------
+ *
+ * Bulk rows — a default table's, and a typed table's that no other table
+ * refers to and whose rows no later record updates — are bound and
+ * stepped by a thread of the sink's own while the drain goes on reading,
+ * decoding and converting the next ones: SQLite's insert ceiling is then
+ * the drain's.  They go to it as jobs, copied into a buffer; any other use
+ * of the connection first waits until every job is done (lite_sync), so
+ * the connection is only ever used by one thread at a time.  A row the
+ * table refuses (a constraint) becomes a dead letter at that wait, in
+ * order, as if it had been refused at once.
+ */
+
+#define HANDOFF_JOBS 8			/* jobs worth waking the writer for */
+#define FILL_MAX (512u << 10)		/* bytes the drain queues before it
+					 * waits for the writer */
+
+/* A job: this header, the statement's parameters, then the simulation
+ * and the record (for a dead letter). */
+struct job {
+	sqlite3_stmt *st;
+	uint32_t size;			/* of the job, this header included */
+	uint32_t route;			/* the record's, or NO_ROUTE */
+	uint32_t simlen, jlen;		/* at the end; a default table's
+					 * row: 0, its parameters are they */
+};
+
+#define NO_ROUTE UINT32_MAX		/* a batch id: one row must go in */
+
+enum { P_NULL, P_INT, P_REAL, P_TEXT, P_BLOB };
+
+static int
+jobs_grow(struct jobs *q, size_t more)
+{
+	if (q->len + more > q->cap) {
+		size_t cap = q->cap ? q->cap : 64u << 10;
+		unsigned char *b;
+
+		while (cap < q->len + more)
+			cap *= 2;
+		if ((b = realloc(q->b, cap)) == NULL)
+			return -1;
+		q->b = b;
+		q->cap = cap;
+	}
+	return 0;
+}
+
+static void
+job_put(struct jobs *q, const void *p, size_t n)
+{
+	if (n > 0)
+		memcpy(q->b + q->len, p, n);
+	q->len += n;
+}
+
+static void
+job_param(struct jobs *q, int kind, const void *p, size_t n)
+{
+	unsigned char k = (unsigned char)kind;
+	uint32_t len = (uint32_t)n;
+
+	job_put(q, &k, 1);
+	if (kind == P_TEXT || kind == P_BLOB)
+		job_put(q, &len, sizeof(len));
+	job_put(q, p, n);
+}
+
+/* A value's room in a job, at most. */
+static size_t
+val_room(const struct simlog_val *v)
+{
+	return 1 + sizeof(uint32_t) + (v->kind == SIMLOG_V_TEXT ? v->n : 8);
+}
+
+static void
+job_val(struct jobs *q, const struct simlog_val *v)
+{
+	if (!v->set || v->kind == SIMLOG_V_NULL)
+		job_param(q, P_NULL, NULL, 0);
+	else if (v->kind == SIMLOG_V_INT)
+		job_param(q, P_INT, &v->i, sizeof(v->i));
+	else if (v->kind == SIMLOG_V_REAL)
+		job_param(q, P_REAL, &v->r, sizeof(v->r));
+	else
+		job_param(q, P_TEXT, v->s, v->n);
+}
+
+/* Room for a job of up to n bytes, its header begun at *at; the caller
+ * adds the parameters, then job_end.  0, or -1 out of memory. */
+static int
+job_begin(struct lite *l, sqlite3_stmt *st, uint32_t route, size_t n,
+	  size_t *at)
+{
+	struct job h = { st, 0, route, 0, 0 };
+
+	if (jobs_grow(&l->fill, sizeof(h) + n) < 0)
+		return -1;
+	*at = l->fill.len;
+	job_put(&l->fill, &h, sizeof(h));
+	return 0;
+}
+
+static void
+job_end(struct lite *l, size_t at, const char *sim, size_t simlen,
+	const char *json, size_t jlen)
+{
+	struct job h;
+
+	job_put(&l->fill, sim, simlen);
+	job_put(&l->fill, json, jlen);
+	memcpy(&h, l->fill.b + at, sizeof(h));
+	h.simlen = (uint32_t)simlen;
+	h.jlen = (uint32_t)jlen;
+	h.size = (uint32_t)(l->fill.len - at);
+	memcpy(l->fill.b + at, &h, sizeof(h));
+	l->fill.n++;
+}
+
+/* The writer stopped.  Read by the drain's thread without the lock (to
+ * queue no more), with it once the writer is idle (to say why). */
+static void
+wr_fail(struct lite *l, int how)
+{
+	__atomic_store_n(&l->wr_failed, how, __ATOMIC_RELAXED);
+}
+
+static int
+wr_failed(const struct lite *l)
+{
+	return __atomic_load_n(&l->wr_failed, __ATOMIC_RELAXED);
+}
+
+/* A refused row, kept for lite_sync to make a dead letter of. */
+static void
+note_misfit(struct lite *l, uint32_t route, const char *sim, size_t simlen,
+	    const char *json, size_t jlen, const char *why)
+{
+	size_t wlen = strlen(why);
+	struct misfit m = { route, simlen, jlen, wlen };
+
+	if (jobs_grow(&l->misfits, sizeof(m) + simlen + jlen + wlen) < 0) {
+		wr_fail(l, WR_OOM);
+		return;
+	}
+	job_put(&l->misfits, &m, sizeof(m));
+	job_put(&l->misfits, sim, simlen);
+	job_put(&l->misfits, json, jlen);
+	job_put(&l->misfits, why, wlen);
+	l->misfits.n++;
+}
+
+/* Run the writer's jobs (in its thread, the drain's thread waiting or
+ * queueing more).  A failure stops it, with what lite_sync needs to say
+ * it (the routes are the drain's thread's to read). */
+static void
+run_jobs(struct lite *l, struct jobs *q)
+{
+	size_t at = 0;
+
+	while (at < q->len && !wr_failed(l) &&
+	    !__atomic_load_n(&l->wr_abort, __ATOMIC_RELAXED)) {
+		const unsigned char *p = q->b + at, *end, *text[2] = { NULL };
+		uint32_t tlen[2] = { 0, 0 };
+		struct job h;
+		int rc, k;
+
+		memcpy(&h, p, sizeof(h));
+		end = p + h.size - h.simlen - h.jlen;
+		p += sizeof(h);
+		for (k = 1; p < end; k++) {
+			unsigned char kind = *p++;
+			uint32_t n = 8;
+			sqlite3_int64 i;
+			double r;
+
+			if (kind == P_TEXT || kind == P_BLOB) {
+				memcpy(&n, p, sizeof(n));
+				p += sizeof(n);
+			}
+			switch (kind) {
+			case P_NULL:
+				n = 0;
+				sqlite3_bind_null(h.st, k);
+				break;
+			case P_INT:
+				memcpy(&i, p, sizeof(i));
+				sqlite3_bind_int64(h.st, k, i);
+				break;
+			case P_REAL:
+				memcpy(&r, p, sizeof(r));
+				sqlite3_bind_double(h.st, k, r);
+				break;
+			case P_TEXT:
+				sqlite3_bind_text(h.st, k, (const char *)p,
+				    (int)n, SQLITE_STATIC);
+				if (k <= 2) {
+					text[k - 1] = p;
+					tlen[k - 1] = n;
+				}
+				break;
+			default:
+				sqlite3_bind_blob(h.st, k, p, (int)n,
+				    SQLITE_STATIC);
+				break;
+			}
+			p += n;
+		}
+		rc = sqlite3_step(h.st);
+		sqlite3_reset(h.st);
+		if (rc == SQLITE_DONE && h.route == NO_ROUTE &&
+		    sqlite3_changes(l->db) != 1)
+			wr_fail(l, WR_MARKED);
+		else if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) &&
+		    h.route != NO_ROUTE && sqlite3_get_autocommit(l->db) == 0) {
+			/* A default table's row: the simulation and the
+			 * record are its two parameters. */
+			if (h.simlen == 0 && h.jlen == 0)
+				note_misfit(l, h.route, (const char *)text[0],
+				    tlen[0], (const char *)text[1], tlen[1],
+				    sqlite3_errmsg(l->db));
+			else
+				note_misfit(l, h.route, (const char *)end,
+				    h.simlen, (const char *)end + h.simlen,
+				    h.jlen, sqlite3_errmsg(l->db));
+		} else if (rc != SQLITE_DONE) {
+			l->wr_rc = rc;
+			l->wr_route = h.route;
+			l->wr_errno = sqlite3_system_errno(l->db);
+			snprintf(l->wr_msg, sizeof(l->wr_msg), "%s%s",
+			    sqlite3_errmsg(l->db), sqlite3_get_autocommit(l->db) ?
+			    ROLLED_BACK : "");
+			wr_fail(l, WR_SQLITE);
+		}
+		at += h.size;
+	}
+	q->len = q->n = 0;
+}
+
+static void *
+writer(void *arg)
+{
+	struct lite *l = arg;
+
+	pthread_mutex_lock(&l->wr_mu);
+	for (;;) {
+		while (!l->wr_busy && !l->wr_stop)
+			pthread_cond_wait(&l->wr_go, &l->wr_mu);
+		if (l->wr_stop)
+			break;
+		pthread_mutex_unlock(&l->wr_mu);
+		run_jobs(l, &l->run);
+		pthread_mutex_lock(&l->wr_mu);
+		/* The drain's thread waits, its queue left alone: take that
+		 * and go on, rather than sleep until it is woken to give it
+		 * (two wake-ups a batch, on a busy machine each a pause). */
+		if (l->main_waits && l->fill.n > 0) {
+			struct jobs swap = l->run;
+
+			l->run = l->fill;
+			l->fill = swap;
+		} else
+			__atomic_store_n(&l->wr_busy, 0, __ATOMIC_RELEASE);
+		pthread_cond_signal(&l->wr_done);
+	}
+	pthread_mutex_unlock(&l->wr_mu);
+	return NULL;
+}
+
+/* Best effort: without the thread, rows go in as they come. */
+static void
+writer_start(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	pthread_mutex_init(&l->wr_mu, NULL);
+	pthread_cond_init(&l->wr_go, NULL);
+	pthread_cond_init(&l->wr_done, NULL);
+	if (simlog_sink_thread(&l->wr, NULL, writer, l) != 0) {
+		pthread_cond_destroy(&l->wr_done);
+		pthread_cond_destroy(&l->wr_go);
+		pthread_mutex_destroy(&l->wr_mu);
+		return;
+	}
+	l->wr_started = 1;
+}
+
+/* Give the queued jobs to the writer; with wait, until it has done them
+ * (and with wait > 1, whatever it was given before). */
+static void
+hand_over(struct lite *l, int wait)
+{
+	struct jobs swap;
+
+	pthread_mutex_lock(&l->wr_mu);
+	l->main_waits = 1;
+	while (l->wr_busy && (wait || l->fill.len >= FILL_MAX))
+		pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	if (!l->wr_busy && l->fill.n > 0) {
+		swap = l->run;
+		l->run = l->fill;
+		l->fill = swap;
+		__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
+		pthread_cond_signal(&l->wr_go);
+		while (wait && l->wr_busy)
+			pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	}
+	l->main_waits = 0;
+	pthread_mutex_unlock(&l->wr_mu);
+}
+
+/* A job queued: the writer is woken once enough wait, or waited for when
+ * the queue is full. */
+static int
+queued(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (l->fill.len >= FILL_MAX || (l->fill.n >= HANDOFF_JOBS &&
+	    !__atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE)))
+		hand_over(l, 0);
+	return 0;
+}
+
+static int reject_now(struct simlog_sink *s, const char *type,
+		      const char *json, size_t len, const char *why,
+		      struct simlog_err *err);
+
+/* The writer's failure, in the words of the drain's thread's own. */
+static int
+writer_failed(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	const char *hint;
+
+	if (l->wr_failed == WR_OOM)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	if (l->wr_failed == WR_MARKED)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a batch "
+		    "found missing was there when recorded", s->name);
+	simlog_seterr(err, busy(l->wr_rc) ? SIMLOG_EX_TEMPFAIL :
+	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, l->wr_route == NO_ROUTE ?
+	    "recording a batch" : s->routes[l->wr_route].table, l->wr_msg);
+	if (simlog_errno_local(l->wr_errno, &hint)) {
+		size_t n = strlen(err->msg);
+
+		err->code = SIMLOG_EX_OSERR;
+		snprintf(err->msg + n, sizeof(err->msg) - n, " (%s: %s)",
+		    strerror(l->wr_errno), hint);
+	}
+	return -1;
+}
+
+/*
+ * Every job done, the connection the drain's thread's again: the rows
+ * refused meanwhile become dead letters, in order; a failure of the
+ * writer's is this call's.
+ */
+static int
+lite_sync(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	size_t at = 0;
+	int rc = 0;
+
+	if (!l->wr_started)
+		return 0;
+	if (l->fill.n > 0 || __atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE))
+		hand_over(l, 1);
+	if (l->wr_failed)
+		return writer_failed(s, err);
+	while (rc == 0 && at < l->misfits.len) {
+		const char *p = (const char *)l->misfits.b + at;
+		struct simlog_route *r;
+		struct misfit m;
+		char sim[sizeof(s->sim)], why[SIMLOG_ERRLEN];
+
+		memcpy(&m, p, sizeof(m));
+		p += sizeof(m);
+		r = &s->routes[m.route];
+		snprintf(sim, sizeof(sim), "%.*s", (int)m.simlen, p);
+		snprintf(why, sizeof(why), "%.*s", (int)m.wlen,
+		    p + m.simlen + m.jlen);
+		/* The dead letter is the record's simulation's. */
+		memcpy(l->save_sim, s->sim, sizeof(s->sim));
+		memcpy(s->sim, sim, sizeof(s->sim));
+		rc = reject_now(s, r->type, p + m.simlen, m.jlen, why, err);
+		memcpy(s->sim, l->save_sim, sizeof(s->sim));
+		if (rc == 0)
+			simlog_sink_misfit(s, r, why);
+		at += sizeof(m) + m.simlen + m.jlen + m.wlen;
+	}
+	l->misfits.len = l->misfits.n = 0;
+	return rc;
+}
+
+/* The jobs of a transaction rolled back: dropped, the writer stopped at
+ * its next one. */
+static void
+lite_drop_jobs(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started)
+		return;
+	__atomic_store_n(&l->wr_abort, 1, __ATOMIC_RELAXED);
+	l->fill.len = l->fill.n = 0;
+	hand_over(l, 1);
+	__atomic_store_n(&l->wr_abort, 0, __ATOMIC_RELAXED);
+	l->misfits.len = l->misfits.n = 0;
+	l->wr_failed = 0;
+}
+
+static void
+writer_stop(struct simlog_sink *s)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started)
+		return;
+	lite_drop_jobs(s);
+	pthread_mutex_lock(&l->wr_mu);
+	l->wr_stop = 1;
+	pthread_cond_signal(&l->wr_go);
+	pthread_mutex_unlock(&l->wr_mu);
+	pthread_join(l->wr, NULL);
+	pthread_cond_destroy(&l->wr_done);
+	pthread_cond_destroy(&l->wr_go);
+	pthread_mutex_destroy(&l->wr_mu);
+	l->wr_started = 0;
+	free(l->fill.b);
+	free(l->run.b);
+	free(l->misfits.b);
+}
+
+/*
+ * A second connection looks batch ids up while the writer goes on: the
+ * transaction holds the write lock, so what others committed stays as
+ * this reader sees it, and what the transaction itself recorded the sink
+ * knows (simlog_sink_mark).  Best effort: without it, expect waits for
+ * the writer and asks the connection the rows go in by.
+ */
+static void
+reader_start(struct simlog_sink *s, const char *path)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started || sqlite3_open_v2(path, &l->rdb,
+	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(l->rdb, "SELECT 1 FROM simlog_batches WHERE "
+	    "batch = ?1", -1, SQLITE_PREPARE_PERSISTENT, &l->rseen,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(l->rdb);
+		l->rdb = NULL;
+		return;
+	}
+	sqlite3_busy_timeout(l->rdb, (int)(s->busy_timeout * 1000));
 }
 
 /*
@@ -298,12 +798,16 @@ lite_close(struct simlog_sink *s)
 
 	if (l == NULL)
 		return;
+	writer_stop(s);
 	checkpointer_stop(l);
 	for (size_t i = 0; i < s->nroutes; i++)
 		sqlite3_finalize(s->routes[i].plain);
 	if (s->schema != NULL)
 		lite_unschema(s, s->schema);
 	sqlite3_finalize(l->mark);
+	sqlite3_finalize(l->seen);
+	sqlite3_finalize(l->rseen);
+	sqlite3_close(l->rdb);
 	sqlite3_finalize(l->reject);
 	sqlite3_finalize(l->wput);
 	/* SQLite neither checkpoints nor deletes the WAL of a database file
@@ -399,6 +903,8 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	    "(batch, simulation_id, records, drained_at) VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (batch) DO NOTHING", &l->mark, "simlog_batches",
 	    err) < 0 ||
+	    prepare(s, "SELECT 1 FROM simlog_batches WHERE batch = ?1",
+	    &l->seen, "simlog_batches", err) < 0 ||
 	    prepare(s, "INSERT INTO simlog_rejects "
 	    "(simulation_id, type, data, error, drained_at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)", &l->reject, "simlog_rejects",
@@ -413,6 +919,8 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	 * there); a name that is no file (":memory:") goes unchecked. */
 	l->fd = open(path, O_RDONLY | O_CLOEXEC);
 	checkpointer_start(l, path);
+	writer_start(s);
+	reader_start(s, path);
 	return 0;
 }
 
@@ -793,7 +1301,8 @@ lite_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 		  struct simlog_err *err)
 {
 	/* Under the write lock: two drains never race an ALTER. */
-	if (exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
+	if (lite_sync(s, err) < 0 ||
+	    exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
 		return -1;
 	for (size_t i = 0; i < sc->ntables; i++)
 		if (apply_table(s, &sc->tables[i], err) < 0) {
@@ -816,7 +1325,7 @@ lite_plain_table(struct simlog_sink *s, struct simlog_route *r,
 	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s ("
 	    "id INTEGER PRIMARY KEY, simulation_id TEXT NOT NULL, "
 	    "data TEXT NOT NULL)", ident);
-	if (exec(s, sql, ident, err) < 0)
+	if (lite_sync(s, err) < 0 || exec(s, sql, ident, err) < 0)
 		return -1;
 	snprintf(sql, sizeof(sql),
 	    "INSERT INTO %s (simulation_id, data) VALUES (?1, ?2)", ident);
@@ -850,6 +1359,8 @@ lite_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 	sqlite3_stmt *st = L(s)->mark;
 	int r;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	sqlite3_bind_blob(st, 1, id, SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, s->sim, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, records);
@@ -863,19 +1374,94 @@ lite_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 }
 
 static int
+lite_expect(struct simlog_sink *s, const unsigned char *ids, size_t n,
+	    unsigned char *found, struct simlog_err *err)
+{
+	sqlite3 *db = L(s)->rdb ? L(s)->rdb : L(s)->db;
+	sqlite3_stmt *st = L(s)->rdb ? L(s)->rseen : L(s)->seen;
+
+	if (db == L(s)->db && lite_sync(s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		sqlite3_bind_blob(st, 1, ids + i * SIMLOG_BATCH_ID_LEN,
+		    SIMLOG_BATCH_ID_LEN, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r != SQLITE_ROW && r != SQLITE_DONE) {
+			simlog_seterr(err, busy(r) ? SIMLOG_EX_TEMPFAIL :
+			    SIMLOG_EX_IOERR, "%s: looking up batches: %s",
+			    s->name, sqlite3_errmsg(db));
+			own_limits(db, err);
+			return -1;
+		}
+		found[i] = r == SQLITE_ROW;
+	}
+	return 0;
+}
+
+/* The transaction holds the write lock: an id found missing stays so,
+ * and the writer records it with the rows. */
+static int
+lite_mark_new(struct simlog_sink *s, const unsigned char *id,
+	      uint32_t records, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	size_t slen = strlen(s->sim), at;
+	sqlite3_int64 n = records;
+	double now = simlog_now_wall();
+	int dup;
+
+	if (!l->wr_started || !l->in_txn) {
+		if (lite_mark(s, id, records, &dup, err) < 0)
+			return -1;
+		return dup ? simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a "
+		    "batch found missing was there when recorded",
+		    s->name) : 0;
+	}
+	if (wr_failed(l))
+		return lite_sync(s, err);
+	if (job_begin(l, l->mark, NO_ROUTE, 64 + slen, &at) < 0)
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+	job_param(&l->fill, P_BLOB, id, SIMLOG_BATCH_ID_LEN);
+	job_param(&l->fill, P_TEXT, s->sim, slen);
+	job_param(&l->fill, P_INT, &n, sizeof(n));
+	job_param(&l->fill, P_REAL, &now, sizeof(now));
+	job_end(l, at, "", 0, "", 0);
+	return queued(s);
+}
+
+static int
 lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		  const char *json, size_t len, struct simlog_err *err)
 {
+	struct lite *l = L(s);
 	sqlite3_stmt *st = r->plain;
+	size_t slen = strlen(s->sim), at;
 	int rc;
 
-	sqlite3_bind_text(st, 1, s->sim, -1, SQLITE_STATIC);
+	/* In a transaction: a row outside one is committed on its own,
+	 * and the caller is told how it went. */
+	if (l->wr_started && l->in_txn) {
+		if (wr_failed(l))
+			return lite_sync(s, err);
+		if (job_begin(l, st, (uint32_t)(r - s->routes), 16 + slen + len,
+		    &at) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		job_param(&l->fill, P_TEXT, s->sim, slen);
+		job_param(&l->fill, P_TEXT, json, len);
+		job_end(l, at, "", 0, "", 0);
+		return queued(s);
+	}
+	sqlite3_bind_text(st, 1, s->sim, (int)slen, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+	if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) && !txn_lost(s))
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
 		    sqlite3_errmsg(L(s)->db)), 1;
 	return fail(s, err, rc, r->table);
@@ -939,11 +1525,29 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 {
 	const struct simlog_stable *t = r->st;
 	const struct lite_table *lt = t->sink;
+	struct lite *l = L(s);
 	sqlite3_stmt *st = lt->ins;
 	int n = (int)t->ncols, rc;
 
-	(void)json;
-	(void)len;
+	/* Rows no later one updates nor refers to go to the writer. */
+	if (l->wr_started && l->in_txn && !lt->raw && lt->owner == NULL &&
+	    !t->referenced) {
+		size_t need = len + strlen(s->sim), at;
+
+		if (wr_failed(l))
+			return lite_sync(s, err);
+		for (int i = 0; i < n; i++)
+			need += val_room(&vals[i]);
+		if (job_begin(l, st, (uint32_t)(r - s->routes), need, &at) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		for (int i = 0; i < n; i++)
+			job_val(&l->fill, &vals[i]);
+		job_end(l, at, s->sim, strlen(s->sim), json, len);
+		return queued(s);
+	}
+	if (lite_sync(s, err) < 0)
+		return -1;
 	for (int i = 0; i < n; i++) {
 		const struct simlog_val *v = &vals[i];
 
@@ -963,15 +1567,15 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	if (rc == SQLITE_DONE)
 		return lt->owner != NULL && sqlite3_changes(L(s)->db) == 0 ?
 		    owned_elsewhere(s, t, lt, vals, err) : 0;
-	if (rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH)
+	if ((rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) && !txn_lost(s))
 		return simlog_seterr(err, SIMLOG_EX_DATAERR, "%s",
 		    sqlite3_errmsg(L(s)->db)), 1;
 	return fail(s, err, rc, t->name);
 }
 
 static int
-lite_reject(struct simlog_sink *s, const char *type, const char *json,
-	    size_t len, const char *why, struct simlog_err *err)
+reject_now(struct simlog_sink *s, const char *type, const char *json,
+	   size_t len, const char *why, struct simlog_err *err)
 {
 	sqlite3_stmt *st = L(s)->reject;
 	int r;
@@ -986,6 +1590,15 @@ lite_reject(struct simlog_sink *s, const char *type, const char *json,
 	return r == SQLITE_DONE ? 0 : fail(s, err, r, "simlog_rejects");
 }
 
+static int
+lite_reject(struct simlog_sink *s, const char *type, const char *json,
+	    size_t len, const char *why, struct simlog_err *err)
+{
+	if (lite_sync(s, err) < 0)
+		return -1;
+	return reject_now(s, type, json, len, why, err);
+}
+
 /* --- foreign keys ----------------------------------------------------------- */
 
 static int
@@ -996,6 +1609,8 @@ lite_parent_has(struct simlog_sink *s, struct simlog_parent *p,
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" WHERE \"%s\" = ?1 "
 	    "LIMIT 1", p->st->name, p->st->cols[p->col].name);
 	if (sqlite3_prepare_v2(L(s)->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -1017,6 +1632,8 @@ lite_wait_put(struct simlog_sink *s, const char *sim, const char *type,
 	sqlite3_stmt *st = L(s)->wput;
 	int r;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	sqlite3_bind_text(st, 1, sim, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, json, (int)len, SQLITE_STATIC);
@@ -1036,6 +1653,8 @@ lite_wait_list(struct simlog_sink *s,
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(L(s)->db, "SELECT parent, parent_key, count(*) "
 	    "FROM simlog_waiting GROUP BY parent, parent_key", -1, &st,
 	    NULL) != SQLITE_OK)
@@ -1065,6 +1684,8 @@ lite_wait_take(struct simlog_sink *s, const struct simlog_parent *p,
 		"parent_key = ?2",
 	};
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	for (int k = 0; k < 2; k++) {
 		sqlite3_stmt *st;
 		int rc;
@@ -1095,7 +1716,7 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 {
 	int rc;
 
-	if (lite_check(s, err) < 0)
+	if (lite_sync(s, err) < 0 || lite_check(s, err) < 0)
 		return -1;
 	/* COMMIT can meet a busy checkpoint; the busy handler waits, and
 	 * the transaction stays open to try again. */
@@ -1112,6 +1733,7 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 static void
 lite_rollback(struct simlog_sink *s)
 {
+	lite_drop_jobs(s);
 	if (sqlite3_get_autocommit(L(s)->db) == 0)
 		sqlite3_exec(L(s)->db, "ROLLBACK", NULL, NULL, NULL);
 	L(s)->in_txn = 0;
@@ -1123,6 +1745,8 @@ lite_prune(struct simlog_sink *s, double before, struct simlog_err *err)
 	sqlite3_stmt *st;
 	int rc;
 
+	if (lite_sync(s, err) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(L(s)->db, "DELETE FROM simlog_batches "
 	    "WHERE drained_at < ?1", -1, &st, NULL) != SQLITE_OK)
 		return fail(s, err, sqlite3_errcode(L(s)->db),
@@ -1140,6 +1764,8 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.apply_schema = lite_apply_schema,
 	.begin = lite_begin,
 	.mark = lite_mark,
+	.expect = lite_expect,
+	.mark_new = lite_mark_new,
 	.plain_table = lite_plain_table,
 	.insert_plain = lite_insert_plain,
 	.insert_row = lite_insert_row,

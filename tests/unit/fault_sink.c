@@ -79,6 +79,19 @@ fault_mark(struct simlog_sink *s, const unsigned char *id, uint32_t records,
 	return f->real->mark(s, id, records, dup, err);
 }
 
+/* A batch id that expect found missing is recorded without asking
+ * again: the same point as mark. */
+static int
+fault_mark_new(struct simlog_sink *s, const unsigned char *id,
+	       uint32_t records, struct simlog_err *err)
+{
+	struct fault_entry *f = fault_of(s);
+
+	if (fault_hit(f->plan, FAULT_MARK, err) < 0)
+		return -1;
+	return f->real->mark_new(s, id, records, err);
+}
+
 static int
 fault_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 		   const char *json, size_t len, struct simlog_err *err)
@@ -175,6 +188,8 @@ fault_sink_open(const char *path, struct fault_plan *plan,
 	*ops = *s->ops;
 	ops->begin = fault_begin;
 	ops->mark = fault_mark;
+	if (ops->mark_new != NULL)
+		ops->mark_new = fault_mark_new;
 	ops->insert_plain = fault_insert_plain;
 	ops->insert_row = fault_insert_row;
 	ops->reject = fault_reject;
