@@ -113,7 +113,11 @@ struct simlog_sink_count {
 };
 size_t simlog_sink_counts(const struct simlog_sink *s,
 			  const struct simlog_sink_count **c);
-/* The first dead letter's reason since the sink was opened, or NULL. */
+/* The first dead letter's reason since the sink was opened, or NULL: the
+ * first refused record's, except that PostgreSQL finds the database's
+ * own refusals (constraints) only at the commit, so within a transaction
+ * where simlog refused a record too, simlog's comes first.  The dead
+ * letters themselves are stored in the records' order in both. */
 const char *simlog_sink_first_reject(const struct simlog_sink *s);
 /* The first reason a row was left waiting since the sink was opened, or
  * NULL; and how many rows wait in the database now. */
