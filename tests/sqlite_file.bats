@@ -113,7 +113,17 @@ fault_during_follow() {
 	local pst=0
 	wait "$PRODUCER" || pst=$?
 	assert_equal "$pst" 0
-	assert_equal "$(jnum pushed "$(cat push.out)")" 80000
+	# On a busy machine the producer may spool a chunk (Redis slow to
+	# acknowledge for a quarter of --timeout): by design, and replayed
+	# here, so every record is in Redis before the fresh drain.
+	local pushed spooled
+	pushed=$(jnum pushed "$(cat push.out)")
+	spooled=$(jnum spooled "$(cat push.out)")
+	assert_equal $(( pushed + spooled )) 80000
+	if [ "$spooled" -gt 0 ]; then
+		run -0 --separate-stderr simlog-push --replay
+		assert_equal "$(jnum replayed "$output")" "$spooled"
+	fi
 	run simlog-drain -q -d r.db
 	assert_success
 	exactly_once r.db "$tfault" a.jsonl b.jsonl
