@@ -233,7 +233,6 @@ main(int argc, char **argv)
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		errx(EX_IOERR, "%s: %s", argv[optind + 1], sqlite3_errmsg(db));
 	exec(db, "PRAGMA page_size=65536");
-	exec(db, "PRAGMA cache_size=-8192");
 	exec(db, "PRAGMA journal_mode=WAL");
 	exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 	    "CREATE TABLE IF NOT EXISTS simlog_batches ("

@@ -70,10 +70,12 @@ simlog_chunk_reset(struct simlog_chunk *ch)
 	ch->enclen = 0;
 }
 
-/* Count one record of type[0..tlen) (valid: no NUL, under 64 bytes):
- * 0, -1 out of memory, 1 a type beyond SIMLOG_CHUNK_MAXTYPES. */
+/* Count one record of type[0..tlen): 0, -1 out of memory, 1 a type beyond
+ * SIMLOG_CHUNK_MAXTYPES, 2 a type that is not valid (*why says how).  A
+ * type is checked when it is first met: the ones counted already are. */
 static int
-tally(struct simlog_chunk *ch, const char *type, size_t tlen, size_t bytes)
+tally(struct simlog_chunk *ch, const char *type, size_t tlen, size_t bytes,
+      const char **why)
 {
 	size_t i;
 
@@ -82,12 +84,15 @@ tally(struct simlog_chunk *ch, const char *type, size_t tlen, size_t bytes)
 	for (i = ch->ntypes; i-- > 0;) {
 		struct simlog_typecount *t = &ch->types[i];
 
-		if (memcmp(t->name, type, tlen) == 0 && t->name[tlen] == '\0') {
+		if (tlen < sizeof(t->name) && memcmp(t->name, type, tlen) == 0 &&
+		    t->name[tlen] == '\0') {
 			t->records++;
 			t->bytes += bytes;
 			return 0;
 		}
 	}
+	if (simlog_valid_type(type, tlen, why) < 0)
+		return 2;
 	if (ch->ntypes >= SIMLOG_CHUNK_MAXTYPES)
 		return 1;
 	if (ch->ntypes == ch->typecap) {
@@ -112,13 +117,14 @@ simlog_chunk_add(struct simlog_chunk *ch, const char *type, size_t tlen,
 		 const char *json, size_t jlen)
 {
 	size_t need = ch->rawlen + tlen + jlen + 2;
+	const char *why;
 	char *p;
 
 	if (need > SIMLOG_CHUNK_MAXRAW || tlen >= sizeof(ch->types[0].name))
 		return -1;
 	if (grow(&ch->raw, &ch->rawcap, need) < 0)
 		return -1;
-	if (tally(ch, type, tlen, jlen) != 0)
+	if (tally(ch, type, tlen, jlen, &why) != 0)
 		return -1;
 	p = ch->raw + ch->rawlen;
 	memcpy(p, type, tlen);
@@ -188,7 +194,8 @@ check_records(struct simlog_chunk *ch, uint32_t nrec, struct simlog_err *err)
 
 	while ((rc = simlog_chunk_next(ch, &pos, &type, &tlen, &json,
 	    &jlen)) > 0) {
-		if (simlog_valid_type(type, tlen, &why) < 0)
+		rc = tally(ch, type, tlen, jlen, &why);
+		if (rc == 2)
 			return simlog_seterr(err, SIMLOG_EX_DATAERR, "record %u "
 			    "has a record type that is not valid: %s",
 			    ch->records + 1, why);
@@ -196,7 +203,7 @@ check_records(struct simlog_chunk *ch, uint32_t nrec, struct simlog_err *err)
 			return simlog_seterr(err, SIMLOG_EX_DATAERR, "record %u "
 			    "is %zu bytes, more than a record may be (%u)",
 			    ch->records + 1, jlen, SIMLOG_RECORD_MAX);
-		if ((rc = tally(ch, type, tlen, jlen)) < 0)
+		if (rc < 0)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
 		if (rc > 0)

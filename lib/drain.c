@@ -59,6 +59,24 @@ struct acklist {
 
 enum where { IN_DB, IN_REDIS };
 
+/*
+ * A transaction the sink commits in the background while the next one
+ * fills (simlog_sink_commit_next): its entries, deleted once the commit is
+ * settled; where it began, to read again from if it fails; where it ended,
+ * where the next one begins.
+ */
+struct pending {
+	int active;
+	struct acklist acks;
+	struct simlog_sid from, to;
+	int from_started;
+	unsigned long long batches, dups, dup_rows;
+};
+
+/* A pending commit is settled after this many pages of the next
+ * transaction: by then the commit is about done (make bench). */
+#define SETTLE_PAGES 2
+
 struct simlog_drainer {
 	struct simlog_drainer_opts o;
 	char sim[72];			/* o.sim */
@@ -73,6 +91,7 @@ struct simlog_drainer {
 	struct simlog_sink *sink;
 	struct simlog_schema *schema;
 	struct simlog_chunk ch;
+	struct pending pend;
 
 	unsigned long long rows, rejects, waiting, resumed;
 	unsigned long long batches, dups, dup_rows, corrupt;
@@ -302,6 +321,9 @@ struct txn {
 	int *started;			/* after is valid */
 	const struct simlog_sid *upto;	/* the backlog's end */
 	struct acklist *acks;		/* entries to delete once committed */
+	struct simlog_sid from;		/* where to read again from if it
+					 * fails */
+	int from_started;
 	enum where where;		/* where a failure came from */
 	size_t records, handled;
 	unsigned long long batches, dups, dup_rows;
@@ -577,10 +599,12 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 	return (long)n;
 }
 
-/* Committed: count it, then delete the entries.  If we die before the
- * ack, the next drain finds the batch ids and only deletes the entries. */
+/* A commit done: count it, check the database is still the one, then
+ * delete the entries.  If we die before the ack, the next drain finds the
+ * batch ids and only deletes the entries. */
 static int
-commit(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
+committed(struct simlog_drainer *d, struct txn *t, const struct acklist *acks,
+	  const struct pending *p, struct simlog_err *e)
 {
 	const struct simlog_sink_count *c;
 	char k[SIMLOG_KEYLEN];
@@ -589,21 +613,20 @@ commit(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
 
 	/* Rows committed into a database file deleted or replaced meanwhile
 	 * are in no database anyone reads: their entries stay. */
-	if (simlog_sink_commit(d->sink, e) < 0 ||
-	    simlog_sink_check(d->sink, e) < 0)
+	if (simlog_sink_check(d->sink, e) < 0)
 		return -1;
 	n = simlog_sink_counts(d->sink, &c);
 	for (size_t i = 0; i < n; i++)
 		tally_add(d, t->sim, &c[i]);
-	d->batches += t->batches;
-	d->dups += t->dups;
-	d->dup_rows += t->dup_rows;
+	d->batches += p->batches;
+	d->dups += p->dups;
+	d->dup_rows += p->dup_rows;
 	t->where = IN_REDIS;
-	if (t->acks->n == 0)
+	if (acks->n == 0)
 		return 0;
 	if ((d->hooks.committed != NULL &&
 	    d->hooks.committed(d->hooks.arg, t->sim, e) < 0) ||
-	    (reset = simlog_queue_ack(&d->conn, t->sim, t->acks->a, t->acks->n,
+	    (reset = simlog_queue_ack(&d->conn, t->sim, acks->a, acks->n,
 	    e)) < 0)
 		return -1;
 	simlog_key_count(t->sim, k);
@@ -612,6 +635,97 @@ commit(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
 		    "(or no hash) and %s reset", t->sim, reset,
 		    reset == 1 ? "" : "s", k, reset == 1 ? "was" : "were");
 	return 0;
+}
+
+/* What a transaction did, as a pending commit keeps it. */
+static struct pending
+done_of(const struct txn *t)
+{
+	struct pending p = { 0, { NULL, 0, 0 }, { 0, 0 }, { 0, 0 }, 0,
+	    t->batches, t->dups, t->dup_rows };
+
+	return p;
+}
+
+/* Commit, then count and delete the entries. */
+static int
+commit(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
+{
+	struct pending p = done_of(t);
+
+	if (simlog_sink_commit(d->sink, e) < 0)
+		return -1;
+	return committed(d, t, t->acks, &p, e);
+}
+
+/* Commit in the background and go on with the next transaction at once:
+ * its entries are deleted when settle finds the commit done. */
+static int
+commit_next(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
+{
+	struct pending *p = &d->pend;
+	struct acklist keep = p->acks;
+
+	if (simlog_sink_commit_next(d->sink, e) < 0)
+		return -1;
+	*p = done_of(t);
+	p->active = 1;
+	p->acks = *t->acks;
+	*t->acks = keep;
+	p->from = t->from;
+	p->from_started = t->from_started;
+	p->to = *t->after;
+	return 0;
+}
+
+/* The pending commit settled and its entries deleted, if there is one;
+ * the transaction that goes on then reads again, if it fails, from where
+ * the settled one ended. */
+static int
+settle(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
+{
+	struct pending *p = &d->pend;
+
+	if (!p->active)
+		return 0;
+	t->where = IN_REDIS;
+	if (take_ahead(d, t, e) < 0)
+		return -1;
+	t->where = IN_DB;
+	p->active = 0;
+	if (simlog_sink_settle(d->sink, e) < 0 || committed(d, t, &p->acks,
+	    p, e) < 0)
+		return -1;
+	acks_clear(&p->acks);
+	t->from = p->to;
+	t->from_started = 1;
+	t->where = IN_DB;
+	return 0;
+}
+
+/* A pending commit met by a failure: settled (and counted, as a commit
+ * whose entries could not be deleted), its entries left to the next
+ * read, which finds their batch ids in. */
+static void
+settle_quietly(struct simlog_drainer *d, const char *sim)
+{
+	struct pending *p = &d->pend;
+	struct simlog_err ignored;
+	const struct simlog_sink_count *c;
+	size_t n;
+
+	if (!p->active)
+		return;
+	p->active = 0;
+	if (simlog_sink_settle(d->sink, &ignored) == 0) {
+		n = simlog_sink_counts(d->sink, &c);
+		for (size_t i = 0; i < n; i++)
+			tally_add(d, sim, &c[i]);
+		d->batches += p->batches;
+		d->dups += p->dups;
+		d->dup_rows += p->dup_rows;
+	}
+	acks_clear(&p->acks);
 }
 
 /*
@@ -625,15 +739,18 @@ drain_txn(struct simlog_drainer *d, const char *sim, struct simlog_sid *after,
 	  int *started, const struct simlog_sid *upto, struct acklist *acks,
 	  enum where *where, struct simlog_err *e)
 {
-	struct txn t = { sim, after, started, upto, acks, IN_DB, 0, 0, 0, 0,
-	    0, 0, NULL, 0, 0 };
-	struct simlog_sid resume = *after;
-	int resume_started = *started;
+	struct txn t = { sim, after, started, upto, acks, *after, *started,
+	    IN_DB, 0, 0, 0, 0, 0, 0, NULL, 0, 0 };
 	double t0;
-	long n;
+	long n = 0;
+	int pages = 0;
 
 	acks_clear(acks);
-	if (simlog_sink_begin(d->sink, sim, e) < 0)
+	if (d->pend.active) {
+		/* Begun already, after the commit still going on. */
+		t.from = d->pend.from;
+		t.from_started = d->pend.from_started;
+	} else if (simlog_sink_begin(d->sink, sim, e) < 0)
 		goto fail;
 	t0 = simlog_now_mono();
 	for (;;) {
@@ -645,11 +762,20 @@ drain_txn(struct simlog_drainer *d, const char *sim, struct simlog_sid *after,
 			break;
 		if ((n = drain_page(d, &t, more, e)) < 0)
 			goto rollback;
+		if (++pages >= SETTLE_PAGES && settle(d, &t, e) < 0)
+			goto rollback;
 		if (n < PAGE)
 			break;
 		show_progress(d, sim, 0);
 	}
-	if (commit(d, &t, e) < 0) {
+	if (settle(d, &t, e) < 0)
+		goto rollback;
+	/* A full transaction that ended on a full page: the next one is
+	 * likely to follow, and begins while this one commits. */
+	if (n == PAGE && !stopping(d) && simlog_sink_overlaps(d->sink)) {
+		if (commit_next(d, &t, e) < 0)
+			goto rollback;
+	} else if (commit(d, &t, e) < 0) {
 		if (t.where == IN_REDIS)
 			goto fail;	/* committed: only the ack failed */
 		goto rollback;
@@ -657,15 +783,38 @@ drain_txn(struct simlog_drainer *d, const char *sim, struct simlog_sid *after,
 	*where = t.where;
 	return (long)t.handled;
 rollback:
+	settle_quietly(d, sim);
 	simlog_sink_rollback(d->sink);
 fail:
 	*where = t.where;
 	drop_ahead(d, &t);
 	/* Read again from where this transaction began (entries committed
 	 * but not deleted are found in already, and deleted). */
-	*after = resume;
-	*started = resume_started;
+	*after = t.from;
+	*started = t.from_started;
 	return -1;
+}
+
+/* The commit still pending when a simulation's drain ends: settled, its
+ * entries deleted, and the transaction begun after it (empty) let go. */
+static int
+end_pending(struct simlog_drainer *d, const char *sim, enum where *where,
+	    struct simlog_err *e)
+{
+	struct acklist none = { NULL, 0, 0 };
+	struct simlog_sid after = d->pend.to;
+	int started = 1;
+	struct txn t = { sim, &after, &started, NULL, &none, after, 1,
+	    IN_DB, 0, 0, 0, 0, 0, 0, NULL, 0, 0 };
+	int rc;
+
+	if (!d->pend.active)
+		return 0;
+	rc = settle(d, &t, e);
+	settle_quietly(d, sim);
+	simlog_sink_rollback(d->sink);
+	*where = t.where;
+	return rc;
 }
 
 /* --- one simulation ------------------------------------------------------------ */
@@ -761,6 +910,7 @@ drain_sim(struct simlog_drainer *d, const char *sim, enum where *where,
 	struct simlog_sid upto, after = { 0, 0 };
 	struct acklist acks = { NULL, 0, 0 };
 	unsigned long long done0 = handled(d);
+	struct simlog_err ignored;
 	int found, started = 0;
 	long n;
 	struct last_op lo = { sim, &upto, &found };
@@ -798,6 +948,8 @@ drain_sim(struct simlog_drainer *d, const char *sim, enum where *where,
 		if (n == 0 || !retry_after(d, e, *where, &attempt, &dbtries))
 			break;
 	}
+	if (end_pending(d, sim, where, n < 0 ? &ignored : e) < 0 && n >= 0)
+		n = -1;
 	acks_clear(&acks);
 	free(acks.a);
 	if (handled(d) > done0)
@@ -1333,6 +1485,8 @@ simlog_drainer_close(struct simlog_drainer *d)
 		free(d->seen[i].types);
 	free(d->seen);
 	free(d->undrained);
+	acks_clear(&d->pend.acks);
+	free(d->pend.acks.a);
 	if (d->have_conn)
 		simlog_conn_clear(&d->conn);
 	simlog_breaker_clear(&d->brk);

@@ -5,6 +5,7 @@
  * jansson tree per record costs about four times as much; tests/unit
  * compares this scanner's verdicts with jansson's on mutated input.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "json.h"
@@ -38,6 +39,41 @@ static const unsigned char strstop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
+
+/*
+ * Eight bytes at a time: the bits 0x80 of the bytes of v that strstop
+ * marks ('"', '\\', below 0x20, above 0x7f).  A borrow can only mark a
+ * byte above one marked itself, so the lowest bit set is a true one.
+ */
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+static uint64_t
+word_stops(uint64_t v)
+{
+	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+
+	return ((v - ONES * 0x20) | (q - ONES) | (b - ONES) | v) & HIGHS;
+}
+
+/* The first byte from p on that strstop marks, or end. */
+static const unsigned char *
+skip_plain(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t v, m;
+
+	while (end - p >= 8) {
+		memcpy(&v, p, sizeof(v));
+		if ((m = word_stops(v)) != 0)
+			return p + (__builtin_ctzll(m) >> 3);
+		p += 8;
+	}
+#endif
+	while (p < end && !strstop[*p])
+		p++;
+	return p;
+}
 
 static int
 fail(struct scan *s, const char *why)
@@ -119,8 +155,7 @@ scan_string(struct scan *s, int *esc)
 	s->p++;
 	*esc = 0;
 	for (;;) {
-		while (s->p < s->end && !strstop[*s->p])
-			s->p++;
+		s->p = skip_plain(s->p, s->end);
 		if (s->p >= s->end)
 			return fail(s, "unterminated string");
 		unsigned c = *s->p;

@@ -199,6 +199,7 @@ simlog_sink_free(struct simlog_sink *s)
 	s->ops->close(s);
 	idset_free(&s->expected);
 	idset_free(&s->marked);
+	idset_free(&s->settling);
 	simlog_parents_free(s);
 	free(s->routes);
 	free(s->rhash);
@@ -278,7 +279,8 @@ simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 {
 	int seen = idset_get(&s->expected, id);
 
-	*dup = idset_get(&s->marked, id) != 0 || seen == 2;
+	*dup = idset_get(&s->marked, id) != 0 || seen == 2 ||
+	    (s->pending && idset_get(&s->settling, id) != 0);
 	if (*dup)
 		return 0;
 	if ((seen == 1 ? s->ops->mark_new(s, id, records, err) :
@@ -562,23 +564,13 @@ simlog_sink_retry(struct simlog_sink *s, struct simlog_route *r,
 	return route_insert(s, r, json, jlen, 1, from_wait, err);
 }
 
-int
-simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
+/* The open transaction's counts become the last commit's; the routes it
+ * made are marked made (0), or made by a commit not yet settled (2). */
+static int
+take_counts(struct simlog_sink *s, int made, struct simlog_err *err)
 {
 	size_t i, n = 0;
 
-	if (simlog_parents_settle(s, err) < 0 || s->ops->commit(s, err) < 0)
-		return -1;
-	simlog_parents_commit(s);
-	idset_clear(&s->expected);
-	idset_clear(&s->marked);
-	if (s->first_reject[0] == '\0')
-		memcpy(s->first_reject, s->pending_reject,
-		    sizeof(s->first_reject));
-	s->pending_reject[0] = '\0';
-	if (s->first_wait[0] == '\0')
-		memcpy(s->first_wait, s->pending_wait, sizeof(s->first_wait));
-	s->pending_wait[0] = '\0';
 	if (s->nroutes > 0) {
 		void *q = realloc(s->counts, s->nroutes * sizeof(*s->counts));
 
@@ -590,7 +582,8 @@ simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
 	for (i = 0; i < s->nroutes; i++) {
 		struct simlog_route *r = &s->routes[i];
 
-		r->made_in_txn = 0;
+		if (r->made_in_txn == 1)
+			r->made_in_txn = made;
 		if (r->rows == 0 && r->rejects == 0 && r->waiting == 0 &&
 		    r->unmapped == 0 && r->resumed == 0)
 			continue;
@@ -608,12 +601,93 @@ simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
 	return 0;
 }
 
+/* A transaction's first dead letter's reason, once it is committed. */
+static void
+keep_first(char *first, char *pending)
+{
+	if (first[0] == '\0')
+		memcpy(first, pending, SIMLOG_ERRLEN);
+	pending[0] = '\0';
+}
+
+int
+simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err)
+{
+	if (simlog_sink_settle(s, err) < 0 ||
+	    simlog_parents_settle(s, err) < 0 || s->ops->commit(s, err) < 0)
+		return -1;
+	simlog_parents_commit(s);
+	idset_clear(&s->expected);
+	idset_clear(&s->marked);
+	keep_first(s->first_reject, s->pending_reject);
+	keep_first(s->first_wait, s->pending_wait);
+	return take_counts(s, 0, err);
+}
+
+int
+simlog_sink_overlaps(const struct simlog_sink *s)
+{
+	return s->ops->overlaps != NULL && s->nparents == 0 && !s->pending &&
+	    s->ops->overlaps(s);
+}
+
+int
+simlog_sink_commit_next(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct simlog_idset t;
+
+	if (!simlog_sink_overlaps(s))
+		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: cannot "
+		    "commit in the background now", s->name);
+	if (s->ops->commit_next(s, err) < 0)
+		return -1;
+	s->pending = 1;
+	/* The next transaction's batch ids start afresh; the committing
+	 * one's still say what is in until it is settled. */
+	t = s->settling;
+	s->settling = s->marked;
+	s->marked = t;
+	idset_clear(&s->marked);
+	idset_clear(&s->expected);
+	memcpy(s->settling_reject, s->pending_reject, SIMLOG_ERRLEN);
+	s->pending_reject[0] = '\0';
+	return take_counts(s, 2, err);
+}
+
+int
+simlog_sink_settle(struct simlog_sink *s, struct simlog_err *err)
+{
+	if (!s->pending)
+		return 0;
+	s->pending = 0;
+	idset_clear(&s->settling);
+	/* What the reader found missing before the commit was done may be
+	 * in now: the next page asks again. */
+	idset_clear(&s->expected);
+	if (s->ops->settle(s, err) < 0) {
+		s->settling_reject[0] = '\0';
+		return -1;
+	}
+	keep_first(s->first_reject, s->settling_reject);
+	for (size_t i = 0; i < s->nroutes; i++)
+		if (s->routes[i].made_in_txn == 2)
+			s->routes[i].made_in_txn = 0;
+	return 0;
+}
+
 void
 simlog_sink_rollback(struct simlog_sink *s)
 {
 	size_t i, keep = 0;
 
+	/* A commit still going on ends first, whichever way: the routes it
+	 * made are forgotten with the rest (made again if need be). */
 	s->ops->rollback(s);
+	if (s->pending) {
+		s->pending = 0;
+		idset_clear(&s->settling);
+		s->settling_reject[0] = '\0';
+	}
 	simlog_parents_rollback(s);
 	idset_clear(&s->expected);
 	idset_clear(&s->marked);

@@ -92,6 +92,19 @@ int simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
 		       const char *json, size_t jlen, struct simlog_err *err);
 /* Commit; then the counts below say what the transaction stored. */
 int simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err);
+/*
+ * A commit that goes on while the next transaction fills: where
+ * simlog_sink_overlaps says so, simlog_sink_commit_next commits the open
+ * transaction in the background and begins the next one of the same
+ * simulation at once (the counts below are the committing one's).
+ * simlog_sink_settle waits for that commit: 0 it is done, and nothing
+ * before it need be kept elsewhere; -1 it failed, and the transaction
+ * after it is lost too (roll back).  Settle between a page's records,
+ * never inside one page's marks.  0 at once when no commit is pending.
+ */
+int simlog_sink_overlaps(const struct simlog_sink *s);
+int simlog_sink_commit_next(struct simlog_sink *s, struct simlog_err *err);
+int simlog_sink_settle(struct simlog_sink *s, struct simlog_err *err);
 void simlog_sink_rollback(struct simlog_sink *s);
 
 /* Whether the database is still the one opened: an SQLite file deleted

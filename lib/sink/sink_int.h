@@ -19,7 +19,8 @@ struct simlog_route {
 	struct simlog_stable *st;	/* a schema's table, else NULL */
 	int strict_unknown;		/* not in a strict schema: reject */
 	void *plain;			/* the sink's state for a default table */
-	int made_in_txn;		/* created by the open transaction */
+	int made_in_txn;		/* created by the open transaction (1)
+					 * or by a commit not yet settled (2) */
 	struct simlog_sink_count c;	/* the last commit's */
 	/* in the open transaction */
 	unsigned long long rows, rejects, waiting, unmapped, resumed;
@@ -99,6 +100,16 @@ struct simlog_sink_ops {
 				   size_t len, struct simlog_err *err),
 			 struct simlog_err *err);
 	int (*commit)(struct simlog_sink *s, struct simlog_err *err);
+	/* Optional, all three or none.  overlaps: whether a commit can go
+	 * on in the background now; commit_next: check and commit the open
+	 * transaction and begin the next (the database as commit leaves
+	 * it), returning before the commit is done, the rows that follow
+	 * going in after it; settle: wait for that commit, 0 done or -1
+	 * it failed (and the transaction after it with it).  rollback
+	 * waits for such a commit before it rolls back. */
+	int (*overlaps)(const struct simlog_sink *s);
+	int (*commit_next)(struct simlog_sink *s, struct simlog_err *err);
+	int (*settle)(struct simlog_sink *s, struct simlog_err *err);
 	void (*rollback)(struct simlog_sink *s);
 	int (*prune)(struct simlog_sink *s, double before,
 		     struct simlog_err *err);
@@ -147,8 +158,11 @@ struct simlog_sink {
 	unsigned long long waiting, waiting_txn;
 	int reload_waits;
 	/* the open transaction's batch ids: those expected (whether the
-	 * database had them), those marked */
-	struct simlog_idset expected, marked;
+	 * database had them), those marked; and those of a commit not yet
+	 * settled (simlog_sink_commit_next) */
+	struct simlog_idset expected, marked, settling;
+	int pending;			/* such a commit */
+	char settling_reject[SIMLOG_ERRLEN];
 };
 
 /* A record found not to fit only at commit (PostgreSQL checks

@@ -40,7 +40,8 @@ struct misfit {
 	size_t simlen, jlen, wlen;
 };
 
-enum { WR_NONE, WR_SQLITE, WR_OOM, WR_MARKED };	/* how the writer failed */
+enum { WR_NONE, WR_SQLITE, WR_OOM, WR_MARKED, WR_COMMIT };	/* how the
+							 * writer failed */
 
 struct lite {
 	sqlite3 *db;
@@ -72,6 +73,12 @@ struct lite {
 	int wr_busy, wr_stop, wr_abort;
 	int main_waits;			/* in hand_over: fill is the writer's
 					 * to take */
+	const volatile sig_atomic_t *stop;
+	/* A commit the writer makes (then begins the next transaction)
+	 * before its next jobs, and how it went (lite_commit_next). */
+	int commit_due, commit_failed;
+	char commit_msg[SIMLOG_ERRLEN / 2];
+	int commit_rc, commit_errno;
 	struct jobs fill, run;		/* queued; given to the writer */
 	struct jobs misfits;		/* refused rows, for dead letters */
 	int wr_failed;			/* WR_*: it stopped */
@@ -316,6 +323,13 @@ checkpointer_stop(struct lite *l)
 #define HANDOFF_JOBS 8			/* jobs worth waking the writer for */
 #define FILL_MAX (512u << 10)		/* bytes the drain queues before it
 					 * waits for the writer */
+#define FILL_MAX_COMMITTING (4u << 20)	/* the same while the writer commits:
+					 * the next rows' work goes on, as
+					 * much as a third of a commit's
+					 * wait (make bench) */
+
+#define NO_ROUTE UINT32_MAX		/* a batch id: one row must go in */
+#define BEGIN_ROUTE (UINT32_MAX - 1)	/* none: beginning a transaction */
 
 /* A job: this header, the statement's parameters, then the simulation
  * and the record (for a dead letter). */
@@ -326,8 +340,6 @@ struct job {
 	uint32_t simlen, jlen;		/* at the end; a default table's
 					 * row: 0, its parameters are they */
 };
-
-#define NO_ROUTE UINT32_MAX		/* a batch id: one row must go in */
 
 enum { P_NULL, P_INT, P_REAL, P_TEXT, P_BLOB };
 
@@ -539,6 +551,74 @@ run_jobs(struct lite *l, struct jobs *q)
 	q->len = q->n = 0;
 }
 
+/* PRAGMA data_version: it changes when another connection commits; -1
+ * if it cannot be read. */
+static sqlite3_int64
+data_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	sqlite3_int64 v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * The commit lite_commit_next asked for, in the writer's thread: COMMIT
+ * (waiting out a busy checkpoint, as lite_commit does), then BEGIN the
+ * next transaction.  A failed commit fails every job after it; a failed
+ * BEGIN too, and never lets them run outside a transaction.
+ */
+static void
+commit_then_begin(struct lite *l)
+{
+	/* Read while the write lock is still held, so that any commit of
+	 * another connection before BEGIN has taken it again shows. */
+	sqlite3_int64 before = data_version(l->db);
+	int rc;
+
+	while ((rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL)) !=
+	    SQLITE_OK && busy(rc) && sqlite3_get_autocommit(l->db) == 0 &&
+	    !(l->stop && *l->stop))
+		;
+	if (rc != SQLITE_OK) {
+		l->commit_rc = rc;
+		l->commit_errno = sqlite3_system_errno(l->db);
+		snprintf(l->commit_msg, sizeof(l->commit_msg), "%s%s",
+		    sqlite3_errmsg(l->db), sqlite3_get_autocommit(l->db) ?
+		    ROLLED_BACK : "");
+		l->commit_failed = 1;
+		wr_fail(l, WR_COMMIT);
+		return;
+	}
+	checkpointer_kick(l);
+	if ((rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
+	    SQLITE_OK) {
+		l->wr_rc = rc;
+		l->wr_route = BEGIN_ROUTE;
+		l->wr_errno = sqlite3_system_errno(l->db);
+		snprintf(l->wr_msg, sizeof(l->wr_msg), "%s",
+		    sqlite3_errmsg(l->db));
+		wr_fail(l, WR_SQLITE);
+	} else if (before < 0 || data_version(l->db) != before) {
+		/* The drain looked batch ids up before this transaction held
+		 * the database; another connection committed between the two
+		 * transactions, so they may have changed: the transaction is
+		 * done again. */
+		l->wr_rc = SQLITE_BUSY;
+		l->wr_route = BEGIN_ROUTE;
+		l->wr_errno = 0;
+		snprintf(l->wr_msg, sizeof(l->wr_msg), "another drain "
+		    "committed between two transactions of this one");
+		wr_fail(l, WR_SQLITE);
+	}
+}
+
 static void *
 writer(void *arg)
 {
@@ -550,6 +630,13 @@ writer(void *arg)
 			pthread_cond_wait(&l->wr_go, &l->wr_mu);
 		if (l->wr_stop)
 			break;
+		if (l->commit_due) {
+			pthread_mutex_unlock(&l->wr_mu);
+			commit_then_begin(l);
+			pthread_mutex_lock(&l->wr_mu);
+			l->commit_due = 0;
+			pthread_cond_signal(&l->wr_done);
+		}
 		pthread_mutex_unlock(&l->wr_mu);
 		run_jobs(l, &l->run);
 		pthread_mutex_lock(&l->wr_mu);
@@ -575,6 +662,7 @@ writer_start(struct simlog_sink *s)
 {
 	struct lite *l = L(s);
 
+	l->stop = s->stop;
 	pthread_mutex_init(&l->wr_mu, NULL);
 	pthread_cond_init(&l->wr_go, NULL);
 	pthread_cond_init(&l->wr_done, NULL);
@@ -587,6 +675,15 @@ writer_start(struct simlog_sink *s)
 	l->wr_started = 1;
 }
 
+/* What the drain may queue before it waits: more while the writer
+ * commits. */
+static size_t
+fill_max(const struct lite *l)
+{
+	return __atomic_load_n(&l->commit_due, __ATOMIC_RELAXED) ?
+	    FILL_MAX_COMMITTING : FILL_MAX;
+}
+
 /* Give the queued jobs to the writer; with wait, until it has done them
  * (and with wait > 1, whatever it was given before). */
 static void
@@ -596,7 +693,7 @@ hand_over(struct lite *l, int wait)
 
 	pthread_mutex_lock(&l->wr_mu);
 	l->main_waits = 1;
-	while (l->wr_busy && (wait || l->fill.len >= FILL_MAX))
+	while (l->wr_busy && (wait || l->fill.len >= fill_max(l)))
 		pthread_cond_wait(&l->wr_done, &l->wr_mu);
 	if (!l->wr_busy && l->fill.n > 0) {
 		swap = l->run;
@@ -618,7 +715,7 @@ queued(struct simlog_sink *s)
 {
 	struct lite *l = L(s);
 
-	if (l->fill.len >= FILL_MAX || (l->fill.n >= HANDOFF_JOBS &&
+	if (l->fill.len >= fill_max(l) || (l->fill.n >= HANDOFF_JOBS &&
 	    !__atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE)))
 		hand_over(l, 0);
 	return 0;
@@ -634,21 +731,34 @@ writer_failed(struct simlog_sink *s, struct simlog_err *err)
 {
 	struct lite *l = L(s);
 	const char *hint;
+	int rc, errnum;
 
 	if (l->wr_failed == WR_OOM)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
 	if (l->wr_failed == WR_MARKED)
 		return simlog_seterr(err, SIMLOG_EX_SOFTWARE, "%s: a batch "
 		    "found missing was there when recorded", s->name);
-	simlog_seterr(err, busy(l->wr_rc) ? SIMLOG_EX_TEMPFAIL :
-	    SIMLOG_EX_IOERR, "%s: %s: %s", s->name, l->wr_route == NO_ROUTE ?
-	    "recording a batch" : s->routes[l->wr_route].table, l->wr_msg);
-	if (simlog_errno_local(l->wr_errno, &hint)) {
+	if (l->wr_failed == WR_COMMIT) {
+		rc = l->commit_rc;
+		errnum = l->commit_errno;
+		simlog_seterr(err, busy(rc) && !strstr(l->commit_msg,
+		    ROLLED_BACK) ? SIMLOG_EX_TEMPFAIL : SIMLOG_EX_IOERR,
+		    "%s: committing: %s", s->name, l->commit_msg);
+	} else {
+		rc = l->wr_rc;
+		errnum = l->wr_errno;
+		simlog_seterr(err, busy(rc) ? SIMLOG_EX_TEMPFAIL :
+		    SIMLOG_EX_IOERR, "%s: %s: %s", s->name,
+		    l->wr_route == NO_ROUTE ? "recording a batch" :
+		    l->wr_route == BEGIN_ROUTE ? "starting a transaction" :
+		    s->routes[l->wr_route].table, l->wr_msg);
+	}
+	if (simlog_errno_local(errnum, &hint)) {
 		size_t n = strlen(err->msg);
 
 		err->code = SIMLOG_EX_OSERR;
 		snprintf(err->msg + n, sizeof(err->msg) - n, " (%s: %s)",
-		    strerror(l->wr_errno), hint);
+		    strerror(errnum), hint);
 	}
 	return -1;
 }
@@ -711,6 +821,7 @@ lite_drop_jobs(struct simlog_sink *s)
 	__atomic_store_n(&l->wr_abort, 0, __ATOMIC_RELAXED);
 	l->misfits.len = l->misfits.n = 0;
 	l->wr_failed = 0;
+	l->commit_failed = 0;
 }
 
 static void
@@ -862,10 +973,6 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	 * The largest SQLite has: 64 KiB pages drain about a tenth faster
 	 * than 16 KiB ones (make bench). */
 	sqlite3_exec(l->db, "PRAGMA page_size=65536", NULL, NULL, NULL);
-	/* Eight MiB of pages (the default is two): indexes on keys that come
-	 * in no order, such as AgentFarm's agent ids, change pages all over
-	 * their trees, and a page read again costs a system call. */
-	sqlite3_exec(l->db, "PRAGMA cache_size=-8192", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
 	/* Foreign keys are enforced, as in PostgreSQL: a row whose parent
@@ -1300,6 +1407,11 @@ static int
 lite_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 		  struct simlog_err *err)
 {
+	/* Eight MiB of pages (the default is two): indexes on keys that come
+	 * in no order, such as AgentFarm's agent ids, change pages all over
+	 * their trees, and a page read again costs a system call.  Default
+	 * tables only ever append, and keep SQLite's two. */
+	sqlite3_exec(L(s)->db, "PRAGMA cache_size=-8192", NULL, NULL, NULL);
 	/* Under the write lock: two drains never race an ALTER. */
 	if (lite_sync(s, err) < 0 ||
 	    exec(s, "BEGIN IMMEDIATE", "applying the schema", err) < 0)
@@ -1730,6 +1842,47 @@ lite_commit(struct simlog_sink *s, struct simlog_err *err)
 	return rc;
 }
 
+static int
+lite_overlaps(const struct simlog_sink *s)
+{
+	return L(s)->wr_started && L(s)->in_txn;
+}
+
+/* Every job done, the writer is given the commit, and the jobs queued
+ * meanwhile go in after it (in the transaction it begins). */
+static int
+lite_commit_next(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+
+	if (lite_sync(s, err) < 0 || lite_check(s, err) < 0)
+		return -1;
+	pthread_mutex_lock(&l->wr_mu);
+	l->commit_due = 1;
+	__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&l->wr_go);
+	pthread_mutex_unlock(&l->wr_mu);
+	return 0;
+}
+
+static int
+lite_settle(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct lite *l = L(s);
+	int failed;
+
+	pthread_mutex_lock(&l->wr_mu);
+	while (l->commit_due)
+		pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	failed = l->commit_failed;
+	pthread_mutex_unlock(&l->wr_mu);
+	if (!failed)
+		return 0;
+	/* The writer stopped there: the transaction after it never began. */
+	hand_over(l, 1);
+	return writer_failed(s, err);
+}
+
 static void
 lite_rollback(struct simlog_sink *s)
 {
@@ -1775,6 +1928,9 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.wait_list = lite_wait_list,
 	.wait_take = lite_wait_take,
 	.commit = lite_commit,
+	.overlaps = lite_overlaps,
+	.commit_next = lite_commit_next,
+	.settle = lite_settle,
 	.rollback = lite_rollback,
 	.prune = lite_prune,
 	.forget = lite_forget,

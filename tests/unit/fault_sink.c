@@ -138,6 +138,30 @@ fault_commit(struct simlog_sink *s, struct simlog_err *err)
 	return fault_hit(f->plan, FAULT_COMMIT_LOST, err);
 }
 
+/* A commit in the background, which begins the next transaction: the
+ * same three points, the commit and the begin where they are asked for,
+ * the commit's answer where it is learnt (settle). */
+static int
+fault_commit_next(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct fault_entry *f = fault_of(s);
+
+	if (fault_hit(f->plan, FAULT_COMMIT, err) < 0 ||
+	    f->real->commit_next(s, err) < 0)
+		return -1;
+	return fault_hit(f->plan, FAULT_BEGIN, err);
+}
+
+static int
+fault_settle(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct fault_entry *f = fault_of(s);
+
+	if (f->real->settle(s, err) < 0)
+		return -1;
+	return fault_hit(f->plan, FAULT_COMMIT_LOST, err);
+}
+
 static void
 fault_close(struct simlog_sink *s)
 {
@@ -194,6 +218,10 @@ fault_sink_open(const char *path, struct fault_plan *plan,
 	ops->insert_row = fault_insert_row;
 	ops->reject = fault_reject;
 	ops->commit = fault_commit;
+	if (ops->commit_next != NULL) {
+		ops->commit_next = fault_commit_next;
+		ops->settle = fault_settle;
+	}
 	ops->close = fault_close;
 	s->ops = ops;
 	return s;
