@@ -3,12 +3,14 @@
  * LZ4-compressed behind a fixed header (layout in simlog(7)):
  *
  *   0  4  "SLC" and format version 1
- *   4  1  flags: bit 0 = payload is an LZ4 block
+ *   4  1  flags: bit 0 = payload is an LZ4 block; bit 1 = the writer
+ *         checked every record as a JSON object in UTF-8
  *   5  3  zero
  *   8 16  batch id (8 producer bytes, 64-bit big-endian sequence)
  *  24  4  record count, little-endian
  *  28  4  raw payload length, little-endian
- *  32  4  CRC-32 of the raw payload, little-endian
+ *  32  4  CRC-32 of the raw payload, little-endian (starting from
+ *         CHECKED_CRC_SEED instead of 0 when bit 1 is set)
  *  36     payload
  */
 #include <errno.h>
@@ -25,7 +27,13 @@
 #include "simlog.h"
 #include "util.h"
 
-#define FLAG_LZ4 1
+#define FLAG_LZ4	1
+#define FLAG_CHECKED	2
+
+/* The CRC of a checked chunk starts here rather than at 0: a flag bit
+ * flipped either way is a checksum mismatch, so a chunk nobody checked is
+ * never taken for a checked one by accident. */
+#define CHECKED_CRC_SEED 0x534c4332u
 
 static int
 grow(char **p, size_t *cap, size_t need)
@@ -67,6 +75,7 @@ simlog_chunk_reset(struct simlog_chunk *ch)
 	ch->records = 0;
 	ch->rawlen = 0;
 	ch->ntypes = 0;
+	ch->checked = 0;
 	ch->enclen = 0;
 }
 
@@ -138,8 +147,9 @@ simlog_chunk_add(struct simlog_chunk *ch, const char *type, size_t tlen,
 
 int
 simlog_chunk_seal(struct simlog_chunk *ch,
-		  const unsigned char id[SIMLOG_BATCH_ID_LEN], int compress)
+		  const unsigned char id[SIMLOG_BATCH_ID_LEN], unsigned how)
 {
+	int checked = (how & SIMLOG_SEAL_CHECKED) != 0;
 	unsigned char *h;
 	size_t bound = (size_t)LZ4_compressBound((int)ch->rawlen);
 	int clen = 0;
@@ -153,12 +163,14 @@ simlog_chunk_seal(struct simlog_chunk *ch,
 	memcpy(h + 8, id, SIMLOG_BATCH_ID_LEN);
 	put32le(h + 24, ch->records);
 	put32le(h + 28, (uint32_t)ch->rawlen);
-	put32le(h + 32, simlog_crc32(0, ch->raw, ch->rawlen));
-	if (compress)
+	put32le(h + 32, simlog_crc32(checked ? CHECKED_CRC_SEED : 0, ch->raw,
+	    ch->rawlen));
+	h[4] = checked ? FLAG_CHECKED : 0;
+	if (how & SIMLOG_SEAL_LZ4)
 		clen = LZ4_compress_default(ch->raw, ch->enc + SIMLOG_CHUNK_HDR,
 		    (int)ch->rawlen, (int)bound);
 	if (clen > 0 && (size_t)clen < ch->rawlen) {
-		h[4] = FLAG_LZ4;
+		h[4] |= FLAG_LZ4;
 		ch->enclen = SIMLOG_CHUNK_HDR + (size_t)clen;
 	} else {
 		/* An empty chunk may have no raw buffer at all. */
@@ -243,7 +255,7 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 	if (h[3] != 1)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk format version %u is not supported", h[3]);
-	if ((h[4] & ~FLAG_LZ4) != 0 || h[5] != 0 || h[6] != 0 || h[7] != 0)
+	if ((h[4] & ~(FLAG_LZ4 | FLAG_CHECKED)) != 0 || h[5] != 0 || h[6] != 0 || h[7] != 0)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk has unknown flags");
 	nrec = get32le(h + 24);
@@ -271,7 +283,9 @@ simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 		memcpy(ch->raw, buf + SIMLOG_CHUNK_HDR, rawlen);
 	}
 	ch->rawlen = rawlen;
-	if (simlog_crc32(0, ch->raw, rawlen) != crc)
+	ch->checked = (h[4] & FLAG_CHECKED) != 0;
+	if (simlog_crc32(ch->checked ? CHECKED_CRC_SEED : 0, ch->raw,
+	    rawlen) != crc)
 		return simlog_seterr(err, SIMLOG_EX_DATAERR,
 		    "chunk checksum mismatch");
 	memcpy(ch->id, h + 8, SIMLOG_BATCH_ID_LEN);

@@ -41,6 +41,8 @@ struct simlog_chunk {
 	size_t rawlen, rawcap;
 	struct simlog_typecount *types;	/* per-type tallies of this chunk */
 	size_t ntypes, typecap;
+	int checked;			/* decoded: its writer checked every
+					 * record as a JSON object in UTF-8 */
 	char *enc;			/* encoded chunk after _seal */
 	size_t enclen, enccap;
 };
@@ -56,9 +58,16 @@ void simlog_chunk_clear(struct simlog_chunk *ch);	/* frees memory */
 void simlog_chunk_reset(struct simlog_chunk *ch);	/* empties, keeps memory */
 int simlog_chunk_add(struct simlog_chunk *ch, const char *type, size_t tlen,
 		     const char *json, size_t jlen);
-/* Encode (compress) the chunk under the given batch id into ch->enc. */
+/*
+ * Encode the chunk under the given batch id into ch->enc: LZ4-compressed
+ * with SIMLOG_SEAL_LZ4 (when that makes it smaller); with
+ * SIMLOG_SEAL_CHECKED the caller vouches that it checked every record as
+ * a JSON object in UTF-8, and a reader need not check them again.
+ */
+#define SIMLOG_SEAL_LZ4		1u
+#define SIMLOG_SEAL_CHECKED	2u
 int simlog_chunk_seal(struct simlog_chunk *ch,
-		      const unsigned char id[SIMLOG_BATCH_ID_LEN], int compress);
+		      const unsigned char id[SIMLOG_BATCH_ID_LEN], unsigned how);
 /* Decode an encoded chunk into ch (raw, records, types, id). */
 int simlog_chunk_decode(struct simlog_chunk *ch, const char *buf, size_t len,
 			struct simlog_err *err);

@@ -335,6 +335,20 @@ struct txn {
 	int have_ahead;
 };
 
+/* A page's reply read; meanwhile the sink goes on with the rows it was
+ * given. */
+static int
+recv_page(struct simlog_drainer *d, const char *sim, struct simlog_entry **ent,
+	  size_t *n, struct simlog_err *e)
+{
+	int rc;
+
+	simlog_sink_idle(d->sink, 1);
+	rc = simlog_queue_read_recv(&d->conn, sim, ent, n, e);
+	simlog_sink_idle(d->sink, 0);
+	return rc;
+}
+
 /* Read the page asked for ahead, to keep (before another command). */
 static int
 take_ahead(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
@@ -342,8 +356,7 @@ take_ahead(struct simlog_drainer *d, struct txn *t, struct simlog_err *e)
 	if (!t->asked)
 		return 0;
 	t->asked = 0;
-	if (simlog_queue_read_recv(&d->conn, t->sim, &t->ahead, &t->nahead,
-	    e) < 0)
+	if (recv_page(d, t->sim, &t->ahead, &t->nahead, e) < 0)
 		return -1;
 	t->have_ahead = 1;
 	return 0;
@@ -517,7 +530,7 @@ insert_chunk(struct simlog_drainer *d, struct txn *t,
 		while (simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
 		    &jlen) > 0)
 			if (simlog_sink_insert(d->sink, type, tlen, json, jlen,
-			    e) < 0)
+			    d->ch.checked, e) < 0)
 				return -1;
 	}
 	t->records += d->ch.records;
@@ -567,7 +580,7 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 		    *t->started ? t->after : NULL, t->upto, PAGE, e) < 0)
 			return -1;
 		t->asked = 0;
-		if (simlog_queue_read_recv(&d->conn, t->sim, &ent, &n, e) < 0)
+		if (recv_page(d, t->sim, &ent, &n, e) < 0)
 			return -1;
 	}
 	if (more && n == PAGE && ask_ahead(d, t, ent, n, e) < 0) {
@@ -624,10 +637,14 @@ committed(struct simlog_drainer *d, struct txn *t, const struct acklist *acks,
 	t->where = IN_REDIS;
 	if (acks->n == 0)
 		return 0;
-	if ((d->hooks.committed != NULL &&
-	    d->hooks.committed(d->hooks.arg, t->sim, e) < 0) ||
-	    (reset = simlog_queue_ack(&d->conn, t->sim, acks->a, acks->n,
-	    e)) < 0)
+	if (d->hooks.committed != NULL &&
+	    d->hooks.committed(d->hooks.arg, t->sim, e) < 0)
+		return -1;
+	/* The next transaction's rows go in while Redis deletes. */
+	simlog_sink_idle(d->sink, 1);
+	reset = simlog_queue_ack(&d->conn, t->sim, acks->a, acks->n, e);
+	simlog_sink_idle(d->sink, 0);
+	if (reset < 0)
 		return -1;
 	simlog_key_count(t->sim, k);
 	if (reset > 0)

@@ -276,7 +276,9 @@ seal(struct simlog_writer *w, struct item *it)
 	if (it->sealed)
 		return 0;
 	simlog_idgen_next(&w->ids, id);
-	if (simlog_chunk_seal(&it->ch, id, 1) < 0)
+	/* Every record was checked on its way in (record_type). */
+	if (simlog_chunk_seal(&it->ch, id, SIMLOG_SEAL_LZ4 |
+	    SIMLOG_SEAL_CHECKED) < 0)
 		return -1;
 	it->sealed = 1;
 	pthread_mutex_lock(&w->mu);

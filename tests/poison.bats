@@ -9,14 +9,17 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	# craft.py chunk OUT 'PYTHON LIST of (type, json) bytes' [BATCH16]
+	# craft.py chunkf OUT FLAGS CRC-SEED 'PYTHON LIST' BATCH16: with those
+	# flags, the payload's CRC-32 started from CRC-SEED
 	# craft.py seg OUT quad|counts: a spool segment (layout in lib/spool.c)
 	cat > "$BATS_FILE_TMPDIR/craft.py" <<'EOF'
 import struct, sys, zlib
 
-def chunk(recs, bid=b'AAAAAAAABBBBBBBB'):
+def chunk(recs, bid=b'AAAAAAAABBBBBBBB', flags=0, seed=0):
     raw = b''.join(t + b'\t' + j + b'\n' for t, j in recs)
-    return (b'SLC\x01\0\0\0\0' + bid +
-            struct.pack('<III', len(recs), len(raw), zlib.crc32(raw)) + raw)
+    return (b'SLC\x01' + bytes([flags]) + b'\0\0\0' + bid +
+            struct.pack('<III', len(recs), len(raw), zlib.crc32(raw, seed)) +
+            raw)
 
 def frame(sim, ch, nrec, cum):
     pl = bytes([len(sim)]) + sim + ch
@@ -32,6 +35,9 @@ what, out = sys.argv[1], sys.argv[2]
 if what == 'chunk':
     data = chunk(eval(sys.argv[3]),
                  sys.argv[4].encode() if len(sys.argv) > 4 else b'AAAAAAAABBBBBBBB')
+elif what == 'chunkf':
+    data = chunk(eval(sys.argv[5]), sys.argv[6].encode(), int(sys.argv[3], 0),
+                 int(sys.argv[4], 0))
 else:
     one = chunk([(b'spooled', b'{"k":1}')], b'SPOOLSPOOL000001')
     two = chunk([(b'spooled', b'{"k":2}')], b'SPOOLSPOOL000002')
@@ -336,6 +342,33 @@ db = sqlite3.connect(sys.argv[1])
 for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
     db.execute('SELECT * FROM "%s"' % t).fetchall()
 EOF
+}
+
+@test "a chunk marked as checked by its writer: push marks its own; a mark set or cleared by damage is a checksum mismatch, set aside; one sealed as simlog(7) says lands" {
+	gen a.jsonl 500 191
+	push a a.jsonl
+	# The flags byte of push's first chunk: LZ4 (1) and checked (2).
+	assert_equal "$(rcli --raw XRANGE 'simlog:{a}:q' - + COUNT 1 | sed -n 3p |
+	    head -c 5 | tail -c 1 | od -An -tu1 | tr -d ' ')" 3
+	craft chunkf good.bin 2 0x534C4332 "[(b'marked', b'{\"k\":1}')]" MARKEDMARKED0001
+	craft chunkf set.bin 2 0 "[(b'marked', b'{\"k\":2}')]" MARKEDMARKED0002
+	craft chunkf cleared.bin 0 0x534C4332 "[(b'marked', b'{\"k\":3}')]" MARKEDMARKED0003
+	plant a good.bin
+	plant a set.bin
+	local set=$ENTRY
+	plant a cleared.bin
+	local cleared=$ENTRY
+	# 65: entries were set aside; everything else drained.
+	run -65 --separate-stderr simlog-drain -q -d "$DB"
+	echo "$stderr"
+	assert_equal "$(jnum corrupt "${lines[-1]}")" 2
+	assert_equal "$(jnum rejects "${lines[-1]}")" 0
+	printf '%s\n' '{"k":1}' > good.jsonl
+	assert_exact a.jsonl good.jsonl
+	run -0 simlog-drain -s a --corrupt list
+	assert_output --partial "$set"
+	assert_output --partial "$cleared"
+	assert_equal "$(grep -c 'checksum mismatch' <<< "$output")" 2
 }
 
 @test "keys of the wrong type (:n a string, :b a list, :corrupt a hash) never block a simulation; the foreign key is kept aside" {

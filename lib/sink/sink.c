@@ -504,10 +504,11 @@ typed_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 	return 0;
 }
 
-/* Any record, by its route. */
+/* Any record, by its route; checked: known to be a JSON object in UTF-8. */
 static int
 route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
-	     size_t jlen, int again, int from_wait, struct simlog_err *err)
+	     size_t jlen, int checked, int again, int from_wait,
+	     struct simlog_err *err)
 {
 	struct simlog_err why;
 	struct simlog_jfield none;
@@ -524,10 +525,12 @@ route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 		    "strict schema", r->type);
 		return dead_letter(s, r, json, jlen, msg, err);
 	}
-	/* Push takes only JSON objects in UTF-8; anything else got into
-	 * Redis by another way, and a reader of data could not read it
+	/* Push takes only JSON objects in UTF-8, and marks its chunks as
+	 * checked (a mark the chunk's checksum covers); anything else got
+	 * into Redis by another way, and a reader of data could not read it
 	 * back. */
-	if (simlog_json_scan(json, jlen, NULL, 0, &none, &bad, &at) < 0) {
+	if (!checked && simlog_json_scan(json, jlen, NULL, 0, &none, &bad,
+	    &at) < 0) {
 		char msg[120];
 
 		/* Worded as push words a line it refuses. */
@@ -547,13 +550,14 @@ route_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 
 int
 simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
-		   const char *json, size_t jlen, struct simlog_err *err)
+		   const char *json, size_t jlen, int checked,
+		   struct simlog_err *err)
 {
 	struct simlog_route *r = simlog_sink_route_of(s, type, tlen);
 
 	if (r == NULL && (r = simlog_sink_new_route(s, type, tlen, err)) == NULL)
 		return -1;
-	return route_insert(s, r, json, jlen, 0, 0, err);
+	return route_insert(s, r, json, jlen, checked, 0, 0, err);
 }
 
 int
@@ -561,7 +565,7 @@ simlog_sink_retry(struct simlog_sink *s, struct simlog_route *r,
 		  const char *json, size_t jlen, int from_wait,
 		  struct simlog_err *err)
 {
-	return route_insert(s, r, json, jlen, 1, from_wait, err);
+	return route_insert(s, r, json, jlen, 0, 1, from_wait, err);
 }
 
 /* The open transaction's counts become the last commit's; the routes it
@@ -673,6 +677,13 @@ simlog_sink_settle(struct simlog_sink *s, struct simlog_err *err)
 		if (s->routes[i].made_in_txn == 2)
 			s->routes[i].made_in_txn = 0;
 	return 0;
+}
+
+void
+simlog_sink_idle(struct simlog_sink *s, int idle)
+{
+	if (s->ops->idle != NULL)
+		s->ops->idle(s, idle);
 }
 
 void

@@ -86,10 +86,13 @@ int simlog_sink_expect(struct simlog_sink *s, const unsigned char *ids,
 int simlog_sink_mark(struct simlog_sink *s, const unsigned char *id,
 		     uint32_t records, int *dup, struct simlog_err *err);
 /* Store one record of the open transaction's simulation: a row, or a dead
- * letter.  Fails only for the database (or a type that cannot name a
- * table: DATAERR). */
+ * letter.  checked: the record is known to be a JSON object in UTF-8 (its
+ * chunk's writer checked it), and a default table takes it as it is.
+ * Fails only for the database (or a type that cannot name a table:
+ * DATAERR). */
 int simlog_sink_insert(struct simlog_sink *s, const char *type, size_t tlen,
-		       const char *json, size_t jlen, struct simlog_err *err);
+		       const char *json, size_t jlen, int checked,
+		       struct simlog_err *err);
 /* Commit; then the counts below say what the transaction stored. */
 int simlog_sink_commit(struct simlog_sink *s, struct simlog_err *err);
 /*
@@ -106,6 +109,10 @@ int simlog_sink_overlaps(const struct simlog_sink *s);
 int simlog_sink_commit_next(struct simlog_sink *s, struct simlog_err *err);
 int simlog_sink_settle(struct simlog_sink *s, struct simlog_err *err);
 void simlog_sink_rollback(struct simlog_sink *s);
+/* The caller is about to wait on something else, such as Redis (1), and is
+ * back (0) before it calls the sink again: meanwhile the sink may go on
+ * with what it was given. */
+void simlog_sink_idle(struct simlog_sink *s, int idle);
 
 /* Whether the database is still the one opened: an SQLite file deleted
  * or replaced under the drain is IOERR, naming it.  Call it after a commit,

@@ -110,6 +110,9 @@ struct simlog_sink_ops {
 	int (*overlaps)(const struct simlog_sink *s);
 	int (*commit_next)(struct simlog_sink *s, struct simlog_err *err);
 	int (*settle)(struct simlog_sink *s, struct simlog_err *err);
+	/* Optional: the drain's thread is about to wait on Redis (1), or
+	 * is back (0); see simlog_sink_idle. */
+	void (*idle)(struct simlog_sink *s, int idle);
 	void (*rollback)(struct simlog_sink *s);
 	int (*prune)(struct simlog_sink *s, double before,
 		     struct simlog_err *err);

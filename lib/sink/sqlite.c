@@ -71,8 +71,9 @@ struct lite {
 	pthread_mutex_t wr_mu;
 	pthread_cond_t wr_go, wr_done;
 	int wr_busy, wr_stop, wr_abort;
-	int main_waits;			/* in hand_over: fill is the writer's
-					 * to take */
+	int main_waits;			/* in hand_over, lite_settle or
+					 * waiting on Redis (lite_idle):
+					 * fill is the writer's to take */
 	const volatile sig_atomic_t *stop;
 	/* A commit the writer makes (then begins the next transaction)
 	 * before its next jobs, and how it went (lite_commit_next). */
@@ -642,7 +643,8 @@ writer(void *arg)
 		pthread_mutex_lock(&l->wr_mu);
 		/* The drain's thread waits, its queue left alone: take that
 		 * and go on, rather than sleep until it is woken to give it
-		 * (two wake-ups a batch, on a busy machine each a pause). */
+		 * (two wake-ups a batch, on a busy machine each a pause; and
+		 * while it waits on Redis, the rows it queued before). */
 		if (l->main_waits && l->fill.n > 0) {
 			struct jobs swap = l->run;
 
@@ -719,6 +721,32 @@ queued(struct simlog_sink *s)
 	    !__atomic_load_n(&l->wr_busy, __ATOMIC_ACQUIRE)))
 		hand_over(l, 0);
 	return 0;
+}
+
+/*
+ * The drain's thread waits on something else (Redis) from idle = 1 until
+ * idle = 0: meanwhile the writer takes what it queued, at once if it is
+ * idle, else once it has done what it has, rather than wait until the
+ * drain's thread queues again.
+ */
+static void
+lite_idle(struct simlog_sink *s, int idle)
+{
+	struct lite *l = L(s);
+
+	if (!l->wr_started)
+		return;
+	pthread_mutex_lock(&l->wr_mu);
+	l->main_waits = idle;
+	if (idle && !l->wr_busy && l->fill.n > 0) {
+		struct jobs swap = l->run;
+
+		l->run = l->fill;
+		l->fill = swap;
+		__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
+		pthread_cond_signal(&l->wr_go);
+	}
+	pthread_mutex_unlock(&l->wr_mu);
 }
 
 static int reject_now(struct simlog_sink *s, const char *type,
@@ -1872,8 +1900,12 @@ lite_settle(struct simlog_sink *s, struct simlog_err *err)
 	int failed;
 
 	pthread_mutex_lock(&l->wr_mu);
+	/* The rows queued meanwhile are the writer's to take as soon as
+	 * the commit is done. */
+	l->main_waits = 1;
 	while (l->commit_due)
 		pthread_cond_wait(&l->wr_done, &l->wr_mu);
+	l->main_waits = 0;
 	failed = l->commit_failed;
 	pthread_mutex_unlock(&l->wr_mu);
 	if (!failed)
@@ -1931,6 +1963,7 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.overlaps = lite_overlaps,
 	.commit_next = lite_commit_next,
 	.settle = lite_settle,
+	.idle = lite_idle,
 	.rollback = lite_rollback,
 	.prune = lite_prune,
 	.forget = lite_forget,

@@ -39,10 +39,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n++;
 	}
 	if (n != ch.records || pos != ch.rawlen ||
-	    simlog_chunk_seal(&again, ch.id, size & 1) < 0 ||
+	    simlog_chunk_seal(&again, ch.id, (size & 1 ? SIMLOG_SEAL_LZ4 : 0) |
+	    (ch.checked ? SIMLOG_SEAL_CHECKED : 0)) < 0 ||
 	    simlog_chunk_decode(&back, again.enc, again.enclen, &e) < 0 ||
 	    back.rawlen != ch.rawlen || back.records != ch.records ||
-	    back.ntypes != ch.ntypes ||
+	    back.ntypes != ch.ntypes || back.checked != ch.checked ||
 	    memcmp(back.raw, ch.raw, ch.rawlen) != 0)
 		abort();
 	free(copy);

@@ -51,12 +51,14 @@ main(void)
 	ok(a.records == 300, "300 records added");
 	ok(a.ntypes == 2 && a.types[0].records == 100 &&
 	    a.types[1].records == 200, "per-type tallies");
-	ok(simlog_chunk_seal(&a, id, 1) == 0, "seal with LZ4");
+	ok(simlog_chunk_seal(&a, id, SIMLOG_SEAL_LZ4) == 0, "seal with LZ4");
 	ok(a.enclen < a.rawlen / 2, "compressed: %zu of %zu bytes", a.enclen,
 	    a.rawlen);
 	ok(simlog_chunk_decode(&b, a.enc, a.enclen, &e) == 0, "decode");
 	ok(same_records(&a, &b), "round trip is exact");
 	ok(memcmp(b.id, id, sizeof(id)) == 0, "batch id kept");
+	ok(b.checked == 0, "a chunk sealed without SIMLOG_SEAL_CHECKED is not "
+	    "taken as checked");
 	ok(b.ntypes == 2 && b.types[0].records == 100 &&
 	    b.types[0].bytes == a.types[0].bytes, "tallies rebuilt on decode");
 	ok(simlog_chunk_next(&b, &pos, &type, &tlen, &json, &jlen) == 1 &&
@@ -95,15 +97,45 @@ main(void)
 	ok(simlog_chunk_decode(&b, bad, a.enclen, &e) < 0, "huge size refused");
 	free(bad);
 
+	/* A chunk whose writer checked its records says so, under its
+	 * checksum: the flag flipped either way is a mismatch. */
+	simlog_chunk_reset(&a);
+	fill(&a, 40);
+	ok(simlog_chunk_seal(&a, id, SIMLOG_SEAL_LZ4 | SIMLOG_SEAL_CHECKED) ==
+	    0 && (a.enc[4] & 3) == 3, "sealed as checked: flags LZ4 and "
+	    "checked");
+	ok(simlog_chunk_decode(&b, a.enc, a.enclen, &e) == 0 && b.checked &&
+	    same_records(&a, &b), "decoded as checked, records exact");
+	bad = malloc(a.enclen);
+	memcpy(bad, a.enc, a.enclen);
+	bad[4] &= ~2;
+	ok(simlog_chunk_decode(&b, bad, a.enclen, &e) < 0 &&
+	    strstr(e.msg, "checksum") != NULL, "checked flag cleared: %s",
+	    e.msg);
+	simlog_chunk_reset(&a);
+	fill(&a, 40);
+	ok(simlog_chunk_seal(&a, id, SIMLOG_SEAL_LZ4) == 0, "sealed unchecked");
+	memcpy(bad, a.enc, a.enclen);
+	bad[4] |= 2;
+	ok(simlog_chunk_decode(&b, bad, a.enclen, &e) < 0 &&
+	    strstr(e.msg, "checksum") != NULL, "checked flag set on an "
+	    "unchecked chunk: %s", e.msg);
+	memcpy(bad, a.enc, a.enclen);
+	bad[4] |= 4;
+	ok(simlog_chunk_decode(&b, bad, a.enclen, &e) < 0 &&
+	    strstr(e.msg, "unknown flags") != NULL, "a flag of no meaning: %s",
+	    e.msg);
+	free(bad);
+
 	/* Incompressible payloads are stored raw. */
 	simlog_chunk_reset(&a);
 	simlog_chunk_add(&a, "t", 1, "{}", 2);
-	ok(simlog_chunk_seal(&a, id, 1) == 0 && (a.enc[4] & 1) == 0 &&
+	ok(simlog_chunk_seal(&a, id, SIMLOG_SEAL_LZ4) == 0 && (a.enc[4] & 1) == 0 &&
 	    a.enclen == SIMLOG_CHUNK_HDR + 5, "tiny chunk stored raw");
 	ok(simlog_chunk_decode(&b, a.enc, a.enclen, &e) == 0 &&
 	    same_records(&a, &b), "raw chunk round trip");
 	simlog_chunk_reset(&a);
-	ok(simlog_chunk_seal(&a, id, 1) == 0 &&
+	ok(simlog_chunk_seal(&a, id, SIMLOG_SEAL_LZ4) == 0 &&
 	    simlog_chunk_decode(&b, a.enc, a.enclen, &e) == 0 && b.records == 0,
 	    "empty chunk round trip");
 

@@ -38,7 +38,7 @@ chunk(struct simlog_chunk *ch, const char *const *recs)
 		    strlen(tab + 1));
 	}
 	simlog_idgen_next(&ids, id);
-	simlog_chunk_seal(ch, id, 1);
+	simlog_chunk_seal(ch, id, SIMLOG_SEAL_LZ4);
 }
 
 static const char *const recs_a[] = {

@@ -307,7 +307,7 @@ txn(const struct backend *b, struct simlog_sink *s, const char *sim,
 		return -1;
 	for (uint32_t i = 0; !dup && i < n; i++)
 		if (!did(b, simlog_sink_insert(s, r[i].type, strlen(r[i].type),
-		    r[i].json, strlen(r[i].json), &e), r[i].json)) {
+		    r[i].json, strlen(r[i].json), 0, &e), r[i].json)) {
 			simlog_sink_rollback(s);
 			return -1;
 		}
@@ -462,7 +462,7 @@ duplicates(struct backend *b)
 	dup = -1;
 	ok(simlog_sink_mark(s, id, 1, &dup, &e) == 0 && dup == 1,
 	    "%s: one seen before in the same transaction is", b->kind);
-	if (did(b, simlog_sink_insert(s, "ev", 2, "{\"n\": 3}", 8, &e),
+	if (did(b, simlog_sink_insert(s, "ev", 2, "{\"n\": 3}", 8, 0, &e),
 	    "insert") && did(b, simlog_sink_commit(s, &e), "commit"))
 		is_str(batches(b), "s1|2\ns1|1", "%s: each id recorded once",
 		    b->kind);
@@ -606,7 +606,7 @@ bulk_txn(const struct backend *b, struct simlog_sink *s, enum end end)
 			n = snprintf(rec, sizeof(rec), "{\"id\": %d, \"qty\": "
 			    "%d, \"name\": \"i%d\"}", k, k, k % 1000 ? k : 1);
 		if (!did(b, simlog_sink_insert(s, i < BULK_N ? "bulk" : "item",
-		    4, rec, (size_t)n, &e), "insert")) {
+		    4, rec, (size_t)n, 0, &e), "insert")) {
 			simlog_sink_rollback(s);
 			return -1;
 		}
@@ -902,7 +902,7 @@ astray(struct backend *b)
 	e.code = 0;
 	ok(simlog_sink_begin(s, "s1", &e) == 0 &&
 	    simlog_sink_mark(s, id, 1, &dup, &e) == 0 &&
-	    simlog_sink_insert(s, "ev", 2, "{\"n\": 2}", 8, &e) == 0 &&
+	    simlog_sink_insert(s, "ev", 2, "{\"n\": 2}", 8, 0, &e) == 0 &&
 	    simlog_sink_commit(s, &e) < 0 && e.code == SIMLOG_EX_IOERR &&
 	    strstr(e.msg, b->path) != NULL, "%s: a commit then: IOERR too",
 	    b->kind);
@@ -964,7 +964,7 @@ bad_types(struct backend *b)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		e.code = 0;
 		ok(simlog_sink_insert(s, bad[i].type, bad[i].len, "{\"n\": 1}",
-		    8, &e) < 0 && e.code == SIMLOG_EX_DATAERR,
+		    8, 0, &e) < 0 && e.code == SIMLOG_EX_DATAERR,
 		    "%s: type '%.*s': DATAERR (%s)", b->kind, (int)bad[i].len,
 		    bad[i].type, e.msg);
 	}
