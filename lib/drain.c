@@ -1353,7 +1353,8 @@ static int
 open_sink(struct simlog_drainer *d, const char *target, struct simlog_err *e)
 {
 	struct simlog_sink_opts so = { .busy_timeout = d->o.busy_timeout,
-	    .stop = d->stop, .timeout = d->conn.timeout };
+	    .stop = d->stop, .timeout = d->conn.timeout,
+	    .typed = d->schema != NULL };
 	int n = 0;
 
 	if (target == NULL)

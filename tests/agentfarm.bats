@@ -189,6 +189,8 @@ schema_type() {
 	run -0 diff wanted declared
 	# What the database then holds: names, keys, NOT NULL, references.
 	run -0 simlog-drain -q -d "$DB" --schema agentfarm
+	# Laid out for its indexes (simlog-drain(1)).
+	assert_equal "$(q 'PRAGMA page_size')" 16384
 	local t
 	for t in $(cut -d'|' -f1 <<< "$MODELS" | uniq); do
 		q "SELECT '$t|' || i.name || '|' || i.pk || '|' ||

@@ -103,6 +103,7 @@ simlog_sink_open(const char *target, const struct simlog_sink_opts *o,
 	s->ops = simlog_sink_is_url(target) ? &simlog_sink_pg :
 	    &simlog_sink_sqlite;
 	s->busy_timeout = o->busy_timeout;
+	s->typed = o->typed;
 	s->timeout = o->timeout > 0 ? o->timeout : 2.0;
 	s->stop = o->stop;
 	simlog_sink_redact(target, s->name, sizeof(s->name));

@@ -52,6 +52,9 @@ struct simlog_sink_opts {
 						 * waiting */
 	double timeout;		/* seconds a database server may take to
 				 * answer (beyond a lock's wait); 0: 2 */
+	int typed;		/* tables will come from a schema (a new
+				 * SQLite database is laid out for their
+				 * indexes) */
 };
 
 /* simlog_sink_is_url, _has_password and _redact: simlog_drain.h. */

@@ -137,6 +137,7 @@ struct simlog_sink {
 	void *impl;			/* the implementation's state */
 	char name[512];			/* fit to print */
 	double busy_timeout;
+	int typed;			/* simlog_sink_opts */
 	double timeout;
 	const volatile sig_atomic_t *stop;
 	struct simlog_schema *schema;

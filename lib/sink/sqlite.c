@@ -999,8 +999,12 @@ lite_open(struct simlog_sink *s, const char *path, struct simlog_err *err)
 	/* Only takes effect on a new database: bigger pages mean fewer
 	 * system calls per drained row (a no-op on an existing file).
 	 * The largest SQLite has: 64 KiB pages drain about a tenth faster
-	 * than 16 KiB ones (make bench). */
-	sqlite3_exec(l->db, "PRAGMA page_size=65536", NULL, NULL, NULL);
+	 * than 16 KiB ones (make bench).  But an index on keys that come in
+	 * no order (AgentFarm's agent ids) inserts into the middle of its
+	 * pages, moving half a page each time: with a schema, 16 KiB pages
+	 * drain AgentFarm's tables about 5% faster than 64 KiB ones. */
+	sqlite3_exec(l->db, s->typed ? "PRAGMA page_size=16384" :
+	    "PRAGMA page_size=65536", NULL, NULL, NULL);
 	/* WAL lets readers query while a drain writes; FULL makes a commit
 	 * durable before the drained entries are deleted from Redis. */
 	/* Foreign keys are enforced, as in PostgreSQL: a row whose parent
