@@ -91,6 +91,12 @@ struct simlog_drainer {
 	struct simlog_sink *sink;
 	struct simlog_schema *schema;
 	struct simlog_chunk ch;
+	/* A page's records the sink writes at once, held in order while
+	 * the page is decoded (insert_held). */
+	struct {
+		char *b;
+		size_t len, cap;
+	} held;
 	struct pending pend;
 
 	unsigned long long rows, rejects, waiting, resumed;
@@ -510,16 +516,110 @@ expect_page(struct simlog_drainer *d, const struct simlog_entry *ent,
 	return simlog_sink_expect(d->sink, ids, k, e);
 }
 
-/* Insert the decoded chunk's records, unless its batch id says they are
- * in already. */
+/* Which of a chunk's records go in: all of them, or (a page in two
+ * passes, simlog_sink_splits) those the sink writes at once, or those it
+ * queues. */
+enum pass { ALL, AT_ONCE, QUEUED };
+
+/* Held records past this many bytes go in at once (a page of large
+ * chunks holds no more). */
+#define HELD_MAX (4u << 20)
+
+struct held_rec {
+	uint32_t tlen, jlen;
+	int checked;
+};
+
+/* Insert the held records, in the order they came. */
 static int
-insert_chunk(struct simlog_drainer *d, struct txn *t,
-	     const struct simlog_entry *ent, struct simlog_err *e)
+insert_held(struct simlog_drainer *d, struct simlog_err *e)
+{
+	size_t at = 0;
+	int rc = 0;
+
+	while (rc == 0 && at < d->held.len) {
+		struct held_rec h;
+		const char *p = d->held.b + at + sizeof(h);
+
+		memcpy(&h, d->held.b + at, sizeof(h));
+		rc = simlog_sink_insert(d->sink, p, h.tlen, p + h.tlen, h.jlen,
+		    h.checked, e);
+		at += sizeof(h) + h.tlen + h.jlen;
+	}
+	d->held.len = 0;
+	return rc;
+}
+
+static int
+hold(struct simlog_drainer *d, const char *type, size_t tlen,
+     const char *json, size_t jlen, struct simlog_err *e)
+{
+	struct held_rec h = { (uint32_t)tlen, (uint32_t)jlen, d->ch.checked };
+	size_t need = d->held.len + sizeof(h) + tlen + jlen;
+
+	if (need > d->held.cap) {
+		size_t cap = d->held.cap ? d->held.cap : 16384;
+		char *b;
+
+		while (cap < need)
+			cap *= 2;
+		if ((b = realloc(d->held.b, cap)) == NULL)
+			return oom(e);
+		d->held.b = b;
+		d->held.cap = cap;
+	}
+	memcpy(d->held.b + d->held.len, &h, sizeof(h));
+	memcpy(d->held.b + d->held.len + sizeof(h), type, tlen);
+	memcpy(d->held.b + d->held.len + sizeof(h) + tlen, json, jlen);
+	d->held.len = need;
+	return d->held.len > HELD_MAX ? insert_held(d, e) : 0;
+}
+
+/* Insert the decoded chunk's records of this pass (those of the AT_ONCE
+ * pass are held, for insert_held); *left set when the chunk has records
+ * for the QUEUED pass. */
+static int
+insert_records(struct simlog_drainer *d, enum pass pass, int *left,
+	       struct simlog_err *e)
 {
 	const char *type, *json;
 	size_t tlen, jlen, pos = 0;
+
+	*left = 0;
+	while (simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
+	    &jlen) > 0) {
+		if (pass != ALL) {
+			int q = simlog_sink_queues(d->sink, type, tlen, e);
+
+			if (q < 0)
+				return -1;
+			if (q != (pass == QUEUED)) {
+				*left |= q;
+				continue;
+			}
+			if (pass == AT_ONCE) {
+				if (hold(d, type, tlen, json, jlen, e) < 0)
+					return -1;
+				continue;
+			}
+		}
+		if (simlog_sink_insert(d->sink, type, tlen, json, jlen,
+		    d->ch.checked, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Insert the decoded chunk's records (of its first pass), unless its
+ * batch id says they are in already; *left as insert_records. */
+static int
+insert_chunk(struct simlog_drainer *d, struct txn *t,
+	     const struct simlog_entry *ent, enum pass pass, int *left,
+	     struct simlog_err *e)
+{
 	int dup;
 
+	*left = 0;
 	if (simlog_sink_mark(d->sink, d->ch.id, d->ch.records, &dup, e) < 0)
 		return -1;
 	if (dup) {
@@ -527,14 +627,38 @@ insert_chunk(struct simlog_drainer *d, struct txn *t,
 		t->dup_rows += d->ch.records;
 	} else {
 		t->batches++;
-		while (simlog_chunk_next(&d->ch, &pos, &type, &tlen, &json,
-		    &jlen) > 0)
-			if (simlog_sink_insert(d->sink, type, tlen, json, jlen,
-			    d->ch.checked, e) < 0)
-				return -1;
+		if (insert_records(d, pass, left, e) < 0)
+			return -1;
 	}
 	t->records += d->ch.records;
 	return acks_add(t->acks, &ent->id, &d->ch, e);
+}
+
+/*
+ * A page's queued records, after the records the sink writes at once
+ * (parents, rows that records update), which were held while the page
+ * was decoded: the sink's queue then waits for those once a page, not
+ * once each, and goes on while the page is decoded.  The chunks are
+ * decoded again, from the same bytes.
+ */
+static int
+insert_queued(struct simlog_drainer *d, const struct simlog_entry *ent,
+	      size_t n, const unsigned char *left, struct simlog_err *e)
+{
+	struct simlog_err why;
+	int more;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!left[i])
+			continue;
+		if (simlog_chunk_decode(&d->ch, ent[i].data, ent[i].len,
+		    &why) < 0)
+			return simlog_seterr(e, SIMLOG_EX_SOFTWARE, "a chunk "
+			    "decoded once did not decode again: %s", why.msg);
+		if (insert_records(d, QUEUED, &more, e) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Ask for the page after this one, unless it would overfill the
@@ -567,7 +691,9 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 	   struct simlog_err *e)
 {
 	struct simlog_entry *ent;
+	unsigned char left[PAGE];
 	size_t n, i;
+	int split;
 
 	t->where = IN_REDIS;
 	if (t->have_ahead) {
@@ -592,9 +718,11 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 		simlog_entries_free(ent, n);
 		return -1;
 	}
+	split = n <= PAGE && simlog_sink_splits(d->sink);
+	d->held.len = 0;	/* what a failed page held */
 	for (i = 0; i < n; i++) {
 		struct simlog_err why;
-		int rc;
+		int rc, rest = 0;
 
 		*t->after = ent[i].id;
 		*t->started = 1;
@@ -602,11 +730,19 @@ drain_page(struct simlog_drainer *d, struct txn *t, int more,
 		if ((rc = decode_entry(d, &ent[i], &why, e)) > 0)
 			rc = set_aside(d, t, &ent[i], why.msg, e);
 		else if (rc == 0)
-			rc = insert_chunk(d, t, &ent[i], e);
+			rc = insert_chunk(d, t, &ent[i], split ? AT_ONCE : ALL,
+			    &rest, e);
 		if (rc < 0) {
 			simlog_entries_free(ent, n);
 			return -1;
 		}
+		if (split)
+			left[i] = (unsigned char)rest;
+	}
+	if (split && (insert_held(d, e) < 0 ||
+	    insert_queued(d, ent, n, left, e) < 0)) {
+		simlog_entries_free(ent, n);
+		return -1;
 	}
 	simlog_entries_free(ent, n);
 	return (long)n;
@@ -1497,6 +1633,7 @@ simlog_drainer_close(struct simlog_drainer *d)
 	simlog_sink_free(d->sink);
 	simlog_schema_free(d->schema);
 	simlog_chunk_clear(&d->ch);
+	free(d->held.b);
 	free(d->tally);
 	free(d->thash);
 	for (size_t i = 0; i < d->nseen; i++)

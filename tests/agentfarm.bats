@@ -414,7 +414,11 @@ print(datetime.datetime.fromisoformat(sqlite3.connect('$DB').execute(
 	    '{"type":"agent","agent_type":"system"}' \
 	    '{"type":"action","step_number":1,"agent_id":"a1","action_type":"move"}' | simlog-push -q -s S1
 	run -0 --separate-stderr simlog-drain -q -d "$DB" --schema agentfarm
+	# Tables others refer to (experiments, agents) take a page's records
+	# first (simlog-drain(1)): their dead letters come first.
 	assert_equal "$(q "SELECT error FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+NOT NULL constraint failed: experiments.name
+NOT NULL constraint failed: agents.agent_id
 NOT NULL constraint failed: agent_actions.step_number
 NOT NULL constraint failed: agent_actions.agent_id
 NOT NULL constraint failed: agent_actions.action_type
@@ -422,8 +426,6 @@ NOT NULL constraint failed: health_incidents.step_number
 NOT NULL constraint failed: health_incidents.cause
 NOT NULL constraint failed: simulation_steps.step_number
 NOT NULL constraint failed: simulation_config.timestamp
-NOT NULL constraint failed: experiments.name
-NOT NULL constraint failed: agents.agent_id
 EOF
 )"
 	assert_equal "$(q "SELECT action_id, action_type FROM agent_actions")" "1|move"

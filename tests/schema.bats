@@ -101,9 +101,13 @@ redis_empty() {
 EOF
 	push S1 < in.jsonl
 	run -0 drain --schema ./strict.schema
-	assert_equal "$output" "simlog-drain: 15 records went to simlog_rejects in $DB; the first: action: column step_number: expected an integer, got a string"
+	# A page's records of a table that others refer to (agents) go in
+	# before the rest (simlog-drain(1)): their dead letters come first.
+	assert_equal "$output" "simlog-drain: 15 records went to simlog_rejects in $DB; the first: agent: column agent_id: expected a string, got a number"
 	assert_equal "$(q "SELECT simulation_id || ' ' || type || ' ' || error
 	    FROM simlog_rejects ORDER BY id")" "$(cat <<'EOF'
+S1 agent column agent_id: expected a string, got a number
+S1 agent column position_x: expected a number, got a string
 S1 action column step_number: expected an integer, got a string
 S1 action NOT NULL constraint failed: agent_actions.agent_id
 S1 action UNIQUE constraint failed: agent_actions.action_id
@@ -116,14 +120,12 @@ S1 agent_state column is_defending: expected true or false, got a number
 S1 agent_state column id: needs column step_number, which is missing
 S1 action column action_id: integer out of 64-bit range
 S1 action column step_number: expected an integer, got a number
-S1 agent column agent_id: expected a string, got a number
-S1 agent column position_x: expected a number, got a string
 S1 weather record type weather is not in the strict schema
 EOF
 )"
 	# The record is kept exactly as pushed.
 	assert_equal "$(q "SELECT data FROM simlog_rejects ORDER BY id")" \
-	    "$(sed -n '1p;2p;4p;5p;6p;7p;9p;10p;11p;13p;14p;15p;16p;17p;18p' in.jsonl)"
+	    "$(sed -n '16p;17p' in.jsonl; sed -n '1p;2p;4p;5p;6p;7p;9p;10p;11p;13p;14p;15p;18p' in.jsonl)"
 	assert_equal "$(q "SELECT count(*) FROM simlog_rejects
 	    WHERE abs(drained_at - strftime('%s', 'now')) < 600")" 15
 	# What fitted, before and after the misfits, is in its table.

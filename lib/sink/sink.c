@@ -680,6 +680,23 @@ simlog_sink_settle(struct simlog_sink *s, struct simlog_err *err)
 	return 0;
 }
 
+int
+simlog_sink_splits(const struct simlog_sink *s)
+{
+	return s->ops->splits != NULL && s->ops->splits(s);
+}
+
+int
+simlog_sink_queues(struct simlog_sink *s, const char *type, size_t tlen,
+		   struct simlog_err *err)
+{
+	struct simlog_route *r = simlog_sink_route_of(s, type, tlen);
+
+	if (r == NULL && (r = simlog_sink_new_route(s, type, tlen, err)) == NULL)
+		return -1;
+	return s->ops->queues != NULL && s->ops->queues(s, r);
+}
+
 void
 simlog_sink_idle(struct simlog_sink *s, int idle)
 {

@@ -116,6 +116,21 @@ void simlog_sink_rollback(struct simlog_sink *s);
  * back (0) before it calls the sink again: meanwhile the sink may go on
  * with what it was given. */
 void simlog_sink_idle(struct simlog_sink *s, int idle);
+/*
+ * Some sinks queue the records of some types for a thread of their own,
+ * and write those of others (a parent table's, one that records update)
+ * at once, after whatever is queued: each of those then waits for the
+ * queue.  simlog_sink_splits says whether the sink's tables are of both
+ * kinds; simlog_sink_queues whether a record of this type is queued (1),
+ * written at once (0), or -1 (err: the type cannot name a table, or the
+ * database failed making its table).  A caller that inserts a batch's
+ * records that are written at once first, then the rest, waits once a
+ * batch rather than once such a record; either order stores the same
+ * rows, as no queued table is referred to or updated.
+ */
+int simlog_sink_splits(const struct simlog_sink *s);
+int simlog_sink_queues(struct simlog_sink *s, const char *type, size_t tlen,
+		       struct simlog_err *err);
 
 /* Whether the database is still the one opened: an SQLite file deleted
  * or replaced under the drain is IOERR, naming it.  Call it after a commit,

@@ -113,6 +113,11 @@ struct simlog_sink_ops {
 	/* Optional: the drain's thread is about to wait on Redis (1), or
 	 * is back (0); see simlog_sink_idle. */
 	void (*idle)(struct simlog_sink *s, int idle);
+	/* Optional, both or neither; see simlog_sink_queues and
+	 * simlog_sink_splits. */
+	int (*queues)(const struct simlog_sink *s,
+		      const struct simlog_route *r);
+	int (*splits)(const struct simlog_sink *s);
 	void (*rollback)(struct simlog_sink *s);
 	int (*prune)(struct simlog_sink *s, double before,
 		     struct simlog_err *err);

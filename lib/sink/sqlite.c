@@ -1662,6 +1662,41 @@ owned_elsewhere(struct simlog_sink *s, const struct simlog_stable *t,
 	return mine ? 0 : 1;
 }
 
+/* Rows no later one updates nor refers to go to the writer. */
+static int
+bulk_table(const struct simlog_stable *t)
+{
+	const struct lite_table *lt = t->sink;
+
+	return !lt->raw && lt->owner == NULL && !t->referenced;
+}
+
+/* Whether the route's records are queued for the writer (in a
+ * transaction), or written at once, after every queued job.  A type a
+ * strict schema does not know is a dead letter either way: it keeps its
+ * place among the queued. */
+static int
+lite_queues(const struct simlog_sink *s, const struct simlog_route *r)
+{
+	return L(s)->wr_started && (r->st == NULL || bulk_table(r->st));
+}
+
+/* Whether the schema's tables are of both kinds. */
+static int
+lite_splits(const struct simlog_sink *s)
+{
+	int bulk = 0, direct = 0;
+
+	if (!L(s)->wr_started || s->schema == NULL)
+		return 0;
+	for (size_t i = 0; i < s->schema->ntables; i++)
+		if (bulk_table(&s->schema->tables[i]))
+			bulk = 1;
+		else
+			direct = 1;
+	return bulk && direct;
+}
+
 static int
 lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		const struct simlog_val *vals, const char *json, size_t len,
@@ -1673,9 +1708,7 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	sqlite3_stmt *st = lt->ins;
 	int n = (int)t->ncols, rc;
 
-	/* Rows no later one updates nor refers to go to the writer. */
-	if (l->wr_started && l->in_txn && !lt->raw && lt->owner == NULL &&
-	    !t->referenced) {
+	if (l->wr_started && l->in_txn && bulk_table(t)) {
 		size_t need = len + strlen(s->sim), at;
 
 		if (wr_failed(l))
@@ -1968,6 +2001,8 @@ const struct simlog_sink_ops simlog_sink_sqlite = {
 	.commit_next = lite_commit_next,
 	.settle = lite_settle,
 	.idle = lite_idle,
+	.queues = lite_queues,
+	.splits = lite_splits,
 	.rollback = lite_rollback,
 	.prune = lite_prune,
 	.forget = lite_forget,
