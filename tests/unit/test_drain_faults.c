@@ -5,7 +5,8 @@
  * exactly once and Redis ends empty.  A database error of each class ends
  * the run with the status and the messages simlog-drain gives for it.
  * Against a private redis-server on a unix socket in a directory of the
- * test's own, and SQLite files there.  Nothing waits on a clock: retries
+ * test's own, and SQLite files there; and the same for a schema whose
+ * tables refer to one another (split_pages).  Nothing waits on a clock: retries
  * have no backoff (SIMLOG_RETRY_BASE=0) and failures come at once.
  */
 #include <errno.h>
@@ -807,6 +808,242 @@ shard_handover(void)
 		}
 }
 
+/* --- a schema whose tables refer to one another ------------------------------
+ *
+ * Owners are referred to by items and updated by later owner records, so
+ * each page's owner records go in before its items (the writer thread
+ * waits once a page): a fault at every point of such a page, then a plain
+ * drain, and every item and owner is in once, none left waiting or dead.
+ */
+
+static char split_schema[200];
+
+static const char split_text[] =
+    "table owners for owner\n"
+    "    on duplicate update\n"
+    "    simulation_id  TEXT     sim\n"
+    "    oid            TEXT     primary key\n"
+    "    seen           INTEGER  not null\n"
+    "\n"
+    "table items for item\n"
+    "    simulation_id  TEXT     sim\n"
+    "    n              INTEGER  primary key\n"
+    "    oid            TEXT     references owners(oid)\n";
+
+#define SPLIT_OWNERS 10
+#define SPLIT_ITEMS 80
+
+/* For each owner k: its first item (before the owner, in the same or an
+ * earlier entry), the owner, seven more items, the owner again (an
+ * update); two records an entry. */
+static void
+split_load(void)
+{
+	struct simlog_writer_opts o;
+	struct simlog_writer_stats st;
+	struct simlog_writer *w;
+	struct simlog_err e;
+	unsigned long long n = 0;
+
+	reset();
+	simlog_writer_opts_init(&o);
+	o.sim = "t1";
+	o.batch = 2;
+	o.flush_interval = 0;
+	if ((w = simlog_writer_open(&o, &e)) == NULL)
+		bail("writer: %s", e.msg);
+	for (int k = 0; k < SPLIT_OWNERS; k++)
+		for (int j = -1; j < 9; j++) {
+			char rec[128];
+			int len;
+
+			if (j == 0 || j == 8)
+				len = snprintf(rec, sizeof(rec), "{\"type\":"
+				    "\"owner\",\"oid\":\"o%d\",\"seen\":%d}", k,
+				    j == 0 ? 1 : 2);
+			else
+				len = snprintf(rec, sizeof(rec), "{\"type\":"
+				    "\"item\",\"n\":%d,\"oid\":\"o%d\"}",
+				    k * 8 + (j < 0 ? 0 : j), k);
+			if (simlog_writer_write(w, rec, (size_t)len, &e) != 0)
+				bail("write: %s", e.msg);
+			n++;
+		}
+	simlog_writer_close(w, &st);
+	if (st.pushed != n)
+		bail("pushed %llu of %llu records", st.pushed, n);
+}
+
+static long long
+q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+split_landed(const char *what)
+{
+	sqlite3 *db;
+	long long items, distinct, lo, hi, owners, updated, dead, waiting;
+	int good;
+
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		bail("%s: %s", dbpath, sqlite3_errmsg(db));
+	items = q1(db, "SELECT count(*) FROM items");
+	distinct = q1(db, "SELECT count(DISTINCT n) FROM items");
+	lo = q1(db, "SELECT min(n) FROM items");
+	hi = q1(db, "SELECT max(n) FROM items");
+	owners = q1(db, "SELECT count(*) FROM owners");
+	updated = q1(db, "SELECT count(*) FROM owners WHERE seen = 2");
+	dead = q1(db, "SELECT count(*) FROM simlog_rejects");
+	waiting = q1(db, "SELECT count(*) FROM simlog_waiting");
+	sqlite3_close(db);
+	good = items == SPLIT_ITEMS && distinct == SPLIT_ITEMS && lo == 0 &&
+	    hi == SPLIT_ITEMS - 1 && owners == SPLIT_OWNERS &&
+	    updated == SPLIT_OWNERS && dead == 0 && waiting == 0 &&
+	    simlog_keys() == 0;
+	if (!good)
+		printf("#   %s: items %lld (%lld distinct, %lld..%lld), owners "
+		    "%lld (%lld updated), dead letters %lld, waiting %lld, "
+		    "%lld simlog keys\n", what, items, distinct, lo, hi,
+		    owners, updated, dead, waiting, simlog_keys());
+	return good;
+}
+
+static void
+split_opts(struct simlog_drainer_opts *o)
+{
+	opts(o, 24);
+	o->schema = split_schema;
+}
+
+/* A page's owner records go in before its items: an item's dead letter,
+ * then an owner's, in one entry, are numbered owner first. */
+static void
+split_order(void)
+{
+	static const char *const recs[] = {
+		"{\"type\":\"item\",\"n\":\"x\",\"oid\":\"o0\"}",
+		"{\"type\":\"owner\",\"oid\":\"o1\"}",
+	};
+	struct simlog_writer_opts wo;
+	struct simlog_writer_stats st;
+	struct simlog_drainer_opts o;
+	struct simlog_writer *w;
+	struct simlog_err e;
+	struct result r;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char got[64] = "";
+
+	reset();
+	simlog_writer_opts_init(&wo);
+	wo.sim = "t2";
+	wo.flush_interval = 0;
+	if ((w = simlog_writer_open(&wo, &e)) == NULL)
+		bail("writer: %s", e.msg);
+	for (size_t i = 0; i < 2; i++)
+		if (simlog_writer_write(w, recs[i], strlen(recs[i]), &e) != 0)
+			bail("write: %s", e.msg);
+	simlog_writer_close(w, &st);
+	split_opts(&o);
+	r = drain_here(&o, NULL);
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK && sqlite3_prepare_v2(db, "SELECT group_concat(type, "
+	    "' ') FROM (SELECT type FROM simlog_rejects ORDER BY id)", -1, &q,
+	    NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW &&
+	    sqlite3_column_text(q, 0) != NULL)
+		snprintf(got, sizeof(got), "%s", sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	ok(r.status == 0 && r.st.rejects == 2 && strcmp(got, "owner item") == 0,
+	    "split page: the owner record went in before the item that came "
+	    "first (dead letters: %s)", got);
+}
+
+/* A fault at the nth time of point at; 0 when it was never reached. */
+static int
+split_fault(enum fault_point at, unsigned long nth, enum fault_action act)
+{
+	struct fault_plan plan = { .at = at, .nth = nth, .act = act,
+	    .code = SIMLOG_EX_TEMPFAIL };
+	struct simlog_drainer_opts o;
+	struct result first, rest;
+	char what[160];
+	int good = 1;
+
+	snprintf(what, sizeof(what), "split page: %s at %s #%lu",
+	    action_name(act, SIMLOG_EX_TEMPFAIL), fault_names[at], nth);
+	split_load();
+	split_opts(&o);
+	if (act == FAULT_DIE) {
+		if (drain_child(&o, &plan) != -SIGKILL)
+			return 0;
+	} else {
+		first = drain_here(&o, &plan);
+		if (plan.fired == 0)
+			return 0;
+		/* Retried at once, and through. */
+		good &= first.status == 0 && first.st.retries == 1;
+		if (!good) {
+			printf("#   %s: status %d (%s)\n", what, first.status,
+			    first.why.msg);
+			show_said();
+		}
+	}
+	rest = drain_here(&o, NULL);
+	if (rest.status != 0)
+		show_said();
+	good &= rest.status == 0;
+	ok(good && split_landed(what), "%s: every item and owner once, none "
+	    "waiting or dead, Redis empty", what);
+	return 1;
+}
+
+static void
+split_pages(void)
+{
+	static const enum fault_point points[] = { FAULT_BEGIN, FAULT_ROW,
+	    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
+	static const enum fault_action acts[] = { FAULT_FAIL, FAULT_DIE };
+	struct simlog_drainer_opts o;
+	struct result r;
+	FILE *f;
+
+	server_path(&srv, "split.schema", split_schema, sizeof(split_schema));
+	if ((f = fopen(split_schema, "w")) == NULL ||
+	    fputs(split_text, f) == EOF || fclose(f) != 0)
+		bail("%s: %s", split_schema, strerror(errno));
+	split_load();
+	split_opts(&o);
+	r = drain_here(&o, NULL);
+	ok(r.status == 0 && split_landed("split page, no fault"),
+	    "split page, no fault: every item and owner once (status %d)",
+	    r.status);
+	split_order();
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
+		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
+			unsigned long nth, step = points[i] == FAULT_ROW ||
+			    points[i] == FAULT_MARK ? 5 : 1;
+
+			for (nth = 1; split_fault(points[i], nth, acts[j]);
+			    nth += step)
+				;
+			if (nth == 1)
+				ok(0, "split page: %s at %s: never reached",
+				    action_name(acts[j], SIMLOG_EX_TEMPFAIL),
+				    fault_names[points[i]]);
+		}
+}
+
 int
 main(void)
 {
@@ -844,6 +1081,7 @@ main(void)
 	follow_round();
 	follow_stop_idle();
 	shard_handover();
+	split_pages();
 	printf("# %.1f s\n", simlog_now_mono() - t0);
 	return tap_done();
 }
