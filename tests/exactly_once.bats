@@ -155,11 +155,24 @@ paced() {
 	wait "$q2" || s2=$?
 	wait "$q3" || s3=$?
 	cat p1.err p2.err p3.err
-	assert_equal "$s1 $s2 $s3" "0 0 0"
-	local f
-	for f in p1 p2 p3; do
-		assert_equal "$(jnum pushed "$(cat $f.out)")" 40000
+	# On a busy machine a pusher may spool chunks (Redis slow to
+	# acknowledge for a quarter of --timeout), as designed: it replays
+	# them itself once Redis answers (status 0), or leaves them for a
+	# later replay (75), done here before the drains' last round.
+	local f st inredis=0 left=0
+	for f in p1:$s1 p2:$s2 p3:$s3; do
+		st=${f#*:}
+		f=${f%%:*}
+		[ "$st" -eq 0 ] || { assert_equal "$st" 75; left=1; }
+		inredis=$(( inredis + $(jnum pushed "$(cat $f.out)") +
+		    $(jnum replayed "$(cat $f.out)") ))
 	done
+	if [ "$left" -eq 1 ]; then
+		run -0 --separate-stderr simlog-push --replay
+		echo "# left in the spool, replayed: $(jnum replayed "$output")" >&3
+		inredis=$(( inredis + $(jnum replayed "$output") ))
+	fi
+	assert_equal "$inredis" 120000
 	touch pushers.done
 	wait "$la"
 	wait "$lb"
