@@ -620,6 +620,26 @@ commit_then_begin(struct lite *l)
 	}
 }
 
+/* Under wr_mu, the drain's thread not touching fill: the queued jobs
+ * become the writer's to run, fill the emptied buffer. */
+static void
+take_fill(struct lite *l)
+{
+	struct jobs swap = l->run;
+
+	l->run = l->fill;
+	l->fill = swap;
+}
+
+/* Under wr_mu, the writer idle: give it the queued jobs and wake it. */
+static void
+give_fill(struct lite *l)
+{
+	take_fill(l);
+	__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&l->wr_go);
+}
+
 static void *
 writer(void *arg)
 {
@@ -645,12 +665,9 @@ writer(void *arg)
 		 * and go on, rather than sleep until it is woken to give it
 		 * (two wake-ups a batch, on a busy machine each a pause; and
 		 * while it waits on Redis, the rows it queued before). */
-		if (l->main_waits && l->fill.n > 0) {
-			struct jobs swap = l->run;
-
-			l->run = l->fill;
-			l->fill = swap;
-		} else
+		if (l->main_waits && l->fill.n > 0)
+			take_fill(l);
+		else
 			__atomic_store_n(&l->wr_busy, 0, __ATOMIC_RELEASE);
 		pthread_cond_signal(&l->wr_done);
 	}
@@ -691,18 +708,12 @@ fill_max(const struct lite *l)
 static void
 hand_over(struct lite *l, int wait)
 {
-	struct jobs swap;
-
 	pthread_mutex_lock(&l->wr_mu);
 	l->main_waits = 1;
 	while (l->wr_busy && (wait || l->fill.len >= fill_max(l)))
 		pthread_cond_wait(&l->wr_done, &l->wr_mu);
 	if (!l->wr_busy && l->fill.n > 0) {
-		swap = l->run;
-		l->run = l->fill;
-		l->fill = swap;
-		__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
-		pthread_cond_signal(&l->wr_go);
+		give_fill(l);
 		while (wait && l->wr_busy)
 			pthread_cond_wait(&l->wr_done, &l->wr_mu);
 	}
@@ -738,14 +749,8 @@ lite_idle(struct simlog_sink *s, int idle)
 		return;
 	pthread_mutex_lock(&l->wr_mu);
 	l->main_waits = idle;
-	if (idle && !l->wr_busy && l->fill.n > 0) {
-		struct jobs swap = l->run;
-
-		l->run = l->fill;
-		l->fill = swap;
-		__atomic_store_n(&l->wr_busy, 1, __ATOMIC_RELEASE);
-		pthread_cond_signal(&l->wr_go);
-	}
+	if (idle && !l->wr_busy && l->fill.n > 0)
+		give_fill(l);
 	pthread_mutex_unlock(&l->wr_mu);
 }
 

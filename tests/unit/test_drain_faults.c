@@ -68,10 +68,13 @@ answered(redisReply *r)
 
 /* --- records in, records out ------------------------------------------------ */
 
-/* n records {"type":"ev","sim":SIM,"n":from..from+n-1} into Redis, chunk
- * records to a stream entry. */
+/* The ith record to push into buf: its length. */
+typedef int (*record_fn)(const char *sim, int i, char *buf, size_t cap);
+
+/* Records 0..n-1 of line into Redis for sim, chunk records to a stream
+ * entry; every one must be pushed. */
 static void
-push(const char *sim, int from, int n, size_t chunk)
+push_records(const char *sim, int n, size_t chunk, record_fn line)
 {
 	struct simlog_writer_opts o;
 	struct simlog_writer_stats st;
@@ -84,10 +87,9 @@ push(const char *sim, int from, int n, size_t chunk)
 	o.flush_interval = 0;
 	if ((w = simlog_writer_open(&o, &e)) == NULL)
 		bail("writer: %s", e.msg);
-	for (int i = from; i < from + n; i++) {
+	for (int i = 0; i < n; i++) {
 		char rec[128];
-		int len = snprintf(rec, sizeof(rec),
-		    "{\"type\":\"ev\",\"sim\":\"%s\",\"n\":%d}", sim, i);
+		int len = line(sim, i, rec, sizeof(rec));
 
 		if (simlog_writer_write(w, rec, (size_t)len, &e) != 0)
 			bail("write: %s", e.msg);
@@ -95,6 +97,24 @@ push(const char *sim, int from, int n, size_t chunk)
 	simlog_writer_close(w, &st);
 	if (st.pushed != (unsigned long long)n)
 		bail("pushed %llu of %d records of %s", st.pushed, n, sim);
+}
+
+static int ev_from;
+
+static int
+ev_line(const char *sim, int i, char *buf, size_t cap)
+{
+	return snprintf(buf, cap, "{\"type\":\"ev\",\"sim\":\"%s\",\"n\":%d}",
+	    sim, ev_from + i);
+}
+
+/* n records {"type":"ev","sim":SIM,"n":from..from+n-1} into Redis, chunk
+ * records to a stream entry. */
+static void
+push(const char *sim, int from, int n, size_t chunk)
+{
+	ev_from = from;
+	push_records(sim, n, chunk, ev_line);
 }
 
 /* A fresh Redis and no database. */
@@ -833,45 +853,27 @@ static const char split_text[] =
 #define SPLIT_OWNERS 10
 #define SPLIT_ITEMS 80
 
-/* For each owner k: its first item (before the owner, in the same or an
- * earlier entry), the owner, seven more items, the owner again (an
+/* For each owner k, ten records: its first item (before the owner, in
+ * the same entry), the owner, seven more items, the owner again (an
  * update); two records an entry. */
+static int
+split_line(const char *sim, int i, char *buf, size_t cap)
+{
+	int k = i / 10, j = i % 10 - 1;
+
+	(void)sim;
+	if (j == 0 || j == 8)
+		return snprintf(buf, cap, "{\"type\":\"owner\",\"oid\":\"o%d\","
+		    "\"seen\":%d}", k, j == 0 ? 1 : 2);
+	return snprintf(buf, cap, "{\"type\":\"item\",\"n\":%d,\"oid\":"
+	    "\"o%d\"}", k * 8 + (j < 0 ? 0 : j), k);
+}
+
 static void
 split_load(void)
 {
-	struct simlog_writer_opts o;
-	struct simlog_writer_stats st;
-	struct simlog_writer *w;
-	struct simlog_err e;
-	unsigned long long n = 0;
-
 	reset();
-	simlog_writer_opts_init(&o);
-	o.sim = "t1";
-	o.batch = 2;
-	o.flush_interval = 0;
-	if ((w = simlog_writer_open(&o, &e)) == NULL)
-		bail("writer: %s", e.msg);
-	for (int k = 0; k < SPLIT_OWNERS; k++)
-		for (int j = -1; j < 9; j++) {
-			char rec[128];
-			int len;
-
-			if (j == 0 || j == 8)
-				len = snprintf(rec, sizeof(rec), "{\"type\":"
-				    "\"owner\",\"oid\":\"o%d\",\"seen\":%d}", k,
-				    j == 0 ? 1 : 2);
-			else
-				len = snprintf(rec, sizeof(rec), "{\"type\":"
-				    "\"item\",\"n\":%d,\"oid\":\"o%d\"}",
-				    k * 8 + (j < 0 ? 0 : j), k);
-			if (simlog_writer_write(w, rec, (size_t)len, &e) != 0)
-				bail("write: %s", e.msg);
-			n++;
-		}
-	simlog_writer_close(w, &st);
-	if (st.pushed != n)
-		bail("pushed %llu of %llu records", st.pushed, n);
+	push_records("t1", SPLIT_OWNERS * 10, 2, split_line);
 }
 
 static long long
@@ -925,35 +927,29 @@ split_opts(struct simlog_drainer_opts *o)
 	o->schema = split_schema;
 }
 
+/* An item's dead letter, then an owner's. */
+static int
+misfit_line(const char *sim, int i, char *buf, size_t cap)
+{
+	(void)sim;
+	return snprintf(buf, cap, "%s", i == 0 ?
+	    "{\"type\":\"item\",\"n\":\"x\",\"oid\":\"o0\"}" :
+	    "{\"type\":\"owner\",\"oid\":\"o1\"}");
+}
+
 /* A page's owner records go in before its items: an item's dead letter,
  * then an owner's, in one entry, are numbered owner first. */
 static void
 split_order(void)
 {
-	static const char *const recs[] = {
-		"{\"type\":\"item\",\"n\":\"x\",\"oid\":\"o0\"}",
-		"{\"type\":\"owner\",\"oid\":\"o1\"}",
-	};
-	struct simlog_writer_opts wo;
-	struct simlog_writer_stats st;
 	struct simlog_drainer_opts o;
-	struct simlog_writer *w;
-	struct simlog_err e;
 	struct result r;
 	sqlite3 *db;
 	sqlite3_stmt *q;
 	char got[64] = "";
 
 	reset();
-	simlog_writer_opts_init(&wo);
-	wo.sim = "t2";
-	wo.flush_interval = 0;
-	if ((w = simlog_writer_open(&wo, &e)) == NULL)
-		bail("writer: %s", e.msg);
-	for (size_t i = 0; i < 2; i++)
-		if (simlog_writer_write(w, recs[i], strlen(recs[i]), &e) != 0)
-			bail("write: %s", e.msg);
-	simlog_writer_close(w, &st);
+	push_records("t2", 2, 2, misfit_line);
 	split_opts(&o);
 	r = drain_here(&o, NULL);
 	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) ==
