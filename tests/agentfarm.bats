@@ -544,6 +544,100 @@ EOF
 	assert_equal "$(q "SELECT count(*) FROM simlog_waiting") $(q "SELECT count(*) FROM agents")" "0 1"
 }
 
+# states AGENT FROM TO: agent_state records of AGENT for steps FROM..TO.
+states() {
+	local i
+	for ((i = $2; i <= $3; i++)); do
+		echo "{\"type\":\"agent_state\",\"step_number\":$i,\"agent_id\":\"$1\"}"
+	done
+}
+
+# pg_is N SQL: whether SQL's answer is N (for poll).
+pg_is() {
+	[ "$(pq "$2" 2>/dev/null)" = "$1" ]
+}
+
+# orphans: rows of PostgreSQL's agent_states whose agent is not there.
+orphans() {
+	pq "SELECT count(*) FROM agent_states s
+	    WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = s.agent_id)"
+}
+
+@test "foreign keys (PostgreSQL): checked by the drain itself: a parent deleted under a --follow drain that had seen it leaves no row without it; its rows wait, then land once" {
+	pg_newdb
+	{
+		echo '{"type":"simulation","parameters":{}}'
+		echo '{"type":"agent","agent_id":"a1","birth_time":0}'
+		states a1 0 599
+	} | simlog-push -q -s S1
+	simlog-drain --follow -q -d "$PGURL" --schema agentfarm > follow.out 2> follow.err &
+	local pid=$!
+	track "$pid"
+	poll "600 states" pg_is 600 "SELECT count(*) FROM agent_states"
+	# The drain knows a1 is there; it goes, with its rows.
+	pq "DELETE FROM agent_states; DELETE FROM agents"
+	states a1 600 1199 | simlog-push -q -s S1
+	# Checked at the commit: a1 is gone, the transaction is rolled back,
+	# and tried again the rows wait for a1 instead of landing without it.
+	poll "600 waiting" pg_is 600 "SELECT count(*) FROM simlog_waiting"
+	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(orphans)" "0 0"
+	echo '{"type":"agent","agent_id":"a1","birth_time":0}' | simlog-push -q -s S1
+	poll "600 resumed" pg_is 600 "SELECT count(*) FROM agent_states"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	assert_equal "$(pq "SELECT min(step_number), max(step_number), count(DISTINCT id) FROM agent_states")" "600|1199|600"
+	assert_equal "$(pq "SELECT count(*) FROM simlog_waiting") $(pq "SELECT count(*) FROM simlog_rejects") $(orphans)" "0 0 0"
+	[[ $(cat follow.err) == *"agents(agent_id): 'a1', which rows of this transaction refer to, is gone; rolled back, to be drained again"* ]]
+	assert_equal "$(simlog_keys)" ""
+}
+
+@test "foreign keys (PostgreSQL): a table with a trigger of its own keeps the server's checks: the trigger fires for every row" {
+	pg_newdb
+	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S1
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	pq "CREATE TABLE seen (n bigint);
+	    INSERT INTO seen VALUES (0);
+	    CREATE FUNCTION count_row() RETURNS trigger LANGUAGE plpgsql AS
+	        'BEGIN UPDATE seen SET n = n + 1; RETURN NEW; END';
+	    CREATE TRIGGER counted AFTER INSERT ON agent_states
+	        FOR EACH ROW EXECUTE FUNCTION count_row()"
+	{
+		echo '{"type":"agent","agent_id":"a1","birth_time":0}'
+		states a1 0 599
+		states nobody 0 0
+	} | simlog-push -q -s S1
+	run -0 --separate-stderr simlog-drain -q -d "$PGURL" --schema agentfarm
+	assert_equal "$(pq "SELECT n FROM seen") $(pq "SELECT count(*) FROM agent_states")" "600 600"
+	assert_equal "$(jnum waiting "${lines[-1]}") $(orphans)" "1 0"
+	# An ENABLE REPLICA trigger, which replica mode would fire: the same.
+	pq "ALTER TABLE agent_states DISABLE TRIGGER counted;
+	    CREATE TRIGGER replica_only AFTER INSERT ON agent_states
+	        FOR EACH ROW EXECUTE FUNCTION count_row();
+	    ALTER TABLE agent_states ENABLE REPLICA TRIGGER replica_only"
+	states a1 600 899 | simlog-push -q -s S1
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	assert_equal "$(pq "SELECT n FROM seen") $(pq "SELECT count(*) FROM agent_states")" "600 900"
+}
+
+@test "foreign keys (PostgreSQL): a role that may not set session_replication_role drains the same, the server checking" {
+	pg_newdb
+	local role="fk${BATS_TEST_NUMBER}_$RANDOM"
+	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S1
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	pq "CREATE ROLE $role LOGIN;
+	    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO $role;
+	    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO $role;
+	    GRANT DELETE ON simlog_batches, simlog_waiting TO $role"
+	{
+		echo '{"type":"agent","agent_id":"a1","birth_time":0}'
+		states a1 0 599
+		states nobody 0 0
+	} | simlog-push -q -s S1
+	run -0 --separate-stderr simlog-drain -q -d "postgresql://$role@/$PGDB?host=$PG_DIR" --schema agentfarm
+	assert_equal "$(jnum rows "${lines[-1]}") $(jnum waiting "${lines[-1]}") $(jnum rejects "${lines[-1]}")" "601 1 0"
+	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(orphans)" "600 0"
+}
+
 # --- databases drained with the earlier layout ---------------------------------
 
 @test "old databases: one drained with the earlier agentfarm layout stops the drain with 78, naming table and column; the documented migration keeps every row" {

@@ -178,6 +178,7 @@ simlog_parents_free(struct simlog_sink *s)
 		keyset_drop(&s->parents[i].missing, 1);
 		keyset_drop(&s->parents[i].waited, 1);
 		keyset_drop(&s->parents[i].arrived, 1);
+		keyset_drop(&s->parents[i].used, 1);
 	}
 	free(s->parents);
 	s->parents = NULL;
@@ -258,9 +259,11 @@ missing_parent(struct simlog_sink *s, const struct simlog_stable *t,
 			continue;
 		p = parent_of(s, c);
 		*key = simlog_val_key(&vals[i], kbuf, kn);
-		if (keyset_has(&p->known, *key, *kn))
-			continue;
-		if (!keyset_has(&p->missing, *key, *kn)) {
+		if (!keyset_has(&p->known, *key, *kn)) {
+			if (keyset_has(&p->missing, *key, *kn)) {
+				*pp = p;
+				return 1;
+			}
 			if (s->ops->parent_has(s, p, *key, *kn, &found,
 			    err) < 0)
 				return -1;
@@ -268,11 +271,14 @@ missing_parent(struct simlog_sink *s, const struct simlog_stable *t,
 			    *kn, 1) < 0)
 				return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 				    "out of memory");
-			if (found)
-				continue;
+			if (!found) {
+				*pp = p;
+				return 1;
+			}
 		}
-		*pp = p;
-		return 1;
+		if (s->used_keys && keyset_add(&p->used, *key, *kn, 0) < 0)
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
 	}
 	return 0;
 }
@@ -485,6 +491,7 @@ simlog_parents_commit(struct simlog_sink *s)
 	for (size_t i = 0; i < s->nparents; i++) {
 		keyset_settle(&s->parents[i].known);
 		keyset_settle(&s->parents[i].waited);
+		keyset_drop(&s->parents[i].used, 1);
 	}
 	s->waiting += s->waiting_txn;
 	s->waiting_txn = 0;
@@ -498,6 +505,7 @@ simlog_parents_rollback(struct simlog_sink *s)
 	for (size_t i = 0; i < s->nparents; i++) {
 		keyset_drop(&s->parents[i].known, 0);
 		keyset_drop(&s->parents[i].arrived, 1);
+		keyset_drop(&s->parents[i].used, 1);
 	}
 	for (size_t i = 0; i < s->nheld; i++)
 		free(s->held[i].json);
@@ -510,7 +518,29 @@ simlog_parents_rollback(struct simlog_sink *s)
 int
 simlog_parents_begin(struct simlog_sink *s, struct simlog_err *err)
 {
-	for (size_t i = 0; i < s->nparents; i++)
+	for (size_t i = 0; i < s->nparents; i++) {
 		keyset_drop(&s->parents[i].missing, 1);
+		keyset_drop(&s->parents[i].used, 1);
+	}
 	return s->reload_waits ? simlog_parents_load(s, err) : 0;
+}
+
+const char *
+simlog_parents_used(const struct simlog_parent *p, size_t *i, size_t *n)
+{
+	for (; *i < p->used.cap; (*i)++)
+		if (p->used.e[*i].k != NULL) {
+			*n = p->used.e[*i].n;
+			return p->used.e[(*i)++].k;
+		}
+	return NULL;
+}
+
+/* (Memory running out on the way loses other known keys too: they are
+ * asked for again.) */
+void
+simlog_parents_forget(struct simlog_parent *p, const char *key, size_t n)
+{
+	if (keyset_has(&p->known, key, n))
+		keyset_remove(&p->known, key, n);
 }

@@ -128,6 +128,14 @@ struct pg {
 	unsigned char *mk;
 	uint32_t *mkrec;
 	size_t nmk, mkcap;
+
+	/* Foreign keys checked by the drain (own_checks): in the open
+	 * transaction (1), by the server (-1), not decided yet (0); the
+	 * connection whose role may not set session_replication_role;
+	 * the next transaction leaves them to the server. */
+	int own;
+	unsigned own_denied;
+	int server_next;
 };
 
 #define P(s) ((struct pg *)(s)->impl)
@@ -1547,6 +1555,12 @@ settle(struct simlog_sink *s, struct simlog_err *err)
 	    err);
 }
 
+static int own_checks(struct simlog_sink *s, struct simlog_err *err);
+/* Rows a COPY must carry for the drain to check foreign keys itself: a
+ * smaller transaction leaves them to the server, saving the look at the
+ * tables' triggers. */
+#define OWN_ROWS 256
+
 /* Send a table's rows by COPY, not waiting for the server's answer (the
  * flight before it lands first). */
 static int
@@ -1558,6 +1572,9 @@ launch(struct simlog_sink *s, struct pgtab *pt, struct simlog_err *err)
 	PGresult *res;
 	int rc = 0;
 
+	if (p->own == 0 && pt->r.nrows >= OWN_ROWS &&
+	    (settle(s, err) < 0 || own_checks(s, err) < 0))
+		return -1;
 	if (land(s, err) < 0)
 		return -1;
 	/* One round trip: the last flight's savepoint released, this one's
@@ -2408,6 +2425,8 @@ pg_begin(struct simlog_sink *s, const char *sim, struct simlog_err *err)
 		return -1;
 	}
 	P(s)->in_txn = 1;
+	P(s)->own = 0;
+	s->used_keys = s->nparents > 0;
 	return 0;
 }
 
@@ -2604,6 +2623,8 @@ record_marks(struct simlog_sink *s, struct simlog_err *err)
 	return rc;
 }
 
+static int own_verify(struct simlog_sink *s, struct simlog_err *err);
+
 static int
 pg_commit(struct simlog_sink *s, struct simlog_err *err)
 {
@@ -2640,10 +2661,15 @@ pg_commit(struct simlog_sink *s, struct simlog_err *err)
 			return -1;
 		p->waits.len = 0;
 	}
+	if (p->own == 1 && own_verify(s, err) < 0)
+		return -1;
 	if (record_marks(s, err) < 0 ||
 	    run(s, "COMMIT", "committing", err) < 0)
 		return -1;
 	p->in_txn = 0;
+	/* A transaction left to the server's checks settles it. */
+	if (p->own != 1)
+		p->server_next = 0;
 	return 0;
 }
 
@@ -2657,6 +2683,7 @@ pg_rollback(struct simlog_sink *s)
 		give_up(s, 0, "rolled back");
 		P(s)->why[0] = '\0';
 	}
+	P(s)->own = 0;
 	clear_rows(s);
 	if (PQstatus(P(s)->c) == CONNECTION_OK &&
 	    PQtransactionStatus(P(s)->c) != PQTRANS_IDLE)
@@ -2665,6 +2692,343 @@ pg_rollback(struct simlog_sink *s)
 }
 
 /* --- foreign keys ---------------------------------------------------------------- */
+
+/*
+ * PostgreSQL checks a foreign key with a query of its own for every row,
+ * at about ten times the cost of the row's insert.  The drain knows each
+ * row's parent key already (parents.c): where it may, it checks them
+ * itself instead, once a transaction, with the lock the server's check
+ * takes (FOR KEY SHARE), before the commit, and has the server skip its
+ * own for the transaction's rows (session_replication_role = replica,
+ * SET LOCAL).  It may when
+ *  - its role may set session_replication_role (a superuser, or GRANT SET
+ *    ON PARAMETER, PostgreSQL 15);
+ *  - the tables it writes have no triggers or rules but those of the
+ *    foreign keys its schema declares (replica mode would skip a user's
+ *    trigger, or fire one made ENABLE REPLICA), and no foreign keys but
+ *    those: it holds them in ROW EXCLUSIVE mode from before it looks
+ *    until the commit, so that none is added meanwhile;
+ *  - every parent column holds integers or text, whose keys compare as
+ *    the drain writes them.
+ * A parent found gone at the commit rolls the transaction back; the next
+ * one asks the database for the parents again, and leaves the checks to
+ * the server.
+ */
+
+/* Whether the parents' keys compare as the drain writes them. */
+static int
+own_keys(const struct simlog_sink *s)
+{
+	for (size_t i = 0; i < s->nparents; i++) {
+		enum simlog_ctype t = s->parents[i].st->cols[s->parents[i].col].type;
+
+		if (t != SIMLOG_C_INTEGER && t != SIMLOG_C_TEXT && t != SIMLOG_C_ID)
+			return 0;
+	}
+	return 1;
+}
+
+/* An array literal of texts, {"a","b"}, in b (NUL-terminated). */
+static int
+text_array(struct buf *b, const char *const *v, const size_t *n, size_t k)
+{
+	size_t need = 2;
+
+	for (size_t i = 0; i < k; i++)
+		need += 2 * n[i] + 3;
+	b->len = 0;
+	if (grow(b, need) < 0)
+		return -1;
+	put(b, "{", 1);
+	for (size_t i = 0; i < k; i++) {
+		if (i)
+			put(b, ",", 1);
+		put(b, "\"", 1);
+		for (size_t j = 0; j < n[i]; j++) {
+			if (v[i][j] == '"' || v[i][j] == '\\')
+				put(b, "\\", 1);
+			put(b, v[i] + j, 1);
+		}
+		put(b, "\"", 1);
+	}
+	put(b, "}", 1);
+	b->s[b->len] = '\0';
+	return 0;
+}
+
+/* The tables the transaction writes that are there already: the schema's,
+ * the drain's own, and default tables made before. */
+static size_t
+written_tables(struct simlog_sink *s, const char **v, size_t *n, size_t max)
+{
+	static const char *const own[] = { "simlog_batches", "simlog_rejects",
+	    "simlog_waiting" };
+	size_t k = 0;
+
+	for (size_t i = 0; i < 3 && k < max; i++)
+		v[k++] = own[i];
+	for (size_t i = 0; i < s->schema->ntables && k < max; i++)
+		v[k++] = s->schema->tables[i].name;
+	for (size_t i = 0; i < s->nroutes && k < max; i++)
+		if (s->routes[i].plain != NULL && !s->routes[i].made_in_txn)
+			v[k++] = s->routes[i].table;
+	for (size_t i = 0; i < k; i++)
+		n[i] = strlen(v[i]);
+	return k;
+}
+
+/* The schema's foreign keys as four arrays (child table, its column,
+ * parent table, its column) in a[0..3]. */
+static int
+declared_keys(struct simlog_sink *s, struct buf a[4])
+{
+	const struct simlog_schema *sc = s->schema;
+	size_t k = 0, cap = 0;
+	const char **v[4] = { NULL, NULL, NULL, NULL };
+	size_t *n = NULL;
+	int rc = -1;
+
+	for (size_t t = 0; t < sc->ntables; t++)
+		for (size_t i = 0; i < sc->tables[t].ncols; i++)
+			cap += sc->tables[t].cols[i].ref_t >= 0;
+	for (int j = 0; j < 4; j++)
+		if ((v[j] = calloc(cap + 1, sizeof(*v[j]))) == NULL)
+			goto out;
+	if ((n = calloc(4 * (cap + 1), sizeof(*n))) == NULL)
+		goto out;
+	for (size_t t = 0; t < sc->ntables; t++)
+		for (size_t i = 0; i < sc->tables[t].ncols; i++) {
+			const struct simlog_column *c = &sc->tables[t].cols[i];
+			const struct simlog_stable *pt;
+
+			if (c->ref_t < 0)
+				continue;
+			pt = &sc->tables[c->ref_t];
+			v[0][k] = sc->tables[t].name;
+			v[1][k] = c->name;
+			v[2][k] = pt->name;
+			v[3][k] = pt->cols[c->ref_c].name;
+			for (int j = 0; j < 4; j++)
+				n[j * (cap + 1) + k] = strlen(v[j][k]);
+			k++;
+		}
+	rc = 0;
+	for (int j = 0; j < 4 && rc == 0; j++)
+		rc = text_array(&a[j], v[j], n + j * (cap + 1), k);
+out:
+	for (int j = 0; j < 4; j++)
+		free(v[j]);
+	free(n);
+	return rc;
+}
+
+/* The triggers, rules and foreign keys on the tables (their names in $1)
+ * other than those of the foreign keys the schema declares ($2..$5). */
+static const char others_sql[] =
+    "WITH tabs AS (SELECT to_regclass(quote_ident(n)) AS oid "
+    "FROM unnest($1::text[]) AS n), "
+    "ours AS (SELECT k.oid FROM pg_constraint k JOIN "
+    "unnest($2::text[], $3::text[], $4::text[], $5::text[]) "
+    "AS d(ct, cc, pt, pc) ON k.contype = 'f' "
+    "AND k.conrelid = to_regclass(quote_ident(d.ct)) "
+    "AND k.confrelid = to_regclass(quote_ident(d.pt)) "
+    "AND k.conkey = ARRAY[(SELECT attnum FROM pg_attribute "
+    "WHERE attrelid = k.conrelid AND attname = d.cc)] "
+    "AND k.confkey = ARRAY[(SELECT attnum FROM pg_attribute "
+    "WHERE attrelid = k.confrelid AND attname = d.pc)]) "
+    "SELECT (SELECT count(*) FROM pg_constraint k WHERE k.contype = 'f' "
+    "AND (k.conrelid IN (SELECT oid FROM tabs) "
+    "OR k.confrelid IN (SELECT oid FROM tabs)) "
+    "AND k.oid NOT IN (SELECT oid FROM ours)) "
+    "+ (SELECT count(*) FROM pg_trigger t "
+    "WHERE t.tgrelid IN (SELECT oid FROM tabs) AND t.tgenabled <> 'D' "
+    "AND NOT (t.tgisinternal AND t.tgconstraint IN (SELECT oid FROM ours))) "
+    "+ (SELECT count(*) FROM pg_rewrite r "
+    "WHERE r.ev_class IN (SELECT oid FROM tabs) AND r.rulename <> '_RETURN')";
+
+/* Decide, before the transaction's first COPY, who checks its foreign
+ * keys; with no answer from the server, -1. */
+static int
+own_checks(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+	struct simlog_sql lock = { NULL, 0, 0, 0 };
+	struct buf names = { NULL, 0, 0 }, a[4];
+	const char *v[5], *tv[256];
+	size_t tn[256], nt;
+	PGresult *res;
+	const char *st;
+	int rc = -1, others = -1;
+
+	p->own = -1;
+	if (s->nparents == 0 || p->server_next || p->own_denied == p->gen ||
+	    !own_keys(s))
+		return 0;
+	memset(a, 0, sizeof(a));
+	nt = written_tables(s, tv, tn, 256);
+	if (nt == 256)
+		return 0;	/* more than it cares to name */
+	simlog_sqlf(&lock, "LOCK TABLE ");
+	for (size_t i = 0; i < nt; i++)
+		simlog_sqlf(&lock, "%s\"%s\"", i ? ", " : "", tv[i]);
+	simlog_sqlf(&lock, " IN ROW EXCLUSIVE MODE");
+	if (lock.oom || text_array(&names, tv, tn, nt) < 0 ||
+	    declared_keys(s, a) < 0) {
+		rc = simlog_seterr(err, SIMLOG_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	rc = 0;
+	/* Whether the role may: asked first, so that one that may not
+	 * never gets as far as the lock (which PostgreSQL 15 grants only
+	 * with UPDATE, DELETE or TRUNCATE). */
+	res = pq_exec(s, "SAVEPOINT simlog_own; "
+	    "SET LOCAL session_replication_role = replica");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (st == NULL || strcmp(st, "42501") != 0) {
+			rc = fail(s, res, "setting session_replication_role",
+			    err);
+			PQclear(res);
+			goto out;
+		}
+		p->own_denied = p->gen;
+	}
+	PQclear(res);
+	if (p->own_denied != p->gen) {
+		/* The lock may wait for another's ALTER or CREATE INDEX. */
+		p->locking = 1;
+		res = pq_exec(s, lock.s);
+		p->locking = 0;
+		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    (st == NULL || strcmp(st, "42501") != 0))
+			rc = fail(s, res, "locking the tables", err);
+		else if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			p->own_denied = p->gen;
+		PQclear(res);
+		if (rc < 0)
+			goto out;
+	}
+	if (p->own_denied != p->gen) {
+		v[0] = names.s;
+		for (int j = 0; j < 4; j++)
+			v[j + 1] = a[j].s;
+		res = pq_exec_params(s, others_sql, 5, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQntuples(res) != 1)
+			rc = fail(s, res, "looking at the tables' triggers", err);
+		else
+			others = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		if (rc < 0)
+			goto out;
+	}
+	/* Kept, or undone (the setting with it) for the server to check. */
+	if (others == 0) {
+		rc = run(s, "RELEASE SAVEPOINT simlog_own", "releasing a "
+		    "savepoint", err);
+		p->own = rc == 0 ? 1 : -1;
+	} else
+		rc = run(s, "ROLLBACK TO SAVEPOINT simlog_own; "
+		    "RELEASE SAVEPOINT simlog_own", "rolling back", err);
+out:
+	free(lock.s);
+	free(names.s);
+	for (int j = 0; j < 4; j++)
+		free(a[j].s);
+	return rc;
+}
+
+/*
+ * Before the commit: every parent key the transaction's rows refer to is
+ * there, and locked as the server's own check would lock it.  A key found
+ * gone is forgotten, and the transaction fails, to be tried again.
+ */
+static int
+own_verify(struct simlog_sink *s, struct simlog_err *err)
+{
+	struct pg *p = P(s);
+
+	for (size_t i = 0; i < s->nparents; i++) {
+		struct simlog_parent *pa = &s->parents[i];
+		const char *col = pa->st->cols[pa->col].name;
+		struct simlog_sql q = { NULL, 0, 0, 0 };
+		const char **keys = NULL, *v[1], *k;
+		size_t *lens = NULL, nk = 0, cap = 0, it = 0, kn;
+		PGresult *res;
+		int rc = 0;
+
+		while ((k = simlog_parents_used(pa, &it, &kn)) != NULL) {
+			if (nk == cap) {
+				size_t c2 = cap ? 2 * cap : 64;
+				void *q1 = realloc(keys, c2 * sizeof(*keys));
+				void *q2 = q1 ? realloc(lens, c2 *
+				    sizeof(*lens)) : NULL;
+
+				if (q1 != NULL)
+					keys = q1;
+				if (q2 == NULL) {
+					free(keys);
+					free(lens);
+					return simlog_seterr(err,
+					    SIMLOG_EX_SOFTWARE,
+					    "out of memory");
+				}
+				lens = q2;
+				cap = c2;
+			}
+			keys[nk] = k;
+			lens[nk++] = kn;
+		}
+		if (nk == 0)
+			continue;
+		simlog_sqlf(&q, "SELECT \"%s\"::text FROM \"%s\" WHERE \"%s\" "
+		    "= ANY ($1) FOR KEY SHARE", col, pa->st->name, col);
+		if (q.oom || text_array(&p->line, keys, lens, nk) < 0) {
+			free(q.s);
+			free(keys);
+			free(lens);
+			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
+			    "out of memory");
+		}
+		v[0] = p->line.s;
+		res = pq_exec_params(s, q.s, 1, NULL, v, NULL, NULL, 0);
+		free(q.s);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			rc = fail(s, res, pa->name, err);
+		else if ((size_t)PQntuples(res) != nk) {
+			/* Gone since the drain saw it (deleted by someone):
+			 * the next transaction asks again, and the rows that
+			 * refer to it wait for it. */
+			const char *gone = NULL;
+
+			for (size_t j = 0; j < nk; j++) {
+				int there = 0;
+
+				for (int r = 0; r < PQntuples(res) && !there;
+				    r++)
+					there = strlen(PQgetvalue(res, r, 0)) ==
+					    lens[j] && memcmp(PQgetvalue(res, r,
+					    0), keys[j], lens[j]) == 0;
+				if (!there && gone == NULL)
+					gone = keys[j];
+			}
+			p->server_next = 1;
+			rc = simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s: "
+			    "'%.80s', which rows of this transaction refer "
+			    "to, is gone; rolled back, to be drained again",
+			    s->name, pa->name, gone ? gone : "?");
+			for (size_t j = 0; j < nk; j++)
+				simlog_parents_forget(pa, keys[j], lens[j]);
+		}
+		PQclear(res);
+		free(keys);
+		free(lens);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
 
 static int
 pg_parent_has(struct simlog_sink *s, struct simlog_parent *p, const char *key,

@@ -37,6 +37,8 @@ struct simlog_parent {
 	int col;
 	char name[140];			/* "table(column)" */
 	struct simlog_keyset known, missing, waited, arrived;
+	/* the keys the open transaction's rows refer to (used_keys) */
+	struct simlog_keyset used;
 };
 
 struct simlog_val;
@@ -166,6 +168,7 @@ struct simlog_sink {
 	size_t nheld, heldcap;
 	unsigned long long waiting, waiting_txn;
 	int reload_waits;
+	int used_keys;			/* keep each parent's used keys */
 	/* the open transaction's batch ids: those expected (whether the
 	 * database had them), those marked; and those of a commit not yet
 	 * settled (simlog_sink_commit_next) */
@@ -237,6 +240,13 @@ int simlog_parents_stored(struct simlog_sink *s, const struct simlog_stable *t,
 int simlog_parents_settle(struct simlog_sink *s, struct simlog_err *err);
 void simlog_parents_commit(struct simlog_sink *s);
 void simlog_parents_rollback(struct simlog_sink *s);
+/* With used_keys set, the keys of p the open transaction's rows refer to:
+ * the one at or after *i (then past it), NULL after the last. */
+const char *simlog_parents_used(const struct simlog_parent *p, size_t *i,
+				size_t *n);
+/* A key of p found gone from the database: asked for again. */
+void simlog_parents_forget(struct simlog_parent *p, const char *key,
+			   size_t n);
 
 /* pthread_create for a sink's own thread, started with every signal
  * blocked: signals are the drain's thread's (a SIGTERM must interrupt its
