@@ -536,11 +536,8 @@ simlog_parents_used(const struct simlog_parent *p, size_t *i, size_t *n)
 	return NULL;
 }
 
-/* (Memory running out on the way loses other known keys too: they are
- * asked for again.) */
 void
-simlog_parents_forget(struct simlog_parent *p, const char *key, size_t n)
+simlog_parents_forget_all(struct simlog_parent *p)
 {
-	if (keyset_has(&p->known, key, n))
-		keyset_remove(&p->known, key, n);
+	keyset_drop(&p->known, 1);
 }

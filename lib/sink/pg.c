@@ -2939,10 +2939,41 @@ out:
 	return rc;
 }
 
+/* A parent key of pa (its keys in P(s)->line) is gone, deleted since the
+ * drain saw it: say which, and have the next transaction ask the database
+ * for pa's keys again and leave the checks to the server (the rows that
+ * refer to it then wait for it).  Returns -1. */
+static int
+parent_gone(struct simlog_sink *s, struct simlog_parent *pa,
+	    struct simlog_err *err)
+{
+	const struct simlog_column *c = &pa->st->cols[pa->col];
+	struct simlog_sql b = { NULL, 0, 0, 0 };
+	const char *v[1] = { P(s)->line.s };
+	char gone[84] = "?";
+	PGresult *res;
+
+	simlog_sqlf(&b, "SELECT k FROM unnest($1::text[]) AS u(k) EXCEPT "
+	    "SELECT \"%s\"::text FROM \"%s\" WHERE \"%s\" = "
+	    "ANY ($1::text[]::%s[]) LIMIT 1", c->name, pa->st->name, c->name,
+	    pgtype(c));
+	res = b.oom ? NULL : pq_exec_params(s, b.s, 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		snprintf(gone, sizeof(gone), "%.80s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	free(b.s);
+	simlog_parents_forget_all(pa);
+	P(s)->server_next = 1;
+	return simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s: '%s', which "
+	    "rows of this transaction refer to, is gone; rolled back, to be "
+	    "drained again", s->name, pa->name, gone);
+}
+
 /*
  * Before the commit: every parent key the transaction's rows refer to is
- * there, and locked as the server's own check would lock it.  A key found
- * gone is forgotten, and the transaction fails, to be tried again.
+ * there, and locked as the server's own check would lock it.  One found
+ * gone fails the transaction, to be tried again asking the database for
+ * every parent of that column afresh.
  */
 static int
 own_verify(struct simlog_sink *s, struct simlog_err *err)
@@ -2951,7 +2982,7 @@ own_verify(struct simlog_sink *s, struct simlog_err *err)
 
 	for (size_t i = 0; i < s->nparents; i++) {
 		struct simlog_parent *pa = &s->parents[i];
-		const char *col = pa->st->cols[pa->col].name;
+		const struct simlog_column *c = &pa->st->cols[pa->col];
 		struct simlog_sql q = { NULL, 0, 0, 0 };
 		const char **keys = NULL, *v[1], *k;
 		size_t *lens = NULL, nk = 0, cap = 0, it = 0, kn;
@@ -2982,8 +3013,11 @@ own_verify(struct simlog_sink *s, struct simlog_err *err)
 		}
 		if (nk == 0)
 			continue;
-		simlog_sqlf(&q, "SELECT \"%s\"::text FROM \"%s\" WHERE \"%s\" "
-		    "= ANY ($1) FOR KEY SHARE", col, pa->st->name, col);
+		/* The column is unique (a key others refer to): one row a
+		 * key. */
+		simlog_sqlf(&q, "SELECT count(*) FROM (SELECT FROM \"%s\" WHERE "
+		    "\"%s\" = ANY ($1::text[]::%s[]) FOR KEY SHARE) AS x",
+		    pa->st->name, c->name, pgtype(c));
 		if (q.oom || text_array(&p->line, keys, lens, nk) < 0) {
 			free(q.s);
 			free(keys);
@@ -2991,39 +3025,17 @@ own_verify(struct simlog_sink *s, struct simlog_err *err)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
 		}
-		v[0] = p->line.s;
-		res = pq_exec_params(s, q.s, 1, NULL, v, NULL, NULL, 0);
-		free(q.s);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			rc = fail(s, res, pa->name, err);
-		else if ((size_t)PQntuples(res) != nk) {
-			/* Gone since the drain saw it (deleted by someone):
-			 * the next transaction asks again, and the rows that
-			 * refer to it wait for it. */
-			const char *gone = NULL;
-
-			for (size_t j = 0; j < nk; j++) {
-				int there = 0;
-
-				for (int r = 0; r < PQntuples(res) && !there;
-				    r++)
-					there = strlen(PQgetvalue(res, r, 0)) ==
-					    lens[j] && memcmp(PQgetvalue(res, r,
-					    0), keys[j], lens[j]) == 0;
-				if (!there && gone == NULL)
-					gone = keys[j];
-			}
-			p->server_next = 1;
-			rc = simlog_seterr(err, SIMLOG_EX_TEMPFAIL, "%s: %s: "
-			    "'%.80s', which rows of this transaction refer "
-			    "to, is gone; rolled back, to be drained again",
-			    s->name, pa->name, gone ? gone : "?");
-			for (size_t j = 0; j < nk; j++)
-				simlog_parents_forget(pa, keys[j], lens[j]);
-		}
-		PQclear(res);
 		free(keys);
 		free(lens);
+		v[0] = p->line.s;
+		res = pq_exec_params(s, q.s, 1, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQntuples(res) != 1)
+			rc = fail(s, res, pa->name, err);
+		else if (strtoull(PQgetvalue(res, 0, 0), NULL, 10) != nk)
+			rc = parent_gone(s, pa, err);
+		PQclear(res);
+		free(q.s);
 		if (rc < 0)
 			return -1;
 	}

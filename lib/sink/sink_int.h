@@ -244,9 +244,8 @@ void simlog_parents_rollback(struct simlog_sink *s);
  * the one at or after *i (then past it), NULL after the last. */
 const char *simlog_parents_used(const struct simlog_parent *p, size_t *i,
 				size_t *n);
-/* A key of p found gone from the database: asked for again. */
-void simlog_parents_forget(struct simlog_parent *p, const char *key,
-			   size_t n);
+/* Keys of p found gone from the database: every key is asked for again. */
+void simlog_parents_forget_all(struct simlog_parent *p);
 
 /* pthread_create for a sink's own thread, started with every signal
  * blocked: signals are the drain's thread's (a SIGTERM must interrupt its
