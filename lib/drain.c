@@ -1505,6 +1505,26 @@ open_sink(struct simlog_drainer *d, const char *target, struct simlog_err *e)
 	return 0;
 }
 
+/* Make or check the schema's tables, retrying what may pass (a server
+ * restarting, a lock held too long) as the policy says. */
+static int
+apply_schema(struct simlog_drainer *d, struct simlog_err *e)
+{
+	char msg[SIMLOG_ERRLEN];
+	int n = 0;
+
+	while (simlog_sink_apply_schema(d->sink, d->schema, e) < 0)
+		if (stopping(d) || (!simlog_policy_retry(&d->pol, &n, e) &&
+		    !stopping(d))) {
+			snprintf(msg, sizeof(msg), "%s", e->msg);
+			simlog_seterr(e, e->code, "%s: %s: %s",
+			    simlog_sink_name(d->sink),
+			    simlog_schema_path(d->schema), msg);
+			return -1;
+		}
+	return 0;
+}
+
 static struct simlog_drainer *
 drainer_open(const struct simlog_drainer_opts *o, struct simlog_sink *sink,
 	     const struct simlog_drain_hooks *hooks, struct simlog_err *e)
@@ -1539,15 +1559,8 @@ drainer_open(const struct simlog_drainer_opts *o, struct simlog_sink *sink,
 	check_eviction(d);
 	if (d->sink == NULL && open_sink(d, o->db, e) < 0)
 		goto fail;
-	if (d->schema != NULL &&
-	    simlog_sink_apply_schema(d->sink, d->schema, e) < 0) {
-		char msg[SIMLOG_ERRLEN];
-
-		snprintf(msg, sizeof(msg), "%s", e->msg);
-		simlog_seterr(e, e->code, "%s: %s: %s", simlog_sink_name(d->sink),
-		    simlog_schema_path(d->schema), msg);
+	if (d->schema != NULL && apply_schema(d, e) < 0)
 		goto fail;
-	}
 	return d;
 fail:
 	simlog_drainer_close(d);

@@ -563,32 +563,143 @@ orphans() {
 	    WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = s.agent_id)"
 }
 
-@test "foreign keys (PostgreSQL): checked by the drain itself: a parent deleted under a --follow drain that had seen it leaves no row without it; its rows wait, then land once" {
-	pg_newdb
+# gone_under_follow URL: a --follow drain (into URL) stores agent a1 and 600
+# of its states; a1 and its states are deleted behind its back, and 600
+# more states pushed; then a1 again.  Leaves follow.err, and the counts of
+# agent_states, simlog_waiting and simlog_rejects after the deletion in
+# after.txt.
+gone_under_follow() {
 	{
 		echo '{"type":"simulation","parameters":{}}'
 		echo '{"type":"agent","agent_id":"a1","birth_time":0}'
 		states a1 0 599
 	} | simlog-push -q -s S1
-	simlog-drain --follow -q -d "$PGURL" --schema agentfarm > follow.out 2> follow.err &
+	simlog-drain --follow -q -d "$1" --schema agentfarm > follow.out 2> follow.err &
 	local pid=$!
 	track "$pid"
 	poll "600 states" pg_is 600 "SELECT count(*) FROM agent_states"
 	# The drain knows a1 is there; it goes, with its rows.
 	pq "DELETE FROM agent_states; DELETE FROM agents"
 	states a1 600 1199 | simlog-push -q -s S1
-	# Checked at the commit: a1 is gone, the transaction is rolled back,
-	# and tried again the rows wait for a1 instead of landing without it.
-	poll "600 waiting" pg_is 600 "SELECT count(*) FROM simlog_waiting"
-	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(orphans)" "0 0"
+	poll "the 600 handled" pg_is 600 "SELECT (SELECT count(*) FROM agent_states)
+	    + (SELECT count(*) FROM simlog_waiting) + (SELECT count(*) FROM simlog_rejects)"
+	echo "$(pq "SELECT count(*) FROM agent_states") $(pq "SELECT count(*) FROM simlog_waiting")" \
+	    "$(pq "SELECT count(*) FROM simlog_rejects") $(orphans)" > after.txt
 	echo '{"type":"agent","agent_id":"a1","birth_time":0}' | simlog-push -q -s S1
-	poll "600 resumed" pg_is 600 "SELECT count(*) FROM agent_states"
+	poll "a1 again" pg_is 1 "SELECT count(*) FROM agents"
+	poll "nothing waiting" pg_is 0 "SELECT count(*) FROM simlog_waiting"
 	kill -TERM "$pid"
 	wait "$pid" || true
+}
+
+@test "foreign keys (PostgreSQL): checked by the drain itself: a parent deleted under a --follow drain that had seen it leaves no row without it; its rows wait, then land once" {
+	pg_newdb
+	gone_under_follow "$PGURL"
+	# Checked at the commit: a1 is gone, the transaction is rolled back,
+	# and tried again the rows wait for a1 instead of landing without it.
+	assert_equal "$(cat after.txt)" "0 600 0 0"
+	[[ $(cat follow.err) == *"agents(agent_id): 'a1', which rows of this transaction refer to, is gone; rolled back, to be drained again"* ]]
 	assert_equal "$(pq "SELECT min(step_number), max(step_number), count(DISTINCT id) FROM agent_states")" "600|1199|600"
 	assert_equal "$(pq "SELECT count(*) FROM simlog_waiting") $(pq "SELECT count(*) FROM simlog_rejects") $(orphans)" "0 0 0"
-	[[ $(cat follow.err) == *"agents(agent_id): 'a1', which rows of this transaction refer to, is gone; rolled back, to be drained again"* ]]
 	assert_equal "$(simlog_keys)" ""
+}
+
+@test "foreign keys (PostgreSQL): a role granted SET ON PARAMETER session_replication_role checks them itself; one that may not lock every table leaves them to the server" {
+	pg_newdb
+	local role="fs${BATS_TEST_NUMBER}_$RANDOM"
+	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S0
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	pq "CREATE ROLE $role LOGIN;
+	    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO $role;
+	    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO $role;
+	    GRANT DELETE ON simlog_batches, simlog_waiting TO $role;
+	    GRANT SET ON PARAMETER session_replication_role TO $role"
+	local url="postgresql://$role@/$PGDB?host=$PG_DIR"
+	gone_under_follow "$url"
+	# As the superuser does: the rows wait for a1, none without it.
+	assert_equal "$(cat after.txt)" "0 600 0 0"
+	grep -q "is gone; rolled back" follow.err
+	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(orphans)" "600 0"
+	# LOCK TABLE ... ROW EXCLUSIVE wants INSERT, UPDATE, DELETE or
+	# TRUNCATE on every table, experiments too (no records for it here):
+	# without it the server checks each row, and a row whose parent went
+	# behind the drain's back is a dead letter with the server's reason.
+	pq "DELETE FROM agent_states; DELETE FROM agents; DELETE FROM simlog_rejects;
+	    REVOKE INSERT, UPDATE ON experiments FROM $role"
+	gone_under_follow "$url"
+	assert_equal "$(cat after.txt)" "0 0 600 0"
+	assert_equal "$(pq "SELECT DISTINCT error FROM simlog_rejects")" \
+	    'insert or update on table "agent_states" violates foreign key constraint "agent_states_agent_id_fkey"'
+	if grep -q "is gone" follow.err; then false; fi
+}
+
+@test "foreign keys (PostgreSQL): typed drains checking their own keys, SIGKILLed at 10 random instants and the server restarted under one: every row once, none without its parent" {
+	"$SIMGEN" --ids -n 150000 -s 31 > in.jsonl
+	# The reference: one drain, undisturbed.
+	pg_newdb
+	local ref=$PGDB
+	simlog-push -q -s S1 < in.jsonl
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm --batch 2000
+	pg_newdb
+	simlog-push -q -s S1 < in.jsonl
+	local round=0 killed=0 st d
+	while [ "$killed" -lt 10 ] && [ "$round" -lt 100 ] && [ -n "$(simlog_keys)" ]; do
+		round=$((round + 1))
+		d=0.$(printf %02d $(( 2 + RANDOM % 20 )))
+		st=0
+		timeout -s KILL "$d" simlog-drain -q -d "$PGURL" --schema agentfarm \
+		    --batch 2000 > "d$round.out" 2> "d$round.err" || st=$?
+		[ "$st" -eq 137 ] || [ "$st" -eq 0 ] || { cat "d$round.err"; false; }
+		[ "$st" -ne 137 ] || killed=$((killed + 1))
+	done
+	echo "# $killed drains killed in $round rounds"
+	[ "$killed" -ge 3 ]
+	# The rest, with the server restarted under the drain.
+	local pid st2=0
+	SIMLOG_RETRIES=30 SIMLOG_RETRY_CAP=0.5 simlog-drain -q -d "$PGURL" \
+	    --schema agentfarm --batch 2000 > last.out 2> last.err 3>&- &
+	pid=$!
+	track "$pid"
+	pg_server restart -m fast
+	wait "$pid" || st2=$?
+	cat last.err
+	assert_equal "$st2" 0
+	assert_equal "$(simlog_keys)" ""
+	# Every table holds the reference's rows, the numbers a sequence gave
+	# left out (those of rolled-back transactions are not given again).
+	local t rows
+	for t in agents agent_states agent_actions health_incidents resource_states simulation_steps simulations simulation_config; do
+		rows="SELECT count(*) || ' ' || md5(string_agg(r, '|' ORDER BY r)) FROM
+		    (SELECT (to_jsonb(x) - 'action_id' - 'incident_id' - 'config_id'
+		    - CASE WHEN '$t' = 'resource_states' THEN 'id' ELSE '' END)::text AS r FROM $t x) AS y"
+		assert_equal "$t $(pq "$rows")" "$t $(PGDB=$ref pq "$rows")"
+	done
+	assert_equal "$(pq "SELECT count(*) FROM simlog_rejects") $(pq "SELECT count(*) FROM simlog_waiting") $(orphans)" "0 0 0"
+	assert_equal "$(pq "SELECT count(*) FROM agent_actions a WHERE NOT EXISTS (SELECT 1 FROM agents g WHERE g.agent_id = a.agent_id)")" 0
+}
+
+@test "schema (PostgreSQL): making a table waits for a lock past --busy-timeout: retried as the policy says, then every record drains" {
+	pg_newdb
+	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S1
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	# A table to make again, whose foreign key wants a lock on agents,
+	# which another session holds for 1.5 s.
+	pq "DROP TABLE agent_states"
+	psql -X -q -h "$PG_DIR" -U simlog -d "$PGDB" -c "BEGIN" \
+	    -c "LOCK TABLE agents IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(1.5)" \
+	    -c "COMMIT" > /dev/null &
+	local holder=$!
+	track "$holder"
+	poll "the lock held" pg_is 1 "SELECT count(*) FROM pg_locks WHERE
+	    relation = 'agents'::regclass AND mode = 'AccessExclusiveLock' AND granted"
+	printf '%s\n' '{"type":"agent","agent_id":"a1","birth_time":0}' \
+	    '{"type":"agent_state","step_number":0,"agent_id":"a1"}' | simlog-push -q -s S1
+	SIMLOG_RETRIES=20 SIMLOG_RETRY_CAP=0.3 run -0 --separate-stderr \
+	    simlog-drain -q -d "$PGURL" --schema agentfarm --busy-timeout 0.2
+	wait "$holder"
+	echo "$stderr"
+	[[ $stderr == *"agent_states: canceling statement due to lock timeout; retry 1 in"* ]]
+	assert_equal "$(jnum rows "${lines[-1]}") $(pq "SELECT count(*) FROM agent_states")" "2 1"
 }
 
 @test "foreign keys (PostgreSQL): a table with a trigger of its own keeps the server's checks: the trigger fires for every row" {

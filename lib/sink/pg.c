@@ -2878,9 +2878,9 @@ own_checks(struct simlog_sink *s, struct simlog_err *err)
 		goto out;
 	}
 	rc = 0;
-	/* Whether the role may: asked first, so that one that may not
-	 * never gets as far as the lock (which PostgreSQL 15 grants only
-	 * with UPDATE, DELETE or TRUNCATE). */
+	/* Whether the role may: asked first.  The lock then wants INSERT,
+	 * UPDATE, DELETE or TRUNCATE on every table named, those this
+	 * transaction has no rows for too; without it, the server checks. */
 	res = pq_exec(s, "SAVEPOINT simlog_own; "
 	    "SET LOCAL session_replication_role = replica");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -216,7 +216,8 @@ int
 simlog_sink_apply_schema(struct simlog_sink *s, struct simlog_schema *sc,
 			 struct simlog_err *err)
 {
-	if (s->schema != NULL && s->schema != sc)
+	/* The same one again is a retry: what the failed try made goes. */
+	if (s->schema != NULL)
 		s->ops->unschema(s, s->schema);
 	s->schema = sc;
 	if (s->ops->apply_schema(s, sc, err) < 0)
