@@ -568,10 +568,12 @@ fl_slow_push=("$f_p50" "$f_p99" "$f_max" "$f_lo50" "$f_lo99" "$f_rows" "$f_rate"
 
 # --- g: drain into PostgreSQL ----------------------------------------------
 
-# pg_typed_runs VARIANT SCHEMA SEED_FLAG: the typed drains into PostgreSQL,
-# as typed_runs does into SQLite; sets pgt_best_VARIANT, spgt_best_VARIANT.
+# pg_typed_runs VARIANT SCHEMA SEED_FLAG [ROLE]: the typed drains into
+# PostgreSQL, as typed_runs does into SQLite; sets pgt_best_VARIANT,
+# spgt_best_VARIANT.  With ROLE, simlog-drain drains as ROLE, with rows
+# only on the tables the owner made, and the peer (SEED_FLAG -) is not run.
 pg_typed_runs() {
-	local v=$1 schema=$2 flag=$3 r tb='' sb=''
+	local v=$1 schema=$2 flag=$3 role=${4:-} r tb='' sb=''
 	for r in $(seq "$runs"); do
 		note "PostgreSQL typed drain ($v) run $r/$runs: simlog-drain --schema $schema"
 		flush
@@ -579,8 +581,17 @@ pg_typed_runs() {
 		check_pushed "PostgreSQL typed drain run $r" "$work/push.out" "$n"
 		pgq postgres "DROP DATABASE IF EXISTS bench_typed" >/dev/null 2>&1
 		pgq postgres "CREATE DATABASE bench_typed"
+		if [ -n "$role" ]; then
+			"$drain" -u "unix://$sock" -s none --schema "$schema" \
+				-d "postgresql://simlog@/bench_typed?host=$pgdir" \
+				>/dev/null
+			pgq bench_typed "GRANT SELECT, INSERT, UPDATE ON ALL TABLES
+			    IN SCHEMA public TO $role; GRANT USAGE ON ALL SEQUENCES
+			    IN SCHEMA public TO $role; GRANT DELETE ON
+			    simlog_batches, simlog_waiting TO $role" >/dev/null
+		fi
 		timed "$drain" -u "unix://$sock" -s "$sim" --schema "$schema" \
-			-d "postgresql://simlog@/bench_typed?host=$pgdir" \
+			-d "postgresql://${role:-simlog}@/bench_typed?host=$pgdir" \
 			>"$work/pgt.out"
 		tb=$(min "$tb" "$secs")
 		pgt_all+=("$v:$secs")
@@ -589,6 +600,7 @@ pg_typed_runs() {
 				"$(pg_counts bench_typed | tr '\n' ' ') differ from the input"
 		[ "$(json_field "$work/pgt.out" rejects)" = 0 ] ||
 			fail "PostgreSQL typed drain run $r: $(tail -n 1 "$work/pgt.out")"
+		[ "$flag" != - ] || continue
 
 		note "PostgreSQL typed drain ($v) run $r/$runs: seed_typed_drain.py $flag"
 		flush
@@ -608,7 +620,7 @@ pg_typed_runs() {
 	printf -v "pgt_best_$v" '%s' "$tb"
 	printf -v "spgt_best_$v" '%s' "$sb"
 }
-pgt_all=() spgt_all=() pgt_best_idx='' pgr_best=''
+pgt_all=() spgt_all=() pgt_best_idx=''
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 pgdir=''
@@ -697,32 +709,7 @@ if [ "$bench_pg" = 1 ] && [ -x "$pg_bin/initdb" ] &&
 	# on tables its owner made: the server checks each row's foreign
 	# keys (simlog-schema(5), FOREIGN KEYS).
 	pgq postgres "CREATE ROLE bench_rows LOGIN"
-	for r in $(seq "$runs"); do
-		note "PostgreSQL typed drain (a role with rows only) run $r/$runs"
-		flush
-		"$push" -u "unix://$sock" -s "$sim" <"$typed" >"$work/push.out"
-		check_pushed "PostgreSQL typed drain (rows only) run $r" \
-			"$work/push.out" "$n"
-		pgq postgres "DROP DATABASE IF EXISTS bench_typed" >/dev/null 2>&1
-		pgq postgres "CREATE DATABASE bench_typed"
-		"$drain" -u "unix://$sock" -s none --schema agentfarm \
-			-d "postgresql://simlog@/bench_typed?host=$pgdir" >/dev/null
-		pgq bench_typed "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN
-		    SCHEMA public TO bench_rows; GRANT USAGE ON ALL SEQUENCES IN
-		    SCHEMA public TO bench_rows; GRANT DELETE ON simlog_batches,
-		    simlog_waiting TO bench_rows" >/dev/null
-		timed "$drain" -u "unix://$sock" -s "$sim" --schema agentfarm \
-			-d "postgresql://bench_rows@/bench_typed?host=$pgdir" \
-			>"$work/pgr.out"
-		pgr_best=$(min "$pgr_best" "$secs")
-		pgt_all+=("rows-only:$secs")
-		[ "$(pg_counts bench_typed)" = "$(cat "$work/expect.typed")" ] ||
-			fail "simlog-drain --schema agentfarm as a role with rows" \
-				"only, run $r: per-table rows differ from the input"
-		[ "$(json_field "$work/pgr.out" rejects)" = 0 ] ||
-			fail "PostgreSQL typed drain (rows only) run $r:" \
-				"$(tail -n 1 "$work/pgr.out")"
-	done
+	pg_typed_runs rows agentfarm - bench_rows
 	pg_as "$pg_bin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null || true
 	rm -rf "$pgdir"
 	pgdir=''
@@ -826,7 +813,7 @@ if [ -n "$pgt_best_idx" ]; then
 	printf '| typed drain into PostgreSQL (--schema agentfarm), records/s | %s | %s (seed_typed_drain.py: execute_values) | %sx | >= 4x | %s |\n' \
 		"$pgt_rate" "$spgt_rate" "$pgt_x" "$(yes_no "$pgt_x >= 4")"
 	printf '| typed drain into PostgreSQL, a role with rows only (the server checks foreign keys), records/s | %s | %s (seed_typed_drain.py: execute_values) | %sx | - | - |\n' \
-		"$(rate "$pgr_best")" "$spgt_rate" "$(calc %.2f "$(rate "$pgr_best") / $spgt_rate")"
+		"$(rate "$pgt_best_rows")" "$spgt_rate" "$(calc %.2f "$(rate "$pgt_best_rows") / $spgt_rate")"
 	printf '| typed drain into PostgreSQL without the 16 indexes, records/s | %s | %s (--no-indexes) | %sx | - | - |\n' \
 		"$pgtn_rate" "$spgtn_rate" "$(calc %.2f "$pgtn_rate / $spgtn_rate")"
 	printf '| typed drain into PostgreSQL: the 16 indexes'"'"' cost | %sx of the rate without | %sx (the seed'"'"'s) | - | - | - |\n' \

@@ -563,6 +563,18 @@ orphans() {
 	    WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = s.agent_id)"
 }
 
+# rows_role ROLE: the tables made (a drain of the simulation record), and
+# ROLE, which may log in, with rows only on them (as simlog-drain(1),
+# Privileges, grants them).
+rows_role() {
+	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S0
+	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
+	pq "CREATE ROLE $1 LOGIN;
+	    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO $1;
+	    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO $1;
+	    GRANT DELETE ON simlog_batches, simlog_waiting TO $1"
+}
+
 # gone_under_follow URL: a --follow drain (into URL) stores agent a1 and 600
 # of its states; a1 and its states are deleted behind its back, and 600
 # more states pushed; then a1 again.  Leaves follow.err, and the counts of
@@ -607,13 +619,8 @@ gone_under_follow() {
 @test "foreign keys (PostgreSQL): a role granted SET ON PARAMETER session_replication_role checks them itself; one that may not lock every table leaves them to the server" {
 	pg_newdb
 	local role="fs${BATS_TEST_NUMBER}_$RANDOM"
-	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S0
-	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
-	pq "CREATE ROLE $role LOGIN;
-	    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO $role;
-	    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO $role;
-	    GRANT DELETE ON simlog_batches, simlog_waiting TO $role;
-	    GRANT SET ON PARAMETER session_replication_role TO $role"
+	rows_role "$role"
+	pq "GRANT SET ON PARAMETER session_replication_role TO $role"
 	local url="postgresql://$role@/$PGDB?host=$PG_DIR"
 	gone_under_follow "$url"
 	# As the superuser does: the rows wait for a1, none without it.
@@ -733,19 +740,15 @@ gone_under_follow() {
 @test "foreign keys (PostgreSQL): a role that may not set session_replication_role drains the same, the server checking" {
 	pg_newdb
 	local role="fk${BATS_TEST_NUMBER}_$RANDOM"
-	echo '{"type":"simulation","parameters":{}}' | simlog-push -q -s S1
-	run -0 simlog-drain -q -d "$PGURL" --schema agentfarm
-	pq "CREATE ROLE $role LOGIN;
-	    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO $role;
-	    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO $role;
-	    GRANT DELETE ON simlog_batches, simlog_waiting TO $role"
+	rows_role "$role"
 	{
+		echo '{"type":"simulation","parameters":{}}'
 		echo '{"type":"agent","agent_id":"a1","birth_time":0}'
 		states a1 0 599
 		states nobody 0 0
 	} | simlog-push -q -s S1
 	run -0 --separate-stderr simlog-drain -q -d "postgresql://$role@/$PGDB?host=$PG_DIR" --schema agentfarm
-	assert_equal "$(jnum rows "${lines[-1]}") $(jnum waiting "${lines[-1]}") $(jnum rejects "${lines[-1]}")" "601 1 0"
+	assert_equal "$(jnum rows "${lines[-1]}") $(jnum waiting "${lines[-1]}") $(jnum rejects "${lines[-1]}")" "602 1 0"
 	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(orphans)" "600 0"
 }
 
