@@ -525,6 +525,26 @@ EOF
 	done
 }
 
+@test "foreign keys: a waiting row refused once its parent comes (its key taken) counts as a dead letter, not as resumed (SQLite and PostgreSQL)" {
+	pg_newdb
+	local db
+	for db in "$DB" "$PGURL"; do
+		# Two states of one agent and step: one id, agent_states' key.
+		printf '%s\n' '{"type":"simulation","parameters":{}}' \
+		    '{"type":"agent_state","step_number":0,"agent_id":"late"}' \
+		    '{"type":"agent_state","step_number":0,"agent_id":"late"}' |
+		    simlog-push -q -s S1
+		run -0 simlog-drain -q -d "$db" --schema agentfarm
+		assert_equal "$(jnum waiting "${lines[-1]}")" 2
+		echo '{"type":"agent","agent_id":"late","birth_time":0}' | simlog-push -q -s S1
+		run -0 --separate-stderr simlog-drain -q -d "$db" --schema agentfarm
+		assert_equal "$(jnum rows "${lines[-1]}") $(jnum resumed "${lines[-1]}") $(jnum rejects "${lines[-1]}") $(jnum waiting "${lines[-1]}")" "1 1 1 0"
+		[[ $stderr == *"1 record of type agent_state"*"simlog_rejects"* ]]
+	done
+	assert_equal "$(q "SELECT count(*) FROM agent_states") $(q "SELECT count(*) FROM simlog_rejects") $(q "SELECT count(*) FROM simlog_waiting")" "1 1 0"
+	assert_equal "$(pq "SELECT count(*) FROM agent_states") $(pq "SELECT count(*) FROM simlog_rejects") $(pq "SELECT count(*) FROM simlog_waiting")" "1 1 0"
+}
+
 @test "foreign keys: a drain killed after its children waited loses none and doubles none" {
 	printf '%s\n' '{"type":"simulation","parameters":{}}' > in.jsonl
 	for i in $(seq 1 200); do

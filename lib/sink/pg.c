@@ -48,7 +48,9 @@ enum mode {
 };
 
 /* Rows as COPY text: a table's, waiting to be sent, or those on their
- * way (struct pg's flight). */
+ * way (struct pg's flight).  A typed row's flags: its key was numbered
+ * here; its record had waited in simlog_waiting. */
+enum { ROW_NUMBERED = 1, ROW_WAITED = 2 };
 struct rowset {
 	struct buf rows;		/* COPY text, one line per row */
 	size_t nrows;
@@ -57,7 +59,7 @@ struct rowset {
 	struct buf json;		/* typed rows: the records, for dead
 					 * letters (offsets in jofs) */
 	size_t *jofs;
-	unsigned char *autoid;		/* row k's key was numbered here */
+	unsigned char *flags;		/* row k's ROW_ flags */
 	size_t jcap;
 	unsigned long long *seq;	/* row k's place in the transaction */
 	size_t scap;
@@ -220,7 +222,7 @@ rowset_free(struct rowset *rs)
 	free(rs->rows.s);
 	free(rs->json.s);
 	free(rs->jofs);
-	free(rs->autoid);
+	free(rs->flags);
 	free(rs->seq);
 	memset(rs, 0, sizeof(*rs));
 }
@@ -1767,7 +1769,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 	if (rs->nrows + 2 > rs->jcap) {
 		size_t cap = rs->jcap ? 2 * rs->jcap : 1024;
 		size_t *q = realloc(rs->jofs, cap * sizeof(*q));
-		unsigned char *a = q ? realloc(rs->autoid, cap) : NULL;
+		unsigned char *a = q ? realloc(rs->flags, cap) : NULL;
 
 		if (q == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
@@ -1776,7 +1778,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		if (a == NULL)
 			return simlog_seterr(err, SIMLOG_EX_SOFTWARE,
 			    "out of memory");
-		rs->autoid = a;
+		rs->flags = a;
 		rs->jcap = cap;
 	}
 	if (grow(b, need) < 0 || grow(&rs->json, len) < 0 ||
@@ -1787,7 +1789,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 		rs->jofs[0] = 0;
 	put(&rs->json, json, len);
 	rs->jofs[rs->nrows + 1] = rs->json.len;
-	rs->autoid[rs->nrows] = 0;
+	rs->flags[rs->nrows] = s->from_wait ? ROW_WAITED : 0;
 	if (pt->mode == M_STAGE) {
 		/* The order number, used when the rows are staged. */
 		put(b, num, (size_t)snprintf(num, sizeof(num), "%zu",
@@ -1804,7 +1806,7 @@ pg_insert_row(struct simlog_sink *s, struct simlog_route *r,
 			/* Numbered here: the rows still go in by one COPY. */
 			if (next_id(s, pt, &id, err) < 0)
 				return -1;
-			rs->autoid[rs->nrows] = 1;
+			rs->flags[rs->nrows] |= ROW_NUMBERED;
 			put(b, num, (size_t)snprintf(num, sizeof(num),
 			    "%lld", id));
 		} else {
@@ -2031,7 +2033,8 @@ row_misfit(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
 	if (reject_at(s, rs->seq[k], row_sim(s, pt, params), pt->type, json,
 	    jlen, why, err) < 0)
 		return -1;
-	simlog_sink_misfit(s, route_of(s, pt), why);
+	simlog_sink_misfit(s, route_of(s, pt), why,
+	    !pt->plain && (rs->flags[k] & ROW_WAITED));
 	return 0;
 }
 
@@ -2066,7 +2069,8 @@ owned_elsewhere(struct simlog_sink *s, struct pgtab *pt,
 		    why, err) < 0)
 			rc = -1;
 		else
-			simlog_sink_misfit(s, route_of(s, pt), why);
+			simlog_sink_misfit(s, route_of(s, pt), why,
+			    rs->flags[k] & ROW_WAITED);
 	}
 	PQclear(res);
 	return rc;
@@ -2097,7 +2101,8 @@ split_rows(struct simlog_sink *s, struct pgtab *pt, const struct rowset *rs,
 		split_line(line, pv + k * np, pt->nparams, rs->has_n);
 		/* A key numbered here (it met a key a record gave): the
 		 * sequence's next, as the statement takes it for NULL. */
-		if (!pt->plain && rs->autoid[k] && pt->serial >= 0)
+		if (!pt->plain && (rs->flags[k] & ROW_NUMBERED) &&
+		    pt->serial >= 0)
 			pv[k * np + (size_t)pt->serial] = NULL;
 		line = nl + 1;
 	}

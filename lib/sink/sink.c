@@ -421,10 +421,12 @@ note_reject(struct simlog_sink *s, struct simlog_route *r, const char *why)
 
 void
 simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
-		   const char *why)
+		   const char *why, int from_wait)
 {
-	if (r->rows > 0)
-		r->rows--;
+	unsigned long long *n = from_wait ? &r->resumed : &r->rows;
+
+	if (*n > 0)
+		(*n)--;
 	note_reject(s, r, why);
 }
 
@@ -492,8 +494,11 @@ typed_insert(struct simlog_sink *s, struct simlog_route *r, const char *json,
 		if (rc > 0)
 			return again ? 1 : 0;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		s->from_wait = from_wait;
 		rc = s->ops->insert_row(s, r, s->vals, json, jlen, &why);
+		s->from_wait = 0;
+	}
 	if (rc < 0) {
 		*err = why;
 		return -1;

@@ -169,6 +169,8 @@ struct simlog_sink {
 	unsigned long long waiting, waiting_txn;
 	int reload_waits;
 	int used_keys;			/* keep each parent's used keys */
+	int from_wait;			/* the record insert_row is given had
+					 * waited in simlog_waiting */
 	/* the open transaction's batch ids: those expected (whether the
 	 * database had them), those marked; and those of a commit not yet
 	 * settled (simlog_sink_commit_next) */
@@ -181,7 +183,7 @@ struct simlog_sink {
  * constraints then): count it as a dead letter instead of a row.  The
  * implementation stores it. */
 void simlog_sink_misfit(struct simlog_sink *s, struct simlog_route *r,
-			const char *why);
+			const char *why, int from_wait);
 /* An existing table's column cannot take the schema's type: a CONFIG
  * error naming table, column, the type found, the type wanted and fix,
  * what to do. */

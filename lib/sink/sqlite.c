@@ -37,6 +37,7 @@ struct jobs {
 /* A row refused by its table, then its simulation, record and reason. */
 struct misfit {
 	uint32_t route;
+	uint32_t waited;		/* the record had waited for a parent */
 	size_t simlen, jlen, wlen;
 };
 
@@ -340,6 +341,7 @@ struct job {
 	uint32_t route;			/* the record's, or NO_ROUTE */
 	uint32_t simlen, jlen;		/* at the end; a default table's
 					 * row: 0, its parameters are they */
+	uint32_t waited;		/* the record had waited for a parent */
 };
 
 enum { P_NULL, P_INT, P_REAL, P_TEXT, P_BLOB };
@@ -407,7 +409,7 @@ static int
 job_begin(struct lite *l, sqlite3_stmt *st, uint32_t route, size_t n,
 	  size_t *at)
 {
-	struct job h = { st, 0, route, 0, 0 };
+	struct job h = { st, 0, route, 0, 0, 0 };
 
 	if (jobs_grow(&l->fill, sizeof(h) + n) < 0)
 		return -1;
@@ -418,7 +420,7 @@ job_begin(struct lite *l, sqlite3_stmt *st, uint32_t route, size_t n,
 
 static void
 job_end(struct lite *l, size_t at, const char *sim, size_t simlen,
-	const char *json, size_t jlen)
+	const char *json, size_t jlen, int waited)
 {
 	struct job h;
 
@@ -427,6 +429,7 @@ job_end(struct lite *l, size_t at, const char *sim, size_t simlen,
 	memcpy(&h, l->fill.b + at, sizeof(h));
 	h.simlen = (uint32_t)simlen;
 	h.jlen = (uint32_t)jlen;
+	h.waited = waited != 0;
 	h.size = (uint32_t)(l->fill.len - at);
 	memcpy(l->fill.b + at, &h, sizeof(h));
 	l->fill.n++;
@@ -448,11 +451,11 @@ wr_failed(const struct lite *l)
 
 /* A refused row, kept for lite_sync to make a dead letter of. */
 static void
-note_misfit(struct lite *l, uint32_t route, const char *sim, size_t simlen,
-	    const char *json, size_t jlen, const char *why)
+note_misfit(struct lite *l, const struct job *h, const char *sim,
+	    size_t simlen, const char *json, size_t jlen, const char *why)
 {
 	size_t wlen = strlen(why);
-	struct misfit m = { route, simlen, jlen, wlen };
+	struct misfit m = { h->route, h->waited, simlen, jlen, wlen };
 
 	if (jobs_grow(&l->misfits, sizeof(m) + simlen + jlen + wlen) < 0) {
 		wr_fail(l, WR_OOM);
@@ -531,11 +534,11 @@ run_jobs(struct lite *l, struct jobs *q)
 			/* A default table's row: the simulation and the
 			 * record are its two parameters. */
 			if (h.simlen == 0 && h.jlen == 0)
-				note_misfit(l, h.route, (const char *)text[0],
+				note_misfit(l, &h, (const char *)text[0],
 				    tlen[0], (const char *)text[1], tlen[1],
 				    sqlite3_errmsg(l->db));
 			else
-				note_misfit(l, h.route, (const char *)end,
+				note_misfit(l, &h, (const char *)end,
 				    h.simlen, (const char *)end + h.simlen,
 				    h.jlen, sqlite3_errmsg(l->db));
 		} else if (rc != SQLITE_DONE) {
@@ -832,7 +835,7 @@ lite_sync(struct simlog_sink *s, struct simlog_err *err)
 		rc = reject_now(s, r->type, p + m.simlen, m.jlen, why, err);
 		memcpy(s->sim, l->save_sim, sizeof(s->sim));
 		if (rc == 0)
-			simlog_sink_misfit(s, r, why);
+			simlog_sink_misfit(s, r, why, (int)m.waited);
 		at += sizeof(m) + m.simlen + m.jlen + m.wlen;
 	}
 	l->misfits.len = l->misfits.n = 0;
@@ -1577,7 +1580,7 @@ lite_mark_new(struct simlog_sink *s, const unsigned char *id,
 	job_param(&l->fill, P_TEXT, s->sim, slen);
 	job_param(&l->fill, P_INT, &n, sizeof(n));
 	job_param(&l->fill, P_REAL, &now, sizeof(now));
-	job_end(l, at, "", 0, "", 0);
+	job_end(l, at, "", 0, "", 0, 0);
 	return queued(s);
 }
 
@@ -1601,7 +1604,7 @@ lite_insert_plain(struct simlog_sink *s, struct simlog_route *r,
 			    "out of memory");
 		job_param(&l->fill, P_TEXT, s->sim, slen);
 		job_param(&l->fill, P_TEXT, json, len);
-		job_end(l, at, "", 0, "", 0);
+		job_end(l, at, "", 0, "", 0, 0);
 		return queued(s);
 	}
 	sqlite3_bind_text(st, 1, s->sim, (int)slen, SQLITE_STATIC);
@@ -1725,7 +1728,8 @@ lite_insert_row(struct simlog_sink *s, struct simlog_route *r,
 			    "out of memory");
 		for (int i = 0; i < n; i++)
 			job_val(&l->fill, &vals[i]);
-		job_end(l, at, s->sim, strlen(s->sim), json, len);
+		job_end(l, at, s->sim, strlen(s->sim), json, len,
+		    s->from_wait);
 		return queued(s);
 	}
 	if (lite_sync(s, err) < 0)
