@@ -1513,15 +1513,23 @@ apply_schema(struct simlog_drainer *d, struct simlog_err *e)
 	char msg[SIMLOG_ERRLEN];
 	int n = 0;
 
-	while (simlog_sink_apply_schema(d->sink, d->schema, e) < 0)
+	while (simlog_sink_apply_schema(d->sink, d->schema, e) < 0) {
+		struct simlog_err was = *e;
+		const char *name = simlog_sink_name(d->sink);
+		size_t nl = strlen(name);
+
+		/* The database, then the schema file, in the retry's message
+		 * as in the last. */
+		snprintf(msg, sizeof(msg), "%s", strncmp(e->msg, name, nl) == 0 &&
+		    strncmp(e->msg + nl, ": ", 2) == 0 ? e->msg + nl + 2 : e->msg);
+		simlog_seterr(e, e->code, "%s: %s: %s", name,
+		    simlog_schema_path(d->schema), msg);
+		e->stopped = was.stopped;
+		e->full = was.full;
 		if (stopping(d) || (!simlog_policy_retry(&d->pol, &n, e) &&
-		    !stopping(d))) {
-			snprintf(msg, sizeof(msg), "%s", e->msg);
-			simlog_seterr(e, e->code, "%s: %s: %s",
-			    simlog_sink_name(d->sink),
-			    simlog_schema_path(d->schema), msg);
+		    !stopping(d)))
 			return -1;
-		}
+	}
 	return 0;
 }
 

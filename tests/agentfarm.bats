@@ -725,7 +725,7 @@ gone_under_follow() {
 	    simlog-drain -q -d "$PGURL" --schema agentfarm --busy-timeout 0.2
 	wait "$holder"
 	echo "$stderr"
-	[[ $stderr == *"agent_states: canceling statement due to lock timeout; retry 1 in"* ]]
+	[[ $stderr == *"simlog-drain: $PGURL: $SIMLOG_SCHEMA_PATH/agentfarm.schema: agent_states: canceling statement due to lock timeout; retry 1 in"* ]]
 	assert_equal "$(jnum rows "${lines[-1]}") $(pq "SELECT count(*) FROM agent_states")" "2 1"
 }
 
