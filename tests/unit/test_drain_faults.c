@@ -503,18 +503,45 @@ points_seen(size_t batch)
 	    "as often as they have them", batch);
 }
 
+/* Every point of a transaction, in order. */
+static const enum fault_point txn_points[] = { FAULT_BEGIN, FAULT_ROW,
+    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
+#define NTXN_POINTS (sizeof(txn_points) / sizeof(txn_points[0]))
+
 static void
 transaction_points(size_t batch)
 {
-	static const enum fault_point points[] = { FAULT_BEGIN, FAULT_ROW,
-	    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
-
-	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
-		every(points[i], FAULT_DIE, 0, batch);
-		every(points[i], FAULT_STOP, 0, batch);
-		every(points[i], FAULT_FAIL, SIMLOG_EX_IOERR, batch);
-		every(points[i], FAULT_FAIL, SIMLOG_EX_TEMPFAIL, batch);
+	for (size_t i = 0; i < NTXN_POINTS; i++) {
+		every(txn_points[i], FAULT_DIE, 0, batch);
+		every(txn_points[i], FAULT_STOP, 0, batch);
+		every(txn_points[i], FAULT_FAIL, SIMLOG_EX_IOERR, batch);
+		every(txn_points[i], FAULT_FAIL, SIMLOG_EX_TEMPFAIL, batch);
 	}
+}
+
+/*
+ * Each of a transaction's points under each of the nacts actions, at its
+ * every nth time (every rowstep-th for rows and marks), by fault, until
+ * the point is not reached that often; one never reached at all fails,
+ * named with what (a failure's action as code).
+ */
+static void
+sweep(const char *what, int (*fault)(enum fault_point, unsigned long,
+      enum fault_action), const enum fault_action *acts, size_t nacts,
+      unsigned long rowstep, int code)
+{
+	for (size_t i = 0; i < NTXN_POINTS; i++)
+		for (size_t j = 0; j < nacts; j++) {
+			enum fault_point at = txn_points[i];
+			unsigned long nth, step = at == FAULT_ROW ||
+			    at == FAULT_MARK ? rowstep : 1;
+
+			for (nth = 1; fault(at, nth, acts[j]); nth += step)
+				;
+			if (nth == 1)
+				ok(0, "%s: %s at %s: never reached", what,
+				    action_name(acts[j], code), fault_names[at]);
+		}
 }
 
 /* --- each class of database error ------------------------------------------- */
@@ -678,24 +705,11 @@ follow_fault(enum fault_point at, unsigned long nth, enum fault_action act)
 static void
 follow_round(void)
 {
-	static const enum fault_point points[] = { FAULT_BEGIN, FAULT_ROW,
-	    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
 	static const enum fault_action acts[] = { FAULT_DIE, FAULT_STOP,
 	    FAULT_FAIL };
 
-	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
-			unsigned long nth, step = points[i] == FAULT_ROW ||
-			    points[i] == FAULT_MARK ? 11 : 1;
-
-			for (nth = 1; follow_fault(points[i], nth, acts[j]);
-			    nth += step)
-				;
-			if (nth == 1)
-				ok(0, "--follow: %s at %s: never reached",
-				    action_name(acts[j], SIMLOG_EX_IOERR),
-				    fault_names[points[i]]);
-		}
+	sweep("--follow", follow_fault, acts, sizeof(acts) / sizeof(acts[0]),
+	    11, SIMLOG_EX_IOERR);
 }
 
 /* A --follow drain told to stop while it waits in Redis ends at once,
@@ -802,8 +816,6 @@ handover(enum fault_point at, unsigned long nth, enum fault_action act)
 static void
 shard_handover(void)
 {
-	static const enum fault_point points[] = { FAULT_BEGIN, FAULT_ROW,
-	    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
 	static const enum fault_action acts[] = { FAULT_DIE, FAULT_STOP };
 	int mine = 0;
 
@@ -813,19 +825,8 @@ shard_handover(void)
 	if (!ok(mine > 0 && mine < 6, "both shards of 2 have simulations "
 	    "(%d of 6 in shard 0)", mine))
 		return;
-	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
-			unsigned long nth, step = points[i] == FAULT_ROW ||
-			    points[i] == FAULT_MARK ? 9 : 1;
-
-			for (nth = 1; handover(points[i], nth, acts[j]);
-			    nth += step)
-				;
-			if (nth == 1)
-				ok(0, "--shard: %s at %s: never reached",
-				    action_name(acts[j], SIMLOG_EX_IOERR),
-				    fault_names[points[i]]);
-		}
+	sweep("--shard", handover, acts, sizeof(acts) / sizeof(acts[0]), 9,
+	    SIMLOG_EX_IOERR);
 }
 
 /* --- a schema whose tables refer to one another ------------------------------
@@ -1007,8 +1008,6 @@ split_fault(enum fault_point at, unsigned long nth, enum fault_action act)
 static void
 split_pages(void)
 {
-	static const enum fault_point points[] = { FAULT_BEGIN, FAULT_ROW,
-	    FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
 	static const enum fault_action acts[] = { FAULT_FAIL, FAULT_DIE };
 	struct simlog_drainer_opts o;
 	struct result r;
@@ -1025,19 +1024,8 @@ split_pages(void)
 	    "split page, no fault: every item and owner once (status %d)",
 	    r.status);
 	split_order();
-	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
-			unsigned long nth, step = points[i] == FAULT_ROW ||
-			    points[i] == FAULT_MARK ? 5 : 1;
-
-			for (nth = 1; split_fault(points[i], nth, acts[j]);
-			    nth += step)
-				;
-			if (nth == 1)
-				ok(0, "split page: %s at %s: never reached",
-				    action_name(acts[j], SIMLOG_EX_TEMPFAIL),
-				    fault_names[points[i]]);
-		}
+	sweep("split page", split_fault, acts, sizeof(acts) / sizeof(acts[0]),
+	    5, SIMLOG_EX_TEMPFAIL);
 }
 
 int
