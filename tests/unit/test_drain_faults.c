@@ -503,6 +503,18 @@ points_seen(size_t batch)
 	    "as often as they have them", batch);
 }
 
+/* A drain with plan's fault: in a child, killed there (FAULT_DIE), or
+ * here (its result in *r).  0 when the fault was not reached. */
+static int
+faulted(const struct simlog_drainer_opts *o, struct fault_plan *plan,
+	struct result *r)
+{
+	if (plan->act == FAULT_DIE)
+		return drain_child(o, plan) == -SIGKILL;
+	*r = drain_here(o, plan);
+	return plan->fired != 0;
+}
+
 /* Every point of a transaction, in order. */
 static const enum fault_point txn_points[] = { FAULT_BEGIN, FAULT_ROW,
     FAULT_MARK, FAULT_COMMIT, FAULT_COMMIT_LOST, FAULT_ACK };
@@ -782,14 +794,8 @@ handover(enum fault_point at, unsigned long nth, enum fault_action act)
 	opts(&o, 12);
 	o.shard = 0;
 	o.shards = 2;
-	if (act == FAULT_DIE) {
-		if (drain_child(&o, &plan) != -SIGKILL)
-			return 0;
-	} else {
-		r = drain_here(&o, &plan);
-		if (plan.fired == 0)
-			return 0;
-	}
+	if (!faulted(&o, &plan, &r))
+		return 0;
 	for (size_t i = 0; i < 6; i++)
 		if (simlog_shard_of(six[i].name, 2) == 1 &&
 		    backlog(six[i].name) != 20) {
@@ -981,13 +987,9 @@ split_fault(enum fault_point at, unsigned long nth, enum fault_action act)
 	    action_name(act, SIMLOG_EX_TEMPFAIL), fault_names[at], nth);
 	split_load();
 	split_opts(&o);
-	if (act == FAULT_DIE) {
-		if (drain_child(&o, &plan) != -SIGKILL)
-			return 0;
-	} else {
-		first = drain_here(&o, &plan);
-		if (plan.fired == 0)
-			return 0;
+	if (!faulted(&o, &plan, &first))
+		return 0;
+	if (act != FAULT_DIE) {
 		/* Retried at once, and through. */
 		good &= first.status == 0 && first.st.retries == 1;
 		if (!good) {
