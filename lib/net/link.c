@@ -94,6 +94,26 @@ fail(struct simlog_link *l, struct simlog_err *err, const char *why)
 	return -1;
 }
 
+/* The reader failed: for want of memory (the process's own trouble, 70,
+ * not the server's), or for what the server sent.  Either breaks the
+ * link: the reader's state is lost. */
+static int
+reader_failed(struct simlog_link *l, struct simlog_err *err)
+{
+	const redisReader *r = l->reader;
+	char msg[160];
+
+	if (r->err == REDIS_ERR_OOM) {
+		l->broken = 1;
+		simlog_seterr(&l->why, SIMLOG_EX_SOFTWARE, "out of memory");
+		if (err != NULL)
+			*err = l->why;
+		return -1;
+	}
+	snprintf(msg, sizeof(msg), "protocol error: %s", r->errstr);
+	return fail(l, err, msg);
+}
+
 static int
 stopped(struct simlog_link *l, struct simlog_err *err)
 {
@@ -376,7 +396,7 @@ read_now(struct simlog_link *l, short *want, struct simlog_err *err)
 	if (n == 0)
 		return 0;
 	if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK)
-		return fail(l, err, "protocol error");
+		return reader_failed(l, err);
 	return 1;
 }
 
@@ -386,13 +406,8 @@ take_reply(struct simlog_link *l, redisReply **r, struct simlog_err *err)
 {
 	void *rep = NULL;
 
-	if (redisReaderGetReply(l->reader, &rep) != REDIS_OK) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg), "protocol error: %s",
-		    ((redisReader *)l->reader)->errstr);
-		return fail(l, err, msg);
-	}
+	if (redisReaderGetReply(l->reader, &rep) != REDIS_OK)
+		return reader_failed(l, err);
 	if (rep == NULL)
 		return 0;
 	*r = rep;
